@@ -1,0 +1,71 @@
+"""Atomic, change-only file writes and private directories.
+
+Every file FlowGate writes goes through here: temp file beside the target + fsync + rename, so a
+reader (or a running binary) never sees half a file, and nothing is rewritten when the content is
+the same (mtimes stay put, so downstream doit tasks stay up to date).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import FlowgateError
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def ensure_dir(path: Path, mode: int = 0o755) -> Path:
+    """Create `path` (and parents) if missing; a private mode is enforced even if it existed."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if mode == PRIVATE_DIR_MODE and (path.stat().st_mode & 0o777) != mode:
+        os.chmod(path, mode)
+    return path
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, only_if_changed: bool = True) -> bool:
+    """Write `data` to `path` atomically with permission `mode` from the first byte.
+
+    Returns True when the file was (re)written, False when it already held exactly `data`
+    (its mode is still corrected). Raises FlowgateError on a full disk or permission problem.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if only_if_changed and path.is_file():
+        try:
+            if path.read_bytes() == data:
+                if (path.stat().st_mode & 0o777) != mode:
+                    os.chmod(path, mode)
+                return False
+        except OSError:
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file 0600, so secrets are never readable by others, not even briefly.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(path, exc) from None
+    return True
+
+
+def write_error(path: Path, exc: OSError) -> FlowgateError:
+    """Translate an OSError from writing `path` into a user-facing error."""
+    if exc.errno == errno.ENOSPC:
+        return FlowgateError(f"disk full while writing {path}", "free some space and run the command again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return FlowgateError(f"cannot write {path}: {exc.strerror}", "check the permissions of that directory")
+    return FlowgateError(f"cannot write {path}: {exc.strerror or exc}")
