@@ -60,6 +60,10 @@ class Paths:
         """The validated, merged config (active profile applied) as JSON: cheap for tasks to read."""
         return self.state_dir / "stack.json"
 
+    def render_inputs(self, service: str) -> Path:
+        """The slice of stack.json that one service's rendered config depends on."""
+        return self.state_dir / f"{service}.inputs.json"
+
     @property
     def secrets_dir(self) -> Path:
         return self.router / "secrets"

@@ -1,0 +1,328 @@
+"""A small GitHub Releases client for `doit fetch`: API calls, downloads, and error translation.
+
+httpx is imported inside functions only: every doit command imports the `tasks` package, and the
+warm path (`release.is_current`) must never pay for it. Every expected failure (offline, DNS,
+refused, timeout, 401/403/404, rate limit, truncated body) becomes a FlowgateError naming the URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import datetime
+from typing import Any, BinaryIO, Callable
+from urllib.parse import quote, urlsplit
+
+from .errors import FlowgateError
+
+DEFAULT_API_URL = "https://api.github.com"
+UPSTREAM_REPO = "router-for-me/CLIProxyAPIPlus"
+EXAMPLE_FORK = "kaitranntt/CLIProxyAPIPlus"
+USER_AGENT = "flowgate-fetch/0.1 (+python-httpx)"
+ACCEPT_JSON = "application/vnd.github+json"
+API_VERSION = "2022-11-28"
+
+CHUNK = 256 * 1024
+MAX_TEXT_ASSET = 1024 * 1024  # checksums.txt is a few hundred bytes
+
+OFFLINE_HINT = (
+    "check your network connection; or set `cliproxy.release.api_url` to a reachable mirror, "
+    "or `cliproxy.binary` to a CLIProxyAPIPlus binary you installed yourself"
+)
+
+Progress = Callable[[int, "int | None"], None]
+
+
+def api_base(explicit: str | None = None, environ: dict | None = None) -> str:
+    """API base URL: explicit (config) > env GITHUB_API_URL > https://api.github.com."""
+    env = os.environ if environ is None else environ
+    base = (explicit or env.get("GITHUB_API_URL") or DEFAULT_API_URL).strip()
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FlowgateError(
+            f"the GitHub API URL {base!r} is not an http(s) URL",
+            "set `cliproxy.release.api_url` (or GITHUB_API_URL) to e.g. https://api.github.com",
+        )
+    return base.rstrip("/")
+
+
+def github_token(environ: dict | None = None) -> str | None:
+    env = os.environ if environ is None else environ
+    token = (env.get("GITHUB_TOKEN") or "").strip()
+    return token or None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def default_client_factory():
+    import httpx
+
+    return httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT})
+
+
+def _timeout_seconds(client) -> str:
+    try:
+        t = client.timeout
+        vals = [v for v in (t.connect, t.read) if v is not None]
+        return f" after {max(vals):g}s" if vals else ""
+    except Exception:  # a duck-typed client without .timeout
+        return ""
+
+
+def _reset_text(reset: str | None) -> str:
+    """'at 14:05:09 CEST (in 12 min)' from an X-RateLimit-Reset epoch, in local time."""
+    try:
+        when = datetime.fromtimestamp(int(reset)).astimezone()  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "later"
+    minutes = max(0, round((when.timestamp() - time.time()) / 60))
+    clock = when.strftime("%H:%M:%S %Z").strip()
+    return f"at {clock} on {when:%Y-%m-%d} (local time, in {minutes} min)"
+
+
+def _message_of(response) -> str:
+    try:
+        data = response.json()
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            return data["message"]
+    except Exception:
+        pass
+    return ""
+
+
+class GitHub:
+    """One session against a GitHub-compatible API. Counts every HTTP request (redirects too)."""
+
+    def __init__(self, api_url: str, repo: str, client_factory: Callable[[], Any] | None = None):
+        self.api_url = api_url.rstrip("/")
+        self.repo = repo
+        self.requests = 0
+        self._factory = client_factory or default_client_factory
+        self._client = None
+        self._token = github_token()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> "GitHub":
+        client = self._factory()
+        hooks = dict(client.event_hooks)
+        hooks["request"] = list(hooks.get("request", [])) + [self._count]
+        client.event_hooks = hooks
+        self._client = client
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _count(self, request) -> None:
+        self.requests += 1
+
+    def _headers(self, url: str, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if accept == ACCEPT_JSON:
+            headers["X-GitHub-Api-Version"] = API_VERSION
+        # The token goes to the API's own origin only, never to a mirror's or object store's host.
+        if self._token and _origin(url) == _origin(self.api_url):
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    # -- error translation ---------------------------------------------------------------------
+    def _transport_error(self, exc: Exception, url: str) -> FlowgateError:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            return FlowgateError(
+                f"timed out{_timeout_seconds(self._client)} waiting for {url}",
+                "the network or the server is slow or unreachable; try again, or set "
+                "`cliproxy.release.api_url` to a mirror or `cliproxy.binary` to a binary you installed",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return FlowgateError(f"cannot connect to {url} ({exc or 'connection failed'})", OFFLINE_HINT)
+        if isinstance(exc, httpx.TooManyRedirects):
+            return FlowgateError(f"too many redirects from {url}", OFFLINE_HINT)
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            return FlowgateError(f"the connection to {url} broke ({exc})", "try again; " + OFFLINE_HINT)
+        return FlowgateError(f"network error talking to {url} ({exc})", OFFLINE_HINT)
+
+    def _status_error(self, response, url: str, *, tag: str | None, what: str) -> FlowgateError:
+        status = response.status_code
+        msg = _message_of(response)
+        detail = f": {msg}" if msg else ""
+        headers = response.headers
+        if status in (403, 429) and (headers.get("x-ratelimit-remaining") == "0" or status == 429
+                                     or "rate limit" in msg.lower()):
+            reset = headers.get("x-ratelimit-reset")
+            if reset is None and headers.get("retry-after", "").isdigit():
+                reset = str(int(time.time()) + int(headers["retry-after"]))
+            limit = headers.get("x-ratelimit-limit")
+            limit_txt = f" ({limit} requests an hour)" if limit else ""
+            if self._token:
+                hint = "wait until then, or use a GITHUB_TOKEN with quota left"
+            else:
+                hint = ("set GITHUB_TOKEN to a GitHub token (authenticated requests get 5000 an hour "
+                        "instead of 60), or wait until then")
+            return FlowgateError(
+                f"GitHub API rate limit exceeded{limit_txt} for {url}; it resets {_reset_text(reset)}", hint
+            )
+        if status == 401:
+            where = "GITHUB_TOKEN" if self._token else "the request"
+            return FlowgateError(
+                f"GitHub rejected {where} (401{detail or ' Bad credentials'}) for {url}",
+                "fix GITHUB_TOKEN or unset it (public releases need no token)" if self._token
+                else "this server wants a token: set GITHUB_TOKEN",
+            )
+        if status == 403:
+            return FlowgateError(
+                f"GitHub refused access (403{detail}) to {url}",
+                "check that GITHUB_TOKEN may read this repository, or unset it",
+            )
+        if status == 404 and what == "resolving":
+            release = f"release {tag}" if tag else "latest release"
+            has = f"release {tag}" if tag else "a published (non-prerelease) release"
+            if self.repo.lower() == UPSTREAM_REPO.lower():
+                hint = (
+                    f"the upstream repository {UPSTREAM_REPO} has been reported unavailable since 2026-04; "
+                    f"point FlowGate at a fork, e.g. `cliproxy.release.repo: {EXAMPLE_FORK}`, or at a mirror "
+                    "with `cliproxy.release.api_url`, or set `cliproxy.binary` to a binary you installed"
+                )
+            else:
+                hint = (
+                    f"check that {self.repo} exists and has {has} (`cliproxy.release.repo` / "
+                    "`cliproxy.release.version`); forks of the unavailable upstream "
+                    f"{UPSTREAM_REPO} include {EXAMPLE_FORK}"
+                )
+            if tag and not tag[:1] in ("v", "V") and tag[:1].isdigit():
+                hint += f"; release tags usually start with v (v{tag})"
+            return FlowgateError(
+                f"GitHub has no {release} for repository {self.repo} (404 from {url}): the repository "
+                "or the release does not exist there",
+                hint,
+            )
+        if status >= 500:
+            return FlowgateError(
+                f"the server answered HTTP {status}{detail} for {url}",
+                "GitHub or the mirror has a problem; try again later",
+            )
+        if status == 404:
+            return FlowgateError(
+                f"{url} was not found (404)",
+                "the release lists a file the server does not have; try again later, or use a mirror "
+                "(`cliproxy.release.api_url`) or a binary you installed (`cliproxy.binary`)",
+            )
+        return FlowgateError(f"unexpected HTTP {status}{detail} for {url}", OFFLINE_HINT)
+
+    # -- API -------------------------------------------------------------------------------------
+    def release_url(self, tag: str | None) -> str:
+        base = f"{self.api_url}/repos/{self.repo}/releases"
+        return f"{base}/latest" if tag is None else f"{base}/tags/{quote(tag, safe='')}"
+
+    def get_release(self, tag: str | None, etag: str | None = None) -> tuple[dict | None, str | None]:
+        """The release JSON for `tag` (None = latest) and its ETag; (None, etag) on 304."""
+        import httpx
+
+        url = self.release_url(tag)
+        headers = self._headers(url, ACCEPT_JSON)
+        if etag:
+            headers["If-None-Match"] = etag
+        try:
+            response = self._client.get(url, headers=headers, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, url) from None
+        if response.status_code == 304 and etag:
+            return None, response.headers.get("etag") or etag
+        if response.status_code != 200:
+            raise self._status_error(response, url, tag=tag, what="resolving")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("tag_name"), str) \
+                or not isinstance(data.get("assets"), list):
+            raise FlowgateError(
+                f"{url} did not answer with a GitHub release (JSON with tag_name and assets)",
+                "check `cliproxy.release.api_url`: it must point at a GitHub-compatible API",
+            )
+        return data, response.headers.get("etag")
+
+    def get_text(self, url: str, limit: int = MAX_TEXT_ASSET) -> str:
+        """A small text asset (checksums.txt), following redirects."""
+        import httpx
+
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with self._client.stream("GET", url, headers=self._headers(url, "application/octet-stream"),
+                                     follow_redirects=True) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise self._status_error(response, url, tag=None, what="downloading")
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise FlowgateError(f"{url} is larger than {limit} bytes; it is not a checksum list")
+                    chunks.append(chunk)
+                _check_complete(response, url)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, url) from None
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def download(self, url: str, out: BinaryIO, progress: Progress | None = None) -> tuple[str, int]:
+        """Stream `url` into `out`; return (sha256 hex, bytes). Raises on truncation.
+
+        OSError from writing `out` (disk full) propagates unchanged for the caller to translate.
+        """
+        import httpx
+
+        digest = hashlib.sha256()
+        received = 0
+        streaming = False
+        try:
+            with self._client.stream("GET", url, headers=self._headers(url, "application/octet-stream"),
+                                     follow_redirects=True) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise self._status_error(response, url, tag=None, what="downloading")
+                total = _content_length(response)
+                streaming = True
+                if progress:
+                    progress(0, total)
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress:
+                        progress(received, total)
+                _check_complete(response, url)
+        except httpx.HTTPError as exc:
+            if streaming and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+                raise FlowgateError(
+                    f"download of {url} is truncated: the connection closed early ({exc})",
+                    "the connection broke mid-download; run the command again. Nothing was installed",
+                ) from None
+            raise self._transport_error(exc, url) from None
+        return digest.hexdigest(), received
+
+
+def _content_length(response) -> int | None:
+    if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+        return None
+    try:
+        value = int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _check_complete(response, url: str) -> None:
+    expected = _content_length(response)
+    got = response.num_bytes_downloaded
+    if expected is not None and got != expected:
+        raise FlowgateError(
+            f"download of {url} is truncated: got {got} of {expected} bytes",
+            "the connection broke mid-download; run the command again. Nothing was installed",
+        )

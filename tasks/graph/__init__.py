@@ -1,0 +1,10 @@
+"""doit task creators: the thin layer between doit and FlowGate's plain-Python core.
+
+dodo.py imports DOIT_CONFIG and the task_* functions from here. Heavy imports (yaml, jinja2,
+httpx, psutil, litellm) happen inside actions only.
+"""
+
+from .build import task_check, task_config, task_render, task_secrets
+from .common import DOIT_CONFIG
+
+__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_render", "task_secrets"]

@@ -1,0 +1,139 @@
+"""Tasks that turn config/ into files under .router/: config, secrets, render, check."""
+
+from __future__ import annotations
+
+import json
+
+from doit.tools import config_changed
+
+from .. import secrets
+from ..fsutil import PRIVATE_FILE_MODE, atomic_write
+from .common import PATHS, action, read_stack, read_stack_or_none
+
+SERVICE_NAMES = ("litellm", "cliproxy")  # tasks.services.SERVICES, without importing it at load time
+SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
+
+
+def _config_inputs() -> list[str]:
+    return [str(p) for p in (PATHS.base_config, PATHS.local_config) if p.exists()]
+
+
+def write_stack() -> dict:
+    from ..config import load_stack, require_references
+    from ..services import SERVICES, render_inputs
+
+    stack = load_stack(PATHS)
+    require_references(PATHS, stack)  # before anything is written
+    changed = atomic_write(PATHS.stack_json, _json(stack))
+    for service in SERVICES:
+        atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
+    return {"changed": changed, "profile": stack["profile"]}
+
+
+def _json(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def task_config():
+    """Validate config/ and resolve the active profile into .router/state/stack.json."""
+    return {
+        "actions": [action(write_stack)],
+        "file_dep": _config_inputs(),
+        # A local.yaml that appears or disappears changes the inputs even if no listed file did.
+        "uptodate": [config_changed({"inputs": _config_inputs()})],
+        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICE_NAMES)],
+        "clean": True,
+    }
+
+
+def make_secrets() -> dict:
+    created = secrets.ensure_all(PATHS)
+    for name in created:
+        print(f"generated {PATHS.secret(name)} (0600)")
+    return {"created": created}
+
+
+def task_secrets():
+    """Generate missing secrets in .router/secrets/ (0600); existing ones are never replaced."""
+    return {
+        "actions": [action(make_secrets)],
+        "targets": SECRET_FILES,
+        "task_dep": ["config"],  # never generate anything for an invalid config
+        "uptodate": [lambda: all(PATHS.secret(n).exists() for n in secrets.SECRETS)],
+    }
+
+
+def _key_files(stack: dict | None) -> list[str]:
+    if not stack:
+        return []
+    from ..config import key_file_path
+
+    return [str(key_file_path(PATHS, m["api_key_file"])) for m in stack["models"] if m.get("api_key_file")]
+
+
+def render_service(service: str) -> dict:
+    from ..config import require_references
+    from ..services import CLIPROXY, render_cliproxy, render_litellm
+
+    stack = read_stack()
+    require_references(PATHS, stack)
+    values = secrets.read_all(PATHS)
+    if service == CLIPROXY:
+        text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
+    else:
+        text, target = render_litellm(PATHS, stack, values), PATHS.litellm_config
+    changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
+    if changed:
+        print(f"rendered {target}")
+    return {"changed": changed}
+
+
+def task_render():
+    """Render both services' configs from templates/ into .router/ (only when inputs changed)."""
+    from ..services import CLIPROXY, CLIPROXY_TEMPLATE, LITELLM, LITELLM_TEMPLATE
+
+    key_files = _key_files(read_stack_or_none())
+    for service, template, target in (
+        (LITELLM, LITELLM_TEMPLATE, PATHS.litellm_config),
+        (CLIPROXY, CLIPROXY_TEMPLATE, PATHS.cliproxy_rendered),
+    ):
+        yield {
+            "name": service,
+            "doc": f"render {target.relative_to(PATHS.home)}",
+            "actions": [(action(render_service), [service])],
+            "file_dep": [str(PATHS.render_inputs(service)), *SECRET_FILES, str(PATHS.templates / template), *key_files],
+            "targets": [str(target)],
+            "clean": True,
+        }
+
+
+def check_all() -> None:
+    """Validate everything a render needs and render in memory; write nothing."""
+    from ..config import check_references, load_stack
+    from ..errors import FlowgateError
+    from ..services import render_cliproxy, render_litellm
+
+    stack = load_stack(PATHS)
+    problems = check_references(PATHS, stack)
+    try:
+        values = secrets.read_all(PATHS)
+    except FlowgateError:
+        values = secrets.placeholders()  # nothing generated yet: check the templates with stand-ins
+    for render in (render_litellm, render_cliproxy) if not problems else ():
+        try:
+            render(PATHS, stack, values)
+        except FlowgateError as exc:
+            problems.append(exc.one_line())
+    if problems:
+        raise FlowgateError(f"{len(problems)} problem(s) found", "fix them and run `uv run doit check` again",
+                            details=problems)
+    models = len(stack["models"])
+    print(f"config OK: profile {stack['profile']}, {models} model{'s' if models != 1 else ''}, "
+          f"litellm on {stack['litellm']['host']}:{stack['litellm']['port']}, "
+          + (f"cliproxy on {stack['cliproxy']['host']}:{stack['cliproxy']['port']}"
+             if stack["cliproxy"]["enabled"] else "cliproxy disabled"))
+
+
+def task_check():
+    """Validate config, secret references and templates; render in memory, write nothing (CI)."""
+    return {"actions": [action(check_all)], "uptodate": [False]}

@@ -1,0 +1,62 @@
+"""Shared pieces of the doit layer: settings, the action wrapper, cheap state readers."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+from ..errors import FlowgateError
+from ..fsutil import PRIVATE_DIR_MODE, ensure_dir
+from ..paths import Paths
+from ..reporter import FlowgateReporter
+
+PATHS = Paths.from_env()
+# doit's sqlite3 state db lives in .router/, which must exist before doit opens it.
+ensure_dir(PATHS.router, PRIVATE_DIR_MODE)
+
+DOIT_CONFIG = {
+    "default_tasks": ["check"],
+    # sqlite3 survives concurrent writers (dbm and json do not); absolute path so the cwd is moot.
+    "backend": "sqlite3",
+    "dep_file": str(PATHS.doit_db),
+    "reporter": FlowgateReporter,
+    "verbosity": 2,
+}
+
+
+def action(fn):
+    """Wrap a core function as a doit python-action.
+
+    FlowgateError becomes a TaskFailed that carries the error (clean report, exit 1); a dict
+    result is kept as the task's values; anything else counts as success.
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            result = fn(*args, **kwargs)
+        except FlowgateError as exc:
+            from doit.exceptions import TaskFailed
+
+            failed = TaskFailed(exc.one_line())
+            failed.flowgate = exc
+            return failed
+        return result if isinstance(result, dict) else None
+
+    return run
+
+
+def read_stack() -> dict:
+    """The validated config the `config` task wrote (cheap: JSON, no YAML import)."""
+    try:
+        return json.loads(PATHS.stack_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise FlowgateError(f"{PATHS.stack_json} is missing or unreadable",
+                            "run `uv run doit config` (or `uv run doit up`) to rebuild it") from None
+
+
+def read_stack_or_none() -> dict | None:
+    try:
+        return json.loads(PATHS.stack_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

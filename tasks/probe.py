@@ -1,0 +1,154 @@
+"""Readiness probes (plain Python, knows nothing of doit).
+
+Runs on every `doit up` / `doit status`, so it stays light: stdlib `http.client`, imported only
+when a probe actually runs. `wait_ready` polls all services in one loop, so they become ready in
+parallel, and gives up on a service at once when its process exits.
+
+Probe paths: LiteLLM `GET /health/liveliness` (200), CLIProxyAPIPlus `GET /` (200). Never LiteLLM's
+`/health` (it calls every upstream model and costs tokens), never `/v1/models` (needs an API key).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, NamedTuple
+
+LITELLM_PROBE_PATH = "/health/liveliness"
+CLIPROXY_PROBE_PATH = "/"
+
+USER_AGENT = "flowgate-probe"
+
+
+class Check(NamedTuple):
+    """One service to wait for. A plain 6-tuple in this order works too."""
+
+    name: str
+    host: str
+    port: int
+    path: str = "/"
+    expected_status: int = 200
+    alive: Callable[[], bool] | None = None  # False -> the process exited: fail at once
+
+
+@dataclass
+class ReadyResult:
+    name: str
+    ready: bool
+    seconds: float  # until ready, or until we gave up
+    reason: str  # "ready", "process exited before it was ready", "not ready after …: <last answer>"
+    status: int | None = None  # last HTTP status seen, if any
+    attempts: int = 0
+    exited: bool = False  # the process died while we waited
+
+
+class Answer(NamedTuple):
+    status: int | None  # None: no HTTP answer at all
+    error: str  # why there was no (good) answer; "" when there was one
+
+
+def _host(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def fetch(host: str, port: int, path: str = "/", timeout: float = 1.0) -> Answer:
+    """GET http://host:port/path once; the status code, or why there was none. Never raises."""
+    import http.client  # ~30 ms of imports: only pay for it when probing
+
+    conn = http.client.HTTPConnection(_host(host), port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Connection": "close"})
+        resp = conn.getresponse()
+        status = resp.status
+        resp.close()
+        return Answer(status, "")
+    except ConnectionRefusedError:
+        return Answer(None, "connection refused")
+    except TimeoutError:
+        return Answer(None, f"no answer within {timeout:.1f} s")
+    except http.client.HTTPException as exc:
+        return Answer(None, f"bad HTTP answer ({type(exc).__name__})")
+    except OSError as exc:
+        return Answer(None, exc.strerror or str(exc) or type(exc).__name__)
+    finally:
+        conn.close()
+
+
+def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> int | None:
+    """The HTTP status of one GET, or None when nothing answered."""
+    return fetch(host, port, path, timeout).status
+
+
+def http_ok(host: str, port: int, path: str = "/", timeout: float = 1.0, expected: int = 200) -> bool:
+    """True when one GET answers with `expected`."""
+    return http_status(host, port, path, timeout) == expected
+
+
+def wait_ready(
+    checks: Iterable[Check | tuple],
+    *,
+    timeout: float,
+    interval: float = 0.05,
+    max_interval: float = 0.1,
+    request_timeout: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    fetch: Callable[[str, int, str, float], Answer] = fetch,
+) -> dict[str, ReadyResult]:
+    """Poll every check in one loop until each is ready, its process died, or `timeout` passed.
+
+    Returns a result per check name (in the order given). Raises nothing for expected failures:
+    the caller turns not-ready results into a FlowgateError with the log tail.
+    """
+    checks = [c if isinstance(c, Check) else Check(*c) for c in checks]
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"wait_ready: duplicate check names in {names}")
+    start = clock()
+    deadline = start + timeout
+    results: dict[str, ReadyResult] = {
+        c.name: ReadyResult(name=c.name, ready=False, seconds=0.0, reason="not probed") for c in checks
+    }
+    last: dict[str, str] = {c.name: "not probed yet" for c in checks}
+    pending = list(checks)
+    wait = interval
+
+    while pending:
+        still = []
+        for check in pending:
+            res = results[check.name]
+            if check.alive is not None and not check.alive():
+                res.exited = True
+                res.seconds = clock() - start
+                res.reason = "process exited before it was ready"
+                continue
+            remaining = deadline - clock()
+            answer = fetch(check.host, check.port, check.path, max(0.05, min(request_timeout, remaining)))
+            res.attempts += 1
+            if answer.status is not None:
+                res.status = answer.status
+            if answer.status == check.expected_status:
+                res.ready = True
+                res.seconds = clock() - start
+                res.reason = "ready"
+                continue
+            last[check.name] = answer.error or f"answered {answer.status} (expected {check.expected_status})"
+            still.append(check)
+        pending = still
+        if not pending:
+            break
+        now = clock()
+        if now >= deadline:
+            for check in pending:
+                res = results[check.name]
+                res.seconds = now - start
+                res.reason = f"not ready after {timeout:g} s: {last[check.name]}"
+            break
+        sleep(min(wait, deadline - now))
+        wait = min(wait * 1.25, max_interval)
+    return results
+
+
+def not_ready(results: dict[str, ReadyResult]) -> list[ReadyResult]:
+    """The results that are not ready, in order."""
+    return [r for r in results.values() if not r.ready]

@@ -1,0 +1,204 @@
+"""A small declarative schema for FlowGate's YAML config.
+
+Validation collects every problem at once (never stops at the first), each with the key path in
+dotted form (`profiles.cost.litellm_settings.num_retries`, `models[2].name`), what was expected and
+what was found. Unknown keys get a "did you mean" hint. `partial=True` validates an overlay
+(config/local.yaml, a profile): same types, nothing required, no defaults filled in.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+_MISSING = object()
+
+
+@dataclass
+class Problem:
+    path: tuple
+    message: str
+
+    @property
+    def dotted(self) -> str:
+        return dotted(self.path)
+
+
+def dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+class Spec:
+    default: object = _MISSING
+    required: bool = False
+
+    def check(self, value, path, problems, partial):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class Scalar(Spec):
+    kind: type | tuple
+    default: object = _MISSING
+    required: bool = False
+    nullable: bool = False
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    what: str | None = None  # how to describe the expectation, e.g. "a port number 1-65535"
+
+    def check(self, value, path, problems, partial):
+        if value is None and self.nullable:
+            return None
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and float in kinds and isinstance(value, bool):
+            ok = False
+        if ok and self.choices is not None and value not in self.choices:
+            ok = False
+        if ok and self.min is not None and value < self.min:
+            ok = False
+        if ok and self.max is not None and value > self.max:
+            ok = False
+        if not ok:
+            problems.append(Problem(path, f"expected {self.expectation()}, found {describe(value)}"))
+        return value
+
+    def expectation(self) -> str:
+        if self.what:
+            return self.what
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        text = " or ".join(names.get(k, k.__name__) for k in kinds if not (k is int and float in kinds))
+        if self.min is not None and self.max is not None:
+            text += f" from {self.min} to {self.max}"
+        elif self.min is not None:
+            text += f" of at least {self.min}"
+        return text + (" (or null)" if self.nullable else "")
+
+
+@dataclass
+class Mapping(Spec):
+    fields: dict
+    default: object = field(default_factory=dict)
+    required: bool = False
+    overlay: bool = False  # always validated as a partial overlay (profiles)
+    complete: bool = False  # never partial: lists replace whole, so their items must be complete
+
+    def check(self, value, path, problems, partial):
+        partial = (partial or self.overlay) and not self.complete
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
+            return value
+        out = {}
+        for key, val in value.items():
+            spec = self.fields.get(key)
+            if spec is None:
+                near = difflib.get_close_matches(str(key), [str(k) for k in self.fields], n=1, cutoff=0.6)
+                hint = f" (did you mean '{near[0]}'?)" if near else f" (known keys: {', '.join(self.fields)})"
+                problems.append(Problem(path + (key,), f"unknown key{hint}"))
+                continue
+            out[key] = spec.check(val, path + (key,), problems, partial)
+        if partial:
+            return out
+        for key, spec in self.fields.items():
+            if key in out:
+                continue
+            if spec.required:
+                problems.append(Problem(path + (key,), "missing (this key is required)"))
+            elif isinstance(spec, Mapping):
+                out[key] = spec.check({}, path + (key,), problems, partial)
+            elif spec.default is not _MISSING:
+                out[key] = _copy(spec.default)
+        return out
+
+
+@dataclass
+class FreeMapping(Spec):
+    """Pass-through settings: any keys; a few well-known ones are type-checked."""
+
+    known: dict = field(default_factory=dict)
+    default: object = field(default_factory=dict)
+    required: bool = False
+
+    def check(self, value, path, problems, partial):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
+            return value
+        for key, spec in self.known.items():
+            if key in value:
+                value = dict(value)
+                value[key] = spec.check(value[key], path + (key,), problems, partial)
+        return value
+
+
+@dataclass
+class ListOf(Spec):
+    item: Spec
+    default: object = field(default_factory=list)
+    required: bool = False
+    nullable: bool = False
+
+    def check(self, value, path, problems, partial):
+        if value is None and self.nullable:
+            return None
+        if not isinstance(value, list):
+            problems.append(Problem(path, f"expected a list, found {describe(value)}"))
+            return value
+        return [self.item.check(v, path + (i,), problems, partial) for i, v in enumerate(value)]
+
+
+@dataclass
+class MapOf(Spec):
+    """A mapping from user-chosen names (e.g. profile names) to values of one spec."""
+
+    item: Spec
+    default: object = field(default_factory=dict)
+    required: bool = False
+    key_what: str = "a name"
+
+    def check(self, value, path, problems, partial):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
+            return value
+        out = {}
+        for key, val in value.items():
+            if not isinstance(key, str) or not key:
+                problems.append(Problem(path + (key,), f"expected {self.key_what}, found {describe(key)}"))
+                continue
+            out[key] = self.item.check(val, path + (key,), problems, partial)
+        return out
+
+
+def _copy(value):
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -1,0 +1,111 @@
+"""Generated secrets in .router/secrets/ (dir 0700, files 0600 from the first byte).
+
+Each secret is created once, on first need, and never regenerated: `ensure` links a fully written
+temp file into place, which fails if another process got there first, so concurrent runs agree on
+one value. Values are never printed in full (`mask`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets as _random
+import tempfile
+from pathlib import Path
+
+from .errors import FlowgateError
+from .fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensure_dir, write_error
+from .paths import Paths
+
+LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
+CLIPROXY_API_KEY = "cliproxy_api_key"
+CLIPROXY_MANAGEMENT_KEY = "cliproxy_management_key"
+
+# name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
+SECRETS = {
+    LITELLM_MASTER_KEY: ("sk-", "LiteLLM master key: the gateway key clients send"),
+    CLIPROXY_API_KEY: ("sk-cpa-", "CLIProxyAPIPlus client key LiteLLM uses"),
+    CLIPROXY_MANAGEMENT_KEY: ("mgmt-", "CLIProxyAPIPlus management API key"),
+}
+
+
+def generate(name: str) -> str:
+    prefix, _ = SECRETS[name]
+    return prefix + _random.token_urlsafe(32)
+
+
+def ensure(paths: Paths, name: str) -> bool:
+    """Create the secret if it does not exist. Returns True when it was created now."""
+    target = paths.secret(name)
+    ensure_dir(paths.secrets_dir, PRIVATE_DIR_MODE)
+    if target.exists():
+        return False
+    value = generate(name) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=paths.secrets_dir)  # 0600 from the start
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, target)  # atomic create-if-absent: never replaces an existing secret
+        except FileExistsError:
+            return False
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return True
+
+
+def ensure_all(paths: Paths) -> list[str]:
+    """Create every missing secret; returns the names created now."""
+    return [name for name in SECRETS if ensure(paths, name)]
+
+
+def read(paths: Paths, name: str) -> str:
+    path = paths.secret(name)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise FlowgateError(f"secret file {path} is missing",
+                            "run `uv run doit up` (or `uv run doit secrets`) to generate it") from None
+    except OSError as exc:
+        raise FlowgateError(f"cannot read secret file {path}: {exc.strerror}",
+                            "check the file's owner and permissions (it should be 0600)") from None
+    if not value:
+        raise FlowgateError(f"secret file {path} is empty",
+                            f"delete it and run `uv run doit secrets` to generate a new one")
+    if name == LITELLM_MASTER_KEY and not value.startswith("sk-"):
+        raise FlowgateError(f"{path} does not hold a LiteLLM key (it must start with sk-)",
+                            "delete it and run `uv run doit secrets` to generate a new one")
+    return value
+
+
+def read_all(paths: Paths) -> dict[str, str]:
+    return {name: read(paths, name) for name in SECRETS}
+
+
+def placeholders() -> dict[str, str]:
+    """Stand-ins for rendering in memory (`doit check`) before any secret exists."""
+    return {name: generate(name) for name in SECRETS}
+
+
+def mask(value: str) -> str:
+    """Enough to recognise a key, never enough to use it."""
+    if len(value) <= 12:
+        return "…" * 3
+    return f"{value[:6]}…{value[-4:]}"
+
+
+def loose_modes(paths: Paths) -> list[str]:
+    """Secret files or dir readable by anyone but the owner (for `doit doctor`)."""
+    out = []
+    if paths.secrets_dir.exists() and paths.secrets_dir.stat().st_mode & 0o077:
+        out.append(f"{paths.secrets_dir} is {oct(paths.secrets_dir.stat().st_mode & 0o777)} (want 0o700)")
+    for name in SECRETS:
+        p: Path = paths.secret(name)
+        if p.exists() and p.stat().st_mode & 0o077:
+            out.append(f"{p} is {oct(p.stat().st_mode & 0o777)} (want 0o600)")
+    return out

@@ -1,0 +1,119 @@
+"""The two services' specifics: what their configs hold, how they are reached.
+
+Plain data in, plain data out; the templates decide the files' shape (tasks.render).
+"""
+
+from __future__ import annotations
+
+from .config import key_file_path
+from .errors import FlowgateError
+from .paths import Paths
+from .render import parse_rendered, render_template
+from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY
+
+LITELLM = "litellm"
+CLIPROXY = "cliproxy"
+SERVICES = (LITELLM, CLIPROXY)
+LITELLM_TEMPLATE = "litellm.yaml.j2"
+CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
+
+
+def connect_host(host: str) -> str:
+    """Where a local client connects for a service bound to `host` (URL form)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def base_url(service_cfg: dict) -> str:
+    return f"http://{connect_host(service_cfg['host'])}:{service_cfg['port']}"
+
+
+def render_inputs(stack: dict, service: str) -> dict:
+    """The part of the stack config a service's rendered file depends on.
+
+    The config task writes each slice to its own file, so an edit that concerns one service
+    leaves the other's render task up to date.
+    """
+    cp = stack["cliproxy"]
+    if service == CLIPROXY:
+        return {k: cp[k] for k in ("enabled", "host", "port", "allow_remote", "settings")}
+    return {
+        "profile": stack["profile"],
+        "models": stack["models"],
+        "litellm_settings": stack["litellm_settings"],
+        "router_settings": stack["router_settings"],
+        "general_settings": stack["general_settings"],
+        "cliproxy": {"host": cp["host"], "port": cp["port"]},
+    }
+
+
+def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dict:
+    params = dict(model["params"])
+    if model["via"] == "cliproxy":
+        # LiteLLM speaks OpenAI to CLIProxyAPIPlus for every model: it serves /v1/chat/completions,
+        # /v1/responses and /v1/messages, and LiteLLM maps Claude Code's /v1/messages onto them.
+        params.update({
+            "model": f"openai/{model['model'] or model['name']}",
+            "api_base": base_url(stack["cliproxy"]) + "/v1",
+            "api_key": secrets[CLIPROXY_API_KEY],
+        })
+        return params
+    params["model"] = model["model"]
+    if model["api_base"]:
+        params["api_base"] = model["api_base"]
+    if model["api_key_env"]:
+        params["api_key"] = f"os.environ/{model['api_key_env']}"  # resolved by LiteLLM at start
+    elif model["api_key_file"]:
+        params["api_key"] = _read_key_file(key_file_path(paths, model["api_key_file"]), model["name"])
+    return params
+
+
+def _read_key_file(path, model_name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise FlowgateError(f"cannot read the key file {path} of model {model_name!r}: {reason}",
+                            "create the file (one line, the key) or fix models[].api_key_file") from None
+
+
+def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
+    return {
+        "profile": stack["profile"],
+        "models": [
+            {"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
+            for m in stack["models"]
+        ],
+        "litellm_settings": stack["litellm_settings"],
+        "router_settings": stack["router_settings"],
+        "general_settings": stack["general_settings"],
+        "master_key": secrets[LITELLM_MASTER_KEY],
+    }
+
+
+def cliproxy_context(paths: Paths, stack: dict, secrets: dict) -> dict:
+    cfg = stack["cliproxy"]
+    return {
+        "host": cfg["host"],
+        "port": cfg["port"],
+        "auth_dir": str(paths.auths_dir),
+        "api_key": secrets[CLIPROXY_API_KEY],
+        "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
+        "allow_remote": cfg["allow_remote"],
+        "settings": cfg["settings"],
+    }
+
+
+def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
+    text = render_template(paths, LITELLM_TEMPLATE, litellm_context(paths, stack, secrets))
+    parse_rendered(LITELLM_TEMPLATE, text)
+    return text
+
+
+def render_cliproxy(paths: Paths, stack: dict, secrets: dict) -> str:
+    text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets))
+    parse_rendered(CLIPROXY_TEMPLATE, text)
+    return text

@@ -1,0 +1,98 @@
+"""Broken configs through the real `doit` command line: one clear message each, exit non-zero,
+no traceback, and nothing under .router/ changed (doit's own state db aside)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from tests.conftest import make_home, run_doit
+
+BASE = "config/flowgate.yaml"
+LOCAL = "config/local.yaml"
+
+# (id, file, content, text that must appear in the output: the key path or the YAML position)
+BROKEN = [
+    ("syntax-error", LOCAL, "litellm:\n  port: [4000\n", "config/local.yaml:3:1: YAML syntax error"),
+    ("tab-indent", LOCAL, "litellm:\n\tport: 4000\n", "config/local.yaml:2:1: YAML syntax error"),
+    ("duplicate-key", LOCAL, "profile: cost\nprofile: reliable\n", "duplicate key 'profile'"),
+    ("empty-base", BASE, "", "config/flowgate.yaml is empty"),
+    ("comments-only-base", BASE, "# nothing\n", "config/flowgate.yaml is empty"),
+    ("list-top-level", LOCAL, "- a\n- b\n", "expected a mapping at the top level"),
+    ("scalar-top-level", BASE, "just text\n", "expected a mapping at the top level"),
+    ("unknown-top-key", LOCAL, "modles: []\n", "modles: unknown key (did you mean 'models'?)"),
+    ("unknown-service-key", LOCAL, "litellm:\n  prot: 4001\n", "litellm.prot: unknown key (did you mean 'port'?)"),
+    ("unknown-release-key", LOCAL, "cliproxy:\n  release:\n    verison: v1\n", "cliproxy.release.verison: unknown key (did you mean 'version'?)"),
+    ("unknown-model-key", LOCAL, "models:\n  - name: a\n    apikey: x\n", "models[0].apikey: unknown key"),
+    ("unknown-profile-key", LOCAL, "profiles:\n  cost:\n    router: {}\n", "profiles.cost.router: unknown key"),
+    ("port-zero", LOCAL, "litellm: {port: 0}\n", "litellm.port: expected a port number from 1 to 65535, found int 0"),
+    ("port-70000", LOCAL, "cliproxy: {port: 70000}\n", "cliproxy.port: expected a port number from 1 to 65535, found int 70000"),
+    ("port-string", LOCAL, "litellm: {port: '4000'}\n", "litellm.port: expected a port number from 1 to 65535, found str '4000'"),
+    ("same-port-twice", LOCAL, "cliproxy: {port: 4000}\n", "cliproxy.port: is the same as litellm.port"),
+    ("bool-as-int", LOCAL, "litellm_settings: {num_retries: true}\n", "litellm_settings.num_retries: expected an integer"),
+    ("wrong-type-in-profile", LOCAL, "profiles:\n  cost:\n    litellm_settings:\n      num_retries: many\n",
+     "profiles.cost.litellm_settings.num_retries: expected an integer"),
+    ("unknown-active-profile", LOCAL, "profile: turbo\n", "profile: unknown profile 'turbo'"),
+    ("fallback-unknown-model", LOCAL, "router_settings:\n  fallbacks:\n    - gpt-5: [gpt-9]\n",
+     "router_settings.fallbacks[0].gpt-5[0]: names model 'gpt-9'"),
+    ("client-unknown-model", LOCAL, "clients:\n  claude: {fast_model: haiku-9}\n", "clients.claude.fast_model: names model 'haiku-9'"),
+    ("models-not-list", LOCAL, "models: {name: a}\n", "models: expected a list, found a mapping"),
+    ("model-without-name", LOCAL, "models:\n  - via: cliproxy\n", "models[0].name: missing"),
+    ("bad-via", LOCAL, "models:\n  - {name: a, via: carrier-pigeon}\n", "models[0].via: expected one of cliproxy, direct"),
+    ("duplicate-model", LOCAL, "models:\n  - {name: a}\n  - {name: a}\n", "models[1].name: duplicate model name 'a'"),
+    ("public-host", LOCAL, "litellm: {host: 0.0.0.0}\n", "litellm.host: '0.0.0.0' is not a loopback address"),
+    ("managed-key", LOCAL, "general_settings: {master_key: sk-1234}\n", "general_settings.master_key: is managed by FlowGate"),
+    ("missing-env-var", LOCAL,
+     "models:\n  - {name: d, via: direct, model: openai/gpt-4o, api_key_env: FG_SURELY_UNSET_VAR}\n"
+     "clients: {codex: {model: d, fast_model: d}, claude: {model: d, fast_model: d}}\nprofiles: null\n",
+     "models[0].api_key_env: environment variable FG_SURELY_UNSET_VAR is not set"),
+    ("missing-key-file", LOCAL,
+     "models:\n  - {name: d, via: direct, model: openai/gpt-4o, api_key_file: keys/none.txt}\n"
+     "clients: {codex: {model: d, fast_model: d}, claude: {model: d, fast_model: d}}\nprofiles: null\n",
+     "models[0].api_key_file:"),
+    ("not-utf8", LOCAL, b"profile: \xff\xfe\n", "not UTF-8"),
+]
+
+
+def snapshot(router):
+    out = {}
+    for path in sorted(router.rglob("*")):
+        if path.name.startswith("doit.sqlite3"):
+            continue  # doit's own state db: doit opens it on every run
+        st = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        out[str(path.relative_to(router))] = (digest, st.st_mtime_ns, st.st_mode)
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered_home(tmp_path_factory):
+    home = make_home(tmp_path_factory.mktemp("rendered") / "home")
+    result = run_doit(home, "render")
+    assert result.returncode == 0, result.output
+    return home
+
+
+@pytest.mark.parametrize("case_id,file,content,expected", BROKEN, ids=[c[0] for c in BROKEN])
+def test_broken_config_fails_cleanly(tmp_path, rendered_home, case_id, file, content, expected):
+    home = tmp_path / "home"
+    shutil.copytree(rendered_home, home, copy_function=shutil.copy2)
+    before = snapshot(home / ".router")
+    target = home / file
+    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    for command in ("render", "check"):
+        result = run_doit(home, command)
+        assert result.returncode != 0, result.output
+        assert expected in result.stderr, result.output
+        assert "Traceback" not in result.output
+    assert snapshot(home / ".router") == before
+
+
+def test_fresh_home_with_broken_config_generates_nothing(home):
+    (home / LOCAL).write_text("litellm: {port: 0}\n")
+    result = run_doit(home, "render")
+    assert result.returncode == 1 and "litellm.port" in result.stderr
+    assert not (home / ".router" / "secrets").exists()
+    assert not (home / ".router" / "state").exists()

@@ -1,0 +1,67 @@
+"""`doit render` / `doit check` through the real command line: incremental, modes, no writes."""
+
+from __future__ import annotations
+
+import stat
+
+from tests.conftest import run_doit
+
+
+def mtimes(paths):
+    files = [paths.litellm_config, paths.cliproxy_rendered, paths.stack_json,
+             *(paths.secret(n) for n in ("litellm_master_key", "cliproxy_api_key", "cliproxy_management_key"))]
+    return {str(f): f.stat().st_mtime_ns for f in files}
+
+
+def executed(result):
+    return [line[3:] for line in result.stdout.splitlines() if line.startswith(".  ")]
+
+
+def test_render_is_incremental(home, paths):
+    first = run_doit(home, "render")
+    assert first.returncode == 0, first.output
+    assert set(executed(first)) == {"config", "secrets", "render:litellm", "render:cliproxy"}
+    for f in (paths.litellm_config, paths.cliproxy_rendered):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.secrets_dir.stat().st_mode) == 0o700
+    before = mtimes(paths)
+
+    second = run_doit(home, "render")
+    assert second.returncode == 0 and executed(second) == []
+
+    # A comment-only edit: the config task re-validates, but nothing downstream is rewritten.
+    paths.base_config.write_text(paths.base_config.read_text() + "\n# a comment\n")
+    third = run_doit(home, "render")
+    assert executed(third) == ["config"]
+    assert mtimes(paths) == before
+
+    # A real edit reaches exactly the service it concerns.
+    paths.local_config.write_text("litellm_settings: {num_retries: 4}\n")
+    fourth = run_doit(home, "render")
+    assert fourth.returncode == 0, fourth.output
+    assert executed(fourth) == ["config", "render:litellm"]
+    after = mtimes(paths)
+    assert after[str(paths.litellm_config)] != before[str(paths.litellm_config)]
+    assert after[str(paths.cliproxy_rendered)] == before[str(paths.cliproxy_rendered)]
+    assert "num_retries: 4" in paths.litellm_config.read_text()
+
+
+def test_check_writes_nothing(home, paths):
+    result = run_doit(home, "check")
+    assert result.returncode == 0, result.output
+    assert "config OK" in result.stdout
+    assert sorted(p.name for p in paths.router.iterdir()) == ["doit.sqlite3"]
+
+
+def test_list_documents_every_task(home):
+    result = run_doit(home, "list")
+    assert result.returncode == 0
+    for line in result.stdout.strip().splitlines():
+        name, _, doc = line.partition(" ")
+        assert doc.strip(), f"task {name} has no doc"
+
+
+def test_secrets_never_printed(home, paths):
+    result = run_doit(home, "render")
+    for name in ("litellm_master_key", "cliproxy_api_key", "cliproxy_management_key"):
+        assert paths.secret(name).read_text().strip() not in result.output
