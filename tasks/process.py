@@ -172,7 +172,7 @@ def _fast_path(record: ProcessRecord) -> bool:
     return _ON_LINUX and record.boot_id is not None and record.boot_time is not None
 
 
-def _current_ctime(pid: int, record: ProcessRecord | None = None, proc=None) -> float | None:
+def _current_ctime(pid: int, record: ProcessRecord | None = None) -> float | None:
     """Create time of `pid`, comparable with `record.create_time`; None if it is gone.
 
     On Linux it is normalised with the record's boot time (so a stepped wall clock does not make
@@ -183,7 +183,7 @@ def _current_ctime(pid: int, record: ProcessRecord | None = None, proc=None) -> 
         return None if st is None else st[1] + record.boot_time
     ps = _psutil()
     try:
-        return (proc or ps.Process(pid)).create_time()
+        return ps.Process(pid).create_time()
     except ps.Error:
         return None
 
@@ -236,7 +236,7 @@ def _identify(record: ProcessRecord) -> str:
     """
     if _fast_path(record):
         if record.boot_id != _boot_id():
-            return FOREIGN if os.path.exists(f"/proc/{record.pid}") else GONE
+            return FOREIGN  # recorded before a reboot: nothing of ours can be left
         st = _proc_stat(record.pid)
         if st is None:
             return GONE
@@ -583,6 +583,8 @@ def stop(
         # While any member of our group lived, the kernel could not have reused the pid number,
         # so nothing of ours is left to signal.
         remove_record(record_path)
+        if _fast_path(record) and record.boot_id != _boot_id():
+            return result("stale", record, detail="recorded before a reboot")
         return result("stale", record, detail=f"pid {record.pid} now belongs to another process")
     if what == ZOMBIE:
         _reap(record.pid, record.create_time)

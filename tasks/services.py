@@ -5,6 +5,13 @@ Plain data in, plain data out; the templates decide the files' shape (tasks.rend
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from .config import key_file_path
 from .errors import FlowgateError
 from .paths import Paths
@@ -117,3 +124,93 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict) -> str:
     text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets))
     parse_rendered(CLIPROXY_TEMPLATE, text)
     return text
+
+
+# --------------------------------------------------------------------------- launching
+
+PROBE_PATHS = {LITELLM: "/health/liveliness", CLIPROXY: "/"}  # never LiteLLM's /health: it calls every model
+# Environment FlowGate sets for LiteLLM unless litellm.env overrides it.
+LITELLM_DEFAULT_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # offline-safe, and seconds faster to boot
+    "LITELLM_MODE": "PRODUCTION",  # do not load a stray .env file
+}
+
+
+@dataclass
+class Launch:
+    """How to run one service, and the fingerprint of everything that needs a restart to change."""
+
+    service: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    host: str
+    port: int
+    parts: dict  # named restart inputs, e.g. {"config": sha, "version": "1.108.7"}
+    meta: dict = field(default_factory=dict)  # extra record data that does not force a restart
+
+    @property
+    def inputs_hash(self) -> str:
+        return _sha(json.dumps(self.parts, sort_keys=True))
+
+
+def _sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def file_sha(path: Path) -> str | None:
+    try:
+        return _sha(path.read_bytes())
+    except OSError:
+        return None
+
+
+def litellm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("litellm")
+    except PackageNotFoundError:
+        raise FlowgateError("litellm is not installed in this environment",
+                            "run `uv sync` in the FlowGate checkout") from None
+
+
+def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
+    cfg = stack["litellm"]
+    environ = os.environ if environ is None else environ
+    exe = Path(sys.executable).parent / "litellm"
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "litellm.proxy.proxy_cli"]
+    argv += ["--config", str(paths.litellm_config), "--host", cfg["host"], "--port", str(cfg["port"])]
+    overrides = {**LITELLM_DEFAULT_ENV, **cfg["env"]}
+    env = {**environ, **overrides}
+    # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
+    key_vars = sorted({m["api_key_env"] for m in stack["models"] if m["api_key_env"]})
+    parts = {
+        "config": file_sha(paths.litellm_config),
+        "argv": argv,
+        "env": overrides,
+        "keys": _sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
+        "version": litellm_version(),
+    }
+    return Launch(LITELLM, argv, env, paths.litellm_config.parent, cfg["host"], cfg["port"], parts,
+                  meta={"version": parts["version"], "config_sha": parts["config"]})
+
+
+def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None) -> Launch:
+    cfg = stack["cliproxy"]
+    environ = os.environ if environ is None else environ
+    argv = [str(binary), "-config", str(paths.cliproxy_config)]
+    # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
+    env = {k: v for k, v in environ.items() if k != "MANAGEMENT_PASSWORD"}
+    # Only these need a restart; everything else in its config reaches it by hot reload.
+    parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
+    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
+                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered)})
+
+
+def restart_reasons(old: dict, new: dict) -> list[str]:
+    """Which named restart inputs differ, in words."""
+    words = {"config": "config changed", "argv": "command line changed", "env": "environment changed",
+             "keys": "upstream key variables changed", "version": "litellm version changed",
+             "binary": "binary changed", "host": "host changed", "port": "port changed"}
+    return [words.get(k, f"{k} changed") for k in new if old.get(k) != new[k]] or ["inputs changed"]

@@ -4,7 +4,8 @@ dodo.py imports DOIT_CONFIG and the task_* functions from here. Heavy imports (y
 httpx, psutil, litellm) happen inside actions only.
 """
 
+from .binary import task_fetch
 from .build import task_check, task_config, task_render, task_secrets
 from .common import DOIT_CONFIG
 
-__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_render", "task_secrets"]
+__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_fetch", "task_render", "task_secrets"]

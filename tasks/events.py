@@ -1,0 +1,50 @@
+"""Append-only event log: .router/events.jsonl, one JSON object per line.
+
+Each line: ts (UTC ISO), event (fetch/start/stop/restart/reload/crash/ready/...), service, result,
+detail. Callers pass no secrets; `record` refuses values that look like FlowGate's keys anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+
+from .paths import Paths
+
+_SECRET_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|mgmt-[A-Za-z0-9_-]{16,})")
+
+
+def record(paths: Paths, event: str, service: str | None = None, result: str = "ok", detail: str = "", **extra) -> dict:
+    entry = {
+        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "event": event,
+        "service": service,
+        "result": result,
+        "detail": _SECRET_LIKE.sub("[redacted]", detail),
+        **extra,
+    }
+    line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")
+    paths.router.mkdir(parents=True, exist_ok=True)
+    # One write() on an O_APPEND fd: lines from concurrent runs never interleave.
+    fd = os.open(paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return entry
+
+
+def read(paths: Paths, limit: int | None = None) -> list[dict]:
+    try:
+        lines = paths.events.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines[-limit:] if limit else lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a torn line from a crash: skip it
+    return out

@@ -1,0 +1,67 @@
+"""The `fetch` task: install (or locate) the CLIProxyAPIPlus binary."""
+
+from __future__ import annotations
+
+from .. import events
+from .common import PATHS, action, read_stack, read_stack_or_none
+
+
+def release_settings(stack: dict):
+    from ..release import ReleaseSettings
+
+    rel = stack["cliproxy"]["release"]
+    return ReleaseSettings(repo=rel["repo"], version=rel["version"], api_url=rel["api_url"],
+                           check_interval_hours=rel["check_interval_hours"],
+                           allow_unverified=rel["allow_unverified"], binary=stack["cliproxy"]["binary"])
+
+
+def binary_current() -> bool:
+    """Up-to-date check: no network, no httpx; re-hashes only if the binary's stat changed."""
+    from ..release import check_user_binary, is_current
+
+    stack = read_stack_or_none()
+    if stack is None:
+        return False
+    if not stack["cliproxy"]["enabled"]:
+        return True
+    settings = release_settings(stack)
+    if settings.binary:
+        try:
+            check_user_binary(PATHS, settings)
+        except Exception:
+            return False  # let the action report it
+        return True
+    return is_current(PATHS, settings)
+
+
+def fetch_binary() -> dict:
+    from ..release import fetch
+
+    stack = read_stack()
+    if not stack["cliproxy"]["enabled"]:
+        print("cliproxy is disabled: nothing to fetch")
+        return {"action": "disabled"}
+    try:
+        result = fetch(PATHS, release_settings(stack))
+    except Exception as exc:
+        events.record(PATHS, "fetch", "cliproxy", "error", getattr(exc, "message", str(exc)))
+        raise
+    if result.action == "user-binary":
+        print(f"using your binary {result.binary} (cliproxy.binary)")
+    elif result.action == "installed":
+        print(f"installed CLIProxyAPIPlus {result.tag} ({result.asset}, sha256 {result.sha256[:12]}…, "
+              f"verified by {', '.join(result.verified_by) or 'nothing: allow_unverified is on'})")
+    else:
+        print(f"CLIProxyAPIPlus {result.tag} is current")
+    events.record(PATHS, "fetch", "cliproxy", result.action, f"{result.tag or ''} {result.asset or ''}".strip(),
+                  requests=result.requests)
+    return {"action": result.action, "tag": result.tag}
+
+
+def task_fetch():
+    """Install the pinned CLIProxyAPIPlus release into .router/bin (checksum-verified; offline when current)."""
+    return {
+        "actions": [action(fetch_binary)],
+        "task_dep": ["config"],
+        "uptodate": [binary_current],
+    }

@@ -1,0 +1,214 @@
+"""Start, reload, stop and wait for the two services. Plain Python: the doit layer calls these.
+
+The rule: a service is left alone when its recorded process is the same live process (pid AND
+create time) and was started with the same restart inputs. CLIProxyAPIPlus gets other config
+changes through its own hot reload: FlowGate rewrites the copy it runs with, never restarts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import events, process, probe
+from .errors import FlowgateError
+from .fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+from .paths import Paths
+from .services import (CLIPROXY, LITELLM, PROBE_PATHS, Launch, cliproxy_launch, file_sha, litellm_launch,
+                       restart_reasons)
+
+LOG_TAIL_LINES = 15
+
+
+@dataclass
+class Outcome:
+    service: str
+    action: str  # started | restarted | reloaded | unchanged | disabled
+    pid: int | None = None
+    why: str = ""
+
+    def line(self) -> str:
+        text = f"{self.service}: {self.action}"
+        if self.pid:
+            text += f" (pid {self.pid})"
+        return text + (f": {self.why}" if self.why else "")
+
+
+def cliproxy_binary(paths: Paths, stack: dict):
+    """(path, identity) of the binary to run; identity changes when the binary does."""
+    from .release import binary_path, read_manifest
+    from .graph.binary import release_settings  # settings mapping lives with the fetch task
+
+    settings = release_settings(stack)
+    path = binary_path(paths, settings)
+    if not path.exists():
+        raise FlowgateError(f"the CLIProxyAPIPlus binary {path} is missing",
+                            "run `uv run doit fetch`, or set cliproxy.binary to a binary you installed")
+    manifest = read_manifest(paths) if not settings.binary else None
+    if manifest and manifest.get("binary_sha256"):
+        return path, manifest["binary_sha256"]
+    st = path.stat()
+    return path, f"stat:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
+    if service == LITELLM:
+        return litellm_launch(paths, stack)
+    binary, identity = cliproxy_binary(paths, stack)
+    return cliproxy_launch(paths, stack, binary, identity)
+
+
+def is_current(paths: Paths, stack: dict, service: str) -> bool:
+    """Cheap check for doit's uptodate: same live process, same restart inputs, config delivered."""
+    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+        return process.read_record(paths.record(service)) is None
+    record = process.read_record(paths.record(service))
+    if record is None or not process.is_alive(record):
+        return False
+    try:
+        launch = launch_for(paths, stack, service)
+    except FlowgateError:
+        return False
+    if record.inputs_hash != launch.inputs_hash:
+        return False
+    return service != CLIPROXY or record.meta.get("rendered_sha") == launch.meta["rendered_sha"]
+
+
+def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
+    """Start, restart, hot-reload or leave alone. Call with the stack lock held."""
+    record_path = paths.record(service)
+    record = process.read_record(record_path)
+    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+        if record is not None:
+            result = process.stop(record_path, timeout=stack["cliproxy"]["stop_timeout"])
+            events.record(paths, "stop", service, result.outcome, "cliproxy.enabled is false")
+        return Outcome(service, "disabled")
+    launch = launch_for(paths, stack, service)
+    why = ""
+    if record is not None and process.is_alive(record):
+        if record.inputs_hash == launch.inputs_hash:
+            if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
+                _deliver_cliproxy_config(paths)
+                record.meta.update(launch.meta)
+                process.write_record(record_path, record)
+                events.record(paths, "reload", service, "ok", "config changed: delivered for hot reload")
+                return Outcome(service, "reloaded", record.pid, "config changed, hot reload")
+            return Outcome(service, "unchanged", record.pid)
+        why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
+        result = process.stop(record_path, timeout=stack[service]["stop_timeout"])
+        events.record(paths, "stop", service, result.outcome, f"restart: {why}", seconds=round(result.seconds, 3))
+    elif record is not None:
+        state = process.status(record)
+        code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
+        why = f"its process was gone{code}"
+        events.record(paths, "crash", service, "detected", f"pid {record.pid} is gone{code}")
+        process.remove_record(record_path)
+    _refuse_foreign_port(service, launch)
+    if service == CLIPROXY:
+        ensure_dir(paths.auths_dir, PRIVATE_DIR_MODE)
+        _deliver_cliproxy_config(paths)
+    meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
+    record = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=paths.log(service),
+                           record_path=record_path, service=service, inputs_hash=launch.inputs_hash, meta=meta)
+    action = "restarted" if why else "started"
+    events.record(paths, "restart" if why else "start", service, "ok", why, pid=record.pid)
+    return Outcome(service, action, record.pid, why)
+
+
+def _deliver_cliproxy_config(paths: Paths) -> None:
+    """Copy the rendered config to the file the binary runs with (it watches it and reloads)."""
+    try:
+        text = paths.cliproxy_rendered.read_bytes()
+    except FileNotFoundError:
+        raise FlowgateError(f"{paths.cliproxy_rendered} is missing", "run `uv run doit render`") from None
+    atomic_write(paths.cliproxy_config, text, mode=0o600)
+
+
+def _refuse_foreign_port(service: str, launch: Launch) -> None:
+    holder = process.port_holder(launch.host, launch.port)
+    if holder is None:
+        return
+    who = f"pid {holder.pid} ({holder.name})" if holder.pid else "another process"
+    raise FlowgateError(f"cannot start {service}: port {launch.port} on {launch.host} is held by {who}",
+                        f"stop that process, or set {service}.port to a free port in config/local.yaml")
+
+
+def wait_ready(paths: Paths, stack: dict, services: list[str]) -> dict:
+    """Wait until every service answers its probe; FlowgateError with the log tail otherwise."""
+    checks, timeout = [], 0.0
+    for service in services:
+        record = process.read_record(paths.record(service))
+        if record is None:
+            raise FlowgateError(f"{service} is not running", "run `uv run doit up`")
+        host, port = record.meta.get("host", stack[service]["host"]), record.meta.get("port", stack[service]["port"])
+        checks.append(probe.Check(service, host, port, PROBE_PATHS[service], 200,
+                                  (lambda r=record: process.is_alive(r))))
+        timeout = max(timeout, float(stack[service]["start_timeout"]))
+    try:
+        results = probe.wait_ready(checks, timeout=timeout)
+    except KeyboardInterrupt:
+        raise FlowgateError("interrupted while waiting for the services to become ready",
+                            "they keep starting in the background: `uv run doit status` to see, "
+                            "`uv run doit down` to stop them") from None
+    failed = probe.not_ready(results)
+    for res in results.values():
+        if res.ready:
+            events.record(paths, "ready", res.name, "ok", f"ready after {res.seconds:.2f} s")
+    if failed:
+        res = failed[0]
+        log = paths.log(res.name)
+        if res.exited:
+            state = process.status(process.read_record(paths.record(res.name)))
+            code = f" with exit code {state.exit_code}" if state.exit_code is not None else ""
+            events.record(paths, "crash", res.name, "exited", f"exited{code} before it was ready")
+            message = f"{res.name} exited{code} before it was ready"
+        else:
+            events.record(paths, "ready", res.name, "timeout", res.reason)
+            message = f"{res.name} is not ready: {res.reason}"
+        others = [f"{r.name}: {r.reason}" for r in failed[1:]]
+        tail = [f"| {line}" for line in process.tail(log, LOG_TAIL_LINES)]
+        raise FlowgateError(message, f"see {log} (last lines above), fix the cause and run `uv run doit up` again",
+                            details=others + [f"last lines of {log}:"] + tail)
+    return results
+
+
+def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
+    timeout = float(stack[service]["stop_timeout"]) if stack else 10.0
+    result = process.stop(paths.record(service), timeout=timeout)
+    if result.outcome != "not-running":
+        events.record(paths, "stop", service, result.outcome, reason, seconds=round(result.seconds, 3))
+    return result
+
+
+def config_drift(paths: Paths, service: str, record) -> bool | None:
+    """True when the running service's config differs from what is rendered now."""
+    if record is None:
+        return None
+    if service == LITELLM:
+        return record.meta.get("config_sha") != file_sha(paths.litellm_config)
+    if record.meta.get("rendered_sha") != file_sha(paths.cliproxy_rendered):
+        return True
+    return _cliproxy_runtime_differs(paths)
+
+
+def _cliproxy_runtime_differs(paths: Paths) -> bool:
+    """The binary bcrypt-hashes the management key in the file it runs with: that is not drift."""
+    try:
+        running = paths.cliproxy_config.read_text(encoding="utf-8")
+        rendered = paths.cliproxy_rendered.read_text(encoding="utf-8")
+    except OSError:
+        return True
+    strip = lambda text: [l for l in text.splitlines() if not l.strip().startswith("secret-key:")]  # noqa: E731
+    if strip(running) == strip(rendered):
+        return False
+    import yaml  # the binary may re-serialise the whole file: compare meaning, not text
+
+    try:
+        a, b = yaml.safe_load(running) or {}, yaml.safe_load(rendered) or {}
+    except yaml.YAMLError:
+        return True
+    for doc in (a, b):
+        key = (doc.get("remote-management") or {}).get("secret-key")
+        if isinstance(key, str) and key.startswith(("$2a$", "$2b$", "$2y$")):
+            doc["remote-management"].pop("secret-key")
+    b.get("remote-management", {}).pop("secret-key", None) if "secret-key" not in a.get("remote-management", {}) else None
+    return a != b
