@@ -35,10 +35,9 @@ class Outcome:
 
 def cliproxy_binary(paths: Paths, stack: dict):
     """(path, identity) of the binary to run; identity changes when the binary does."""
-    from .release import binary_path, read_manifest
-    from .graph.binary import release_settings  # settings mapping lives with the fetch task
+    from .release import binary_path, read_manifest, settings_from_stack
 
-    settings = release_settings(stack)
+    settings = settings_from_stack(stack)
     path = binary_path(paths, settings)
     if not path.exists():
         raise FlowgateError(f"the CLIProxyAPIPlus binary {path} is missing",
@@ -114,6 +113,18 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
     return Outcome(service, action, record.pid, why)
 
 
+def preflight(paths: Paths, stack: dict) -> None:
+    """Before starting anything: every service that needs a start must find its port free."""
+    for service in [LITELLM] + ([CLIPROXY] if stack["cliproxy"]["enabled"] else []):
+        record = process.read_record(paths.record(service))
+        if record is not None and process.is_alive(record):
+            continue  # ours: a restart stops it before binding again
+        cfg = stack[service]
+        holder = process.port_holder(cfg["host"], cfg["port"])
+        if holder is not None:
+            _port_error(service, cfg["host"], cfg["port"], holder)
+
+
 def _deliver_cliproxy_config(paths: Paths) -> None:
     """Copy the rendered config to the file the binary runs with (it watches it and reloads)."""
     try:
@@ -125,15 +136,21 @@ def _deliver_cliproxy_config(paths: Paths) -> None:
 
 def _refuse_foreign_port(service: str, launch: Launch) -> None:
     holder = process.port_holder(launch.host, launch.port)
-    if holder is None:
-        return
+    if holder is not None:
+        _port_error(service, launch.host, launch.port, holder)
+
+
+def _port_error(service: str, host: str, port: int, holder) -> None:
     who = f"pid {holder.pid} ({holder.name})" if holder.pid else "another process"
-    raise FlowgateError(f"cannot start {service}: port {launch.port} on {launch.host} is held by {who}",
+    raise FlowgateError(f"cannot start {service}: port {port} on {host} is held by {who}",
                         f"stop that process, or set {service}.port to a free port in config/local.yaml")
 
 
-def wait_ready(paths: Paths, stack: dict, services: list[str]) -> dict:
-    """Wait until every service answers its probe; FlowgateError with the log tail otherwise."""
+def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> dict:
+    """Wait until every service answers its probe; FlowgateError with the log tail otherwise.
+
+    `fresh`: the services started in this run (they get a `ready` event); None means all.
+    """
     checks, timeout = [], 0.0
     for service in services:
         record = process.read_record(paths.record(service))
@@ -151,7 +168,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str]) -> dict:
                             "`uv run doit down` to stop them") from None
     failed = probe.not_ready(results)
     for res in results.values():
-        if res.ready:
+        if res.ready and (fresh is None or res.name in fresh):
             events.record(paths, "ready", res.name, "ok", f"ready after {res.seconds:.2f} s")
     if failed:
         res = failed[0]

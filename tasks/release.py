@@ -70,6 +70,14 @@ class ReleaseSettings:
         return self.version.strip().lower() == "latest"
 
 
+def settings_from_stack(stack: dict) -> ReleaseSettings:
+    """ReleaseSettings from the resolved stack config (`cliproxy.release.*`, `cliproxy.binary`)."""
+    rel = stack["cliproxy"]["release"]
+    return ReleaseSettings(repo=rel["repo"], version=rel["version"], api_url=rel["api_url"],
+                           check_interval_hours=rel["check_interval_hours"],
+                           allow_unverified=rel["allow_unverified"], binary=stack["cliproxy"]["binary"])
+
+
 @dataclass(frozen=True)
 class FetchResult:
     action: str  # "installed" | "unchanged" | "user-binary"

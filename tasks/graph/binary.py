@@ -6,25 +6,16 @@ from .. import events
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 
-def release_settings(stack: dict):
-    from ..release import ReleaseSettings
-
-    rel = stack["cliproxy"]["release"]
-    return ReleaseSettings(repo=rel["repo"], version=rel["version"], api_url=rel["api_url"],
-                           check_interval_hours=rel["check_interval_hours"],
-                           allow_unverified=rel["allow_unverified"], binary=stack["cliproxy"]["binary"])
-
-
 def binary_current() -> bool:
     """Up-to-date check: no network, no httpx; re-hashes only if the binary's stat changed."""
-    from ..release import check_user_binary, is_current
+    from ..release import check_user_binary, is_current, settings_from_stack
 
     stack = read_stack_or_none()
     if stack is None:
         return False
     if not stack["cliproxy"]["enabled"]:
         return True
-    settings = release_settings(stack)
+    settings = settings_from_stack(stack)
     if settings.binary:
         try:
             check_user_binary(PATHS, settings)
@@ -35,14 +26,14 @@ def binary_current() -> bool:
 
 
 def fetch_binary() -> dict:
-    from ..release import fetch
+    from ..release import fetch, settings_from_stack
 
     stack = read_stack()
     if not stack["cliproxy"]["enabled"]:
         print("cliproxy is disabled: nothing to fetch")
         return {"action": "disabled"}
     try:
-        result = fetch(PATHS, release_settings(stack))
+        result = fetch(PATHS, settings_from_stack(stack))
     except Exception as exc:
         events.record(PATHS, "fetch", "cliproxy", "error", getattr(exc, "message", str(exc)))
         raise

@@ -15,7 +15,7 @@ PATHS = Paths.from_env()
 ensure_dir(PATHS.router, PRIVATE_DIR_MODE)
 
 DOIT_CONFIG = {
-    "default_tasks": ["check"],
+    "default_tasks": ["up"],
     # sqlite3 survives concurrent writers (dbm and json do not); absolute path so the cwd is moot.
     "backend": "sqlite3",
     "dep_file": str(PATHS.doit_db),

@@ -1,0 +1,122 @@
+"""Stack figures (issues 3 and 4), same machine, same run, doit's floor measured alongside:
+
+- warm `doit fetch`: HTTP requests made (target 0) and wall time vs the floor
+- no-op `doit up` and `doit status` on a healthy stack vs the floor (target <= 1.5x)
+- cold `doit up` (binary already fetched) until both ready vs `litellm --config <same file>` alone
+  until ready (target <= 1.10x)
+
+Uses the CLIProxyAPIPlus double from tests/fakes, installed through the fake GitHub Releases API.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from _harness import ROOT, doit_argv, doit_floor_dir, floor_argv, flowgate_env, flowgate_home, summary, timed
+
+sys.path.insert(0, str(ROOT))
+from tasks import release  # noqa: E402
+from tests.fakes.archives import build_archive, release_files  # noqa: E402
+from tests.fakes.github import FakeGitHub  # noqa: E402
+
+REPO, TAG = "bench/CLIProxyAPIPlus", "v6.8.16-0"
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "3"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(argv, env, cwd):
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready in {timeout} s")
+
+
+def litellm_alone(config: Path, port: int) -> float:
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "litellm"), "--config", str(config),
+                             "--host", "127.0.0.1", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness")
+        return time.perf_counter() - start
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def main() -> None:
+    host_os, host_arch = release.host_platform()
+    double = f"#!{sys.executable}\n".encode() + (ROOT / "tests/fakes/cliproxy_double.py").read_bytes()
+    home = flowgate_home()
+    env = flowgate_env(home)
+    env.update(CI="true", CLIPROXY_DOUBLE_MODELS="gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5")
+    floor_dir = doit_floor_dir()
+    with FakeGitHub() as gh:
+        archive = build_archive(home / "dist", TAG, release_files(double, host_os), host_os, host_arch)
+        gh.add_release(REPO, TAG, [archive])
+        lport, cport = free_port(), free_port()
+        (home / "config/local.yaml").write_text(
+            f"litellm: {{port: {lport}}}\ncliproxy:\n  port: {cport}\n  release: {{repo: {REPO}, version: {TAG}, "
+            f"api_url: '{gh.api_url}'}}\n")
+        run(doit_argv("fetch"), env, home)
+        gh.reset_counts()
+        fetch_t = timed(doit_argv("fetch"), cwd=home, env=env, runs=10)
+        fetch_requests = gh.total_requests
+
+        cold, alone = [], []
+        try:
+            for _ in range(COLD_RUNS):
+                run(doit_argv("down"), env, home)
+                start = time.perf_counter()
+                run(doit_argv("up"), env, home)
+                cold.append(time.perf_counter() - start)
+                run(doit_argv("down"), env, home)
+                alone.append(litellm_alone(home / ".router/litellm/config.yaml", lport))
+            run(doit_argv("up"), env, home)
+            floor, up, status = [], [], []
+            for _ in range(5):
+                floor += timed(floor_argv(), cwd=floor_dir, runs=4, warmup=1)
+                up += timed(doit_argv("up"), cwd=home, env=env, runs=4, warmup=1)
+                status += timed(doit_argv("status"), cwd=home, env=env, runs=4, warmup=1)
+        finally:
+            subprocess.run(doit_argv("down"), env=env, cwd=home, capture_output=True)
+    f = statistics.median(floor)
+    print(f"doit floor (1 up-to-date task):   {summary(floor)}")
+    print(f"warm doit fetch:                   {summary(fetch_t)}  {statistics.median(fetch_t) / f:.2f}x floor, "
+          f"{fetch_requests} HTTP requests in {len(fetch_t) + 2} runs")
+    print(f"no-op doit up (healthy stack):     {summary(up)}  {statistics.median(up) / f:.2f}x floor (target <= 1.5x)")
+    print(f"doit status (healthy stack):       {summary(status)}  {statistics.median(status) / f:.2f}x floor (target <= 1.5x)")
+    print(f"cold doit up until both ready:     {summary(cold)}")
+    print(f"litellm --config alone until ready:{summary(alone)}")
+    print(f"cold up / litellm alone:           {statistics.median(cold) / statistics.median(alone):.3f}x (target <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()

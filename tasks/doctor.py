@@ -1,0 +1,345 @@
+"""The plain-Python core of `doit doctor`: read-only checks, each a pass/fail line plus the fix.
+
+Every check runs even when an earlier one failed (a broken config falls back to the default
+locations and ports), and none of them raises: a FlowgateError or an OSError becomes a failed
+Check. Nothing here writes into the FlowGate home; the binary is run in a throw-away temp dir.
+
+Module-level imports are stdlib and tasks modules only (psutil is imported by tasks.process on
+first use; yaml only when the config is loaded). This module knows nothing of doit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import process, release, secrets
+from .config import SCHEMA, load_stack, require_references
+from .errors import FlowgateError
+from .paths import Paths
+from .services import CLIPROXY, LITELLM, SERVICES
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+DISK_FAIL_BELOW = 200 * MIB
+DISK_WARN_BELOW = 1 * GIB
+BINARY_TIMEOUT = 5.0  # seconds for the binary to print its banner and exit on a bad config
+BANNER_RE = re.compile(r"CLIProxyAPI Version:\s*([^\s,]+)")
+FETCH_FIX = "run `uv run doit fetch`, or set cliproxy.binary"
+STATE_FIX = "run `uv run doit up` or `uv run doit down`"
+
+_STATUS_WIDTH = 6
+_NAME_WIDTH = 14
+
+
+@dataclass
+class Check:
+    name: str  # short, e.g. "config"
+    ok: bool
+    detail: str  # what was found, one line
+    fix: str = ""  # what to do when not ok (or when warn), one line
+    warn: bool = False  # ok but worth a look (e.g. disk getting full)
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "FAIL"
+        return "warn" if self.warn else "ok"
+
+
+# --------------------------------------------------------------------------- running and output
+
+
+def run_checks(paths: Paths, environ=None) -> list[Check]:
+    """All checks, in order: config, litellm, binary, ports, secrets, disk, state."""
+    env = dict(os.environ if environ is None else environ)
+    stack_box: list[dict | None] = [None]
+
+    def config() -> Check:
+        check, stack_box[0] = _check_config(paths, env)
+        return check
+
+    checks = [_guard("config", config)]
+    stack = stack_box[0]
+    checks.append(_guard("litellm", _check_litellm))
+    checks.append(_guard("binary", lambda: _check_binary(paths, stack, env)))
+    checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
+    checks.append(_guard("secrets", lambda: _check_secrets(paths)))
+    checks.append(_guard("disk", lambda: _check_disk(paths)))
+    checks.append(_guard("state", lambda: _check_state(paths)))
+    return checks
+
+
+def format_checks(checks) -> str:
+    """One line per check (`ok    config        valid: ...`), a `fix:` line under each problem."""
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status:<{_STATUS_WIDTH}}{c.name:<{_NAME_WIDTH}}{c.detail}".rstrip())
+        if c.fix and (not c.ok or c.warn):
+            lines.append(f"{'':<{_STATUS_WIDTH}}fix: {c.fix}")
+    return "\n".join(lines)
+
+
+def _guard(name: str, fn: Callable[[], Check]) -> Check:
+    """Run one check; whatever goes wrong becomes a failed Check (doctor itself never fails)."""
+    try:
+        return fn()
+    except FlowgateError as exc:
+        return Check(name, False, _error_line(exc), exc.hint or "")
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return Check(name, False, f"{where}{exc.strerror or exc}", "check the file's owner and permissions")
+    except Exception as exc:  # a bug: report it, and let the other checks run
+        return Check(name, False, f"unexpected {type(exc).__name__}: {exc}",
+                     "this is a bug in FlowGate's doctor; please report it with this line")
+
+
+def _error_line(exc: FlowgateError, max_details: int = 2) -> str:
+    parts = [exc.message]
+    if exc.details:
+        shown = "; ".join(exc.details[:max_details])
+        more = len(exc.details) - max_details
+        parts.append(shown + (f" (+{more} more)" if more > 0 else ""))
+    return ": ".join(parts)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _check_config(paths: Paths, env: dict) -> tuple[Check, dict | None]:
+    try:
+        stack = load_stack(paths)
+    except FlowgateError as exc:
+        return Check("config", False, _error_line(exc), exc.hint or ""), None
+    n = len(stack["models"])
+    valid = f"valid: profile {stack['profile']}, {n} model{'' if n == 1 else 's'}"
+    try:
+        require_references(paths, stack, env)
+    except FlowgateError as exc:
+        return Check("config", False, f"{valid}, but {_error_line(exc)}", exc.hint or ""), stack
+    return Check("config", True, valid), stack
+
+
+# --------------------------------------------------------------------------- litellm
+
+
+def _check_litellm() -> Check:
+    """Installed in this environment: metadata only; importing litellm takes ~10 s."""
+    fix = "run `uv sync`"
+    try:
+        version = importlib.metadata.version("litellm")
+    except importlib.metadata.PackageNotFoundError:
+        return Check("litellm", False, "litellm is not installed in this environment", fix)
+    if importlib.util.find_spec("litellm") is None:  # finds the package without running it
+        return Check("litellm", False, f"litellm {version} has metadata but no importable package", fix)
+    return Check("litellm", True, version)
+
+
+# --------------------------------------------------------------------------- binary
+
+
+def _check_binary(paths: Paths, stack: dict | None, env: dict) -> Check:
+    settings = None
+    if stack is not None:
+        if not stack["cliproxy"]["enabled"]:
+            return Check("binary", True, "cliproxy disabled")
+        settings = release.settings_from_stack(stack)
+        path = release.binary_path(paths, settings)
+    else:
+        path = release.installed_binary(paths)
+    user = bool(settings and settings.binary)
+    fallback = "" if stack is not None else " (config invalid: looked in the default place)"
+    if user:
+        missing_fix = "fix cliproxy.binary in config/local.yaml, or remove it and run `uv run doit fetch`"
+    else:
+        missing_fix = FETCH_FIX
+
+    if not path.exists():
+        what = "cliproxy.binary" if user else "CLIProxyAPIPlus binary"
+        return Check("binary", False, f"{what} {path} does not exist{fallback}", missing_fix)
+    if not path.is_file():
+        return Check("binary", False, f"{path} is not a file{fallback}", missing_fix)
+    if not os.access(path, os.X_OK):
+        return Check("binary", False, f"{path} is not executable{fallback}", f"chmod +x {path}")
+
+    rerun = ("point cliproxy.binary at the cli-proxy-api-plus executable" if user
+             else "re-install it with `uv run doit fetch`")
+    version, problem = _run_banner(path, env)
+    if version is None:
+        return Check("binary", False, f"{path} {problem}{fallback}", rerun)
+
+    detail = f"CLIProxyAPIPlus {version}"
+    manifest = None if user else release.read_manifest(paths)
+    tag = (manifest or {}).get("tag")
+    if user:
+        detail += f" (your cliproxy.binary {path})"
+    elif tag:
+        detail += f" (release {tag}) at {path}"
+    else:
+        detail += f" at {path} (no install manifest)"
+    detail += fallback
+    if settings and not user and not settings.is_latest and tag and tag != settings.version.strip():
+        return Check("binary", True, f"{detail}; config pins {settings.version.strip()}",
+                     "run `uv run doit fetch` to install the pinned release", warn=True)
+    return Check("binary", True, detail)
+
+
+def _run_banner(path: Path, env: dict) -> tuple[str | None, str]:
+    """Run the binary on a config that does not exist; (version from its banner, or None + why)."""
+    run_env = {k: v for k, v in env.items() if k != "MANAGEMENT_PASSWORD"}
+    with tempfile.TemporaryDirectory(prefix="flowgate-doctor-") as cwd:
+        # A temp cwd: the binary reads ./.env and may create ./logs; nothing lands in the home.
+        try:
+            proc = subprocess.Popen([str(path), "-config", os.path.join(cwd, "nonexistent", "x.yaml")],
+                                    cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            return None, f"cannot be run: {exc.strerror or exc}"
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=BINARY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                proc.kill()
+            try:
+                out, err = proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:  # something outside its group holds the pipes
+                out, err = b"", b""
+    text = out.decode("utf-8", "replace")
+    match = BANNER_RE.search(text) or BANNER_RE.search(err.decode("utf-8", "replace"))
+    if match:
+        return match.group(1), ""
+    if timed_out:
+        return None, f"printed no `CLIProxyAPI Version:` banner and did not exit within {BINARY_TIMEOUT:g} s"
+    first = next((ln.strip() for ln in (text + "\n" + err.decode("utf-8", "replace")).splitlines() if ln.strip()), "")
+    said = f": {first[:120]}" if first else " and printed nothing"
+    return None, f"ran (exit {proc.returncode}) but printed no `CLIProxyAPI Version:` banner{said}"
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def _default_section(name: str) -> dict:
+    return SCHEMA.fields[name].check({}, (name,), [], False)
+
+
+def _check_ports(paths: Paths, stack: dict | None) -> Check:
+    if stack is None:
+        services = [(LITELLM, _default_section(LITELLM)), (CLIPROXY, _default_section(CLIPROXY))]
+        suffix = " (config invalid: checked the default ports)"
+    else:
+        services = [(LITELLM, stack[LITELLM])] + ([(CLIPROXY, stack[CLIPROXY])] if stack[CLIPROXY]["enabled"] else [])
+        suffix = ""
+    found, problems, fixes = [], [], []
+    for svc, cfg in services:
+        where = f"{svc} {cfg['host']}:{cfg['port']}"
+        holder = process.port_holder(cfg["host"], cfg["port"])
+        if holder is None:
+            found.append(f"{where} free")
+            continue
+        record = process.read_record(paths.record(svc))
+        live = record if process.is_alive(record) else None
+        if live is not None and (holder.pid is None or _same_group(holder.pid, live)):
+            found.append(f"{where} ours ({svc} pid {live.pid})")
+            continue
+        if holder.pid is None:
+            problems.append(f"{where} is in use by a process FlowGate cannot see")
+            fixes.append(f"stop the process on port {cfg['port']} (e.g. `lsof -i :{cfg['port']}`) "
+                         f"or change {svc}.port in config/local.yaml")
+        else:
+            problems.append(f"{where} is in use by pid {holder.pid} ({holder.name or 'unknown'})")
+            fixes.append(f"stop that process or change {svc}.port in config/local.yaml")
+    if problems:
+        return Check("ports", False, "; ".join(problems) + suffix, "; ".join(fixes))
+    return Check("ports", True, ", ".join(found) + suffix)
+
+
+def _same_group(pid: int, record: process.ProcessRecord) -> bool:
+    if pid == record.pid:
+        return True
+    try:
+        return os.getpgid(pid) == record.pgid
+    except (OSError, AttributeError):
+        return False
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def _check_secrets(paths: Paths) -> Check:
+    present = [name for name in secrets.SECRETS if paths.secret(name).exists()]
+    if not paths.secrets_dir.exists() or not present:
+        return Check("secrets", True, "not generated yet (`uv run doit up` creates them)")
+    loose = secrets.loose_modes(paths)
+    if loose:
+        fix = []
+        if paths.secrets_dir.stat().st_mode & 0o077:
+            fix.append(f"chmod 700 {paths.secrets_dir}")
+        files = [str(paths.secret(n)) for n in present if paths.secret(n).stat().st_mode & 0o077]
+        if files:
+            fix.append(f"chmod 600 {' '.join(files)}")
+        return Check("secrets", False, "; ".join(loose), "; ".join(fix))
+    for name in present:
+        secrets.read(paths, name)  # empty or wrong-kind file: FlowgateError with its own fix
+    missing = len(secrets.SECRETS) - len(present)
+    detail = f"{len(present)} present, private (0700/0600)"
+    if missing:
+        detail += f"; {missing} not generated yet"
+    return Check("secrets", True, detail)
+
+
+# --------------------------------------------------------------------------- disk
+
+
+def _human(n: float) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.1f} MiB"
+
+
+def _check_disk(paths: Paths) -> Check:
+    where = paths.router
+    while not where.exists() and where.parent != where:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    detail = f"{_human(free)} free"
+    fix = f"free some space on the disk holding {where} (old logs in .router/logs can go)"
+    if free < DISK_FAIL_BELOW:
+        return Check("disk", False, detail, fix)
+    if free < DISK_WARN_BELOW:
+        return Check("disk", True, detail, fix, warn=True)
+    return Check("disk", True, detail)
+
+
+# --------------------------------------------------------------------------- state
+
+
+def _check_state(paths: Paths) -> Check:
+    running, stale = [], []
+    for svc in SERVICES:
+        path = paths.record(svc)
+        if not path.exists():
+            continue
+        record = process.read_record(path)
+        if record is None:
+            stale.append(f"{svc} (unreadable record)")
+        elif process.is_alive(record):
+            running.append(f"{svc} (pid {record.pid})")
+        else:
+            stale.append(f"{svc} (pid {record.pid} is gone)")
+    if stale:
+        detail = "stale process record: " + ", ".join(stale)
+        if running:
+            detail += "; running: " + ", ".join(running)
+        return Check("state", True, detail, STATE_FIX, warn=True)
+    return Check("state", True, "running: " + ", ".join(running) if running else "no services running")

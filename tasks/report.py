@@ -1,0 +1,94 @@
+"""`doit status`: the whole truth about the stack, as a table or JSON. Reads, never changes."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from . import process, probe
+from .paths import Paths
+from .services import CLIPROXY, LITELLM, PROBE_PATHS, SERVICES, connect_host
+
+_BANNER = re.compile(r"CLIProxyAPI Version: ([^,\s]+)")
+
+
+def cliproxy_version_from_log(paths: Paths) -> str | None:
+    """The binary has no -version flag; its first stdout line names the version."""
+    for line in reversed(process.tail(paths.log(CLIPROXY), 400)):
+        match = _BANNER.search(line)
+        if match:
+            return match.group(1)
+        if line.startswith("--- started"):
+            break
+    return None
+
+
+def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
+    from .lifecycle import config_drift
+
+    enabled = not (service == CLIPROXY and stack and not stack["cliproxy"]["enabled"])
+    record = process.read_record(paths.record(service))
+    state = process.status(record)
+    cfg = (stack or {}).get(service, {})
+    host = (record.meta.get("host") if record else None) or cfg.get("host", "127.0.0.1")
+    port = (record.meta.get("port") if record else None) or cfg.get("port")
+    entry = {
+        "service": service,
+        "enabled": enabled,
+        "state": state.state if enabled or record else "disabled",
+        "pid": state.pid if state.state == "running" else None,
+        "uptime_s": round(state.uptime, 1) if state.uptime is not None and state.state == "running" else None,
+        "address": f"http://{connect_host(host)}:{port}" if port else None,
+        "ready": False,
+        "version": None,
+        "drift": None,
+        "exit_code": state.exit_code,
+        "log": str(paths.log(service)),
+    }
+    if state.state == "running":
+        entry["ready"] = probe.http_ok(host, port, PROBE_PATHS[service], timeout=1.0)
+        if not entry["ready"]:
+            entry["state"] = "starting"
+        entry["drift"] = config_drift(paths, service, record)
+        entry["version"] = record.meta.get("version") or (cliproxy_version_from_log(paths) if service == CLIPROXY else None)
+    return entry
+
+
+def collect(paths: Paths, stack: dict | None) -> dict:
+    services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
+    return {
+        "profile": stack["profile"] if stack else None,
+        "ready": all(s["ready"] for s in services if s["enabled"]),
+        "services": services,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def table(report: dict) -> str:
+    headers = ["service", "state", "pid", "uptime", "address", "ready", "version", "drift"]
+    rows = []
+    for s in report["services"]:
+        state = s["state"]
+        if state == "crashed" and s["exit_code"] is not None:
+            state += f" (exit {s['exit_code']})"
+        drift = {None: "-", True: "yes: run `doit up`", False: "no"}[s["drift"]]
+        rows.append([s["service"], state, str(s["pid"] or "-"), _uptime(s["uptime_s"]), s["address"] or "-",
+                     "yes" if s["ready"] else "no", s["version"] or "-", drift])
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    return "\n".join(lines)
+
+
+__all__ = ["collect", "table", "service_status", "cliproxy_version_from_log", "SERVICES"]

@@ -1,0 +1,141 @@
+"""The integration stack: real LiteLLM in front of the CLIProxyAPIPlus double, installed through the
+fake GitHub Releases server by `doit fetch`. LiteLLM boots in ~12 s here, so one stack is shared by
+the whole session (tests that need their own run light homes with no LiteLLM boot to wait for)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks import release
+from tasks.paths import Paths
+from tests.conftest import ROOT, make_home, run_doit
+from tests.fakes.archives import build_archive, release_files
+from tests.fakes.github import FakeGitHub
+
+REPO = "fork-owner/CLIProxyAPIPlus"
+TAG = "v6.8.16-0"
+MODELS = "gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5"
+DOUBLE = ROOT / "tests" / "fakes" / "cliproxy_double.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def double_binary() -> bytes:
+    return f"#!{sys.executable}\n".encode() + DOUBLE.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def github(tmp_path_factory):
+    host_os, host_arch = release.host_platform()
+    dist = tmp_path_factory.mktemp("dist")
+    archive = build_archive(dist, TAG, release_files(double_binary(), host_os), host_os, host_arch)
+    with FakeGitHub() as gh:
+        gh.add_release(REPO, TAG, [archive])
+        yield gh
+
+
+class Stack:
+    """A FlowGate home wired to the fake GitHub, on free ports."""
+
+    def __init__(self, home: Path, github: FakeGitHub, env: dict | None = None):
+        self.home = home
+        self.paths = Paths(root=ROOT, home=home)
+        self.github = github
+        self.env = {"CLIPROXY_DOUBLE_MODELS": MODELS, "CI": "true", **(env or {})}
+        self.litellm_port = free_port()
+        self.cliproxy_port = free_port()
+        self.write_local()
+
+    def write_local(self, extra: str = "") -> None:
+        self.paths.local_config.write_text(
+            f"litellm:\n  port: {self.litellm_port}\n  start_timeout: 120\n  stop_timeout: 5\n"
+            f"cliproxy:\n  port: {self.cliproxy_port}\n  release:\n    repo: {REPO}\n    version: {TAG}\n"
+            f"    api_url: {self.github.api_url}\n" + extra)
+
+    def doit(self, *args, env=None, timeout=240):
+        return run_doit(self.home, *args, env={**self.env, **(env or {})}, timeout=timeout)
+
+    def record(self, service: str) -> dict | None:
+        try:
+            return json.loads(self.paths.record(service).read_text())
+        except FileNotFoundError:
+            return None
+
+    def pid(self, service: str) -> int | None:
+        rec = self.record(service)
+        return rec["pid"] if rec else None
+
+    def events(self, event: str | None = None, service: str | None = None) -> list[dict]:
+        try:
+            lines = self.paths.events.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = [json.loads(l) for l in lines]
+        return [e for e in out if (event is None or e["event"] == event) and (service is None or e["service"] == service)]
+
+    @property
+    def master_key(self) -> str:
+        return self.paths.secret("litellm_master_key").read_text().strip()
+
+    @property
+    def litellm_url(self) -> str:
+        return f"http://127.0.0.1:{self.litellm_port}"
+
+    def kill_all(self) -> None:
+        """Last-resort cleanup: whatever `doit down` left (it should leave nothing)."""
+        for service in ("litellm", "cliproxy"):
+            rec = self.record(service)
+            if rec:
+                try:
+                    os.killpg(rec["pgid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+def make_stack(tmp_path_factory, github, name: str, env: dict | None = None) -> Stack:
+    return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, github):
+    """The shared stack: fetched once, then brought up by two concurrent `doit up` commands."""
+    st = make_stack(tmp_path_factory, github, "stack")
+    first = st.doit("fetch")
+    assert first.returncode == 0, first.output
+    st.first_fetch = first
+    github.reset_counts()
+    st.warm_fetch = st.doit("fetch")
+    st.warm_fetch_requests = github.total_requests
+    # Two `doit up` at once: the stack lock must make them agree (each service started once).
+    import subprocess
+
+    from tests.conftest import base_env
+
+    env = {**base_env(st.home), **st.env}
+    argv = [sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "up"]
+    procs = [subprocess.Popen(argv, cwd=st.home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    st.concurrent = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    yield st
+    st.doit("down")
+    st.kill_all()
+
+
+@pytest.fixture
+def light(tmp_path_factory, github, request):
+    """A stack home of its own for fault tests; torn down after the test."""
+    st = make_stack(tmp_path_factory, github, request.node.name[:30])
+    yield st
+    st.doit("down")
+    st.kill_all()

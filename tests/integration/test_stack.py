@@ -1,0 +1,219 @@
+"""The main job, end to end: `doit fetch/up/status/down` with the real LiteLLM proxy in front of the
+CLIProxyAPIPlus double. Tests run in file order on one shared stack (LiteLLM boots ~12 s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+
+import httpx
+
+from tests.integration.conftest import REPO, TAG
+
+
+def executed(result) -> list[str]:
+    return [line[3:] for line in result.stdout.splitlines() if line.startswith(".  ")]
+
+
+def status_json(st) -> tuple[int, dict]:
+    result = st.doit("status", "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def by_service(data) -> dict:
+    return {s["service"]: s for s in data["services"]}
+
+
+def group_gone(pgid: int) -> bool:
+    """No live (non-zombie) process left in the group: init reaps orphans only after a while."""
+    import psutil
+
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return False
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return True
+
+
+def wait_for(condition, timeout=30.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+# ------------------------------------------------------------------------------------------ fetch
+
+def test_fetch_installs_verified_binary_and_warm_fetch_is_offline(stack):
+    assert stack.first_fetch.returncode == 0, stack.first_fetch.output
+    assert f"installed CLIProxyAPIPlus {TAG}" in stack.first_fetch.stdout
+    binary = stack.paths.installed_binary
+    assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+    manifest = json.loads(stack.paths.manifest.read_text())
+    assert manifest["repo"] == REPO and manifest["tag"] == TAG and manifest["verified_by"]
+    assert stack.warm_fetch.returncode == 0
+    assert "fetch" not in executed(stack.warm_fetch)
+    assert stack.warm_fetch_requests == 0
+
+
+# ------------------------------------------------------------------------------------- bring-up
+
+def test_concurrent_up_starts_each_service_once(stack):
+    for code, out, err in stack.concurrent:
+        assert code == 0, out + err
+        assert "Traceback" not in out + err
+    assert len(stack.events("start", "litellm")) == 1
+    assert len(stack.events("start", "cliproxy")) == 1
+    code, data = status_json(stack)
+    assert code == 0 and data["ready"] is True
+
+
+def test_requests_through_litellm(stack):
+    headers = {"Authorization": f"Bearer {stack.master_key}"}
+    with httpx.Client(base_url=stack.litellm_url, headers=headers, timeout=60) as client:
+        chat = client.post("/v1/chat/completions",
+                           json={"model": "gpt-5-codex", "messages": [{"role": "user", "content": "ping one"}]})
+        assert chat.status_code == 200, chat.text
+        assert chat.json()["choices"][0]["message"]["content"] == "double(gpt-5-codex): ping one"
+
+        with client.stream("POST", "/v1/chat/completions",
+                           json={"model": "gpt-5", "stream": True,
+                                 "messages": [{"role": "user", "content": "stream two"}]}) as resp:
+            assert resp.status_code == 200
+            text = ""
+            for line in resp.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    for choice in json.loads(line[6:]).get("choices", []):
+                        text += choice.get("delta", {}).get("content") or ""
+        assert text == "double(gpt-5): stream two"
+
+        responses = client.post("/v1/responses", json={"model": "gpt-5-codex", "input": "codex three"})
+        assert responses.status_code == 200, responses.text
+        assert "double(gpt-5-codex): codex three" in responses.text
+
+        messages = client.post("/v1/messages", headers={"x-api-key": stack.master_key, "anthropic-version": "2023-06-01"},
+                               json={"model": "claude-sonnet-4-5", "max_tokens": 64,
+                                     "messages": [{"role": "user", "content": "claude four"}]})
+        assert messages.status_code == 200, messages.text
+        assert messages.json()["content"][0]["text"] == "double(claude-sonnet-4-5): claude four"
+
+        wrong = httpx.post(f"{stack.litellm_url}/v1/chat/completions", headers={"Authorization": "Bearer sk-wrong"},
+                           json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]}, timeout=30)
+        assert wrong.status_code in (400, 401)
+
+
+def test_noop_up_restarts_nothing(stack):
+    pids = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    assert not [t for t in executed(result) if t.startswith(("start:", "render:", "fetch", "config", "secrets"))]
+    assert {s: stack.pid(s) for s in ("litellm", "cliproxy")} == pids
+    assert "litellm: unchanged" in result.stdout and "cliproxy: unchanged" in result.stdout
+
+
+def test_config_rewritten_by_binary_is_not_drift(stack):
+    running = stack.paths.cliproxy_config.read_text()
+    assert "secret-key: $2a$" in running or "secret-key: '$2a$" in running or '"$2a$' in running
+    code, data = status_json(stack)
+    assert code == 0
+    assert by_service(data)["cliproxy"]["drift"] is False
+    result = stack.doit("up")
+    assert "start:cliproxy" not in executed(result)
+
+
+def test_status_tells_the_truth(stack):
+    code, data = status_json(stack)
+    assert code == 0 and data["profile"] == "default"
+    svc = by_service(data)
+    assert svc["litellm"]["state"] == "running" and svc["litellm"]["ready"] is True
+    assert svc["litellm"]["version"] == "1.108.7"
+    assert svc["cliproxy"]["version"] == "6.8.16-0-plus"
+    assert svc["litellm"]["address"] == stack.litellm_url
+    assert svc["cliproxy"]["pid"] == stack.pid("cliproxy")
+    table = stack.doit("status")
+    assert table.returncode == 0 and "litellm" in table.stdout and "running" in table.stdout
+
+
+def test_cliproxy_setting_reaches_it_by_hot_reload(stack):
+    pids = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
+    stack.write_local("  settings:\n    request-retry: 7\n")
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    assert "cliproxy: reloaded" in result.stdout
+    assert "render:litellm" not in executed(result) and "start:litellm" not in executed(result)
+    assert {s: stack.pid(s) for s in ("litellm", "cliproxy")} == pids
+    mgmt = stack.paths.secret("cliproxy_management_key").read_text().strip()
+
+    def reloaded():
+        resp = httpx.get(f"http://127.0.0.1:{stack.cliproxy_port}/v0/management/config",
+                         headers={"Authorization": f"Bearer {mgmt}"}, timeout=5)
+        return resp.status_code == 200 and "7" == str(resp.json().get("request-retry"))
+    wait_for(reloaded)
+    assert stack.events("reload", "cliproxy")
+
+
+def test_kill9_cliproxy_then_up_restarts_only_it(stack):
+    litellm_pid, old = stack.pid("litellm"), stack.record("cliproxy")
+    os.killpg(old["pgid"], signal.SIGKILL)
+    wait_for(lambda: status_json(stack)[1]["services"][1]["state"] == "crashed")
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    assert "cliproxy: restarted" in result.stdout and "its process was gone" in result.stdout
+    assert stack.pid("litellm") == litellm_pid and stack.pid("cliproxy") != old["pid"]
+    assert stack.events("crash", "cliproxy")
+
+
+def test_litellm_setting_restarts_only_litellm(stack):
+    old = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
+    stack.paths.local_config.write_text(stack.paths.local_config.read_text() + "litellm_settings:\n  num_retries: 2\n")
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    assert "litellm: restarted" in result.stdout and "config changed" in result.stdout
+    assert executed(result)[:2] == ["config", "render:litellm"]
+    assert "start:cliproxy" not in executed(result) and "render:cliproxy" not in executed(result)
+    assert stack.pid("cliproxy") == old["cliproxy"] and stack.pid("litellm") != old["litellm"]
+    assert group_gone(old["litellm"])
+
+
+def test_kill9_litellm_then_up_restarts_only_it(stack):
+    cliproxy_pid, old = stack.pid("cliproxy"), stack.record("litellm")
+    os.killpg(old["pgid"], signal.SIGKILL)
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    assert "litellm: restarted" in result.stdout
+    assert stack.pid("cliproxy") == cliproxy_pid
+    headers = {"Authorization": f"Bearer {stack.master_key}"}
+    resp = httpx.post(f"{stack.litellm_url}/v1/chat/completions", headers=headers, timeout=60,
+                      json={"model": "gpt-5", "messages": [{"role": "user", "content": "back"}]})
+    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5): back"
+
+
+def test_logs_show_both_services(stack):
+    result = stack.doit("logs", "-n", "5")
+    assert result.returncode == 0
+    assert "litellm.log" in result.stdout and "cliproxy.log" in result.stdout
+    assert stack.master_key not in result.stdout
+
+
+def test_down_is_idempotent_and_complete(stack):
+    pgids = [stack.record(s)["pgid"] for s in ("litellm", "cliproxy")]
+    result = stack.doit("down")
+    assert result.returncode == 0, result.output
+    for pgid in pgids:
+        assert group_gone(pgid)
+    assert stack.record("litellm") is None and stack.record("cliproxy") is None
+    again = stack.doit("down")
+    assert again.returncode == 0 and "not running" in again.stdout
+    code, data = status_json(stack)
+    assert code == 1 and {s["state"] for s in data["services"]} == {"stopped"}
+    events_text = stack.paths.events.read_text()
+    for name in ("litellm_master_key", "cliproxy_api_key", "cliproxy_management_key"):
+        assert stack.paths.secret(name).read_text().strip() not in events_text
