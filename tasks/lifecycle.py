@@ -161,7 +161,8 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
                                   (lambda r=record: process.is_alive(r))))
         timeout = max(timeout, float(stack[service]["start_timeout"]))
     try:
-        results = probe.wait_ready(checks, timeout=timeout)
+        # Poll often: a refused connect costs microseconds, and every poll gap adds to `doit up`.
+        results = probe.wait_ready(checks, timeout=timeout, interval=0.02, max_interval=0.05)
     except KeyboardInterrupt:
         raise FlowgateError("interrupted while waiting for the services to become ready",
                             "they keep starting in the background: `uv run doit status` to see, "

@@ -12,20 +12,14 @@ Module-level imports are stdlib only; the HTTP part lives in `tasks.github`, imp
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
 import platform
 import re
-import shutil
 import stat
 import sys
-import tarfile
-import tempfile
 import time
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -374,8 +368,17 @@ def _malicious(archive_name: str, member: str, why: str) -> FlowgateError:
     )
 
 
-# Reading a damaged archive raises these (gzip.BadGzipFile is an OSError: keep it apart from ENOSPC).
-_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+def _archive_errors() -> tuple:
+    """What reading a damaged archive raises (gzip.BadGzipFile is an OSError: keep it apart from ENOSPC).
+
+    The archive modules are imported here, not at module level: the warm check (`is_current`) runs
+    on every `doit up` and needs none of them.
+    """
+    import gzip
+    import tarfile
+    import zlib
+
+    return (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def _copy_member(src, dest_dir: Path, exe_name: str, size: int | None) -> tuple[Path, str]:
@@ -383,6 +386,8 @@ def _copy_member(src, dest_dir: Path, exe_name: str, size: int | None) -> tuple[
 
     Write failures (disk full) become fsutil.write_error; read failures propagate as archive errors.
     """
+    import tempfile
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{exe_name}.", suffix=".tmp", dir=dest_dir)
     except OSError as exc:
@@ -426,6 +431,10 @@ def extract_binary(archive: Path, dest_dir: Path, archive_name: str, exe_name: s
     Rejects absolute paths, `..` members, links, devices and FIFOs anywhere in the archive.
     Returns (temp file, sha256 of the binary); the caller renames it into place.
     """
+    import tarfile
+    import zipfile
+
+    archive_errors = _archive_errors()
     corrupt = FlowgateError(f"{archive_name} is not a valid archive",
                             "the download is corrupt; run the command again. Nothing was installed")
     if archive_name.lower().endswith(".zip"):
@@ -449,7 +458,7 @@ def extract_binary(archive: Path, dest_dir: Path, archive_name: str, exe_name: s
                     raise _missing(archive_name, exe_name)
                 with zf.open(found) as src:
                     return _copy_member(src, dest_dir, exe_name, found.file_size)
-        except (zipfile.BadZipFile, ValueError, *_ARCHIVE_ERRORS):
+        except (zipfile.BadZipFile, ValueError, *archive_errors):
             raise corrupt from None
     try:
         with tarfile.open(archive, "r:*") as tf:
@@ -475,7 +484,7 @@ def extract_binary(archive: Path, dest_dir: Path, archive_name: str, exe_name: s
                 raise _missing(archive_name, exe_name)
             with src:
                 return _copy_member(src, dest_dir, exe_name, found.size)
-    except _ARCHIVE_ERRORS:
+    except archive_errors:
         raise corrupt from None
 
 
@@ -517,6 +526,8 @@ class ProgressBar:
         self.stream = sys.stderr if stream is None else stream
         self.min_interval = min_interval
         self.clock = clock
+        import shutil
+
         self.width = width or shutil.get_terminal_size((80, 24)).columns
         self.start = clock()
         self._last = -1.0
@@ -601,6 +612,8 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
     True = always a bar, or a callable `(bytes_done, total_or_None)`.
     `client_factory`: zero-argument callable returning an httpx.Client (tests, proxies, timeouts).
     """
+    import tempfile
+
     if settings.binary:
         p = check_user_binary(paths, settings)
         return FetchResult("user-binary", tag=None, sha256=None, requests=0, binary=p)

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import key_file_path
 from .errors import FlowgateError
 from .paths import Paths
 from .render import parse_rendered, render_template
@@ -74,6 +73,8 @@ def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dic
     if model["api_key_env"]:
         params["api_key"] = f"os.environ/{model['api_key_env']}"  # resolved by LiteLLM at start
     elif model["api_key_file"]:
+        from .config import key_file_path
+
         params["api_key"] = _read_key_file(key_file_path(paths, model["api_key_file"]), model["name"])
     return params
 

@@ -160,6 +160,16 @@ def test_cliproxy_setting_reaches_it_by_hot_reload(stack):
     assert stack.events("reload", "cliproxy")
 
 
+def test_restart_one_service(stack):
+    old = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
+    result = stack.doit("restart", "cliproxy")
+    assert result.returncode == 0, result.output
+    assert "cliproxy: restarted" in result.stdout and "ready: cliproxy" in result.stdout
+    assert stack.pid("litellm") == old["litellm"] and stack.pid("cliproxy") != old["cliproxy"]
+    bad = stack.doit("restart", "nginx")
+    assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
+
+
 def test_kill9_cliproxy_then_up_restarts_only_it(stack):
     litellm_pid, old = stack.pid("litellm"), stack.record("cliproxy")
     os.killpg(old["pgid"], signal.SIGKILL)
