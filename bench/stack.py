@@ -2,6 +2,7 @@
 
 - warm `doit fetch`: HTTP requests made (target 0) and wall time vs the floor
 - no-op `doit up` and `doit status` on a healthy stack vs the floor (target <= 1.5x)
+- `doit down` with both services running
 - cold `doit up` (binary already fetched) until both ready vs `litellm --config <same file>` alone
   until ready (target <= 1.10x)
 
@@ -90,14 +91,16 @@ def main() -> None:
         fetch_t = timed(doit_argv("fetch"), cwd=home, env=env, runs=10)
         fetch_requests = gh.total_requests
 
-        cold, alone = [], []
+        cold, alone, down = [], [], []
         try:
             for _ in range(COLD_RUNS):
                 run(doit_argv("down"), env, home)
                 start = time.perf_counter()
                 run(doit_argv("up"), env, home)
                 cold.append(time.perf_counter() - start)
+                start = time.perf_counter()
                 run(doit_argv("down"), env, home)
+                down.append(time.perf_counter() - start)
                 alone.append(litellm_alone(home / ".router/litellm/config.yaml", lport))
             run(doit_argv("up"), env, home)
             floor, up, status = [], [], []
@@ -115,6 +118,7 @@ def main() -> None:
     print(f"doit status (healthy stack):       {summary(status)}  {statistics.median(status) / f:.2f}x floor (target <= 1.5x)")
     print(f"cold doit up until both ready:     {summary(cold)}")
     print(f"litellm --config alone until ready:{summary(alone)}")
+    print(f"doit down (both running):          {summary(down)}")
     print(f"cold up / litellm alone:           {statistics.median(cold) / statistics.median(alone):.3f}x (target <= 1.10x)")
 
 

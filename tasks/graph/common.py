@@ -34,7 +34,12 @@ def action(fn):
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
-            result = fn(*args, **kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                # Services run in sessions of their own: Ctrl-C stops this command, not them.
+                raise FlowgateError("interrupted", "services already started keep running: "
+                                    "`uv run doit status` to see them, `uv run doit down` to stop them") from None
         except FlowgateError as exc:
             from doit.exceptions import TaskFailed
 

@@ -112,7 +112,7 @@ def stop_services(services: list[str], reason: str) -> None:
     with stack_lock(PATHS, what="down"):
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
-            print(result.message)
+            print(f"{service} is not running" if result.outcome == "not-running" else result.message)
 
 
 def task_down():
@@ -189,7 +189,7 @@ def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     for service in services:
         log = PATHS.log(service)
         print(f"==> {log} <==")
-        for line in process.tail(log, lines):
+        for line in process.tail(log, lines) if log.exists() else ["(no log yet: the service has not been started)"]:
             print(line)
     if follow:
         _follow([PATHS.log(s) for s in services])
