@@ -221,12 +221,11 @@ def _cliproxy_runtime_differs(paths: Paths) -> bool:
     import yaml  # the binary may re-serialise the whole file: compare meaning, not text
 
     try:
-        a, b = yaml.safe_load(running) or {}, yaml.safe_load(rendered) or {}
+        running_doc, rendered_doc = yaml.safe_load(running) or {}, yaml.safe_load(rendered) or {}
     except yaml.YAMLError:
         return True
-    for doc in (a, b):
-        key = (doc.get("remote-management") or {}).get("secret-key")
-        if isinstance(key, str) and key.startswith(("$2a$", "$2b$", "$2y$")):
-            doc["remote-management"].pop("secret-key")
-    b.get("remote-management", {}).pop("secret-key", None) if "secret-key" not in a.get("remote-management", {}) else None
-    return a != b
+    key = (running_doc.get("remote-management") or {}).get("secret-key")
+    if isinstance(key, str) and key.startswith(("$2a$", "$2b$", "$2y$")):
+        for doc in (running_doc, rendered_doc):
+            (doc.get("remote-management") or {}).pop("secret-key", None)
+    return running_doc != rendered_doc

@@ -7,7 +7,7 @@ import time
 
 from . import process, probe
 from .paths import Paths
-from .services import CLIPROXY, LITELLM, PROBE_PATHS, SERVICES, connect_host
+from .services import CLIPROXY, LITELLM, PROBE_PATHS, connect_host
 
 _BANNER = re.compile(r"CLIProxyAPI Version: ([^,\s]+)")
 
@@ -90,5 +90,3 @@ def table(report: dict) -> str:
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
     return "\n".join(lines)
 
-
-__all__ = ["collect", "table", "service_status", "cliproxy_version_from_log", "SERVICES"]

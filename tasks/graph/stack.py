@@ -40,7 +40,9 @@ def start_service(service: str) -> dict:
 
 def task_start():
     """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPIPlus."""
-    for service, deps in ((LITELLM, ["render:litellm"]), (CLIPROXY, ["fetch", "render:cliproxy"])):
+    # preflight first: doit does not promise to run task_deps in list order, so each start
+    # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
+    for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"])):
         yield {
             "name": service,
             "doc": f"start {service} (returns at once; `ready` waits)",
@@ -77,7 +79,7 @@ def wait_ready() -> None:
 def task_ready():
     """Wait until both services answer their readiness probes (they boot at the same time)."""
     # Everything that can fail without starting a process comes first; then both spawn back to back.
-    return {"actions": [action(wait_ready)], "task_dep": ["preflight", "start:litellm", "start:cliproxy"],
+    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy"],
             "uptodate": [False], "meta": {"quiet": True}}
 
 

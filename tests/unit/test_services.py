@@ -1,0 +1,64 @@
+"""tasks.services: launch specs, restart inputs and their reasons."""
+
+from __future__ import annotations
+
+from tasks import secrets
+from tasks.config import load_stack
+from tasks.services import (LITELLM_DEFAULT_ENV, base_url, cliproxy_launch, connect_host, litellm_launch,
+                            render_inputs, render_litellm, restart_reasons)
+
+
+def test_connect_host():
+    assert connect_host("0.0.0.0") == "127.0.0.1"
+    assert connect_host("::1") == "[::1]"
+    assert connect_host("127.0.0.1") == "127.0.0.1"
+    assert base_url({"host": "::", "port": 1}) == "http://[::1]:1"
+
+
+def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
+    stack = load_stack(paths)
+    paths.litellm_config.parent.mkdir(parents=True)
+    paths.litellm_config.write_text(render_litellm(paths, stack, secrets.placeholders()))
+    launch = litellm_launch(paths, stack, environ={"PATH": "/bin"})
+    assert launch.argv[-4:] == ["--host", "127.0.0.1", "--port", "4000"]
+    assert launch.env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and launch.env["PATH"] == "/bin"
+    assert launch.parts["version"] and launch.parts["config"]
+
+
+def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):
+    stack = load_stack(paths)
+    paths.litellm_config.parent.mkdir(parents=True)
+    paths.litellm_config.write_text("a: 1\n")
+    stack["models"][0].update(via="direct", model="openai/x", api_key_env="FG_KEY")
+    first = litellm_launch(paths, stack, environ={"FG_KEY": "one"})
+    assert litellm_launch(paths, stack, environ={"FG_KEY": "one", "OTHER": "x"}).inputs_hash == first.inputs_hash
+    second = litellm_launch(paths, stack, environ={"FG_KEY": "two"})
+    assert second.inputs_hash != first.inputs_hash
+    assert restart_reasons(first.parts, second.parts) == ["upstream key variables changed"]
+    assert "one" not in str(first.parts) and "two" not in str(second.parts)  # values are only hashed
+    paths.litellm_config.write_text("a: 2\n")
+    third = litellm_launch(paths, stack, environ={"FG_KEY": "two"})
+    assert restart_reasons(second.parts, third.parts) == ["config changed"]
+    stack["litellm"]["env"] = {"LITELLM_LOCAL_MODEL_COST_MAP": "False"}
+    assert restart_reasons(third.parts, litellm_launch(paths, stack, environ={"FG_KEY": "two"}).parts) == [
+        "environment changed"]
+    assert set(LITELLM_DEFAULT_ENV) <= set(third.env)
+
+
+def test_cliproxy_restarts_only_for_binary_host_port(paths, tmp_path):
+    stack = load_stack(paths)
+    binary = tmp_path / "bin"
+    base = cliproxy_launch(paths, stack, binary, "sha-a", environ={"MANAGEMENT_PASSWORD": "x"})
+    assert "MANAGEMENT_PASSWORD" not in base.env  # would force remote management on
+    stack["cliproxy"]["settings"]["request-retry"] = 9
+    assert cliproxy_launch(paths, stack, binary, "sha-a", environ={}).inputs_hash == base.inputs_hash
+    stack["cliproxy"]["port"] = 9999
+    moved = cliproxy_launch(paths, stack, binary, "sha-b", environ={})
+    assert restart_reasons(base.parts, moved.parts) == ["binary changed", "port changed"]
+
+
+def test_render_inputs_split_by_service(paths):
+    stack = load_stack(paths)
+    lite, cpa = render_inputs(stack, "litellm"), render_inputs(stack, "cliproxy")
+    assert "settings" in cpa and "models" not in cpa
+    assert "models" in lite and lite["cliproxy"] == {"host": "127.0.0.1", "port": 8317}
