@@ -88,7 +88,6 @@ def test_missing_user_binary_is_one_clear_line(light):
 
 
 def test_unreachable_release_api_names_url(light):
-    light.write_local().__class__  # keep ports
     light.paths.local_config.write_text(light.paths.local_config.read_text().replace(
         light.github.api_url, "http://127.0.0.1:9"))
     result = light.doit("fetch")

@@ -30,17 +30,17 @@ def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):
     paths.litellm_config.parent.mkdir(parents=True)
     paths.litellm_config.write_text("a: 1\n")
     stack["models"][0].update(via="direct", model="openai/x", api_key_env="FG_KEY")
-    first = litellm_launch(paths, stack, environ={"FG_KEY": "one"})
-    assert litellm_launch(paths, stack, environ={"FG_KEY": "one", "OTHER": "x"}).inputs_hash == first.inputs_hash
-    second = litellm_launch(paths, stack, environ={"FG_KEY": "two"})
+    first = litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-1"})
+    assert litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-1", "OTHER": "x"}).inputs_hash == first.inputs_hash
+    second = litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"})
     assert second.inputs_hash != first.inputs_hash
     assert restart_reasons(first.parts, second.parts) == ["upstream key variables changed"]
-    assert "one" not in str(first.parts) and "two" not in str(second.parts)  # values are only hashed
+    assert "secret-value" not in str(first.parts) + str(second.parts)  # values are only hashed
     paths.litellm_config.write_text("a: 2\n")
-    third = litellm_launch(paths, stack, environ={"FG_KEY": "two"})
+    third = litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"})
     assert restart_reasons(second.parts, third.parts) == ["config changed"]
     stack["litellm"]["env"] = {"LITELLM_LOCAL_MODEL_COST_MAP": "False"}
-    assert restart_reasons(third.parts, litellm_launch(paths, stack, environ={"FG_KEY": "two"}).parts) == [
+    assert restart_reasons(third.parts, litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"}).parts) == [
         "environment changed"]
     assert set(LITELLM_DEFAULT_ENV) <= set(third.env)
 
