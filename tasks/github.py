@@ -251,28 +251,15 @@ class GitHub:
 
     def get_text(self, url: str, limit: int = MAX_TEXT_ASSET) -> str:
         """A small text asset (checksums.txt), following redirects."""
-        import httpx
+        import io
 
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            with self._client.stream("GET", url, headers=self._headers(url, "application/octet-stream"),
-                                     follow_redirects=True) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise self._status_error(response, url, tag=None, what="downloading")
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise FlowgateError(f"{url} is larger than {limit} bytes; it is not a checksum list")
-                    chunks.append(chunk)
-                _check_complete(response, url)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, url) from None
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        buf = io.BytesIO()
+        self.download(url, buf, limit=limit, too_large="it is not a checksum list")
+        return buf.getvalue().decode("utf-8", errors="replace")
 
-    def download(self, url: str, out: BinaryIO, progress: Progress | None = None) -> tuple[str, int]:
-        """Stream `url` into `out`; return (sha256 hex, bytes). Raises on truncation.
+    def download(self, url: str, out: BinaryIO, progress: Progress | None = None, *,
+                 limit: int | None = None, too_large: str = "refusing to download more") -> tuple[str, int]:
+        """Stream `url` into `out`; return (sha256 hex, bytes). Raises on truncation and past `limit`.
 
         OSError from writing `out` (disk full) propagates unchanged for the caller to translate.
         """
@@ -292,9 +279,11 @@ class GitHub:
                 if progress:
                     progress(0, total)
                 for chunk in response.iter_bytes(CHUNK):
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise FlowgateError(f"{url} is larger than {limit} bytes; {too_large}")
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
                     if progress:
                         progress(received, total)
                 _check_complete(response, url)

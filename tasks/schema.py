@@ -70,8 +70,6 @@ class Scalar(Spec):
             return None
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if ok and float in kinds and isinstance(value, bool):
-            ok = False
         if ok and self.choices is not None and value not in self.choices:
             ok = False
         if ok and self.min is not None and value < self.min:
@@ -107,11 +105,9 @@ class Mapping(Spec):
 
     def check(self, value, path, problems, partial):
         partial = (partial or self.overlay) and not self.complete
+        value = _mapping(value, path, problems)
         if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
-            return value
+            return {}
         out = {}
         for key, val in value.items():
             spec = self.fields.get(key)
@@ -144,11 +140,9 @@ class FreeMapping(Spec):
     required: bool = False
 
     def check(self, value, path, problems, partial):
+        value = _mapping(value, path, problems)
         if value is None:
             return {}
-        if not isinstance(value, dict):
-            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
-            return value
         for key, spec in self.known.items():
             if key in value:
                 value = dict(value)
@@ -182,11 +176,9 @@ class MapOf(Spec):
     key_what: str = "a name"
 
     def check(self, value, path, problems, partial):
+        value = _mapping(value, path, problems)
         if value is None:
             return {}
-        if not isinstance(value, dict):
-            problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
-            return value
         out = {}
         for key, val in value.items():
             if not isinstance(key, str) or not key:
@@ -194,6 +186,16 @@ class MapOf(Spec):
                 continue
             out[key] = self.item.check(val, path + (key,), problems, partial)
         return out
+
+
+def _mapping(value, path, problems) -> dict | None:
+    """`value` as a mapping: null counts as empty; anything else is a problem (None returned)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(Problem(path, f"expected a mapping, found {describe(value)}"))
+        return None
+    return value
 
 
 def _copy(value):
