@@ -11,15 +11,14 @@ import ipaddress
 import os
 from pathlib import Path
 
+from . import lines
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
-DEFAULT_REPO = "router-for-me/CLIProxyAPIPlus"
-DEFAULT_VERSION = "v6.8.16-0"
-# OAuth providers CLIProxyAPIPlus can log in to (management API names in tasks/management later).
-PROVIDERS = ("codex", "claude", "github-copilot", "gemini", "antigravity", "iflow", "qwen", "kimi", "kiro")
+# OAuth providers either line of CLIProxyAPI can log in to (which line has which: tasks.lines).
+PROVIDERS = tuple(lines.PROVIDER_LINES)
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
 
 
@@ -74,8 +73,8 @@ _LITELLM = Mapping({
     "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_what="an environment variable name"),
 })
 _RELEASE = Mapping({
-    "repo": Scalar(str, default=DEFAULT_REPO, what="owner/name"),
-    "version": Scalar(str, default=DEFAULT_VERSION, what="a release tag like v6.8.16-0, or latest"),
+    "repo": Scalar(str, default=lines.MAINLINE_REPO, what="owner/name"),
+    "version": Scalar(str, default=lines.MAINLINE_VERSION, what=f"a release tag like {lines.MAINLINE_VERSION}, or latest"),
     "api_url": Scalar(str, nullable=True, default=None),
     "check_interval_hours": Scalar((int, float), default=24, min=0),
     "allow_unverified": Scalar(bool, default=False),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import process, release, secrets
+from . import lines, process, release, secrets
 from .config import SCHEMA, load_stack, require_references
 from .errors import FlowgateError
 from .paths import Paths
@@ -33,7 +32,6 @@ GIB = 1024 * MIB
 DISK_FAIL_BELOW = 200 * MIB
 DISK_WARN_BELOW = 1 * GIB
 BINARY_TIMEOUT = 5.0  # seconds for the binary to print its banner and exit on a bad config
-BANNER_RE = re.compile(r"CLIProxyAPI Version:\s*([^\s,]+)")
 FETCH_FIX = "run `uv run doit fetch`, or set cliproxy.binary"
 STATE_FIX = "run `uv run doit up` or `uv run doit down`"
 
@@ -60,18 +58,24 @@ class Check:
 
 
 def run_checks(paths: Paths, environ=None) -> list[Check]:
-    """All checks, in order: config, litellm, binary, ports, secrets, disk, state."""
+    """All checks, in order: config, litellm, binary, providers, ports, secrets, disk, state."""
     env = dict(os.environ if environ is None else environ)
     stack_box: list[dict | None] = [None]
+    line_box: list[lines.Line | None] = [None]  # the binary's line, from its banner
 
     def config() -> Check:
         check, stack_box[0] = _check_config(paths, env)
         return check
 
+    def binary() -> Check:
+        check, line_box[0] = _check_binary(paths, stack, env)
+        return check
+
     checks = [_guard("config", config)]
     stack = stack_box[0]
     checks.append(_guard("litellm", _check_litellm))
-    checks.append(_guard("binary", lambda: _check_binary(paths, stack, env)))
+    checks.append(_guard("binary", binary))
+    checks.append(_guard("providers", lambda: _check_providers(stack, line_box[0])))
     checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
     checks.append(_guard("secrets", lambda: _check_secrets(paths)))
     checks.append(_guard("disk", lambda: _check_disk(paths)))
@@ -147,11 +151,16 @@ def _check_litellm() -> Check:
 # --------------------------------------------------------------------------- binary
 
 
-def _check_binary(paths: Paths, stack: dict | None, env: dict) -> Check:
+def _check_binary(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, lines.Line | None]:
+    check, version = _binary_version(paths, stack, env)
+    return check, lines.by_version(version)
+
+
+def _binary_version(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, str | None]:
     settings = None
     if stack is not None:
         if not stack["cliproxy"]["enabled"]:
-            return Check("binary", True, "cliproxy disabled")
+            return Check("binary", True, "cliproxy disabled"), None
         settings = release.settings_from_stack(stack)
         path = release.binary_path(paths, settings)
     else:
@@ -164,33 +173,47 @@ def _check_binary(paths: Paths, stack: dict | None, env: dict) -> Check:
         missing_fix = FETCH_FIX
 
     if not path.exists():
-        what = "cliproxy.binary" if user else "CLIProxyAPIPlus binary"
-        return Check("binary", False, f"{what} {path} does not exist{fallback}", missing_fix)
+        what = "cliproxy.binary" if user else "CLIProxyAPI binary"
+        return Check("binary", False, f"{what} {path} does not exist{fallback}", missing_fix), None
     if not path.is_file():
-        return Check("binary", False, f"{path} is not a file{fallback}", missing_fix)
+        return Check("binary", False, f"{path} is not a file{fallback}", missing_fix), None
     if not os.access(path, os.X_OK):
-        return Check("binary", False, f"{path} is not executable{fallback}", f"chmod +x {path}")
+        return Check("binary", False, f"{path} is not executable{fallback}", f"chmod +x {path}"), None
 
-    rerun = ("point cliproxy.binary at the cli-proxy-api-plus executable" if user
+    rerun = ("point cliproxy.binary at the cli-proxy-api (or cli-proxy-api-plus) executable" if user
              else "re-install it with `uv run doit fetch`")
     version, problem = _run_banner(path, env)
     if version is None:
-        return Check("binary", False, f"{path} {problem}{fallback}", rerun)
+        return Check("binary", False, f"{path} {problem}{fallback}", rerun), None
 
-    detail = f"CLIProxyAPIPlus {version}"
+    line = lines.by_version(version)
     manifest = None if user else release.read_manifest(paths)
     tag = (manifest or {}).get("tag")
+    about = [line.name] if line else []
     if user:
-        detail += f" (your cliproxy.binary {path})"
-    elif tag:
-        detail += f" (release {tag}) at {path}"
+        about.append(f"your cliproxy.binary {path}")
     else:
-        detail += f" at {path} (no install manifest)"
-    detail += fallback
+        about += [f"release {tag} of {manifest.get('repo')}"] if tag else ["no install manifest"]
+        about += [manifest["build"]] if (manifest or {}).get("build") else []
+    detail = f"{line.title if line else 'CLIProxyAPI'} {version} ({', '.join(about)})"
+    detail += ("" if user else f" at {path}") + fallback
     if settings and not user and not settings.is_latest and tag and tag != settings.version.strip():
         return Check("binary", True, f"{detail}; config pins {settings.version.strip()}",
-                     "run `uv run doit fetch` to install the pinned release", warn=True)
-    return Check("binary", True, detail)
+                     "run `uv run doit fetch` to install the pinned release", warn=True), version
+    return Check("binary", True, detail), version
+
+
+def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
+    """Every configured login provider must be one the running binary's line has built in."""
+    if stack is None:
+        return Check("providers", True, "not checked (config invalid)")
+    names = list(stack.get("providers") or [])
+    if not stack["cliproxy"]["enabled"] or line is None:
+        return Check("providers", True, ", ".join(names) + " (not checked: no binary to ask)")
+    problems = lines.unsupported_providers(names, line)
+    if problems:
+        return Check("providers", False, "; ".join(p.problem for p in problems), "; ".join(p.fix for p in problems))
+    return Check("providers", True, f"{', '.join(names) or 'none'} (all built into {line.title})")
 
 
 def _run_banner(path: Path, env: dict) -> tuple[str | None, str]:
@@ -218,9 +241,9 @@ def _run_banner(path: Path, env: dict) -> tuple[str | None, str]:
             except subprocess.TimeoutExpired:  # something outside its group holds the pipes
                 out, err = b"", b""
     text = out.decode("utf-8", "replace")
-    match = BANNER_RE.search(text) or BANNER_RE.search(err.decode("utf-8", "replace"))
-    if match:
-        return match.group(1), ""
+    version = lines.banner_version(text) or lines.banner_version(err.decode("utf-8", "replace"))
+    if version:
+        return version, ""
     if timed_out:
         return None, f"printed no `CLIProxyAPI Version:` banner and did not exit within {BINARY_TIMEOUT:g} s"
     first = next((ln.strip() for ln in (text + "\n" + err.decode("utf-8", "replace")).splitlines() if ln.strip()), "")

@@ -15,10 +15,9 @@ from typing import Any, BinaryIO, Callable
 from urllib.parse import quote, urlsplit
 
 from .errors import FlowgateError
+from .lines import DELETED_PLUS_REPO, EXAMPLE_PLUS_FORK, MAINLINE_REPO
 
 DEFAULT_API_URL = "https://api.github.com"
-UPSTREAM_REPO = "router-for-me/CLIProxyAPIPlus"
-EXAMPLE_FORK = "kaitranntt/CLIProxyAPIPlus"
 USER_AGENT = "flowgate-fetch/0.1 (+python-httpx)"
 ACCEPT_JSON = "application/vnd.github+json"
 API_VERSION = "2022-11-28"
@@ -28,7 +27,7 @@ MAX_TEXT_ASSET = 1024 * 1024  # checksums.txt is a few hundred bytes
 
 OFFLINE_HINT = (
     "check your network connection; or set `cliproxy.release.api_url` to a reachable mirror, "
-    "or `cliproxy.binary` to a CLIProxyAPIPlus binary you installed yourself"
+    "or `cliproxy.binary` to a CLIProxyAPI binary you installed yourself"
 )
 
 Progress = Callable[[int, "int | None"], None]
@@ -184,17 +183,19 @@ class GitHub:
         if status == 404 and what == "resolving":
             release = f"release {tag}" if tag else "latest release"
             has = f"release {tag}" if tag else "a published (non-prerelease) release"
-            if self.repo.lower() == UPSTREAM_REPO.lower():
+            if self.repo.lower() == DELETED_PLUS_REPO.lower():
                 hint = (
-                    f"the upstream repository {UPSTREAM_REPO} has been reported unavailable since 2026-04; "
-                    f"point FlowGate at a fork, e.g. `cliproxy.release.repo: {EXAMPLE_FORK}`, or at a mirror "
-                    "with `cliproxy.release.api_url`, or set `cliproxy.binary` to a binary you installed"
+                    f"{DELETED_PLUS_REPO} was deleted on 2026-04-22: remove `cliproxy.release.repo` and "
+                    f"`cliproxy.release.version` from config/local.yaml to use the mainline ({MAINLINE_REPO}), "
+                    f"or point it at a Plus fork, e.g. `cliproxy.release.repo: {EXAMPLE_PLUS_FORK}` with one of "
+                    "its tags (or at a mirror with `cliproxy.release.api_url`), or set `cliproxy.binary` to "
+                    "a binary you installed"
                 )
             else:
                 hint = (
                     f"check that {self.repo} exists and has {has} (`cliproxy.release.repo` / "
-                    "`cliproxy.release.version`); forks of the unavailable upstream "
-                    f"{UPSTREAM_REPO} include {EXAMPLE_FORK}"
+                    f"`cliproxy.release.version`); the mainline is {MAINLINE_REPO}, Plus forks include "
+                    f"{EXAMPLE_PLUS_FORK}"
                 )
             if tag and not tag[:1] in ("v", "V") and tag[:1].isdigit():
                 hint += f"; release tags usually start with v (v{tag})"

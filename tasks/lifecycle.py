@@ -13,7 +13,7 @@ from . import events, process, probe
 from .errors import FlowgateError
 from .fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 from .paths import Paths
-from .services import (CLIPROXY, LITELLM, PROBE_PATHS, Launch, cliproxy_launch, file_sha, litellm_launch,
+from .services import (CLIPROXY, LITELLM, Launch, cliproxy_launch, file_sha, litellm_launch, probe_path,
                        restart_reasons)
 
 LOG_TAIL_LINES = 15
@@ -34,26 +34,27 @@ class Outcome:
 
 
 def cliproxy_binary(paths: Paths, stack: dict):
-    """(path, identity) of the binary to run; identity changes when the binary does."""
-    from .release import binary_path, read_manifest, settings_from_stack
+    """(path, identity, line) of the binary to run; identity changes when the binary does."""
+    from .release import binary_line, binary_path, read_manifest, settings_from_stack
 
     settings = settings_from_stack(stack)
-    path = binary_path(paths, settings)
-    if not path.exists():
-        raise FlowgateError(f"the CLIProxyAPIPlus binary {path} is missing",
-                            "run `uv run doit fetch`, or set cliproxy.binary to a binary you installed")
     manifest = read_manifest(paths) if not settings.binary else None
+    path = binary_path(paths, settings, manifest)
+    if not path.exists():
+        raise FlowgateError(f"the CLIProxyAPI binary {path} is missing",
+                            "run `uv run doit fetch`, or set cliproxy.binary to a binary you installed")
+    line = binary_line(paths, settings, manifest)
     if manifest and manifest.get("binary_sha256"):
-        return path, manifest["binary_sha256"]
+        return path, manifest["binary_sha256"], line
     st = path.stat()
-    return path, f"stat:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    return path, f"stat:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}", line
 
 
 def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
     if service == LITELLM:
         return litellm_launch(paths, stack)
-    binary, identity = cliproxy_binary(paths, stack)
-    return cliproxy_launch(paths, stack, binary, identity)
+    binary, identity, line = cliproxy_binary(paths, stack)
+    return cliproxy_launch(paths, stack, binary, identity, line=line.name if line else None)
 
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
@@ -157,7 +158,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
         if record is None:
             raise FlowgateError(f"{service} is not running", "run `uv run doit up`")
         host, port = record.meta.get("host", stack[service]["host"]), record.meta.get("port", stack[service]["port"])
-        checks.append(probe.Check(service, host, port, PROBE_PATHS[service], 200,
+        checks.append(probe.Check(service, host, port, probe_path(service, record.meta), 200,
                                   (lambda r=record: process.is_alive(r))))
         timeout = max(timeout, float(stack[service]["start_timeout"]))
     try:

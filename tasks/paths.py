@@ -76,10 +76,6 @@ class Paths:
         return self.router / "bin"
 
     @property
-    def installed_binary(self) -> Path:
-        return self.bin_dir / "cli-proxy-api-plus"
-
-    @property
     def manifest(self) -> Path:
         return self.bin_dir / "manifest.json"
 

@@ -1,9 +1,9 @@
-"""The plain-Python core of `doit fetch`: install the CLIProxyAPIPlus binary from GitHub Releases.
+"""The plain-Python core of `doit fetch`: install the CLIProxyAPI binary from GitHub Releases.
 
 Resolve repo + version (pinned tag or `latest`) through the GitHub REST API, pick this platform's
-archive, verify its SHA-256 (the asset's `digest` and the release's `checksums.txt`), extract only
-`cli-proxy-api-plus` from the archive root, and swap it in with a rename (a running binary keeps
-its old inode: no "text file busy"). A manifest beside the binary makes the warm check
+archive (either line: the asset names say which, see tasks.lines), verify its SHA-256 (the asset's
+`digest` and the release's `checksums.txt`), extract only the line's executable from the archive
+root, and swap it in with a rename (a running binary keeps its old inode: no "text file busy"). A manifest beside the binary makes the warm check
 (`is_current`) free: no network, no httpx import, no rehash unless the binary's stat changed.
 
 Module-level imports are stdlib only; the HTTP part lives in `tasks.github`, imported lazily.
@@ -25,20 +25,22 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from . import lines
 from .errors import FlowgateError
 from .fsutil import atomic_write, write_error
 from .paths import Paths
 
-DEFAULT_REPO = "router-for-me/CLIProxyAPIPlus"
-ASSET_PREFIX = "CLIProxyAPIPlus"
-BINARY_NAME = "cli-proxy-api-plus"
-MANIFEST_SCHEMA = 1
+MANIFEST_SCHEMA = 2  # 2: line, version, build, binary name
 MAX_BINARY_SIZE = 1024 * 1024 * 1024  # a Go binary is ~30 MB; refuse archive bombs
 CHUNK = 256 * 1024
 
 OS_ALIASES = {"linux": "linux", "darwin": "darwin", "macos": "darwin", "windows": "windows", "win32": "windows"}
-ARCH_SPELLINGS = {"amd64": ("amd64", "x86_64"), "arm64": ("arm64", "aarch64")}
 ARCH_ALIASES = {"amd64": "amd64", "x86_64": "amd64", "x64": "amd64", "arm64": "arm64", "aarch64": "arm64"}
+# <prefix>_<version>_<os>_<arch>[_no-plugin].<ext>: the mainline spells arm64 `aarch64` and adds a
+# static `_no-plugin` build; the Plus line has one build per platform.
+_ASSET_RE = re.compile(r"^(?P<prefix>[A-Za-z]+)_(?P<version>[^_]+)_(?P<os>[a-z0-9]+)_"
+                       r"(?P<arch>amd64|x86_64|arm64|aarch64)(?P<static>_no-plugin)?\.(?P<ext>tar\.gz|zip)$", re.I)
+GLIBC_BASELINE = (2, 17)  # the mainline's default Linux build needs at least this glibc
 CHECKSUM_ASSETS = ("checksums.txt", "sha256sums", "sha256sums.txt")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -52,7 +54,7 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 class ReleaseSettings:
     """Built by the config loader from `cliproxy.release.*` and `cliproxy.binary`."""
 
-    repo: str = DEFAULT_REPO
+    repo: str = lines.MAINLINE_REPO
     version: str = "latest"  # a tag like "v6.8.16-0", or "latest"
     api_url: str | None = None  # None: env GITHUB_API_URL, else https://api.github.com
     check_interval_hours: float = 24
@@ -81,6 +83,16 @@ class FetchResult:
     binary: Path | None = None
     asset: str | None = None
     verified_by: tuple[str, ...] = field(default_factory=tuple)
+    line: str | None = None  # "mainline" | "plus"
+    build: str | None = None  # e.g. "glibc build" or "static no-plugin build"
+
+    def describe(self) -> str:
+        """`CLIProxyAPI 7.2.140 (mainline, glibc build)` for fetch's output."""
+        line = lines.LINES.get(self.line or "")
+        title = line.title if line else "CLIProxyAPI"
+        version = self.tag[1:] if self.tag and self.tag[:1] in "vV" else self.tag
+        about = ", ".join(x for x in (self.line, self.build) if x)
+        return f"{title} {version}" + (f" ({about})" if about else "")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -95,43 +107,86 @@ def host_platform() -> tuple[str, str]:
     return os_name, ARCH_ALIASES.get(machine, machine)
 
 
-def binary_file_name(os_name: str | None = None) -> str:
-    os_name = os_name or host_platform()[0]
-    return BINARY_NAME + (".exe" if os_name == "windows" else "")
+def host_libc() -> tuple[str | None, tuple[int, ...] | None]:
+    """("glibc", (2, 36)), ("musl", None), or (None, None) where unknown (not Linux)."""
+    if platform.system().lower() != "linux":
+        return None, None
+    name, version = platform.libc_ver()
+    if name == "glibc":
+        try:
+            return "glibc", tuple(int(p) for p in version.split(".")[:2])
+        except ValueError:
+            return "glibc", None
+    return "musl", None  # libc_ver() names glibc only; anything else needs the static build
 
 
-def platform_asset_names(version: str, os: str | None = None, arch: str | None = None) -> list[str]:
-    """Acceptable archive names for this (or the given) platform, preferred spelling first.
+def needs_static_build(libc: tuple[str | None, tuple[int, ...] | None]) -> bool:
+    name, version = libc
+    if name is None:
+        return False  # not Linux: one build per platform
+    return name != "glibc" or version is None or version < GLIBC_BASELINE
 
-    `CLIProxyAPIPlus_<version without v>_<os>_<arch>.tar.gz` (`.zip` on Windows); both
-    amd64/x86_64 and arm64/aarch64 spellings.
+
+@dataclass(frozen=True)
+class Asset:
+    """A release archive, understood from its name."""
+
+    name: str
+    line: lines.Line
+    version: str
+    os: str
+    arch: str  # normalised: amd64 | arm64
+    static: bool  # the mainline's `_no-plugin` build
+
+    @property
+    def build(self) -> str:
+        if self.static:
+            return "static no-plugin build"
+        return "glibc build" if self.line is lines.MAINLINE and self.os == "linux" else "standard build"
+
+    @property
+    def binary(self) -> str:
+        return self.line.binary + (".exe" if self.os == "windows" else "")
+
+
+def parse_asset(name: str) -> Asset | None:
+    match = _ASSET_RE.match(name)
+    line = lines.by_asset_prefix(match["prefix"]) if match else None
+    if line is None:
+        return None
+    os_name = OS_ALIASES.get(match["os"].lower(), match["os"].lower())
+    return Asset(name, line, match["version"], os_name, ARCH_ALIASES[match["arch"].lower()], bool(match["static"]))
+
+
+def pick_asset(release: dict, os: str | None = None, arch: str | None = None, libc=None) -> tuple[dict, Asset]:
+    """This platform's archive from a release of either line; FlowgateError listing what exists.
+
+    On Linux the mainline offers a glibc build and a static `_no-plugin` one: the static build is
+    chosen where the C library is musl or a glibc older than the build's baseline.
     """
     host_os, host_arch = host_platform()
-    os_name = OS_ALIASES.get((os or host_os).lower(), (os or host_os).lower())
-    arch_name = ARCH_ALIASES.get((arch or host_arch).lower(), (arch or host_arch).lower())
-    bare = version[1:] if version[:1] in ("v", "V") else version
-    ext = "zip" if os_name == "windows" else "tar.gz"
-    spellings = ARCH_SPELLINGS.get(arch_name, (arch_name,))
-    return [f"{ASSET_PREFIX}_{bare}_{os_name}_{a}.{ext}" for a in spellings]
-
-
-def pick_asset(release: dict, os: str | None = None, arch: str | None = None) -> dict:
-    """The release asset for this platform (exact name match); FlowgateError listing what exists."""
+    want_os = OS_ALIASES.get((os or host_os).lower(), (os or host_os).lower())
+    want_arch = ARCH_ALIASES.get((arch or host_arch).lower(), (arch or host_arch).lower())
     tag = release["tag_name"]
-    wanted = [n.lower() for n in platform_asset_names(tag, os, arch)]
+    bare = tag[1:] if tag[:1] in ("v", "V") else tag
     assets = [a for a in release.get("assets", []) if isinstance(a, dict) and isinstance(a.get("name"), str)]
-    by_name = {a["name"].lower(): a for a in assets}
-    for name in wanted:
-        if name in by_name:
-            asset = by_name[name]
-            if not isinstance(asset.get("browser_download_url"), str):
-                raise FlowgateError(f"release asset {asset['name']} has no download URL")
-            return asset
-    host_os, host_arch = host_platform()
+    candidates = []
+    for raw in assets:
+        info = parse_asset(raw["name"])
+        if info and info.version.lower() == bare.lower() and info.os == want_os and info.arch == want_arch:
+            candidates.append((raw, info))
+    static = needs_static_build(host_libc() if libc is None else libc) if want_os == "linux" else False
+    # Preferred first: the build this machine needs, then the other one (static runs everywhere).
+    candidates.sort(key=lambda c: (c[1].static != static, c[1].line.name, c[1].name))
+    if candidates and (candidates[0][1].static or not static):
+        raw, info = candidates[0]
+        if not isinstance(raw.get("browser_download_url"), str):
+            raise FlowgateError(f"release asset {raw['name']} has no download URL")
+        return raw, info
     existing = ", ".join(sorted(a["name"] for a in assets)) or "none"
+    needs = " (static build: this machine's C library is musl or an old glibc)" if static else ""
     raise FlowgateError(
-        f"release {tag} has no archive for {os or host_os}/{arch or host_arch} "
-        f"(looked for {' or '.join(platform_asset_names(tag, os, arch))})",
+        f"release {tag} has no archive for {want_os}/{want_arch}{needs}",
         "set `cliproxy.binary` to a binary you built or installed, or pick another "
         "`cliproxy.release.version` / `cliproxy.release.repo`",
         details=[f"assets in the release: {existing}"],
@@ -142,11 +197,20 @@ def pick_asset(release: dict, os: str | None = None, arch: str | None = None) ->
 # paths, manifest, warm check
 
 
-def installed_binary(paths: Paths) -> Path:
-    target = paths.installed_binary
-    if host_platform()[0] == "windows":
-        target = target.with_name(binary_file_name("windows"))
-    return target
+def installed_binary(paths: Paths, manifest: dict | None = None) -> Path:
+    """Where `fetch` installed the binary; its file name is the line's (the manifest says which)."""
+    manifest = read_manifest(paths) if manifest is None else manifest
+    name = str((manifest or {}).get("binary") or "")
+    if lines.by_binary_name(name) is None:
+        name = next((n for n in lines.BINARY_NAMES if (paths.bin_dir / n).exists()), lines.MAINLINE.binary)
+    return paths.bin_dir / name
+
+
+def installed_line(paths: Paths, manifest: dict | None = None) -> lines.Line | None:
+    """The line of the installed release, from its manifest (None when unknown)."""
+    manifest = read_manifest(paths) if manifest is None else manifest
+    return lines.LINES.get(str((manifest or {}).get("line") or "")) or \
+        lines.by_binary_name(str((manifest or {}).get("binary") or ""))
 
 
 def _user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
@@ -154,11 +218,31 @@ def _user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
     return p if p.is_absolute() else paths.home / p
 
 
-def binary_path(paths: Paths, settings: ReleaseSettings) -> Path:
+def binary_path(paths: Paths, settings: ReleaseSettings, manifest: dict | None = None) -> Path:
     """The binary to run: the user's own (`cliproxy.binary`) or the one `fetch` installed."""
     if settings.binary:
         return _user_binary(paths, settings)
-    return installed_binary(paths)
+    return installed_binary(paths, manifest)
+
+
+def binary_line(paths: Paths, settings: ReleaseSettings, manifest: dict | None = None) -> lines.Line | None:
+    """The line of the binary FlowGate runs: the manifest's, or a user binary's file name (None: unknown)."""
+    if settings.binary:
+        return lines.by_binary_name(_user_binary(paths, settings).name)
+    return installed_line(paths, manifest)
+
+
+def provider_problems(paths: Paths, stack: dict) -> list[lines.Unsupported]:
+    """Configured providers the installed binary cannot log in to, when the manifest can tell.
+
+    Only a manifest of the configured repository counts: after a repo change the next fetch decides.
+    """
+    settings = settings_from_stack(stack)
+    manifest = read_manifest(paths)
+    if settings.binary or not stack["cliproxy"]["enabled"] or not manifest or not _same_repo(manifest, settings):
+        return []
+    line = installed_line(paths, manifest)
+    return lines.unsupported_providers(list(stack.get("providers") or []), line) if line else []
 
 
 def check_user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
@@ -167,10 +251,10 @@ def check_user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
     drop = "or remove `cliproxy.binary` to let FlowGate download the release"
     if not p.exists():
         raise FlowgateError(f"cliproxy.binary points to {p}, which does not exist",
-                            f"install CLIProxyAPIPlus there, fix the path, {drop}")
+                            f"install CLIProxyAPI there, fix the path, {drop}")
     if not p.is_file():
         raise FlowgateError(f"cliproxy.binary points to {p}, which is not a file",
-                            f"point it at the cli-proxy-api-plus executable itself, {drop}")
+                            f"point it at the cli-proxy-api (or cli-proxy-api-plus) executable itself, {drop}")
     if not os.access(p, os.X_OK):
         raise FlowgateError(f"cliproxy.binary {p} is not executable", f"run: chmod +x {p}")
     return p
@@ -205,7 +289,7 @@ def _binary_intact(paths: Paths, manifest: dict | None, *, refresh: bool = True)
     """The installed binary is the one the manifest describes (rehash only if its stat changed)."""
     if not manifest or not manifest.get("binary_sha256"):
         return False
-    target = installed_binary(paths)
+    target = installed_binary(paths, manifest)
     try:
         st = target.stat()
     except OSError:
@@ -425,7 +509,7 @@ def _copy_member(src, dest_dir: Path, exe_name: str, size: int | None) -> tuple[
     return Path(tmp), h.hexdigest()
 
 
-def extract_binary(archive: Path, dest_dir: Path, archive_name: str, exe_name: str = BINARY_NAME) -> tuple[Path, str]:
+def extract_binary(archive: Path, dest_dir: Path, archive_name: str, exe_name: str) -> tuple[Path, str]:
     """Check every member of a .tar.gz/.zip and stream the root `exe_name` to a temp file in dest_dir.
 
     Rejects absolute paths, `..` members, links, devices and FIFOs anywhere in the archive.
@@ -580,11 +664,11 @@ class ProgressBar:
 def _validate(settings: ReleaseSettings) -> None:
     if not _REPO_RE.match(settings.repo.strip()):
         raise FlowgateError(f"cliproxy.release.repo {settings.repo!r} is not of the form owner/name",
-                            f"e.g. `cliproxy.release.repo: {DEFAULT_REPO}`")
+                            f"e.g. `cliproxy.release.repo: {lines.MAINLINE_REPO}`")
     version = settings.version.strip()
     if not version or any(c.isspace() or c in "/?#" for c in version):
         raise FlowgateError(f"cliproxy.release.version {settings.version!r} is not a release tag",
-                            "use a tag like v6.8.16-0, or latest")
+                            f"use a tag like {lines.MAINLINE_VERSION}, or latest")
 
 
 def _cleanup(*files: Path | None) -> None:
@@ -620,10 +704,8 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
     _validate(settings)
     manifest = read_manifest(paths)
     intact = _binary_intact(paths, manifest)
-    target = installed_binary(paths)
     if manifest and intact and _config_satisfied(manifest, settings):
-        return FetchResult("unchanged", manifest.get("tag"), manifest.get("sha256"), 0, target,
-                           manifest.get("asset"), tuple(manifest.get("verified_by") or ()))
+        return _unchanged(paths, manifest, 0)
 
     from . import github
 
@@ -642,11 +724,11 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
             # 304, or `latest` still is the release we have: just remember that we checked.
             manifest.update(requested="latest", checked_at=_now_iso(), etag=new_etag, api_url=api)
             _write_manifest(paths, manifest)
-            return FetchResult("unchanged", manifest.get("tag"), manifest.get("sha256"), gh.requests, target,
-                               manifest.get("asset"), tuple(manifest.get("verified_by") or ()))
+            return _unchanged(paths, manifest, gh.requests)
 
         tag = release["tag_name"]
-        asset = pick_asset(release)
+        asset, info = pick_asset(release)
+        target = paths.bin_dir / info.binary
         expected = _expected_sha256(gh, release, asset)
         if not expected and not settings.allow_unverified:
             raise FlowgateError(
@@ -683,14 +765,15 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
                         "untouched. Run the command again; report it if it persists",
                     )
 
-            binary_tmp, binary_sha = extract_binary(archive_tmp, target.parent, asset["name"],
-                                                    binary_file_name(host_platform()[0]))
+            binary_tmp, binary_sha = extract_binary(archive_tmp, target.parent, asset["name"], info.binary)
             try:
                 # rename, never rewrite in place: a running binary keeps its old inode (no ETXTBSY)
                 os.replace(binary_tmp, target)
                 binary_tmp = None
                 _fsync_dir(target.parent)
                 st = target.stat()
+                # The other line's binary, after a switch: gone (a running one keeps its inode).
+                _cleanup(*(target.with_name(n) for n in lines.BINARY_NAMES if n != target.name))
             except OSError as exc:
                 raise write_error(target, exc) from None
         finally:
@@ -701,6 +784,9 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
             "repo": repo,
             "requested": "latest" if settings.is_latest else tag,
             "tag": tag,
+            "line": info.line.name,
+            "version": info.version,
+            "build": info.build,
             "asset": asset["name"],
             "size": size,
             "sha256": sha,
@@ -715,7 +801,14 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
         if settings.is_latest:
             new_manifest.update(etag=new_etag, checked_at=_now_iso())
         _write_manifest(paths, new_manifest)
-        return FetchResult("installed", tag, sha, gh.requests, target, asset["name"], tuple(sorted(expected)))
+        return FetchResult("installed", tag, sha, gh.requests, target, asset["name"], tuple(sorted(expected)),
+                           info.line.name, info.build)
+
+
+def _unchanged(paths: Paths, manifest: dict, requests: int) -> FetchResult:
+    return FetchResult("unchanged", manifest.get("tag"), manifest.get("sha256"), requests,
+                       installed_binary(paths, manifest), manifest.get("asset"),
+                       tuple(manifest.get("verified_by") or ()), manifest.get("line"), manifest.get("build"))
 
 
 def _digest_unchanged(release: dict, manifest: dict) -> bool:

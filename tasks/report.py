@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import re
 import time
 
-from . import process, probe
+from . import lines, process, probe
 from .paths import Paths
-from .services import CLIPROXY, LITELLM, PROBE_PATHS, connect_host
-
-_BANNER = re.compile(r"CLIProxyAPI Version: ([^,\s]+)")
+from .services import CLIPROXY, LITELLM, connect_host, probe_path
 
 
 def cliproxy_version_from_log(paths: Paths) -> str | None:
     """The binary has no -version flag; its first stdout line names the version."""
     for line in reversed(process.tail(paths.log(CLIPROXY), 400)):
-        match = _BANNER.search(line)
-        if match:
-            return match.group(1)
+        version = lines.banner_version(line)
+        if version:
+            return version
         if line.startswith("--- started"):
             break
     return None
@@ -41,16 +38,20 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         "address": f"http://{connect_host(host)}:{port}" if port else None,
         "ready": False,
         "version": None,
+        "line": None,
         "drift": None,
         "exit_code": state.exit_code,
         "log": str(paths.log(service)),
     }
     if state.state == "running":
-        entry["ready"] = probe.http_ok(host, port, PROBE_PATHS[service], timeout=1.0)
+        entry["ready"] = probe.http_ok(host, port, probe_path(service, record.meta), timeout=1.0)
         if not entry["ready"]:
             entry["state"] = "starting"
         entry["drift"] = config_drift(paths, service, record)
         entry["version"] = record.meta.get("version") or (cliproxy_version_from_log(paths) if service == CLIPROXY else None)
+        if service == CLIPROXY:
+            line = lines.LINES.get(record.meta.get("line") or "") or lines.by_version(entry["version"])
+            entry["line"] = line.name if line else None
     return entry
 
 
@@ -83,8 +84,9 @@ def table(report: dict) -> str:
         if state == "crashed" and s["exit_code"] is not None:
             state += f" (exit {s['exit_code']})"
         drift = {None: "-", True: "yes: run `doit up`", False: "no"}[s["drift"]]
+        version = (s["version"] or "-") + (f" ({s['line']})" if s.get("line") else "")
         rows.append([s["service"], state, str(s["pid"] or "-"), _uptime(s["uptime_s"]), s["address"] or "-",
-                     "yes" if s["ready"] else "no", s["version"] or "-", drift])
+                     "yes" if s["ready"] else "no", version, drift])
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")

@@ -129,7 +129,17 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict) -> str:
 
 # --------------------------------------------------------------------------- launching
 
-PROBE_PATHS = {LITELLM: "/health/liveliness", CLIPROXY: "/"}  # never LiteLLM's /health: it calls every model
+LITELLM_PROBE_PATH = "/health/liveliness"  # never LiteLLM's /health: it calls every model
+
+
+def probe_path(service: str, meta: dict | None = None) -> str:
+    """Readiness route: CLIProxyAPI's /healthz exists on the mainline only; `/` answers on both lines."""
+    if service == LITELLM:
+        return LITELLM_PROBE_PATH
+    from .lines import LINES
+
+    line = LINES.get(str((meta or {}).get("line") or ""))
+    return line.health_path if line else "/"
 # Environment FlowGate sets for LiteLLM unless litellm.env overrides it.
 LITELLM_DEFAULT_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # offline-safe, and seconds faster to boot
@@ -197,7 +207,8 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
                   meta={"version": parts["version"], "config_sha": parts["config"]})
 
 
-def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None) -> Launch:
+def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
+                    line: str | None = None) -> Launch:
     cfg = stack["cliproxy"]
     environ = os.environ if environ is None else environ
     argv = [str(binary), "-config", str(paths.cliproxy_config)]
@@ -206,7 +217,7 @@ def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, env
     # Only these need a restart; everything else in its config reaches it by hot reload.
     parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
     return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
-                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered)})
+                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line})
 
 
 def restart_reasons(old: dict, new: dict) -> list[str]:
@@ -214,4 +225,7 @@ def restart_reasons(old: dict, new: dict) -> list[str]:
     words = {"config": "config changed", "argv": "command line changed", "env": "environment changed",
              "keys": "upstream key variables changed", "version": "litellm version changed",
              "binary": "binary changed", "host": "host changed", "port": "port changed"}
-    return [words.get(k, f"{k} changed") for k in new if old.get(k) != new[k]] or ["inputs changed"]
+    changed = [k for k in new if old.get(k) != new[k]]
+    if "binary" in changed and "argv" in changed:
+        changed.remove("argv")  # a new binary (e.g. another line) has another path: one reason, not two
+    return [words.get(k, f"{k} changed") for k in changed] or ["inputs changed"]

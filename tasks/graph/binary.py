@@ -1,4 +1,4 @@
-"""The `fetch` task: install (or locate) the CLIProxyAPIPlus binary."""
+"""The `fetch` task: install (or locate) the CLIProxyAPI binary (mainline or Plus line)."""
 
 from __future__ import annotations
 
@@ -40,17 +40,18 @@ def fetch_binary() -> dict:
     if result.action == "user-binary":
         print(f"using your binary {result.binary} (cliproxy.binary)")
     elif result.action == "installed":
-        print(f"installed CLIProxyAPIPlus {result.tag} ({result.asset}, sha256 {result.sha256[:12]}…, "
-              f"verified by {', '.join(result.verified_by) or 'nothing: allow_unverified is on'})")
+        print(f"installed {result.describe()} from {stack['cliproxy']['release']['repo']}: {result.asset}, "
+              f"sha256 {result.sha256[:12]}…, "
+              f"verified by {', '.join(result.verified_by) or 'nothing: allow_unverified is on'}")
     else:
-        print(f"CLIProxyAPIPlus {result.tag} is current")
+        print(f"{result.describe()} is current")
     events.record(PATHS, "fetch", "cliproxy", result.action, f"{result.tag or ''} {result.asset or ''}".strip(),
-                  requests=result.requests)
+                  requests=result.requests, line=result.line)
     return {"action": result.action, "tag": result.tag}
 
 
 def task_fetch():
-    """Install the pinned CLIProxyAPIPlus release into .router/bin (checksum-verified; offline when current)."""
+    """Install the pinned CLIProxyAPI release into .router/bin (checksum-verified; offline when current)."""
     return {
         "actions": [action(fetch_binary)],
         "task_dep": ["config"],

@@ -113,8 +113,11 @@ def check_all() -> None:
     from ..errors import FlowgateError
     from ..services import render_cliproxy, render_litellm
 
+    from ..release import provider_problems
+
     stack = load_stack(PATHS)
     problems = check_references(PATHS, stack)
+    problems += [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
     try:
         values = secrets.read_all(PATHS)
     except FlowgateError:

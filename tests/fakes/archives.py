@@ -1,6 +1,7 @@
-"""Build CLIProxyAPIPlus-style release archives for tests, including malicious ones.
+"""Build CLIProxyAPI release archives (either line) for tests, including malicious ones.
 
-    build_archive(tmp_path, "v6.8.16-0", release_files(script_bytes))            # a good one
+    build_archive(tmp_path, "v6.8.16-0", release_files(script_bytes))            # a good Plus one
+    build_archive(tmp_path, "v7.2.140", release_files(script, line="mainline"), line="mainline")
     build_archive(tmp_path, "v6.8.16-0", {"cli-proxy-api-plus": b"..", "../evil": b"x"})
     build_archive(tmp_path, "v6.8.16-0", {"cli-proxy-api-plus": Symlink("/bin/sh")})
 
@@ -19,8 +20,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSET_PREFIX = "CLIProxyAPIPlus"
-BINARY = "cli-proxy-api-plus"
+# line -> (asset prefix, executable): the naming of the two lines' releases (reference sheet)
+LINES = {"plus": ("CLIProxyAPIPlus", "cli-proxy-api-plus"), "mainline": ("CLIProxyAPI", "cli-proxy-api")}
+ASSET_PREFIX, BINARY = LINES["plus"]
 MTIME = 1_760_000_000  # fixed, so archives (and their sha256) are reproducible
 
 
@@ -50,23 +52,27 @@ class Dir:
     mode: int = 0o755
 
 
-def binary_name(os: str = "linux") -> str:
-    return BINARY + (".exe" if os == "windows" else "")
+def binary_name(os: str = "linux", line: str = "plus") -> str:
+    return LINES[line][1] + (".exe" if os == "windows" else "")
 
 
-def asset_name(version: str, os: str = "linux", arch: str = "amd64") -> str:
+def asset_name(version: str, os: str = "linux", arch: str = "amd64", line: str = "plus", static: bool = False) -> str:
+    """Plus: `CLIProxyAPIPlus_<v>_<os>_<arch>`; mainline: `CLIProxyAPI_<v>_<os>_<arch>[_no-plugin]`
+    (the mainline spells arm64 `aarch64`)."""
     bare = version[1:] if version.startswith("v") else version
     ext = "zip" if os == "windows" else "tar.gz"
-    return f"{ASSET_PREFIX}_{bare}_{os}_{arch}.{ext}"
+    if line == "mainline" and arch == "arm64":
+        arch = "aarch64"
+    return f"{LINES[line][0]}_{bare}_{os}_{arch}{'_no-plugin' if static else ''}.{ext}"
 
 
-def release_files(binary: bytes, os: str = "linux") -> dict:
+def release_files(binary: bytes, os: str = "linux", line: str = "plus") -> dict:
     """What a real release archive holds: the executable next to docs and an example config."""
     return {
-        binary_name(os): File(binary, 0o755),
+        binary_name(os, line): File(binary, 0o755),
         "LICENSE": b"MIT License\n",
-        "README.md": b"# CLIProxyAPIPlus\n",
-        "README_CN.md": b"# CLIProxyAPIPlus\n",
+        "README.md": f"# {LINES[line][0]}\n".encode(),
+        "README_CN.md": f"# {LINES[line][0]}\n".encode(),
         "config.example.yaml": b"port: 8317\n",
     }
 
@@ -74,14 +80,15 @@ def release_files(binary: bytes, os: str = "linux") -> dict:
 def _normalise(name: str, value, os: str):
     if isinstance(value, (bytes, bytearray)):
         base = name.rsplit("/", 1)[-1]
-        return File(bytes(value), 0o755 if base == binary_name(os) else 0o644)
+        executable = base in (binary_name(os, line) for line in LINES)
+        return File(bytes(value), 0o755 if executable else 0o644)
     return value
 
 
 def build_archive(tmpdir, version: str, files: dict, os: str = "linux", arch: str = "amd64",
-                  *, name: str | None = None) -> Path:
+                  *, name: str | None = None, line: str = "plus", static: bool = False) -> Path:
     """Write a release archive (.tar.gz, or .zip for windows) into `tmpdir`; return its path."""
-    name = name or asset_name(version, os, arch)
+    name = name or asset_name(version, os, arch, line, static)
     out = Path(tmpdir) / name
     out.parent.mkdir(parents=True, exist_ok=True)
     if name.endswith(".zip"):

@@ -100,7 +100,19 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-VERSION = _env("CLIPROXY_DOUBLE_VERSION", "6.8.16-0-plus")
+def _edition() -> str:
+    """The executable's name decides, as in the releases: `cli-proxy-api` is the mainline (v7),
+    `cli-proxy-api-plus` (or this script run directly) the Plus line. CLIPROXY_DOUBLE_EDITION overrides."""
+    forced = _env("CLIPROXY_DOUBLE_EDITION").lower()
+    if forced in ("mainline", "plus"):
+        return forced
+    exe = os.path.basename(sys.argv[0] if sys.argv else "")
+    return "mainline" if exe.removesuffix(".exe") == "cli-proxy-api" else "plus"
+
+
+EDITION = _edition()
+MAINLINE = EDITION == "mainline"
+VERSION = _env("CLIPROXY_DOUBLE_VERSION", "7.2.140" if MAINLINE else "6.8.16-0-plus")
 COMMIT = _env("CLIPROXY_DOUBLE_COMMIT", "double")
 BUILD_DATE = _env("CLIPROXY_DOUBLE_BUILD_DATE", "2026-01-01T00:00:00Z")
 
@@ -175,6 +187,17 @@ VALUE_FLAGS = {
     "password": ("string", ""),
     "oauth-callback-port": ("int", "Override OAuth callback port"),
 }
+if MAINLINE:  # v7 has fewer built-in logins; a Plus-only flag (-github-copilot-login) exits 2
+    BOOL_FLAGS = {
+        "codex-login": "Login to Codex using OAuth",
+        "codex-device-login": "Login to Codex using the device flow",
+        "claude-login": "Login to Claude using OAuth",
+        "antigravity-login": "Login to Antigravity using OAuth",
+        "kimi-login": "Login to Kimi using the device flow",
+        "xai-login": "Login to xAI using the device flow",
+        "no-browser": "Don't open browser automatically for OAuth",
+    }
+    VALUE_FLAGS = {k: v for k, v in VALUE_FLAGS.items() if k in ("config", "password", "oauth-callback-port")}
 LOGIN_FLAGS = set(BOOL_FLAGS) - {"no-browser", "incognito", "no-incognito"}
 
 
@@ -587,6 +610,11 @@ AUTH_URL_ENDPOINTS = {
     "kimi-auth-url": "kimi",
     "kiro-auth-url": "kiro",
 }
+if MAINLINE:  # v7 built-ins only: no github (Copilot), gemini-cli, qwen, iflow or kiro routes
+    AUTH_URL_ENDPOINTS = {"codex-auth-url": "codex", "anthropic-auth-url": "anthropic",
+                          "antigravity-auth-url": "antigravity", "kimi-auth-url": "kimi", "xai-auth-url": "xai"}
+DEVICE_PROVIDERS = ("github", "qwen", "kimi", "xai")
+OK_WINDOW = _env_float("CLIPROXY_DOUBLE_OK_WINDOW", 60.0)  # mainline: a finished login answers ok this long
 CALLBACK_PROVIDER_ALIASES = {
     "anthropic": "anthropic",
     "claude": "anthropic",
@@ -626,7 +654,8 @@ def build_account(provider: str, email: str, username: str, extra: dict) -> tupl
     username = username or "double-user"
     if provider == "codex":
         account_id = str(uuid.uuid4())
-        return f"codex-{safe_name_part(email)}.json", {
+        prefix = f"codex-{hashlib.sha256(account_id.encode()).hexdigest()[:8]}-" if MAINLINE else "codex-"
+        return f"{prefix}{safe_name_part(email)}.json", {
             "type": "codex",
             "id_token": fake_jwt({"email": email, "https://api.openai.com/auth": {"chatgpt_account_id": account_id}}),
             "access_token": f"double-access-{token}",
@@ -705,6 +734,14 @@ def build_account(provider: str, email: str, username: str, extra: dict) -> tupl
             "refresh_token": f"double-refresh-{token}",
             "expired": rfc3339(exp),
         }
+    if provider == "xai":
+        return f"xai-{safe_name_part(email)}.json", {
+            "type": "xai",
+            "email": email,
+            "access_token": f"double-access-{token}",
+            "refresh_token": f"double-refresh-{token}",
+            "expired": rfc3339(exp),
+        }
     if provider == "kiro":
         method = extra.get("method") or "aws"
         return f"kiro-{safe_name_part(method)}-{safe_name_part(username)}.json", {
@@ -748,7 +785,7 @@ class State:
         self.local_password = os.environ.get("CLIPROXY_DOUBLE_LOCAL_PASSWORD", "").strip()
         self.env_models = [m.strip() for m in os.environ.get("CLIPROXY_DOUBLE_MODELS", "").split(",") if m.strip()]
         self.mgmt_enabled = bool(cfg["remote-management"]["secret-key"] or self.env_secret or self.local_password)
-        self.session_ttl = _env_float("CLIPROXY_DOUBLE_SESSION_TTL", 600.0)
+        self.session_ttl = _env_float("CLIPROXY_DOUBLE_SESSION_TTL", 1800.0 if MAINLINE else 600.0)
         self.callback_delay = _env_float("CLIPROXY_DOUBLE_CALLBACK_DELAY", 0.05)
         self.stream_delay = _env_float("CLIPROXY_DOUBLE_STREAM_DELAY", 0.0)
         self.poll_interval = max(0.05, _env_float("CLIPROXY_DOUBLE_POLL_INTERVAL", 0.3))
@@ -991,6 +1028,8 @@ class State:
 
     @staticmethod
     def is_pending(session: dict) -> bool:
+        if "done" in session:
+            return False
         status = session.get("status", "")
         if not status:
             return True
@@ -1007,7 +1046,10 @@ class State:
             path = os.path.join(self.auth_dir, name)
             ensure_auth_dir(self.auth_dir)
             atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), mode=0o600)
-            self.sessions.pop(state, None)  # completed sessions are forgotten, like the real one
+            if MAINLINE:  # v7 reports a finished login as ok for OK_WINDOW seconds, then forgets it
+                session["done"] = time.monotonic()
+            else:  # Plus forgets completed sessions at once (and answers ok for unknown states)
+                self.sessions.pop(state, None)
         log("info", f"authentication successful, saved credentials to {path}")
         self.rescan_accounts()
         return name
@@ -1217,6 +1259,9 @@ class Handler(BaseHTTPRequestHandler):
                     "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
                 },
             )
+            return
+        if path == "/healthz" and method == "GET" and MAINLINE:  # Plus tags have no health route
+            self._json(200, {"status": "ok"})
             return
         if path.startswith("/v0/management/"):
             self._management(method, path[len("/v0/management"):], query)
@@ -1586,6 +1631,8 @@ class Handler(BaseHTTPRequestHandler):
             ("POST", "/oauth-callback"): self._m_oauth_callback,
             ("POST", "/_double/complete"): self._m_double_complete,
         }
+        if MAINLINE:
+            routes[("DELETE", "/oauth-session")] = self._m_cancel_session
         handler = routes.get((method, sub))
         if handler is None and method == "GET" and sub.lstrip("/") in AUTH_URL_ENDPOINTS:
             provider = AUTH_URL_ENDPOINTS[sub.lstrip("/")]
@@ -1860,7 +1907,7 @@ class Handler(BaseHTTPRequestHandler):
             log("info", f"kiro login started (method {method}), state {state}")
             self._json(200, {"status": "ok", "state": state, "method": method})
             return
-        if provider in ("github", "qwen", "kimi"):
+        if provider in DEVICE_PROVIDERS:
             user_code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
             state = st.new_session(provider, user_code=user_code)
             if provider == "github":
@@ -1869,8 +1916,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(200, {"status": "ok", "url": uri, "state": state, "user_code": user_code, "verification_uri": uri})
             elif provider == "qwen":
                 self._json(200, {"status": "ok", "url": f"https://chat.qwen.ai/authorize?user_code={user_code}&client=qwen-code", "state": state})
+            elif provider == "kimi":
+                url = f"https://www.kimi.com/code/authorize_device?user_code={user_code}"
+                extra = {"flow": "device", "user_code": user_code, "expires_in": 900} if MAINLINE else {}
+                self._json(200, {"status": "ok", "url": url, "state": state, **extra})
             else:
-                self._json(200, {"status": "ok", "url": f"https://www.kimi.com/code/authorize_device?user_code={user_code}", "state": state})
+                self._json(200, {"status": "ok", "url": f"https://accounts.x.ai/device?user_code={user_code}", "state": state,
+                                 "flow": "device", "user_code": user_code, "expires_in": 900})
             return
         extra = {}
         if provider == "gemini" and q.get("project_id"):
@@ -1901,6 +1953,18 @@ class Handler(BaseHTTPRequestHandler):
         log("info", f"{provider} login started, state {state}")
         self._json(200, {"status": "ok", "url": f"{base}?{params}", "state": state})
 
+    def _m_cancel_session(self, query: dict) -> None:
+        state = (query.get("state") or [""])[0].strip()
+        st = self.state
+        with st.lock:
+            session = st.sessions.get(state) if valid_state(state) else None
+            if session is None or not st.is_pending(session):
+                self._json(404, {"status": "error", "error": "unknown or expired state"})
+                return
+            st.sessions.pop(state, None)
+        log("info", f"login session {state} cancelled")
+        self._json(200, {"status": "ok", "cancelled": True})
+
     def _m_auth_status(self, query: dict) -> None:
         state = (query.get("state") or [""])[0].strip()
         if not state:
@@ -1910,8 +1974,16 @@ class Handler(BaseHTTPRequestHandler):
             self._json(400, {"status": "error", "error": "invalid state"})
             return
         session = self.state.get_session(state)
-        if session is None:  # unknown/expired state answers ok: faithful to the real server
-            self._json(200, {"status": "ok"})
+        if session is not None and "done" in session:
+            if time.monotonic() - session["done"] <= OK_WINDOW:
+                self._json(200, {"status": "ok"})
+                return
+            session = None
+        if session is None:
+            if MAINLINE:  # v7 answers what it does not know with an error
+                self._json(200, {"status": "error", "error": "unknown or expired state"})
+            else:  # the Plus tag answers ok for an unknown/expired state: faithful to the real server
+                self._json(200, {"status": "ok"})
             return
         status = session.get("status", "")
         if status:

@@ -1,6 +1,7 @@
-"""The integration stack: real LiteLLM in front of the CLIProxyAPIPlus double, installed through the
-fake GitHub Releases server by `doit fetch`. LiteLLM boots in ~12 s here, so one stack is shared by
-the whole session (tests that need their own run light homes with no LiteLLM boot to wait for)."""
+"""The integration stack: real LiteLLM in front of the CLIProxyAPI double, installed through a fake
+of today's GitHub (tests/fakes/today.py) by `doit fetch`. LiteLLM boots in ~12 s here, so one stack
+per CLIProxyAPI line is shared by the whole session: the mainline with the shipped config's release
+settings untouched, and the Plus line from a fork (tests that need their own home run light ones)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks import release
+from tasks import lines
 from tasks.paths import Paths
 from tests.conftest import ROOT, make_home, run_doit
-from tests.fakes.archives import build_archive, release_files
+from tests.fakes import today
 from tests.fakes.github import FakeGitHub
 
-REPO = "fork-owner/CLIProxyAPIPlus"
-TAG = "v6.8.16-0"
 MODELS = "gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5"
-DOUBLE = ROOT / "tests" / "fakes" / "cliproxy_double.py"
+# line -> what the stack's local.yaml says about the release (the mainline: nothing, as shipped)
+RELEASES = {"mainline": "", "plus": f"  release:\n    repo: {today.PLUS_FORK}\n    version: {today.PLUS_TAG}\n"}
 
 
 def free_port() -> int:
@@ -31,37 +31,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def double_binary() -> bytes:
-    return f"#!{sys.executable}\n".encode() + DOUBLE.read_bytes()
-
-
 @pytest.fixture(scope="session")
 def github(tmp_path_factory):
-    host_os, host_arch = release.host_platform()
-    dist = tmp_path_factory.mktemp("dist")
-    archive = build_archive(dist, TAG, release_files(double_binary(), host_os), host_os, host_arch)
     with FakeGitHub() as gh:
-        gh.add_release(REPO, TAG, [archive])
-        yield gh
+        yield today.publish_today(gh, tmp_path_factory.mktemp("dist"))
 
 
 class Stack:
-    """A FlowGate home wired to the fake GitHub, on free ports."""
+    """A FlowGate home wired to the fake GitHub (through GITHUB_API_URL), on free ports."""
 
-    def __init__(self, home: Path, github: FakeGitHub, env: dict | None = None):
+    def __init__(self, home: Path, github: FakeGitHub, env: dict | None = None, line: str = "mainline"):
         self.home = home
         self.paths = Paths(root=ROOT, home=home)
         self.github = github
-        self.env = {"CLIPROXY_DOUBLE_MODELS": MODELS, "CI": "true", **(env or {})}
+        self.line = lines.LINES[line]
+        self.env = {"CLIPROXY_DOUBLE_MODELS": MODELS, "CI": "true", "GITHUB_API_URL": github.api_url, **(env or {})}
         self.litellm_port = free_port()
         self.cliproxy_port = free_port()
         self.write_local()
 
-    def write_local(self, extra: str = "") -> None:
+    def write_local(self, extra: str = "", line: str | None = None) -> None:
+        """config/local.yaml: this stack's ports and timeouts, its line's release, then `extra`
+        (lines under `cliproxy:`, or top-level keys)."""
+        release = RELEASES[line or self.line.name]
         self.paths.local_config.write_text(
             f"litellm:\n  port: {self.litellm_port}\n  start_timeout: 120\n  stop_timeout: 5\n"
-            f"cliproxy:\n  port: {self.cliproxy_port}\n  release:\n    repo: {REPO}\n    version: {TAG}\n"
-            f"    api_url: {self.github.api_url}\n" + extra)
+            f"cliproxy:\n  port: {self.cliproxy_port}\n{release}" + extra)
 
     def doit(self, *args, env=None, timeout=240):
         return run_doit(self.home, *args, env={**self.env, **(env or {})}, timeout=timeout)
@@ -103,14 +98,14 @@ class Stack:
                     pass
 
 
-def make_stack(tmp_path_factory, github, name: str, env: dict | None = None) -> Stack:
-    return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env)
+def make_stack(tmp_path_factory, github, name: str, env: dict | None = None, line: str = "mainline") -> Stack:
+    return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env, line)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory, github):
-    """The shared stack: fetched once, then brought up by two concurrent `doit up` commands."""
-    st = make_stack(tmp_path_factory, github, "stack")
+@pytest.fixture(scope="session", params=["mainline", "plus"])
+def stack(tmp_path_factory, github, request):
+    """A shared stack per line: fetched once, then brought up by two concurrent `doit up` commands."""
+    st = make_stack(tmp_path_factory, github, f"stack-{request.param}", line=request.param)
     first = st.doit("fetch")
     assert first.returncode == 0, first.output
     st.first_fetch = first

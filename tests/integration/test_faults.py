@@ -88,9 +88,7 @@ def test_missing_user_binary_is_one_clear_line(light):
 
 
 def test_unreachable_release_api_names_url(light):
-    light.paths.local_config.write_text(light.paths.local_config.read_text().replace(
-        light.github.api_url, "http://127.0.0.1:9"))
-    result = light.doit("fetch")
+    result = light.doit("fetch", env={"GITHUB_API_URL": "http://127.0.0.1:9"})
     assert result.returncode == 1
     no_traceback(result)
     assert "http://127.0.0.1:9" in result.stderr and "cliproxy.binary" in result.stderr

@@ -1,5 +1,6 @@
 """The main job, end to end: `doit fetch/up/status/down` with the real LiteLLM proxy in front of the
-CLIProxyAPIPlus double. Tests run in file order on one shared stack (LiteLLM boots ~12 s)."""
+CLIProxyAPI double, once per line (the mainline as shipped, the Plus line from a fork). Tests run in
+file order on one shared stack per line (LiteLLM boots ~12 s)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import time
 
 import httpx
 
-from tests.integration.conftest import REPO, TAG
+from tests.conftest import ROOT
+from tests.fakes import today
+
+# line -> (repo, tag, banner version) the stack must end up running
+EXPECTED = {"mainline": (today.MAINLINE_REPO, today.MAINLINE_TAGS[-1], "7.2.140"),
+            "plus": (today.PLUS_FORK, today.PLUS_TAG, "6.8.16-0-plus")}
 
 
 def executed(result) -> list[str]:
@@ -53,12 +59,19 @@ def wait_for(condition, timeout=30.0, interval=0.05):
 # ------------------------------------------------------------------------------------------ fetch
 
 def test_fetch_installs_verified_binary_and_warm_fetch_is_offline(stack):
+    repo, tag, _ = EXPECTED[stack.line.name]
     assert stack.first_fetch.returncode == 0, stack.first_fetch.output
-    assert f"installed CLIProxyAPIPlus {TAG}" in stack.first_fetch.stdout
-    binary = stack.paths.installed_binary
+    assert f"installed {stack.line.title} {tag[1:]} ({stack.line.name}" in stack.first_fetch.stdout
+    binary = stack.paths.bin_dir / stack.line.binary
     assert stat.S_IMODE(binary.stat().st_mode) == 0o755
+    assert sorted(p.name for p in stack.paths.bin_dir.iterdir()) == sorted([binary.name, "manifest.json"])
     manifest = json.loads(stack.paths.manifest.read_text())
-    assert manifest["repo"] == REPO and manifest["tag"] == TAG and manifest["verified_by"]
+    assert manifest["repo"] == repo and manifest["tag"] == tag and manifest["verified_by"]
+    assert manifest["line"] == stack.line.name and manifest["binary"] == stack.line.binary
+    if stack.line.name == "mainline":  # a fresh clone: the shipped release settings, untouched
+        assert stack.paths.base_config.read_bytes() == (ROOT / "config" / "flowgate.yaml").read_bytes()
+        assert "release" not in stack.paths.local_config.read_text()
+        assert manifest["build"] == "glibc build"  # these machines have a current glibc
     assert stack.warm_fetch.returncode == 0
     assert "fetch" not in executed(stack.warm_fetch)
     assert stack.warm_fetch_requests == 0
@@ -135,7 +148,8 @@ def test_status_tells_the_truth(stack):
     svc = by_service(data)
     assert svc["litellm"]["state"] == "running" and svc["litellm"]["ready"] is True
     assert svc["litellm"]["version"] == "1.108.7"
-    assert svc["cliproxy"]["version"] == "6.8.16-0-plus"
+    assert svc["cliproxy"]["version"] == EXPECTED[stack.line.name][2]
+    assert svc["cliproxy"]["line"] == stack.line.name
     assert svc["litellm"]["address"] == stack.litellm_url
     assert svc["cliproxy"]["pid"] == stack.pid("cliproxy")
     table = stack.doit("status")

@@ -311,3 +311,51 @@ def test_unknown_flag_exits_2_and_invalid_config_exits_0(tmp_path):
     r = subprocess.run([sys.executable, str(DOUBLE), f"-config={bad}"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0
     assert "failed to load config" in r.stdout
+
+
+# ------------------------------------------------------------------------------ mainline edition
+
+MAINLINE = {"CLIPROXY_DOUBLE_EDITION": "mainline"}
+
+
+def test_executable_name_decides_the_edition(tmp_path):
+    exe = tmp_path / "cli-proxy-api"
+    exe.write_bytes(DOUBLE.read_bytes())
+    out = subprocess.run([sys.executable, str(exe), "-github-copilot-login"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.stdout.splitlines()[0].startswith("CLIProxyAPI Version: 7.2.140, ")  # no -plus suffix
+    assert out.returncode == 2 and "flag provided but not defined: -github-copilot-login" in out.stderr
+
+
+def test_mainline_healthz_routes_and_codex_file_names(start_double):
+    d = start_double(env=MAINLINE)
+    assert d.http.get("/healthz").json() == {"status": "ok"}
+    assert d.mgmt("GET", "/github-auth-url").status_code == 404  # no Copilot on the mainline
+    xai = d.mgmt("GET", "/xai-auth-url").json()
+    assert xai["flow"] == "device" and xai["user_code"] and xai["expires_in"]
+    state = d.mgmt("GET", "/codex-auth-url").json()["state"]
+    redirect = f"http://localhost:1455/auth/callback?code=c0de&state={state}&email=dev@example.com"
+    assert d.mgmt("POST", "/oauth-callback", json={"provider": "codex", "redirect_url": redirect}).json() == {"status": "ok"}
+    wait_for(lambda: d.mgmt("GET", "/get-auth-status", params={"state": state}).json().get("status") == "ok",
+             what="login status ok")
+    [name] = [f["name"] for f in d.mgmt("GET", "/auth-files").json()["files"]]
+    assert name.startswith("codex-") and name.endswith("-dev@example.com.json") and len(name.split("-")[1]) == 8
+
+
+def test_mainline_unknown_state_is_an_error_and_ok_lasts_a_minute_only(start_double):
+    d = start_double(env={**MAINLINE, "CLIPROXY_DOUBLE_OK_WINDOW": "0.3"})
+    assert d.mgmt("GET", "/get-auth-status", params={"state": "never-issued"}).json() == \
+        {"status": "error", "error": "unknown or expired state"}
+    state = d.mgmt("GET", "/kimi-auth-url").json()["state"]
+    d.mgmt("POST", "/_double/complete", json={"state": state, "username": "moon"})
+    assert d.mgmt("GET", "/get-auth-status", params={"state": state}).json() == {"status": "ok"}
+    wait_for(lambda: d.mgmt("GET", "/get-auth-status", params={"state": state}).json()["status"] == "error",
+             what="the finished login to be forgotten")
+
+
+def test_mainline_cancels_a_pending_login(start_double):
+    d = start_double(env=MAINLINE)
+    state = d.mgmt("GET", "/anthropic-auth-url").json()["state"]
+    assert d.mgmt("DELETE", "/oauth-session", params={"state": state}).json() == {"status": "ok", "cancelled": True}
+    assert d.mgmt("GET", "/get-auth-status", params={"state": state}).json()["status"] == "error"
+    assert d.mgmt("DELETE", "/oauth-session", params={"state": state}).status_code == 404

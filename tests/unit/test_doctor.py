@@ -13,8 +13,9 @@ import pytest
 
 from tasks import doctor, process, secrets
 
-NAMES = ["config", "litellm", "binary", "ports", "secrets", "disk", "state"]
+NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
+MAINLINE_BANNER = "CLIProxyAPI Version: 7.2.140, Commit: x, BuiltAt: y"
 
 
 SHIPPED_MODELS = ["gpt-5-codex", "gpt-5", "claude-sonnet-4-5", "claude-haiku-4-5"]
@@ -64,7 +65,7 @@ def test_shipped_config_without_binary(paths, free_ports):
     assert checks["litellm"].ok and checks["litellm"].detail[0].isdigit()
     binary = checks["binary"]
     assert not binary.ok
-    assert str(paths.installed_binary) in binary.detail
+    assert str(paths.bin_dir / "cli-proxy-api") in binary.detail
     assert "uv run doit fetch" in binary.fix and "cliproxy.binary" in binary.fix
     assert checks["ports"].ok and "free" in checks["ports"].detail
     assert checks["secrets"].ok and "not generated yet" in checks["secrets"].detail
@@ -120,18 +121,40 @@ def test_binary_is_run_on_a_missing_config_in_a_temp_dir(paths, free_ports, tmp_
     assert str(paths.home) not in info["cwd"]
 
 
+def install_mainline(paths, tag="v7.2.140"):
+    paths.bin_dir.mkdir(parents=True, exist_ok=True)
+    make_script(paths.bin_dir / "cli-proxy-api", f"print({MAINLINE_BANNER!r})")
+    paths.manifest.write_text(json.dumps({"tag": tag, "repo": "router-for-me/CLIProxyAPI", "line": "mainline",
+                                          "binary": "cli-proxy-api", "build": "glibc build"}), encoding="utf-8")
+
+
 def test_installed_binary_with_manifest_tag(paths, free_ports):
-    paths.bin_dir.mkdir(parents=True)
-    make_script(paths.installed_binary, f"print({BANNER!r})")
-    paths.manifest.write_text(json.dumps({"tag": "v6.8.16-0"}), encoding="utf-8")
+    install_mainline(paths)
     write_local(paths, free_ports)
-    binary = run(paths)["binary"]
+    checks = run(paths)
+    binary = checks["binary"]
     assert binary.ok and not binary.warn, binary
-    assert "6.8.16-0-plus" in binary.detail and "v6.8.16-0" in binary.detail
+    assert binary.detail.startswith("CLIProxyAPI 7.2.140 (mainline, release v7.2.140 of router-for-me/CLIProxyAPI")
+    assert "glibc build" in binary.detail
+    assert checks["providers"].ok and "codex, claude" in checks["providers"].detail
     # an installed release other than the pinned one is worth a look
-    paths.manifest.write_text(json.dumps({"tag": "v6.7.0-0"}), encoding="utf-8")
+    install_mainline(paths, tag="v7.2.100")
     binary = run(paths)["binary"]
     assert binary.ok and binary.warn and "uv run doit fetch" in binary.fix
+
+
+def test_provider_the_binary_lacks_fails_with_the_line_that_has_it(paths, free_ports, tmp_path):
+    install_mainline(paths)
+    write_local(paths, {**free_ports, "providers": ["codex", "github-copilot"]})
+    providers = run(paths)["providers"]
+    assert not providers.ok
+    assert "github-copilot needs the CLIProxyAPIPlus line" in providers.detail and "mainline" in providers.detail
+    assert "kaitranntt/CLIProxyAPIPlus" in providers.fix
+    # the same provider on a Plus binary is fine: the banner tells the line
+    script = make_script(tmp_path / "cpa", f"print({BANNER!r})")
+    write_local(paths, {**free_ports, "providers": ["codex", "github-copilot"],
+                        "cliproxy": {**free_ports["cliproxy"], "binary": str(script)}})
+    assert run(paths)["providers"].ok
 
 
 def test_non_executable_binary_fails(paths, free_ports, tmp_path):

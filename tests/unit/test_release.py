@@ -20,7 +20,8 @@ from tasks import release
 from tasks.errors import FlowgateError
 from tasks.paths import Paths
 from tasks.release import ReleaseSettings
-from tests.fakes.archives import Dir, File, Hardlink, Special, Symlink, build_archive, release_files
+from tests.fakes.archives import (Dir, File, Hardlink, Special, Symlink, asset_name, binary_name, build_archive,
+                                  release_files)
 from tests.fakes.github import FakeGitHub, sha256_hex
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ REPO = "router-for-me/CLIProxyAPIPlus"
 FORK = "kaitranntt/CLIProxyAPIPlus"
 V1, V2 = "v6.8.16-0", "v6.9.8-0"
 HOST_OS, HOST_ARCH = release.host_platform()
-EXE = release.binary_file_name(HOST_OS)
+EXE = binary_name(HOST_OS)  # these tests publish Plus-line releases unless they say otherwise
 
 
 def script(version: str) -> bytes:
@@ -166,17 +167,47 @@ def test_x86_64_spelling_is_accepted(gh, rpaths, tmp_path):
     alias = {"amd64": "x86_64", "arm64": "aarch64"}.get(HOST_ARCH, HOST_ARCH)
     publish(gh, tmp_path, arch=alias)
     result = release.fetch(rpaths, settings(gh))
-    assert result.asset == release.platform_asset_names(V1)[-1]
+    assert result.asset == asset_name(V1, HOST_OS, alias)
     assert alias in result.asset
 
 
-def test_platform_asset_names():
-    assert release.platform_asset_names("v6.8.16-0", os="linux", arch="x86_64") == [
-        "CLIProxyAPIPlus_6.8.16-0_linux_amd64.tar.gz", "CLIProxyAPIPlus_6.8.16-0_linux_x86_64.tar.gz"]
-    assert release.platform_asset_names("v6.8.16-0", os="darwin", arch="aarch64") == [
-        "CLIProxyAPIPlus_6.8.16-0_darwin_arm64.tar.gz", "CLIProxyAPIPlus_6.8.16-0_darwin_aarch64.tar.gz"]
-    assert release.platform_asset_names("v6.8.16-0", os="windows", arch="amd64")[0] == \
-        "CLIProxyAPIPlus_6.8.16-0_windows_amd64.zip"
+def test_parse_asset_understands_both_lines():
+    plus = release.parse_asset("CLIProxyAPIPlus_6.8.16-0_linux_x86_64.tar.gz")
+    assert (plus.line.name, plus.version, plus.os, plus.arch, plus.static) == ("plus", "6.8.16-0", "linux", "amd64", False)
+    assert plus.binary == "cli-proxy-api-plus"
+    main = release.parse_asset("CLIProxyAPI_7.2.140_linux_aarch64_no-plugin.tar.gz")
+    assert (main.line.name, main.version, main.arch, main.static) == ("mainline", "7.2.140", "arm64", True)
+    assert main.binary == "cli-proxy-api" and main.build == "static no-plugin build"
+    assert release.parse_asset("CLIProxyAPI_7.2.140_windows_amd64.zip").binary == "cli-proxy-api.exe"
+    for name in ("checksums.txt", "Other_1.0_linux_amd64.tar.gz", "CLIProxyAPI_7.2.140_linux_amd64.tar.gz.sig"):
+        assert release.parse_asset(name) is None
+
+
+def mainline_release(*names):
+    return {"tag_name": "v7.2.140", "assets": [{"name": n, "browser_download_url": "http://x/" + n} for n in names]}
+
+
+GLIBC = "CLIProxyAPI_7.2.140_linux_amd64.tar.gz"
+STATIC = "CLIProxyAPI_7.2.140_linux_amd64_no-plugin.tar.gz"
+
+
+@pytest.mark.parametrize("libc, expected", [
+    (("glibc", (2, 36)), GLIBC),
+    (("glibc", (2, 17)), GLIBC),
+    (("glibc", (2, 12)), STATIC),  # older than the glibc build's baseline
+    (("musl", None), STATIC),
+])
+def test_pick_asset_chooses_the_build_this_machine_runs(libc, expected):
+    raw, info = release.pick_asset(mainline_release(STATIC, GLIBC), os="linux", arch="x86_64", libc=libc)
+    assert raw["name"] == expected and info.static == (expected == STATIC)
+
+
+def test_pick_asset_falls_back_to_static_but_never_to_glibc_on_musl():
+    _, info = release.pick_asset(mainline_release(STATIC), os="linux", arch="amd64", libc=("glibc", (2, 36)))
+    assert info.static
+    with pytest.raises(FlowgateError) as err:
+        release.pick_asset(mainline_release(GLIBC), os="linux", arch="amd64", libc=("musl", None))
+    assert "static build" in err.value.message and GLIBC in error_text(err.value)
 
 
 def test_pick_asset_matches_whole_names_not_substrings():
@@ -186,7 +217,7 @@ def test_pick_asset_matches_whole_names_not_substrings():
     good = "CLIProxyAPIPlus_6.8.16-0_linux_amd64.tar.gz"
     decoys = [good + ".sbom.json", "CLIProxyAPIPlus_6.8.16-0_linux_amd64v3.tar.gz",
               "CLIProxyAPIPlus_6.8.16-01_linux_amd64.tar.gz"]
-    assert release.pick_asset(rel(*decoys, good), os="linux", arch="amd64")["name"] == good
+    assert release.pick_asset(rel(*decoys, good), os="linux", arch="amd64")[0]["name"] == good
     with pytest.raises(FlowgateError):
         release.pick_asset(rel(*decoys), os="linux", arch="amd64")
 
@@ -199,8 +230,8 @@ def test_no_matching_asset_lists_what_exists(gh, rpaths, tmp_path):
         release.fetch(rpaths, settings(gh))
     text = error_text(err.value)
     assert archive.name in text and "checksums.txt" in text
-    assert release.platform_asset_names(V1)[0] in text
-    assert not rpaths.installed_binary.exists()
+    assert f"{HOST_OS}/{HOST_ARCH}" in text
+    assert not (rpaths.bin_dir / EXE).exists()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -320,7 +351,7 @@ def test_zip_extraction_windows_layout(tmp_path):
 
 
 def test_corrupt_archive_with_allow_unverified(gh, rpaths, tmp_path):
-    gh.add_release(REPO, V1, {release.platform_asset_names(V1)[0]: b"\x1f\x8b not really gzip"},
+    gh.add_release(REPO, V1, {asset_name(V1, HOST_OS, HOST_ARCH): b"\x1f\x8b not really gzip"},
                    digest=False, checksums=False)
     with pytest.raises(FlowgateError, match="not a valid archive"):
         release.fetch(rpaths, settings(gh, allow_unverified=True))
@@ -413,7 +444,7 @@ def test_404_names_repo_and_fork_hint(gh, rpaths):
         release.fetch(rpaths, settings(gh))
     assert REPO in err.value.message and "404" in err.value.message
     assert "2026-04" in err.value.hint and f"cliproxy.release.repo: {FORK}" in err.value.hint
-    assert "api_url" in err.value.hint
+    assert "api_url" in err.value.hint and "to use the mainline (router-for-me/CLIProxyAPI)" in err.value.hint
 
 
 def test_404_unknown_tag_in_fork(gh, rpaths, tmp_path):
@@ -454,7 +485,7 @@ def test_timeout_is_a_flowgate_error(gh, rpaths):
 
 def test_truncated_download_leaves_previous_binary(gh, rpaths, tmp_path):
     before = install_v1(gh, rpaths, tmp_path)
-    archive = publish(gh, tmp_path, V2, truncate=[release.platform_asset_names(V2)[0]])
+    archive = publish(gh, tmp_path, V2, truncate=[asset_name(V2, HOST_OS, HOST_ARCH)])
     with pytest.raises(FlowgateError) as err:
         release.fetch(rpaths, settings(gh, V2))
     assert archive.name in err.value.message
@@ -579,3 +610,61 @@ def test_progress_callable_receives_bytes(gh, rpaths, tmp_path):
     release.fetch(rpaths, settings(gh), progress=lambda done, total: seen.append((done, total)))
     size = archive.stat().st_size
     assert seen[0] == (0, size) and seen[-1] == (size, size)
+
+
+# ------------------------------------------------------------------------------------------------
+# the two lines
+
+
+MAINLINE_REPO, MAINLINE_TAG = "router-for-me/CLIProxyAPI", "v7.2.140"
+
+
+def publish_mainline(gh, tmp_path, tag=MAINLINE_TAG):
+    body = f"#!/bin/sh\necho 'CLIProxyAPI Version: {tag[1:]}'\n".encode()
+    archives = [build_archive(tmp_path / "dist" / tag, tag, release_files(body, HOST_OS, "mainline"), HOST_OS,
+                              HOST_ARCH, line="mainline", static=static) for static in (False, True)]
+    gh.add_release(MAINLINE_REPO, tag, archives)
+    return body
+
+
+def test_mainline_release_installs_cli_proxy_api_and_says_which_build(gh, rpaths, tmp_path):
+    body = publish_mainline(gh, tmp_path)
+    result = release.fetch(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO))
+    assert result.action == "installed" and result.line == "mainline"
+    assert result.build == ("glibc build" if HOST_OS == "linux" else "standard build")
+    assert result.describe() == f"CLIProxyAPI 7.2.140 (mainline, {result.build})"
+    assert (rpaths.bin_dir / "cli-proxy-api").read_bytes() == body
+    manifest = release.read_manifest(rpaths)
+    assert (manifest["line"], manifest["version"], manifest["binary"]) == ("mainline", "7.2.140", "cli-proxy-api")
+    assert release.binary_path(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO)) == rpaths.bin_dir / "cli-proxy-api"
+    assert release.installed_line(rpaths).name == "mainline"
+
+
+def test_switching_lines_replaces_the_binary(gh, rpaths, tmp_path):
+    publish(gh, tmp_path, repo=FORK)
+    release.fetch(rpaths, settings(gh, repo=FORK))
+    assert (rpaths.bin_dir / EXE).exists()
+    publish_mainline(gh, tmp_path)
+    release.fetch(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO))
+    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == ["cli-proxy-api", "manifest.json"]
+    back = release.fetch(rpaths, settings(gh, repo=FORK))
+    assert back.action == "installed" and back.line == "plus"
+    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == [EXE, "manifest.json"]
+
+
+def test_provider_problems_only_when_the_manifest_can_tell(gh, rpaths, tmp_path):
+    publish_mainline(gh, tmp_path)
+    release.fetch(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO))
+
+    def stack(repo, providers, binary=None):
+        return {"providers": providers, "cliproxy": {"enabled": True, "binary": binary, "release": {
+            "repo": repo, "version": MAINLINE_TAG, "api_url": gh.api_url, "check_interval_hours": 24,
+            "allow_unverified": False}}}
+
+    [problem] = release.provider_problems(rpaths, stack(MAINLINE_REPO, ["codex", "github-copilot", "claude"]))
+    assert problem.provider == "github-copilot" and problem.needs.name == "plus"
+    assert "kaitranntt/CLIProxyAPIPlus" in problem.fix
+    assert release.provider_problems(rpaths, stack(MAINLINE_REPO, ["codex", "claude", "xai"])) == []
+    # another repo configured: the next fetch decides, so nothing is claimed yet
+    assert release.provider_problems(rpaths, stack(FORK, ["github-copilot"])) == []
+    assert release.provider_problems(rpaths, stack(MAINLINE_REPO, ["github-copilot"], binary="/opt/cpa")) == []

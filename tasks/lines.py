@@ -1,0 +1,104 @@
+"""The two lines of CLIProxyAPI FlowGate can run, and everything that differs between them.
+
+The mainline (`router-for-me/CLIProxyAPI`, v7) is the default: the Plus repository
+(`router-for-me/CLIProxyAPIPlus`) was deleted on 2026-04-22, and community forks continue the
+Plus line (GitHub Copilot and Kiro logins). A line is recognised from a release's own asset and
+binary names (or the binary's version banner), never from the repository's name, so a fork or a
+mirror under any name works.
+
+Stdlib only: the warm paths (`doit up`, `doit status`) import this.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAINLINE_REPO = "router-for-me/CLIProxyAPI"
+MAINLINE_VERSION = "v7.2.140"
+DELETED_PLUS_REPO = "router-for-me/CLIProxyAPIPlus"
+EXAMPLE_PLUS_FORK = "kaitranntt/CLIProxyAPIPlus"
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str  # "mainline" | "plus"
+    title: str  # for people: "CLIProxyAPI" / "CLIProxyAPIPlus"
+    asset_prefix: str  # archives: <prefix>_<version>_<os>_<arch>[_no-plugin].tar.gz
+    binary: str  # the executable at the archive root (".exe" on Windows)
+    health_path: str  # readiness probe: /healthz only exists on the mainline
+
+
+MAINLINE = Line("mainline", "CLIProxyAPI", "CLIProxyAPI", "cli-proxy-api", "/healthz")
+PLUS = Line("plus", "CLIProxyAPIPlus", "CLIProxyAPIPlus", "cli-proxy-api-plus", "/")
+LINES = {line.name: line for line in (MAINLINE, PLUS)}
+BINARY_NAMES = tuple(line.binary for line in LINES.values())
+
+# Login providers, and the lines whose binary has the login built in (reference sheet).
+PROVIDER_LINES: dict[str, tuple[str, ...]] = {
+    "codex": ("mainline", "plus"),
+    "claude": ("mainline", "plus"),
+    "antigravity": ("mainline", "plus"),
+    "kimi": ("mainline", "plus"),
+    "xai": ("mainline",),
+    "github-copilot": ("plus",),
+    "copilot": ("plus",),
+    "gemini": ("plus",),
+    "qwen": ("plus",),
+    "iflow": ("plus",),
+    "kiro": ("plus",),
+}
+
+_BANNER = re.compile(r"CLIProxyAPI Version:\s*([^\s,]+)")
+
+
+def by_asset_prefix(prefix: str) -> Line | None:
+    return next((line for line in LINES.values() if line.asset_prefix.lower() == prefix.lower()), None)
+
+
+def by_binary_name(file_name: str) -> Line | None:
+    stem = file_name[:-4] if file_name.lower().endswith(".exe") else file_name
+    return next((line for line in LINES.values() if line.binary == stem), None)
+
+
+def banner_version(text: str) -> str | None:
+    """The version in `CLIProxyAPI Version: 7.2.140, Commit: …` (the binary has no -version flag)."""
+    match = _BANNER.search(text)
+    return match.group(1) if match else None
+
+
+def by_version(version: str | None) -> Line | None:
+    """Plus builds say so in their version (`6.8.16-0-plus`); the mainline's has no suffix."""
+    if not version:
+        return None
+    return PLUS if version.lower().endswith("-plus") else MAINLINE
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A configured login provider the installed binary's line does not have built in."""
+
+    provider: str
+    needs: Line
+    installed: Line
+
+    @property
+    def problem(self) -> str:
+        return f"{self.provider} needs the {self.needs.title} line (installed: {self.installed.title}, {self.installed.name})"
+
+    @property
+    def fix(self) -> str:
+        if self.needs is PLUS:
+            return (f"set `cliproxy.release.repo` to a Plus fork (e.g. {EXAMPLE_PLUS_FORK}) and "
+                    f"`cliproxy.release.version` to one of its tags, or remove {self.provider} from providers")
+        return f"remove `cliproxy.release.repo` to use the mainline ({MAINLINE_REPO}), or remove {self.provider} from providers"
+
+
+def unsupported_providers(providers: list[str], line: Line) -> list[Unsupported]:
+    """The configured providers the given line cannot log in to (unknown names: the schema's business)."""
+    out = []
+    for name in providers:
+        supported = PROVIDER_LINES.get(name)
+        if supported is not None and line.name not in supported:
+            out.append(Unsupported(name, LINES[supported[0]], line))
+    return out
