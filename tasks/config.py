@@ -11,10 +11,10 @@ import ipaddress
 import os
 from pathlib import Path
 
-from . import lines
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
+from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
 # OAuth providers either line of CLIProxyAPI can log in to (which line has which: tasks.lines).

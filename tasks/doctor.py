@@ -21,18 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import lines, process, release, secrets
+from . import release, secrets
 from .config import SCHEMA, load_stack, require_references
 from .errors import FlowgateError
+from .names import SERVICES, enabled_services
 from .paths import Paths
-from .services import CLIPROXY, LITELLM, SERVICES
+from .release import lines
+from .stack import process
+from .stack.portcheck import check_port
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 DISK_FAIL_BELOW = 200 * MIB
 DISK_WARN_BELOW = 1 * GIB
 BINARY_TIMEOUT = 5.0  # seconds for the binary to print its banner and exit on a bad config
-FETCH_FIX = "run `uv run doit fetch`, or set cliproxy.binary"
 STATE_FIX = "run `uv run doit up` or `uv run doit down`"
 
 _STATUS_WIDTH = 6
@@ -162,24 +164,12 @@ def _binary_version(paths: Paths, stack: dict | None, env: dict) -> tuple[Check,
         if not stack["cliproxy"]["enabled"]:
             return Check("binary", True, "cliproxy disabled"), None
         settings = release.settings_from_stack(stack)
-        path = release.binary_path(paths, settings)
-    else:
-        path = release.installed_binary(paths)
-    user = bool(settings and settings.binary)
     fallback = "" if stack is not None else " (config invalid: looked in the default place)"
-    if user:
-        missing_fix = "fix cliproxy.binary in config/local.yaml, or remove it and run `uv run doit fetch`"
-    else:
-        missing_fix = FETCH_FIX
-
-    if not path.exists():
-        what = "cliproxy.binary" if user else "CLIProxyAPI binary"
-        return Check("binary", False, f"{what} {path} does not exist{fallback}", missing_fix), None
-    if not path.is_file():
-        return Check("binary", False, f"{path} is not a file{fallback}", missing_fix), None
-    if not os.access(path, os.X_OK):
-        return Check("binary", False, f"{path} is not executable{fallback}", f"chmod +x {path}"), None
-
+    try:
+        binary = release.locate_binary(paths, settings)
+    except FlowgateError as exc:
+        return Check("binary", False, exc.message + fallback, exc.hint or ""), None
+    path, user = binary.path, binary.user
     rerun = ("point cliproxy.binary at the cli-proxy-api (or cli-proxy-api-plus) executable" if user
              else "re-install it with `uv run doit fetch`")
     version, problem = _run_banner(path, env)
@@ -260,42 +250,17 @@ def _default_section(name: str) -> dict:
 
 def _check_ports(paths: Paths, stack: dict | None) -> Check:
     if stack is None:
-        services = [(LITELLM, _default_section(LITELLM)), (CLIPROXY, _default_section(CLIPROXY))]
+        configs = {s: _default_section(s) for s in SERVICES}
         suffix = " (config invalid: checked the default ports)"
     else:
-        services = [(LITELLM, stack[LITELLM])] + ([(CLIPROXY, stack[CLIPROXY])] if stack[CLIPROXY]["enabled"] else [])
-        suffix = ""
-    found, problems, fixes = [], [], []
-    for svc, cfg in services:
-        where = f"{svc} {cfg['host']}:{cfg['port']}"
-        holder = process.port_holder(cfg["host"], cfg["port"])
-        if holder is None:
-            found.append(f"{where} free")
-            continue
-        record = process.read_record(paths.record(svc))
-        live = record if process.is_alive(record) else None
-        if live is not None and (holder.pid is None or _same_group(holder.pid, live)):
-            found.append(f"{where} ours ({svc} pid {live.pid})")
-            continue
-        if holder.pid is None:
-            problems.append(f"{where} is in use by a process FlowGate cannot see")
-            fixes.append(f"stop the process on port {cfg['port']} (e.g. `lsof -i :{cfg['port']}`) "
-                         f"or change {svc}.port in config/local.yaml")
-        else:
-            problems.append(f"{where} is in use by pid {holder.pid} ({holder.name or 'unknown'})")
-            fixes.append(f"stop that process or change {svc}.port in config/local.yaml")
-    if problems:
-        return Check("ports", False, "; ".join(problems) + suffix, "; ".join(fixes))
+        configs, suffix = {s: stack[s] for s in enabled_services(stack)}, ""
+    states = [check_port(paths, s, cfg["host"], cfg["port"]) for s, cfg in configs.items()]
+    conflicts = [s for s in states if s.conflict]
+    if conflicts:
+        return Check("ports", False, "; ".join(f"{s.where}: {s.problem}" for s in conflicts) + suffix,
+                     "; ".join(s.fix for s in conflicts))
+    found = [f"{s.where} ours ({s.service} pid {s.ours.pid})" if s.ours else f"{s.where} free" for s in states]
     return Check("ports", True, ", ".join(found) + suffix)
-
-
-def _same_group(pid: int, record: process.ProcessRecord) -> bool:
-    if pid == record.pid:
-        return True
-    try:
-        return os.getpgid(pid) == record.pgid
-    except (OSError, AttributeError):
-        return False
 
 
 # --------------------------------------------------------------------------- secrets

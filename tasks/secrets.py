@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import FlowgateError
-from .fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensure_dir, write_error
+from .fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
 from .paths import Paths
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
@@ -76,7 +76,7 @@ def read(paths: Paths, name: str) -> str:
                             "check the file's owner and permissions (it should be 0600)") from None
     if not value:
         raise FlowgateError(f"secret file {path} is empty",
-                            f"delete it and run `uv run doit secrets` to generate a new one")
+                            "delete it and run `uv run doit secrets` to generate a new one")
     if name == LITELLM_MASTER_KEY and not value.startswith("sk-"):
         raise FlowgateError(f"{path} does not hold a LiteLLM key (it must start with sk-)",
                             "delete it and run `uv run doit secrets` to generate a new one")

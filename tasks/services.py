@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FlowgateError
+from .names import CLIPROXY, LITELLM, SERVICES  # noqa: F401  (re-exported for the service specifics)
 from .paths import Paths
 from .render import parse_rendered, render_template
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY
 
-LITELLM = "litellm"
-CLIPROXY = "cliproxy"
-SERVICES = (LITELLM, CLIPROXY)
 LITELLM_TEMPLATE = "litellm.yaml.j2"
 CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
 
@@ -136,7 +134,7 @@ def probe_path(service: str, meta: dict | None = None) -> str:
     """Readiness route: CLIProxyAPI's /healthz exists on the mainline only; `/` answers on both lines."""
     if service == LITELLM:
         return LITELLM_PROBE_PATH
-    from .lines import LINES
+    from .release.lines import LINES
 
     line = LINES.get(str((meta or {}).get("line") or ""))
     return line.health_path if line else "/"
@@ -198,6 +196,8 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
     key_vars = sorted({m["api_key_env"] for m in stack["models"] if m["api_key_env"]})
     parts = {
         "config": file_sha(paths.litellm_config),
+        "host": cfg["host"],
+        "port": cfg["port"],
         "argv": argv,
         "env": overrides,
         "keys": _sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
@@ -226,6 +226,6 @@ def restart_reasons(old: dict, new: dict) -> list[str]:
              "keys": "upstream key variables changed", "version": "litellm version changed",
              "binary": "binary changed", "host": "host changed", "port": "port changed"}
     changed = [k for k in new if old.get(k) != new[k]]
-    if "binary" in changed and "argv" in changed:
-        changed.remove("argv")  # a new binary (e.g. another line) has another path: one reason, not two
+    if "argv" in changed and {"binary", "host", "port"} & set(changed):
+        changed.remove("argv")  # the command line names the binary, host and port: say which, once
     return [words.get(k, f"{k} changed") for k in changed] or ["inputs changed"]

@@ -1,14 +1,24 @@
 """doit task creators: the thin layer between doit and FlowGate's plain-Python core.
 
-dodo.py imports DOIT_CONFIG and the task_* functions from here. Heavy imports (yaml, jinja2,
-httpx, psutil, litellm) happen inside actions only.
+One module per command family: build (config, secrets, render, check), fetch, run (start,
+preflight, ready, up, down, restart), inspect (status, logs, doctor). dodo.py imports DOIT_CONFIG
+and the task_* functions from here. Heavy imports (yaml, jinja2, httpx, psutil, litellm) happen
+inside actions only. Nothing outside this package imports doit.
 """
 
-from .binary import task_fetch
 from .build import task_check, task_config, task_render, task_secrets
 from .common import DOIT_CONFIG
-from .stack import (task_doctor, task_down, task_logs, task_preflight, task_ready, task_restart, task_start, task_status,
-                    task_up)
+from .fetch import task_fetch
+from .inspect import task_doctor, task_logs, task_status
+from .run import (
+           task_down,
+           task_preflight,
+           task_ready,
+           task_restart,
+           task_start,
+           task_up,
+)
 
-__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_doctor", "task_down", "task_fetch", "task_logs", "task_preflight", "task_ready",
-           "task_render", "task_restart", "task_secrets", "task_start", "task_status", "task_up"]
+__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_doctor", "task_down", "task_fetch", "task_logs",
+           "task_preflight", "task_ready", "task_render", "task_restart", "task_secrets", "task_start",
+           "task_status", "task_up"]

@@ -8,9 +8,9 @@ from doit.tools import config_changed
 
 from .. import secrets
 from ..fsutil import PRIVATE_FILE_MODE, atomic_write
+from ..names import SERVICES
 from .common import PATHS, action, read_stack, read_stack_or_none
 
-SERVICE_NAMES = ("litellm", "cliproxy")  # tasks.services.SERVICES, without importing it at load time
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
 
 
@@ -41,7 +41,7 @@ def task_config():
         "file_dep": _config_inputs(),
         # A local.yaml that appears or disappears changes the inputs even if no listed file did.
         "uptodate": [config_changed({"inputs": _config_inputs()})],
-        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICE_NAMES)],
+        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICES)],
         "clean": True,
     }
 
@@ -111,9 +111,8 @@ def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
     from ..config import check_references, load_stack
     from ..errors import FlowgateError
-    from ..services import render_cliproxy, render_litellm
-
     from ..release import provider_problems
+    from ..services import render_cliproxy, render_litellm
 
     stack = load_stack(PATHS)
     problems = check_references(PATHS, stack)

@@ -7,8 +7,9 @@ import json
 
 from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, ensure_dir
+from ..names import SERVICES
 from ..paths import Paths
-from ..reporter import FlowgateReporter
+from .reporter import FlowgateReporter
 
 PATHS = Paths.from_env()
 # doit's sqlite3 state db lives in .router/, which must exist before doit opens it.
@@ -65,3 +66,11 @@ def read_stack_or_none() -> dict | None:
         return json.loads(PATHS.stack_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def service_choice(names: list[str]) -> list[str]:
+    """The services named on the command line (in stack order), or all of them when none is."""
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        raise FlowgateError(f"unknown service {unknown[0]!r}", f"name {' or '.join(SERVICES)}, or none for all")
+    return [s for s in SERVICES if s in names] or list(SERVICES)

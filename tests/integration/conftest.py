@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import lines
+from tasks.release import lines
 from tasks.paths import Paths
 from tests.conftest import ROOT, make_home, run_doit
 from tests.fakes import today

@@ -11,7 +11,8 @@ from collections import namedtuple
 
 import pytest
 
-from tasks import doctor, process, secrets
+from tasks import doctor, secrets
+from tasks.stack import process
 
 NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"

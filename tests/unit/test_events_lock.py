@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from tasks import events
+from tasks.stack import events
 from tasks.errors import FlowgateError
-from tasks.lock import stack_lock
+from tasks.stack.lock import stack_lock
 from tests.conftest import ROOT
 
 
@@ -31,7 +31,7 @@ def test_second_holder_fails_clearly_after_timeout(paths, capfd):
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from tasks.paths import Paths
-        from tasks.lock import stack_lock
+        from tasks.stack.lock import stack_lock
         with stack_lock(Paths(root=Paths.from_env().root, home=__import__('pathlib').Path({str(paths.home)!r}))):
             print("held", flush=True)
             sys.stdin.readline()

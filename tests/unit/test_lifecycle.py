@@ -1,10 +1,10 @@
-"""tasks.lifecycle: drift detection around the binary's own config rewrite."""
+"""tasks.stack.lifecycle: drift detection around the binary's own config rewrite."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tasks.lifecycle import config_drift
+from tasks.stack.lifecycle import config_drift
 from tasks.services import file_sha
 
 RENDERED = """# comment

@@ -1,4 +1,4 @@
-"""tasks.probe: readiness polling against real sockets."""
+"""tasks.stack.probe: readiness polling against real sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tasks import probe, process
+from tasks.stack import probe, process
 
 PY = sys.executable
 
@@ -189,7 +189,7 @@ def test_fake_clock_no_real_waiting():
 def test_probe_module_does_not_import_http_client_eagerly():
     import subprocess
 
-    code = "import sys; import tasks.probe; print('http.client' in sys.modules, 'httpx' in sys.modules)"
+    code = "import sys; import tasks.stack.probe; print('http.client' in sys.modules, 'httpx' in sys.modules)"
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(__import__('pathlib').Path(probe.__file__).parent.parent)).stdout.split()
+                         cwd=str(__import__('pathlib').Path(probe.__file__).parents[2])).stdout.split()
     assert out == ["False", "False"]

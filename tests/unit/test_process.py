@@ -1,4 +1,4 @@
-"""tasks.process: spawn, identify, stop, with real processes."""
+"""tasks.stack.process: spawn, identify, stop, with real processes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks import process
+from tasks.stack import process
 from tasks.errors import FlowgateError
 
 PY = sys.executable

@@ -125,7 +125,7 @@ def test_second_fetch_makes_zero_requests_and_is_current(gh, rpaths, tmp_path):
     again = release.fetch(rpaths, s)
     assert again.action == "unchanged" and again.tag == V1 and again.requests == 0
     assert gh.total_requests == 0
-    assert release.binary_path(rpaths, s) == rpaths.bin_dir / EXE
+    assert release.locate_binary(rpaths, s).path == rpaths.bin_dir / EXE
 
 
 def test_is_current_tracks_config_and_binary(gh, rpaths, tmp_path):
@@ -548,7 +548,7 @@ def test_user_binary_skips_fetching(gh, rpaths, tmp_path):
     assert result.action == "user-binary" and result.binary == mine and result.requests == 0
     assert gh.total_requests == 0
     assert release.is_current(rpaths, s)
-    assert release.binary_path(rpaths, s) == mine
+    assert release.locate_binary(rpaths, s).path == mine
 
 
 def test_user_binary_missing(rpaths, tmp_path):
@@ -636,7 +636,7 @@ def test_mainline_release_installs_cli_proxy_api_and_says_which_build(gh, rpaths
     assert (rpaths.bin_dir / "cli-proxy-api").read_bytes() == body
     manifest = release.read_manifest(rpaths)
     assert (manifest["line"], manifest["version"], manifest["binary"]) == ("mainline", "7.2.140", "cli-proxy-api")
-    assert release.binary_path(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO)) == rpaths.bin_dir / "cli-proxy-api"
+    assert release.locate_binary(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO)).path == rpaths.bin_dir / "cli-proxy-api"
     assert release.installed_line(rpaths).name == "mainline"
 
 

@@ -43,6 +43,9 @@ def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):
     assert restart_reasons(third.parts, litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"}).parts) == [
         "environment changed"]
     assert set(LITELLM_DEFAULT_ENV) <= set(third.env)
+    stack["litellm"]["port"] = 4999  # the port is on the command line too: one reason, named as such
+    assert restart_reasons(third.parts, litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"}).parts) == [
+        "port changed", "environment changed"]
 
 
 def test_cliproxy_restarts_only_for_binary_host_port(paths, tmp_path):

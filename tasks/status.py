@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from . import lines, process, probe
 from .paths import Paths
+from .release import lines
 from .services import CLIPROXY, LITELLM, connect_host, probe_path
+from .stack import probe, process
 
 
 def cliproxy_version_from_log(paths: Paths) -> str | None:
@@ -21,7 +22,7 @@ def cliproxy_version_from_log(paths: Paths) -> str | None:
 
 
 def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
-    from .lifecycle import config_drift
+    from .stack.lifecycle import config_drift
 
     enabled = not (service == CLIPROXY and stack and not stack["cliproxy"]["enabled"])
     record = process.read_record(paths.record(service))

@@ -11,8 +11,8 @@ import contextlib
 import os
 import sys
 
-from .errors import FlowgateError
-from .paths import Paths
+from ..errors import FlowgateError
+from ..paths import Paths
 
 DEFAULT_TIMEOUT = 300.0
 

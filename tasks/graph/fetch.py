@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from .. import events
+from ..stack import events
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 
 def binary_current() -> bool:
     """Up-to-date check: no network, no httpx; re-hashes only if the binary's stat changed."""
-    from ..release import check_user_binary, is_current, settings_from_stack
+    from ..release import is_current, settings_from_stack
 
     stack = read_stack_or_none()
     if stack is None:
         return False
-    if not stack["cliproxy"]["enabled"]:
-        return True
-    settings = settings_from_stack(stack)
-    if settings.binary:
-        try:
-            check_user_binary(PATHS, settings)
-        except Exception:
-            return False  # let the action report it
-        return True
-    return is_current(PATHS, settings)
+    return not stack["cliproxy"]["enabled"] or is_current(PATHS, settings_from_stack(stack))
 
 
 def fetch_binary() -> dict:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import events, process, probe
-from .errors import FlowgateError
-from .fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
-from .paths import Paths
-from .services import (CLIPROXY, LITELLM, Launch, cliproxy_launch, file_sha, litellm_launch, probe_path,
-                       restart_reasons)
+from ..errors import FlowgateError
+from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+from ..names import enabled_services
+from ..paths import Paths
+from ..services import (
+    CLIPROXY,
+    LITELLM,
+    Launch,
+    cliproxy_launch,
+    file_sha,
+    litellm_launch,
+    probe_path,
+    restart_reasons,
+)
+from . import events, probe, process
+from .portcheck import require_port
 
 LOG_TAIL_LINES = 15
 
@@ -33,28 +43,13 @@ class Outcome:
         return text + (f": {self.why}" if self.why else "")
 
 
-def cliproxy_binary(paths: Paths, stack: dict):
-    """(path, identity, line) of the binary to run; identity changes when the binary does."""
-    from .release import binary_line, binary_path, read_manifest, settings_from_stack
-
-    settings = settings_from_stack(stack)
-    manifest = read_manifest(paths) if not settings.binary else None
-    path = binary_path(paths, settings, manifest)
-    if not path.exists():
-        raise FlowgateError(f"the CLIProxyAPI binary {path} is missing",
-                            "run `uv run doit fetch`, or set cliproxy.binary to a binary you installed")
-    line = binary_line(paths, settings, manifest)
-    if manifest and manifest.get("binary_sha256"):
-        return path, manifest["binary_sha256"], line
-    st = path.stat()
-    return path, f"stat:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}", line
-
-
 def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
     if service == LITELLM:
         return litellm_launch(paths, stack)
-    binary, identity, line = cliproxy_binary(paths, stack)
-    return cliproxy_launch(paths, stack, binary, identity, line=line.name if line else None)
+    from ..release import locate_binary, settings_from_stack
+
+    binary = locate_binary(paths, settings_from_stack(stack))
+    return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None)
 
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
@@ -102,7 +97,7 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
         why = f"its process was gone{code}"
         events.record(paths, "crash", service, "detected", f"pid {record.pid} is gone{code}")
         process.remove_record(record_path)
-    _refuse_foreign_port(service, launch)
+    require_port(paths, service, launch.host, launch.port)  # ours is stopped by now: must be free
     if service == CLIPROXY:
         ensure_dir(paths.auths_dir, PRIVATE_DIR_MODE)
         _deliver_cliproxy_config(paths)
@@ -115,15 +110,9 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
 
 
 def preflight(paths: Paths, stack: dict) -> None:
-    """Before starting anything: every service that needs a start must find its port free."""
-    for service in [LITELLM] + ([CLIPROXY] if stack["cliproxy"]["enabled"] else []):
-        record = process.read_record(paths.record(service))
-        if record is not None and process.is_alive(record):
-            continue  # ours: a restart stops it before binding again
-        cfg = stack[service]
-        holder = process.port_holder(cfg["host"], cfg["port"])
-        if holder is not None:
-            _port_error(service, cfg["host"], cfg["port"], holder)
+    """Before starting (or stopping) anything: every service's port is free, or held by itself."""
+    for service in enabled_services(stack):
+        require_port(paths, service, stack[service]["host"], stack[service]["port"])
 
 
 def _deliver_cliproxy_config(paths: Paths) -> None:
@@ -133,18 +122,6 @@ def _deliver_cliproxy_config(paths: Paths) -> None:
     except FileNotFoundError:
         raise FlowgateError(f"{paths.cliproxy_rendered} is missing", "run `uv run doit render`") from None
     atomic_write(paths.cliproxy_config, text, mode=0o600)
-
-
-def _refuse_foreign_port(service: str, launch: Launch) -> None:
-    holder = process.port_holder(launch.host, launch.port)
-    if holder is not None:
-        _port_error(service, launch.host, launch.port, holder)
-
-
-def _port_error(service: str, host: str, port: int, holder) -> None:
-    who = f"pid {holder.pid} ({holder.name})" if holder.pid else "another process"
-    raise FlowgateError(f"cannot start {service}: port {port} on {host} is held by {who}",
-                        f"stop that process, or set {service}.port to a free port in config/local.yaml")
 
 
 def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> dict:

@@ -1,0 +1,108 @@
+"""Tasks that inspect the stack and change nothing: status, logs, doctor."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import PATHS, action, read_stack_or_none, service_choice
+
+
+def show_status(json_output: bool):
+    from .. import status
+    from ..errors import FlowgateError
+
+    stack = read_stack_or_none()
+    if stack is None:
+        try:
+            from ..config import load_stack
+
+            stack = load_stack(PATHS)
+        except FlowgateError:
+            stack = None
+    data = status.collect(PATHS, stack)
+    print(json.dumps(data, indent=2) if json_output else status.table(data))
+    sys.stdout.flush()
+    if not data["ready"]:
+        down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
+        raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+
+
+def task_status():
+    """Show each service's state, pid, uptime, address, readiness, version and drift (exit 1 unless ready)."""
+    return {
+        "actions": [action(show_status)],
+        "params": [{"name": "json_output", "long": "json", "type": bool, "default": False,
+                    "help": "print JSON for scripts"}],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def show_logs(pos: list[str], lines: int, follow: bool) -> None:
+    from ..stack import process
+
+    services = service_choice(pos)
+    for service in services:
+        log = PATHS.log(service)
+        print(f"==> {log} <==")
+        for line in process.tail(log, lines) if log.exists() else ["(no log yet: the service has not been started)"]:
+            print(line)
+    if follow:
+        _follow([PATHS.log(s) for s in services])
+
+
+def _follow(logs) -> None:
+    import time
+
+    offsets = {log: (log.stat().st_size if log.exists() else 0) for log in logs}
+    try:
+        while True:
+            for log in logs:
+                if not log.exists():
+                    continue
+                size = log.stat().st_size
+                if size < offsets[log]:
+                    offsets[log] = 0  # rotated or truncated
+                if size > offsets[log]:
+                    with open(log, "rb") as fh:
+                        fh.seek(offsets[log])
+                        chunk = fh.read()
+                    offsets[log] += len(chunk)
+                    prefix = f"[{log.stem}] " if len(logs) > 1 else ""
+                    for line in chunk.decode("utf-8", "replace").splitlines():
+                        print(prefix + line, flush=True)
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        pass
+
+
+def task_logs():
+    """Show the last lines of each service's log (`-n 50`, `-f` to follow, or name one service)."""
+    return {
+        "actions": [action(show_logs)],
+        "pos_arg": "pos",
+        "params": [
+            {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
+            {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False,
+             "help": "keep printing new lines"},
+        ],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def run_doctor() -> None:
+    from ..doctor import format_checks, run_checks
+    from ..errors import FlowgateError
+
+    checks = run_checks(PATHS)
+    print(format_checks(checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise FlowgateError(f"doctor found {len(failed)} problem(s): {', '.join(failed)}", "apply the fixes listed above")
+
+
+def task_doctor():
+    """Read-only health checks (config, litellm, binary, ports, secrets, disk), each with its fix."""
+    return {"actions": [action(run_doctor)], "uptodate": [False], "meta": {"quiet": True}}

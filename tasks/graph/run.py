@@ -1,0 +1,138 @@
+"""Tasks that change the stack: start:*, preflight, ready, up, down, restart."""
+
+from __future__ import annotations
+
+from ..names import CLIPROXY, LITELLM, SERVICES, enabled_services
+from .common import PATHS, action, read_stack, read_stack_or_none, service_choice
+
+# What each start task did in this run (actions run in this process); absent = up to date.
+OUTCOMES: dict[str, object] = {}
+
+
+def service_current(service: str) -> bool:
+    """uptodate for start:<service>: same live process, same restart inputs. Never raises."""
+    from ..stack.lifecycle import is_current
+
+    stack = read_stack_or_none()
+    if stack is None:
+        return False
+    try:
+        return is_current(PATHS, stack, service)
+    except Exception:
+        return False  # the action will find out and say what is wrong
+
+
+def start_service(service: str) -> dict:
+    from ..stack.lifecycle import ensure_running
+    from ..stack.lock import stack_lock
+
+    stack = read_stack()
+    with stack_lock(PATHS, what=f"start:{service}"):
+        outcome = ensure_running(PATHS, stack, service)
+    OUTCOMES[service] = outcome
+    if outcome.action not in ("unchanged", "disabled"):
+        print(outcome.line())
+    return {"action": outcome.action, "pid": outcome.pid}
+
+
+def task_start():
+    """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPIPlus."""
+    # preflight first: doit does not promise to run task_deps in list order, so each start
+    # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
+    for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"])):
+        yield {
+            "name": service,
+            "doc": f"start {service} (returns at once; `ready` waits)",
+            "actions": [(action(start_service), [service])],
+            "task_dep": deps,
+            "uptodate": [(service_current, [service])],
+        }
+
+
+def check_ports() -> None:
+    from ..stack.lifecycle import preflight
+
+    preflight(PATHS, read_stack())
+
+
+def task_preflight():
+    """Refuse before starting anything when a service's port is held by a foreign process."""
+    return {"actions": [action(check_ports)], "task_dep": ["fetch", "render"], "uptodate": [False],
+            "meta": {"quiet": True}}
+
+
+def wait_ready() -> None:
+    from ..stack.lifecycle import wait_ready as wait
+
+    stack = read_stack()
+    fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
+    wait(PATHS, stack, enabled_services(stack), fresh)
+
+
+def task_ready():
+    """Wait until both services answer their readiness probes (they boot at the same time)."""
+    # Everything that can fail without starting a process comes first; then both spawn back to back.
+    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy"],
+            "uptodate": [False], "meta": {"quiet": True}}
+
+
+def summary() -> None:
+    from ..services import base_url
+    from ..stack.lifecycle import Outcome
+
+    stack = read_stack()
+    print(f"FlowGate is up (profile {stack['profile']})")
+    for service in enabled_services(stack):
+        outcome = OUTCOMES.get(service)
+        if outcome is None:
+            from ..stack import process
+
+            record = process.read_record(PATHS.record(service))
+            outcome = Outcome(service, "unchanged", record.pid if record else None)
+        print(f"  {outcome.line():<60} {base_url(stack[service])}")
+    print(f"  OpenAI base URL: {base_url(stack['litellm'])}/v1   Anthropic base URL: {base_url(stack['litellm'])}")
+    print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
+
+
+def task_up():
+    """Bring the whole stack up and true to the config (default task)."""
+    return {"actions": [action(summary)], "task_dep": ["ready"], "uptodate": [False], "meta": {"quiet": True}}
+
+
+def stop_services(services: list[str], reason: str) -> None:
+    from ..stack.lifecycle import stop_service
+    from ..stack.lock import stack_lock
+
+    stack = read_stack_or_none()
+    with stack_lock(PATHS, what="down"):
+        for service in services:  # LiteLLM first: it is the one clients talk to
+            result = stop_service(PATHS, stack, service, reason)
+            print(f"{service} is not running" if result.outcome == "not-running" else result.message)
+
+
+def task_down():
+    """Stop both services (idempotent; never signals a process FlowGate did not start)."""
+    return {"actions": [(action(stop_services), [list(SERVICES), "down"])], "uptodate": [False],
+            "meta": {"quiet": True}}
+
+
+def restart(pos: list[str]) -> None:
+    from ..stack.lifecycle import ensure_running, stop_service
+    from ..stack.lifecycle import wait_ready as wait
+    from ..stack.lock import stack_lock
+
+    stack = read_stack()
+    services = [s for s in service_choice(pos) if s in enabled_services(stack)]
+    with stack_lock(PATHS, what="restart"):
+        for service in services:
+            stop_service(PATHS, stack, service, "restart requested")
+            outcome = ensure_running(PATHS, stack, service)
+            print(f"{service}: restarted (pid {outcome.pid})")
+    wait(PATHS, stack, services, set(services))
+    print("ready: " + ", ".join(services))
+
+
+def task_restart():
+    """Restart both services, or the ones named: `doit restart litellm`."""
+    return {"actions": [action(restart)], "pos_arg": "pos", "task_dep": ["render", "fetch"],
+            "uptodate": [False], "meta": {"quiet": True}}

@@ -1,0 +1,208 @@
+"""The installed binary and its manifest: where it is, which line, whether it is current.
+
+The warm check (`is_current`) is free: no network, no httpx import, no rehash unless the binary's
+stat changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import FlowgateError
+from ..fsutil import atomic_write
+from ..paths import Paths
+from . import lines
+from .settings import ReleaseSettings, settings_from_stack
+
+MANIFEST_SCHEMA = 2  # 2: line, version, build, binary name
+CHUNK = 256 * 1024
+
+
+def installed_binary(paths: Paths, manifest: dict | None = None) -> Path:
+    """Where `fetch` installed the binary; its file name is the line's (the manifest says which)."""
+    manifest = read_manifest(paths) if manifest is None else manifest
+    name = str((manifest or {}).get("binary") or "")
+    if lines.by_binary_name(name) is None:
+        name = next((n for n in lines.BINARY_NAMES if (paths.bin_dir / n).exists()), lines.MAINLINE.binary)
+    return paths.bin_dir / name
+
+
+def installed_line(paths: Paths, manifest: dict | None = None) -> lines.Line | None:
+    """The line of the installed release, from its manifest (None when unknown)."""
+    manifest = read_manifest(paths) if manifest is None else manifest
+    return lines.LINES.get(str((manifest or {}).get("line") or "")) or \
+        lines.by_binary_name(str((manifest or {}).get("binary") or ""))
+
+
+def _user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
+    p = Path(os.path.expanduser(str(settings.binary)))
+    return p if p.is_absolute() else paths.home / p
+
+
+def provider_problems(paths: Paths, stack: dict) -> list[lines.Unsupported]:
+    """Configured providers the installed binary cannot log in to, when the manifest can tell.
+
+    Only a manifest of the configured repository counts: after a repo change the next fetch decides.
+    """
+    settings = settings_from_stack(stack)
+    manifest = read_manifest(paths)
+    if settings.binary or not stack["cliproxy"]["enabled"] or not manifest or not same_repo(manifest, settings):
+        return []
+    line = installed_line(paths, manifest)
+    return lines.unsupported_providers(list(stack.get("providers") or []), line) if line else []
+
+
+@dataclass(frozen=True)
+class Binary:
+    """The CLIProxyAPI executable FlowGate runs, and what identifies it."""
+
+    path: Path
+    identity: str  # changes when the binary does: the manifest's sha256, else the file's stat
+    line: lines.Line | None
+    user: bool  # `cliproxy.binary`, not installed by fetch
+
+
+def locate_binary(paths: Paths, settings: ReleaseSettings | None, manifest: dict | None = None) -> Binary:
+    """The one rule for "is there a binary to run": it exists, is a file, and is executable.
+
+    `settings` None (an invalid config) looks in the default place. FlowgateError says what to do.
+    """
+    user = bool(settings and settings.binary)
+    manifest = None if user else (read_manifest(paths) if manifest is None else manifest)
+    path = _user_binary(paths, settings) if user else installed_binary(paths, manifest)
+    if user:
+        what, fix = "cliproxy.binary", ("install CLIProxyAPI there, fix cliproxy.binary in config/local.yaml, or "
+                                        "remove it to let FlowGate download the release")
+    else:
+        what, fix = "the CLIProxyAPI binary", "run `uv run doit fetch`, or set cliproxy.binary to a binary you installed"
+    try:
+        st = path.stat()
+    except OSError:
+        raise FlowgateError(f"{what} {path} does not exist", fix) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FlowgateError(f"{what} {path} is not a file",
+                            "point it at the cli-proxy-api (or cli-proxy-api-plus) executable itself" if user else fix)
+    if not os.access(path, os.X_OK):
+        raise FlowgateError(f"{what} {path} is not executable", f"chmod +x {path}")
+    if manifest and manifest.get("binary_sha256"):
+        identity = manifest["binary_sha256"]
+    else:
+        identity = f"stat:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+    line = lines.by_binary_name(path.name) if user else installed_line(paths, manifest)
+    return Binary(path, identity, line, user)
+
+
+def read_manifest(paths: Paths) -> dict | None:
+    """The install manifest, or None when missing or unreadable."""
+    try:
+        data = json.loads(paths.manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_manifest(paths: Paths, manifest: dict) -> None:
+    atomic_write(paths.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def fingerprint(st: os.stat_result) -> dict:
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def binary_intact(paths: Paths, manifest: dict | None, *, refresh: bool = True) -> bool:
+    """The installed binary is the one the manifest describes (rehash only if its stat changed)."""
+    if not manifest or not manifest.get("binary_sha256"):
+        return False
+    target = installed_binary(paths, manifest)
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or not os.access(target, os.X_OK):
+        return False
+    if manifest.get("binary_stat") == fingerprint(st):
+        return True
+    if st.st_size != (manifest.get("binary_stat") or {}).get("size", st.st_size):
+        return False
+    try:
+        if _sha256_file(target) != manifest["binary_sha256"]:
+            return False
+    except OSError:
+        return False
+    if refresh:  # same content, new stat (touched/copied): remember it so the next check is cheap
+        manifest["binary_stat"] = fingerprint(st)
+        with contextlib.suppress(FlowgateError, OSError):
+            write_manifest(paths, manifest)
+    return True
+
+
+def _parse_time(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def same_repo(manifest: dict, settings: ReleaseSettings) -> bool:
+    return str(manifest.get("repo", "")).lower() == settings.repo.strip().lower()
+
+
+def config_satisfied(manifest: dict, settings: ReleaseSettings, now: float | None = None) -> bool:
+    """Repo and version match, and for `latest` the last check is younger than check_interval."""
+    if not same_repo(manifest, settings):
+        return False
+    if not settings.is_latest:
+        return manifest.get("tag") == settings.version.strip()
+    if manifest.get("requested") != "latest":
+        return False
+    checked = _parse_time(manifest.get("checked_at"))
+    if checked is None:
+        return False
+    now = time.time() if now is None else now
+    interval = max(0.0, float(settings.check_interval_hours)) * 3600
+    return 0 <= now - checked < interval
+
+
+def is_current(paths: Paths, settings: ReleaseSettings) -> bool:
+    """True when nothing needs fetching. Cheap: no network, no httpx import.
+
+    A user binary is current when it exists and is executable. Otherwise the manifest must match
+    the configured repo and version (for `latest`: checked within `check_interval_hours`), and the
+    installed binary must still be the one it describes.
+    """
+    if settings.binary:
+        try:
+            locate_binary(paths, settings)
+        except FlowgateError:
+            return False
+        return True
+    manifest = read_manifest(paths)
+    if not manifest or not config_satisfied(manifest, settings):
+        return False
+    return binary_intact(paths, manifest)

@@ -1,0 +1,72 @@
+"""May a service bind its port? The one rule `preflight`, the start itself and `doctor` share.
+
+A port is fine when nobody listens on it, or when the listener is the service's own recorded,
+live process (it may be restarted onto the same port). Anything else is a conflict, named with the
+holder's pid and name where the system lets us see them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import FlowgateError
+from ..paths import Paths
+from . import process
+
+
+@dataclass(frozen=True)
+class PortState:
+    service: str
+    host: str
+    port: int
+    holder: process.PortHolder | None  # None: free
+    ours: process.ProcessRecord | None  # the service's own live process holds it
+
+    @property
+    def conflict(self) -> bool:
+        return self.holder is not None and self.ours is None
+
+    @property
+    def where(self) -> str:
+        return f"{self.service} {self.host}:{self.port}"
+
+    @property
+    def problem(self) -> str:
+        who = f"pid {self.holder.pid} ({self.holder.name or 'unknown'})" if self.holder.pid \
+            else "a process FlowGate cannot see"
+        return f"port {self.port} on {self.host} is held by {who}"
+
+    @property
+    def fix(self) -> str:
+        return (f"stop that process (`lsof -i :{self.port}` shows it), or set {self.service}.port to a free "
+                "port in config/local.yaml")
+
+    def error(self) -> FlowgateError:
+        return FlowgateError(f"cannot start {self.service}: {self.problem}", self.fix)
+
+
+def check_port(paths: Paths, service: str, host: str, port: int) -> PortState:
+    holder = process.port_holder(host, port)
+    ours = None
+    if holder is not None:
+        record = process.read_record(paths.record(service))
+        if process.is_alive(record) and (holder.pid is None or _same_group(holder.pid, record)):
+            ours = record
+    return PortState(service, host, port, holder, ours)
+
+
+def require_port(paths: Paths, service: str, host: str, port: int) -> None:
+    """FlowgateError unless `service` may bind host:port."""
+    state = check_port(paths, service, host, port)
+    if state.conflict:
+        raise state.error()
+
+
+def _same_group(pid: int, record: process.ProcessRecord) -> bool:
+    if pid == record.pid:
+        return True
+    try:
+        return os.getpgid(pid) == record.pgid
+    except (OSError, AttributeError):
+        return False
