@@ -11,6 +11,7 @@ import ipaddress
 import os
 from pathlib import Path
 
+from .accounts.providers import PROVIDERS_SPEC
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
@@ -18,8 +19,6 @@ from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
 DEFAULT_REPO = "router-for-me/CLIProxyAPIPlus"
 DEFAULT_VERSION = "v6.8.16-0"
-# OAuth providers CLIProxyAPIPlus can log in to (management API names in tasks/management later).
-PROVIDERS = ("codex", "claude", "github-copilot", "gemini", "antigravity", "iflow", "qwen", "kimi", "kiro")
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
 
 
@@ -111,7 +110,7 @@ SCHEMA = Mapping({
     "litellm_settings": _LITELLM_SETTINGS,
     "router_settings": _ROUTER_SETTINGS,
     "general_settings": _GENERAL_SETTINGS,
-    "providers": ListOf(Scalar(str, choices=PROVIDERS)),
+    "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/providers.py
     "clients": _CLIENTS,
     "profiles": MapOf(_PROFILE, key_what="a profile name"),
 })
