@@ -4,11 +4,13 @@ dodo.py imports DOIT_CONFIG and the task_* functions from here. Heavy imports (y
 httpx, psutil, litellm) happen inside actions only.
 """
 
+from .accounts import task_accounts, task_import, task_login
 from .binary import task_fetch
 from .build import task_check, task_config, task_render, task_secrets
 from .common import DOIT_CONFIG
 from .stack import (task_doctor, task_down, task_logs, task_preflight, task_ready, task_restart, task_start, task_status,
                     task_up)
 
-__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_doctor", "task_down", "task_fetch", "task_logs", "task_preflight", "task_ready",
-           "task_render", "task_restart", "task_secrets", "task_start", "task_status", "task_up"]
+__all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_fetch",
+           "task_import", "task_login", "task_logs", "task_preflight", "task_ready", "task_render", "task_restart",
+           "task_secrets", "task_start", "task_status", "task_up"]
