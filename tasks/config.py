@@ -11,14 +11,13 @@ import ipaddress
 import os
 from pathlib import Path
 
+from .accounts.providers import PROVIDERS_SPEC
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
-# OAuth providers either line of CLIProxyAPI can log in to (which line has which: tasks.lines).
-PROVIDERS = tuple(lines.PROVIDER_LINES)
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
 
 
@@ -110,7 +109,7 @@ SCHEMA = Mapping({
     "litellm_settings": _LITELLM_SETTINGS,
     "router_settings": _ROUTER_SETTINGS,
     "general_settings": _GENERAL_SETTINGS,
-    "providers": ListOf(Scalar(str, choices=PROVIDERS)),
+    "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/providers.py
     "clients": _CLIENTS,
     "profiles": MapOf(_PROFILE, key_what="a profile name"),
 })
@@ -184,16 +183,16 @@ def _check_layer(data: dict, display: str, marks: dict) -> None:
 def _raise(problems: list[Problem], where) -> None:
     if not problems:
         return
-    seen, lines = set(), []
+    seen, found = set(), []
     for prob in problems:
         line = f"{where(prob.path)}: {prob.dotted}: {prob.message}"
         if line not in seen:
             seen.add(line)
-            lines.append(line)
-    noun = "problem" if len(lines) == 1 else "problems"
-    raise FlowgateError(f"the config is invalid ({len(lines)} {noun})",
+            found.append(line)
+    noun = "problem" if len(found) == 1 else "problems"
+    raise FlowgateError(f"the config is invalid ({len(found)} {noun})",
                         "fix the keys named above; `uv run doit check` re-checks without changing anything",
-                        details=lines)
+                        details=found)
 
 
 def load_stack(paths: Paths) -> dict:

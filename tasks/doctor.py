@@ -197,10 +197,12 @@ def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
     """Every configured login provider must be one the running binary's line has built in."""
     if stack is None:
         return Check("providers", True, "not checked (config invalid)")
-    names = list(stack.get("providers") or [])
+    from .accounts.providers import configured_names, unsupported
+
+    names = configured_names(stack)
     if not stack["cliproxy"]["enabled"] or line is None:
         return Check("providers", True, ", ".join(names) + " (not checked: no binary to ask)")
-    problems = lines.unsupported_providers(names, line)
+    problems = unsupported(stack, line.name)
     if problems:
         return Check("providers", False, "; ".join(p.problem for p in problems), "; ".join(p.fix for p in problems))
     return Check("providers", True, f"{', '.join(names) or 'none'} (all built into {line.title})")

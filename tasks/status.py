@@ -62,8 +62,18 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "profile": stack["profile"] if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "services": services,
+        "accounts": _accounts(paths, stack, services[1]),
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> dict | None:
+    """Accounts per provider; asked of CLIProxyAPIPlus only when it is ready (None otherwise)."""
+    if not stack or not cliproxy["ready"]:
+        return None
+    from .accounts.inventory import status_summary
+
+    return status_summary(paths, stack)
 
 
 def _uptime(seconds: float | None) -> str:
@@ -91,5 +101,9 @@ def table(report: dict) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    if report.get("accounts") is not None:
+        from .accounts.inventory import summary_lines
+
+        lines += summary_lines(report["accounts"])
     return "\n".join(lines)
 

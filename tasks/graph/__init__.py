@@ -6,6 +6,7 @@ and the task_* functions from here. Heavy imports (yaml, jinja2, httpx, psutil, 
 inside actions only. Nothing outside this package imports doit.
 """
 
+from .accounts import task_accounts, task_import, task_login
 from .build import task_check, task_config, task_render, task_secrets
 from .common import DOIT_CONFIG
 from .fetch import task_fetch
@@ -19,6 +20,6 @@ from .run import (
            task_up,
 )
 
-__all__ = ["DOIT_CONFIG", "task_check", "task_config", "task_doctor", "task_down", "task_fetch", "task_logs",
-           "task_preflight", "task_ready", "task_render", "task_restart", "task_secrets", "task_start",
-           "task_status", "task_up"]
+__all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_fetch",
+           "task_import", "task_login", "task_logs", "task_preflight", "task_ready", "task_render", "task_restart",
+           "task_secrets", "task_start", "task_status", "task_up"]

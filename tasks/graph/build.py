@@ -111,7 +111,7 @@ def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
     from ..config import check_references, load_stack
     from ..errors import FlowgateError
-    from ..release import provider_problems
+    from ..accounts.providers import provider_problems
     from ..services import render_cliproxy, render_litellm
 
     stack = load_stack(PATHS)

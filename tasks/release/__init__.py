@@ -15,7 +15,7 @@ _EXPORTS = {
     "Asset": "assets", "host_platform": "assets", "parse_asset": "assets", "pick_asset": "assets",
     "Binary": "installed", "locate_binary": "installed",
     "installed_binary": "installed", "installed_line": "installed", "is_current": "installed",
-    "provider_problems": "installed", "read_manifest": "installed",
+"read_manifest": "installed",
     "extract_binary": "archive",
     "ProgressBar": "progress", "progress_enabled": "progress",
     "fetch": "install",

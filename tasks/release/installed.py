@@ -21,7 +21,7 @@ from ..errors import FlowgateError
 from ..fsutil import atomic_write
 from ..paths import Paths
 from . import lines
-from .settings import ReleaseSettings, settings_from_stack
+from .settings import ReleaseSettings
 
 MANIFEST_SCHEMA = 2  # 2: line, version, build, binary name
 CHUNK = 256 * 1024
@@ -37,28 +37,20 @@ def installed_binary(paths: Paths, manifest: dict | None = None) -> Path:
 
 
 def installed_line(paths: Paths, manifest: dict | None = None) -> lines.Line | None:
-    """The line of the installed release, from its manifest (None when unknown)."""
+    """The line of the installed release: the manifest's `line`, else its binary's or asset's name."""
+    from .assets import parse_asset
+
     manifest = read_manifest(paths) if manifest is None else manifest
-    return lines.LINES.get(str((manifest or {}).get("line") or "")) or \
-        lines.by_binary_name(str((manifest or {}).get("binary") or ""))
+    if not isinstance(manifest, dict):
+        return None
+    asset = parse_asset(str(manifest.get("asset") or ""))
+    return (lines.LINES.get(str(manifest.get("line") or "")) or lines.by_binary_name(str(manifest.get("binary") or ""))
+            or (asset.line if asset else None))
 
 
 def _user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
     p = Path(os.path.expanduser(str(settings.binary)))
     return p if p.is_absolute() else paths.home / p
-
-
-def provider_problems(paths: Paths, stack: dict) -> list[lines.Unsupported]:
-    """Configured providers the installed binary cannot log in to, when the manifest can tell.
-
-    Only a manifest of the configured repository counts: after a repo change the next fetch decides.
-    """
-    settings = settings_from_stack(stack)
-    manifest = read_manifest(paths)
-    if settings.binary or not stack["cliproxy"]["enabled"] or not manifest or not same_repo(manifest, settings):
-        return []
-    line = installed_line(paths, manifest)
-    return lines.unsupported_providers(list(stack.get("providers") or []), line) if line else []
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,6 @@ PLUS = Line("plus", "CLIProxyAPIPlus", "CLIProxyAPIPlus", "cli-proxy-api-plus", 
 LINES = {line.name: line for line in (MAINLINE, PLUS)}
 BINARY_NAMES = tuple(line.binary for line in LINES.values())
 
-# Login providers, and the lines whose binary has the login built in (reference sheet).
-PROVIDER_LINES: dict[str, tuple[str, ...]] = {
-    "codex": ("mainline", "plus"),
-    "claude": ("mainline", "plus"),
-    "antigravity": ("mainline", "plus"),
-    "kimi": ("mainline", "plus"),
-    "xai": ("mainline",),
-    "github-copilot": ("plus",),
-    "copilot": ("plus",),
-    "gemini": ("plus",),
-    "qwen": ("plus",),
-    "iflow": ("plus",),
-    "kiro": ("plus",),
-}
-
 _BANNER = re.compile(r"CLIProxyAPI Version:\s*([^\s,]+)")
 
 
@@ -72,33 +57,3 @@ def by_version(version: str | None) -> Line | None:
     if not version:
         return None
     return PLUS if version.lower().endswith("-plus") else MAINLINE
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    """A configured login provider the installed binary's line does not have built in."""
-
-    provider: str
-    needs: Line
-    installed: Line
-
-    @property
-    def problem(self) -> str:
-        return f"{self.provider} needs the {self.needs.title} line (installed: {self.installed.title}, {self.installed.name})"
-
-    @property
-    def fix(self) -> str:
-        if self.needs is PLUS:
-            return (f"set `cliproxy.release.repo` to a Plus fork (e.g. {EXAMPLE_PLUS_FORK}) and "
-                    f"`cliproxy.release.version` to one of its tags, or remove {self.provider} from providers")
-        return f"remove `cliproxy.release.repo` to use the mainline ({MAINLINE_REPO}), or remove {self.provider} from providers"
-
-
-def unsupported_providers(providers: list[str], line: Line) -> list[Unsupported]:
-    """The configured providers the given line cannot log in to (unknown names: the schema's business)."""
-    out = []
-    for name in providers:
-        supported = PROVIDER_LINES.get(name)
-        if supported is not None and line.name not in supported:
-            out.append(Unsupported(name, LINES[supported[0]], line))
-    return out

@@ -70,7 +70,7 @@ def test_check_reports_a_provider_the_installed_line_lacks(light):
     light.write_local("providers: [codex, github-copilot]\n")
     result = light.doit("check")
     assert result.returncode == 1 and "Traceback" not in result.output
-    assert "providers: github-copilot needs the CLIProxyAPIPlus line (installed: CLIProxyAPI, mainline)" in result.stderr
+    assert "providers: copilot needs the CLIProxyAPIPlus line (installed: CLIProxyAPI, mainline)" in result.stderr
     assert today.PLUS_FORK.split("/")[0] in result.stderr
     # the same provider with the Plus line configured: check cannot know before the next fetch, doctor can
     light.write_local("providers: [codex, github-copilot]\n", line="plus")

@@ -149,7 +149,7 @@ def test_provider_the_binary_lacks_fails_with_the_line_that_has_it(paths, free_p
     write_local(paths, {**free_ports, "providers": ["codex", "github-copilot"]})
     providers = run(paths)["providers"]
     assert not providers.ok
-    assert "github-copilot needs the CLIProxyAPIPlus line" in providers.detail and "mainline" in providers.detail
+    assert "copilot needs the CLIProxyAPIPlus line" in providers.detail and "mainline" in providers.detail
     assert "kaitranntt/CLIProxyAPIPlus" in providers.fix
     # the same provider on a Plus binary is fine: the banner tells the line
     script = make_script(tmp_path / "cpa", f"print({BANNER!r})")

@@ -650,21 +650,3 @@ def test_switching_lines_replaces_the_binary(gh, rpaths, tmp_path):
     back = release.fetch(rpaths, settings(gh, repo=FORK))
     assert back.action == "installed" and back.line == "plus"
     assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == [EXE, "manifest.json"]
-
-
-def test_provider_problems_only_when_the_manifest_can_tell(gh, rpaths, tmp_path):
-    publish_mainline(gh, tmp_path)
-    release.fetch(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO))
-
-    def stack(repo, providers, binary=None):
-        return {"providers": providers, "cliproxy": {"enabled": True, "binary": binary, "release": {
-            "repo": repo, "version": MAINLINE_TAG, "api_url": gh.api_url, "check_interval_hours": 24,
-            "allow_unverified": False}}}
-
-    [problem] = release.provider_problems(rpaths, stack(MAINLINE_REPO, ["codex", "github-copilot", "claude"]))
-    assert problem.provider == "github-copilot" and problem.needs.name == "plus"
-    assert "kaitranntt/CLIProxyAPIPlus" in problem.fix
-    assert release.provider_problems(rpaths, stack(MAINLINE_REPO, ["codex", "claude", "xai"])) == []
-    # another repo configured: the next fetch decides, so nothing is claimed yet
-    assert release.provider_problems(rpaths, stack(FORK, ["github-copilot"])) == []
-    assert release.provider_problems(rpaths, stack(MAINLINE_REPO, ["github-copilot"], binary="/opt/cpa")) == []

@@ -1,0 +1,152 @@
+"""The accounts the running binary knows (its `auth-files` route), and changes to them.
+
+Accounts are found by `type` and email from this list, never by a fixed file name: the lines name
+files differently (mainline: `codex-<hash8>-<email>[-<plan>].json`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from ..stack import events
+from ..errors import FlowgateError
+from ..paths import Paths
+from .management import Management
+from .providers import configured_names, provider_for_type, resolve
+
+UNUSABLE = ("error", "disabled")
+
+
+@dataclass
+class Account:
+    name: str  # the account file's name: what --enable/--disable/--remove take
+    provider: str  # FlowGate's provider name (codex, claude, copilot, ...)
+    type: str
+    label: str  # email, or the user name / label the binary shows
+    status: str
+    disabled: bool
+    last_refresh: str
+    status_message: str = ""
+    unavailable: bool = False
+
+    @property
+    def active(self) -> bool:
+        return not self.disabled and not self.unavailable and self.status not in UNUSABLE
+
+    @classmethod
+    def from_file(cls, entry: dict, stack: dict | None = None) -> "Account":
+        account_type = str(entry.get("type") or entry.get("provider") or "")
+        disabled = entry.get("disabled") is True
+        return cls(
+            name=str(entry.get("name") or entry.get("id") or ""),
+            provider=provider_for_type(account_type, stack),
+            type=account_type,
+            label=str(entry.get("email") or entry.get("label") or entry.get("account") or ""),
+            status=str(entry.get("status") or ("disabled" if disabled else "unknown")),
+            disabled=disabled,
+            last_refresh=str(entry.get("last_refresh") or ""),
+            status_message=str(entry.get("status_message") or ""),
+            unavailable=entry.get("unavailable") is True,
+        )
+
+
+def list_accounts(client: Management, stack: dict | None = None) -> list[Account]:
+    files = client.get("auth-files").get("files") or []
+    return sorted((Account.from_file(f, stack) for f in files if isinstance(f, dict)), key=lambda a: (a.provider, a.name))
+
+
+def wait_for(client: Management, stack: dict | None, match, wait: float) -> list[Account]:
+    """The listed accounts for which `match` holds, polling up to `wait` s until there is one.
+
+    The binary lists a new account file once its auth-dir watch has seen it.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        found = [a for a in list_accounts(client, stack) if match(a)]
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.1)
+
+
+def find(accounts: list[Account], wanted: str) -> Account:
+    """An account by file name, or by email/label when exactly one account has it."""
+    for account in accounts:
+        if account.name == wanted:
+            return account
+    matches = [a for a in accounts if a.label == wanted]
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(a.name for a in accounts) or "there are no accounts"
+    why = f"{len(matches)} accounts have the label {wanted!r}" if matches else f"no account is named {wanted!r}"
+    raise FlowgateError(why, f"name one account file: {names}")
+
+
+def change(paths: Paths, stack: dict, client: Management, wanted: str, what: str) -> Account:
+    """enable / disable / remove one account through the management API; records an event."""
+    account = find(list_accounts(client, stack), wanted)
+    if what == "remove":
+        client.request("DELETE", "auth-files", query={"name": account.name})
+    else:
+        client.request("PATCH", "auth-files/status", body={"name": account.name, "disabled": what == "disable"})
+    events.record(paths, "account", "cliproxy", {"remove": "removed", "disable": "disabled", "enable": "enabled"}[what],
+                  account.label or account.name, provider=account.provider, file=account.name)
+    return account
+
+
+# ------------------------------------------------------------------------------ showing them
+
+def as_json(accounts: list[Account]) -> str:
+    return json.dumps([{**asdict(a), "active": a.active} for a in accounts], indent=2)
+
+
+def table(accounts: list[Account]) -> str:
+    if not accounts:
+        return "no accounts yet: log in with `uv run doit login:<provider>` (or `uv run doit import:codex`)"
+    headers = ["provider", "account", "status", "disabled", "last refresh", "file"]
+    rows = [[a.provider, a.label or "-", a.status + (f" ({a.status_message})" if a.status_message else ""),
+             "yes" if a.disabled else "no", a.last_refresh or "-", a.name] for a in accounts]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
+
+
+def summary(accounts: list[Account], stack: dict) -> dict:
+    """Per provider: how many accounts, how many active; configured providers without one get the fix."""
+    out: dict[str, dict] = {}
+    for name in configured_names(stack):
+        out[name] = {"accounts": 0, "active": 0}
+    for account in accounts:
+        entry = out.setdefault(account.provider, {"accounts": 0, "active": 0})
+        entry["accounts"] += 1
+        entry["active"] += account.active
+    for name in configured_names(stack):
+        if not out[name]["active"]:
+            out[name]["fix"] = f"uv run doit login:{name}"
+    return out
+
+
+def status_summary(paths: Paths, stack: dict, timeout: float = 1.0) -> dict:
+    """For `doit status`: the summary, or {"error": ...}; never raises (status must not fail on it)."""
+    try:
+        return summary(list_accounts(Management.for_stack(paths, stack, timeout), stack), stack)
+    except FlowgateError as exc:
+        return {"error": exc.one_line()}
+
+
+def summary_lines(summary_data: dict) -> list[str]:
+    if "error" in summary_data:
+        return [f"accounts: cannot list them: {summary_data['error']}"]
+    lines = []
+    for name, entry in summary_data.items():
+        count = entry["accounts"]
+        text = f"{name}: {count} account{'s' if count != 1 else ''}, {entry['active']} active"
+        if entry.get("fix"):
+            text += f": log in with `{entry['fix']}`"
+        lines.append(text)
+    return lines
+
+
+def active_for(accounts: list[Account], stack: dict, provider_name: str) -> list[Account]:
+    account_type = resolve(stack, provider_name).type
+    return [a for a in accounts if a.type == account_type and a.active]

@@ -1,0 +1,157 @@
+"""A small client for CLIProxyAPIPlus's management API (`/v0/management/...`).
+
+It sends the management key FlowGate generated, and turns every failure into one FlowgateError
+saying which failure and what to do. Nothing is retried: a wrong key stays wrong, and an earlier
+tool that retried 401s and 404s until its timeout left users staring at a spinner.
+
+http.client, not httpx: `doit status` asks for the account list on every run, and httpx costs
+~0.25 s of imports there against ~0.02 s (the requests are tiny JSON calls to loopback).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+
+from ..errors import FlowgateError
+from ..paths import Paths
+
+PREFIX = "/v0/management"
+RESTART_HINT = "run `uv run doit restart cliproxy` (FlowGate delivers its own config again)"
+
+
+class ManagementError(FlowgateError):
+    """The management API answered with an error. `status` and `error` as the binary sent them."""
+
+    def __init__(self, message: str, hint: str | None = None, *, status: int | None = None, error: str = ""):
+        super().__init__(message, hint)
+        self.status = status
+        self.error = error
+
+
+class RouteMissing(ManagementError):
+    """This binary has no such route, while the management API itself answers (an older/newer line)."""
+
+    def __init__(self, route: str):
+        super().__init__(f"this CLIProxyAPIPlus binary has no /{route} management route",
+                         "a newer or different binary line may have it", status=404)
+        self.route = route
+
+
+@dataclass
+class Management:
+    host: str
+    port: int
+    key: str
+    timeout: float = 5.0
+
+    @classmethod
+    def for_stack(cls, paths: Paths, stack: dict, timeout: float = 5.0) -> "Management":
+        from ..secrets import CLIPROXY_MANAGEMENT_KEY, read
+        from ..services import connect_host
+
+        cfg = stack["cliproxy"]
+        return cls(connect_host(cfg["host"]).strip("[]"), int(cfg["port"]), read(paths, CLIPROXY_MANAGEMENT_KEY), timeout)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def get(self, route: str, **query) -> dict:
+        return self.request("GET", route, query=query)
+
+    def request(self, method: str, route: str, *, query: dict | None = None, body: dict | None = None) -> dict:
+        """One call; the answer's JSON object, or a ManagementError. Never retried."""
+        status, text = self._send(method, route, query, body)
+        data = _json_object(text)
+        if 200 <= status < 300:
+            return data if data is not None else {}
+        error = str((data or {}).get("error") or "").strip()
+        if status == 404 and data is None:  # a bare 404: the route does not exist here
+            raise self._missing(route)
+        raise _translate(status, error, method, route)
+
+    def _send(self, method: str, route: str, query: dict | None, body: dict | None) -> tuple[int, str]:
+        import http.client
+        import socket
+
+        path = f"{PREFIX}/{route.strip('/')}"
+        if query:
+            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", "User-Agent": "flowgate"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        except ConnectionRefusedError:
+            raise FlowgateError(f"CLIProxyAPIPlus is not running at {self.url} (connection refused)",
+                                "start it with `uv run doit up`") from None
+        except (socket.timeout, TimeoutError):
+            raise FlowgateError(f"CLIProxyAPIPlus at {self.url} did not answer within {self.timeout:g} s",
+                                "see `uv run doit logs cliproxy`; `uv run doit restart cliproxy` if it hangs") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise FlowgateError(f"cannot reach CLIProxyAPIPlus at {self.url}: {exc}",
+                                "check `uv run doit status`") from None
+        finally:
+            conn.close()
+
+    def _missing(self, route: str) -> ManagementError:
+        """One route missing (fallback material), or the whole management API disabled."""
+        if route.strip("/") != "config":
+            status, text = self._send("GET", "config", None, None)
+            if not (status == 404 and _json_object(text) is None):
+                return RouteMissing(route.strip("/"))
+        return ManagementError(
+            "the management API of CLIProxyAPIPlus is disabled (every management route answers 404)",
+            "FlowGate enables it with the key in .router/secrets/cliproxy_management_key; if "
+            f".router/cliproxy/config.yaml was edited by hand, {RESTART_HINT}", status=404)
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _translate(status: int, error: str, method: str, route: str) -> ManagementError:
+    said = f" ({status} {error})" if error else f" ({status})"
+    if status == 401:
+        return ManagementError(
+            "CLIProxyAPIPlus refused FlowGate's management key" + said,
+            "the running binary's key no longer matches .router/secrets/cliproxy_management_key (was its "
+            f"config edited by hand?): {RESTART_HINT}", status=status, error=error)
+    if status == 403:
+        if "not set" in error:
+            return ManagementError("the management API of CLIProxyAPIPlus is disabled: it has no management key" + said,
+                                   RESTART_HINT, status=status, error=error)
+        if "remote" in error:
+            return ManagementError("CLIProxyAPIPlus refuses management calls from this address" + said,
+                                   "FlowGate must reach it on loopback: keep cliproxy.host at 127.0.0.1",
+                                   status=status, error=error)
+        return ManagementError("CLIProxyAPIPlus refused the management call" + said, status=status, error=error)
+    return ManagementError(f"CLIProxyAPIPlus answered {method} /{route.strip('/')} with an error" + said,
+                           "see `uv run doit logs cliproxy`", status=status, error=error)
+
+
+def cliproxy_ready(paths: Paths, stack: dict, timeout: float = 0.5) -> bool:
+    """Cheap: our recorded CLIProxyAPIPlus process is alive and answers its probe."""
+    from ..stack import probe, process
+    from ..services import CLIPROXY, probe_path
+
+    if not stack["cliproxy"]["enabled"]:
+        return False
+    record = process.read_record(paths.record(CLIPROXY))
+    if record is None or not process.is_alive(record):
+        return False
+    host = record.meta.get("host", stack["cliproxy"]["host"])
+    port = record.meta.get("port", stack["cliproxy"]["port"])
+    return probe.http_ok(host, port, probe_path(CLIPROXY, record.meta), timeout=timeout)

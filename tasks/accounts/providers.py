@@ -1,0 +1,213 @@
+"""One table of the OAuth providers CLIProxyAPIPlus can log in to, and the config entries over it.
+
+A provider is data, not code: its management route, its flow kind, the `type` of the account files
+it produces, where a redirect lands, which binary line has it and the binary's own login flag. An
+entry of `providers:` in the config may override the route, flow and type of a known provider or
+add a new one (a newer binary, a plugin), so that needs no FlowGate release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import FlowgateError
+from ..paths import Paths
+from ..release import lines
+from ..schema import ListOf, Problem, Scalar, Spec, describe
+
+MAINLINE, PLUS = lines.MAINLINE.name, lines.PLUS.name
+REDIRECT, DEVICE, KIRO = "redirect", "device", "kiro"  # kiro: URL / code arrive through the status route
+FLOWS = (REDIRECT, DEVICE, KIRO)
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str  # FlowGate's name: `doit login:<name>`
+    route: str  # management route that starts a login (under /v0/management/)
+    flow: str
+    type: str  # `type` of the account files it writes
+    callback: str | None = None  # provider name the oauth-callback route expects (redirect flows)
+    callback_port: int | None = None  # where the binary listens for the redirect with is_webui=true
+    lines: tuple = (MAINLINE, PLUS)  # binary lines with this login built in
+    login_flag: str | None = None  # the binary's own login flag, for the fallback
+    query: tuple = ()  # extra query parameters of the start route, as (key, value) pairs
+    configured: bool = False  # the route or flow came from the config: trust it over the table
+
+
+TABLE = {p.name: p for p in (
+    Provider("codex", "codex-auth-url", REDIRECT, "codex", "codex", 1455, (MAINLINE, PLUS), "codex-login"),
+    Provider("claude", "anthropic-auth-url", REDIRECT, "claude", "anthropic", 54545, (MAINLINE, PLUS), "claude-login"),
+    Provider("copilot", "github-auth-url", DEVICE, "github-copilot", lines=(PLUS,), login_flag="github-copilot-login"),
+    Provider("gemini", "gemini-cli-auth-url", REDIRECT, "gemini", "gemini", 8085, (PLUS,), "login"),
+    Provider("qwen", "qwen-auth-url", DEVICE, "qwen", lines=(PLUS,), login_flag="qwen-login"),
+    Provider("iflow", "iflow-auth-url", REDIRECT, "iflow", "iflow", 11451, (PLUS,), "iflow-login"),
+    Provider("antigravity", "antigravity-auth-url", REDIRECT, "antigravity", "antigravity", 51121, (MAINLINE, PLUS),
+             "antigravity-login"),
+    Provider("kimi", "kimi-auth-url", DEVICE, "kimi", lines=(MAINLINE, PLUS), login_flag="kimi-login"),
+    Provider("xai", "xai-auth-url", DEVICE, "xai", lines=(MAINLINE,), login_flag="xai-login"),
+    # Builder ID: a device flow, so it works without a browser on this machine.
+    Provider("kiro", "kiro-auth-url", KIRO, "kiro", lines=(PLUS,), login_flag="kiro-aws-login", query=(("method", "aws"),)),
+)}
+ALIASES = {"github-copilot": "copilot", "github": "copilot", "anthropic": "claude", "gemini-cli": "gemini"}
+
+
+def canonical(name: str) -> str:
+    return ALIASES.get(name, name)
+
+
+def entry_name(entry) -> str:
+    """The provider name of a `providers:` entry (a name, or a mapping with `name`)."""
+    return canonical(entry["name"] if isinstance(entry, dict) else entry)
+
+
+def configured_names(stack: dict | None) -> list[str]:
+    return [entry_name(e) for e in (stack or {}).get("providers") or []]
+
+
+def resolve(stack: dict, name: str) -> Provider:
+    """The provider `name` as the config describes it (table entry with the config's overrides)."""
+    name = canonical(name)
+    for entry in stack.get("providers") or []:
+        if entry_name(entry) != name:
+            continue
+        base = TABLE.get(name) or Provider(name, "", DEVICE, name, lines=())
+        if not isinstance(entry, dict):
+            return base
+        overrides = {k: entry[k] for k in ("route", "flow", "type") if entry.get(k)}
+        if "route" in overrides:
+            overrides["route"] = overrides["route"].strip("/")
+        return replace(base, **overrides, configured=bool({"route", "flow"} & set(overrides)))
+    configured = ", ".join(configured_names(stack)) or "none"
+    raise FlowgateError(f"{name} is not in `providers:` of the config (configured: {configured})",
+                        f"add `{name}` to `providers:` in config/local.yaml, then run the command again")
+
+
+def provider_for_type(account_type: str, stack: dict | None = None) -> str:
+    """FlowGate's provider name for an account file's `type` (the type itself when unknown)."""
+    configured = [resolve(stack, name) for name in configured_names(stack)]
+    for provider in [*configured, *TABLE.values()]:
+        if provider.type == account_type:
+            return provider.name
+    return account_type
+
+
+# ------------------------------------------------------------------------------ the installed line
+
+def installed_line(paths: Paths) -> str | None:
+    """mainline or plus, as recorded by `doit fetch`; None when unknown (then the route decides)."""
+    from ..release import installed_line as line_of
+
+    line = line_of(paths)
+    return line.name if line else None
+
+
+def line_fix(provider: str, needs: str) -> str:
+    """How to get a line that has `provider`'s login built in."""
+    if needs == PLUS:
+        return (f"set `cliproxy.release.repo` to a Plus fork (e.g. {lines.EXAMPLE_PLUS_FORK}) and "
+                f"`cliproxy.release.version` to one of its tags, or remove {provider} from `providers:`")
+    return (f"remove `cliproxy.release.repo` to use the mainline ({lines.MAINLINE_REPO}), or remove {provider} "
+            "from `providers:`")
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A configured provider whose login the installed line does not have built in."""
+
+    provider: str
+    needs: str  # the line that has it
+    installed: str
+
+    @property
+    def problem(self) -> str:
+        return (f"{self.provider} needs the {lines.LINES[self.needs].title} line "
+                f"(installed: {lines.LINES[self.installed].title}, {self.installed})")
+
+    @property
+    def fix(self) -> str:
+        return line_fix(self.provider, self.needs)
+
+
+def unsupported(stack: dict, line: str) -> list[Unsupported]:
+    """The configured providers `line` lacks (a config entry that names its own route is trusted)."""
+    out = []
+    for name in configured_names(stack):
+        provider = resolve(stack, name)
+        if not provider.configured and provider.lines and line not in provider.lines:
+            out.append(Unsupported(name, provider.lines[0], line))
+    return out
+
+
+def provider_problems(paths: Paths, stack: dict) -> list[Unsupported]:
+    """`unsupported` for `doit check`, when the install manifest of the configured repository can tell
+    (after a repo change the next fetch decides; a binary of the user's own has no manifest)."""
+    from ..release import installed_line as line_of, read_manifest, settings_from_stack
+    from ..release.installed import same_repo
+
+    settings = settings_from_stack(stack)
+    manifest = read_manifest(paths)
+    if settings.binary or not stack["cliproxy"]["enabled"] or not manifest or not same_repo(manifest, settings):
+        return []
+    line = line_of(paths, manifest)
+    return unsupported(stack, line.name) if line else []
+
+
+def require_supported(provider: Provider, line: str | None) -> None:
+    """A provider the installed line lacks is a clear error naming the line that has it."""
+    if line is None or provider.configured or not provider.lines or line in provider.lines:
+        return
+    problem = Unsupported(provider.name, provider.lines[0], line)
+    raise FlowgateError(f"{provider.name} logins are not built into the installed binary: {problem.problem}",
+                        problem.fix)
+
+
+# ------------------------------------------------------------------------------ config schema
+
+class ProviderEntry(Spec):
+    """A `providers:` entry: a known name, or a mapping {name, route?, flow?, type?}."""
+
+    default = None
+    required = False
+
+    def check(self, value, path, problems, partial):
+        if isinstance(value, str):
+            if canonical(value) not in TABLE:
+                problems.append(Problem(path, f"unknown provider {value!r} (known: {', '.join(TABLE)}); "
+                                              "a new one needs a mapping with `name` and `route`"))
+            return value
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected a provider name or a mapping, found {describe(value)}"))
+            return value
+        fields = {"name": Scalar(str), "route": Scalar(str), "flow": Scalar(str, choices=FLOWS), "type": Scalar(str)}
+        for key, item in value.items():
+            if key not in fields:
+                problems.append(Problem(path + (key,), f"unknown key (known keys: {', '.join(fields)})"))
+            else:
+                fields[key].check(item, path + (key,), problems, partial)
+        name = value.get("name")
+        if not isinstance(name, str):
+            problems.append(Problem(path + ("name",), "missing (this key is required)"))
+        elif canonical(name) not in TABLE and not value.get("route"):
+            problems.append(Problem(path + ("route",), f"missing: {name!r} is not a built-in provider, so it needs "
+                                                       "`route:` (its <name>-auth-url management route)"))
+        return value
+
+
+class ProviderList(ListOf):
+    """`providers:`: entries as above, each provider named once."""
+
+    def check(self, value, path, problems, partial):
+        out = super().check(value, path, problems, partial)
+        seen: set[str] = set()
+        for i, entry in enumerate(out if isinstance(out, list) else []):
+            try:
+                name = entry_name(entry)
+            except (KeyError, TypeError):
+                continue
+            if name in seen:
+                problems.append(Problem(path + (i,), f"provider {name!r} is listed twice"))
+            seen.add(name)
+        return out
+
+
+PROVIDERS_SPEC = ProviderList(ProviderEntry())

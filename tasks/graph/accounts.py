@@ -1,0 +1,134 @@
+"""Tasks for accounts: login:<provider>, accounts, import:codex (core: tasks/accounts/)."""
+
+from __future__ import annotations
+
+from .common import PATHS, action, read_stack, read_stack_or_none
+
+CLIPROXY = "cliproxy"  # tasks.services.CLIPROXY, without importing it at load time
+LOGIN_PARAMS = [
+    {"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
+     "help": "print the URL, never open a browser"},
+    {"name": "callback_url", "long": "callback-url", "type": str, "default": "",
+     "help": "the address a browser on another machine landed on: hand it to the waiting login"},
+    {"name": "timeout", "long": "timeout", "type": float, "default": 300.0, "help": "seconds to wait for the login"},
+    {"name": "add", "long": "add", "type": bool, "default": False,
+     "help": "log in to another account even when one is active"},
+]
+
+
+def login_names() -> list[str]:
+    """`providers:` of the config; while stack.json is older than the config, every known one too.
+
+    A name missing here is "task not found" before the `config` task could refresh stack.json;
+    the action checks the refreshed config, so an extra name costs nothing.
+    """
+    from ..accounts.providers import TABLE, configured_names
+
+    stack = read_stack_or_none()
+    names = configured_names(stack)
+    if stack is None or _config_newer_than_stack():
+        names += [n for n in TABLE if n not in names]
+    return names
+
+
+def _config_newer_than_stack() -> bool:
+    try:
+        built = PATHS.stack_json.stat().st_mtime_ns
+    except OSError:
+        return True
+    return any(p.exists() and p.stat().st_mtime_ns > built for p in (PATHS.base_config, PATHS.local_config))
+
+
+def run_login(name: str, no_browser: bool, callback_url: str, timeout: float, add: bool) -> dict:
+    from ..accounts.login import LoginOptions, login
+    from ..stack.lifecycle import wait_ready
+    from .run import OUTCOMES
+
+    stack = read_stack()
+    fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
+    wait_ready(PATHS, stack, [CLIPROXY], fresh)  # only CLIProxyAPIPlus: a login never needs LiteLLM
+    options = LoginOptions(no_browser=no_browser, callback_url=callback_url or None, timeout=timeout, add=add)
+    return {"result": login(PATHS, stack, name, options)}
+
+
+def task_login():
+    """Log in to an OAuth provider through CLIProxyAPIPlus: `doit login:codex [--no-browser] [--add]`."""
+    for name in login_names():
+        yield {
+            "name": name,
+            "doc": f"log in to {name} (--no-browser, --callback-url URL, --timeout S, --add)",
+            "actions": [(action(run_login), [name])],
+            "params": LOGIN_PARAMS,
+            # start:cliproxy, not ready: the action waits for CLIProxyAPIPlus alone, never for LiteLLM.
+            "task_dep": ["start:cliproxy"],
+            "uptodate": [False],  # "already logged in" needs the running binary: the action says it
+            "meta": {"quiet": True},
+        }
+
+
+def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> None:
+    from ..accounts import inventory
+    from ..accounts.management import Management
+    from ..errors import FlowgateError
+
+    stack = read_stack()
+    changes = [(what, name) for what, name in (("disable", disable), ("enable", enable), ("remove", remove)) if name]
+    if len(changes) > 1:
+        raise FlowgateError("give one of --disable, --enable, --remove at a time")
+    client = Management.for_stack(PATHS, stack)
+    if changes:
+        what, name = changes[0]
+        account = inventory.change(PATHS, stack, client, name, what)
+        print(f"{account.provider}: {what}d {account.label or account.name} ({account.name})")
+        return
+    accounts = inventory.list_accounts(client, stack)
+    print(inventory.as_json(accounts) if json_output else inventory.table(accounts))
+
+
+def task_accounts():
+    """List the accounts CLIProxyAPIPlus knows (--json); --disable / --enable / --remove NAME."""
+    return {
+        "actions": [action(show_accounts)],
+        "params": [
+            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
+            {"name": "disable", "long": "disable", "type": str, "default": "", "help": "disable the account file NAME"},
+            {"name": "enable", "long": "enable", "type": str, "default": "", "help": "enable the account file NAME"},
+            {"name": "remove", "long": "remove", "type": str, "default": "", "help": "delete the account file NAME"},
+        ],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def import_codex(file: str) -> dict:
+    from ..accounts import inventory
+    from ..accounts.codex_import import import_codex as run_import
+    from ..accounts.management import Management, cliproxy_ready
+
+    result = run_import(PATHS, file or None)
+    verb = {"imported": "imported", "updated": "updated", "up-to-date": "up to date:"}[result.action]
+    print(f"codex: {verb} {result.email} -> {result.file} (0600)" + (f" ({result.why})" if result.why else ""))
+    stack = read_stack_or_none()
+    if stack is None or not cliproxy_ready(PATHS, stack):
+        print("CLIProxyAPIPlus is not running: it loads the account when it starts (`uv run doit up`)")
+        return {"action": result.action}
+    listed = inventory.wait_for(Management.for_stack(PATHS, stack), stack, lambda a: a.name == result.file.name, 5.0)
+    if listed:
+        print(f"CLIProxyAPIPlus lists it: {listed[0].name} ({listed[0].status})")
+    else:
+        print("CLIProxyAPIPlus does not list it yet; it loads it at its next start at the latest")
+    return {"action": result.action}
+
+
+def task_import():
+    """Import a login made by another tool: `doit import:codex [--file PATH]` (Codex CLI's auth.json)."""
+    yield {
+        "name": "codex",
+        "doc": "import Codex CLI's login ($CODEX_HOME/auth.json, or --file PATH) as a codex account",
+        "actions": [action(import_codex)],
+        "params": [{"name": "file", "long": "file", "type": str, "default": "",
+                    "help": "the auth.json to import (default $CODEX_HOME/auth.json, else ~/.codex/auth.json)"}],
+        "task_dep": ["config"],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }

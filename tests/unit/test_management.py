@@ -1,0 +1,79 @@
+"""tasks.accounts.management against the CLIProxyAPIPlus double over real HTTP: every failure is
+one FlowgateError at once, never a retry."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tasks.accounts.management import Management, ManagementError, RouteMissing, _translate
+from tasks.errors import FlowgateError
+from tests.unit.test_cliproxy_double import MGMT_KEY, free_port, start_double  # noqa: F401  (fixture)
+
+
+def client(d, key=MGMT_KEY) -> Management:
+    return Management("127.0.0.1", d.port, key, timeout=5.0)
+
+
+def test_lists_auth_files_with_the_key(start_double):
+    d = start_double()
+    assert client(d).get("auth-files") == {"files": []}
+    started = client(d).get("codex-auth-url", is_webui="true")
+    assert started["status"] == "ok" and started["state"]
+
+
+def test_wrong_key_fails_at_once_with_what_to_do(start_double):
+    d = start_double()
+    begin = time.monotonic()
+    with pytest.raises(ManagementError) as err:
+        client(d, key="mgmt-wrong").get("auth-files")
+    assert time.monotonic() - begin < 1.0
+    assert err.value.status == 401
+    assert "refused FlowGate's management key (401 invalid management key)" in err.value.message
+    assert "doit restart cliproxy" in err.value.hint
+
+
+def test_management_disabled_is_told_apart_from_a_missing_route(start_double):
+    disabled = start_double(secret=None, name="off")
+    with pytest.raises(ManagementError) as err:
+        client(disabled).get("codex-auth-url")
+    assert not isinstance(err.value, RouteMissing)
+    assert "management API of CLIProxyAPIPlus is disabled" in err.value.message
+
+    on = start_double(name="on")
+    with pytest.raises(RouteMissing) as err:
+        client(on).get("xai-auth-url")
+    assert err.value.route == "xai-auth-url" and "has no /xai-auth-url management route" in err.value.message
+
+
+def test_a_json_404_is_an_answer_not_a_missing_route(start_double):
+    d = start_double()
+    with pytest.raises(ManagementError) as err:
+        client(d).request("DELETE", "auth-files", query={"name": "nope.json"})
+    assert not isinstance(err.value, RouteMissing) and err.value.status == 404 and err.value.error == "file not found"
+
+
+def test_connection_refused_says_the_binary_is_not_running():
+    begin = time.monotonic()
+    with pytest.raises(FlowgateError) as err:
+        Management("127.0.0.1", free_port(), MGMT_KEY).get("auth-files")
+    assert time.monotonic() - begin < 1.0
+    assert "not running" in err.value.message and "connection refused" in err.value.message
+    assert "doit up" in err.value.hint
+
+
+@pytest.mark.parametrize("error, expected", [
+    ("remote management disabled", "refuses management calls from this address"),
+    ("remote management key not set", "disabled: it has no management key"),
+    ("IP banned due to too many failed attempts. Try again in 29m59s", "refused the management call (403 IP banned"),
+])
+def test_403_answers(error, expected):
+    assert expected in _translate(403, error, "GET", "auth-files").message
+
+
+def test_the_key_is_never_part_of_an_error(start_double):
+    d = start_double()
+    with pytest.raises(ManagementError) as err:
+        client(d, key="mgmt-do-not-print-me").get("auth-files")
+    assert "mgmt-do-not-print-me" not in err.value.render()
