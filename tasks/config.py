@@ -20,6 +20,7 @@ DEFAULT_REPO = "router-for-me/CLIProxyAPIPlus"
 DEFAULT_VERSION = "v6.8.16-0"
 # OAuth providers CLIProxyAPIPlus can log in to (management API names in tasks/management later).
 PROVIDERS = ("codex", "claude", "github-copilot", "gemini", "antigravity", "iflow", "qwen", "kimi", "kiro")
+PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
 
 
@@ -57,6 +58,8 @@ _MODEL = Mapping({
     "api_base": Scalar(str, nullable=True, default=None),
     "api_key_env": Scalar(str, nullable=True, default=None),
     "api_key_file": Scalar(str, nullable=True, default=None),
+    # How LiteLLM speaks to CLIProxyAPIPlus for this model; null = from the model family.
+    "protocol": Scalar(str, nullable=True, default=None, choices=PROTOCOLS),
     "params": FreeMapping(),
     "model_info": FreeMapping(),
 }, complete=True)
@@ -255,6 +258,8 @@ def _cross_check(cfg: dict) -> list[Problem]:
             for key in ("api_base", "api_key_env", "api_key_file"):
                 if model[key]:
                     problems.append(Problem(where + (key,), "not allowed with via: cliproxy (FlowGate fills in the URL and key); use via: direct"))
+        if model["via"] == "direct" and model["protocol"]:
+            problems.append(Problem(where + ("protocol",), "only for via: cliproxy; a direct model's protocol is the provider prefix of `model`"))
         if model["api_key_env"] and model["api_key_file"]:
             problems.append(Problem(where + ("api_key_file",), "give either api_key_env or api_key_file, not both"))
     if not cfg["models"]:
