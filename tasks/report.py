@@ -55,11 +55,14 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
 
 def collect(paths: Paths, stack: dict | None) -> dict:
+    from .clients.record import stale
+
     services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
     return {
         "profile": stack["profile"] if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "services": services,
+        "stale_clients": stale(paths, stack) if stack else [],
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -88,5 +91,8 @@ def table(report: dict) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    for entry in report.get("stale_clients", []):
+        lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
+                     f"run `{entry['command']}`")
     return "\n".join(lines)
 
