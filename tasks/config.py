@@ -18,6 +18,7 @@ from .paths import Paths
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
+PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
 
 
@@ -55,6 +56,8 @@ _MODEL = Mapping({
     "api_base": Scalar(str, nullable=True, default=None),
     "api_key_env": Scalar(str, nullable=True, default=None),
     "api_key_file": Scalar(str, nullable=True, default=None),
+    # How LiteLLM speaks to CLIProxyAPIPlus for this model; null = from the model family.
+    "protocol": Scalar(str, nullable=True, default=None, choices=PROTOCOLS),
     "params": FreeMapping(),
     "model_info": FreeMapping(),
 }, complete=True)
@@ -253,6 +256,8 @@ def _cross_check(cfg: dict) -> list[Problem]:
             for key in ("api_base", "api_key_env", "api_key_file"):
                 if model[key]:
                     problems.append(Problem(where + (key,), "not allowed with via: cliproxy (FlowGate fills in the URL and key); use via: direct"))
+        if model["via"] == "direct" and model["protocol"]:
+            problems.append(Problem(where + ("protocol",), "only for via: cliproxy; a direct model's protocol is the provider prefix of `model`"))
         if model["api_key_env"] and model["api_key_file"]:
             problems.append(Problem(where + ("api_key_file",), "give either api_key_env or api_key_file, not both"))
     if not cfg["models"]:

@@ -14,6 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _under(base: str, *parts: str) -> property:
+    """A path below another attribute of Paths (`root`, `home`, `router`, ...)."""
+    return property(lambda self: getattr(self, base).joinpath(*parts))
+
+
 @dataclass(frozen=True)
 class Paths:
     root: Path
@@ -26,95 +31,37 @@ class Paths:
         return cls(root=ROOT, home=Path(home).resolve() if home else ROOT)
 
     # tracked inputs
-    @property
-    def templates(self) -> Path:
-        return self.root / "templates"
-
-    @property
-    def config_dir(self) -> Path:
-        return self.home / "config"
-
-    @property
-    def base_config(self) -> Path:
-        return self.config_dir / "flowgate.yaml"
-
-    @property
-    def local_config(self) -> Path:
-        return self.config_dir / "local.yaml"
+    templates = _under("root", "templates")
+    config_dir = _under("home", "config")
+    base_config = _under("config_dir", "flowgate.yaml")
+    local_config = _under("config_dir", "local.yaml")  # the user's, untracked
 
     # runtime (.router/, git-ignored)
-    @property
-    def router(self) -> Path:
-        return self.home / ".router"
-
-    @property
-    def doit_db(self) -> Path:
-        return self.router / "doit.sqlite3"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.router / "state"
-
-    @property
-    def stack_json(self) -> Path:
-        """The validated, merged config (active profile applied) as JSON: cheap for tasks to read."""
-        return self.state_dir / "stack.json"
+    router = _under("home", ".router")
+    doit_db = _under("router", "doit.sqlite3")
+    state_dir = _under("router", "state")
+    stack_json = _under("state_dir", "stack.json")  # the validated config, active profile applied: cheap to read
+    secrets_dir = _under("router", "secrets")
+    bin_dir = _under("router", "bin")
+    manifest = _under("bin_dir", "manifest.json")
+    litellm_config = _under("router", "litellm", "config.yaml")
+    cliproxy_rendered = _under("router", "cliproxy", "config.rendered.yaml")  # what FlowGate renders
+    cliproxy_config = _under("router", "cliproxy", "config.yaml")  # the copy the binary runs with (and rewrites)
+    auths_dir = _under("router", "auths")
+    run_dir = _under("router", "run")
+    logs_dir = _under("router", "logs")
+    events = _under("router", "events.jsonl")
+    lock = _under("router", "flowgate.lock")
 
     def render_inputs(self, service: str) -> Path:
         """The slice of stack.json that one service's rendered config depends on."""
         return self.state_dir / f"{service}.inputs.json"
 
-    @property
-    def secrets_dir(self) -> Path:
-        return self.router / "secrets"
-
     def secret(self, name: str) -> Path:
         return self.secrets_dir / name
-
-    @property
-    def bin_dir(self) -> Path:
-        return self.router / "bin"
-
-    @property
-    def manifest(self) -> Path:
-        return self.bin_dir / "manifest.json"
-
-    @property
-    def litellm_config(self) -> Path:
-        return self.router / "litellm" / "config.yaml"
-
-    @property
-    def cliproxy_rendered(self) -> Path:
-        """What FlowGate renders. The binary never touches it."""
-        return self.router / "cliproxy" / "config.rendered.yaml"
-
-    @property
-    def cliproxy_config(self) -> Path:
-        """The copy the binary runs with; it rewrites it (bcrypt-hashes the management key)."""
-        return self.router / "cliproxy" / "config.yaml"
-
-    @property
-    def auths_dir(self) -> Path:
-        return self.router / "auths"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.router / "run"
 
     def record(self, service: str) -> Path:
         return self.run_dir / f"{service}.json"
 
-    @property
-    def logs_dir(self) -> Path:
-        return self.router / "logs"
-
     def log(self, service: str) -> Path:
         return self.logs_dir / f"{service}.log"
-
-    @property
-    def events(self) -> Path:
-        return self.router / "events.jsonl"
-
-    @property
-    def lock(self) -> Path:
-        return self.router / "flowgate.lock"

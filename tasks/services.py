@@ -54,16 +54,39 @@ def render_inputs(stack: dict, service: str) -> dict:
     }
 
 
+def upstream_id(model: dict) -> str:
+    """The id CLIProxyAPIPlus serves for a `via: cliproxy` model."""
+    return model["model"] or model["name"]
+
+
+def protocol(model: dict) -> str:
+    """How LiteLLM speaks to CLIProxyAPIPlus for this model: the config's choice, else by family."""
+    return model.get("protocol") or ("anthropic" if upstream_id(model).startswith("claude") else "openai")
+
+
+def dated_alias(model: dict) -> str | None:
+    """The route that serves Claude Code's dated ids (claude-haiku-4-5-20251001) with this model.
+
+    `-20*` rather than `-*`: a dated snapshot, never a sibling family (claude-sonnet-4-* would also
+    catch claude-sonnet-4-5).
+    """
+    if model["via"] == "cliproxy" and protocol(model) == "anthropic":
+        return f"{upstream_id(model)}-20*"
+    return None
+
+
 def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dict:
     params = dict(model["params"])
     if model["via"] == "cliproxy":
-        # LiteLLM speaks OpenAI to CLIProxyAPIPlus for every model: it serves /v1/chat/completions,
-        # /v1/responses and /v1/messages, and LiteLLM maps Claude Code's /v1/messages onto them.
-        params.update({
-            "model": f"openai/{model['model'] or model['name']}",
-            "api_base": base_url(stack["cliproxy"]) + "/v1",
-            "api_key": secrets[CLIPROXY_API_KEY],
-        })
+        # Each model in its own protocol, so nothing is translated on the way: Claude models through
+        # LiteLLM's anthropic provider against the root (it appends /v1/messages and
+        # /v1/messages/count_tokens), the others as OpenAI (/v1/chat/completions, /v1/responses).
+        if protocol(model) == "anthropic":
+            route, api_base = "anthropic", base_url(stack["cliproxy"])
+        else:
+            route, api_base = "openai", base_url(stack["cliproxy"]) + "/v1"
+        params.update({"model": f"{route}/{upstream_id(model)}", "api_base": api_base,
+                       "api_key": secrets[CLIPROXY_API_KEY]})
         return params
     params["model"] = model["model"]
     if model["api_base"]:
@@ -86,13 +109,22 @@ def _read_key_file(path, model_name: str) -> str:
                             "create the file (one line, the key) or fix models[].api_key_file") from None
 
 
+def model_entries(paths: Paths, stack: dict, secrets: dict) -> list[dict]:
+    """LiteLLM's model_list: every configured model, then the dated-id routes (exact names win)."""
+    entries, aliases = [], []
+    for m in stack["models"]:
+        entry = {"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
+        entries.append(entry)
+        alias = dated_alias(m)
+        if alias and alias not in {a["name"] for a in aliases}:
+            aliases.append({**entry, "name": alias})
+    return entries + aliases
+
+
 def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     return {
         "profile": stack["profile"],
-        "models": [
-            {"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
-            for m in stack["models"]
-        ],
+        "models": model_entries(paths, stack, secrets),
         "litellm_settings": stack["litellm_settings"],
         "router_settings": stack["router_settings"],
         "general_settings": stack["general_settings"],

@@ -57,12 +57,15 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
 
 def collect(paths: Paths, stack: dict | None) -> dict:
+    from .clients.record import stale
+
     services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
     return {
         "profile": stack["profile"] if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "services": services,
         "accounts": _accounts(paths, stack, services[1]),
+        "stale_clients": stale(paths, stack) if stack else [],
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -105,5 +108,8 @@ def table(report: dict) -> str:
         from .accounts.inventory import summary_lines
 
         lines += summary_lines(report["accounts"])
+    for entry in report.get("stale_clients", []):
+        lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
+                     f"run `{entry['command']}`")
     return "\n".join(lines)
 

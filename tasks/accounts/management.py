@@ -144,14 +144,7 @@ def _translate(status: int, error: str, method: str, route: str) -> ManagementEr
 
 def cliproxy_ready(paths: Paths, stack: dict, timeout: float = 0.5) -> bool:
     """Cheap: our recorded CLIProxyAPIPlus process is alive and answers its probe."""
-    from ..stack import probe, process
-    from ..services import CLIPROXY, probe_path
+    from ..names import CLIPROXY
+    from ..stack.lifecycle import is_ready
 
-    if not stack["cliproxy"]["enabled"]:
-        return False
-    record = process.read_record(paths.record(CLIPROXY))
-    if record is None or not process.is_alive(record):
-        return False
-    host = record.meta.get("host", stack["cliproxy"]["host"])
-    port = record.meta.get("port", stack["cliproxy"]["port"])
-    return probe.http_ok(host, port, probe_path(CLIPROXY, record.meta), timeout=timeout)
+    return is_ready(paths, stack, CLIPROXY, timeout)

@@ -167,6 +167,18 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
     return results
 
 
+def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> bool:
+    """The one readiness rule outside `wait_ready`: the recorded process is alive and answers its probe."""
+    if service not in enabled_services(stack):
+        return False
+    record = process.read_record(paths.record(service))
+    if record is None or not process.is_alive(record):
+        return False
+    host = record.meta.get("host", stack[service]["host"])
+    port = record.meta.get("port", stack[service]["port"])
+    return probe.http_ok(host, port, probe_path(service, record.meta), timeout=timeout)
+
+
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
     timeout = float(stack[service]["stop_timeout"]) if stack else 10.0
     result = process.stop(paths.record(service), timeout=timeout)

@@ -8,27 +8,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from tasks.release import lines
 from tasks.paths import Paths
+from tasks.release import lines
 from tests.conftest import ROOT, make_home, run_doit
 from tests.fakes import today
 from tests.fakes.github import FakeGitHub
+from tests.support import free_port
 
 MODELS = "gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5"
 # line -> what the stack's local.yaml says about the release (the mainline: nothing, as shipped)
 RELEASES = {"mainline": "", "plus": f"  release:\n    repo: {today.PLUS_FORK}\n    version: {today.PLUS_TAG}\n"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +117,8 @@ def stack(tmp_path_factory, github, request):
     argv = [sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "up"]
     procs = [subprocess.Popen(argv, cwd=st.home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    st.concurrent = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    outputs = [p.communicate(timeout=300) for p in procs]  # reading the pipes is what lets them finish
+    st.concurrent = [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
     yield st
     st.doit("down")
     st.kill_all()

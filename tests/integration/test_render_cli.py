@@ -56,9 +56,12 @@ def test_check_writes_nothing(home, paths):
 def test_list_documents_every_task(home):
     result = run_doit(home, "list")
     assert result.returncode == 0
-    for line in result.stdout.strip().splitlines():
-        name, _, doc = line.partition(" ")
-        assert doc.strip(), f"task {name} has no doc"
+    docs = dict(line.split(None, 1) if " " in line.strip() else (line.strip(), "")
+                for line in result.stdout.strip().splitlines())
+    expected = {"up", "down", "status", "restart", "logs", "check", "render", "fetch", "doctor", "config", "secrets",
+                "login", "accounts", "import", "integrate", "smoke", "models"}
+    assert expected <= set(docs), f"missing from `doit list`: {expected - set(docs)}"
+    assert not [name for name, doc in docs.items() if not doc.strip()], docs
 
 
 def test_secrets_never_printed(home, paths):

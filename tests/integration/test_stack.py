@@ -8,12 +8,12 @@ import json
 import os
 import signal
 import stat
-import time
 
 import httpx
 
 from tests.conftest import ROOT
 from tests.fakes import today
+from tests.support import wait_for
 
 # line -> (repo, tag, banner version) the stack must end up running
 EXPECTED = {"mainline": (today.MAINLINE_REPO, today.MAINLINE_TAGS[-1], "7.2.140"),
@@ -46,14 +46,6 @@ def group_gone(pgid: int) -> bool:
     return True
 
 
-def wait_for(condition, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # ------------------------------------------------------------------------------------------ fetch

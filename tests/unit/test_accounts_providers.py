@@ -6,8 +6,18 @@ import json
 
 import pytest
 
-from tasks.accounts.providers import (DEVICE, FLOWS, MAINLINE, PLUS, REDIRECT, TABLE, installed_line, provider_for_type,
-                                      require_supported, resolve)
+from tasks.accounts.providers import (
+    DEVICE,
+    FLOWS,
+    MAINLINE,
+    PLUS,
+    REDIRECT,
+    TABLE,
+    installed_line,
+    provider_for_type,
+    require_supported,
+    resolve,
+)
 from tasks.config import load_stack
 from tasks.errors import FlowgateError
 

@@ -13,32 +13,20 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support import free_port, wait_for
 
 DOUBLE = Path(__file__).resolve().parents[1] / "fakes" / "cliproxy_double.py"
 CLIENT_KEY = "sk-client-1"
 MGMT_KEY = "mgmt-secret-1"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 8.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")
 
 
 def config_text(port: int, auth_dir: Path, api_keys=(CLIENT_KEY,), secret: str | None = MGMT_KEY) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from tasks import doctor, secrets
 from tasks.stack import process
+from tests.support import free_port
 
 NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
@@ -50,12 +51,7 @@ def make_script(path, body: str, mode: int = 0o755):
 @pytest.fixture
 def free_ports(paths):
     """Point both services at ports nobody listens on (the machine may run a real FlowGate)."""
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    return {"litellm": {"port": ports[0]}, "cliproxy": {"port": ports[1]}}
+    return {"litellm": {"port": free_port()}, "cliproxy": {"port": free_port()}}
 
 
 def test_shipped_config_without_binary(paths, free_ports):

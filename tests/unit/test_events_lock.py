@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from tasks.stack import events
 from tasks.errors import FlowgateError
+from tasks.stack import events
 from tasks.stack.lock import stack_lock
 from tests.conftest import ROOT
 

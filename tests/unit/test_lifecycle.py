@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tasks.stack.lifecycle import config_drift
 from tasks.services import file_sha
+from tasks.stack.lifecycle import config_drift
 
 RENDERED = """# comment
 host: "127.0.0.1"

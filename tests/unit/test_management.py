@@ -7,9 +7,15 @@ import time
 
 import pytest
 
-from tasks.accounts.management import Management, ManagementError, RouteMissing, _translate
+from tasks.accounts.management import (
+    Management,
+    ManagementError,
+    RouteMissing,
+    _translate,
+)
 from tasks.errors import FlowgateError
-from tests.unit.test_cliproxy_double import MGMT_KEY, free_port, start_double  # noqa: F401  (fixture)
+from tests.support import free_port
+from tests.unit.test_cliproxy_double import MGMT_KEY, start_double  # noqa: F401,F811  (fixture)
 
 
 def client(d, key=MGMT_KEY) -> Management:

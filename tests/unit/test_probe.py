@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tasks.stack import probe, process
+from tests.support import free_port
 
 PY = sys.executable
 
@@ -37,12 +38,6 @@ class Server6(Server):
     address_family = socket.AF_INET6
 
 
-def free_port(host="127.0.0.1", family=socket.AF_INET) -> int:
-    s = socket.socket(family)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -16,20 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.stack import process
 from tasks.errors import FlowgateError
+from tasks.stack import process
+from tests.support import wait_for
 
 PY = sys.executable
 
 
-def wait_until(predicate, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def gone(pid: int) -> bool:
@@ -79,7 +72,7 @@ def test_spawn_alive_stop(run, tmp_path):
     assert data["log"] == str(log_path) and data["meta"] == {"port": 4000} and data["started_at"]
     assert process.read_record(record_path) == rec
 
-    wait_until(lambda: "hello" in process.tail(log_path), what="output in the log")
+    wait_for(lambda: "hello" in process.tail(log_path), what="output in the log")
     lines = process.tail(log_path)
     assert lines[0].startswith("--- started ") and lines[0].endswith(" ---")
     assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
@@ -98,10 +91,10 @@ def test_spawn_alive_stop(run, tmp_path):
 
 def test_log_is_appended_across_starts(run):
     _, record_path, log_path = run("print('one')")
-    wait_until(lambda: "one" in process.tail(log_path))
+    wait_for(lambda: "one" in process.tail(log_path))
     process.stop(record_path)
     _, _, _ = run("print('two')")
-    wait_until(lambda: "two" in process.tail(log_path))
+    wait_for(lambda: "two" in process.tail(log_path))
     lines = process.tail(log_path)
     assert len([line for line in lines if line.startswith("--- started")]) == 2
     assert lines.index("one") < lines.index("two")
@@ -110,7 +103,7 @@ def test_log_is_appended_across_starts(run):
 def test_sigterm_ignored_gets_sigkill(run):
     code = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
     rec, record_path, log_path = run(code)
-    wait_until(lambda: "ready" in process.tail(log_path), what="handler installed")
+    wait_for(lambda: "ready" in process.tail(log_path), what="handler installed")
     sent = []
 
     def killpg(pgid, sig):
@@ -128,7 +121,7 @@ def test_escalation_uses_injected_clock(run):
     """With a fake clock, the SIGTERM timeout passes without real waiting."""
     code = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
     rec, record_path, log_path = run(code)
-    wait_until(lambda: "ready" in process.tail(log_path))
+    wait_for(lambda: "ready" in process.tail(log_path))
     now = [1000.0]
     sent = []
     sleeps = []
@@ -159,7 +152,7 @@ def test_wrapper_script_whole_group_stopped(run, tmp_path):
     # The trailing command keeps sh alive as the parent: the server is a grandchild.
     script = f'"{PY}" -c "{inner}"; echo wrapper-done'
     rec, record_path, _ = run(["sh", "-c", script])
-    grandchild = int(wait_until(lambda: pidfile.exists() and pidfile.read_text(), what="grandchild pid"))
+    grandchild = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="grandchild pid"))
     assert grandchild != rec.pid
     assert psutil.Process(grandchild).ppid() == rec.pid
     assert os.getpgid(grandchild) == rec.pgid
@@ -175,8 +168,8 @@ def test_leftover_group_members_are_stopped_when_leader_exited(run, tmp_path):
     pidfile = tmp_path / "bg.pid"
     inner = f"import os,time; open({str(pidfile)!r},'w').write(str(os.getpid())); time.sleep(60)"
     rec, record_path, _ = run(["sh", "-c", f'"{PY}" -c "{inner}" &'])
-    bg = int(wait_until(lambda: pidfile.exists() and pidfile.read_text(), what="background pid"))
-    wait_until(lambda: not process.is_alive(rec), what="wrapper exit")
+    bg = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), what="background pid"))
+    wait_for(lambda: not process.is_alive(rec), what="wrapper exit")
     assert not gone(bg)
 
     res = process.stop(record_path, timeout=5)
@@ -246,7 +239,7 @@ def test_stale_record_with_vanished_pid(tmp_path):
 def test_zombie_child_counts_as_dead(run):
     rec, record_path, _ = run("raise SystemExit(3)")
     # Our child, not reaped yet: a zombie.
-    wait_until(lambda: psutil.Process(rec.pid).status() == psutil.STATUS_ZOMBIE, what="zombie")
+    wait_for(lambda: psutil.Process(rec.pid).status() == psutil.STATUS_ZOMBIE, what="zombie")
     assert not process.is_alive(rec)
     st = process.status(rec)
     assert st.state == "crashed" and st.exit_code == 3
@@ -260,7 +253,7 @@ def test_zombie_of_another_parent_counts_as_dead(tmp_path):
     parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         zpid = int(parent.stdout.readline())
-        wait_until(lambda: psutil.Process(zpid).status() == psutil.STATUS_ZOMBIE, what="zombie")
+        wait_for(lambda: psutil.Process(zpid).status() == psutil.STATUS_ZOMBIE, what="zombie")
         rec = process.make_record(zpid, service="z")
         assert not process.is_alive(rec)
         st = process.status(rec)
@@ -302,7 +295,7 @@ def test_corrupt_record_is_stale(tmp_path, content):
     record_path = tmp_path / "x.json"
     record_path.write_text(content)
     assert process.read_record(record_path) is None
-    assert process.status(None).state == "stopped"
+    assert process.status(process.read_record(record_path)).state == "stopped"
     res = process.stop(record_path, killpg=lambda *a: pytest.fail("signalled"))
     assert res.outcome == "stale" and not record_path.exists()
 

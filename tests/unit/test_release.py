@@ -20,8 +20,17 @@ from tasks import release
 from tasks.errors import FlowgateError
 from tasks.paths import Paths
 from tasks.release import ReleaseSettings
-from tests.fakes.archives import (Dir, File, Hardlink, Special, Symlink, asset_name, binary_name, build_archive,
-                                  release_files)
+from tests.fakes.archives import (
+    Dir,
+    File,
+    Hardlink,
+    Special,
+    Symlink,
+    asset_name,
+    binary_name,
+    build_archive,
+    release_files,
+)
 from tests.fakes.github import FakeGitHub, sha256_hex
 
 ROOT = Path(__file__).resolve().parents[2]

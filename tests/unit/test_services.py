@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tasks import secrets
 from tasks.config import load_stack
-from tasks.services import (LITELLM_DEFAULT_ENV, base_url, cliproxy_launch, connect_host, litellm_launch,
-                            render_inputs, render_litellm, restart_reasons)
+from tasks.errors import FlowgateError
+from tasks.services import (
+    LITELLM_DEFAULT_ENV,
+    base_url,
+    cliproxy_launch,
+    connect_host,
+    litellm_launch,
+    litellm_params,
+    model_entries,
+    protocol,
+    render_inputs,
+    render_litellm,
+    restart_reasons,
+)
 
 
 def test_connect_host():
@@ -65,3 +79,38 @@ def test_render_inputs_split_by_service(paths):
     lite, cpa = render_inputs(stack, "litellm"), render_inputs(stack, "cliproxy")
     assert "settings" in cpa and "models" not in cpa
     assert "models" in lite and lite["cliproxy"] == {"host": "127.0.0.1", "port": 8317}
+
+
+def test_cliproxy_models_speak_their_own_protocol(paths):
+    stack = load_stack(paths)
+    by_name = {m["name"]: m for m in stack["models"]}
+    values = secrets.placeholders()
+    claude = litellm_params(paths, stack, by_name["claude-haiku-4-5"], values)
+    # LiteLLM's anthropic provider appends /v1/messages and /v1/messages/count_tokens to the root.
+    assert claude["model"] == "anthropic/claude-haiku-4-5" and claude["api_base"] == "http://127.0.0.1:8317"
+    codex = litellm_params(paths, stack, by_name["gpt-5-codex"], values)
+    assert codex["model"] == "openai/gpt-5-codex" and codex["api_base"] == "http://127.0.0.1:8317/v1"
+    assert protocol({**by_name["claude-haiku-4-5"], "protocol": "openai"}) == "openai"  # the config overrides
+    assert protocol({**by_name["gpt-5"], "protocol": "anthropic"}) == "anthropic"
+
+
+def test_dated_ids_route_to_their_claude_model_only(paths):
+    stack = load_stack(paths)
+    stack["models"].append({**stack["models"][-1], "name": "haiku-again"})  # same upstream: one route
+    entries = model_entries(paths, stack, secrets.placeholders())
+    aliases = {e["name"]: e["litellm_params"]["model"] for e in entries if "*" in e["name"]}
+    assert aliases == {"claude-sonnet-4-5-20*": "anthropic/claude-sonnet-4-5",
+                       "claude-haiku-4-5-20*": "anthropic/claude-haiku-4-5"}
+    assert [e["name"] for e in entries[:len(stack["models"])]] == [m["name"] for m in stack["models"]]
+    rendered = render_litellm(paths, stack, secrets.placeholders())
+    assert 'model_name: "claude-haiku-4-5-20*"' in rendered
+
+
+def test_protocol_is_checked_by_the_config(paths):
+    clients = "clients: {codex: {model: a, fast_model: a}, claude: {model: a, fast_model: a}}\n"
+    for model, expected in (("{name: a, protocol: grpc}", "models[0].protocol: expected one of anthropic, openai"),
+                            ("{name: a, via: direct, model: openai/x, protocol: openai}", "models[0].protocol: only for via: cliproxy")):
+        paths.local_config.write_text(f"models:\n  - {model}\n" + clients)
+        with pytest.raises(FlowgateError) as info:
+            load_stack(paths)
+        assert expected in "\n".join(info.value.details)

@@ -1,0 +1,83 @@
+"""Claude Code: the gateway in $CLAUDE_CONFIG_DIR/settings.json (default ~/.claude/settings.json).
+
+Sets the top-level `apiKeyHelper` and, in `env`, the base URL and the model slots. Every other key
+stays, in its order, and the file keeps its indentation. A token for another gateway in `env`
+would win over the helper, so it is removed (it stays in the backup).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+from ..errors import FlowgateError
+from ..paths import Paths
+from .files import FileChange, parse_error, read_text
+from .gateway import Gateway, client_models, gateway
+
+OVERRIDING_TOKENS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
+_INDENT = re.compile(r'^([ \t]+)"', re.MULTILINE)
+
+
+def settings_path(environ=None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(os.path.expanduser(env.get("CLAUDE_CONFIG_DIR") or "~/.claude")) / "settings.json"
+
+
+def wanted_env(gw: Gateway, model: str, fast_model: str) -> dict:
+    return {
+        "ANTHROPIC_BASE_URL": gw.root_url,  # no /v1: Claude Code appends /v1/messages itself
+        "ANTHROPIC_MODEL": model,
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": fast_model,  # background work
+    }
+
+
+def _indent(text: str) -> str | int:
+    match = _INDENT.search(text)
+    if not match:
+        return 2
+    return "\t" if "\t" in match.group(1) else len(match.group(1))
+
+
+def merge_settings(text: str | None, path: Path, helper: str, env: dict) -> tuple[str, list[str]]:
+    """`text` with the gateway settings merged in; returns (new text, notices)."""
+    if text is None or not text.strip():
+        settings: dict = {}
+    else:
+        try:
+            settings = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise parse_error(path, exc.lineno, f"{exc.msg} (column {exc.colno})") from None
+        if not isinstance(settings, dict):
+            raise parse_error(path, 1, "expected a JSON object at the top level")
+    before = copy.deepcopy(settings)
+    notices = []
+    settings["apiKeyHelper"] = helper
+    block = settings.setdefault("env", {})
+    if not isinstance(block, dict):
+        raise FlowgateError(f"{path}: `env` is not an object", "make it {\"NAME\": \"value\", ...}; nothing was written")
+    for name in OVERRIDING_TOKENS:
+        if name in block:
+            del block[name]
+            notices.append(f"{path}: removed env.{name}: it would override the gateway key "
+                           "(the old file is in the backup)")
+    block.update(env)
+    if settings == before and text is not None:
+        return text, notices  # nothing to change: keep the file exactly as it is
+    ending = "\n" if text is None or text.endswith("\n") or not text.strip() else ""
+    return json.dumps(settings, indent=_indent(text or ""), ensure_ascii=False) + ending, notices
+
+
+def plan(paths: Paths, stack: dict, environ=None) -> tuple[list[FileChange], list[str]]:
+    """The change `integrate:claude --apply` would make, and notices; reads, never writes."""
+    model, fast_model = client_models(stack, "claude")
+    gw = gateway(paths, stack)
+    path = settings_path(environ)
+    old = read_text(path)
+    new, notices = merge_settings(old, path, gw.key_shell_command, wanted_env(gw, model, fast_model))
+    return [FileChange(path, old, new)], notices

@@ -1,0 +1,70 @@
+"""What `integrate:<client> --apply` wrote, kept in .router/state/clients.json.
+
+`doit status` compares it with the current config (JSON only, no network, no parsing of client
+files) and says when the applied settings point at a gateway that moved.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..fsutil import atomic_write
+from ..paths import Paths
+
+
+WORDS = {"url": "gateway address", "key_path": "key path", "fast_model": "fast model"}
+
+
+def record_path(paths: Paths):
+    return paths.state_dir / "clients.json"
+
+
+def read(paths: Paths) -> dict:
+    try:
+        data = json.loads(record_path(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(paths: Paths, data: dict) -> None:
+    atomic_write(record_path(paths), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def remember(paths: Paths, client: str, settings: dict, files: list[str], created: list[str]) -> None:
+    data = read(paths)
+    previous = data.get(client, {})
+    data[client] = {"settings": settings, "files": files, "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    # a file FlowGate created stays "created" across re-applies, so restore removes it
+                    "created": sorted(set(created) | set(previous.get("created", [])))}
+    _write(paths, data)
+
+
+def forget(paths: Paths, client: str) -> dict:
+    data = read(paths)
+    entry = data.pop(client, {})
+    if entry:
+        _write(paths, data)
+    return entry
+
+
+def current_settings(paths: Paths, stack: dict, client: str) -> dict:
+    """The values a fresh apply would write for `client` (cheap: no client file is read)."""
+    from .gateway import gateway
+
+    cfg = stack["clients"][client]
+    return {**gateway(paths, stack).fingerprint(), "model": cfg["model"], "fast_model": cfg["fast_model"] or cfg["model"]}
+
+
+def stale(paths: Paths, stack: dict) -> list[dict]:
+    """Applied client settings that no longer match the config: what changed, and the fix."""
+    out = []
+    for client, entry in sorted(read(paths).items()):
+        if client not in stack.get("clients", {}):
+            continue
+        applied, now = entry.get("settings", {}), current_settings(paths, stack, client)
+        changed = [WORDS.get(key, key) for key in now if applied.get(key) != now[key]]
+        if changed:
+            out.append({"client": client, "changed": changed, "command": f"uv run doit integrate:{client} --apply"})
+    return out

@@ -1,0 +1,133 @@
+"""Tasks for the clients: integrate:codex, integrate:claude, smoke, models.
+
+`doit integrate:codex --apply` works: doit parses options given after a subtask's full name.
+"""
+
+from __future__ import annotations
+
+from .common import PATHS, action, read_stack
+
+CLIENT_NAMES = ("codex", "claude")  # tasks.clients.gateway.CLIENTS, without importing it at load time
+
+
+def integrate(client: str, apply: bool, restore: bool, profile_only: bool = False) -> None:
+    from ..clients import claude, codex, files, record
+    from ..errors import FlowgateError
+
+    if apply and restore:
+        raise FlowgateError("--apply and --restore exclude each other", "give one of them")
+    if restore:
+        restore_client(client)
+        return
+    stack = read_stack()
+    if client == "codex":
+        changes, notices = codex.plan(PATHS, stack, profile_only)
+    else:
+        changes, notices = claude.plan(PATHS, stack)
+    if not apply:
+        for change in changes:
+            print(change.diff() if change.changed else f"{change.path}: already up to date")
+        for notice in notices:
+            print(f"note: {notice}")
+        if any(c.changed for c in changes):
+            print(f"nothing written: run `uv run doit integrate:{client} --apply` to write this")
+        return
+    for line in files.apply(changes):
+        print(line)
+    for notice in notices:
+        print(f"note: {notice}")
+    record.remember(PATHS, client, record.current_settings(PATHS, stack, client),
+                    files=[str(c.path) for c in changes], created=[str(c.path) for c in changes if c.old is None])
+    _say_if_down(stack)
+
+
+def restore_client(client: str) -> None:
+    from ..clients import claude, codex, files, record
+
+    created = record.forget(PATHS, client).get("created", [])
+    paths = codex.settings_files() if client == "codex" else [claude.settings_path()]
+    for path in paths:
+        print(files.restore(path, created=str(path) in created))
+
+
+def _say_if_down(stack: dict) -> None:
+    from ..names import LITELLM
+    from ..services import base_url
+    from ..stack.lifecycle import is_ready
+
+    if not PATHS.secret("litellm_master_key").exists() or not is_ready(PATHS, stack, LITELLM):
+        print(f"the gateway at {base_url(stack[LITELLM])} is not up yet: `uv run doit up` starts it")
+
+
+def _client_params(client: str) -> list[dict]:
+    params = [
+        {"name": "apply", "long": "apply", "type": bool, "default": False, "help": "write the settings (backs up first)"},
+        {"name": "restore", "long": "restore", "type": bool, "default": False, "help": "put the last backup back"},
+    ]
+    if client == "codex":
+        params.append({"name": "profile_only", "long": "profile-only", "type": bool, "default": False,
+                       "help": "write only flowgate.config.toml (`codex --profile flowgate`), not config.toml"})
+    return params
+
+
+def task_integrate():
+    """Wire a client to the gateway: prints the change; --apply writes it, --restore undoes it."""
+    docs = {"codex": "Codex CLI: $CODEX_HOME/config.toml + flowgate.config.toml (--apply, --restore, --profile-only)",
+            "claude": "Claude Code: $CLAUDE_CONFIG_DIR/settings.json (--apply, --restore)"}
+    for client in CLIENT_NAMES:
+        yield {
+            "name": client,
+            "doc": docs[client],
+            "actions": [(action(integrate), [client])],
+            "params": _client_params(client),
+            # Not `ready`: printing must change nothing, and client files do not need a running stack.
+            "task_dep": ["config"],
+            "uptodate": [False],
+            "meta": {"quiet": True},
+        }
+
+
+def run_smoke(model: str | None, json_output: bool) -> None:
+    import sys
+
+    from ..clients import smoke
+    from ..errors import FlowgateError
+
+    stack = read_stack()
+    checks = smoke.run(PATHS, stack, smoke.models_to_check(stack, model))
+    if json_output:
+        print(smoke.as_json(stack, checks))
+    else:
+        for check in checks:
+            print(check.line(), flush=True)
+        print(smoke.summary(checks))
+    sys.stdout.flush()
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise FlowgateError(f"smoke: {len(failed)} of {len(checks)} checks failed",
+                            "the FAIL lines carry the upstream's error; `uv run doit logs` shows both services' logs")
+
+
+def task_smoke():
+    """Real requests through the running gateway on every protocol the clients use (CI: after `doit up`)."""
+    return {
+        "actions": [action(run_smoke)],
+        "params": [
+            {"name": "model", "long": "model", "type": str, "default": None, "help": "check this model only"},
+            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for CI"},
+        ],
+        "task_dep": ["ready"],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def show_models() -> None:
+    from ..clients import catalog
+
+    print(catalog.table(read_stack()))
+
+
+def task_models():
+    """List what clients may ask for: model names, routes, and the dated-id aliases."""
+    return {"actions": [action(show_models)], "task_dep": ["config"], "uptodate": [False], "meta": {"quiet": True}}

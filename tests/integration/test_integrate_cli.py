@@ -1,0 +1,83 @@
+"""`doit integrate:*` on the command line, in a home of its own (no service is needed or started)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+
+
+def client_env(tmp_path) -> dict:
+    return {"CODEX_HOME": str(tmp_path / "codex"), "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
+
+
+def test_without_apply_it_prints_and_writes_nothing(doit, home, tmp_path):
+    result = doit("integrate:codex", env=client_env(tmp_path))
+    assert result.returncode == 0, result.output
+    assert "+[model_providers.flowgate]" in result.stdout and "--apply" in result.stdout
+    assert not (tmp_path / "codex").exists() and not (home / ".router" / "state" / "clients.json").exists()
+    assert "sk-" not in result.output  # the key is never printed (it is read by a command)
+
+
+def test_apply_twice_restore_and_status(doit, home, tmp_path):
+    env = client_env(tmp_path)
+    config = tmp_path / "codex" / "config.toml"
+    config.parent.mkdir()
+    original = "# mine\nmodel = 'o3'\n\n[tools]\nweb_search = true\n"
+    config.write_text(original)
+    first = doit("integrate:codex", "--apply", env=env)
+    assert first.returncode == 0, first.output
+    assert "flowgate.config.toml: written (0600), new file" in first.stdout
+    assert "config.toml: written (0600), previous version in config.toml.flowgate-backup-" in first.stdout
+    data = tomllib.loads(config.read_text())
+    assert data["model_provider"] == "flowgate" and data["tools"] == {"web_search": True}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    key = str(home / ".router" / "secrets" / "litellm_master_key")
+    assert data["model_providers"]["flowgate"]["auth"] == {"command": "cat", "args": [key]}
+
+    second = doit("integrate:codex", "--apply", env=env)
+    assert second.stdout.count("already up to date") == 2, second.output
+    assert len(list(config.parent.glob("config.toml.flowgate-backup-*"))) == 1
+
+    (home / "config" / "local.yaml").write_text("litellm:\n  port: 4111\n")
+    assert doit("config").returncode == 0  # as `doit up` would after the edit
+    status = doit("status", env=env)
+    assert "codex settings are stale (gateway address changed since applied): " \
+           "run `uv run doit integrate:codex --apply`" in status.stdout
+
+    restored = doit("integrate:codex", "--restore", env=env)
+    assert restored.returncode == 0, restored.output
+    assert config.read_text() == original
+    assert not (tmp_path / "codex" / "flowgate.config.toml").exists()  # FlowGate created it: removed
+    assert "stale" not in doit("status", env=env).stdout
+
+
+def test_profile_only_leaves_config_toml_alone(doit, tmp_path):
+    result = doit("integrate:codex", "--apply", "--profile-only", env=client_env(tmp_path))
+    assert result.returncode == 0, result.output
+    assert [p.name for p in (tmp_path / "codex").iterdir()] == ["flowgate.config.toml"]
+
+
+def test_broken_settings_fail_cleanly_and_change_nothing(doit, home, tmp_path):
+    settings = tmp_path / "claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{\n  "env": {\n    "A": "1",\n  }\n}\n')
+    before = sorted(p.name for p in settings.parent.iterdir())
+    result = doit("integrate:claude", "--apply", env=client_env(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert f"{settings}:4: cannot parse" in result.stderr
+    assert sorted(p.name for p in settings.parent.iterdir()) == before
+    assert not (home / ".router" / "state" / "clients.json").exists()
+
+
+def test_claude_apply_removes_another_gateways_token(doit, tmp_path):
+    settings = tmp_path / "claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"env": {"ANTHROPIC_API_KEY": "sk-ant-FGTEST-other"}, "model": "opus"}, indent=4))
+    result = doit("integrate:claude", "--apply", env=client_env(tmp_path))
+    assert result.returncode == 0, result.output
+    assert "removed env.ANTHROPIC_API_KEY" in result.stdout and "FGTEST" not in result.output
+    after = json.loads(settings.read_text())
+    assert after["model"] == "opus" and "ANTHROPIC_API_KEY" not in after["env"]
+    [backup] = settings.parent.glob("settings.json.flowgate-backup-*")
+    assert "sk-ant-FGTEST-other" in backup.read_text() and stat.S_IMODE(backup.stat().st_mode) == 0o600

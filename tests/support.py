@@ -1,0 +1,40 @@
+"""Helpers every test module shares: free ports and waiting for a condition (never a fixed sleep)."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+# Ports handed out below the kernel's ephemeral range (32768+ on Linux): a port found free by
+# binding it and closing again cannot then be taken by some outgoing connection's ephemeral port
+# before the service under test binds it. Each is handed out once per test session.
+_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
+def free_port(host: str = "127.0.0.1", family: int = socket.AF_INET) -> int:
+    for _ in range(200):
+        port = random.randint(*_PORT_RANGE)
+        if port in _handed_out:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port found in {_PORT_RANGE} on {host}")
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something true (returned) or `timeout` passes (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")

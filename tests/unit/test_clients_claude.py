@@ -1,0 +1,80 @@
+"""tasks.clients.claude: settings.json keeps the user's keys, their order and the indentation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.clients.claude import merge_settings, plan, wanted_env
+from tasks.clients.gateway import Gateway
+from tasks.config import load_stack
+from tasks.errors import FlowgateError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "claude_settings.json"
+GW = Gateway("http://127.0.0.1:4000", Path("/srv/flowgate/.router/secrets/litellm_master_key"))
+HELPER = GW.key_shell_command
+ENV = wanted_env(GW, "claude-sonnet-4-5", "claude-haiku-4-5")
+
+
+def test_merge_keeps_every_other_key_in_order_with_the_file_indentation():
+    old = FIXTURE.read_text(encoding="utf-8")
+    new, notices = merge_settings(old, FIXTURE, HELPER, ENV)
+    before, after = json.loads(old), json.loads(new)
+    assert list(after) == [*before, "apiKeyHelper"]
+    for key in ("permissions", "hooks", "statusLine", "includeCoAuthoredBy"):
+        assert after[key] == before[key]
+    assert after["apiKeyHelper"] == "cat /srv/flowgate/.router/secrets/litellm_master_key"
+    assert list(after["env"]) == ["HTTPS_PROXY", "ANTHROPIC_MODEL", "ANTHROPIC_BASE_URL", "ANTHROPIC_DEFAULT_OPUS_MODEL",
+                                  "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL"]
+    assert after["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"  # the root: no /v1
+    assert after["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-haiku-4-5"
+    assert new.startswith('{\n    "permissions": {\n        "allow"') and new.endswith("}\n")
+    assert "echo ünïcode ✓" in new
+    # The other gateway's token would win over the helper: removed, said, and never echoed.
+    assert "ANTHROPIC_AUTH_TOKEN" not in after["env"]
+    assert any("ANTHROPIC_AUTH_TOKEN" in n for n in notices) and "FGTEST" not in " ".join(notices)
+
+
+def test_apply_twice_returns_the_text_unchanged():
+    once, _ = merge_settings(FIXTURE.read_text(encoding="utf-8"), FIXTURE, HELPER, ENV)
+    twice, notices = merge_settings(once, FIXTURE, HELPER, ENV)
+    assert twice == once and notices == []
+
+
+def test_current_settings_in_another_layout_are_left_alone():
+    compact = json.dumps({"env": ENV, "apiKeyHelper": HELPER})  # same data, other order, one line, no newline
+    assert merge_settings(compact, FIXTURE, HELPER, ENV)[0] == compact
+
+
+def test_tabs_and_a_missing_final_newline_are_kept():
+    new, _ = merge_settings('{\n\t"theme": "dark"\n}', FIXTURE, HELPER, ENV)
+    assert new.startswith('{\n\t"theme": "dark",\n\t"apiKeyHelper"') and not new.endswith("\n")
+
+
+def test_a_new_file_gets_two_spaces():
+    new, _ = merge_settings(None, FIXTURE, HELPER, ENV)
+    assert new.startswith('{\n  "apiKeyHelper"') and new.endswith("}\n")
+
+
+@pytest.mark.parametrize("text, line", [('{\n  "env": {\n    "A": 1,\n  }\n}\n', 4), ("[1, 2]\n", 1)])
+def test_unparseable_settings_name_file_and_line(text, line):
+    with pytest.raises(FlowgateError) as info:
+        merge_settings(text, Path("/h/.claude/settings.json"), HELPER, ENV)
+    assert info.value.message.startswith(f"/h/.claude/settings.json:{line}: cannot parse")
+
+
+def test_env_must_be_an_object():
+    with pytest.raises(FlowgateError, match="`env` is not an object"):
+        merge_settings('{"env": []}', FIXTURE, HELPER, ENV)
+
+
+def test_plan_uses_claude_config_dir_and_the_config_models(paths, tmp_path):
+    stack = load_stack(paths)
+    stack["clients"]["claude"]["fast_model"] = None  # the fast slot falls back to the main model
+    [change], _ = plan(paths, stack, environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})
+    assert change.path == tmp_path / "c" / "settings.json" and change.old is None
+    env = json.loads(change.new)["env"]
+    assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-sonnet-4-5"
+    assert str(paths.secret("litellm_master_key")) in json.loads(change.new)["apiKeyHelper"]

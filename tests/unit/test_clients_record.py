@@ -1,0 +1,40 @@
+"""tasks.clients.record and the status line: applied client settings go stale when the gateway moves."""
+
+from __future__ import annotations
+
+from tasks import status
+from tasks.clients import record
+from tasks.config import load_stack
+
+
+def apply_record(paths, stack, client="codex"):
+    record.remember(paths, client, record.current_settings(paths, stack, client), files=["/f"], created=[])
+
+
+def test_fresh_record_is_not_stale_and_a_moved_gateway_is(paths):
+    stack = load_stack(paths)
+    apply_record(paths, stack)
+    apply_record(paths, stack, "claude")
+    assert record.stale(paths, stack) == []
+    stack["litellm"]["port"] = 4100
+    stack["clients"]["claude"]["model"] = "claude-haiku-4-5"
+    assert record.stale(paths, stack) == [
+        {"client": "claude", "changed": ["gateway address", "model"], "command": "uv run doit integrate:claude --apply"},
+        {"client": "codex", "changed": ["gateway address"], "command": "uv run doit integrate:codex --apply"},
+    ]
+
+
+def test_status_table_names_the_stale_client_and_the_fix(paths):
+    stack = load_stack(paths)
+    apply_record(paths, stack)
+    stack["litellm"]["host"] = "127.0.0.2"
+    text = status.table(status.collect(paths, stack))
+    assert "codex settings are stale (gateway address changed since applied): run `uv run doit integrate:codex --apply`" in text
+
+
+def test_forget_and_a_damaged_record(paths):
+    stack = load_stack(paths)
+    apply_record(paths, stack)
+    assert record.forget(paths, "codex")["files"] == ["/f"] and record.read(paths) == {}
+    record.record_path(paths).write_text("{not json")
+    assert record.stale(paths, stack) == []  # status stays cheap and never fails on it
