@@ -11,7 +11,8 @@ import ipaddress
 import os
 from pathlib import Path
 
-from .accounts.providers import PROVIDERS_SPEC
+from .accounts.provider_spec import PROVIDERS_SPEC
+from .accounts.providers import configured_names
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
@@ -112,7 +113,7 @@ SCHEMA = Mapping({
     "litellm_settings": _LITELLM_SETTINGS,
     "router_settings": _ROUTER_SETTINGS,
     "general_settings": _GENERAL_SETTINGS,
-    "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/providers.py
+    "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/provider_spec.py
     "clients": _CLIENTS,
     "profiles": MapOf(_PROFILE, key_what="a profile name"),
 })
@@ -228,6 +229,7 @@ def load_stack(paths: Paths) -> dict:
     stack = _apply_profile(base, profiles.get(active, {}))
     stack["profile"] = active
     stack["profile_names"] = ["default", *[p for p in profiles if p != "default"]]
+    stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
     return stack
 
 
@@ -316,17 +318,12 @@ def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
         if model["api_key_env"] and not env.get(model["api_key_env"]):
             out.append(f"models[{i}].api_key_env: environment variable {model['api_key_env']} is not set (model {model['name']!r})")
         if model["api_key_file"]:
-            path = key_file_path(paths, model["api_key_file"])
+            path = paths.user_path(model["api_key_file"])
             if not path.is_file():
                 out.append(f"models[{i}].api_key_file: {path} does not exist (model {model['name']!r})")
             elif not os.access(path, os.R_OK):
                 out.append(f"models[{i}].api_key_file: {path} is not readable (model {model['name']!r})")
     return out
-
-
-def key_file_path(paths: Paths, value: str) -> Path:
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else paths.home / path
 
 
 def require_references(paths: Paths, stack: dict, environ=None) -> None:

@@ -65,3 +65,8 @@ class Paths:
 
     def log(self, service: str) -> Path:
         return self.logs_dir / f"{service}.log"
+
+    def user_path(self, value: str) -> Path:
+        """A path the user wrote in the config (a key file, a binary): `~` expanded, relative to the home."""
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.home / path

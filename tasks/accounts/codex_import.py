@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..stack import events
 from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, ensure_dir
 from ..paths import Paths
+from ..stack import events
 
 ACCOUNT_TYPE = "codex"
 OPENAI_AUTH_CLAIM = "https://api.openai.com/auth"  # where the id_token keeps chatgpt_account_id

@@ -10,9 +10,9 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from ..stack import events
 from ..errors import FlowgateError
 from ..paths import Paths
+from ..stack import events
 from .management import Management
 from .providers import configured_names, provider_for_type, resolve
 

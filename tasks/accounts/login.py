@@ -14,12 +14,19 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
 
-from ..stack import events
 from ..errors import FlowgateError
 from ..paths import Paths
+from ..stack import events
 from .inventory import Account, list_accounts, wait_for
 from .management import Management, ManagementError, RouteMissing
-from .providers import DEVICE, REDIRECT, Provider, installed_line, require_supported, resolve
+from .providers import (
+    DEVICE,
+    REDIRECT,
+    Provider,
+    installed_line,
+    require_supported,
+    resolve,
+)
 
 MAX_POLL_INTERVAL = 1.0
 NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-dir watch saw it

@@ -74,33 +74,29 @@ class Management:
         raise _translate(status, error, method, route)
 
     def _send(self, method: str, route: str, query: dict | None, body: dict | None) -> tuple[int, str]:
-        import http.client
-        import socket
+        from ..localhttp import exchange
 
         path = f"{PREFIX}/{route.strip('/')}"
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json", "User-Agent": "flowgate"}
+        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.read().decode("utf-8", "replace")
+            status, answer = exchange(self.host, self.port, method, path, headers=headers, body=payload,
+                                      timeout=self.timeout)
         except ConnectionRefusedError:
             raise FlowgateError(f"CLIProxyAPIPlus is not running at {self.url} (connection refused)",
                                 "start it with `uv run doit up`") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise FlowgateError(f"CLIProxyAPIPlus at {self.url} did not answer within {self.timeout:g} s",
                                 "see `uv run doit logs cliproxy`; `uv run doit restart cliproxy` if it hangs") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise FlowgateError(f"cannot reach CLIProxyAPIPlus at {self.url}: {exc}",
                                 "check `uv run doit status`") from None
-        finally:
-            conn.close()
+        return status, answer.decode("utf-8", "replace")
 
     def _missing(self, route: str) -> ManagementError:
         """One route missing (fallback material), or the whole management API disabled."""

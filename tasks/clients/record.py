@@ -12,7 +12,6 @@ import time
 from ..fsutil import atomic_write
 from ..paths import Paths
 
-
 WORDS = {"url": "gateway address", "key_path": "key path", "fast_model": "fast model"}
 
 

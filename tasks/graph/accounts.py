@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..names import CLIPROXY
 from .common import PATHS, action, read_stack, read_stack_or_none
 
-CLIPROXY = "cliproxy"  # tasks.services.CLIPROXY, without importing it at load time
 LOGIN_PARAMS = [
     {"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
      "help": "print the URL, never open a browser"},
@@ -22,13 +22,13 @@ def login_names() -> list[str]:
     A name missing here is "task not found" before the `config` task could refresh stack.json;
     the action checks the refreshed config, so an extra name costs nothing.
     """
+    stack = read_stack_or_none()
+    if stack is not None and "provider_names" in stack and not _config_newer_than_stack():
+        return list(stack["provider_names"])  # the cheap path every `doit` command takes
     from ..accounts.providers import TABLE, configured_names
 
-    stack = read_stack_or_none()
     names = configured_names(stack)
-    if stack is None or _config_newer_than_stack():
-        names += [n for n in TABLE if n not in names]
-    return names
+    return names + [n for n in TABLE if n not in names]
 
 
 def _config_newer_than_stack() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from doit.tools import config_changed
 
@@ -25,6 +26,8 @@ def write_stack() -> dict:
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
     changed = atomic_write(PATHS.stack_json, _json(stack))
+    if not changed:  # newer than the config files, even after an edit that changed nothing (a comment)
+        os.utime(PATHS.stack_json)
     for service in SERVICES:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
     return {"changed": changed, "profile": stack["profile"]}
@@ -66,9 +69,7 @@ def task_secrets():
 def _key_files(stack: dict | None) -> list[str]:
     if not stack:
         return []
-    from ..config import key_file_path
-
-    return [str(key_file_path(PATHS, m["api_key_file"])) for m in stack["models"] if m.get("api_key_file")]
+    return [str(PATHS.user_path(m["api_key_file"])) for m in stack["models"] if m.get("api_key_file")]
 
 
 def render_service(service: str) -> dict:
@@ -109,9 +110,9 @@ def task_render():
 
 def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
+    from ..accounts.providers import provider_problems
     from ..config import check_references, load_stack
     from ..errors import FlowgateError
-    from ..accounts.providers import provider_problems
     from ..services import render_cliproxy, render_litellm
 
     stack = load_stack(PATHS)

@@ -38,19 +38,16 @@ def installed_binary(paths: Paths, manifest: dict | None = None) -> Path:
 
 def installed_line(paths: Paths, manifest: dict | None = None) -> lines.Line | None:
     """The line of the installed release: the manifest's `line`, else its binary's or asset's name."""
-    from .assets import parse_asset
-
     manifest = read_manifest(paths) if manifest is None else manifest
     if not isinstance(manifest, dict):
         return None
-    asset = parse_asset(str(manifest.get("asset") or ""))
-    return (lines.LINES.get(str(manifest.get("line") or "")) or lines.by_binary_name(str(manifest.get("binary") or ""))
-            or (asset.line if asset else None))
+    line = lines.LINES.get(str(manifest.get("line") or "")) or lines.by_binary_name(str(manifest.get("binary") or ""))
+    if line is None:  # a manifest older than its `line` field
+        from .assets import parse_asset
 
-
-def _user_binary(paths: Paths, settings: ReleaseSettings) -> Path:
-    p = Path(os.path.expanduser(str(settings.binary)))
-    return p if p.is_absolute() else paths.home / p
+        asset = parse_asset(str(manifest.get("asset") or ""))
+        line = asset.line if asset else None
+    return line
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ def locate_binary(paths: Paths, settings: ReleaseSettings | None, manifest: dict
     """
     user = bool(settings and settings.binary)
     manifest = None if user else (read_manifest(paths) if manifest is None else manifest)
-    path = _user_binary(paths, settings) if user else installed_binary(paths, manifest)
+    path = paths.user_path(str(settings.binary)) if user else installed_binary(paths, manifest)
     if user:
         what, fix = "cliproxy.binary", ("install CLIProxyAPI there, fix cliproxy.binary in config/local.yaml, or "
                                         "remove it to let FlowGate download the release")

@@ -16,7 +16,6 @@ from typing import Callable, Iterable, NamedTuple
 LITELLM_PROBE_PATH = "/health/liveliness"
 CLIPROXY_PROBE_PATH = "/"
 
-USER_AGENT = "flowgate-probe"
 
 
 class Check(NamedTuple):
@@ -51,36 +50,18 @@ def _host(host: str) -> str:
 
 
 def fetch(host: str, port: int, path: str = "/", timeout: float = 1.0) -> Answer:
-    """GET http://host:port/path once; the status code, or why there was none. Never raises.
+    """GET http://host:port/path once; the status code, or why there was none. Never raises."""
+    from ..localhttp import exchange
 
-    A raw socket and the status line only: http.client would cost ~5 ms of imports (email.*) on
-    every `doit up` and `doit status`, and a probe needs nothing past the first line.
-    """
-    import socket
-
-    bare = _host(host)
-    authority = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
-    request = (f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n"
-               "Connection: close\r\n\r\n").encode("ascii")
-    buf = b""
     try:
-        with socket.create_connection((bare, port), timeout=timeout) as sock:
-            sock.sendall(request)
-            while b"\r\n" not in buf and len(buf) < 8192:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
+        status, _ = exchange(host, port, "GET", path, timeout=timeout, status_only=True)
     except ConnectionRefusedError:
         return Answer(None, "connection refused")
     except TimeoutError:
         return Answer(None, f"no answer within {timeout:.1f} s")
     except OSError as exc:
         return Answer(None, exc.strerror or str(exc) or type(exc).__name__)
-    parts = buf.split(b"\r\n", 1)[0].split()
-    if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
-        return Answer(int(parts[1]), "")
-    return Answer(None, "bad HTTP answer" if buf else "connection closed without an answer")
+    return Answer(status, "")
 
 
 def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> int | None:

@@ -114,3 +114,8 @@ def test_protocol_is_checked_by_the_config(paths):
         with pytest.raises(FlowgateError) as info:
             load_stack(paths)
         assert expected in "\n".join(info.value.details)
+
+
+def test_litellm_writes_its_bytecode_even_where_the_user_turned_it_off(paths):
+    launch = litellm_launch(paths, load_stack(paths), environ={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/h"})
+    assert "PYTHONDONTWRITEBYTECODE" not in launch.env and launch.env["HOME"] == "/h"

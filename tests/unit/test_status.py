@@ -1,0 +1,63 @@
+"""tasks.status: what `doit status` reports, from records, probes and the double as a real process."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tasks import status
+from tasks.config import load_stack
+from tasks.stack import process
+from tests.conftest import ROOT
+from tests.support import free_port, wait_for
+
+DOUBLE = ROOT / "tests" / "fakes" / "cliproxy_double.py"
+
+
+def by_service(report) -> dict:
+    return {s["service"]: s for s in report["services"]}
+
+
+def test_nothing_running_is_stopped_and_not_ready(paths):
+    report = status.collect(paths, load_stack(paths))
+    services = by_service(report)
+    assert report["ready"] is False and report["profile"] == "default" and report["accounts"] is None
+    assert {s["state"] for s in services.values()} == {"stopped"}
+    assert services["litellm"]["address"] == "http://127.0.0.1:4000"
+    text = status.table(report)
+    assert text.splitlines()[0].split() == ["service", "state", "pid", "uptime", "address", "ready", "version", "drift"]
+    assert "profile: default" in text
+
+
+def test_without_a_config_it_still_reports_and_says_so(paths):
+    report = status.collect(paths, None)
+    assert report["profile"] is None and len(report["services"]) == 2
+    assert "profile: unknown (config not loaded)" in status.table(report)
+
+
+def test_a_running_double_is_ready_with_version_line_and_uptime(paths, tmp_path):
+    port = free_port()
+    paths.local_config.write_text(json.dumps({"cliproxy": {"port": port}}))
+    stack = load_stack(paths)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"host: 127.0.0.1\nport: {port}\nauth-dir: {tmp_path / 'auths'}\napi-keys: [k]\n")
+    record = process.spawn([sys.executable, str(DOUBLE), "-config", str(config)], env=None, cwd=tmp_path,
+                           log_path=paths.log("cliproxy"), record_path=paths.record("cliproxy"), service="cliproxy",
+                           inputs_hash="x", meta={"host": "127.0.0.1", "port": port, "line": "plus"})
+    try:
+        entry = wait_for(lambda: (e := by_service(status.collect(paths, stack))["cliproxy"])["ready"] and e,
+                         what="cliproxy to be ready")
+        assert (entry["state"], entry["pid"], entry["line"]) == ("running", record.pid, "plus")
+        assert entry["version"] == "6.8.16-0-plus"  # from its banner: the binary has no -version flag
+        assert entry["uptime_s"] is not None and entry["uptime_s"] >= 0
+        row = next(r for r in status.table(status.collect(paths, stack)).splitlines() if r.startswith("cliproxy"))
+        assert "running" in row and "6.8.16-0-plus (plus)" in row
+    finally:
+        process.stop(paths.record("cliproxy"), timeout=5)
+    after = by_service(status.collect(paths, stack))["cliproxy"]
+    assert after["state"] == "stopped" and after["ready"] is False
+
+
+def test_uptime_reads_like_a_person_would_say_it():
+    assert [status._uptime(s) for s in (None, 5, 119, 120, 7199, 7200, 7260)] == ["-", "5s", "119s", "2m", "119m",
+                                                                                "2h00m", "2h01m"]
