@@ -87,16 +87,18 @@ class Management:
         try:
             status, answer = exchange(self.host, self.port, method, path, headers=headers, body=payload,
                                       timeout=self.timeout)
-        except ConnectionRefusedError:
-            raise FlowgateError(f"CLIProxyAPIPlus is not running at {self.url} (connection refused)",
-                                "start it with `uv run doit up`") from None
-        except TimeoutError:
-            raise FlowgateError(f"CLIProxyAPIPlus at {self.url} did not answer within {self.timeout:g} s",
-                                "see `uv run doit logs cliproxy`; `uv run doit restart cliproxy` if it hangs") from None
         except OSError as exc:
-            raise FlowgateError(f"cannot reach CLIProxyAPIPlus at {self.url}: {exc}",
-                                "check `uv run doit status`") from None
+            raise self._unreachable(exc) from None
         return status, answer.decode("utf-8", "replace")
+
+    def _unreachable(self, exc: OSError) -> FlowgateError:
+        if isinstance(exc, ConnectionRefusedError):
+            return FlowgateError(f"CLIProxyAPIPlus is not running at {self.url} (connection refused)",
+                                 "start it with `uv run doit up`")
+        if isinstance(exc, TimeoutError):
+            return FlowgateError(f"CLIProxyAPIPlus at {self.url} did not answer within {self.timeout:g} s",
+                                 "see `uv run doit logs cliproxy`; `uv run doit restart cliproxy` if it hangs")
+        return FlowgateError(f"cannot reach CLIProxyAPIPlus at {self.url}: {exc}", "check `uv run doit status`")
 
     def _missing(self, route: str) -> ManagementError:
         """One route missing (fallback material), or the whole management API disabled."""

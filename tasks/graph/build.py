@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from doit.tools import config_changed
 
@@ -26,8 +25,6 @@ def write_stack() -> dict:
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
     changed = atomic_write(PATHS.stack_json, _json(stack))
-    if not changed:  # newer than the config files, even after an edit that changed nothing (a comment)
-        os.utime(PATHS.stack_json)
     for service in SERVICES:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
     return {"changed": changed, "profile": stack["profile"]}
