@@ -77,16 +77,20 @@ def _follow(logs) -> None:
         pass
 
 
+LOGS_PARAMS = [
+    {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
+    {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False, "help": "keep printing new lines"},
+]
+
+
 def task_logs():
     """Show the last lines of each service's log (`-n 50`, `-f` to follow, or name one service)."""
+    from .posargs import with_options_anywhere
+
     return {
-        "actions": [action(show_logs)],
+        "actions": [action(with_options_anywhere("logs", show_logs, LOGS_PARAMS))],
         "pos_arg": "pos",
-        "params": [
-            {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
-            {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False,
-             "help": "keep printing new lines"},
-        ],
+        "params": LOGS_PARAMS,
         "uptodate": [False],
         "meta": {"quiet": True},
     }

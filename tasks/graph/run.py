@@ -134,5 +134,7 @@ def restart(pos: list[str]) -> None:
 
 def task_restart():
     """Restart both services, or the ones named: `doit restart litellm`."""
-    return {"actions": [action(restart)], "pos_arg": "pos", "task_dep": ["render", "fetch"],
+    from .posargs import with_options_anywhere
+
+    return {"actions": [action(with_options_anywhere("restart", restart, []))], "pos_arg": "pos", "task_dep": ["render", "fetch"],
             "uptodate": [False], "meta": {"quiet": True}}
