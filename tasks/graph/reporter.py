@@ -37,7 +37,17 @@ class FlowgateReporter(ConsoleReporter):
         if not self._quiet(task):
             super().skip_uptodate(task)
 
+    def write(self, text):
+        try:
+            super().write(text)
+        except BrokenPipeError:  # the reader of stdout has gone (`doit up | head -1`)
+            from .exits import silence_stdout
+
+            silence_stdout()
+
     def add_failure(self, task, fail):
+        if not fail.report:
+            return
         error = getattr(fail, "flowgate", None)
         if error is None:
             super().add_failure(task, fail)
