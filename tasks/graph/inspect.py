@@ -55,6 +55,8 @@ def show_logs(pos: list[str], lines: int, follow: bool) -> None:
 def _follow(logs) -> None:
     import time
 
+    from ..stack.process import clean_log_line
+
     offsets = {log: (log.stat().st_size if log.exists() else 0) for log in logs}
     try:
         while True:
@@ -71,7 +73,7 @@ def _follow(logs) -> None:
                     offsets[log] += len(chunk)
                     prefix = f"[{log.stem}] " if len(logs) > 1 else ""
                     for line in chunk.decode("utf-8", "replace").splitlines():
-                        print(prefix + line, flush=True)
+                        print(prefix + clean_log_line(line), flush=True)
             time.sleep(0.25)
     except KeyboardInterrupt:
         pass

@@ -34,8 +34,7 @@ class FlowgateReporter(ConsoleReporter):
             super().execute_task(task)
 
     def skip_uptodate(self, task):
-        if not self._quiet(task):
-            super().skip_uptodate(task)
+        pass  # "-- config", "-- secrets", ...: nothing happened, so nothing to say (summaries say "unchanged")
 
     def write(self, text):
         try:

@@ -97,3 +97,13 @@ def test_corrupt_state_db_is_moved_aside(home, doit, paths):
     paths.doit_db.write_bytes(bytes(data[:100]) + b"\x13" * (len(data) - 100))
     again = doit("down")
     assert again.returncode == 0 and "Traceback" not in again.output and "was unreadable" in again.stderr
+
+
+def test_logs_are_shown_without_terminal_escapes(doit, paths):
+    paths.logs_dir.mkdir(parents=True)
+    paths.log("litellm").write_bytes(b"\x1b[32mINFO\x1b[0m:     Uvicorn running \x1b]0;title\x07on port 4000\n"
+                                     b"\x1b[1;31mERROR\x1b[0m boom\x1b(B\n")
+    result = doit("logs", "litellm", "-n", "2")
+    assert result.returncode == 0, result.output
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "INFO:     Uvicorn running on port 4000" in result.stdout and "ERROR boom" in result.stdout
