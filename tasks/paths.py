@@ -45,6 +45,7 @@ class Paths:
     bin_dir = _under("router", "bin")
     manifest = _under("bin_dir", "manifest.json")
     litellm_config = _under("router", "litellm", "config.yaml")
+    litellm_auth_hook = _under("router", "litellm", "flowgate_auth.py")  # general_settings.custom_auth
     cliproxy_rendered = _under("router", "cliproxy", "config.rendered.yaml")  # what FlowGate renders
     cliproxy_config = _under("router", "cliproxy", "config.yaml")  # the copy the binary runs with (and rewrites)
     auths_dir = _under("router", "auths")
