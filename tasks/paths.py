@@ -41,6 +41,7 @@ class Paths:
     doit_db = _under("router", "doit.sqlite3")
     state_dir = _under("router", "state")
     stack_json = _under("state_dir", "stack.json")  # the validated config, active profile applied: cheap to read
+    config_sources = _under("state_dir", "config.sources.json")  # sha256 of the config files stack.json came from
     secrets_dir = _under("router", "secrets")
     bin_dir = _under("router", "bin")
     manifest = _under("bin_dir", "manifest.json")

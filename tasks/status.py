@@ -64,10 +64,14 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 def collect(paths: Paths, stack: dict | None) -> dict:
     from .clients.record import stale
 
+    from .pending import pending
+
     services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
+    changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     return {
         "profile": stack["profile"] if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
+        "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
         "accounts": _accounts(paths, stack, services[1]),
         "stale_clients": stale(paths, stack) if stack else [],
@@ -109,6 +113,9 @@ def table(report: dict) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    if report.get("pending"):
+        lines.append("`uv run doit up` would:")
+        lines += [f"  - {item}" for item in report["pending"]]
     for s in report["services"]:
         if s.get("problem"):
             lines.append(f"{s['service']} is unhealthy: {s['problem']}: `uv run doit up` restarts it")

@@ -25,6 +25,9 @@ def write_stack() -> dict:
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
     changed = atomic_write(PATHS.stack_json, _json(stack))
+    from ..pending import config_sources
+
+    atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in SERVICES:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
     return {"changed": changed, "profile": stack["profile"]}

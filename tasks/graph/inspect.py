@@ -26,6 +26,9 @@ def show_status(json_output: bool):
     if not data["ready"]:
         down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
         raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+    if data["pending"]:
+        raise FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
+                            "`uv run doit up` applies them (listed above)")
 
 
 def task_status():

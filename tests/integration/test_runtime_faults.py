@@ -120,3 +120,20 @@ def test_service_silent_past_its_start_timeout_is_unhealthy_and_restarted(light)
     assert result.returncode == 0, result.output
     assert "cliproxy: restarted" in result.stdout and "not answering" in result.stdout
     assert group_gone(rec["pid"])
+
+
+def test_status_says_what_up_would_change_and_changes_nothing(light):
+    rec = start_cliproxy(light)
+    manifest = light.paths.manifest.read_bytes()
+    light.write_local("  release:\n    version: v9.9.9\n")  # pins another release than the installed one
+    status = light.doit("status")
+    assert status.returncode == 1
+    assert "fetch: update CLIProxyAPI to router-for-me/CLIProxyAPI v9.9.9 (installed: router-for-me/CLIProxyAPI v7" \
+        in status.stdout
+    assert "apply the edited config" in status.stdout and "start litellm" in status.stdout
+    light.paths.local_config.write_text(light.paths.local_config.read_text() + "litellm: [not, a, mapping\n")
+    invalid = light.doit("status", "--json")
+    assert invalid.returncode == 1 and "Traceback" not in invalid.output
+    assert any(p.startswith("config is invalid") for p in json.loads(invalid.stdout)["pending"])
+    assert light.paths.manifest.read_bytes() == manifest and light.pid("cliproxy") == rec["pid"]  # nothing changed
+    assert not [e for e in light.events() if e["event"] in ("fetch", "stop", "restart")][1:]
