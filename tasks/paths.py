@@ -41,10 +41,12 @@ class Paths:
     doit_db = _under("router", "doit.sqlite3")
     state_dir = _under("router", "state")
     stack_json = _under("state_dir", "stack.json")  # the validated config, active profile applied: cheap to read
+    config_sources = _under("state_dir", "config.sources.json")  # sha256 of the config files stack.json came from
     secrets_dir = _under("router", "secrets")
     bin_dir = _under("router", "bin")
     manifest = _under("bin_dir", "manifest.json")
     litellm_config = _under("router", "litellm", "config.yaml")
+    litellm_auth_hook = _under("router", "litellm", "flowgate_auth.py")  # general_settings.custom_auth
     cliproxy_rendered = _under("router", "cliproxy", "config.rendered.yaml")  # what FlowGate renders
     cliproxy_config = _under("router", "cliproxy", "config.yaml")  # the copy the binary runs with (and rewrites)
     auths_dir = _under("router", "auths")

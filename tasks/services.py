@@ -19,6 +19,7 @@ from .render import parse_rendered, render_template
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY
 
 LITELLM_TEMPLATE = "litellm.yaml.j2"
+LITELLM_AUTH_HOOK = "flowgate_auth.py"  # copied as is beside the rendered config (general_settings.custom_auth)
 CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
 
 
@@ -235,10 +236,13 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
     # nothing of it is ever byte-compiled and every boot takes twice as long. Its first boot leaves
     # the bytecode behind instead (FlowGate's own process keeps the user's setting).
     env = {**{k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **overrides}
+    # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
+    env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
     # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
     key_vars = sorted({m["api_key_env"] for m in stack["models"] if m["api_key_env"]})
     parts = {
         "config": file_sha(paths.litellm_config),
+        "auth_hook": file_sha(paths.litellm_auth_hook),
         "host": cfg["host"],
         "port": cfg["port"],
         "argv": argv,
@@ -265,7 +269,7 @@ def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, env
 
 def restart_reasons(old: dict, new: dict) -> list[str]:
     """Which named restart inputs differ, in words."""
-    words = {"config": "config changed", "argv": "command line changed", "env": "environment changed",
+    words = {"config": "config changed", "auth_hook": "FlowGate's auth hook changed", "argv": "command line changed", "env": "environment changed",
              "keys": "upstream key variables changed", "version": "litellm version changed",
              "binary": "binary changed", "host": "host changed", "port": "port changed"}
     changed = [k for k in new if old.get(k) != new[k]]

@@ -24,8 +24,10 @@ def cliproxy_version_from_log(paths: Paths) -> str | None:
 def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
     from .stack.lifecycle import config_drift
 
+    from .stack import health, recover
+
     enabled = not (service == CLIPROXY and stack and not stack["cliproxy"]["enabled"])
-    record = process.read_record(paths.record(service))
+    record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
     state = process.status(record)
     cfg = (stack or {}).get(service, {})
     host = (record.meta.get("host") if record else None) or cfg.get("host", "127.0.0.1")
@@ -43,11 +45,14 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         "drift": None,
         "exit_code": state.exit_code,
         "log": str(paths.log(service)),
+        "problem": None,
+        "recovered": bool(record and record.meta.get("recovered")),
     }
     if state.state == "running":
         entry["ready"] = probe.http_ok(host, port, probe_path(service, record.meta), timeout=1.0)
         if not entry["ready"]:
-            entry["state"] = "starting"
+            hung = health.hung_reason(stack, service, record, answered=False) if stack else None
+            entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
         entry["drift"] = config_drift(paths, service, record)
         entry["version"] = record.meta.get("version") or (cliproxy_version_from_log(paths) if service == CLIPROXY else None)
         if service == CLIPROXY:
@@ -59,10 +64,14 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 def collect(paths: Paths, stack: dict | None) -> dict:
     from .clients.record import stale
 
+    from .pending import pending
+
     services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
+    changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     return {
         "profile": stack["profile"] if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
+        "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
         "accounts": _accounts(paths, stack, services[1]),
         "stale_clients": stale(paths, stack) if stack else [],
@@ -104,6 +113,15 @@ def table(report: dict) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    if report.get("pending"):
+        lines.append("`uv run doit up` would:")
+        lines += [f"  - {item}" for item in report["pending"]]
+    for s in report["services"]:
+        if s.get("problem"):
+            lines.append(f"{s['service']} is unhealthy: {s['problem']}: `uv run doit up` restarts it")
+        if s.get("recovered"):
+            lines.append(f"{s['service']}: its run record was unreadable; pid {s['pid']} was identified as FlowGate's "
+                         "by its command line and working directory (`uv run doit up` restarts it once)")
     if report.get("accounts") is not None:
         from .accounts.inventory import summary_lines
 

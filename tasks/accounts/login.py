@@ -73,7 +73,9 @@ def login(paths: Paths, stack: dict, name: str, options: LoginOptions, out: Call
         raise FlowgateError(f"CLIProxyAPIPlus started a {provider.name} login without a state",
                             "FlowGate cannot follow it safely; see `uv run doit logs cliproxy`")
     _show_start(provider, started, options, out)
-    return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out)
+    return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
+                          announce=f"waiting for the {provider.name} login to finish (up to {options.timeout:g} s; "
+                                   "Ctrl-C cancels)")
 
 
 def _show_start(provider: Provider, started: dict, options: LoginOptions, out) -> None:
@@ -98,7 +100,6 @@ def _show_start(provider: Provider, started: dict, options: LoginOptions, out) -
                 out("(opened your browser)")
         except Exception:  # a broken browser setup must not break the login: the URL is printed
             pass
-    out(f"waiting for the {provider.name} login to finish (up to {options.timeout:g} s; Ctrl-C cancels)")
 
 
 def browser_available(environ=None) -> bool:
@@ -112,11 +113,18 @@ def browser_available(environ=None) -> bool:
 
 
 def wait_for_login(paths: Paths, stack: dict, client: Management, provider: Provider, state: str,
-                   before: list[Account], timeout: float, out, *, clock=time.monotonic, sleep=time.sleep) -> str:
-    """Poll the status route with `state` until ok / error / timeout; Ctrl-C cancels the session."""
+                   before: list[Account], timeout: float, out, *, announce: str = "", clock=time.monotonic,
+                   sleep=time.sleep) -> str:
+    """Poll the status route with `state` until ok / error / timeout; Ctrl-C cancels the session.
+
+    `announce` is printed inside the Ctrl-C guard: a user who presses Ctrl-C the moment they read
+    "waiting" must get the cancel, not an interrupted command.
+    """
     deadline = clock() + timeout
     interval, shown = 0.2, set()
     try:
+        if announce:
+            out(announce)
         while True:
             answer = client.get("get-auth-status", state=state)
             status = str(answer.get("status") or "")
@@ -221,8 +229,9 @@ def _forward_pasted_redirect(paths, stack, client, provider: Provider, options: 
                                 f"start a new one with `uv run doit login:{provider.name} --no-browser` and paste "
                                 "the address while it waits") from None
         raise
-    out(f"{provider.name}: handed the redirect to CLIProxyAPIPlus; waiting for it to finish the login")
-    return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out)
+    return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
+                          announce=f"{provider.name}: handed the redirect to CLIProxyAPIPlus; waiting for it to "
+                                   "finish the login")
 
 
 def record_login(paths: Paths, provider: Provider, result: str, label: str, **extra) -> None:

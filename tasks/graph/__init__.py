@@ -12,6 +12,7 @@ from .clients import task_integrate, task_models, task_smoke
 from .common import DOIT_CONFIG, cheap_to_inspect
 from .fetch import task_fetch
 from .inspect import task_doctor, task_logs, task_status
+from .usage import install as _install_usage
 from .run import (
            task_down,
            task_preflight,
@@ -20,6 +21,8 @@ from .run import (
            task_start,
            task_up,
 )
+
+_install_usage()
 
 __all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_fetch",
            "task_import", "task_integrate", "task_login", "task_logs", "task_models", "task_preflight", "task_ready",

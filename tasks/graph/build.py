@@ -25,6 +25,9 @@ def write_stack() -> dict:
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
     changed = atomic_write(PATHS.stack_json, _json(stack))
+    from ..pending import config_sources
+
+    atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in SERVICES:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
     return {"changed": changed, "profile": stack["profile"]}
@@ -80,27 +83,35 @@ def render_service(service: str) -> dict:
         text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
     else:
         text, target = render_litellm(PATHS, stack, values), PATHS.litellm_config
+        _copy_auth_hook()
     changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
     if changed:
         print(f"rendered {target}")
     return {"changed": changed}
 
 
+def _copy_auth_hook() -> None:
+    from ..services import LITELLM_AUTH_HOOK
+
+    atomic_write(PATHS.litellm_auth_hook, (PATHS.templates / LITELLM_AUTH_HOOK).read_bytes(), mode=PRIVATE_FILE_MODE)
+
+
 def task_render():
     """Render both services' configs from templates/ into .router/ (only when inputs changed)."""
-    from ..services import CLIPROXY, CLIPROXY_TEMPLATE, LITELLM, LITELLM_TEMPLATE
+    from ..services import CLIPROXY, CLIPROXY_TEMPLATE, LITELLM, LITELLM_AUTH_HOOK, LITELLM_TEMPLATE
 
     key_files = _key_files(read_stack_or_none())
-    for service, template, target in (
-        (LITELLM, LITELLM_TEMPLATE, PATHS.litellm_config),
-        (CLIPROXY, CLIPROXY_TEMPLATE, PATHS.cliproxy_rendered),
+    for service, templates, targets in (
+        (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook]),
+        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered]),
     ):
         yield {
             "name": service,
-            "doc": f"render {target.relative_to(PATHS.home)}",
+            "doc": f"render {targets[0].relative_to(PATHS.home)}",
             "actions": [(action(render_service), [service])],
-            "file_dep": [str(PATHS.render_inputs(service)), *SECRET_FILES, str(PATHS.templates / template), *key_files],
-            "targets": [str(target)],
+            "file_dep": [str(PATHS.render_inputs(service)), *SECRET_FILES, *(str(PATHS.templates / t) for t in templates),
+                         *key_files],
+            "targets": [str(t) for t in targets],
             "clean": True,
         }
 

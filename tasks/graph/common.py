@@ -9,11 +9,14 @@ from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, ensure_dir
 from ..names import SERVICES
 from ..paths import Paths
+from . import exits, statedb
 from .reporter import FlowgateReporter
 
+exits.install()  # first: Ctrl-C from here on ends quietly
 PATHS = Paths.from_env()
-# doit's sqlite3 state db lives in .router/, which must exist before doit opens it.
+# doit's sqlite3 state db lives in .router/, which must exist (and be readable) before doit opens it.
 ensure_dir(PATHS.router, PRIVATE_DIR_MODE)
+statedb.ensure_usable(PATHS.doit_db)
 
 DOIT_CONFIG = {
     "default_tasks": ["up"],
@@ -41,6 +44,11 @@ def action(fn):
                 # Services run in sessions of their own: Ctrl-C stops this command, not them.
                 raise FlowgateError("interrupted", "services already started keep running: "
                                     "`uv run doit status` to see them, `uv run doit down` to stop them") from None
+            except BrokenPipeError:
+                exits.silence_stdout()  # `doit status | head`: the reader has what it wanted
+                from doit.exceptions import TaskFailed
+
+                return TaskFailed("stdout closed by its reader", report=False)
         except FlowgateError as exc:
             from doit.exceptions import TaskFailed
 

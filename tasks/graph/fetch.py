@@ -23,6 +23,12 @@ def fetch_binary() -> dict:
     if not stack["cliproxy"]["enabled"]:
         print("cliproxy is disabled: nothing to fetch")
         return {"action": "disabled"}
+    from ..release.installed import installed_binary, tamper_problem
+
+    tampered = tamper_problem(PATHS, installed_binary(PATHS))
+    if tampered:  # say so before replacing it: a changed binary is news, not a routine update
+        print(f"warning: {tampered}; reinstalling the verified release")
+        events.record(PATHS, "tamper", "cliproxy", "detected", tampered)
     try:
         result = fetch(PATHS, settings_from_stack(stack))
     except Exception as exc:

@@ -26,6 +26,9 @@ def show_status(json_output: bool):
     if not data["ready"]:
         down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
         raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+    if data["pending"]:
+        raise FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
+                            "`uv run doit up` applies them (listed above)")
 
 
 def task_status():
@@ -55,6 +58,8 @@ def show_logs(pos: list[str], lines: int, follow: bool) -> None:
 def _follow(logs) -> None:
     import time
 
+    from ..stack.process import clean_log_line
+
     offsets = {log: (log.stat().st_size if log.exists() else 0) for log in logs}
     try:
         while True:
@@ -71,22 +76,26 @@ def _follow(logs) -> None:
                     offsets[log] += len(chunk)
                     prefix = f"[{log.stem}] " if len(logs) > 1 else ""
                     for line in chunk.decode("utf-8", "replace").splitlines():
-                        print(prefix + line, flush=True)
+                        print(prefix + clean_log_line(line), flush=True)
             time.sleep(0.25)
     except KeyboardInterrupt:
         pass
 
 
+LOGS_PARAMS = [
+    {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
+    {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False, "help": "keep printing new lines"},
+]
+
+
 def task_logs():
     """Show the last lines of each service's log (`-n 50`, `-f` to follow, or name one service)."""
+    from .posargs import with_options_anywhere
+
     return {
-        "actions": [action(show_logs)],
+        "actions": [action(with_options_anywhere("logs", show_logs, LOGS_PARAMS))],
         "pos_arg": "pos",
-        "params": [
-            {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
-            {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False,
-             "help": "keep printing new lines"},
-        ],
+        "params": LOGS_PARAMS,
         "uptodate": [False],
         "meta": {"quiet": True},
     }

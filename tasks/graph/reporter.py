@@ -34,10 +34,19 @@ class FlowgateReporter(ConsoleReporter):
             super().execute_task(task)
 
     def skip_uptodate(self, task):
-        if not self._quiet(task):
-            super().skip_uptodate(task)
+        pass  # "-- config", "-- secrets", ...: nothing happened, so nothing to say (summaries say "unchanged")
+
+    def write(self, text):
+        try:
+            super().write(text)
+        except BrokenPipeError:  # the reader of stdout has gone (`doit up | head -1`)
+            from .exits import silence_stdout
+
+            silence_stdout()
 
     def add_failure(self, task, fail):
+        if not fail.report:
+            return
         error = getattr(fail, "flowgate", None)
         if error is None:
             super().add_failure(task, fail)

@@ -117,7 +117,7 @@ def task_down():
 
 
 def restart(pos: list[str]) -> None:
-    from ..stack.lifecycle import ensure_running, stop_service
+    from ..stack.lifecycle import restart_service
     from ..stack.lifecycle import wait_ready as wait
     from ..stack.lock import stack_lock
 
@@ -125,8 +125,7 @@ def restart(pos: list[str]) -> None:
     services = [s for s in service_choice(pos) if s in enabled_services(stack)]
     with stack_lock(PATHS, what="restart"):
         for service in services:
-            stop_service(PATHS, stack, service, "restart requested")
-            outcome = ensure_running(PATHS, stack, service)
+            outcome = restart_service(PATHS, stack, service)
             print(f"{service}: restarted (pid {outcome.pid})")
     wait(PATHS, stack, services, set(services))
     print("ready: " + ", ".join(services))
@@ -134,5 +133,7 @@ def restart(pos: list[str]) -> None:
 
 def task_restart():
     """Restart both services, or the ones named: `doit restart litellm`."""
-    return {"actions": [action(restart)], "pos_arg": "pos", "task_dep": ["render", "fetch"],
+    from .posargs import with_options_anywhere
+
+    return {"actions": [action(with_options_anywhere("restart", restart, []))], "pos_arg": "pos", "task_dep": ["render", "fetch"],
             "uptodate": [False], "meta": {"quiet": True}}

@@ -104,7 +104,8 @@ def write_manifest(paths: Paths, manifest: dict) -> None:
 
 
 def fingerprint(st: os.stat_result) -> dict:
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+    # ctime too: an in-place edit can keep size, inode and (via utime) mtime, but not ctime.
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "ctime_ns": st.st_ctime_ns}
 
 
 def _sha256_file(path: Path) -> str:
@@ -140,6 +141,29 @@ def binary_intact(paths: Paths, manifest: dict | None, *, refresh: bool = True) 
         with contextlib.suppress(FlowgateError, OSError):
             write_manifest(paths, manifest)
     return True
+
+
+def tamper_problem(paths: Paths, binary: str | os.PathLike, manifest: dict | None = None) -> str | None:
+    """What is wrong when the installed `binary` no longer has the sha256 recorded at install.
+
+    Hashes the file now (~0.1 s for the real binary): called when it is about to run or be replaced.
+    None for a binary FlowGate did not install, or one that matches.
+    """
+    manifest = read_manifest(paths) if manifest is None else manifest
+    if not manifest or not manifest.get("binary_sha256"):
+        return None
+    target = installed_binary(paths, manifest)
+    if Path(binary) != target or not target.is_file():
+        return None
+    try:
+        actual = _sha256_file(target)
+    except OSError as exc:
+        return f"{target} cannot be read ({exc.strerror or exc})"
+    expected = manifest["binary_sha256"]
+    if actual == expected:
+        return None
+    return (f"{target} was modified after it was installed: its sha256 is {actual[:12]}…, the release "
+            f"{manifest.get('tag') or ''} installed {expected[:12]}…")
 
 
 def _parse_time(value: Any) -> float | None:

@@ -23,8 +23,9 @@ from ..services import (
     probe_path,
     restart_reasons,
 )
-from . import events, probe, process
-from .portcheck import require_port
+from . import events, health, probe, process, recover
+from .launchcheck import require_launchable
+from .portcheck import require_port, require_port_released
 
 LOG_TAIL_LINES = 15
 
@@ -65,13 +66,15 @@ def is_current(paths: Paths, stack: dict, service: str) -> bool:
         return False
     if record.inputs_hash != launch.inputs_hash:
         return False
-    return service != CLIPROXY or record.meta.get("rendered_sha") == launch.meta["rendered_sha"]
+    if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
+        return False
+    return health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT) is None
 
 
 def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
     """Start, restart, hot-reload or leave alone. Call with the stack lock held."""
     record_path = paths.record(service)
-    record = process.read_record(record_path)
+    record = recover.record_or_orphan(paths, stack, service, save=True)  # hardening: an unreadable record
     if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
         if record is not None:
             result = process.stop(record_path, timeout=stack["cliproxy"]["stop_timeout"])
@@ -79,18 +82,27 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
         return Outcome(service, "disabled")
     launch = launch_for(paths, stack, service)
     why = ""
-    if record is not None and process.is_alive(record):
-        if record.inputs_hash == launch.inputs_hash:
-            if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
-                _deliver_cliproxy_config(paths)
-                record.meta.update(launch.meta)
-                process.write_record(record_path, record)
-                events.record(paths, "reload", service, "ok", "config changed: delivered for hot reload")
-                return Outcome(service, "reloaded", record.pid, "config changed, hot reload")
-            return Outcome(service, "unchanged", record.pid)
-        why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
+    alive = record is not None and process.is_alive(record)
+    # --- hardening (issue 8): a hung process is restarted; nothing is stopped before the new launch is checked
+    hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT) if alive else None
+    if alive and record.inputs_hash == launch.inputs_hash and not hung:
+        if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
+            _deliver_cliproxy_config(paths)
+            record.meta.update(launch.meta)
+            process.write_record(record_path, record)
+            events.record(paths, "reload", service, "ok", "config changed: delivered for hot reload")
+            return Outcome(service, "reloaded", record.pid, "config changed, hot reload")
+        return Outcome(service, "unchanged", record.pid)
+    require_launchable(paths, stack, launch)
+    # --- end hardening
+    if alive:
+        if hung or record.meta.get("recovered"):
+            why = hung or f"its run record was unreadable (recovered pid {record.pid})"
+        else:
+            why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
         result = process.stop(record_path, timeout=stack[service]["stop_timeout"])
         events.record(paths, "stop", service, result.outcome, f"restart: {why}", seconds=round(result.seconds, 3))
+        require_port_released(paths, service, launch.host, launch.port, record)  # hardening: a killed group lingers
     elif record is not None:
         state = process.status(record)
         code = f" (exit code {state.exit_code})" if state.exit_code is not None else ""
@@ -107,6 +119,16 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
     action = "restarted" if why else "started"
     events.record(paths, "restart" if why else "start", service, "ok", why, pid=record.pid)
     return Outcome(service, action, record.pid, why)
+
+
+def restart_service(paths: Paths, stack: dict, service: str, reason: str = "restart requested") -> Outcome:
+    """Stop and start again, but only once the new launch is known to be startable."""
+    require_launchable(paths, stack, launch_for(paths, stack, service))
+    old = recover.record_or_orphan(paths, stack, service, save=True)
+    stop_service(paths, stack, service, reason)
+    if old is not None:
+        require_port_released(paths, service, stack[service]["host"], stack[service]["port"], old)
+    return ensure_running(paths, stack, service)
 
 
 def preflight(paths: Paths, stack: dict) -> None:
@@ -147,6 +169,8 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
                             "`uv run doit down` to stop them") from None
     failed = probe.not_ready(results)
     for res in results.values():
+        if res.ready:
+            health.mark_ready(paths, res.name)
         if res.ready and (fresh is None or res.name in fresh):
             events.record(paths, "ready", res.name, "ok", f"ready after {res.seconds:.2f} s")
     if failed:
@@ -181,6 +205,7 @@ def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> b
 
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
     timeout = float(stack[service]["stop_timeout"]) if stack else 10.0
+    recover.record_or_orphan(paths, stack, service, save=True)  # an unreadable record must not orphan it
     result = process.stop(paths.record(service), timeout=timeout)
     if result.outcome != "not-running":
         events.record(paths, "stop", service, result.outcome, reason, seconds=round(result.seconds, 3))

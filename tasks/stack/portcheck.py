@@ -54,8 +54,14 @@ def check_port(paths: Paths, service: str, host: str, port: int) -> PortState:
         # who listens costs ~20 ms (psutil's connection table) on every no-op `doit up`.
         return PortState(service, host, port, process.PortHolder(live.pid, service), live)
     holder = process.port_holder(host, port)
-    ours = live if holder is not None and live is not None and (holder.pid is None or _same_group(holder.pid, live)) \
-        else None
+    ours = None
+    if holder is not None:
+        if live is not None and (holder.pid is None or _same_group(holder.pid, live)):
+            ours = live
+        else:  # no usable record: the holder may still be this home's service (tasks.stack.recover)
+            from .recover import adopt
+
+            ours = adopt(paths, service, holder.pid)
     return PortState(service, host, port, holder, ours)
 
 
@@ -66,10 +72,33 @@ def require_port(paths: Paths, service: str, host: str, port: int) -> None:
         raise state.error()
 
 
+def require_port_released(paths: Paths, service: str, host: str, port: int, stopped: process.ProcessRecord,
+                           timeout: float = 5.0) -> None:
+    """After stopping `stopped`: wait until its group lets go of the port, then require it free.
+
+    A SIGKILLed multi-threaded process is a zombie leader for a few ms while its other threads still
+    hold the socket: checking at once would call our own dying process a foreign holder.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        holder = process.port_holder(host, port)
+        if holder is None:
+            return
+        mine = holder.pid is None or _same_group(holder.pid, stopped)  # unseen: the zombie's threads
+        if not mine or time.monotonic() >= deadline:
+            require_port(paths, service, host, port)
+            return
+        time.sleep(0.02)
+
+
 def _same_group(pid: int, record: process.ProcessRecord) -> bool:
+    from .process.stop import verified_group
+
     if pid == record.pid:
         return True
     try:
-        return os.getpgid(pid) == record.pgid
+        return os.getpgid(pid) == verified_group(record)
     except (OSError, AttributeError):
         return False

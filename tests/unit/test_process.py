@@ -112,7 +112,8 @@ def test_sigterm_ignored_gets_sigkill(run):
 
     res = process.stop(record_path, timeout=0.3, killpg=killpg)
     assert res.outcome == "killed"
-    assert sent == [(rec.pgid, signal.SIGTERM), (rec.pgid, signal.SIGKILL)]
+    # SIGCONT right after SIGTERM: a stopped group could not act on the SIGTERM otherwise
+    assert sent == [(rec.pgid, signal.SIGTERM), (rec.pgid, signal.SIGCONT), (rec.pgid, signal.SIGKILL)]
     assert res.exit_code == -signal.SIGKILL
     assert gone(rec.pid) and not record_path.exists()
 
@@ -140,7 +141,7 @@ def test_escalation_uses_injected_clock(run):
 
     t0 = time.monotonic()
     res = process.stop(record_path, timeout=10.0, clock=lambda: now[0], sleep=fake_sleep, killpg=killpg)
-    assert res.outcome == "killed" and sent == [signal.SIGTERM, signal.SIGKILL]
+    assert res.outcome == "killed" and sent == [signal.SIGTERM, signal.SIGCONT, signal.SIGKILL]
     assert len(sleeps) == 10  # ten fake seconds of SIGTERM grace, one per poll
     assert time.monotonic() - t0 < 5
     assert gone(rec.pid)

@@ -105,7 +105,8 @@ def test_happy_path_installs_binary_and_manifest(gh, rpaths, tmp_path, capfd):
     assert manifest["asset"] == archive.name
     assert manifest["sha256"] == result.sha256
     assert manifest["binary_sha256"] == sha256_hex(script(V1))
-    assert manifest["binary_stat"] == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
+    assert manifest["binary_stat"] == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino,
+                                       "ctime_ns": st.st_ctime_ns}
     assert manifest["verified_by"] == ["checksums.txt", "digest"]
     assert manifest["source_url"].endswith(f"/releases/download/{V1}/{archive.name}")
     assert manifest["api_url"] == gh.api_url

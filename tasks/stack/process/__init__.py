@@ -12,6 +12,7 @@ process group (SIGTERM, then SIGKILL after a timeout), so a wrapper script's gra
 This is the package's public surface; its modules (records, spawn, stop, ports, logs) are private.
 """
 
+from .logs import clean as clean_log_line
 from .logs import tail
 from .ports import PortHolder, port_holder
 from .records import (
@@ -27,5 +28,5 @@ from .records import (
 from .spawn import spawn
 from .stop import StopResult, stop
 
-__all__ = ["PortHolder", "ProcState", "ProcessRecord", "StopResult", "is_alive", "make_record", "port_holder",
+__all__ = ["PortHolder", "clean_log_line", "ProcState", "ProcessRecord", "StopResult", "is_alive", "make_record", "port_holder",
            "read_record", "remove_record", "spawn", "status", "stop", "tail", "write_record"]

@@ -53,6 +53,11 @@ class StopResult:
         return text + (f" ({self.detail})" if self.detail else "")
 
 
+def verified_group(record: ProcessRecord) -> int:
+    """The process group FlowGate may signal for `record`: the one its leader created at spawn."""
+    return record.pid
+
+
 def _is_zombie(proc) -> bool:
     ps = _psutil()
     try:
@@ -117,6 +122,10 @@ def stop(
     group, wait up to `timeout`, then SIGKILL and wait up to `kill_timeout`; the record is removed.
     If the leader already exited but members of its group live on (a wrapper's server), they
     are stopped the same way. Raises FlowgateError only if processes survive SIGKILL.
+
+    The group signalled is the one the recorded leader created (`spawn` starts every service in a
+    session of its own: pgid == pid), never the record's `pgid` field: an edited record must not
+    aim FlowGate's signals at another group.
     """
     started = clock()
     record_path = Path(record_path)
@@ -149,6 +158,7 @@ def stop(
         _reap(record.pid, record.create_time)
 
     ps = _psutil()
+    group = verified_group(record)
     members: list = []
     leader_pgid = None
     if what == ALIVE:
@@ -157,7 +167,7 @@ def stop(
         with contextlib.suppress(OSError):
             leader_pgid = os.getpgid(record.pid)
     leader_alive = bool(members)
-    members += [m for m in _group_members(record.pgid, record) if m.pid != record.pid]
+    members += [m for m in _group_members(group, record) if m.pid != record.pid]
     if not members:
         code = _exit_code(record)
         _forget(record)
@@ -167,8 +177,8 @@ def stop(
 
     def send(sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            killpg(record.pgid, sig)
-        if leader_alive and leader_pgid is not None and leader_pgid != record.pgid:
+            killpg(group, sig)
+        if leader_alive and leader_pgid is not None and leader_pgid != group:
             with contextlib.suppress(ProcessLookupError):
                 kill(record.pid, sig)  # the leader left its group; it is still ours (identity checked)
 
@@ -179,7 +189,7 @@ def stop(
             members = [m for m in members if _still_running(m)]
             if not members:
                 # Catch anything forked into the group since we looked.
-                members = _group_members(record.pgid, record)
+                members = _group_members(group, record)
                 if not members:
                     return True
             now = clock()
@@ -189,6 +199,7 @@ def stop(
             interval = min(interval * 1.5, 0.05)
 
     send(signal.SIGTERM)
+    send(signal.SIGCONT)  # a stopped (SIGSTOPped, hung) group can act on the SIGTERM only when continued
     outcome = "stopped"
     if not wait(clock() + timeout):
         send(signal.SIGKILL)

@@ -1,0 +1,130 @@
+"""What `doit up` would change right now: `status` reports it, changing nothing.
+
+Cheap on the no-op path: config files are parsed only when their sha256 differs from what the
+`config` task built stack.json from; everything else compares files FlowGate already reads
+(input slices, the manifest, the process records).
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errors import FlowgateError
+from .names import CLIPROXY, LITELLM, enabled_services
+from .paths import Paths
+
+
+def config_sources(paths: Paths) -> dict:
+    """sha256 of each config file as it is now (the `config` task records this beside stack.json)."""
+    from .services import file_sha
+
+    return {p.name: file_sha(p) for p in (paths.base_config, paths.local_config) if p.exists()}
+
+
+def _config_edited(paths: Paths) -> bool:
+    try:
+        recorded = json.loads(paths.config_sources.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return recorded != config_sources(paths)
+
+
+def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list[str]]:
+    """The config `up` would run with, and what is pending about the config itself."""
+    if stack is not None and not _config_edited(paths):
+        return stack, []
+    from .config import check_references, load_stack
+
+    try:
+        new = load_stack(paths)
+    except FlowgateError as exc:
+        return None, [f"config is invalid, `doit up` would stop at it: {exc.message} (`uv run doit check` lists the problems)"]
+    missing = check_references(paths, new)
+    if missing:
+        return None, [f"config refers to missing secrets, `doit up` would stop at it: {missing[0]}"]
+    return new, ([] if new == stack else ["apply the edited config (config/*.yaml changed since the last `doit up`)"])
+
+
+def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
+    from .services import render_inputs
+
+    try:
+        written = json.loads(paths.render_inputs(service).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    target = paths.litellm_config if service == LITELLM else paths.cliproxy_rendered
+    return written != json.loads(json.dumps(render_inputs(stack, service))) or not target.exists()
+
+
+def _binary_pending(paths: Paths, stack: dict) -> str | None:
+    from .release.installed import binary_intact, config_satisfied, read_manifest
+    from .release.settings import settings_from_stack
+
+    settings = settings_from_stack(stack)
+    if settings.binary:
+        return None
+    manifest = read_manifest(paths)
+    wanted = f"{settings.repo} {settings.version}"
+    if not manifest:
+        return f"fetch: install CLIProxyAPI {wanted}"
+    if not config_satisfied(manifest, settings):
+        if settings.is_latest and manifest.get("requested") == "latest":
+            return "fetch: ask GitHub whether a newer release is out (check_interval_hours passed)"
+        return f"fetch: update CLIProxyAPI to {wanted} (installed: {manifest.get('repo')} {manifest.get('tag')})"
+    if not binary_intact(paths, manifest, refresh=False):
+        return "fetch: reinstall CLIProxyAPI (the installed binary no longer matches its manifest)"
+    return None
+
+
+def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, answered: bool | None) -> str | None:
+    from .services import restart_reasons
+    from .stack import health, process
+    from .stack.lifecycle import launch_for
+
+    record = process.read_record(paths.record(service))
+    if record is None or not process.is_alive(record):
+        return f"start {service}"
+    if rerender:
+        return f"re-render {service}'s config, then " + ("hot-reload it" if service == CLIPROXY else "restart it if it changed")
+    try:
+        launch = launch_for(paths, stack, service)
+    except FlowgateError as exc:
+        return f"stop at {service}: {exc.message}"
+    if record.inputs_hash != launch.inputs_hash:
+        why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
+        return f"restart {service}: {why}"
+    if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
+        return "hot-reload cliproxy: config changed"
+    hung = health.hung_reason(stack, service, record, answered=answered)
+    return f"restart {service}: {hung}" if hung else None
+
+
+def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> list[str]:
+    """One line per change `doit up` would make (empty: the stack matches the config).
+
+    `answered`: service -> whether it just answered its probe (status has asked already).
+    """
+    new, out = effective_stack(paths, stack)
+    if new is None:
+        return out
+    from .secrets import SECRETS
+
+    if not all(paths.secret(name).exists() for name in SECRETS):
+        out.append("generate the missing secrets in .router/secrets/")
+    services = enabled_services(new)
+    rerender = {s: _render_pending(paths, new, s) for s in services}
+    if CLIPROXY in services:
+        binary = _binary_pending(paths, new)
+        if binary:
+            out.append(binary)
+    for service in services:
+        item = _service_pending(paths, new, service, rerender[service], (answered or {}).get(service))
+        if item:
+            out.append(item)
+    if CLIPROXY not in services and process_record_exists(paths, CLIPROXY):
+        out.append("stop cliproxy (cliproxy.enabled is false)")
+    return out
+
+
+def process_record_exists(paths: Paths, service: str) -> bool:
+    return paths.record(service).exists()

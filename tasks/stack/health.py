@@ -1,0 +1,57 @@
+"""Hung or starting? A recorded process that is alive but does not answer its probe.
+
+It is `starting` while it has never been ready and is younger than its start timeout. Past that,
+or once it has been ready (`wait_ready` marks the record), silence means it is hung (a SIGSTOP, a
+deadlock, a blocked event loop): `status` says `unhealthy`, `up` restarts it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..paths import Paths
+from ..services import probe_path
+from . import probe, process
+
+# `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
+RESTART_PROBE_TIMEOUT = 3.0
+
+
+def _state_letter(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+        return raw[raw.rindex(b")") + 2:].split()[0].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, answered: bool | None = None,
+                timeout: float = 1.0, now=time.time) -> str | None:
+    """Why the live process `record` counts as hung, or None (it answers, or may still be starting).
+
+    `answered`: the probe's verdict when the caller already has one.
+    """
+    if _state_letter(record.pid) == "T":
+        return "not answering: its process is stopped (SIGSTOP or a debugger)"
+    if answered is None:
+        host = record.meta.get("host", stack[service]["host"])
+        port = record.meta.get("port", stack[service]["port"])
+        answered = probe.http_ok(host, port, probe_path(service, record.meta), timeout=timeout)
+    if answered:
+        return None
+    if record.meta.get("ready_at"):
+        return f"not answering since it was ready (at {record.meta['ready_at']})"
+    age, limit = now() - record.create_time, float(stack[service]["start_timeout"])
+    if age > limit:
+        return f"not answering {age:.0f} s after its start (start_timeout {limit:g} s)"
+    return None
+
+
+def mark_ready(paths: Paths, service: str) -> None:
+    """Remember in the record that its process has been ready (from then on, silence means hung)."""
+    path = paths.record(service)
+    record = process.read_record(path)
+    if record is not None and not record.meta.get("ready_at") and process.is_alive(record):
+        record.meta["ready_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        process.write_record(path, record)

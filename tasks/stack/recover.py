@@ -1,0 +1,87 @@
+"""A service whose run record is unreadable or gone, found again by what it is.
+
+Without a record FlowGate would call a serving LiteLLM "stopped", `down` would leave it running and
+`up` would refuse its port as foreign. Before giving up, the process listening on the service's port
+is examined: when it (its process group's leader, which `spawn` makes of every service) runs with
+this home's config file on its command line, from this home's working directory, as this user, it
+is FlowGate's own, and a record is rebuilt for it. Costs nothing unless the port is held and there
+is no usable record.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..names import CLIPROXY, LITELLM
+from ..paths import Paths
+from . import process
+
+
+def signature(paths: Paths, service: str) -> tuple[str, str, str]:
+    """(config flag, config path, working directory) every start of `service` in this home uses."""
+    if service == LITELLM:
+        return "--config", str(paths.litellm_config), str(paths.litellm_config.parent)
+    return "-config", str(paths.cliproxy_config), str(paths.cliproxy_config.parent)
+
+
+def is_ours(paths: Paths, service: str, cmdline: list[str], cwd: str | None) -> bool:
+    flag, config, workdir = signature(paths, service)
+    pairs = zip(cmdline, cmdline[1:])
+    return cwd == workdir and any(a == flag and b == config for a, b in pairs)
+
+
+def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.ProcessRecord | None:
+    """A record for the port holder `holder_pid` if it is this home's `service`; None otherwise."""
+    if not holder_pid:
+        return None
+    from .process.records import _psutil
+
+    ps = _psutil()
+    try:
+        leader = os.getpgid(holder_pid)
+        proc = ps.Process(leader)
+        cmdline, cwd, uid = proc.cmdline(), proc.cwd(), proc.uids().real
+    except (OSError, ps.Error):
+        return None
+    if uid != os.getuid() or not is_ours(paths, service, cmdline, cwd):
+        return None
+    meta = {"recovered": True}
+    if service == CLIPROXY:
+        from ..release import lines
+
+        line = next((lines.by_binary_name(Path(a).name) for a in cmdline if lines.by_binary_name(Path(a).name)), None)
+        meta["line"] = line.name if line else None
+    try:
+        record = process.make_record(leader, service=service, argv=cmdline, cwd=cwd, inputs_hash="recovered",
+                                     log=str(paths.log(service)), meta=meta)
+    except ps.Error:
+        return None
+    record.pgid = leader
+    return record
+
+
+def find(paths: Paths, service: str, host: str, port: int) -> process.ProcessRecord | None:
+    """This home's `service` listening on host:port without a usable record, or None."""
+    holder = process.port_holder(host, port)
+    return adopt(paths, service, holder.pid) if holder else None
+
+
+def record_or_orphan(paths: Paths, stack: dict | None, service: str, *, save: bool = False):
+    """The service's usable record, else its recovered orphan (written back when `save`), else None."""
+    record = process.read_record(paths.record(service))
+    if record is not None and process.status(record).state != "crashed":
+        return record
+    cfg = (stack or {}).get(service) or {}
+    host = (record.meta.get("host") if record else None) or cfg.get("host")
+    port = (record.meta.get("port") if record else None) or cfg.get("port")
+    orphan = find(paths, service, host, port) if host and port else None
+    if orphan is None:
+        return record
+    if save:
+        process.write_record(paths.record(service), orphan)
+        from . import events
+
+        events.record(paths, "recover", service, "ok",
+                      f"pid {orphan.pid} serves without a usable run record: identified by command line and cwd")
+    return orphan

@@ -1,0 +1,102 @@
+"""Faults that need the real LiteLLM: the gateway key, a launch that cannot start, a hung process.
+
+One stack for the module (LiteLLM boots in 5-12 s); the tests run in file order and each leaves it
+up and ready for the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import httpx
+import pytest
+
+from tests.integration.conftest import make_stack
+from tests.support import group_gone
+
+CHAT = {"model": "gpt-5", "messages": [{"role": "user", "content": "key check"}]}
+
+
+@pytest.fixture(scope="module")
+def st(tmp_path_factory, github):
+    stack = make_stack(tmp_path_factory, github, "litellm-faults")
+    result = stack.doit("up")
+    assert result.returncode == 0, result.output
+    yield stack
+    stack.doit("down")
+    stack.kill_all()
+
+
+def litellm_status(st) -> dict:
+    return json.loads(st.doit("status", "--json").stdout)["services"][0]
+
+
+def log_size(st) -> int:
+    return st.paths.log("litellm").stat().st_size
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer sk-wrong-key-0123456789"},
+                                     {"x-api-key": "sk-wrong-key-0123456789"}, {"Authorization": "nonsense"}],
+                         ids=["no key", "wrong bearer", "wrong x-api-key", "malformed"])
+def test_wrong_or_missing_key_is_401_naming_the_key_file(st, headers):
+    before = log_size(st)
+    resp = httpx.post(f"{st.litellm_url}/v1/chat/completions", headers=headers, json=CHAT, timeout=30)
+    assert resp.status_code == 401, resp.text
+    message = resp.json()["error"]["message"]
+    assert str(st.paths.secret("litellm_master_key")) in message and "gateway key" in message
+    with open(st.paths.log("litellm"), "rb") as fh:
+        fh.seek(before)
+        logged = fh.read().decode()
+    assert "Traceback" not in logged and "prisma" not in logged, logged
+    assert len([line for line in logged.splitlines() if line.strip()]) <= 3, logged  # one entry + access line
+
+
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key"])
+def test_the_key_works_in_either_header(st, header):
+    value = f"Bearer {st.master_key}" if header == "Authorization" else st.master_key
+    resp = httpx.post(f"{st.litellm_url}/v1/chat/completions", headers={header: value}, json=CHAT, timeout=60)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5): key check"
+
+
+def test_launch_that_cannot_start_leaves_the_healthy_service_running(st):
+    pid = st.pid("litellm")
+    local = st.paths.local_config.read_text()
+    st.paths.local_config.write_text(local.replace("litellm:\n", 'litellm:\n  env:\n    "A=B": "x"\n', 1))
+    try:
+        for args in (("up",), ("restart", "litellm")):
+            result = st.doit(*args)
+            assert result.returncode == 1, result.output
+            assert "Traceback" not in result.output
+            assert "cannot start litellm: litellm.env.A=B" in result.stderr and "left alone" in result.stderr
+            assert st.pid("litellm") == pid and litellm_status(st)["ready"] is True
+    finally:
+        st.paths.local_config.write_text(local)
+
+
+def test_hung_litellm_is_unhealthy_and_up_restarts_it(st):
+    old = st.record("litellm")
+    os.killpg(old["pid"], signal.SIGSTOP)
+    try:
+        status = st.doit("status")
+        assert status.returncode == 1
+        assert "unhealthy" in status.stdout and "`uv run doit up` restarts it" in status.stdout
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        assert "litellm: restarted" in result.stdout and "not answering" in result.stdout
+        assert st.pid("litellm") != old["pid"] and group_gone(old["pid"])
+    finally:
+        os.killpg(old["pid"], signal.SIGCONT) if not group_gone(old["pid"]) else None
+    assert litellm_status(st)["ready"] is True
+
+
+def test_restart_of_a_stopped_litellm_brings_it_back(st):
+    old = st.record("litellm")
+    os.killpg(old["pid"], signal.SIGSTOP)
+    result = st.doit("restart", "litellm")
+    assert result.returncode == 0, result.output
+    assert "ready: litellm" in result.stdout
+    assert st.pid("litellm") != old["pid"] and group_gone(old["pid"])
+    assert litellm_status(st)["state"] == "running"
