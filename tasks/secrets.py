@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import FlowgateError
 from .fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
 from .paths import Paths
+from .redact import mask  # noqa: F401  (the one masking rule; re-exported for callers of secrets)
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
@@ -90,13 +91,6 @@ def read_all(paths: Paths) -> dict[str, str]:
 def placeholders() -> dict[str, str]:
     """Stand-ins for rendering in memory (`doit check`) before any secret exists."""
     return {name: generate(name) for name in SECRETS}
-
-
-def mask(value: str) -> str:
-    """Enough to recognise a key, never enough to use it."""
-    if len(value) <= 12:
-        return "…" * 3
-    return f"{value[:6]}…{value[-4:]}"
 
 
 def loose_modes(paths: Paths) -> list[str]:

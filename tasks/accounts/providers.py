@@ -14,6 +14,7 @@ from ..errors import FlowgateError
 from ..paths import Paths
 from ..release import lines
 from ..schema import ListOf, Problem, Scalar, Spec, describe
+from ..valuerules import PROVIDER_NAME
 
 MAINLINE, PLUS = lines.MAINLINE.name, lines.PLUS.name
 REDIRECT, DEVICE, KIRO = "redirect", "device", "kiro"  # kiro: URL / code arrive through the status route
@@ -178,7 +179,7 @@ class ProviderEntry(Spec):
         if not isinstance(value, dict):
             problems.append(Problem(path, f"expected a provider name or a mapping, found {describe(value)}"))
             return value
-        fields = {"name": Scalar(str), "route": Scalar(str), "flow": Scalar(str, choices=FLOWS), "type": Scalar(str)}
+        fields = {"name": Scalar(str, name=PROVIDER_NAME), "route": Scalar(str), "flow": Scalar(str, choices=FLOWS), "type": Scalar(str)}
         for key, item in value.items():
             if key not in fields:
                 problems.append(Problem(path + (key,), f"unknown key (known keys: {', '.join(fields)})"))
