@@ -147,3 +147,19 @@ def check_all() -> None:
 def task_check():
     """Validate config, secret references and templates; render in memory, write nothing (CI)."""
     return {"actions": [action(check_all)], "uptodate": [False]}
+
+
+def init_home() -> None:
+    from ..init import write_default_config
+
+    target = PATHS.base_config
+    if write_default_config(PATHS):
+        print(f"wrote {target} (the commented default config)\n"
+              f"put your changes in {PATHS.local_config}, then run `uv run doit up`")
+    else:
+        print(f"{target} already exists; left as it is")
+
+
+def task_init():
+    """Write the commented default config into FLOWGATE_HOME (or the checkout) when it has none."""
+    return {"actions": [action(init_home)], "uptodate": [False], "verbosity": 2}
