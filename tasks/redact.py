@@ -7,6 +7,7 @@ never enough to use. Hex digests (checksums) and ordinary words do not look like
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Vendor prefixes (OpenAI/Anthropic sk-, GitHub, Slack, AWS, Google, Hugging Face, Groq, GitLab)
@@ -14,7 +15,12 @@ import re
 _PREFIXED = r"(?:sk|pk|rk)[-_][A-Za-z0-9_-]{12,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}" \
             r"|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[A-Z0-9]{16}|AIza[A-Za-z0-9_-]{30,}|hf_[A-Za-z0-9]{20,}" \
             r"|gsk_[A-Za-z0-9]{20,}|glpat-[A-Za-z0-9_-]{20,}|mgmt-[A-Za-z0-9_-]{20,}"
-_TOKEN = re.compile(rf"(?<![A-Za-z0-9_-])(?:{_PREFIXED}|[A-Za-z0-9_+/=-]{{32,}})(?![A-Za-z0-9_-])")
+
+
+@functools.cache
+def _token() -> re.Pattern:
+    # Compiled on first use: tasks.secrets imports this module on every `doit` run.
+    return re.compile(rf"(?<![A-Za-z0-9_-])(?:{_PREFIXED}|[A-Za-z0-9_+/=-]{{32,}})(?![A-Za-z0-9_-])")
 
 
 def _mixed(token: str) -> bool:
@@ -22,7 +28,7 @@ def _mixed(token: str) -> bool:
 
 
 def looks_like_key(text: str) -> bool:
-    return any(_is_key(m.group()) for m in _TOKEN.finditer(text))
+    return any(_is_key(m.group()) for m in _token().finditer(text))
 
 
 def _is_key(token: str) -> bool:
@@ -38,4 +44,4 @@ def mask(token: str) -> str:
 
 def masked_if_key(text: str) -> str:
     """`text` with every key-looking token masked."""
-    return _TOKEN.sub(lambda m: mask(m.group()) if _is_key(m.group()) else m.group(), text)
+    return _token().sub(lambda m: mask(m.group()) if _is_key(m.group()) else m.group(), text)

@@ -16,7 +16,6 @@ from pathlib import Path
 from .errors import FlowgateError
 from .fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
 from .paths import Paths
-from .redact import mask  # noqa: F401  (the one masking rule; re-exported for callers of secrets)
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
@@ -91,6 +90,13 @@ def read_all(paths: Paths) -> dict[str, str]:
 def placeholders() -> dict[str, str]:
     """Stand-ins for rendering in memory (`doit check`) before any secret exists."""
     return {name: generate(name) for name in SECRETS}
+
+
+def mask(value: str) -> str:
+    """Enough to recognise a key, never enough to use it (tasks.redact owns the rule)."""
+    from .redact import mask as _mask  # imported on use: every `doit` run imports this module
+
+    return _mask(value)
 
 
 def loose_modes(paths: Paths) -> list[str]:
