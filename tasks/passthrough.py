@@ -13,6 +13,7 @@ import difflib
 import functools
 import json
 from pathlib import Path
+from typing import Iterator
 
 from .schema import Problem, dotted
 
@@ -30,26 +31,29 @@ PROFILE_SECTIONS = ("litellm_settings", "router_settings", "general_settings")
 
 @functools.lru_cache(maxsize=1)
 def known_keys() -> dict:
-    return json.loads(DATA.read_text(encoding="utf-8"))
+    """The generated data; each section's keys as a frozenset."""
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    return {k: frozenset(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
-def unknown_settings(base: dict) -> list[Problem]:
-    """Problems for every unknown key in the sections, the profiles' included (base: validated)."""
+def unknown_settings(base: dict) -> Iterator[Problem]:
+    """Problems for every unknown key in the sections, the profiles' included (base: validated).
+
+    A generator: the caller's problem cap stops it, so 10,000 typos cost no more than 50.
+    """
     known = known_keys()
     unchecked = set(base.get(ESCAPE_KEY) or [])
-    problems = [Problem((ESCAPE_KEY, i), f"names no pass-through section (use one of: "
-                                         f"{', '.join(dotted(p) for p in SECTIONS)}, then .<key>)")
-                for i, entry in enumerate(base.get(ESCAPE_KEY) or [])
-                if not any(entry.startswith(dotted(p) + ".") for p in SECTIONS)]
+    for i, entry in enumerate(base.get(ESCAPE_KEY) or []):
+        if not any(entry.startswith(dotted(p) + ".") for p in SECTIONS):
+            yield Problem((ESCAPE_KEY, i), f"names no pass-through section (use one of: "
+                                           f"{', '.join(dotted(p) for p in SECTIONS)}, then .<key>)")
     places = [(p, p, _get(base, p)) for p in SECTIONS]
     for name, profile in (base.get("profiles") or {}).items():
         places += [(("profiles", name, s), (s,), profile.get(s)) for s in PROFILE_SECTIONS]
     for path, section, values in places:
         for key in values or {}:
-            if key in known[SECTIONS[section]] or f"{dotted(section)}.{key}" in unchecked:
-                continue
-            problems.append(Problem(path + (key,), _message(section, str(key), known)))
-    return problems
+            if key not in known[SECTIONS[section]] and f"{dotted(section)}.{key}" not in unchecked:
+                yield Problem(path + (key,), _message(section, str(key), known))
 
 
 def _message(section: tuple, key: str, known: dict) -> str:

@@ -40,3 +40,14 @@ def test_escape_hatch_accepts_a_newer_key_in_every_place(paths):
     stack = load_stack(paths)
     assert stack["litellm_settings"]["brand_new_flag"] is True
     assert stack["cliproxy"]["settings"]["brand-new"] == 1
+
+
+def test_thousands_of_typos_cost_no_more_than_the_report_shows(paths, monkeypatch):
+    import tasks.passthrough as passthrough
+
+    calls = []
+    real = passthrough._message
+    monkeypatch.setattr(passthrough, "_message", lambda *a: calls.append(a) or real(*a))
+    write_local(paths, "litellm_settings:\n" + "".join(f"  typo_{i}: 1\n" for i in range(3000)))
+    lines = problems(paths)
+    assert len(lines) == 50 and len(calls) <= 50  # "did you mean" is computed for reported keys only
