@@ -14,10 +14,13 @@ from pathlib import Path
 from .accounts.provider_spec import PROVIDERS_SPEC
 from .accounts.providers import configured_names
 from .errors import FlowgateError
+from .keyfiles import key_file_problem
 from .merge import deep_merge
+from .passthrough import unknown_settings
 from .paths import Paths
 from .release import lines
-from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
+from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
+from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
@@ -27,22 +30,27 @@ def _port(default: int) -> Scalar:
     return Scalar(int, default=default, min=1, max=65535, what="a port number from 1 to 65535")
 
 
-def _seconds(default: float, minimum: float = 0) -> Scalar:
-    return Scalar((int, float), default=default, min=minimum)
+def _seconds(default: float, minimum: float = 0, maximum: float = 3600) -> Scalar:
+    # Finite and bounded: an infinite stop timeout would never escalate to SIGKILL.
+    return Scalar((int, float), default=default, min=minimum, max=maximum)
+
+
+DAY = 86400
+MAX_RETRIES = 100
 
 
 _FALLBACKS = ListOf(MapOf(ListOf(Scalar(str)), key_what="a model name"), nullable=True)
 _LITELLM_SETTINGS = FreeMapping(known={
-    "num_retries": Scalar(int, min=0),
-    "request_timeout": Scalar((int, float), min=0),
+    "num_retries": Scalar(int, min=0, max=MAX_RETRIES),
+    "request_timeout": _seconds(600, 0, DAY),
     "drop_params": Scalar(bool),
     "set_verbose": Scalar(bool),
     "fallbacks": _FALLBACKS,
     "context_window_fallbacks": _FALLBACKS,
 })
 _ROUTER_SETTINGS = FreeMapping(known={
-    "num_retries": Scalar(int, min=0),
-    "timeout": Scalar((int, float), min=0),
+    "num_retries": Scalar(int, min=0, max=MAX_RETRIES),
+    "timeout": _seconds(600, 0, DAY),
     "allowed_fails": Scalar(int, min=0),
     "routing_strategy": Scalar(str),
     "fallbacks": _FALLBACKS,
@@ -51,11 +59,11 @@ _ROUTER_SETTINGS = FreeMapping(known={
 _GENERAL_SETTINGS = FreeMapping()
 
 _MODEL = Mapping({
-    "name": Scalar(str, required=True, what="a model name (what clients ask for)"),
+    "name": Scalar(str, required=True, name=MODEL_NAME),
     "via": Scalar(str, default="cliproxy", choices=("cliproxy", "direct")),
     "model": Scalar(str, nullable=True, default=None),
     "api_base": Scalar(str, nullable=True, default=None),
-    "api_key_env": Scalar(str, nullable=True, default=None),
+    "api_key_env": Scalar(str, nullable=True, default=None, name=ENV_NAME),
     "api_key_file": Scalar(str, nullable=True, default=None),
     # How LiteLLM speaks to CLIProxyAPIPlus for this model; null = from the model family.
     "protocol": Scalar(str, nullable=True, default=None, choices=PROTOCOLS),
@@ -72,14 +80,14 @@ _LITELLM = Mapping({
     "port": _port(4000),
     "allow_remote": Scalar(bool, default=False),
     "start_timeout": _seconds(180, 1),
-    "stop_timeout": _seconds(10),
-    "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_what="an environment variable name"),
+    "stop_timeout": _seconds(10, 0, 600),
+    "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_rule=ENV_NAME),
 })
 _RELEASE = Mapping({
     "repo": Scalar(str, default=lines.MAINLINE_REPO, what="owner/name"),
     "version": Scalar(str, default=lines.MAINLINE_VERSION, what=f"a release tag like {lines.MAINLINE_VERSION}, or latest"),
     "api_url": Scalar(str, nullable=True, default=None),
-    "check_interval_hours": Scalar((int, float), default=24, min=0),
+    "check_interval_hours": Scalar((int, float), default=24, min=0, max=24 * 365),
     "allow_unverified": Scalar(bool, default=False),
 })
 _CLIPROXY = Mapping({
@@ -90,10 +98,10 @@ _CLIPROXY = Mapping({
     "binary": Scalar(str, nullable=True, default=None),
     "release": _RELEASE,
     "start_timeout": _seconds(30, 1),
-    "stop_timeout": _seconds(10),
+    "stop_timeout": _seconds(10, 0, 600),
     "settings": FreeMapping(known={
         "debug": Scalar(bool),
-        "request-retry": Scalar(int, min=0),
+        "request-retry": Scalar(int, min=0, max=MAX_RETRIES),
         "proxy-url": Scalar(str),
     }),
 })
@@ -106,7 +114,7 @@ _PROFILE = Mapping({
     "clients": _CLIENTS,
 }, overlay=True)
 SCHEMA = Mapping({
-    "profile": Scalar(str, default="default", what="a profile name"),
+    "profile": Scalar(str, default="default", name=PROFILE_NAME),
     "litellm": _LITELLM,
     "cliproxy": _CLIPROXY,
     "models": ListOf(_MODEL, required=True),
@@ -115,7 +123,9 @@ SCHEMA = Mapping({
     "general_settings": _GENERAL_SETTINGS,
     "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/provider_spec.py
     "clients": _CLIENTS,
-    "profiles": MapOf(_PROFILE, key_what="a profile name"),
+    "profiles": MapOf(_PROFILE, key_rule=PROFILE_NAME),
+    # Pass-through keys newer than tasks/data/passthrough_keys.json, e.g. litellm_settings.new_flag
+    "unchecked_settings": ListOf(Scalar(str)),
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {
@@ -180,8 +190,9 @@ def load_raw(paths: Paths) -> tuple[dict, _Sources]:
 
 
 def _check_layer(data: dict, display: str, marks: dict) -> None:
-    problems: list[Problem] = []
-    SCHEMA.check(data, (), problems, partial=True)
+    problems = Problems()
+    with problems.collecting():
+        SCHEMA.check(data, (), problems, partial=True)
     _raise(problems, lambda p: f"{display}:{marks.get(p, marks.get(p[:-1], ('', '?', 0)))[1]}")
 
 
@@ -195,7 +206,10 @@ def _raise(problems: list[Problem], where) -> None:
             seen.add(line)
             found.append(line)
     noun = "problem" if len(found) == 1 else "problems"
-    raise FlowgateError(f"the config is invalid ({len(found)} {noun})",
+    count = f"{len(found)} {noun}"
+    if getattr(problems, "truncated", False):
+        count = f"stopped after the first {len(found)} {noun}"
+    raise FlowgateError(f"the config is invalid ({count})",
                         "fix the keys named above; `uv run doit check` re-checks without changing anything",
                         details=found)
 
@@ -203,12 +217,29 @@ def _raise(problems: list[Problem], where) -> None:
 def load_stack(paths: Paths) -> dict:
     """Load, validate and resolve the config; the active profile is applied. Writes nothing."""
     raw, sources = load_raw(paths)
-    problems: list[Problem] = []
-    base = SCHEMA.check(raw, (), problems, partial=False)
+    problems = Problems()
+    with problems.collecting():
+        base = SCHEMA.check(raw, (), problems, partial=False)
     _raise(problems, sources.where)
+    with problems.collecting():
+        _add_semantic_problems(base, problems)
+    _raise(problems, sources.where)
+    active, profiles = base["profile"], base["profiles"]
+    stack = _apply_profile(base, profiles.get(active, {}))
+    stack["profile"] = active
+    stack["profile_names"] = ["default", *[p for p in profiles if p != "default"]]
+    stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
+    return stack
+
+
+def _add_semantic_problems(base: dict, problems: list[Problem]) -> None:
+    """What a well-typed config can still get wrong: managed keys, unknown pass-through keys,
+    the active profile, and the cross-checks of the base and every profile."""
     for path, why in MANAGED.items():
         if _get(base, path) is not None:
             problems.append(Problem(path, f"is managed by FlowGate ({why}); remove it"))
+    for prob in unknown_settings(base):
+        problems.append(prob)
     active = base["profile"]
     profiles = base["profiles"]
     if active != "default" and active not in profiles:
@@ -226,12 +257,6 @@ def load_stack(paths: Paths) -> dict:
             if key not in checked:
                 checked.add(key)
                 problems.append(Problem(path, prob.message))
-    _raise(problems, sources.where)
-    stack = _apply_profile(base, profiles.get(active, {}))
-    stack["profile"] = active
-    stack["profile_names"] = ["default", *[p for p in profiles if p != "default"]]
-    stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
-    return stack
 
 
 def _apply_profile(base: dict, overlay: dict) -> dict:
@@ -319,11 +344,9 @@ def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
         if model["api_key_env"] and not env.get(model["api_key_env"]):
             out.append(f"models[{i}].api_key_env: environment variable {model['api_key_env']} is not set (model {model['name']!r})")
         if model["api_key_file"]:
-            path = paths.user_path(model["api_key_file"])
-            if not path.is_file():
-                out.append(f"models[{i}].api_key_file: {path} does not exist (model {model['name']!r})")
-            elif not os.access(path, os.R_OK):
-                out.append(f"models[{i}].api_key_file: {path} is not readable (model {model['name']!r})")
+            problem = key_file_problem(paths.user_path(model["api_key_file"]))
+            if problem:
+                out.append(f"models[{i}].api_key_file: {problem} (model {model['name']!r})")
     return out
 
 

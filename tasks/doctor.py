@@ -87,11 +87,13 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
 
 def format_checks(checks) -> str:
     """One line per check (`ok    config        valid: ...`), a `fix:` line under each problem."""
+    from .terminal import printable
+
     lines = []
     for c in checks:
-        lines.append(f"{c.status:<{_STATUS_WIDTH}}{c.name:<{_NAME_WIDTH}}{c.detail}".rstrip())
+        lines.append(f"{c.status:<{_STATUS_WIDTH}}{c.name:<{_NAME_WIDTH}}{printable(c.detail)}".rstrip())
         if c.fix and (not c.ok or c.warn):
-            lines.append(f"{'':<{_STATUS_WIDTH}}fix: {c.fix}")
+            lines.append(f"{'':<{_STATUS_WIDTH}}fix: {printable(c.fix)}")
     return "\n".join(lines)
 
 

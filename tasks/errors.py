@@ -27,9 +27,11 @@ class FlowgateError(Exception):
         return self.message
 
     def render(self) -> str:
-        """Full text for the terminal: message, hint, then any detail lines."""
-        lines = [f"error: {self.message}"]
-        lines += [f"  {d}" for d in self.details]
+        """Full text for the terminal: message, hint, then any detail lines (tasks.terminal escapes)."""
+        from .terminal import printable
+
+        lines = [f"error: {printable(self.message, keep_newlines=True)}"]
+        lines += [f"  {printable(d)}" for d in self.details]
         if self.hint:
-            lines.append(f"  hint: {self.hint}")
+            lines.append(f"  hint: {printable(self.hint, keep_newlines=True)}")
         return "\n".join(lines)

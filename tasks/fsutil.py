@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -69,3 +70,31 @@ def write_error(path: Path, exc: OSError) -> FlowgateError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return FlowgateError(f"cannot write {path}: {exc.strerror}", "check the permissions of that directory")
     return FlowgateError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+class NotRegularFile(Exception):
+    """Raised by read_regular: the path is a FIFO, device, socket or directory (`kind` says which)."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
+    """Up to `limit + 1` bytes of a regular file, and its stat; never blocks on a FIFO, never reads
+    a device. Raises OSError (FileNotFoundError included) or NotRegularFile."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then tells what it is.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(_kind(info.st_mode))
+        return os.read(fd, limit + 1), info
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")

@@ -22,6 +22,7 @@ def render_template(paths: Paths, name: str, context: dict) -> str:
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=yamlout.finalize,  # one escaping path: a bare {{ value }} is serialised as well
     )
     env.filters["yaml"] = yamlout.inline
     env.filters["block"] = yamlout.block

@@ -8,10 +8,14 @@ what was found. Unknown keys get a "did you mean" hint. `partial=True` validates
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from dataclasses import dataclass, field
 
+from .valuerules import NameRule, foreign_type, number_problem, plain_problems, text_problem
+
 _MISSING = object()
+MAX_PROBLEMS = 50  # beyond this, a report helps nobody (and 50 MB of typos took minutes to list)
 
 
 @dataclass
@@ -22,6 +26,28 @@ class Problem:
     @property
     def dotted(self) -> str:
         return dotted(self.path)
+
+
+class TooManyProblems(Exception):
+    pass
+
+
+class Problems(list):
+    """A problem list that stops validation once it holds MAX_PROBLEMS (see `collecting`)."""
+
+    truncated = False
+
+    def append(self, item) -> None:
+        super().append(item)
+        if len(self) >= MAX_PROBLEMS:
+            raise TooManyProblems
+
+    @contextlib.contextmanager
+    def collecting(self):
+        try:
+            yield self
+        except TooManyProblems:
+            self.truncated = True
 
 
 def dotted(path: tuple) -> str:
@@ -40,7 +66,12 @@ def describe(value: object) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    text = repr(value)
+    foreign = foreign_type(value)
+    if foreign:
+        return foreign
+    from .redact import masked_if_key
+
+    text = repr(masked_if_key(value) if isinstance(value, str) else value)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{type(value).__name__} {text}"
@@ -64,12 +95,18 @@ class Scalar(Spec):
     min: float | None = None
     max: float | None = None
     what: str | None = None  # how to describe the expectation, e.g. "a port number 1-65535"
+    name: NameRule | None = None  # a name's strict character set (models, profiles, env vars)
 
     def check(self, value, path, problems, partial):
         if value is None and self.nullable:
             return None
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if ok and self.name is not None:
+            ok = self.name.ok(value)  # the strict set says it all (and rules out control characters)
+        elif ok and (why := number_problem(value) or (text_problem(value) if isinstance(value, str) else None)):
+            problems.append(Problem(path, f"{why} (expected {self.expectation()})"))
+            return value
         if ok and self.choices is not None and value not in self.choices:
             ok = False
         if ok and self.min is not None and value < self.min:
@@ -83,6 +120,8 @@ class Scalar(Spec):
     def expectation(self) -> str:
         if self.what:
             return self.what
+        if self.name is not None:
+            return self.name.what
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
         names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -143,6 +182,7 @@ class FreeMapping(Spec):
         value = _mapping(value, path, problems)
         if value is None:
             return {}
+        plain_problems(value, path, lambda where, why: problems.append(Problem(where, why)))
         for key, spec in self.known.items():
             if key in value:
                 value = dict(value)
@@ -174,6 +214,7 @@ class MapOf(Spec):
     default: object = field(default_factory=dict)
     required: bool = False
     key_what: str = "a name"
+    key_rule: NameRule | None = None  # a strict character set for the keys
 
     def check(self, value, path, problems, partial):
         value = _mapping(value, path, problems)
@@ -181,8 +222,9 @@ class MapOf(Spec):
             return {}
         out = {}
         for key, val in value.items():
-            if not isinstance(key, str) or not key:
-                problems.append(Problem(path + (key,), f"expected {self.key_what}, found {describe(key)}"))
+            if not isinstance(key, str) or not key or (self.key_rule and not self.key_rule.ok(key)):
+                what = self.key_rule.what if self.key_rule else self.key_what
+                problems.append(Problem(path + (key,), f"expected {what}, found {describe(key)}"))
                 continue
             out[key] = self.item.check(val, path + (key,), problems, partial)
         return out

@@ -100,11 +100,12 @@ def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dic
 
 
 def _read_key_file(path, model_name: str) -> str:
+    from .keyfiles import read_key_file
+
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise FlowgateError(f"cannot read the key file {path} of model {model_name!r}: {reason}",
+        return read_key_file(path)
+    except FlowgateError as exc:
+        raise FlowgateError(f"cannot use the key file of model {model_name!r}: {exc.message}",
                             "create the file (one line, the key) or fix models[].api_key_file") from None
 
 
@@ -246,7 +247,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
         "host": cfg["host"],
         "port": cfg["port"],
         "argv": argv,
-        "env": overrides,
+        "env": _sha(json.dumps(overrides, sort_keys=True)),  # values may be secrets: the record keeps a hash
         "keys": _sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
         "version": litellm_version(),
     }

@@ -10,6 +10,16 @@ from __future__ import annotations
 import math
 import re
 
+class Rendered(str):
+    """Text already serialised by this module: the template engine passes it through as is."""
+
+
+def finalize(value: object) -> str:
+    """Jinja's finalize hook: every `{{ value }}` without a filter is serialised too, so no
+    template line (a comment included) can receive a raw value."""
+    return value if isinstance(value, Rendered) else inline(value)
+
+
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*$")
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
 
@@ -41,24 +51,24 @@ def _double_quoted(text: str) -> str:
     return out.rstrip("\n").removesuffix("\n...").rstrip("\n")
 
 
-def inline(value: object) -> str:
+def inline(value: object) -> Rendered:
     """A value on one line: scalars as above, containers in flow style."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{scalar(k)}: {inline(v)}" for k, v in value.items()) + "}"
+        return Rendered("{" + ", ".join(f"{scalar(k)}: {inline(v)}" for k, v in value.items()) + "}")
     if isinstance(value, list):
-        return "[" + ", ".join(inline(v) for v in value) + "]"
-    return scalar(value)
+        return Rendered("[" + ", ".join(inline(v) for v in value) + "]")
+    return Rendered(scalar(value))
 
 
-def block(value: object, indent: int = 2) -> str:
+def block(value: object, indent: int = 2) -> Rendered:
     """A mapping or list as an indented block that follows `key:` on the template line.
 
     Returns " {}" / " []" for empty containers and " <scalar>" for scalars, so the template can
     always write `key:{{ value | block(2) }}`.
     """
     if isinstance(value, (dict, list)) and value:
-        return "\n" + "\n".join(_lines(value, indent))
-    return " " + inline(value)
+        return Rendered("\n" + "\n".join(_lines(value, indent)))
+    return Rendered(" " + inline(value))
 
 
 def _lines(value: object, indent: int) -> list[str]:

@@ -2,6 +2,10 @@
 
 Validation errors name the file and line a value came from, so the loader keeps a `marks` map
 from key path (a tuple of keys and list indices) to (file, line, column), 1-based.
+
+Hostile files are refused before they cost anything: only a regular file is read (a FIFO would
+block, a device never end), at most MAX_CONFIG_BYTES of it, and an alias may name a scalar only
+(nine levels of aliased lists in 400 bytes once expanded to gigabytes).
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import FlowgateError
+from .fsutil import NotRegularFile, read_regular
 
 Marks = dict[tuple, tuple[str, int, int]]
+MAX_CONFIG_BYTES = 256 * 1024  # the shipped config is ~5 KB
+MAX_ALIASES = 100  # aliases of scalars; each costs one value
 
 
 def load_yaml(path: Path, display: str | None = None) -> tuple[object, Marks]:
@@ -18,16 +25,13 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[object, Marks]:
     import yaml
 
     display = display or str(path)
+    raw = _read_capped(Path(path), display)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FlowgateError(f"{display}: file not found", "restore it with `git checkout config/flowgate.yaml`") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FlowgateError(f"{display}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise FlowgateError(f"{display}: cannot read: {exc.strerror}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _loader(yaml)(text).get_single_node()
         if node is None:
             return None, {}
         marks: Marks = {}
@@ -40,6 +44,53 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[object, Marks]:
     except yaml.YAMLError as exc:
         raise FlowgateError(f"{display}: YAML error: {exc}") from None
     return data, marks
+
+
+def _read_capped(path: Path, display: str) -> bytes:
+    """The file's bytes: a regular file of at most MAX_CONFIG_BYTES, else a FlowgateError."""
+    try:
+        data, _ = read_regular(path, MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        raise FlowgateError(f"{display}: file not found", _restore_hint(path)) from None
+    except NotRegularFile as exc:
+        raise FlowgateError(f"{display}: not a regular file ({exc.kind}); refused without reading it",
+                            "a config file must be an ordinary YAML file") from None
+    except OSError as exc:
+        raise FlowgateError(f"{display}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise FlowgateError(f"{display}: larger than {MAX_CONFIG_BYTES // 1024} KiB; refused without parsing it",
+                            "a FlowGate config is a few KB: remove what does not belong there")
+    return data
+
+
+def _restore_hint(path: Path) -> str:
+    from .paths import ROOT
+
+    if path.parent.parent == ROOT:
+        return "restore it with `git checkout config/flowgate.yaml` (or `uv run doit init`)"
+    return "run `uv run doit init` to write the commented default config there"
+
+
+def _loader(yaml):
+    """PyYAML's safe composer, refusing aliases of collections and more than MAX_ALIASES aliases."""
+
+    class GuardedLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                target = self.anchors.get(event.anchor)
+                if target is not None and not isinstance(target, yaml.ScalarNode):
+                    raise yaml.MarkedYAMLError(
+                        problem=f"alias *{event.anchor} names a list or mapping; only scalars may be aliased "
+                                "here (write the value out)", problem_mark=event.start_mark)
+                self.aliases += 1
+                if self.aliases > MAX_ALIASES:
+                    raise yaml.MarkedYAMLError(problem=f"more than {MAX_ALIASES} aliases", problem_mark=event.start_mark)
+            return super().compose_node(parent, index)
+
+    return GuardedLoader
 
 
 def _build(node, path: tuple, display: str, marks: Marks, yaml) -> object:

@@ -6,6 +6,7 @@ Apart from tasks.accounts.providers so that reading the provider table never imp
 from __future__ import annotations
 
 from ..schema import ListOf, Problem, Scalar, Spec, describe
+from ..valuerules import PROVIDER_NAME
 from .providers import FLOWS, TABLE, canonical, entry_name
 
 
@@ -24,7 +25,8 @@ class ProviderEntry(Spec):
         if not isinstance(value, dict):
             problems.append(Problem(path, f"expected a provider name or a mapping, found {describe(value)}"))
             return value
-        fields = {"name": Scalar(str), "route": Scalar(str), "flow": Scalar(str, choices=FLOWS), "type": Scalar(str)}
+        fields = {"name": Scalar(str, name=PROVIDER_NAME), "route": Scalar(str), "flow": Scalar(str, choices=FLOWS),
+                  "type": Scalar(str)}
         for key, item in value.items():
             if key not in fields:
                 problems.append(Problem(path + (key,), f"unknown key (known keys: {', '.join(fields)})"))

@@ -7,7 +7,7 @@ inside actions only. Nothing outside this package imports doit.
 """
 
 from .accounts import task_accounts, task_import, task_login
-from .build import task_check, task_config, task_render, task_secrets
+from .build import task_check, task_config, task_init, task_render, task_secrets
 from .clients import task_integrate, task_models, task_smoke
 from .common import DOIT_CONFIG, cheap_to_inspect
 from .fetch import task_fetch
@@ -25,7 +25,7 @@ from .run import (
 _install_usage()
 
 __all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_fetch",
-           "task_import", "task_integrate", "task_login", "task_logs", "task_models", "task_preflight", "task_ready",
+           "task_import", "task_init", "task_integrate", "task_login", "task_logs", "task_models", "task_preflight", "task_ready",
            "task_render", "task_restart", "task_secrets", "task_smoke", "task_start", "task_status", "task_up"]
 
 for _name in __all__[1:]:  # every task creator: see cheap_to_inspect

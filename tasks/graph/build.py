@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from doit.tools import config_changed
 
@@ -14,8 +15,14 @@ from .common import PATHS, action, read_stack, read_stack_or_none
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
 
 
-def _config_inputs() -> list[str]:
+def _config_files() -> list[str]:
     return [str(p) for p in (PATHS.base_config, PATHS.local_config) if p.exists()]
+
+
+def _config_inputs() -> list[str]:
+    # Regular files only: doit hashes every file_dep, and reading a FIFO would block (the config
+    # task, which runs because _config_files() differs, refuses it with a message).
+    return [f for f in _config_files() if os.path.isfile(f)]
 
 
 def write_stack() -> dict:
@@ -24,12 +31,13 @@ def write_stack() -> dict:
 
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
-    changed = atomic_write(PATHS.stack_json, _json(stack))
+    # 0600: litellm.env values (and whatever else a user passes through) may be secrets.
+    changed = atomic_write(PATHS.stack_json, _json(stack), mode=PRIVATE_FILE_MODE)
     from ..pending import config_sources
 
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in SERVICES:
-        atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)))
+        atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)), mode=PRIVATE_FILE_MODE)
     return {"changed": changed, "profile": stack["profile"]}
 
 
@@ -43,7 +51,7 @@ def task_config():
         "actions": [action(write_stack)],
         "file_dep": _config_inputs(),
         # A local.yaml that appears or disappears changes the inputs even if no listed file did.
-        "uptodate": [config_changed({"inputs": _config_inputs()})],
+        "uptodate": [config_changed({"inputs": _config_files()})],
         "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICES)],
         "clean": True,
     }
@@ -148,3 +156,19 @@ def check_all() -> None:
 def task_check():
     """Validate config, secret references and templates; render in memory, write nothing (CI)."""
     return {"actions": [action(check_all)], "uptodate": [False]}
+
+
+def init_home() -> None:
+    from ..init import write_default_config
+
+    target = PATHS.base_config
+    if write_default_config(PATHS):
+        print(f"wrote {target} (the commented default config)\n"
+              f"put your changes in {PATHS.local_config}, then run `uv run doit up`")
+    else:
+        print(f"{target} already exists; left as it is")
+
+
+def task_init():
+    """Write the commented default config into FLOWGATE_HOME (or the checkout) when it has none."""
+    return {"actions": [action(init_home)], "uptodate": [False], "verbosity": 2}

@@ -13,7 +13,11 @@ from tests.conftest import make_home, run_doit
 BASE = "config/flowgate.yaml"
 LOCAL = "config/local.yaml"
 
-# (id, file, content, text that must appear in the output: the key path or the YAML position)
+DIRECT = "models:\n  - {name: d, via: direct, model: openai/gpt-4o, "
+DIRECT_TAIL = "clients: {codex: {model: d, fast_model: d}, claude: {model: d, fast_model: d}}\nprofiles: null\n"
+
+# (id, file, content, text that must appear in the output: the key path or the YAML position);
+# content "/dev/..." makes the file a symlink to that device.
 BROKEN = [
     ("syntax-error", LOCAL, "litellm:\n  port: [4000\n", "config/local.yaml:3:1: YAML syntax error"),
     ("tab-indent", LOCAL, "litellm:\n\tport: 4000\n", "config/local.yaml:2:1: YAML syntax error"),
@@ -53,6 +57,48 @@ BROKEN = [
      "clients: {codex: {model: d, fast_model: d}, claude: {model: d, fast_model: d}}\nprofiles: null\n",
      "models[0].api_key_file:"),
     ("not-utf8", LOCAL, b"profile: \xff\xfe\n", "not UTF-8"),
+    # Hostile input (issue 8). 1: nine levels of aliased lists once took 2.3 GB.
+    ("alias-bomb", LOCAL, "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")),
+     "config/local.yaml:2:8: YAML syntax error: alias *a names a list or mapping"),
+    ("device-as-config", LOCAL, "/dev/zero", "config/local.yaml: not a regular file (a character device)"),
+    # 12: 50 MB of unknown keys took 126 s and 4.5 GB; now the report stops at 50 problems.
+    ("many-unknown-keys", LOCAL, "litellm:\n" + "".join(f"  unknown{i}: 1\n" for i in range(500)),
+     "the config is invalid (stopped after the first 50 problems)"),
+    # 4: values that passed check and crashed up.
+    ("env-name-with-equals", LOCAL, "litellm:\n  env: {'A=B': x}\n",
+     "litellm.env.A=B: expected an environment variable name"),
+    ("nul-in-value", LOCAL, 'litellm:\n  env: {A: "x\\0y"}\n', "litellm.env.A: contains a NUL character"),
+    ("date-in-model-info", LOCAL, "models:\n  - name: gpt-5\n    model_info: {released: 2024-01-01}\n",
+     "models[0].model_info.released: is a YAML date (2024-01-01); quote it"),
+    ("timestamp-in-settings", LOCAL, "cliproxy:\n  settings:\n    routing: {since: 2001-12-14 21:59:43}\n",
+     "cliproxy.settings.routing.since: is a YAML timestamp"),
+    # 5: a name with a newline once added top-level keys to the rendered LiteLLM config.
+    ("profile-name-newline", LOCAL, 'profile: "cost\\ninclude: /etc/passwd"\n',
+     "profile: expected a profile name (letters, digits, _ and -"),
+    ("profiles-key-newline", LOCAL, 'profiles:\n  "x\\ninclude: y": {}\n', "expected a profile name"),
+    ("model-name-newline", LOCAL, 'models:\n  - name: "a\\nb"\n', "models[0].name: expected a model name"),
+    ("escape-sequence-in-key", LOCAL, 'litellm:\n  "\\e[2Jgone": 1\n', "litellm.\\x1b[2Jgone: unknown key"),
+    # 6: .nan / .inf as timeouts (down never escalated to SIGKILL; up waited forever).
+    ("nan-timeout", LOCAL, "litellm: {stop_timeout: .nan}\n", "litellm.stop_timeout: is nan: numbers must be finite"),
+    ("inf-timeout", LOCAL, "cliproxy: {start_timeout: .inf}\n", "cliproxy.start_timeout: is inf: numbers must be finite"),
+    ("huge-timeout", LOCAL, "litellm: {start_timeout: 1000000000}\n", "litellm.start_timeout: expected a number from 1 to 3600, found int"),
+    ("nan-in-passthrough", LOCAL, "router_settings: {retry_after: .nan}\n", "router_settings.retry_after: is nan"),
+    # 11: key files must be regular, single-line files.
+    ("key-file-device", LOCAL, DIRECT + "api_key_file: /dev/zero}\n" + DIRECT_TAIL,
+     "models[0].api_key_file: /dev/zero is not a regular file"),
+    # 15: typos in pass-through settings, against the pinned versions' keys.
+    ("litellm-settings-typo", LOCAL, "litellm_settings: {num_retrys: 2}\n",
+     "litellm_settings.num_retrys: unknown key: LiteLLM 1.108.7 does not accept it (did you mean 'num_retries'?"),
+    ("router-settings-typo", LOCAL, "router_settings: {routing_strategie: simple-shuffle}\n",
+     "router_settings.routing_strategie: unknown key: LiteLLM 1.108.7 does not accept it (did you mean 'routing_strategy'?"),
+    ("general-settings-typo-in-profile", LOCAL, "profiles:\n  cost:\n    general_settings: {disable_spend_log: true}\n",
+     "profiles.cost.general_settings.disable_spend_log: unknown key"),
+    ("cliproxy-settings-typo", LOCAL, "cliproxy:\n  settings: {request-retyr: 2}\n",
+     "cliproxy.settings.request-retyr: unknown key: CLIProxyAPI router-for-me/CLIProxyAPI v7.2.140 does not accept it "
+     "(did you mean 'request-retry'?"),
+    ("unchecked-settings-bad-section", LOCAL, "unchecked_settings: [litellm.foo]\n",
+     "unchecked_settings[0]: names no pass-through section"),
 ]
 
 
@@ -81,12 +127,16 @@ def test_broken_config_fails_cleanly(tmp_path, rendered_home, case_id, file, con
     shutil.copytree(rendered_home, home, copy_function=shutil.copy2)
     before = snapshot(home / ".router")
     target = home / file
-    target.write_bytes(content if isinstance(content, bytes) else content.encode())
+    if isinstance(content, str) and content.startswith("/dev/"):
+        target.symlink_to(content)
+    else:
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
     for command in ("render", "check"):
         result = run_doit(home, command)
         assert result.returncode != 0, result.output
         assert expected in result.stderr, result.output
         assert "Traceback" not in result.output
+        assert "\x1b" not in result.output  # control characters are never printed raw
     assert snapshot(home / ".router") == before
 
 

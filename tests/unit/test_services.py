@@ -7,6 +7,7 @@ import pytest
 from tasks import secrets
 from tasks.config import load_stack
 from tasks.errors import FlowgateError
+from tasks.paths import Paths
 from tasks.services import (
     LITELLM_DEFAULT_ENV,
     base_url,
@@ -119,3 +120,28 @@ def test_protocol_is_checked_by_the_config(paths):
 def test_litellm_writes_its_bytecode_even_where_the_user_turned_it_off(paths):
     launch = litellm_launch(paths, load_stack(paths), environ={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/h"})
     assert "PYTHONDONTWRITEBYTECODE" not in launch.env and launch.env["HOME"] == "/h"
+
+
+def test_litellm_env_values_reach_the_process_but_not_the_record(paths):
+    stack = load_stack(paths)
+    stack["litellm"]["env"] = {"UPSTREAM_TOKEN": "tok-very-secret-123"}
+    launch = litellm_launch(paths, stack, environ={})
+    assert launch.env["UPSTREAM_TOKEN"] == "tok-very-secret-123"
+    assert "tok-very-secret" not in str(launch.parts) + str(launch.meta)  # the record keeps parts and meta
+    stack["litellm"]["env"] = {"UPSTREAM_TOKEN": "tok-other"}
+    assert restart_reasons(launch.parts, litellm_launch(paths, stack, environ={}).parts) == ["environment changed"]
+
+
+def test_a_bare_value_in_a_template_is_escaped_too(paths, tmp_path):
+    # A profile name can no longer carry a newline (the config refuses it), and even if one got
+    # through, the template engine serialises every value: the comment stays one line.
+    from tasks.render import render_template
+
+    stack = load_stack(paths)
+    stack["profile"] = "x\ninclude: /etc/passwd"
+    text = render_litellm(paths, stack, secrets.placeholders())
+    assert "\ninclude:" not in text and text.splitlines()[0].endswith('("x\\ninclude: /etc/passwd" profile).')
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.j2").write_text("# {{ v }} {{ v | yaml }}\n")
+    bare = render_template(Paths(root=tmp_path, home=paths.home), "t.j2", {"v": "a\nb: c"})
+    assert bare == '# "a\\nb: c" "a\\nb: c"\n'

@@ -30,30 +30,34 @@ def test_block_round_trip_nested():
 
 
 def test_rendered_configs_keep_hostile_values(paths):
-    hostile = 'model "x": #1 {{ y }}\nline2'
+    hostile = 'model "x": #1 {{ y }}\nline2'  # free pass-through values may span lines
+    one_line = 'model "x": #1 {{ y }}'  # typed values may not
+    name = "a:b/c@d+e.f"  # the strictest name still holds YAML-significant characters
     paths.local_config.write_text(textwrap.dedent(f"""
         cliproxy:
           settings:
-            proxy-url: {yaml.safe_dump(hostile, default_style='"').strip()}
+            proxy-url: {yaml.safe_dump(one_line, default_style='"').strip()}
             custom: {{"k: v": ["#", "{{{{x}}}}"]}}
         litellm_settings:
           weird: {yaml.safe_dump(hostile, default_style='"').strip()}
+        unchecked_settings: [litellm_settings.weird, cliproxy.settings.custom]
         models:
-          - name: {yaml.safe_dump(hostile, default_style='"').strip()}
-            params: {{extra_headers: {{"X-A": "b: c"}}}}
+          - name: "{name}"
+            params: {{extra_headers: {{"X-A": "b: c"}}, extra_body: {yaml.safe_dump(hostile, default_style='"').strip()}}}
         clients: {{codex: {{model: null, fast_model: null}}, claude: {{model: null, fast_model: null}}}}
         profiles: null
     """))
     stack = load_stack(paths)
     values = secrets.placeholders()
     lite = yaml.safe_load(services.render_litellm(paths, stack, values))
-    assert lite["model_list"][0]["model_name"] == hostile
-    assert lite["model_list"][0]["litellm_params"]["model"] == f"openai/{hostile}"
+    assert lite["model_list"][0]["model_name"] == name
+    assert lite["model_list"][0]["litellm_params"]["model"] == f"openai/{name}"
     assert lite["model_list"][0]["litellm_params"]["extra_headers"] == {"X-A": "b: c"}
+    assert lite["model_list"][0]["litellm_params"]["extra_body"] == hostile
     assert lite["litellm_settings"]["weird"] == hostile
     assert lite["general_settings"]["master_key"] == values[secrets.LITELLM_MASTER_KEY]
     cpa = yaml.safe_load(services.render_cliproxy(paths, stack, values))
-    assert cpa["proxy-url"] == hostile
+    assert cpa["proxy-url"] == one_line
     assert cpa["custom"] == {"k: v": ["#", "{{x}}"]}
     assert cpa["api-keys"] == [values[secrets.CLIPROXY_API_KEY]]
     assert cpa["remote-management"]["secret-key"] == values[secrets.CLIPROXY_MANAGEMENT_KEY]

@@ -26,9 +26,12 @@ from .records import (
 
 
 def _open_log(log_path: Path) -> int:
+    from ...logrotate import rotate_if_large
+
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        rotate_if_large(log_path)  # bounded across starts (issue 8, item 11)
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), LOG_MODE)
     except OSError as exc:
         raise FlowgateError(f"cannot open log file {log_path}: {exc.strerror or exc}") from None

@@ -1,0 +1,31 @@
+"""tasks.logrotate: service logs are bounded across starts (issue 8, item 11)."""
+
+from __future__ import annotations
+
+import os
+
+import tasks.logrotate as logrotate
+from tasks.logrotate import rotate_if_large, rotated
+from tasks.stack.process.spawn import _open_log
+
+
+def test_rotates_only_when_large_and_keeps_a_bounded_number(tmp_path):
+    log = tmp_path / "litellm.log"
+    assert rotate_if_large(log, max_bytes=10) is False  # missing: nothing to do
+    log.write_text("small")
+    assert rotate_if_large(log, max_bytes=10) is False and log.exists()
+    for n in range(5):
+        log.write_text(f"run {n} " + "x" * 20)
+        assert rotate_if_large(log, max_bytes=10, keep=3) is True
+    assert not log.exists()
+    assert [rotated(log, n).read_text()[:5] for n in (1, 2, 3)] == ["run 4", "run 3", "run 2"]
+    assert not rotated(log, 4).exists()
+
+
+def test_a_service_start_opens_a_fresh_log_when_the_old_one_is_large(tmp_path, monkeypatch):
+
+    monkeypatch.setattr(logrotate, "MAX_LOG_BYTES", 100)
+    log = tmp_path / "litellm.log"
+    log.write_text("x" * 200)
+    os.close(_open_log(log))
+    assert log.read_text().startswith("--- started") and rotated(log, 1).read_text() == "x" * 200
