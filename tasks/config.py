@@ -18,6 +18,8 @@ from .merge import deep_merge
 from .paths import Paths
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
+from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
+from .teamspec import problems as team_problems
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
 PROFILE_KEYS = ("description", "litellm_settings", "router_settings", "general_settings", "models", "clients")
@@ -74,6 +76,7 @@ _LITELLM = Mapping({
     "start_timeout": _seconds(180, 1),
     "stop_timeout": _seconds(10),
     "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_what="an environment variable name"),
+    "replicas": REPLICAS,
 })
 _RELEASE = Mapping({
     "repo": Scalar(str, default=lines.MAINLINE_REPO, what="owner/name"),
@@ -96,6 +99,7 @@ _CLIPROXY = Mapping({
         "request-retry": Scalar(int, min=0),
         "proxy-url": Scalar(str),
     }),
+    "store": STORE,
 })
 _PROFILE = Mapping({
     "description": Scalar(str, default=""),
@@ -116,6 +120,8 @@ SCHEMA = Mapping({
     "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/provider_spec.py
     "clients": _CLIENTS,
     "profiles": MapOf(_PROFILE, key_what="a profile name"),
+    "redis": REDIS,
+    "deploy": DEPLOY,
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {
@@ -285,7 +291,7 @@ def _cross_check(cfg: dict) -> list[Problem]:
             problems.append(Problem((name, "host"), f"{svc['host']!r} is not a loopback address; set {name}.allow_remote: true to expose the service beyond this machine"))
     if cfg["cliproxy"]["enabled"] and cfg["litellm"]["port"] == cfg["cliproxy"]["port"]:
         problems.append(Problem(("cliproxy", "port"), f"is the same as litellm.port ({cfg['litellm']['port']}); the two services need different ports"))
-    return problems
+    return problems + team_problems(cfg)
 
 
 def _known(names: dict) -> str:
