@@ -74,6 +74,7 @@ class Plan:
     cliproxy_secrets: list[str]
     secrets: dict[str, Secret] = field(default_factory=dict)  # var -> Secret, every one the stack needs
     redis: str | None = None  # "managed" (run in the deployment), "external" (redis.url), None
+    notes: list[str] = field(default_factory=list)  # worth saying, not worth failing for
 
     @property
     def litellm(self) -> dict:
@@ -156,7 +157,21 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
     return Plan(stack, litellm_config, cliproxy_config(ref(CLIPROXY_API_KEY_VAR), ref(CLIPROXY_MANAGEMENT_KEY_VAR)),
                 with_values, litellm_env={**LITELLM_DEFAULT_ENV, **stack["litellm"]["env"]},
                 litellm_secrets=litellm_secrets, cliproxy_env=cliproxy_env, cliproxy_secrets=cliproxy_secrets,
-                secrets=found, redis=redis_mode)
+                secrets=found, redis=redis_mode, notes=_notes(stack, redis_mode))
+
+
+def _notes(stack: dict, redis_mode: str | None) -> list[str]:
+    from ..release.lines import MAINLINE_REPO
+    from ..teamspec import CLIPROXY_IMAGE
+
+    notes = []
+    if stack["litellm"]["replicas"] > 1 and not redis_mode:
+        notes.append(f"{stack['litellm']['replicas']} LiteLLM replicas without Redis: each keeps its own cooldowns "
+                     "and rpm/tpm counts (set redis.managed: true or redis.url to share them)")
+    if stack["cliproxy"]["release"]["repo"] != MAINLINE_REPO and stack["deploy"]["images"]["cliproxy"] == CLIPROXY_IMAGE:
+        notes.append(f"cliproxy.release.repo is {stack['cliproxy']['release']['repo']}, but the containers run the "
+                     f"mainline image {CLIPROXY_IMAGE}: set deploy.images.cliproxy to an image of that line")
+    return notes
 
 
 def _redis(stack: dict, paths: Paths, environ, need, litellm_secrets: list[str]) -> str | None:

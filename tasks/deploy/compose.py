@@ -72,15 +72,16 @@ def env_file_values(plan: cluster.Plan) -> dict[str, str]:
     return values
 
 
-def render(paths: Paths, stack: dict, environ=None) -> dict[str, tuple[str, int]]:
+def render(paths: Paths, stack: dict, environ=None) -> tuple[dict, list[str]]:
     plan = cluster.plan(paths, stack, read_values=True, environ=environ)
     template = "templates/compose/compose.yaml.j2"
     text = render_template(paths, "compose/compose.yaml.j2", context(plan))
     parse_all(text, template)
     literal_ok(text, template, lambda docs: docs[0]["configs"]["litellm_config"]["content"], escape(plan.litellm_config))
     env = render_template(paths, "compose/env.j2", {"values": env_file_values(plan)})
-    return {COMPOSE_FILE: (text, 0o644), ENV_FILE: (env, 0o600)}
+    return {COMPOSE_FILE: (text, 0o644), ENV_FILE: (env, 0o600)}, plan.notes
 
 
 def export(paths: Paths, stack: dict, out: Path, environ=None) -> Output:
-    return Output.write(out, render(paths, stack, environ))
+    files, notes = render(paths, stack, environ)
+    return Output.write(out, files, notes=notes)

@@ -53,8 +53,8 @@ def context(plan: cluster.Plan, secret_name: str) -> dict:
     }
 
 
-def render(paths: Paths, stack: dict, existing_secret: str | None = None, environ=None) -> dict[str, tuple[str, int]]:
-    """file name -> (text, mode) of every manifest this export consists of."""
+def render(paths: Paths, stack: dict, existing_secret: str | None = None, environ=None) -> tuple[dict, list[str]]:
+    """file name -> (text, mode) of every manifest this export consists of, and the plan's notes."""
     _check_name(existing_secret)
     plan = cluster.plan(paths, stack, read_values=existing_secret is None, environ=environ)
     ctx = context(plan, existing_secret or cluster.SECRET_NAME)
@@ -74,7 +74,7 @@ def render(paths: Paths, stack: dict, existing_secret: str | None = None, enviro
     if SECRET_FILE in files:
         literal_ok(files[SECRET_FILE][0], "templates/k8s/secret.yaml.j2",
                    lambda docs: docs[0]["stringData"][cluster.CLIPROXY_CONFIG_KEY], plan.cliproxy_config_values)
-    return files
+    return files, plan.notes
 
 
 def _check_name(name: str | None) -> None:
@@ -86,7 +86,7 @@ def _check_name(name: str | None) -> None:
 
 
 def export(paths: Paths, stack: dict, out: Path, existing_secret: str | None = None, environ=None) -> Output:
-    files = render(paths, stack, existing_secret, environ)
+    files, notes = render(paths, stack, existing_secret, environ)
     # A file an earlier export wrote that this one does not (redis.yaml, secret.yaml) would still be
     # applied by `kubectl apply -f DIR`, and a stale secret.yaml keeps keys on disk: remove them.
-    return Output.write(out, files, stale=[f"{name}.yaml" for name in TEMPLATES])
+    return Output.write(out, files, stale=[f"{name}.yaml" for name in TEMPLATES], notes=notes)

@@ -46,10 +46,11 @@ class Output:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def write(cls, out: Path, files: dict[str, tuple[str, int]], stale: list[str] = ()) -> "Output":
-        result = cls(out)
+    def write(cls, out: Path, files: dict[str, tuple[str, int]], stale: list[str] = (), notes=()) -> "Output":
+        result = cls(out, notes=list(notes))
         for name, (text, mode) in files.items():
             changed = atomic_write(out / name, text, mode=mode)
             (result.written if changed else result.unchanged).append(name)
@@ -70,4 +71,4 @@ class Output:
         out += [f"removed {display(self.out / n)} (no longer part of the export)" for n in self.removed]
         if self.unchanged and not self.written:
             out.append(f"{display(self.out)}: {len(self.unchanged)} file(s) already up to date")
-        return out
+        return out + [f"note: {note}" for note in self.notes]

@@ -180,7 +180,7 @@ def test_validators_do_reject_a_broken_manifest(paths, stack, out):
     deployment["spec"]["replica"] = 1
     with pytest.raises(jsonschema.ValidationError):
         validate_k8s([deployment])
-    doc = yaml.safe_load(compose.render(paths, stack)["compose.yaml"][0])
+    doc = yaml.safe_load(compose.render(paths, stack)[0]["compose.yaml"][0])
     doc["services"][cluster.LITELLM_NAME]["replica"] = 2
     with pytest.raises(jsonschema.ValidationError):
         validate_compose(doc)
@@ -206,9 +206,9 @@ def test_compose_default_and_team(paths, team, out):
 
 
 def test_compose_default_validates_and_managed_redis(paths, stack, out):
-    validate_compose(yaml.safe_load(compose.render(paths, stack)["compose.yaml"][0]))
+    validate_compose(yaml.safe_load(compose.render(paths, stack)[0]["compose.yaml"][0]))
     paths.local_config.write_text("redis: {managed: true}\n")
-    doc = yaml.safe_load(compose.render(paths, load_stack(paths))["compose.yaml"][0])
+    doc = yaml.safe_load(compose.render(paths, load_stack(paths))[0]["compose.yaml"][0])
     validate_compose(doc)
     assert doc["services"][cluster.REDIS_NAME]["image"] == "redis:7"
     assert cluster.REDIS_NAME in doc["services"][cluster.LITELLM_NAME]["depends_on"]
@@ -225,3 +225,22 @@ def test_second_export_rewrites_nothing(paths, team, out):
 def test_env_file_refuses_a_quote(paths, team, out):
     with pytest.raises(FlowgateError, match="OPENAI_API_KEY"):
         compose.render(paths, team, environ={**TEAM_ENV, "OPENAI_API_KEY": "it's"})
+
+
+def test_object_store_and_notes(paths, stack, out):
+    paths.local_config.write_text(textwrap.dedent("""
+        litellm: {replicas: 2}
+        cliproxy:
+          release: {repo: someone/CLIProxyAPIPlus, version: v6.9.8-0}
+          store: {type: object, endpoint: "https://s3.internal", bucket: tokens,
+                  access_key_env: OBJ_ACCESS, secret_key_env: OBJ_SECRET}
+    """))
+    result = k8s.export(paths, load_stack(paths), out, environ={"OBJ_ACCESS": "access-0123456789", "OBJ_SECRET": "secret-0123456789"})
+    docs = k8s_docs(out)
+    validate_k8s(docs)
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in
+           by_kind(docs, "Deployment", cluster.CLIPROXY_NAME)["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OBJECTSTORE_ENDPOINT"] == "https://s3.internal" and env["OBJECTSTORE_BUCKET"] == "tokens"
+    assert env["OBJECTSTORE_SECRET_KEY"] == {"secretKeyRef": {"name": "flowgate-secrets", "key": "OBJECTSTORE_SECRET_KEY"}}
+    assert files_holding(out, "secret-0123456789") == ["secret.yaml"]
+    assert any("without Redis" in n for n in result.notes) and any("deploy.images.cliproxy" in n for n in result.notes)
