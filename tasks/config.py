@@ -20,6 +20,8 @@ from .passthrough import unknown_settings
 from .paths import Paths
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
+from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
+from .teamspec import problems as team_problems
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -82,6 +84,7 @@ _LITELLM = Mapping({
     "start_timeout": _seconds(180, 1),
     "stop_timeout": _seconds(10, 0, 600),
     "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_rule=ENV_NAME),
+    "replicas": REPLICAS,
 })
 _RELEASE = Mapping({
     "repo": Scalar(str, default=lines.MAINLINE_REPO, what="owner/name"),
@@ -104,6 +107,7 @@ _CLIPROXY = Mapping({
         "request-retry": Scalar(int, min=0, max=MAX_RETRIES),
         "proxy-url": Scalar(str),
     }),
+    "store": STORE,
 })
 _PROFILE = Mapping({
     "description": Scalar(str, default=""),
@@ -126,6 +130,8 @@ SCHEMA = Mapping({
     "profiles": MapOf(_PROFILE, key_rule=PROFILE_NAME),
     # Pass-through keys newer than tasks/data/passthrough_keys.json, e.g. litellm_settings.new_flag
     "unchecked_settings": ListOf(Scalar(str)),
+    "redis": REDIS,
+    "deploy": DEPLOY,
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {
@@ -311,7 +317,7 @@ def _cross_check(cfg: dict) -> list[Problem]:
             problems.append(Problem((name, "host"), f"{svc['host']!r} is not a loopback address; set {name}.allow_remote: true to expose the service beyond this machine"))
     if cfg["cliproxy"]["enabled"] and cfg["litellm"]["port"] == cfg["cliproxy"]["port"]:
         problems.append(Problem(("cliproxy", "port"), f"is the same as litellm.port ({cfg['litellm']['port']}); the two services need different ports"))
-    return problems
+    return problems + team_problems(cfg)
 
 
 def _known(names: dict) -> str:

@@ -26,6 +26,7 @@ def render_template(paths: Paths, name: str, context: dict) -> str:
     )
     env.filters["yaml"] = yamlout.inline
     env.filters["block"] = yamlout.block
+    env.filters["embedded"] = yamlout.embedded
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound:

@@ -20,12 +20,14 @@ from .paths import Paths
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
 CLIPROXY_MANAGEMENT_KEY = "cliproxy_management_key"
+REDIS_PASSWORD = "redis_password"  # of the Redis FlowGate runs (redis.managed), here or in a cluster
 
 # name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
 SECRETS = {
     LITELLM_MASTER_KEY: ("sk-", "LiteLLM master key: the gateway key clients send"),
     CLIPROXY_API_KEY: ("sk-cpa-", "CLIProxyAPIPlus client key LiteLLM uses"),
     CLIPROXY_MANAGEMENT_KEY: ("mgmt-", "CLIProxyAPIPlus management API key"),
+    REDIS_PASSWORD: ("redis-", "password of a Redis FlowGate runs (redis.managed: true)"),
 }
 
 

@@ -132,12 +132,12 @@ def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     }
 
 
-def cliproxy_context(paths: Paths, stack: dict, secrets: dict) -> dict:
+def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> dict:
     cfg = stack["cliproxy"]
     return {
         "host": cfg["host"],
         "port": cfg["port"],
-        "auth_dir": str(paths.auths_dir),
+        "auth_dir": auth_dir or str(paths.auths_dir),  # another one inside a container
         "api_key": secrets[CLIPROXY_API_KEY],
         "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
         "allow_remote": cfg["allow_remote"],
@@ -151,8 +151,8 @@ def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     return text
 
 
-def render_cliproxy(paths: Paths, stack: dict, secrets: dict) -> str:
-    text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets))
+def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
+    text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets, auth_dir))
     parse_rendered(CLIPROXY_TEMPLATE, text)
     return text
 

@@ -20,6 +20,16 @@ def finalize(value: object) -> str:
     return value if isinstance(value, Rendered) else inline(value)
 
 
+def embedded(text: str, width: int) -> Rendered:
+    """A rendered file's text as the body of a YAML block scalar (`key: |`), indented `width` spaces.
+
+    The text is FlowGate's own rendered YAML (already escaped); a line may not start a new key, since
+    every line is indented past the `|`.
+    """
+    pad = " " * width
+    return Rendered("\n".join(pad + line if line else line for line in str(text).splitlines()))
+
+
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*$")
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
 
