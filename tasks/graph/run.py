@@ -103,8 +103,12 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
 
+    from ..stack.swap import stop_leftovers
+
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
+        if LITELLM in services:
+            stop_leftovers(PATHS, stack[LITELLM] if stack else None)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
             print(f"{service} is not running" if result.outcome == "not-running" else result.message)
@@ -123,11 +127,18 @@ def restart(pos: list[str]) -> None:
 
     stack = read_stack()
     services = [s for s in service_choice(pos) if s in enabled_services(stack)]
+    from ..stack import swap
+
     with stack_lock(PATHS, what="restart"):
         for service in services:
+            # LiteLLM is replaced without downtime where possible; otherwise stop-then-start.
+            swapped = swap.restart(PATHS, stack, "restart requested") if service == LITELLM else None
+            if isinstance(swapped, swap.Outcome):
+                print(swapped.line())
+                continue
             stop_service(PATHS, stack, service, "restart requested")
             outcome = ensure_running(PATHS, stack, service)
-            print(f"{service}: restarted (pid {outcome.pid})")
+            print(f"{service}: restarted (pid {outcome.pid})" + (f" (stop-then-start: {swapped})" if swapped else ""))
     wait(PATHS, stack, services, set(services))
     print("ready: " + ", ".join(services))
 

@@ -32,7 +32,7 @@ LOG_TAIL_LINES = 15
 @dataclass
 class Outcome:
     service: str
-    action: str  # started | restarted | reloaded | unchanged | disabled
+    action: str  # started | restarted | swapped | reloaded | unchanged | disabled
     pid: int | None = None
     why: str = ""
 
@@ -89,6 +89,15 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
                 return Outcome(service, "reloaded", record.pid, "config changed, hot reload")
             return Outcome(service, "unchanged", record.pid)
         why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
+        # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap) ---
+        if service == LITELLM:
+            from . import swap
+
+            blocked = swap.impossible(record, launch)
+            if blocked is None:
+                return swap.replace(paths, stack, record, launch, why)
+            why += f" (stop-then-start: {blocked})"
+        # ---
         result = process.stop(record_path, timeout=stack[service]["stop_timeout"])
         events.record(paths, "stop", service, result.outcome, f"restart: {why}", seconds=round(result.seconds, 3))
     elif record is not None:
