@@ -15,6 +15,8 @@ from .accounts.providers import PROVIDERS_SPEC
 from .errors import FlowgateError
 from .merge import deep_merge
 from .paths import Paths
+from .profiles import DEFAULT_DESCRIPTION
+from .profiles import resolve as resolve_profile
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Scalar, dotted
 
@@ -207,8 +209,9 @@ def load_stack(paths: Paths) -> dict:
     for path, why in MANAGED.items():
         if _get(base, path) is not None:
             problems.append(Problem(path, f"is managed by FlowGate ({why}); remove it"))
-    active = base["profile"]
     profiles = base["profiles"]
+    names = ["default", *[p for p in profiles if p != "default"]]
+    active, source = resolve_profile(paths, base["profile"], names)  # `doit profile NAME` wins
     if active != "default" and active not in profiles:
         known = ", ".join(["default", *profiles]) if profiles else "default"
         problems.append(Problem(("profile",), f"unknown profile {active!r} (known: {known})"))
@@ -227,7 +230,10 @@ def load_stack(paths: Paths) -> dict:
     _raise(problems, sources.where)
     stack = _apply_profile(base, profiles.get(active, {}))
     stack["profile"] = active
-    stack["profile_names"] = ["default", *[p for p in profiles if p != "default"]]
+    stack["profile_source"] = source
+    stack["profile_names"] = names
+    stack["profile_descriptions"] = {n: profiles.get(n, {}).get("description") or (DEFAULT_DESCRIPTION if n == "default" else "")
+                                     for n in names}
     return stack
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import time
@@ -38,3 +39,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")
+
+
+def group_gone(pgid: int) -> bool:
+    """No live (non-zombie) process left in the group: init reaps orphans only after a while."""
+    import psutil
+
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return False
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return True

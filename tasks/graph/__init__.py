@@ -12,6 +12,7 @@ from .clients import task_integrate, task_models, task_smoke
 from .common import DOIT_CONFIG
 from .fetch import task_fetch
 from .inspect import task_doctor, task_logs, task_status
+from .profile import task_profile
 from .run import (
            task_down,
            task_preflight,
@@ -22,5 +23,5 @@ from .run import (
 )
 
 __all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_fetch",
-           "task_import", "task_integrate", "task_login", "task_logs", "task_models", "task_preflight", "task_ready",
+           "task_import", "task_integrate", "task_login", "task_logs", "task_models", "task_preflight", "task_profile", "task_ready",
            "task_render", "task_restart", "task_secrets", "task_smoke", "task_start", "task_status", "task_up"]

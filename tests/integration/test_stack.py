@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import ROOT
 from tests.fakes import today
-from tests.support import wait_for
+from tests.support import group_gone, wait_for
 
 # line -> (repo, tag, banner version) the stack must end up running
 EXPECTED = {"mainline": (today.MAINLINE_REPO, today.MAINLINE_TAGS[-1], "7.2.140"),
@@ -32,18 +32,6 @@ def status_json(st) -> tuple[int, dict]:
 def by_service(data) -> dict:
     return {s["service"]: s for s in data["services"]}
 
-
-def group_gone(pgid: int) -> bool:
-    """No live (non-zombie) process left in the group: init reaps orphans only after a while."""
-    import psutil
-
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                return False
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return True
 
 
 
