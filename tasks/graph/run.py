@@ -102,7 +102,7 @@ def task_up():
 def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
-
+    from ..stack.supervisor import forget
     from ..stack.swap import stop_leftovers
 
     stack = read_stack_or_none()
@@ -111,6 +111,8 @@ def stop_services(services: list[str], reason: str) -> None:
             stop_leftovers(PATHS, stack[LITELLM] if stack else None)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
+            if result.pid:
+                forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report
             print(f"{service} is not running" if result.outcome == "not-running" else result.message)
 
 
