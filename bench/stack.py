@@ -72,21 +72,27 @@ def litellm_alone(config: Path, port: int) -> float:
         proc.wait()
 
 
-def main() -> None:
+def installed_home(gh: FakeGitHub, extra_local: str = "") -> tuple[Path, dict, int]:
+    """A FlowGate home on free ports with the CLIProxyAPI double fetched: (home, env, litellm port)."""
     host_os, host_arch = release.host_platform()
     double = f"#!{sys.executable}\n".encode() + (ROOT / "tests/fakes/cliproxy_double.py").read_bytes()
     home = flowgate_home()
     env = flowgate_env(home)
     env.update(CI="true", CLIPROXY_DOUBLE_MODELS="gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5")
+    archive = build_archive(home / "dist", TAG, release_files(double, host_os), host_os, host_arch)
+    gh.add_release(REPO, TAG, [archive])
+    lport, cport = free_port(), free_port()
+    (home / "config/local.yaml").write_text(
+        f"litellm: {{port: {lport}}}\ncliproxy:\n  port: {cport}\n  release: {{repo: {REPO}, version: {TAG}, "
+        f"api_url: '{gh.api_url}'}}\n" + extra_local)
+    run(doit_argv("fetch"), env, home)
+    return home, env, lport
+
+
+def main() -> None:
     floor_dir = doit_floor_dir()
     with FakeGitHub() as gh:
-        archive = build_archive(home / "dist", TAG, release_files(double, host_os), host_os, host_arch)
-        gh.add_release(REPO, TAG, [archive])
-        lport, cport = free_port(), free_port()
-        (home / "config/local.yaml").write_text(
-            f"litellm: {{port: {lport}}}\ncliproxy:\n  port: {cport}\n  release: {{repo: {REPO}, version: {TAG}, "
-            f"api_url: '{gh.api_url}'}}\n")
-        run(doit_argv("fetch"), env, home)
+        home, env, lport = installed_home(gh)
         gh.reset_counts()
         fetch_t = timed(doit_argv("fetch"), cwd=home, env=env, runs=10)
         fetch_requests = gh.total_requests

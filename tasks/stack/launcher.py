@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         url = urlsplit(args.ready)
         ready = supervisor.http_ready(url.hostname, url.port, url.path or "/")
-    code = supervisor.Supervisor(paths, args.service, child, ready).run()
+    # The launcher's own server (`-m tasks.stack.launcher litellm`) runs in a forked child: this
+    # interpreter is already up, which keeps LiteLLM's cold start as fast as `litellm --config`.
+    own = child[1:3] == ["-m", "tasks.stack.launcher"] and Path(child[0]).resolve() == Path(sys.executable).resolve()
+    in_process = (lambda: main(child[3:])) if own else None
+    code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process).run()
     return supervisor.exit_like(code)
 
 

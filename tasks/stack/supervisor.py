@@ -73,6 +73,14 @@ def sweep(paths: Paths, service: str) -> None:
 
 
 def _pid_exists(pid: int) -> bool:
+    """Alive and not a zombie (an orphaned launcher may wait a while for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -119,9 +127,59 @@ def _load_prctl():
 _PRCTL = _load_prctl()  # looked up before any fork: nothing but a call happens in the child
 
 
+class Forked:
+    """A child forked from the supervisor that runs `target` in the same program: no second
+    interpreter start and no re-import on LiteLLM's cold path. The Popen surface the loop uses."""
+
+    def __init__(self, target, env: dict[str, str]):
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            code = 1
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                _die_with_parent()
+                os.environ.update(env)
+                code = target() or 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            if self.returncode is None:
+                _, status = os.waitpid(self.pid, 0)  # a signal runs our handler, then the wait resumes
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(["forked", str(self.pid)], timeout)
+            time.sleep(min(0.005, timeout))
+        return self.returncode
+
+
 class Supervisor:
-    def __init__(self, paths: Paths, service: str, argv: list[str], ready, policy: RestartPolicy = RestartPolicy()):
+    def __init__(self, paths: Paths, service: str, argv: list[str], ready, policy: RestartPolicy = RestartPolicy(),
+                 in_process=None):
+        """`in_process`: run this callable in a forked child instead of executing `argv`."""
         self.paths, self.service, self.argv, self.ready, self.policy = paths, service, argv, ready, policy
+        self.in_process = in_process
         self.pid = os.getpid()
         self.stopping = False
         self.child: subprocess.Popen | None = None
@@ -180,7 +238,10 @@ class Supervisor:
         """Start the child; None, or an exit code when it could not even be executed."""
         env = {**os.environ, WORKER_FILE_ENV: str(worker_path(self.paths, self.service, self.pid))}
         try:
-            self.child = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent, close_fds=True)
+            if self.in_process is not None:
+                self.child = Forked(self.in_process, {WORKER_FILE_ENV: env[WORKER_FILE_ENV]})
+            else:
+                self.child = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent, close_fds=True)
         except OSError as exc:  # e.g. the binary was removed since the first start
             self._say(f"cannot execute {self.argv[0]}: {exc.strerror or exc}")
             return 127
@@ -250,7 +311,8 @@ def http_ready(host: str, port: int, path: str):
 def exit_like(code: int) -> int:
     """Exit as the child did: re-raise its signal, else return its code."""
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):  # those two cannot be handled anyway
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
         return 128 - code
     return code
