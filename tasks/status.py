@@ -59,9 +59,9 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
 def _supervision(paths: Paths, service: str, record, state) -> dict:
     """What the launcher knows (restarts, last exit, why it gave up) and a LiteLLM swap under way."""
-    from .stack import supervisor, swap
+    from .stack import launcher_files, swap
 
-    sup = (supervisor.read_state(paths, service, record.pid) if record is not None else None) or {}
+    sup = (launcher_files.read_state(paths, service, record.pid) if record is not None else None) or {}
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
            "service_pid": sup.get("service_pid") if state.state == "running" else None,
            "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,

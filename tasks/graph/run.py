@@ -102,7 +102,7 @@ def task_up():
 def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
-    from ..stack.supervisor import forget
+    from ..stack.launcher_files import forget
     from ..stack.swap import stop_leftovers
 
     stack = read_stack_or_none()

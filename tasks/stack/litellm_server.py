@@ -20,7 +20,7 @@ import os
 import time
 
 from . import reuseport
-from .supervisor import WORKER_FILE_ENV
+from .launcher_files import WORKER_FILE_ENV
 
 LINGER = 0.2  # seconds: connections queued before the steering took effect are accepted, not reset
 BIND_FAILED = 98  # exit code when the address cannot be bound (EADDRINUSE's errno)

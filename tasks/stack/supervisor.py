@@ -8,7 +8,8 @@ up` see a crashed service. A child that never became ready is not restarted at a
 cannot start is the starting command's failure to report (with the log), not a loop to hide.
 
 What it knows is in `.router/run/<service>.<supervisor pid>.state.json` (restarts, last exit code,
-why it gave up), read by `doit status`; each restart and the giving up is an event.
+why it gave up; tasks.stack.launcher_files), read by `doit status`; each restart and the giving up
+is an event.
 Stdlib + FlowGate's light modules only: it runs for the lifetime of the service.
 """
 
@@ -26,79 +27,13 @@ from pathlib import Path
 
 from ..paths import Paths
 from . import events
-
-WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
+from .launcher_files import WORKER_FILE_ENV, describe_exit, read_json, state_path, sweep, worker_path
 
 
 @dataclass(frozen=True)
 class RestartPolicy:
     backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)  # delay before restart 1, 2, 3, 4
     window: float = 60.0  # restarts counted within this many seconds
-
-
-def state_path(paths: Paths, service: str, pid: int) -> Path:
-    return paths.run_dir / f"{service}.{pid}.state.json"
-
-
-def worker_path(paths: Paths, service: str, pid: int) -> Path:
-    return paths.run_dir / f"{service}.{pid}.worker.json"
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_state(paths: Paths, service: str, pid: int) -> dict | None:
-    return read_json(state_path(paths, service, pid))
-
-
-def forget(paths: Paths, service: str, pid: int) -> None:
-    """Remove what a finished supervisor left behind."""
-    for path in (state_path(paths, service, pid), worker_path(paths, service, pid)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def sweep(paths: Paths, service: str) -> None:
-    """Remove the files of this service's supervisors that are gone (a new one starts now)."""
-    for path in paths.run_dir.glob(f"{service}.*.*.json"):
-        pid = path.name.split(".")[1]
-        if pid.isdigit() and not _pid_exists(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def _pid_exists(pid: int) -> bool:
-    """Alive and not a zombie (an orphaned launcher may wait a while for init to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except FileNotFoundError:
-        return False
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "exited"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name} (exit code {code})"
-        except ValueError:
-            return f"was killed by signal {-code} (exit code {code})"
-    return f"exited with code {code}"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -113,18 +48,21 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _load_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
+def _load_prctl() -> None:
+    """Look prctl up before any fork (nothing but a call happens in the child); `doit status`
+    imports this module and never needs ctypes."""
+    global _PRCTL
+    if _PRCTL is not None or not sys.platform.startswith("linux"):
+        return
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True).prctl
+        _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
+        pass
 
 
-_PRCTL = _load_prctl()  # looked up before any fork: nothing but a call happens in the child
+_PRCTL = None
 
 
 class Forked:
@@ -191,6 +129,7 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
+        _load_prctl()
         sweep(self.paths, self.service)
         ever_ready, recent = False, []
         while True:

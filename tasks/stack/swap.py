@@ -21,7 +21,7 @@ from ..errors import FlowgateError
 from ..names import LITELLM
 from ..paths import Paths
 from ..services import LITELLM_PROBE_PATH, Launch
-from . import events, probe, process, reuseport, supervisor
+from . import events, launcher_files, probe, process, reuseport
 from .lifecycle import LOG_TAIL_LINES, Outcome
 
 DRAIN_MARGIN = 5.0  # seconds beyond stop_timeout for the old instance's app shutdown before SIGKILL
@@ -79,8 +79,8 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
     events.record(paths, "swap", LITELLM, "ready", f"pid {new.pid} serves; pid {old.pid} drains",
                   old_pid=old.pid, new_pid=new.pid, seconds_to_ready=round(ready_s, 3))
     stopped = process.stop(prev_record(paths), timeout=float(cfg["stop_timeout"]) + DRAIN_MARGIN)
-    drained = (supervisor.read_state(paths, LITELLM, old.pid) or {}).get("drained")
-    supervisor.forget(paths, LITELLM, old.pid)
+    drained = (launcher_files.read_state(paths, LITELLM, old.pid) or {}).get("drained")
+    launcher_files.forget(paths, LITELLM, old.pid)
     events.record(paths, "swap", LITELLM, "ok", why, old_pid=old.pid, new_pid=new.pid,
                   seconds_to_ready=round(ready_s, 3), drained=drained, drain_s=round(stopped.seconds, 3),
                   old_stop=stopped.outcome)
@@ -93,12 +93,12 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
 def _wait_ready(paths: Paths, new: process.ProcessRecord, old: process.ProcessRecord, timeout: float) -> None:
     """Until the new instance says it listens and answers on its private port; else FlowgateError."""
     deadline = time.monotonic() + timeout
-    worker = supervisor.worker_path(paths, LITELLM, new.pid)
+    worker = launcher_files.worker_path(paths, LITELLM, new.pid)
     while True:
         if not process.is_alive(new):
             code = process.status(new).exit_code
-            raise _failure(paths, new, old, supervisor.describe_exit(code) + " before it was ready")
-        report = supervisor.read_json(worker) or {}
+            raise _failure(paths, new, old, launcher_files.describe_exit(code) + " before it was ready")
+        report = launcher_files.read_json(worker) or {}
         if report.get("ready") and probe.http_ok("127.0.0.1", int(report["probe_port"]), LITELLM_PROBE_PATH, timeout=2.0):
             return
         if time.monotonic() > deadline:
@@ -117,7 +117,7 @@ def _failure(paths: Paths, new, old, what: str) -> FlowgateError:
 def _discard(paths: Paths, new: process.ProcessRecord) -> None:
     """Stop a new instance that will not take over; keep its log for the user."""
     process.stop(next_record(paths), timeout=5.0)
-    supervisor.forget(paths, LITELLM, new.pid)
+    launcher_files.forget(paths, LITELLM, new.pid)
     if _log(paths, "next").exists():
         _log(paths, "next").replace(_log(paths, "failed"))
 
@@ -141,7 +141,7 @@ def stop_leftovers(paths: Paths, cfg: dict | None) -> None:
         if record is None:
             continue
         result = process.stop(path, timeout=timeout)
-        supervisor.forget(paths, LITELLM, record.pid)
+        launcher_files.forget(paths, LITELLM, record.pid)
         if result.outcome != "not-running":
             events.record(paths, "stop", LITELLM, result.outcome, f"{what} left by an interrupted swap", pid=record.pid)
 

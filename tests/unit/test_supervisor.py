@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tasks.stack import reuseport, supervisor
+from tasks.stack import launcher_files, reuseport, supervisor
 from tests.support import free_port
 
 FAST = supervisor.RestartPolicy(backoff=(0.01, 0.01, 0.01), window=60)
@@ -21,7 +21,7 @@ FAST = supervisor.RestartPolicy(backoff=(0.01, 0.01, 0.01), window=60)
 def run_supervisor(paths, argv, ready, policy=FAST) -> tuple[int, dict]:
     sup = supervisor.Supervisor(paths, "svc", argv, ready, policy)
     code = sup.run()
-    return code, supervisor.read_state(paths, "svc", os.getpid())
+    return code, launcher_files.read_state(paths, "svc", os.getpid())
 
 
 def events(paths) -> list[dict]:
@@ -105,7 +105,7 @@ def accepted(listener) -> int:
 
 def test_worker_ready_reads_the_report_of_this_child(run_dir):
     check = supervisor.worker_ready(run_dir, "svc", 42)
-    path = supervisor.worker_path(run_dir, "svc", 42)
+    path = launcher_files.worker_path(run_dir, "svc", 42)
     assert not check(1000)
     path.write_text(json.dumps({"pid": 999, "ready": True}))
     assert not check(1000)  # an earlier child's report
