@@ -34,6 +34,16 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def mark_replaced(paths: Paths, service: str, pid: int) -> None:
+    """Tell the server of launcher `pid` that a successor took over its port (it lingers on stop)."""
+    path = worker_path(paths, service, pid)
+    data = read_json(path)
+    if data is not None:
+        tmp = path.with_name(path.name + ".swap.tmp")
+        tmp.write_text(json.dumps({**data, "replaced": True}) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
 def read_state(paths: Paths, service: str, pid: int) -> dict | None:
     return read_json(state_path(paths, service, pid))
 

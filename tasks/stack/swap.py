@@ -78,6 +78,7 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
     _promote(paths, old, new)
     events.record(paths, "swap", LITELLM, "ready", f"pid {new.pid} serves; pid {old.pid} drains",
                   old_pid=old.pid, new_pid=new.pid, seconds_to_ready=round(ready_s, 3))
+    launcher_files.mark_replaced(paths, LITELLM, old.pid)
     stopped = process.stop(prev_record(paths), timeout=float(cfg["stop_timeout"]) + DRAIN_MARGIN)
     drained = (launcher_files.read_state(paths, LITELLM, old.pid) or {}).get("drained")
     launcher_files.forget(paths, LITELLM, old.pid)
