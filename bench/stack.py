@@ -65,17 +65,24 @@ def litellm_alone(config: Path, port: int) -> float:
         proc.wait()
 
 
-def main() -> None:
+def installed_home(gh: FakeGitHub, extra_local: str = "") -> tuple[Path, dict, int]:
+    """A FlowGate home on free ports with the CLIProxyAPI double fetched (mainline, from today's GitHub,
+    as the shipped config says): (home, env, litellm port)."""
     home = flowgate_home()
     env = flowgate_env(home)
     env.update(CI="true", CLIPROXY_DOUBLE_MODELS="gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5")
+    publish_today(gh, home / "dist")
+    env["GITHUB_API_URL"] = gh.api_url
+    lport, cport = free_port(), free_port()
+    (home / "config/local.yaml").write_text(f"litellm: {{port: {lport}}}\ncliproxy: {{port: {cport}}}\n" + extra_local)
+    run(doit_argv("fetch"), env, home)
+    return home, env, lport
+
+
+def main() -> None:
     floor_dir = doit_floor_dir()
     with FakeGitHub() as gh:
-        publish_today(gh, home / "dist")
-        env["GITHUB_API_URL"] = gh.api_url
-        lport, cport = free_port(), free_port()
-        (home / "config/local.yaml").write_text(f"litellm: {{port: {lport}}}\ncliproxy: {{port: {cport}}}\n")
-        run(doit_argv("fetch"), env, home)
+        home, env, lport = installed_home(gh)
         gh.reset_counts()
         fetch_t = timed(doit_argv("fetch"), cwd=home, env=env, runs=10)
         fetch_requests = gh.total_requests

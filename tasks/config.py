@@ -18,6 +18,8 @@ from .keyfiles import key_file_problem
 from .merge import deep_merge
 from .passthrough import unknown_settings
 from .paths import Paths
+from .profiles import DEFAULT_DESCRIPTION
+from .profiles import resolve as resolve_profile
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
@@ -227,18 +229,26 @@ def load_stack(paths: Paths) -> dict:
     with problems.collecting():
         base = SCHEMA.check(raw, (), problems, partial=False)
     _raise(problems, sources.where)
+    active, source = resolve_profile(paths, base["profile"], _profile_names(base))  # `doit profile NAME` wins
     with problems.collecting():
-        _add_semantic_problems(base, problems)
+        _add_semantic_problems(base, active, problems)
     _raise(problems, sources.where)
-    active, profiles = base["profile"], base["profiles"]
+    profiles, names = base["profiles"], _profile_names(base)
     stack = _apply_profile(base, profiles.get(active, {}))
     stack["profile"] = active
-    stack["profile_names"] = ["default", *[p for p in profiles if p != "default"]]
+    stack["profile_source"] = source
+    stack["profile_names"] = names
+    stack["profile_descriptions"] = {n: profiles.get(n, {}).get("description") or (DEFAULT_DESCRIPTION if n == "default" else "")
+                                     for n in names}
     stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
     return stack
 
 
-def _add_semantic_problems(base: dict, problems: list[Problem]) -> None:
+def _profile_names(base: dict) -> list[str]:
+    return ["default", *[p for p in base["profiles"] if p != "default"]]
+
+
+def _add_semantic_problems(base: dict, active: str, problems: list[Problem]) -> None:
     """What a well-typed config can still get wrong: managed keys, unknown pass-through keys,
     the active profile, and the cross-checks of the base and every profile."""
     for path, why in MANAGED.items():
@@ -246,7 +256,6 @@ def _add_semantic_problems(base: dict, problems: list[Problem]) -> None:
             problems.append(Problem(path, f"is managed by FlowGate ({why}); remove it"))
     for prob in unknown_settings(base):
         problems.append(prob)
-    active = base["profile"]
     profiles = base["profiles"]
     if active != "default" and active not in profiles:
         known = ", ".join(["default", *profiles]) if profiles else "default"

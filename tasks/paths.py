@@ -53,6 +53,7 @@ class Paths:
     run_dir = _under("router", "run")
     logs_dir = _under("router", "logs")
     events = _under("router", "events.jsonl")
+    profile_choice = _under("router", "profile.json")  # `doit profile NAME`: survives a pull of config/
     lock = _under("router", "flowgate.lock")
 
     def render_inputs(self, service: str) -> Path:

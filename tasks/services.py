@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import FlowgateError
 from .names import CLIPROXY, LITELLM, SERVICES  # noqa: F401  (re-exported for the service specifics)
-from .paths import Paths
+from .paths import ROOT, Paths
 from .render import parse_rendered, render_template
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY
 
@@ -226,17 +226,35 @@ def litellm_version() -> str:
                             "run `uv sync` in the FlowGate checkout") from None
 
 
+def launcher_argv(paths: Paths, service: str, ready: str) -> list[str]:
+    """The supervising launcher (tasks.stack.launcher): it restarts the service if it crashes."""
+    return [sys.executable, "-m", "tasks.stack.launcher", "supervise", "--home", str(paths.home),
+            "--service", service, "--ready", ready, "--"]
+
+
+def launcher_env(environ) -> dict[str, str]:
+    """The launcher is `python -m tasks.stack.launcher`: the checkout must be importable."""
+    path = environ.get("PYTHONPATH")
+    return {**environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
 def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
+    from .stack.reuseport import unsupported
+
     cfg = stack["litellm"]
     environ = os.environ if environ is None else environ
-    exe = Path(sys.executable).parent / "litellm"
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "litellm.proxy.proxy_cli"]
-    argv += ["--config", str(paths.litellm_config), "--host", cfg["host"], "--port", str(cfg["port"])]
+    # LiteLLM's ASGI app served by the launcher on a socket it bound with SO_REUSEPORT, so a new
+    # instance can take over the address without a gap (tasks.stack.swap).
+    shared = unsupported() is None
+    argv = launcher_argv(paths, LITELLM, "worker") + [
+        sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", cfg["host"], "--port", str(cfg["port"]),
+        "--grace", f"{float(cfg['stop_timeout']):g}", *(["--shared"] if shared else [])]
     overrides = {**LITELLM_DEFAULT_ENV, **cfg["env"]}
     # LiteLLM's boot is mostly importing it: with PYTHONDONTWRITEBYTECODE set (many container images)
     # nothing of it is ever byte-compiled and every boot takes twice as long. Its first boot leaves
     # the bytecode behind instead (FlowGate's own process keeps the user's setting).
-    env = {**{k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **overrides}
+    bytecode = {k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(paths.litellm_config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
     # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
@@ -252,20 +270,22 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
         "version": litellm_version(),
     }
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, cfg["host"], cfg["port"], parts,
-                  meta={"version": parts["version"], "config_sha": parts["config"]})
+                  meta={"version": parts["version"], "config_sha": parts["config"], "launcher": True,
+                        "shared_port": shared})
 
 
 def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
                     line: str | None = None) -> Launch:
     cfg = stack["cliproxy"]
     environ = os.environ if environ is None else environ
-    argv = [str(binary), "-config", str(paths.cliproxy_config)]
+    probe = base_url(cfg) + probe_path(CLIPROXY, {"line": line})
+    argv = launcher_argv(paths, CLIPROXY, probe) + [str(binary), "-config", str(paths.cliproxy_config)]
     # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
-    env = {k: v for k, v in environ.items() if k != "MANAGEMENT_PASSWORD"}
+    env = {k: v for k, v in launcher_env(environ).items() if k != "MANAGEMENT_PASSWORD"}
     # Only these need a restart; everything else in its config reaches it by hot reload.
     parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
     return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
-                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line})
+                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line, "launcher": True})
 
 
 def restart_reasons(old: dict, new: dict) -> list[str]:

@@ -48,6 +48,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         "problem": None,
         "recovered": bool(record and record.meta.get("recovered")),
     }
+    entry.update(_supervision(paths, service, record, state))
     if state.state == "running":
         entry["ready"] = probe.http_ok(host, port, probe_path(service, record.meta), timeout=1.0)
         if not entry["ready"]:
@@ -61,6 +62,20 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
     return entry
 
 
+def _supervision(paths: Paths, service: str, record, state) -> dict:
+    """What the launcher knows (restarts, last exit, why it gave up) and a LiteLLM swap under way."""
+    from .stack import launcher_files, swap
+
+    sup = (launcher_files.read_state(paths, service, record.pid) if record is not None else None) or {}
+    out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
+           "service_pid": sup.get("service_pid") if state.state == "running" else None,
+           "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,
+           "swap": swap.in_progress(paths) if service == LITELLM else None}
+    if state.state == "crashed" and state.exit_code is None:
+        out["exit_code"] = sup.get("last_exit_code")  # the launcher exits as its service did
+    return out
+
+
 def collect(paths: Paths, stack: dict | None) -> dict:
     from .clients.record import stale
 
@@ -70,6 +85,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
     changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     return {
         "profile": stack["profile"] if stack else None,
+        "profile_source": stack.get("profile_source") if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
@@ -100,19 +116,33 @@ def _uptime(seconds: float | None) -> str:
 
 
 def table(report: dict) -> str:
-    headers = ["service", "state", "pid", "uptime", "address", "ready", "version", "drift"]
-    rows = []
+    headers = ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version", "drift"]
+    rows, notes = [], []
     for s in report["services"]:
         state = s["state"]
         if state == "crashed" and s["exit_code"] is not None:
             state += f" (exit {s['exit_code']})"
+        elif s.get("launcher") == "restarting":
+            state = "restarting"
+        swap = s.get("swap")
+        if swap:
+            state += (f" (swap: new pid {swap['new_pid']} starting)" if swap["phase"] == "starting"
+                      else f" (swap: old pid {swap['old_pid']} draining)")
+        restarts = str(s.get("restarts") or 0)
+        if s.get("last_exit_code") is not None and s.get("restarts"):
+            restarts += f" (last exit {s['last_exit_code']})"
+        if s.get("gave_up"):
+            notes.append(f"{s['service']}: the launcher {s['gave_up']}: see `uv run doit logs {s['service']}`, "
+                         f"then `uv run doit up`")
         drift = {None: "-", True: "yes: run `doit up`", False: "no"}[s["drift"]]
         version = (s["version"] or "-") + (f" ({s['line']})" if s.get("line") else "")
         rows.append([s["service"], state, str(s["pid"] or "-"), _uptime(s["uptime_s"]), s["address"] or "-",
-                     "yes" if s["ready"] else "no", version, drift])
+                     "yes" if s["ready"] else "no", restarts, version, drift])
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
-    lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}")
+    lines += notes
+    source = " (selected with `doit profile`)" if report.get("profile_source") == "selected" else ""
+    lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}{source}")
     if report.get("pending"):
         lines.append("`uv run doit up` would:")
         lines += [f"  - {item}" for item in report["pending"]]

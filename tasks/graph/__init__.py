@@ -13,6 +13,7 @@ from .common import DOIT_CONFIG, cheap_to_inspect
 from .deploy import task_export
 from .fetch import task_fetch
 from .inspect import task_doctor, task_logs, task_status
+from .profile import task_profile
 from .usage import install as _install_usage
 from .run import (
            task_down,
@@ -27,7 +28,7 @@ _install_usage()
 
 __all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_export",
            "task_fetch", "task_import", "task_init", "task_integrate", "task_login", "task_logs", "task_models",
-           "task_preflight", "task_ready",
+           "task_preflight", "task_profile", "task_ready",
            "task_render", "task_restart", "task_secrets", "task_smoke", "task_start", "task_status", "task_up"]
 
 for _name in __all__[1:]:  # every task creator: see cheap_to_inspect

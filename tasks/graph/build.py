@@ -16,7 +16,8 @@ SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
 
 
 def _config_files() -> list[str]:
-    return [str(p) for p in (PATHS.base_config, PATHS.local_config) if p.exists()]
+    """The config files, and the profile chosen with `doit profile` (it overrides `profile:`)."""
+    return [str(p) for p in (PATHS.base_config, PATHS.local_config, PATHS.profile_choice) if p.exists()]
 
 
 def _config_inputs() -> list[str]:

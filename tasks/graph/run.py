@@ -102,11 +102,17 @@ def task_up():
 def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
+    from ..stack.launcher_files import forget
+    from ..stack.swap import stop_leftovers
 
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
+        if LITELLM in services:
+            stop_leftovers(PATHS, stack[LITELLM] if stack else None)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
+            if result.pid:
+                forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report
             print(f"{service} is not running" if result.outcome == "not-running" else result.message)
 
 
@@ -125,8 +131,7 @@ def restart(pos: list[str]) -> None:
     services = [s for s in service_choice(pos) if s in enabled_services(stack)]
     with stack_lock(PATHS, what="restart"):
         for service in services:
-            outcome = restart_service(PATHS, stack, service)
-            print(f"{service}: restarted (pid {outcome.pid})")
+            print(restart_service(PATHS, stack, service).line())
     wait(PATHS, stack, services, set(services))
     print("ready: " + ", ".join(services))
 

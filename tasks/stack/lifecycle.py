@@ -33,7 +33,7 @@ LOG_TAIL_LINES = 15
 @dataclass
 class Outcome:
     service: str
-    action: str  # started | restarted | reloaded | unchanged | disabled
+    action: str  # started | restarted | swapped | reloaded | unchanged | disabled
     pid: int | None = None
     why: str = ""
 
@@ -100,6 +100,15 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
             why = hung or f"its run record was unreadable (recovered pid {record.pid})"
         else:
             why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
+            # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap) ---
+            if service == LITELLM:
+                from . import swap
+
+                blocked = swap.impossible(record, launch)
+                if blocked is None:
+                    return swap.replace(paths, stack, record, launch, why)
+                why += f" (stop-then-start: {blocked})"
+            # ---
         result = process.stop(record_path, timeout=stack[service]["stop_timeout"])
         events.record(paths, "stop", service, result.outcome, f"restart: {why}", seconds=round(result.seconds, 3))
         require_port_released(paths, service, launch.host, launch.port, record)  # hardening: a killed group lingers
@@ -122,13 +131,23 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
 
 
 def restart_service(paths: Paths, stack: dict, service: str, reason: str = "restart requested") -> Outcome:
-    """Stop and start again, but only once the new launch is known to be startable."""
+    """Replace a running service, but only once the new launch is known to be startable: LiteLLM
+    by a swap where it can (no downtime), otherwise stop and start again."""
     require_launchable(paths, stack, launch_for(paths, stack, service))
+    fallback = ""
+    if service == LITELLM:
+        from . import swap
+
+        swapped = swap.restart(paths, stack, reason)
+        if isinstance(swapped, Outcome):
+            return swapped
+        fallback = f"stop-then-start: {swapped}"
     old = recover.record_or_orphan(paths, stack, service, save=True)
     stop_service(paths, stack, service, reason)
     if old is not None:
         require_port_released(paths, service, stack[service]["host"], stack[service]["port"], old)
-    return ensure_running(paths, stack, service)
+    outcome = ensure_running(paths, stack, service)
+    return Outcome(service, "restarted", outcome.pid, fallback or reason)
 
 
 def preflight(paths: Paths, stack: dict) -> None:

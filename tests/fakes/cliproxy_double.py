@@ -51,7 +51,8 @@ Test-only HTTP endpoint (not in the real binary; goes through the normal managem
 Double-only conveniences on the real endpoints: POST /oauth-callback takes an optional "email"
 (body, or `email=` in redirect_url's query) for the account written; a callback whose code is
 "bad-code" fails the token exchange. Chat replies are `double(<model>): <last user text>`, token
-usage counts words, and API responses carry `X-Double-Account: <account file used>`.
+usage counts words, and API responses carry `X-Double-Account: <account file used>`. A model id
+starting with `double-fail` answers 500 on every API route (an upstream failing, for fallbacks).
 """
 
 from __future__ import annotations
@@ -614,6 +615,7 @@ if MAINLINE:  # v7 built-ins only: no github (Copilot), gemini-cli, qwen, iflow 
     AUTH_URL_ENDPOINTS = {"codex-auth-url": "codex", "anthropic-auth-url": "anthropic",
                           "antigravity-auth-url": "antigravity", "kimi-auth-url": "kimi", "xai-auth-url": "xai"}
 DEVICE_PROVIDERS = ("github", "qwen", "kimi", "xai")
+FAILING_MODEL_PREFIX = "double-fail"  # every API route answers 500 for a model id starting with this
 OK_WINDOW = _env_float("CLIPROXY_DOUBLE_OK_WINDOW", 60.0)  # mainline: a finished login answers ok this long
 CALLBACK_PROVIDER_ALIASES = {
     "anthropic": "anthropic",
@@ -1316,6 +1318,12 @@ class Handler(BaseHTTPRequestHandler):
     def _resolve(self, data: dict, anthropic: bool = False) -> tuple[str, str] | None:
         model = data.get("model")
         model = model.strip() if isinstance(model, str) else ""
+        if model.startswith(FAILING_MODEL_PREFIX):  # an upstream that fails, for fallback tests
+            message = f"upstream failure for {model} (double)"
+            body = ({"type": "error", "error": {"type": "api_error", "message": message}} if anthropic
+                    else openai_error(message, "server_error", code="upstream_error"))
+            self._json(500, body)
+            return None
         account = self.state.pick_account(model) if model else None
         if account is None:
             message = f"unknown provider for model {model}"

@@ -177,7 +177,8 @@ def test_litellm_setting_restarts_only_litellm(stack):
     stack.paths.local_config.write_text(stack.paths.local_config.read_text() + "litellm_settings:\n  num_retries: 2\n")
     result = stack.doit("up")
     assert result.returncode == 0, result.output
-    assert "litellm: restarted" in result.stdout and "config changed" in result.stdout
+    # a new instance took over the address without downtime (test_profiles.py hammers it meanwhile)
+    assert "litellm: swapped" in result.stdout and "config changed" in result.stdout
     assert executed(result)[:2] == ["config", "render:litellm"]
     assert "start:cliproxy" not in executed(result) and "render:cliproxy" not in executed(result)
     assert stack.pid("cliproxy") == old["cliproxy"] and stack.pid("litellm") != old["litellm"]

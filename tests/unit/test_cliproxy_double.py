@@ -160,6 +160,19 @@ def test_empty_api_keys_disables_client_auth(start_double):
     assert [m["id"] for m in r.json()["data"]] == ["m-free"]
 
 
+def test_failing_model_answers_500_on_every_api_route(start_double):
+    d = start_double()
+    auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    chat = d.http.post("/v1/chat/completions", headers=auth,
+                       json={"model": "double-fail-x", "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status_code == 500 and "upstream failure for double-fail-x" in chat.json()["error"]["message"]
+    resp = d.http.post("/v1/responses", headers=auth, json={"model": "double-fail-x", "input": "hi"})
+    assert resp.status_code == 500
+    msg = d.http.post("/v1/messages", headers=auth,
+                      json={"model": "double-fail-x", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+    assert msg.status_code == 500 and msg.json()["error"]["type"] == "api_error"
+
+
 def test_models_follow_enabled_account_files_and_chat_echoes(start_double):
     d = start_double(env={"CLIPROXY_DOUBLE_MODELS": "always-on"})
     assert model_ids(d) == {"always-on"}

@@ -35,7 +35,10 @@ def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
     paths.litellm_config.parent.mkdir(parents=True)
     paths.litellm_config.write_text(render_litellm(paths, stack, secrets.placeholders()))
     launch = litellm_launch(paths, stack, environ={"PATH": "/bin"})
-    assert launch.argv[-4:] == ["--host", "127.0.0.1", "--port", "4000"]
+    served = launch.argv[launch.argv.index("--") + 1:]  # what the supervising launcher runs
+    assert served[1:4] == ["-m", "tasks.stack.launcher", "litellm"]
+    assert served[4:8] == ["--host", "127.0.0.1", "--port", "4000"]
+    assert launch.env["CONFIG_FILE_PATH"] == str(paths.litellm_config)
     assert launch.env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and launch.env["PATH"] == "/bin"
     assert launch.parts["version"] and launch.parts["config"]
 

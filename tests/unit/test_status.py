@@ -25,7 +25,8 @@ def test_nothing_running_is_stopped_and_not_ready(paths):
     assert {s["state"] for s in services.values()} == {"stopped"}
     assert services["litellm"]["address"] == "http://127.0.0.1:4000"
     text = status.table(report)
-    assert text.splitlines()[0].split() == ["service", "state", "pid", "uptime", "address", "ready", "version", "drift"]
+    assert text.splitlines()[0].split() == ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version",
+                                           "drift"]
     assert "profile: default" in text
 
 

@@ -1,0 +1,93 @@
+"""What a launcher leaves in `.router/run/`, and how to read it (cheap: `doit status` reads it).
+
+`<service>.<launcher pid>.state.json`: the supervisor's view (service pid, state, restarts, last
+exit code, why it gave up, what the server drained when stopped). `<service>.<launcher pid>.worker.json`:
+LiteLLM's in-process server's own report (pid, private probe port, ready, drained).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+
+from ..paths import Paths
+
+WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
+
+
+def state_path(paths: Paths, service: str, pid: int) -> Path:
+    return paths.run_dir / f"{service}.{pid}.state.json"
+
+
+def worker_path(paths: Paths, service: str, pid: int) -> Path:
+    return paths.run_dir / f"{service}.{pid}.worker.json"
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def mark_replaced(paths: Paths, service: str, pid: int) -> None:
+    """Tell the server of launcher `pid` that a successor took over its port (it lingers on stop)."""
+    path = worker_path(paths, service, pid)
+    data = read_json(path)
+    if data is not None:
+        tmp = path.with_name(path.name + ".swap.tmp")
+        tmp.write_text(json.dumps({**data, "replaced": True}) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def read_state(paths: Paths, service: str, pid: int) -> dict | None:
+    return read_json(state_path(paths, service, pid))
+
+
+def forget(paths: Paths, service: str, pid: int) -> None:
+    """Remove what a finished supervisor left behind."""
+    for path in (state_path(paths, service, pid), worker_path(paths, service, pid)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def sweep(paths: Paths, service: str) -> None:
+    """Remove the files of this service's supervisors that are gone (a new one starts now)."""
+    for path in paths.run_dir.glob(f"{service}.*.*.json"):
+        pid = path.name.split(".")[1]
+        if pid.isdigit() and not _pid_exists(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def _pid_exists(pid: int) -> bool:
+    """Alive and not a zombie (an orphaned launcher may wait a while for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name} (exit code {code})"
+        except ValueError:
+            return f"was killed by signal {-code} (exit code {code})"
+    return f"exited with code {code}"

@@ -1,0 +1,105 @@
+"""LiteLLM's proxy served in this process: its ASGI app (`litellm.proxy.proxy_server:app`, which
+reads its config from CONFIG_FILE_PATH) under uvicorn, on sockets this process bound itself.
+
+Why not `litellm --config`: a zero-downtime swap needs the new instance to share the port with the
+old one (SO_REUSEPORT) and to take connections only once it can answer them. uvicorn given a bound
+socket calls listen() when it starts serving, which is after the app's startup finished; only then
+does this process steer new connections to itself and report ready (the worker file). A second,
+private socket on 127.0.0.1 lets FlowGate probe *this* instance while both share the public port.
+
+On SIGTERM it lingers briefly when a swap replaced it (still accepting what the kernel had queued
+for it before the new instance steered connections away), stops accepting, lets in-flight requests (streams included) finish within the grace period, and writes
+how many it drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import time
+from pathlib import Path
+
+from . import reuseport
+from .launcher_files import WORKER_FILE_ENV, read_json
+
+LINGER = 0.2  # seconds: connections queued before the steering took effect are accepted, not reset
+BIND_FAILED = 98  # exit code when the address cannot be bound (EADDRINUSE's errno)
+
+
+class Report:
+    """This instance's line in its worker file: pid, probe port, ready, and what it drained."""
+
+    def __init__(self, path: str | None, probe_port: int):
+        self.path = path
+        self.data = {"pid": os.getpid(), "probe_port": probe_port, "ready": False}
+
+    def replaced(self) -> bool:
+        """Whether a swap marked this instance as replaced (then it lingers before closing)."""
+        return bool(self.path and (read_json(Path(self.path)) or {}).get("replaced"))
+
+    def update(self, **changes) -> None:
+        self.data.update(changes)
+        if not self.path:
+            return
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self.data) + "\n")
+        os.replace(tmp, self.path)
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def __init__(self, config, report: Report, shared_sock, address: str):
+            super().__init__(config)
+            self.report, self.shared_sock, self.address = report, shared_sock, address
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)  # the app's startup, then listen()
+            gc.enable()
+            if not self.started:
+                return
+            gc.freeze()  # what the app built at startup lives as long as the process: never scan it again
+            steered = reuseport.steer_to(self.shared_sock) if self.shared_sock is not None else False
+            print(f"flowgate launcher: listening on {self.address} (probe port {self.report.data['probe_port']}"
+                  f"{', new connections steered here' if steered else ''})", flush=True)
+            self.report.update(ready=True, ready_at=time.time(), steered=steered)
+
+        async def shutdown(self, sockets=None):
+            began, total_before = time.monotonic(), self.server_state.total_requests
+            in_flight = len(self.server_state.tasks)
+            replaced = self.report.replaced()
+            self.report.update(draining=True, in_flight=in_flight)
+            if replaced:  # a successor listens beside us: accept what was queued here before closing
+                await asyncio.sleep(LINGER)
+            await super().shutdown(sockets=sockets)
+            drained = in_flight + self.server_state.total_requests - total_before
+            print(f"flowgate launcher: drained {drained} request(s) in {time.monotonic() - began:.2f} s", flush=True)
+            self.report.update(drained=drained, drain_s=round(time.monotonic() - began, 3))
+
+    return Server
+
+
+def serve(host: str, port: int, grace: float, shared: bool) -> int:
+    try:
+        public = reuseport.bind(host, port, shared)
+    except OSError as exc:
+        print(f"flowgate launcher: cannot bind {host}:{port}: {exc.strerror or exc}", flush=True)
+        return BIND_FAILED
+    private = reuseport.bind("127.0.0.1", 0, False)
+    report = Report(os.environ.get(WORKER_FILE_ENV), private.getsockname()[1])
+    report.update()
+    # Importing LiteLLM creates millions of objects; the collector's full passes over them made
+    # the boot 0.1-0.3 s slower, depending on what the process held before. None of it is garbage:
+    # collect nothing until the app has started, then freeze what startup built.
+    gc.disable()
+    import uvicorn
+
+    config = uvicorn.Config("litellm.proxy.proxy_server:app", lifespan="on", server_header=False,
+                            timeout_graceful_shutdown=grace)
+    server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
+    server.run(sockets=[public, private])
+    return 0
