@@ -49,12 +49,24 @@ def _host(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+# What answered in this process, and when: `doit up` asks each service once in its up-to-date check
+# (is it hung?) and again for readiness a few milliseconds later; the second need not go out.
+_ANSWERED: dict[tuple[str, int, str], tuple[float, int]] = {}
+RECENT = 0.5  # seconds an answer counts for readiness
+
+
+def answered_recently(host: str, port: int, path: str, status: int) -> bool:
+    seen = _ANSWERED.get((host, port, path))
+    return seen is not None and seen[1] == status and time.monotonic() - seen[0] < RECENT
+
+
 def fetch(host: str, port: int, path: str = "/", timeout: float = 1.0) -> Answer:
     """GET http://host:port/path once; the status code, or why there was none. Never raises."""
     from ..localhttp import exchange
 
     try:
         status, _ = exchange(host, port, "GET", path, timeout=timeout, status_only=True)
+        _ANSWERED[(host, port, path)] = (time.monotonic(), status)
     except ConnectionRefusedError:
         return Answer(None, "connection refused")
     except TimeoutError:
@@ -111,6 +123,9 @@ def wait_ready(
                 res.exited = True
                 res.seconds = clock() - start
                 res.reason = "process exited before it was ready"
+                continue
+            if res.attempts == 0 and answered_recently(check.host, check.port, check.path, check.expected_status):
+                res.ready, res.seconds, res.reason = True, clock() - start, "ready"
                 continue
             remaining = deadline - clock()
             answer = fetch(check.host, check.port, check.path, max(0.05, min(request_timeout, remaining)))
