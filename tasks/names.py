@@ -15,3 +15,15 @@ def enabled_services(stack: dict | None) -> list[str]:
     if stack is None:
         return list(SERVICES)
     return [s for s in SERVICES if s != CLIPROXY or stack["cliproxy"]["enabled"]]
+
+
+def litellm_instances(stack: dict | None) -> list[str]:
+    """LiteLLM's instances (litellm.replicas): the first keeps the service's own name, so one replica
+    is exactly what FlowGate always ran; the others are `litellm#2` ... `litellm#N`."""
+    count = int((stack or {}).get(LITELLM, {}).get("replicas", 1) or 1)
+    return [LITELLM] + [f"{LITELLM}#{i}" for i in range(2, count + 1)]
+
+
+def service_of(name: str) -> str:
+    """The service an instance name belongs to (`litellm#2` -> `litellm`)."""
+    return name.split("#", 1)[0]

@@ -83,7 +83,7 @@ def _key_files(stack: dict | None) -> list[str]:
 
 def render_service(service: str) -> dict:
     from ..config import require_references
-    from ..services import CLIPROXY, render_cliproxy, render_litellm
+    from ..services import CLIPROXY, render_cliproxy, render_litellm_local
 
     stack = read_stack()
     require_references(PATHS, stack)
@@ -91,7 +91,7 @@ def render_service(service: str) -> dict:
     if service == CLIPROXY:
         text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
     else:
-        text, target = render_litellm(PATHS, stack, values), PATHS.litellm_config
+        text, target = render_litellm_local(PATHS, stack, values), PATHS.litellm_config
         _copy_auth_hook()
     changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
     if changed:
@@ -130,7 +130,7 @@ def check_all() -> None:
     from ..accounts.providers import provider_problems
     from ..config import check_references, load_stack
     from ..errors import FlowgateError
-    from ..services import render_cliproxy, render_litellm
+    from ..services import render_cliproxy, render_litellm_local
 
     stack = load_stack(PATHS)
     problems = check_references(PATHS, stack)
@@ -139,7 +139,7 @@ def check_all() -> None:
         values = secrets.read_all(PATHS)
     except FlowgateError:
         values = secrets.placeholders()  # nothing generated yet: check the templates with stand-ins
-    for render in (render_litellm, render_cliproxy) if not problems else ():
+    for render in (render_litellm_local, render_cliproxy) if not problems else ():
         try:
             render(PATHS, stack, values)
         except FlowgateError as exc:

@@ -103,12 +103,16 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
     from ..stack.launcher_files import forget
+    from ..stack.replicas import recorded
     from ..stack.swap import stop_leftovers
 
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
-        if LITELLM in services:
-            stop_leftovers(PATHS, stack[LITELLM] if stack else None)  # a swap interrupted halfway
+        if LITELLM in services:  # every replica, also those beyond litellm.replicas
+            instances = [LITELLM] + [n for n in recorded(PATHS) if n != LITELLM]
+            services = [n for s in services for n in (instances if s == LITELLM else [s])]
+            for name in instances:
+                stop_leftovers(PATHS, stack[LITELLM] if stack else None, name)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:

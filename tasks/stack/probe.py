@@ -27,6 +27,7 @@ class Check(NamedTuple):
     path: str = "/"
     expected_status: int = 200
     alive: Callable[[], bool] | None = None  # False -> the process exited: fail at once
+    target: Callable[[], tuple[str, int] | None] | None = None  # where to probe, when known only later
 
 
 @dataclass
@@ -113,7 +114,9 @@ def wait_ready(
                 res.reason = "process exited before it was ready"
                 continue
             remaining = deadline - clock()
-            answer = fetch(check.host, check.port, check.path, max(0.05, min(request_timeout, remaining)))
+            where = check.target() if check.target is not None else (check.host, check.port)
+            answer = (fetch(where[0], where[1], check.path, max(0.05, min(request_timeout, remaining))) if where
+                      else Answer(None, "its probe port is not known yet"))
             res.attempts += 1
             if answer.status is not None:
                 res.status = answer.status
