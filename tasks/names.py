@@ -7,14 +7,17 @@ from __future__ import annotations
 
 LITELLM = "litellm"
 CLIPROXY = "cliproxy"
-SERVICES = (LITELLM, CLIPROXY)  # LiteLLM first: it is the one clients talk to
+REDIS = "redis"  # only with redis.managed: true (tasks.redis_service)
+SERVICES = (LITELLM, CLIPROXY, REDIS)  # LiteLLM first: it is the one clients talk to
+RENDERED = (LITELLM, CLIPROXY)  # the services FlowGate renders a config for from templates/
 
 
 def enabled_services(stack: dict | None) -> list[str]:
     """The services the config runs (all of them when the config is unknown)."""
     if stack is None:
         return list(SERVICES)
-    return [s for s in SERVICES if s != CLIPROXY or stack["cliproxy"]["enabled"]]
+    return [s for s in SERVICES if (s != CLIPROXY or stack["cliproxy"]["enabled"])
+            and (s != REDIS or stack.get("redis", {}).get("managed"))]
 
 
 def litellm_instances(stack: dict | None) -> list[str]:

@@ -6,7 +6,7 @@ import time
 
 from .paths import Paths
 from .release import lines
-from .names import litellm_instances, service_of
+from .names import REDIS, enabled_services, litellm_instances, service_of
 from .services import CLIPROXY, LITELLM, connect_host, probe_path
 from .stack import probe, process
 
@@ -29,7 +29,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
     from .stack.replicas import probe_address, probe_target
 
-    enabled = not (service == CLIPROXY and stack and not stack["cliproxy"]["enabled"])
+    enabled = not stack or service_of(service) in enabled_services(stack)
     record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
     state = process.status(record)
     cfg = (stack or {}).get(service_of(service), {})
@@ -57,8 +57,8 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
             own = probe_target(record)
             entry["probe_port"] = own[1] if own else None
         where = probe_address(stack, record, host, port)  # a replica answers on its private port
-        entry["ready"] = where is not None and probe.http_ok(*where, probe_path(service_of(service), record.meta),
-                                                             timeout=1.0)
+        entry["ready"] = where is not None and probe.service_ok(service_of(service), *where,
+                                                                probe_path(service_of(service), record.meta), record.meta)
         if not entry["ready"]:
             hung = health.hung_reason(stack, service, record, answered=False) if stack else None
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
@@ -93,7 +93,8 @@ def collect(paths: Paths, stack: dict | None) -> dict:
 
     instances = litellm_instances(stack) if stack else [LITELLM]
     instances += [name for name in recorded(paths) if name not in instances]  # beyond replicas: still running
-    services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY)]
+    managed = (stack and REDIS in enabled_services(stack)) or paths.record(REDIS).exists()
+    services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY, *([REDIS] if managed else []))]
     changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     return {
         "profile": stack["profile"] if stack else None,
@@ -101,7 +102,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
-        "accounts": _accounts(paths, stack, services[-1]),
+        "accounts": _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY)),
         "stale_clients": stale(paths, stack) if stack else [],
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

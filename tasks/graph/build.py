@@ -9,7 +9,7 @@ from doit.tools import config_changed
 
 from .. import secrets
 from ..fsutil import PRIVATE_FILE_MODE, atomic_write
-from ..names import SERVICES
+from ..names import RENDERED
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
@@ -28,7 +28,7 @@ def _config_inputs() -> list[str]:
 
 def write_stack() -> dict:
     from ..config import load_stack, require_references
-    from ..services import SERVICES, render_inputs
+    from ..services import render_inputs
 
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
@@ -37,7 +37,7 @@ def write_stack() -> dict:
     from ..pending import config_sources
 
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
-    for service in SERVICES:
+    for service in RENDERED:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)), mode=PRIVATE_FILE_MODE)
     return {"changed": changed, "profile": stack["profile"]}
 
@@ -53,7 +53,7 @@ def task_config():
         "file_dep": _config_inputs(),
         # A local.yaml that appears or disappears changes the inputs even if no listed file did.
         "uptodate": [config_changed({"inputs": _config_files()})],
-        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICES)],
+        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in RENDERED)],
         "clean": True,
     }
 

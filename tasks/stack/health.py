@@ -39,8 +39,8 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
     if answered is None:
         host, port = record.meta.get("host", cfg["host"]), record.meta.get("port", cfg["port"])
         where = replicas.probe_address(stack, record, host, port)  # a replica: its private port
-        answered = where is not None and probe.http_ok(*where, probe_path(service_of(service), record.meta),
-                                                       timeout=timeout)
+        answered = where is not None and probe.service_ok(service_of(service), *where,
+                                                          probe_path(service_of(service), record.meta), record.meta, timeout)
     if answered:
         return None
     if record.meta.get("ready_at"):

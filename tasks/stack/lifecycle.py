@@ -13,6 +13,7 @@ from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 from ..names import enabled_services, litellm_instances, service_of
 from ..paths import Paths
+from ..names import REDIS
 from ..services import (
     CLIPROXY,
     LITELLM,
@@ -51,6 +52,10 @@ def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
     """`service`: a service, or one of LiteLLM's instances (names.litellm_instances)."""
     if service_of(service) == LITELLM:
         return litellm_launch(paths, stack, instance=service)
+    if service == REDIS:
+        from ..redis_service import redis_launch
+
+        return redis_launch(paths, stack)
     from ..release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))
@@ -66,7 +71,7 @@ def is_current(paths: Paths, stack: dict, service: str) -> bool:
 
 
 def _is_current(paths: Paths, stack: dict, service: str) -> bool:
-    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         return process.read_record(paths.record(service)) is None
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):
@@ -122,10 +127,11 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     svc = service_of(service)
     record_path = paths.record(service)
     record = recover.record_or_orphan(paths, stack, service, save=True)  # hardening: an unreadable record
-    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         if record is not None:
-            result = process.stop(record_path, timeout=stack["cliproxy"]["stop_timeout"])
-            events.record(paths, "stop", service, result.outcome, "cliproxy.enabled is false")
+            result = process.stop(record_path, timeout=stack[service].get("stop_timeout", 10.0))
+            why = "cliproxy.enabled is false" if service == CLIPROXY else "redis.managed is false"
+            events.record(paths, "stop", service, result.outcome, why)
         return Outcome(service, "disabled")
     launch = launch_for(paths, stack, service)
     why = ""
@@ -169,6 +175,10 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     if service == CLIPROXY:
         ensure_dir(paths.auths_dir, PRIVATE_DIR_MODE)
         _deliver_cliproxy_config(paths)
+    if service == REDIS:
+        from ..redis_service import write_conf
+
+        write_conf(paths, stack)
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
     record = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=paths.log(service),
                            record_path=record_path, service=service, inputs_hash=launch.inputs_hash, meta=meta)
@@ -236,8 +246,9 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
         host, port = record.meta.get("host", stack[svc]["host"]), record.meta.get("port", stack[svc]["port"])
         # Replicas share the address: each answers on its private port (None until it reported it).
         target = (lambda r=record, h=host, p=port: replicas.probe_address(stack, r, h, p)) if several else None
+        ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
         checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
-                                  (lambda r=record: process.is_alive(r)), target))
+                                  (lambda r=record: process.is_alive(r)), target, ask))
         timeout = max(timeout, float(stack[svc]["start_timeout"]))
     try:
         # Poll often: a refused connect costs microseconds, and every poll gap adds to `doit up`.
@@ -279,7 +290,7 @@ def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> b
         return False
     host = record.meta.get("host", stack[service]["host"])
     port = record.meta.get("port", stack[service]["port"])
-    return probe.http_ok(host, port, probe_path(service, record.meta), timeout=timeout)
+    return probe.service_ok(service, host, port, probe_path(service, record.meta), record.meta, timeout)
 
 
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
@@ -295,6 +306,8 @@ def config_drift(paths: Paths, service: str, record) -> bool | None:
     """True when the running service's config differs from what is rendered now."""
     if record is None:
         return None
+    if service == REDIS:
+        return False  # its config is a restart input: a change shows as a pending restart
     if service_of(service) == LITELLM:
         return record.meta.get("config_sha") != file_sha(paths.litellm_config)
     if record.meta.get("rendered_sha") != file_sha(paths.cliproxy_rendered):

@@ -187,3 +187,41 @@ def test_fewer_replicas_stop_the_extra_one_and_down_stops_all(st, redis_server):
     down = st.doit("down")
     assert down.returncode == 0, down.output
     assert json.loads(st.doit("status", "--json").stdout)["ready"] is False
+
+
+def test_managed_redis_lifecycle(tmp_path_factory, github):
+    """redis.managed: FlowGate's third service, on its own home (started alone: no LiteLLM boot)."""
+    home = make_stack(tmp_path_factory, github, "managed-redis")
+    port = free_port()
+    home.write_local(f"redis:\n  managed: true\n  port: {port}\n")
+    try:
+        started = home.doit("start:redis")
+        assert started.returncode == 0, started.output
+        assert "redis: started" in started.stdout
+        wait_for(lambda: status(home)[1]["redis"]["ready"], timeout=30, what="redis ready in status")
+        _, svc = status(home)
+        assert svc["redis"]["state"] == "running" and svc["redis"]["address"].endswith(f":{port}")
+        assert "redis" in home.doit("status").stdout
+        secret = home.paths.secret("redis_password").read_text().strip()
+        assert ping("127.0.0.1", port, secret) == "PONG"
+        assert ping("127.0.0.1", port, None).startswith("NOAUTH")  # the password is required
+        conf = home.paths.router / "redis" / "redis.conf"
+        assert oct(conf.stat().st_mode & 0o777) == "0o600" and "bind 127.0.0.1" in conf.read_text()
+        assert secret not in " ".join(json.loads(home.paths.record("redis").read_text())["argv"])
+        rendered = home.doit("render")
+        assert rendered.returncode == 0, rendered.output
+        lite = home.paths.litellm_config.read_text()
+        assert f"redis_port: {port}" in lite and secret in lite  # LiteLLM's router points at it
+        logs = home.doit("logs", "redis")
+        assert logs.returncode == 0 and "Ready to accept connections" in logs.stdout, logs.output
+        again = home.doit("start:redis")
+        assert again.returncode == 0 and "redis: started" not in again.stdout  # up to date
+        rec = home.record("redis")
+        down = home.doit("down")
+        assert down.returncode == 0, down.output
+        assert group_gone(rec["pgid"]) and home.record("redis") is None
+        assert ping("127.0.0.1", port, secret) == "Connection refused"
+    finally:
+        rec = home.record("redis")
+        if rec:
+            os.killpg(rec["pgid"], signal.SIGKILL)

@@ -103,3 +103,31 @@ def test_ping_sends_auth_first_and_reports_errors():
     thread.join()
     server.close()
     assert got[0].startswith(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*1\r\n$4\r\nPING\r\n")
+
+
+def test_managed_redis_is_a_service_only_when_managed(paths):
+    from tasks.names import enabled_services
+
+    assert "redis" not in enabled_services(_stack(paths))
+    assert enabled_services(_stack(paths, "redis:\n  managed: true\n"))[-1] == "redis"
+
+
+def test_redis_launch_keeps_the_password_off_the_command_line(paths, tmp_path):
+    import pytest
+
+    from tasks.errors import FlowgateError
+    from tasks.redis_service import config_text, redis_launch
+
+    secrets.ensure_all(paths)
+    fake = tmp_path / "redis-server"
+    fake.write_text("#!/bin/sh\n")
+    stack = _stack(paths, f"redis:\n  managed: true\n  port: 6451\n  binary: {fake}\n")
+    launch = redis_launch(paths, stack, environ={})
+    password = secrets.read(paths, "redis_password")
+    assert password not in " ".join(launch.argv) and launch.argv[-2] == str(fake)
+    assert "redis://127.0.0.1:6451" in launch.argv
+    text = config_text(paths, stack, password)
+    assert "bind 127.0.0.1" in text and f'requirepass "{password}"' in text and "port 6451" in text
+    missing = _stack(paths, "redis:\n  managed: true\n  binary: /nonexistent/redis-server\n")
+    with pytest.raises(FlowgateError, match="does not exist"):
+        redis_launch(paths, missing, environ={})
