@@ -97,6 +97,8 @@ def test_both_replicas_run_and_serve_the_one_port(st):
     assert svc["litellm"]["pid"] != svc["litellm#2"]["pid"]
     table = st.doit("status").stdout
     assert "litellm#2" in table
+    logs = st.doit("logs", "litellm", "-n", "3").stdout
+    assert "litellm.log <==" in logs and "litellm#2.log <==" in logs
     servers = set(server_pids(st).values())
     assert set(answering_pids(st)) == servers, "both replicas answer on the shared port"
     rendered = st.paths.litellm_config.read_text()
