@@ -1,6 +1,6 @@
 """The launcher FlowGate runs each service through: `python -m tasks.stack.launcher ...`.
 
-    supervise --home H --service S --ready worker|http://HOST:PORT/PATH -- ARGV...
+    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT -- ARGV...
         run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.supervisor)
     litellm --host H --port P --grace S [--shared]
         serve LiteLLM's proxy in this process on a port shared with SO_REUSEPORT (litellm_server)
