@@ -241,6 +241,7 @@ def load_stack(paths: Paths) -> dict:
     stack["profile_descriptions"] = {n: profiles.get(n, {}).get("description") or (DEFAULT_DESCRIPTION if n == "default" else "")
                                      for n in names}
     stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
+    stack["redis"]["host"] = "127.0.0.1"  # the managed Redis listens on loopback only
     return stack
 
 

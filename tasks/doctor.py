@@ -24,7 +24,7 @@ from typing import Callable
 from . import release, secrets
 from .config import SCHEMA, load_stack, require_references
 from .errors import FlowgateError
-from .names import SERVICES, enabled_services
+from .names import RENDERED, SERVICES, enabled_services
 from .paths import Paths
 from .release import lines
 from .stack import process
@@ -254,7 +254,7 @@ def _default_section(name: str) -> dict:
 
 def _check_ports(paths: Paths, stack: dict | None) -> Check:
     if stack is None:
-        configs = {s: _default_section(s) for s in SERVICES}
+        configs = {s: _default_section(s) for s in RENDERED}  # a managed Redis is off by default
         suffix = " (config invalid: checked the default ports)"
     else:
         configs, suffix = {s: stack[s] for s in enabled_services(stack)}, ""

@@ -7,11 +7,26 @@ from __future__ import annotations
 
 LITELLM = "litellm"
 CLIPROXY = "cliproxy"
-SERVICES = (LITELLM, CLIPROXY)  # LiteLLM first: it is the one clients talk to
+REDIS = "redis"  # only with redis.managed: true (tasks.redis_service)
+SERVICES = (LITELLM, CLIPROXY, REDIS)  # LiteLLM first: it is the one clients talk to
+RENDERED = (LITELLM, CLIPROXY)  # the services FlowGate renders a config for from templates/
 
 
 def enabled_services(stack: dict | None) -> list[str]:
     """The services the config runs (all of them when the config is unknown)."""
     if stack is None:
         return list(SERVICES)
-    return [s for s in SERVICES if s != CLIPROXY or stack["cliproxy"]["enabled"]]
+    return [s for s in SERVICES if (s != CLIPROXY or stack["cliproxy"]["enabled"])
+            and (s != REDIS or stack.get("redis", {}).get("managed"))]
+
+
+def litellm_instances(stack: dict | None) -> list[str]:
+    """LiteLLM's instances (litellm.replicas): the first keeps the service's own name, so one replica
+    is exactly what FlowGate always ran; the others are `litellm#2` ... `litellm#N`."""
+    count = int((stack or {}).get(LITELLM, {}).get("replicas", 1) or 1)
+    return [LITELLM] + [f"{LITELLM}#{i}" for i in range(2, count + 1)]
+
+
+def service_of(name: str) -> str:
+    """The service an instance name belongs to (`litellm#2` -> `litellm`)."""
+    return name.split("#", 1)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .errors import FlowgateError
-from .names import CLIPROXY, LITELLM, enabled_services
+from .names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
 from .paths import Paths
 
 
@@ -112,7 +112,7 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
     if not all(paths.secret(name).exists() for name in SECRETS):
         out.append("generate the missing secrets in .router/secrets/")
     services = enabled_services(new)
-    rerender = {s: _render_pending(paths, new, s) for s in services}
+    rerender = {s: s in RENDERED and _render_pending(paths, new, s) for s in services}
     if CLIPROXY in services:
         binary = _binary_pending(paths, new)
         if binary:
@@ -123,6 +123,8 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
             out.append(item)
     if CLIPROXY not in services and process_record_exists(paths, CLIPROXY):
         out.append("stop cliproxy (cliproxy.enabled is false)")
+    if REDIS not in services and process_record_exists(paths, REDIS):
+        out.append("stop redis (redis.managed is false)")
     return out
 
 

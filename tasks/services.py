@@ -16,7 +16,7 @@ from .errors import FlowgateError
 from .names import CLIPROXY, LITELLM, SERVICES  # noqa: F401  (re-exported for the service specifics)
 from .paths import ROOT, Paths
 from .render import parse_rendered, render_template
-from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY
+from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY, REDIS_PASSWORD
 
 LITELLM_TEMPLATE = "litellm.yaml.j2"
 LITELLM_AUTH_HOOK = "flowgate_auth.py"  # copied as is beside the rendered config (general_settings.custom_auth)
@@ -52,6 +52,7 @@ def render_inputs(stack: dict, service: str) -> dict:
         "router_settings": stack["router_settings"],
         "general_settings": stack["general_settings"],
         "cliproxy": {"host": cp["host"], "port": cp["port"]},
+        "redis": stack.get("redis"),
     }
 
 
@@ -121,6 +122,37 @@ def model_entries(paths: Paths, stack: dict, secrets: dict) -> list[dict]:
     return entries + aliases
 
 
+def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
+    """router_settings pointing LiteLLM's router at the shared Redis, so replicas share cooldowns and
+    rpm/tpm usage (LiteLLM resolves `os.environ/NAME` at start, as for model keys); {} without one."""
+    redis = stack.get("redis") or {}
+    if redis.get("managed"):
+        from .redis_service import redis_port
+
+        return {"redis_host": "127.0.0.1", "redis_port": redis_port(stack), "redis_password": secrets[REDIS_PASSWORD]}
+    if not redis.get("url"):
+        return {}
+    # Host and port, not redis_url: LiteLLM 1.108.7 drops redis_password next to a URL (its client
+    # then says HELLO unauthenticated and every shared count fails).
+    from urllib.parse import urlsplit
+
+    url = urlsplit(redis["url"])
+    out = {"redis_host": url.hostname, "redis_port": url.port or 6379}
+    if url.scheme == "rediss":
+        out["cache_kwargs"] = {"ssl": True}
+    if redis["password_env"]:
+        out["redis_password"] = f"os.environ/{redis['password_env']}"
+    elif redis["password_file"]:
+        from .keyfiles import read_key_file
+
+        try:
+            out["redis_password"] = read_key_file(paths.user_path(redis["password_file"]))
+        except FlowgateError as exc:
+            raise FlowgateError(f"cannot use redis.password_file: {exc.message}",
+                                "create the file (one line, the password) or fix redis.password_file") from None
+    return out
+
+
 def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     return {
         "profile": stack["profile"],
@@ -149,6 +181,13 @@ def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     text = render_template(paths, LITELLM_TEMPLATE, litellm_context(paths, stack, secrets))
     parse_rendered(LITELLM_TEMPLATE, text)
     return text
+
+
+def render_litellm_local(paths: Paths, stack: dict, secrets: dict) -> str:
+    """The config LiteLLM runs with here: pointed at this machine's Redis (an export points elsewhere)."""
+    redis = redis_router_settings(paths, stack, secrets)
+    local = {**stack, "router_settings": {**stack["router_settings"], **redis}} if redis else stack
+    return render_litellm(paths, local, secrets)
 
 
 def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
@@ -238,7 +277,9 @@ def launcher_env(environ) -> dict[str, str]:
     return {**environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
-def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
+def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM) -> Launch:
+    """`instance`: one of names.litellm_instances (litellm.replicas)."""
+    from .stack.launcher_files import REPLICAS_ENV
     from .stack.reuseport import unsupported
 
     cfg = stack["litellm"]
@@ -246,7 +287,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
     # LiteLLM's ASGI app served by the launcher on a socket it bound with SO_REUSEPORT, so a new
     # instance can take over the address without a gap (tasks.stack.swap).
     shared = unsupported() is None
-    argv = launcher_argv(paths, LITELLM, "worker") + [
+    argv = launcher_argv(paths, instance, "worker") + [
         sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", cfg["host"], "--port", str(cfg["port"]),
         "--grace", f"{float(cfg['stop_timeout']):g}", *(["--shared"] if shared else [])]
     overrides = {**LITELLM_DEFAULT_ENV, **cfg["env"]}
@@ -257,6 +298,9 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
     env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(paths.litellm_config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
+    replicas = int(cfg.get("replicas", 1))
+    if replicas > 1:  # how a new instance steers connections (litellm_server); not a restart input
+        env[REPLICAS_ENV] = str(replicas)
     # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
     key_vars = sorted({m["api_key_env"] for m in stack["models"] if m["api_key_env"]})
     parts = {
@@ -271,7 +315,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None) -> Launch:
     }
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, cfg["host"], cfg["port"], parts,
                   meta={"version": parts["version"], "config_sha": parts["config"], "launcher": True,
-                        "shared_port": shared})
+                        "shared_port": shared, "run_dir": str(paths.run_dir)})
 
 
 def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,

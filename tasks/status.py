@@ -6,6 +6,7 @@ import time
 
 from .paths import Paths
 from .release import lines
+from .names import REDIS, enabled_services, litellm_instances, service_of
 from .services import CLIPROXY, LITELLM, connect_host, probe_path
 from .stack import probe, process
 
@@ -26,10 +27,12 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
     from .stack import health, recover
 
-    enabled = not (service == CLIPROXY and stack and not stack["cliproxy"]["enabled"])
+    from .stack.replicas import probe_address, probe_target
+
+    enabled = not stack or service_of(service) in enabled_services(stack)
     record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
     state = process.status(record)
-    cfg = (stack or {}).get(service, {})
+    cfg = (stack or {}).get(service_of(service), {})
     host = (record.meta.get("host") if record else None) or cfg.get("host", "127.0.0.1")
     port = (record.meta.get("port") if record else None) or cfg.get("port")
     entry = {
@@ -50,7 +53,12 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
     }
     entry.update(_supervision(paths, service, record, state))
     if state.state == "running":
-        entry["ready"] = probe.http_ok(host, port, probe_path(service, record.meta), timeout=1.0)
+        if service_of(service) == LITELLM:  # each instance's own port, beside the shared address
+            own = probe_target(record)
+            entry["probe_port"] = own[1] if own else None
+        where = probe_address(stack, record, host, port)  # a replica answers on its private port
+        entry["ready"] = where is not None and probe.service_ok(service_of(service), *where,
+                                                                probe_path(service_of(service), record.meta), record.meta)
         if not entry["ready"]:
             hung = health.hung_reason(stack, service, record, answered=False) if stack else None
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
@@ -70,7 +78,7 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
            "service_pid": sup.get("service_pid") if state.state == "running" else None,
            "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,
-           "swap": swap.in_progress(paths) if service == LITELLM else None}
+           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None}
     if state.state == "crashed" and state.exit_code is None:
         out["exit_code"] = sup.get("last_exit_code")  # the launcher exits as its service did
     return out
@@ -81,7 +89,12 @@ def collect(paths: Paths, stack: dict | None) -> dict:
 
     from .pending import pending
 
-    services = [service_status(paths, stack, s) for s in (LITELLM, CLIPROXY)]
+    from .stack.replicas import recorded
+
+    instances = litellm_instances(stack) if stack else [LITELLM]
+    instances += [name for name in recorded(paths) if name not in instances]  # beyond replicas: still running
+    managed = (stack and REDIS in enabled_services(stack)) or paths.record(REDIS).exists()
+    services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY, *([REDIS] if managed else []))]
     changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     return {
         "profile": stack["profile"] if stack else None,
@@ -89,7 +102,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
-        "accounts": _accounts(paths, stack, services[1]),
+        "accounts": _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY)),
         "stale_clients": stale(paths, stack) if stack else [],
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

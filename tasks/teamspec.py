@@ -29,6 +29,10 @@ REDIS = Mapping({
     "password_env": _opt("an environment variable name (or null)"),
     "password_file": _opt("a path to a file holding the password (or null)"),
     "managed": Scalar(bool, default=False),
+    # the managed one (always on 127.0.0.1)
+    "port": Scalar(int, default=6399, min=1, max=65535, what="a TCP port (1-65535)"),
+    "start_timeout": Scalar(float, default=10.0, min=0.1, max=3600, what="seconds"),
+    "stop_timeout": Scalar(float, default=10.0, min=0.1, max=3600, what="seconds"),
     "binary": _opt("a path to redis-server (or null)"),
 })
 # CLIProxyAPI keeps accounts in a shared store instead of its auth dir (PGSTORE_* / OBJECTSTORE_*).

@@ -9,7 +9,7 @@ from doit.tools import config_changed
 
 from .. import secrets
 from ..fsutil import PRIVATE_FILE_MODE, atomic_write
-from ..names import SERVICES
+from ..names import RENDERED
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
@@ -28,7 +28,7 @@ def _config_inputs() -> list[str]:
 
 def write_stack() -> dict:
     from ..config import load_stack, require_references
-    from ..services import SERVICES, render_inputs
+    from ..services import render_inputs
 
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
@@ -37,7 +37,7 @@ def write_stack() -> dict:
     from ..pending import config_sources
 
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
-    for service in SERVICES:
+    for service in RENDERED:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)), mode=PRIVATE_FILE_MODE)
     return {"changed": changed, "profile": stack["profile"]}
 
@@ -53,7 +53,7 @@ def task_config():
         "file_dep": _config_inputs(),
         # A local.yaml that appears or disappears changes the inputs even if no listed file did.
         "uptodate": [config_changed({"inputs": _config_files()})],
-        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in SERVICES)],
+        "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in RENDERED)],
         "clean": True,
     }
 
@@ -83,7 +83,7 @@ def _key_files(stack: dict | None) -> list[str]:
 
 def render_service(service: str) -> dict:
     from ..config import require_references
-    from ..services import CLIPROXY, render_cliproxy, render_litellm
+    from ..services import CLIPROXY, render_cliproxy, render_litellm_local
 
     stack = read_stack()
     require_references(PATHS, stack)
@@ -91,7 +91,7 @@ def render_service(service: str) -> dict:
     if service == CLIPROXY:
         text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
     else:
-        text, target = render_litellm(PATHS, stack, values), PATHS.litellm_config
+        text, target = render_litellm_local(PATHS, stack, values), PATHS.litellm_config
         _copy_auth_hook()
     changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
     if changed:
@@ -130,7 +130,7 @@ def check_all() -> None:
     from ..accounts.providers import provider_problems
     from ..config import check_references, load_stack
     from ..errors import FlowgateError
-    from ..services import render_cliproxy, render_litellm
+    from ..services import render_cliproxy, render_litellm_local
 
     stack = load_stack(PATHS)
     problems = check_references(PATHS, stack)
@@ -139,7 +139,7 @@ def check_all() -> None:
         values = secrets.read_all(PATHS)
     except FlowgateError:
         values = secrets.placeholders()  # nothing generated yet: check the templates with stand-ins
-    for render in (render_litellm, render_cliproxy) if not problems else ():
+    for render in (render_litellm_local, render_cliproxy) if not problems else ():
         try:
             render(PATHS, stack, values)
         except FlowgateError as exc:

@@ -45,7 +45,12 @@ def task_status():
 def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack import process
 
-    services = service_choice(pos)
+    from ..names import LITELLM
+    from ..stack.replicas import recorded
+
+    # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
+    services = [n for s in service_choice(pos) for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
+    services = list(dict.fromkeys(services))
     for service in services:
         log = PATHS.log(service)
         print(f"==> {log} <==")

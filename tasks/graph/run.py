@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..names import CLIPROXY, LITELLM, SERVICES, enabled_services
+from ..names import CLIPROXY, LITELLM, REDIS, SERVICES, enabled_services
 from .common import PATHS, action, read_stack, read_stack_or_none, service_choice
 
 # What each start task did in this run (actions run in this process); absent = up to date.
@@ -39,7 +39,8 @@ def task_start():
     """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPIPlus."""
     # preflight first: doit does not promise to run task_deps in list order, so each start
     # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
-    for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"])):
+    for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
+                          (REDIS, ["preflight"])):
         yield {
             "name": service,
             "doc": f"start {service} (returns at once; `ready` waits)",
@@ -72,7 +73,7 @@ def wait_ready() -> None:
 def task_ready():
     """Wait until both services answer their readiness probes (they boot at the same time)."""
     # Everything that can fail without starting a process comes first; then both spawn back to back.
-    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy"],
+    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy", "start:redis"],
             "uptodate": [False], "meta": {"quiet": True}}
 
 
@@ -89,7 +90,8 @@ def summary() -> None:
 
             record = process.read_record(PATHS.record(service))
             outcome = Outcome(service, "unchanged", record.pid if record else None)
-        print(f"  {outcome.line():<60} {base_url(stack[service])}")
+        where = f"redis://127.0.0.1:{stack[REDIS]['port']}" if service == REDIS else base_url(stack[service])
+        print(f"  {outcome.line():<60} {where}")
     print(f"  OpenAI base URL: {base_url(stack['litellm'])}/v1   Anthropic base URL: {base_url(stack['litellm'])}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
 
@@ -103,12 +105,16 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
     from ..stack.launcher_files import forget
+    from ..stack.replicas import recorded
     from ..stack.swap import stop_leftovers
 
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
-        if LITELLM in services:
-            stop_leftovers(PATHS, stack[LITELLM] if stack else None)  # a swap interrupted halfway
+        if LITELLM in services:  # every replica, also those beyond litellm.replicas
+            instances = [LITELLM] + [n for n in recorded(PATHS) if n != LITELLM]
+            services = [n for s in services for n in (instances if s == LITELLM else [s])]
+            for name in instances:
+                stop_leftovers(PATHS, stack[LITELLM] if stack else None, name)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:

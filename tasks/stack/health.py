@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 
+from ..names import service_of
 from ..paths import Paths
 from ..services import probe_path
-from . import probe, process
+from . import probe, process, replicas
 
 # `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
 RESTART_PROBE_TIMEOUT = 3.0
@@ -34,15 +35,17 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
     """
     if _state_letter(record.pid) == "T":
         return "not answering: its process is stopped (SIGSTOP or a debugger)"
+    cfg = stack[service_of(service)]
     if answered is None:
-        host = record.meta.get("host", stack[service]["host"])
-        port = record.meta.get("port", stack[service]["port"])
-        answered = probe.http_ok(host, port, probe_path(service, record.meta), timeout=timeout)
+        host, port = record.meta.get("host", cfg["host"]), record.meta.get("port", cfg["port"])
+        where = replicas.probe_address(stack, record, host, port)  # a replica: its private port
+        answered = where is not None and probe.service_ok(service_of(service), *where,
+                                                          probe_path(service_of(service), record.meta), record.meta, timeout)
     if answered:
         return None
     if record.meta.get("ready_at"):
         return f"not answering since it was ready (at {record.meta['ready_at']})"
-    age, limit = now() - record.create_time, float(stack[service]["start_timeout"])
+    age, limit = now() - record.create_time, float(cfg["start_timeout"])
     if age > limit:
         return f"not answering {age:.0f} s after its start (start_timeout {limit:g} s)"
     return None

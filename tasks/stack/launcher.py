@@ -1,6 +1,6 @@
 """The launcher FlowGate runs each service through: `python -m tasks.stack.launcher ...`.
 
-    supervise --home H --service S --ready worker|http://HOST:PORT/PATH -- ARGV...
+    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT -- ARGV...
         run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.supervisor)
     litellm --host H --port P --grace S [--shared]
         serve LiteLLM's proxy in this process on a port shared with SO_REUSEPORT (litellm_server)
@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     paths = Paths(root=ROOT, home=Path(args.home))
     if args.ready == "worker":
         ready = supervisor.worker_ready(paths, args.service, os.getpid())
+    elif args.ready.startswith("redis://"):  # the managed Redis: PING after AUTH
+        from ..redis_service import answers
+        from ..secrets import REDIS_PASSWORD
+
+        url, meta = urlsplit(args.ready), {"password_file": str(paths.secret(REDIS_PASSWORD))}
+        ready = lambda _child_pid: answers(url.hostname, url.port, meta, 0.5) == "PONG"  # noqa: E731
     else:
         url = urlsplit(args.ready)
         ready = supervisor.http_ready(url.hostname, url.port, url.path or "/")

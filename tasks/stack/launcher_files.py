@@ -16,6 +16,7 @@ from pathlib import Path
 from ..paths import Paths
 
 WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
+REPLICAS_ENV = "FLOWGATE_LITELLM_REPLICAS"  # how many instances share the port (tasks.stack.replicas)
 
 
 def state_path(paths: Paths, service: str, pid: int) -> Path:

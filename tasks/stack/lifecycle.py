@@ -7,12 +7,13 @@ changes through its own hot reload: FlowGate rewrites the copy it runs with, nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
-from ..names import enabled_services
+from ..names import enabled_services, litellm_instances, service_of
 from ..paths import Paths
+from ..names import REDIS
 from ..services import (
     CLIPROXY,
     LITELLM,
@@ -23,7 +24,7 @@ from ..services import (
     probe_path,
     restart_reasons,
 )
-from . import events, health, probe, process, recover
+from . import events, health, probe, process, recover, replicas
 from .launchcheck import require_launchable
 from .portcheck import require_port, require_port_released
 
@@ -36,8 +37,11 @@ class Outcome:
     action: str  # started | restarted | swapped | reloaded | unchanged | disabled
     pid: int | None = None
     why: str = ""
+    instances: list = field(default_factory=list)  # one Outcome per replica when there are several
 
     def line(self) -> str:
+        if self.instances:
+            return "\n".join(o.line() for o in self.instances)
         text = f"{self.service}: {self.action}"
         if self.pid:
             text += f" (pid {self.pid})"
@@ -45,8 +49,13 @@ class Outcome:
 
 
 def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
-    if service == LITELLM:
-        return litellm_launch(paths, stack)
+    """`service`: a service, or one of LiteLLM's instances (names.litellm_instances)."""
+    if service_of(service) == LITELLM:
+        return litellm_launch(paths, stack, instance=service)
+    if service == REDIS:
+        from ..redis_service import redis_launch
+
+        return redis_launch(paths, stack)
     from ..release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))
@@ -55,7 +64,14 @@ def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
     """Cheap check for doit's uptodate: same live process, same restart inputs, config delivered."""
-    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+    if service == LITELLM:
+        names = litellm_instances(stack)
+        return all(_is_current(paths, stack, name) for name in names) and not replicas.extras(paths, stack)
+    return _is_current(paths, stack, service)
+
+
+def _is_current(paths: Paths, stack: dict, service: str) -> bool:
+    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         return process.read_record(paths.record(service)) is None
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):
@@ -72,13 +88,50 @@ def is_current(paths: Paths, stack: dict, service: str) -> bool:
 
 
 def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
-    """Start, restart, hot-reload or leave alone. Call with the stack lock held."""
+    """Start, restart, hot-reload or leave alone. Call with the stack lock held.
+
+    LiteLLM's replicas one after the other: a config change swaps them one at a time (each swap
+    waits for its new instance), fresh starts return at once and boot side by side."""
+    if service != LITELLM:
+        return _ensure(paths, stack, service)
+    names = litellm_instances(stack)
+    if len(names) > 1:
+        _require_sharing(stack)
+    for name in replicas.extras(paths, stack):
+        stop_service(paths, stack, name, f"litellm.replicas is {len(names)}")
+        from .launcher_files import sweep
+
+        sweep(paths, name)
+    return _combined([_ensure(paths, stack, name) for name in names])
+
+
+def _require_sharing(stack: dict) -> None:
+    from .reuseport import unsupported
+
+    why = unsupported()
+    if why:
+        raise FlowgateError(f"litellm.replicas is {stack[LITELLM]['replicas']}, but replicas share one port and {why}",
+                            "set litellm.replicas to 1 in config/local.yaml")
+
+
+def _combined(outcomes: list[Outcome]) -> Outcome:
+    if len(outcomes) == 1:
+        return outcomes[0]
+    changed = [o for o in outcomes if o.action != "unchanged"]
+    first = (changed or outcomes)[0]
+    return Outcome(LITELLM, first.action, first.pid, first.why, instances=outcomes)
+
+
+def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
+    """ensure_running for one service or LiteLLM instance."""
+    svc = service_of(service)
     record_path = paths.record(service)
     record = recover.record_or_orphan(paths, stack, service, save=True)  # hardening: an unreadable record
-    if service == CLIPROXY and not stack["cliproxy"]["enabled"]:
+    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         if record is not None:
-            result = process.stop(record_path, timeout=stack["cliproxy"]["stop_timeout"])
-            events.record(paths, "stop", service, result.outcome, "cliproxy.enabled is false")
+            result = process.stop(record_path, timeout=stack[service].get("stop_timeout", 10.0))
+            why = "cliproxy.enabled is false" if service == CLIPROXY else "redis.managed is false"
+            events.record(paths, "stop", service, result.outcome, why)
         return Outcome(service, "disabled")
     launch = launch_for(paths, stack, service)
     why = ""
@@ -101,15 +154,15 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
         else:
             why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
             # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap) ---
-            if service == LITELLM:
+            if svc == LITELLM:
                 from . import swap
 
                 blocked = swap.impossible(record, launch)
                 if blocked is None:
-                    return swap.replace(paths, stack, record, launch, why)
+                    return swap.replace(paths, stack, record, launch, why, service)
                 why += f" (stop-then-start: {blocked})"
             # ---
-        result = process.stop(record_path, timeout=stack[service]["stop_timeout"])
+        result = process.stop(record_path, timeout=stack[svc]["stop_timeout"])
         events.record(paths, "stop", service, result.outcome, f"restart: {why}", seconds=round(result.seconds, 3))
         require_port_released(paths, service, launch.host, launch.port, record)  # hardening: a killed group lingers
     elif record is not None:
@@ -122,6 +175,10 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
     if service == CLIPROXY:
         ensure_dir(paths.auths_dir, PRIVATE_DIR_MODE)
         _deliver_cliproxy_config(paths)
+    if service == REDIS:
+        from ..redis_service import write_conf
+
+        write_conf(paths, stack)
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
     record = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=paths.log(service),
                            record_path=record_path, service=service, inputs_hash=launch.inputs_hash, meta=meta)
@@ -132,21 +189,30 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
 
 def restart_service(paths: Paths, stack: dict, service: str, reason: str = "restart requested") -> Outcome:
     """Replace a running service, but only once the new launch is known to be startable: LiteLLM
-    by a swap where it can (no downtime), otherwise stop and start again."""
+    by a swap where it can (no downtime; replicas one at a time), otherwise stop and start again."""
+    if service == LITELLM and (replicas.several(stack) or replicas.extras(paths, stack)):
+        outcome = ensure_running(paths, stack, LITELLM)  # stops the extras, starts missing ones
+        return _combined([_restart_one(paths, stack, o.service, reason) if o.action == "unchanged" else o
+                          for o in (outcome.instances or [outcome])])
+    return _restart_one(paths, stack, service, reason)
+
+
+def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcome:
+    svc = service_of(service)
     require_launchable(paths, stack, launch_for(paths, stack, service))
     fallback = ""
-    if service == LITELLM:
+    if svc == LITELLM:
         from . import swap
 
-        swapped = swap.restart(paths, stack, reason)
+        swapped = swap.restart(paths, stack, reason, service)
         if isinstance(swapped, Outcome):
             return swapped
         fallback = f"stop-then-start: {swapped}"
     old = recover.record_or_orphan(paths, stack, service, save=True)
     stop_service(paths, stack, service, reason)
     if old is not None:
-        require_port_released(paths, service, stack[service]["host"], stack[service]["port"], old)
-    outcome = ensure_running(paths, stack, service)
+        require_port_released(paths, service, stack[svc]["host"], stack[svc]["port"], old)
+    outcome = _ensure(paths, stack, service)
     return Outcome(service, "restarted", outcome.pid, fallback or reason)
 
 
@@ -171,14 +237,19 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
     `fresh`: the services started in this run (they get a `ready` event); None means all.
     """
     checks, timeout = [], 0.0
-    for service in services:
+    several = replicas.several(stack)
+    for service in [n for s in services for n in (litellm_instances(stack) if s == LITELLM else [s])]:
+        svc = service_of(service)
         record = process.read_record(paths.record(service))
         if record is None:
             raise FlowgateError(f"{service} is not running", "run `uv run doit up`")
-        host, port = record.meta.get("host", stack[service]["host"]), record.meta.get("port", stack[service]["port"])
-        checks.append(probe.Check(service, host, port, probe_path(service, record.meta), 200,
-                                  (lambda r=record: process.is_alive(r))))
-        timeout = max(timeout, float(stack[service]["start_timeout"]))
+        host, port = record.meta.get("host", stack[svc]["host"]), record.meta.get("port", stack[svc]["port"])
+        # Replicas share the address: each answers on its private port (None until it reported it).
+        target = (lambda r=record, h=host, p=port: replicas.probe_address(stack, r, h, p)) if several else None
+        ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
+        checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
+                                  (lambda r=record: process.is_alive(r)), target, ask))
+        timeout = max(timeout, float(stack[svc]["start_timeout"]))
     try:
         # Poll often: a refused connect costs microseconds, and every poll gap adds to `doit up`.
         results = probe.wait_ready(checks, timeout=timeout, interval=0.02, max_interval=0.05)
@@ -190,7 +261,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
     for res in results.values():
         if res.ready:
             health.mark_ready(paths, res.name)
-        if res.ready and (fresh is None or res.name in fresh):
+        if res.ready and (fresh is None or service_of(res.name) in fresh):
             events.record(paths, "ready", res.name, "ok", f"ready after {res.seconds:.2f} s")
     if failed:
         res = failed[0]
@@ -219,11 +290,11 @@ def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> b
         return False
     host = record.meta.get("host", stack[service]["host"])
     port = record.meta.get("port", stack[service]["port"])
-    return probe.http_ok(host, port, probe_path(service, record.meta), timeout=timeout)
+    return probe.service_ok(service, host, port, probe_path(service, record.meta), record.meta, timeout)
 
 
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
-    timeout = float(stack[service]["stop_timeout"]) if stack else 10.0
+    timeout = float(stack[service_of(service)]["stop_timeout"]) if stack else 10.0
     recover.record_or_orphan(paths, stack, service, save=True)  # an unreadable record must not orphan it
     result = process.stop(paths.record(service), timeout=timeout)
     if result.outcome != "not-running":
@@ -235,7 +306,9 @@ def config_drift(paths: Paths, service: str, record) -> bool | None:
     """True when the running service's config differs from what is rendered now."""
     if record is None:
         return None
-    if service == LITELLM:
+    if service == REDIS:
+        return False  # its config is a restart input: a change shows as a pending restart
+    if service_of(service) == LITELLM:
         return record.meta.get("config_sha") != file_sha(paths.litellm_config)
     if record.meta.get("rendered_sha") != file_sha(paths.cliproxy_rendered):
         return True

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 from . import reuseport
-from .launcher_files import WORKER_FILE_ENV, read_json
+from .launcher_files import REPLICAS_ENV, WORKER_FILE_ENV, read_json
+
+INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
 
 LINGER = 0.2  # seconds: connections queued before the steering took effect are accepted, not reset
 BIND_FAILED = 98  # exit code when the address cannot be bound (EADDRINUSE's errno)
@@ -63,7 +65,10 @@ def _server_class():
             if not self.started:
                 return
             gc.freeze()  # what the app built at startup lives as long as the process: never scan it again
-            steered = reuseport.steer_to(self.shared_sock) if self.shared_sock is not None else False
+            # Steer to the listener at index N (replicas): it exists only while a swap's new instance
+            # listens beside the N current ones; otherwise the kernel spreads connections by its hash.
+            steered = (reuseport.steer_to(self.shared_sock, int(os.environ.get(REPLICAS_ENV) or 1))
+                       if self.shared_sock is not None else False)
             print(f"flowgate launcher: listening on {self.address} (probe port {self.report.data['probe_port']}"
                   f"{', new connections steered here' if steered else ''})", flush=True)
             self.report.update(ready=True, ready_at=time.time(), steered=steered)
@@ -83,6 +88,24 @@ def _server_class():
     return Server
 
 
+def _tagged(app):
+    """`app` answering with INSTANCE_HEADER: tells replicas sharing the port apart, for a header's cost."""
+    pid = str(os.getpid()).encode()
+
+    async def tagged(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_tagged(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (INSTANCE_HEADER, pid)]}
+            await send(message)
+
+        return await app(scope, receive, send_tagged)
+
+    return tagged
+
+
 def serve(host: str, port: int, grace: float, shared: bool) -> int:
     try:
         public = reuseport.bind(host, port, shared)
@@ -97,8 +120,10 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     # collect nothing until the app has started, then freeze what startup built.
     gc.disable()
     import uvicorn
+    from uvicorn.importer import import_from_string
 
-    config = uvicorn.Config("litellm.proxy.proxy_server:app", lifespan="on", server_header=False,
+    app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
+    config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
                             timeout_graceful_shutdown=grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])

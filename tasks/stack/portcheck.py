@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import FlowgateError
+from ..names import LITELLM, service_of
 from ..paths import Paths
 from . import process
 
@@ -46,18 +47,30 @@ class PortState:
         return FlowgateError(f"cannot start {self.service}: {self.problem}", self.fix)
 
 
+def _own(paths: Paths, service: str) -> list[process.ProcessRecord]:
+    """The live records that may hold the service's port: its own, or any of LiteLLM's replicas."""
+    names = [service]
+    if service_of(service) == LITELLM:
+        from .replicas import recorded
+
+        names = recorded(paths) or names
+    records = [process.read_record(paths.record(name)) for name in names]
+    return [r for r in records if process.is_alive(r)]
+
+
 def check_port(paths: Paths, service: str, host: str, port: int) -> PortState:
-    record = process.read_record(paths.record(service))
-    live = record if process.is_alive(record) else None
-    if live is not None and (live.meta.get("host"), live.meta.get("port")) == (host, port):
-        # Our live service was started on this very address: it is the holder. Asking the system
-        # who listens costs ~20 ms (psutil's connection table) on every no-op `doit up`.
-        return PortState(service, host, port, process.PortHolder(live.pid, service), live)
+    lives = _own(paths, service)
+    for live in lives:
+        if (live.meta.get("host"), live.meta.get("port")) == (host, port):
+            # Our live service was started on this very address: it is the holder. Asking the system
+            # who listens costs ~20 ms (psutil's connection table) on every no-op `doit up`.
+            return PortState(service, host, port, process.PortHolder(live.pid, service), live)
     holder = process.port_holder(host, port)
     ours = None
     if holder is not None:
-        if live is not None and (holder.pid is None or _same_group(holder.pid, live)):
-            ours = live
+        mine = [live for live in lives if holder.pid is None or _same_group(holder.pid, live)]
+        if mine:
+            ours = mine[0]
         else:  # no usable record: the holder may still be this home's service (tasks.stack.recover)
             from .recover import adopt
 

@@ -27,6 +27,8 @@ class Check(NamedTuple):
     path: str = "/"
     expected_status: int = 200
     alive: Callable[[], bool] | None = None  # False -> the process exited: fail at once
+    target: Callable[[], tuple[str, int] | None] | None = None  # where to probe, when known only later
+    ask: Callable[[float], Answer] | None = None  # a probe other than HTTP GET (Redis: PING)
 
 
 @dataclass
@@ -81,6 +83,26 @@ def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> 
     return fetch(host, port, path, timeout).status
 
 
+def service_ok(service: str, host: str, port: int, path: str, meta: dict, timeout: float = 1.0) -> bool:
+    """Whether `service` answers its readiness probe: HTTP, or PING after AUTH for the managed Redis."""
+    if service == "redis":
+        from ..redis_service import answers
+
+        return answers(host, port, meta, timeout) == "PONG"
+    return http_ok(host, port, path, timeout=timeout)
+
+
+def redis_answer(host: str, port: int, meta: dict):
+    """An `ask` for Check: the managed Redis's PING as an Answer (200 for PONG)."""
+    from ..redis_service import answers
+
+    def ask(timeout: float) -> Answer:
+        said = answers(host, port, meta, timeout)
+        return Answer(200, "") if said == "PONG" else Answer(None, said)
+
+    return ask
+
+
 def http_ok(host: str, port: int, path: str = "/", timeout: float = 1.0, expected: int = 200) -> bool:
     """True when one GET answers with `expected`."""
     return http_status(host, port, path, timeout) == expected
@@ -128,7 +150,12 @@ def wait_ready(
                 res.ready, res.seconds, res.reason = True, clock() - start, "ready"
                 continue
             remaining = deadline - clock()
-            answer = fetch(check.host, check.port, check.path, max(0.05, min(request_timeout, remaining)))
+            where = check.target() if check.target is not None else (check.host, check.port)
+            wait_s = max(0.05, min(request_timeout, remaining))
+            if check.ask is not None:
+                answer = check.ask(wait_s)
+            else:
+                answer = fetch(where[0], where[1], check.path, wait_s) if where else Answer(None, "its probe port is not known yet")
             res.attempts += 1
             if answer.status is not None:
                 res.status = answer.status

@@ -8,6 +8,11 @@ group appends the newest listener at index 1 beside the old one at 0. Without th
 hashed to the old socket while it closes would be reset (Linux does not migrate an accept queue
 unless net.ipv4.tcp_migrate_req is set). With one listener left, index 1 does not exist and the
 kernel falls back to its hash, i.e. to the only socket.
+
+With N replicas (litellm.replicas) the program is "socket N": the N current listeners sit at 0..N-1,
+so index N exists only while a swap's new instance listens beside them, which then takes every new
+connection until the old one closed; at all other times N is out of range and the kernel's hash
+spreads connections over the N replicas.
 """
 
 from __future__ import annotations

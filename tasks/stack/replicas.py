@@ -1,0 +1,59 @@
+"""LiteLLM replicas (`litellm.replicas: N`): N supervised instances serving one address.
+
+Instance 1 keeps the service's own files (run/litellm.json, logs/litellm.log), so one replica is
+exactly the stack FlowGate always ran; instance k is `litellm#k` (run/litellm#k.json, ...). The
+kernel spreads connections over them (SO_REUSEPORT), so the shared address tells nothing about one
+instance: each is probed on the private port its server reports in its worker file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..names import LITELLM, litellm_instances
+from ..paths import Paths
+from .launcher_files import read_json
+_RECORD = re.compile(rf"^{LITELLM}(?:#(\d+))?\.json$")
+
+
+def number(name: str) -> int:
+    return int(name.split("#", 1)[1]) if "#" in name else 1
+
+
+def recorded(paths: Paths) -> list[str]:
+    """The LiteLLM instances that have a run record (running or not), in order."""
+    try:
+        names = [m.group(0)[:-5] for p in paths.run_dir.iterdir() if (m := _RECORD.match(p.name))]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=number)
+
+
+def extras(paths: Paths, stack: dict) -> list[str]:
+    """Recorded instances beyond litellm.replicas (the count went down): to be stopped."""
+    wanted = set(litellm_instances(stack))
+    return [name for name in recorded(paths) if name not in wanted]
+
+
+def several(stack: dict | None) -> bool:
+    """Whether instances must be probed one by one (a single one is probed on its address, as always)."""
+    return len(litellm_instances(stack)) > 1
+
+
+def probe_target(record) -> tuple[str, int] | None:
+    """127.0.0.1 and the private probe port of the instance `record` runs, None while unknown."""
+    run_dir = record.meta.get("run_dir") if record is not None else None
+    if not run_dir:
+        return None
+    data = read_json(Path(run_dir) / f"{record.service}.{record.pid}.worker.json") or {}
+    port = data.get("probe_port")
+    return ("127.0.0.1", int(port)) if isinstance(port, int) else None
+
+
+def probe_address(stack: dict | None, record, host: str, port: int) -> tuple[str, int] | None:
+    """Where to probe the instance `record` runs: its private port when several share the address
+    (None until its server reported it), else the address itself."""
+    if several(stack) and record is not None and record.meta.get("run_dir"):
+        return probe_target(record)
+    return host, port
