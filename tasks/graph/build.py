@@ -13,6 +13,9 @@ from ..names import RENDERED
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
+SCHEMA_SOURCES = [str(PATHS.root / "tasks" / name) for name in (
+    "config.py", "schema.py", "teamspec.py", "valuerules.py", "passthrough.py", "accounts/provider_spec.py",
+    "profiles.py", "data/passthrough_keys.json")]
 
 
 def _config_files() -> list[str]:
@@ -50,7 +53,9 @@ def task_config():
     """Validate config/ and resolve the active profile into .router/state/stack.json."""
     return {
         "actions": [action(write_stack)],
-        "file_dep": _config_inputs(),
+        # The code that validates is an input too: after an upgrade stack.json is rebuilt in the
+        # shape this version reads.
+        "file_dep": _config_inputs() + SCHEMA_SOURCES,
         # A local.yaml that appears or disappears changes the inputs even if no listed file did.
         "uptodate": [config_changed({"inputs": _config_files()})],
         "targets": [str(PATHS.stack_json), *(str(PATHS.render_inputs(s)) for s in RENDERED)],

@@ -294,7 +294,9 @@ def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> b
 
 
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:
-    timeout = float(stack[service_of(service)]["stop_timeout"]) if stack else 10.0
+    # `down` reads stack.json as the last `config` wrote it: after an upgrade of FlowGate it may lack
+    # a key this version knows, and stopping must never depend on that.
+    timeout = float(((stack or {}).get(service_of(service)) or {}).get("stop_timeout", 10.0))
     recover.record_or_orphan(paths, stack, service, save=True)  # an unreadable record must not orphan it
     result = process.stop(paths.record(service), timeout=timeout)
     if result.outcome != "not-running":

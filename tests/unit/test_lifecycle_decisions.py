@@ -117,3 +117,12 @@ def test_a_missing_binary_is_not_current_and_fails_to_start_with_the_fix(paths, 
         lifecycle.ensure_running(paths, stack, "cliproxy")
     assert "does not exist" in err.value.message and "cliproxy.binary" in err.value.hint
     assert process.read_record(paths.record("cliproxy")) is None
+
+
+def test_down_works_with_a_stack_json_written_by_an_older_flowgate(paths, stack_for):
+    make, _, port = stack_for
+    lifecycle.ensure_running(paths, make(), "cliproxy")
+    wait_for(lambda: answers(port))
+    old_stack = {"cliproxy": {"host": "127.0.0.1", "port": port}}  # no stop_timeout: an older shape
+    assert lifecycle.stop_service(paths, old_stack, "cliproxy").outcome in ("stopped", "killed")
+    assert process.read_record(paths.record("cliproxy")) is None
