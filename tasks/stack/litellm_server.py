@@ -26,7 +26,9 @@ from .launcher_files import REPLICAS_ENV, WORKER_FILE_ENV, read_json
 
 INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
 
-LINGER = 0.2  # seconds: connections queued before the steering took effect are accepted, not reset
+LINGER = 0.5  # seconds: connections queued before the steering took effect are accepted, not reset,
+# and every keep-alive client gets one more answer, marked `connection: close` (see _tagged)
+_DRAINING = [False]  # set when this instance starts to shut down
 BIND_FAILED = 98  # exit code when the address cannot be bound (EADDRINUSE's errno)
 
 
@@ -77,6 +79,7 @@ def _server_class():
             began, total_before = time.monotonic(), self.server_state.total_requests
             in_flight = len(self.server_state.tasks)
             replaced = self.report.replaced()
+            _DRAINING[0] = True
             self.report.update(draining=True, in_flight=in_flight)
             if replaced:  # a successor listens beside us: accept what was queued here before closing
                 await asyncio.sleep(LINGER)
@@ -98,7 +101,13 @@ def _tagged(app):
 
         async def send_tagged(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (INSTANCE_HEADER, pid)]}
+                headers = [*message.get("headers", ()), (INSTANCE_HEADER, pid)]
+                if _DRAINING[0]:
+                    # A keep-alive client must not send its next request on a connection this instance
+                    # is about to close (it would be reset): tell it to open a new one, which reaches
+                    # the successor.
+                    headers.append((b"connection", b"close"))
+                message = {**message, "headers": headers}
             await send(message)
 
         return await app(scope, receive, send_tagged)
