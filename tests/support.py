@@ -53,3 +53,13 @@ def group_gone(pgid: int) -> bool:
         except (ProcessLookupError, psutil.Error):
             continue
     return True
+
+
+def down_and_check(st):
+    """`doit down` on a test stack; asserts it succeeded and left no live process in any group it ran."""
+    pgids = [st.record(s)["pgid"] for s in ("litellm", "cliproxy")]
+    result = st.doit("down")
+    assert result.returncode == 0, result.output
+    for pgid in pgids:
+        assert group_gone(pgid)
+    return result

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, base_env
 from tests.integration.conftest import make_stack
-from tests.support import group_gone, wait_for
+from tests.support import down_and_check, wait_for
 
 # gpt-5-codex's upstream fails (the double answers 500 for `double-fail*` ids): for the fallback test.
 MODELS = """models:
@@ -237,9 +237,5 @@ def test_a_service_dying_at_once_on_every_start_is_given_up(st):
 
 
 def test_down_stops_everything(st):
-    pgids = [st.record(s)["pgid"] for s in ("litellm", "cliproxy")]
-    result = st.doit("down")
-    assert result.returncode == 0, result.output
-    for pgid in pgids:
-        assert group_gone(pgid)
+    down_and_check(st)
     assert sorted(p.name for p in st.paths.run_dir.glob("*.json")) == []

@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import ROOT
 from tests.fakes import today
-from tests.support import group_gone, wait_for
+from tests.support import down_and_check, group_gone, wait_for
 
 # line -> (repo, tag, banner version) the stack must end up running
 EXPECTED = {"mainline": (today.MAINLINE_REPO, today.MAINLINE_TAGS[-1], "7.2.140"),
@@ -206,11 +206,7 @@ def test_logs_show_both_services(stack):
 
 
 def test_down_is_idempotent_and_complete(stack):
-    pgids = [stack.record(s)["pgid"] for s in ("litellm", "cliproxy")]
-    result = stack.doit("down")
-    assert result.returncode == 0, result.output
-    for pgid in pgids:
-        assert group_gone(pgid)
+    down_and_check(stack)
     assert stack.record("litellm") is None and stack.record("cliproxy") is None
     again = stack.doit("down")
     assert again.returncode == 0 and "not running" in again.stdout
