@@ -3,18 +3,89 @@
 Why not http.client or httpx: importing them costs ~10 ms (email.*) or ~100 ms, paid by every
 `doit status` and `doit up` that probes or asks the management API. Our own services answer plain
 HTTP/1.0 (no chunked bodies, connection closed after the answer), which takes a few lines.
+
+Early requests: a command that will ask a service something (the probes of `doit up` and
+`doit status`) may send the GET as soon as it starts (`send_early`); the matching `exchange` later
+in the same process collects that answer instead of asking again. The service's answer (a few ms,
+more when its CPU was idle) then overlaps with doit loading its tasks instead of adding to it.
 """
 
 from __future__ import annotations
 
 import socket
+import time
+
+__all__ = ["EARLY_FOR", "MAX_ANSWER", "NoAnswer", "exchange", "send_early"]
 
 USER_AGENT = "flowgate"
 MAX_ANSWER = 16 * 1024 * 1024
+EARLY_FOR = 0.5  # seconds an early request's answer stands in for a request made now
+
+# (host, port, method, path, headers) -> (socket with the request sent, when it was sent)
+_EARLY: dict[tuple, tuple[socket.socket, float]] = {}
 
 
 class NoAnswer(OSError):
     """The service did not answer (refused, timed out, closed early, or not HTTP)."""
+
+
+def _bare(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    # An ASCII host as bytes: a str would make getaddrinfo load the idna codec (~1 ms of imports).
+    bare = _bare(host)
+    return socket.create_connection((bare.encode() if bare.isascii() else bare, port), timeout=timeout)
+
+
+def _request(host: str, port: int, method: str, path: str, headers: dict | None, body: bytes | None) -> bytes:
+    bare = _bare(host)
+    authority = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+    lines = [f"{method} {path} HTTP/1.0", f"Host: {authority}", f"User-Agent: {USER_AGENT}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+def _key(host: str, port: int, method: str, path: str, headers: dict | None) -> tuple:
+    return _bare(host), int(port), method, path, tuple(sorted((headers or {}).items()))
+
+
+def send_early(host: str, port: int, path: str, *, headers: dict | None = None, timeout: float = 0.2) -> bool:
+    """Send `GET path` now; the next matching `exchange` within EARLY_FOR s reads its answer.
+
+    Only GETs (asking twice must be harmless). Never raises: False when it could not be sent (the
+    later exchange then asks afresh and reports the failure itself)."""
+    try:
+        sock = _connect(host, port, timeout)
+    except OSError:
+        return False
+    try:
+        sock.sendall(_request(host, port, "GET", path, headers, None))
+    except OSError:
+        sock.close()
+        return False
+    old = _EARLY.pop(_key(host, port, "GET", path, headers), None)
+    if old:
+        old[0].close()
+    _EARLY[_key(host, port, "GET", path, headers)] = (sock, time.monotonic())
+    return True
+
+
+def _early(host: str, port: int, method: str, path: str, headers: dict | None) -> socket.socket | None:
+    """The early request matching this one, if it is recent enough to count as asked now."""
+    if method != "GET" or not _EARLY:
+        return None
+    found = _EARLY.pop(_key(host, port, method, path, headers), None)
+    if found is None:
+        return None
+    sock, sent = found
+    if time.monotonic() - sent > EARLY_FOR:
+        sock.close()
+        return None
+    return sock
 
 
 def exchange(host: str, port: int, method: str, path: str, *, headers: dict | None = None,
@@ -23,16 +94,18 @@ def exchange(host: str, port: int, method: str, path: str, *, headers: dict | No
 
     Raises ConnectionRefusedError, TimeoutError, or NoAnswer.
     """
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    authority = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
-    lines = [f"{method} {path} HTTP/1.0", f"Host: {authority}", f"User-Agent: {USER_AGENT}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    sock = _early(host, port, method, path, headers) if body is None else None
+    if sock is not None:
+        sock.settimeout(timeout)
+    else:
+        sock = _connect(host, port, timeout)
+        try:
+            sock.sendall(_request(host, port, method, path, headers, body))
+        except BaseException:
+            sock.close()
+            raise
     buf = b""
-    with socket.create_connection((bare, port), timeout=timeout) as sock:
-        sock.sendall(request)
+    with sock:
         while len(buf) < MAX_ANSWER:
             if status_only and b"\r\n" in buf:
                 break

@@ -27,10 +27,6 @@ def _mixed(token: str) -> bool:
     return any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
 
 
-def looks_like_key(text: str) -> bool:
-    return any(_is_key(m.group()) for m in _token().finditer(text))
-
-
 def _is_key(token: str) -> bool:
     return bool(re.fullmatch(_PREFIXED, token)) or (_mixed(token) and "/" not in token)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets as _random
 import tempfile
 from pathlib import Path
 
@@ -32,8 +31,10 @@ SECRETS = {
 
 
 def generate(name: str) -> str:
+    import secrets  # here: only a command that writes a key needs it (and its hmac import)
+
     prefix, _ = SECRETS[name]
-    return prefix + _random.token_urlsafe(32)
+    return prefix + secrets.token_urlsafe(32)
 
 
 def ensure(paths: Paths, name: str) -> bool:

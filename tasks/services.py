@@ -9,13 +9,13 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import FlowgateError
 from .names import CLIPROXY, LITELLM, SERVICES  # noqa: F401  (re-exported for the service specifics)
 from .paths import ROOT, Paths
-from .render import parse_rendered, render_template
+from .stack.probe import probe_path
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY, REDIS_PASSWORD
 
 LITELLM_TEMPLATE = "litellm.yaml.j2"
@@ -178,6 +178,8 @@ def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | N
 
 
 def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
+    from .render import parse_rendered, render_template  # here: the no-op `doit up` renders nothing
+
     text = render_template(paths, LITELLM_TEMPLATE, litellm_context(paths, stack, secrets))
     parse_rendered(LITELLM_TEMPLATE, text)
     return text
@@ -191,6 +193,8 @@ def render_litellm_local(paths: Paths, stack: dict, secrets: dict) -> str:
 
 
 def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
+    from .render import parse_rendered, render_template
+
     text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets, auth_dir))
     parse_rendered(CLIPROXY_TEMPLATE, text)
     return text
@@ -198,17 +202,6 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | No
 
 # --------------------------------------------------------------------------- launching
 
-LITELLM_PROBE_PATH = "/health/liveliness"  # never LiteLLM's /health: it calls every model
-
-
-def probe_path(service: str, meta: dict | None = None) -> str:
-    """Readiness route: CLIProxyAPI's /healthz exists on the mainline only; `/` answers on both lines."""
-    if service == LITELLM:
-        return LITELLM_PROBE_PATH
-    from .release.lines import LINES
-
-    line = LINES.get(str((meta or {}).get("line") or ""))
-    return line.health_path if line else "/"
 # Environment FlowGate sets for LiteLLM unless litellm.env overrides it.
 LITELLM_DEFAULT_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # offline-safe, and seconds faster to boot
@@ -216,18 +209,14 @@ LITELLM_DEFAULT_ENV = {
 }
 
 
-@dataclass
-class Launch:
-    """How to run one service, and the fingerprint of everything that needs a restart to change."""
+class Launch(namedtuple("Launch", "service argv env cwd host port parts meta")):
+    """How to run one service, and the fingerprint of everything that needs a restart to change.
 
-    service: str
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    host: str
-    port: int
-    parts: dict  # named restart inputs, e.g. {"config": sha, "version": "1.108.7"}
-    meta: dict = field(default_factory=dict)  # extra record data that does not force a restart
+    parts  the named restart inputs, e.g. {"config": sha, "version": "1.108.7"}
+    meta   extra record data that does not force a restart
+    """
+
+    __slots__ = ()
 
     @property
     def inputs_hash(self) -> str:
@@ -248,7 +237,7 @@ def file_sha(path: Path) -> str | None:
 def litellm_version() -> str:
     """The installed LiteLLM's version, from its dist-info directory's name: importlib.metadata parses
     the METADATA file with the email package (~4 ms on every no-op `doit up`)."""
-    for entry in sys.path:
+    for entry in sorted(sys.path, key=lambda e: not e.endswith("-packages")):  # where it is, first
         try:
             names = os.listdir(entry or ".")
         except OSError:

@@ -7,19 +7,9 @@ import time
 from .paths import Paths
 from .release import lines
 from .names import REDIS, enabled_services, litellm_instances, service_of
-from .services import CLIPROXY, LITELLM, connect_host, probe_path
+from .services import CLIPROXY, LITELLM, connect_host
+from .stack.probe import probe_path
 from .stack import probe, process
-
-
-def cliproxy_version_from_log(paths: Paths) -> str | None:
-    """The binary has no -version flag; its first stdout line names the version."""
-    for line in reversed(process.tail(paths.log(CLIPROXY), 400)):
-        version = lines.banner_version(line)
-        if version:
-            return version
-        if line.startswith("--- started"):
-            break
-    return None
 
 
 def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
@@ -63,7 +53,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
             hung = health.hung_reason(stack, service, record, answered=False) if stack else None
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
         entry["drift"] = config_drift(paths, service, record)
-        entry["version"] = record.meta.get("version") or (cliproxy_version_from_log(paths) if service == CLIPROXY else None)
+        entry["version"] = record.meta.get("version") or (health.cliproxy_version_from_log(paths) if service == CLIPROXY else None)
         if service == CLIPROXY:
             line = lines.LINES.get(record.meta.get("line") or "") or lines.by_version(entry["version"])
             entry["line"] = line.name if line else None

@@ -30,7 +30,7 @@ def embedded(text: str, width: int) -> Rendered:
     return Rendered("\n".join(pad + line if line else line for line in str(text).splitlines()))
 
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*$")
+_PLAIN = r"^[A-Za-z_/][A-Za-z0-9_./@+-]*$"  # compiled by `re` on first use, not at every import
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none", "~"}
 
 
@@ -48,7 +48,7 @@ def scalar(value: object) -> str:
             return ".inf" if value > 0 else "-.inf"
         return repr(value)
     if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        if re.match(_PLAIN, value) and value.lower() not in _RESERVED:
             return value
         return _double_quoted(value)
     raise TypeError(f"cannot render {type(value).__name__} into YAML")

@@ -8,28 +8,27 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from collections import namedtuple
 
 from ..errors import FlowgateError
 from ..paths import Paths
 from ..stack import events
 from .management import Management
-from .providers import configured_names, provider_for_type, resolve
+from .providers import configured_names, provider_for_type
 
 UNUSABLE = ("error", "disabled")
 
 
-@dataclass
-class Account:
-    name: str  # the account file's name: what --enable/--disable/--remove take
-    provider: str  # FlowGate's provider name (codex, claude, copilot, ...)
-    type: str
-    label: str  # email, or the user name / label the binary shows
-    status: str
-    disabled: bool
-    last_refresh: str
-    status_message: str = ""
-    unavailable: bool = False
+class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable",
+                         defaults=("", False))):
+    """One account file as the binary lists it.
+
+    name      the account file's name: what --enable/--disable/--remove take
+    provider  FlowGate's provider name (codex, claude, copilot, ...)
+    label     email, or the user name / label the binary shows
+    """
+
+    __slots__ = ()
 
     @property
     def active(self) -> bool:
@@ -98,7 +97,7 @@ def change(paths: Paths, stack: dict, client: Management, wanted: str, what: str
 # ------------------------------------------------------------------------------ showing them
 
 def as_json(accounts: list[Account]) -> str:
-    return json.dumps([{**asdict(a), "active": a.active} for a in accounts], indent=2)
+    return json.dumps([{**a._asdict(), "active": a.active} for a in accounts], indent=2)
 
 
 def table(accounts: list[Account]) -> str:
@@ -126,6 +125,14 @@ def summary(accounts: list[Account], stack: dict) -> dict:
     return out
 
 
+def ask_early(paths: Paths, stack: dict) -> None:
+    """`doit status` asks for the account list while doit loads; `status_summary` reads the answer."""
+    try:
+        Management.for_stack(paths, stack).send_early("auth-files")
+    except FlowgateError:
+        pass  # no key yet: status_summary reports it
+
+
 def status_summary(paths: Paths, stack: dict, timeout: float = 1.0) -> dict:
     """For `doit status`: the summary, or {"error": ...}; never raises (status must not fail on it)."""
     try:
@@ -145,8 +152,3 @@ def summary_lines(summary_data: dict) -> list[str]:
             text += f": log in with `{entry['fix']}`"
         lines.append(text)
     return lines
-
-
-def active_for(accounts: list[Account], stack: dict, provider_name: str) -> list[Account]:
-    account_type = resolve(stack, provider_name).type
-    return [a for a in accounts if a.type == account_type and a.active]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from dataclasses import dataclass
+from collections import namedtuple
 
 from ..errors import FlowgateError
 from ..paths import Paths
@@ -39,12 +39,13 @@ class RouteMissing(ManagementError):
         self.route = route
 
 
-@dataclass
-class Management:
-    host: str
-    port: int
-    key: str
-    timeout: float = 5.0
+class Management(namedtuple("Management", "host port key timeout", defaults=(5.0,))):
+    """A client of CLIProxyAPI's management API (key: the management key, never shown)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Management(host={self.host!r}, port={self.port!r}, key=<hidden>, timeout={self.timeout!r})"
 
     @classmethod
     def for_stack(cls, paths: Paths, stack: dict, timeout: float = 5.0) -> "Management":
@@ -73,13 +74,27 @@ class Management:
             raise self._missing(route)
         raise _translate(status, error, method, route)
 
-    def _send(self, method: str, route: str, query: dict | None, body: dict | None) -> tuple[int, str]:
-        from ..localhttp import exchange
+    def send_early(self, route: str) -> bool:
+        """Send `GET route` now; a `get(route)` later in this process reads its answer (see
+        tasks.localhttp.send_early). False when it could not be sent; never raises."""
+        from ..localhttp import send_early
 
+        return send_early(self.host, self.port, self._path(route, None), headers=self._headers())
+
+    def _path(self, route: str, query: dict | None) -> str:
         path = f"{PREFIX}/{route.strip('/')}"
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
+        return path
+
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
+
+    def _send(self, method: str, route: str, query: dict | None, body: dict | None) -> tuple[int, str]:
+        from ..localhttp import exchange
+
+        path = self._path(route, query)
+        headers = self._headers()
         payload = None
         if body is not None:
             payload = json.dumps(body).encode("utf-8")

@@ -8,7 +8,7 @@ add a new one (a newer binary, a plugin), so that needs no FlowGate release.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import namedtuple
 
 from ..errors import FlowgateError
 from ..paths import Paths
@@ -19,18 +19,23 @@ REDIRECT, DEVICE, KIRO = "redirect", "device", "kiro"  # kiro: URL / code arrive
 FLOWS = (REDIRECT, DEVICE, KIRO)
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str  # FlowGate's name: `doit login:<name>`
-    route: str  # management route that starts a login (under /v0/management/)
-    flow: str
-    type: str  # `type` of the account files it writes
-    callback: str | None = None  # provider name the oauth-callback route expects (redirect flows)
-    callback_port: int | None = None  # where the binary listens for the redirect with is_webui=true
-    lines: tuple = (MAINLINE, PLUS)  # binary lines with this login built in
-    login_flag: str | None = None  # the binary's own login flag, for the fallback
-    query: tuple = ()  # extra query parameters of the start route, as (key, value) pairs
-    configured: bool = False  # the route or flow came from the config: trust it over the table
+class Provider(namedtuple("Provider", "name route flow type callback callback_port lines login_flag query configured",
+                          defaults=(None, None, (MAINLINE, PLUS), None, (), False))):
+    """One login FlowGate knows.
+
+    name           FlowGate's name: `doit login:<name>`
+    route          the management route that starts a login (under /v0/management/)
+    flow           REDIRECT or DEVICE
+    type           the `type` of the account files it writes
+    callback       the provider name the oauth-callback route expects (redirect flows)
+    callback_port  where the binary listens for the redirect with is_webui=true
+    lines          the binary lines with this login built in
+    login_flag     the binary's own login flag, for the fallback
+    query          extra query parameters of the start route, as (key, value) pairs
+    configured     the route or flow came from the config: trust it over the table
+    """
+
+    __slots__ = ()
 
 
 TABLE = {p.name: p for p in (
@@ -75,7 +80,7 @@ def resolve(stack: dict, name: str) -> Provider:
         overrides = {k: entry[k] for k in ("route", "flow", "type") if entry.get(k)}
         if "route" in overrides:
             overrides["route"] = overrides["route"].strip("/")
-        return replace(base, **overrides, configured=bool({"route", "flow"} & set(overrides)))
+        return base._replace(**overrides, configured=bool({"route", "flow"} & set(overrides)))
     configured = ", ".join(configured_names(stack)) or "none"
     raise FlowgateError(f"{name} is not in `providers:` of the config (configured: {configured})",
                         f"add `{name}` to `providers:` in config/local.yaml, then run the command again")
@@ -109,13 +114,11 @@ def line_fix(provider: str, needs: str) -> str:
             "from `providers:`")
 
 
-@dataclass(frozen=True)
-class Unsupported:
-    """A configured provider whose login the installed line does not have built in."""
+class Unsupported(namedtuple("Unsupported", "provider needs installed")):
+    """A configured provider whose login the installed line does not have built in (`needs`: the
+    line that has it)."""
 
-    provider: str
-    needs: str  # the line that has it
-    installed: str
+    __slots__ = ()
 
     @property
     def problem(self) -> str:

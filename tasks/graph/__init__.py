@@ -1,36 +1,33 @@
 """doit task creators: the thin layer between doit and FlowGate's plain-Python core.
 
 One module per command family: build (config, secrets, render, check), fetch, run (start,
-preflight, ready, up, down, restart), inspect (status, logs, doctor), deploy (export). dodo.py
-imports DOIT_CONFIG and the task_* functions from here. Heavy imports (yaml, jinja2, httpx, psutil, litellm) happen
-inside actions only. Nothing outside this package imports doit.
+preflight, ready, up, down, restart), inspect (status, logs, doctor), accounts, clients, profile,
+deploy (export); early asks the services its command will ask, while the rest loads. dodo.py
+imports DOIT_CONFIG and task_flowgate (every creator as one: see common.one_creator) from here.
+Heavy imports (yaml, jinja2, httpx, psutil, litellm) happen inside actions only. Nothing outside
+this package imports doit.
 """
 
-from .accounts import task_accounts, task_import, task_login
-from .build import task_check, task_config, task_init, task_render, task_secrets
-from .clients import task_integrate, task_models, task_smoke
-from .common import DOIT_CONFIG, cheap_to_inspect
-from .deploy import task_export
-from .fetch import task_fetch
-from .inspect import task_doctor, task_logs, task_status
-from .profile import task_profile
-from .usage import install as _install_usage
-from .run import (
-           task_down,
-           task_preflight,
-           task_ready,
-           task_restart,
-           task_start,
-           task_up,
-)
+from .common import DOIT_CONFIG, one_creator
+from .early import ask_early
+
+ask_early()  # first: the services answer while the rest of dodo.py loads (tasks.graph.early)
+
+from .accounts import task_accounts, task_import, task_login  # noqa: E402
+from .build import task_check, task_config, task_init, task_render, task_secrets  # noqa: E402
+from .clients import task_integrate, task_models, task_smoke  # noqa: E402
+from .deploy import task_export  # noqa: E402
+from .fetch import task_fetch  # noqa: E402
+from .inspect import task_doctor, task_logs, task_status  # noqa: E402
+from .profile import task_profile  # noqa: E402
+from .run import task_down, task_preflight, task_ready, task_restart, task_start, task_up  # noqa: E402
+from .usage import install as _install_usage  # noqa: E402
 
 _install_usage()
 
-__all__ = ["DOIT_CONFIG", "task_accounts", "task_check", "task_config", "task_doctor", "task_down", "task_export",
-           "task_fetch", "task_import", "task_init", "task_integrate", "task_login", "task_logs", "task_models",
-           "task_preflight", "task_profile", "task_ready",
-           "task_render", "task_restart", "task_secrets", "task_smoke", "task_start", "task_status", "task_up"]
+task_flowgate = one_creator([
+    task_up, task_down, task_restart, task_status, task_logs, task_doctor, task_config, task_secrets, task_render,
+    task_check, task_init, task_fetch, task_preflight, task_start, task_ready, task_login, task_accounts,
+    task_import, task_integrate, task_smoke, task_models, task_profile, task_export])
 
-for _name in __all__[1:]:  # every task creator: see cheap_to_inspect
-    globals()[_name] = cheap_to_inspect(globals()[_name])
-del _name
+__all__ = ["DOIT_CONFIG", "task_flowgate"]

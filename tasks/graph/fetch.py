@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..stack import events
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 
@@ -18,6 +17,7 @@ def binary_current() -> bool:
 
 def fetch_binary() -> dict:
     from ..release import fetch, settings_from_stack
+    from ..stack import events
 
     stack = read_stack()
     if not stack["cliproxy"]["enabled"]:

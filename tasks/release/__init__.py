@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "ReleaseSettings": "settings", "FetchResult": "settings", "settings_from_stack": "settings",
+    "ReleaseSettings": "settings", "FetchResult": "install", "settings_from_stack": "settings",
     "Asset": "assets", "host_platform": "assets", "parse_asset": "assets", "pick_asset": "assets",
     "Binary": "installed", "locate_binary": "installed",
     "installed_binary": "installed", "installed_line": "installed", "is_current": "installed",

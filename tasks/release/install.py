@@ -7,7 +7,7 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..errors import FlowgateError
 from ..fsutil import write_error
@@ -29,9 +29,29 @@ from .installed import (
     write_manifest,
 )
 from .progress import ProgressBar, progress_enabled
-from .settings import FetchResult, ReleaseSettings
+from .settings import ReleaseSettings
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class FetchResult(NamedTuple):
+    action: str  # "installed" | "unchanged" | "user-binary"
+    tag: str | None
+    sha256: str | None  # of the release archive
+    requests: int  # HTTP requests made (0 on a warm run)
+    binary: Path | None = None
+    asset: str | None = None
+    verified_by: tuple[str, ...] = ()
+    line: str | None = None  # "mainline" | "plus"
+    build: str | None = None  # e.g. "glibc build" or "static no-plugin build"
+
+    def describe(self) -> str:
+        """`CLIProxyAPI 7.2.140 (mainline, glibc build)` for fetch's output."""
+        line = lines.LINES.get(self.line or "")
+        title = line.title if line else "CLIProxyAPI"
+        version = self.tag[1:] if self.tag and self.tag[:1] in "vV" else self.tag
+        about = ", ".join(x for x in (self.line, self.build) if x)
+        return f"{title} {version}" + (f" ({about})" if about else "")
 
 
 def _validate(settings: ReleaseSettings) -> None:

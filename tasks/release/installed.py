@@ -12,8 +12,8 @@ import json
 import os
 import stat
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,15 @@ def installed_line(paths: Paths, manifest: dict | None = None) -> lines.Line | N
     return line
 
 
-@dataclass(frozen=True)
-class Binary:
-    """The CLIProxyAPI executable FlowGate runs, and what identifies it."""
+class Binary(namedtuple("Binary", "path identity line user")):
+    """The CLIProxyAPI executable FlowGate runs, and what identifies it.
 
-    path: Path
-    identity: str  # changes when the binary does: the manifest's sha256, else the file's stat
-    line: lines.Line | None
-    user: bool  # `cliproxy.binary`, not installed by fetch
+    identity  changes when the binary does: the manifest's sha256, else the file's stat
+    line      its lines.Line, None when unknown
+    user      `cliproxy.binary`, not installed by fetch
+    """
+
+    __slots__ = ()
 
 
 def locate_binary(paths: Paths, settings: ReleaseSettings | None, manifest: dict | None = None) -> Binary:

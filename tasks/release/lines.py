@@ -12,7 +12,7 @@ Stdlib only: the warm paths (`doit up`, `doit status`) import this.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 MAINLINE_REPO = "router-for-me/CLIProxyAPI"
 MAINLINE_VERSION = "v7.2.140"
@@ -20,13 +20,17 @@ DELETED_PLUS_REPO = "router-for-me/CLIProxyAPIPlus"
 EXAMPLE_PLUS_FORK = "kaitranntt/CLIProxyAPIPlus"
 
 
-@dataclass(frozen=True)
-class Line:
-    name: str  # "mainline" | "plus"
-    title: str  # for people: "CLIProxyAPI" / "CLIProxyAPIPlus"
-    asset_prefix: str  # archives: <prefix>_<version>_<os>_<arch>[_no-plugin].tar.gz
-    binary: str  # the executable at the archive root (".exe" on Windows)
-    health_path: str  # readiness probe: /healthz only exists on the mainline
+class Line(namedtuple("Line", "name title asset_prefix binary health_path")):
+    """One line of CLIProxyAPI.
+
+    name          "mainline" | "plus"
+    title         for people: "CLIProxyAPI" / "CLIProxyAPIPlus"
+    asset_prefix  archives: <prefix>_<version>_<os>_<arch>[_no-plugin].tar.gz
+    binary        the executable at the archive root (".exe" on Windows)
+    health_path   the readiness probe: /healthz exists on the mainline only
+    """
+
+    __slots__ = ()
 
 
 MAINLINE = Line("mainline", "CLIProxyAPI", "CLIProxyAPI", "cli-proxy-api", "/healthz")
@@ -34,7 +38,7 @@ PLUS = Line("plus", "CLIProxyAPIPlus", "CLIProxyAPIPlus", "cli-proxy-api-plus", 
 LINES = {line.name: line for line in (MAINLINE, PLUS)}
 BINARY_NAMES = tuple(line.binary for line in LINES.values())
 
-_BANNER = re.compile(r"CLIProxyAPI Version:\s*([^\s,]+)")
+_BANNER = r"CLIProxyAPI Version:\s*([^\s,]+)"  # compiled by `re` on first use, not at every import
 
 
 def by_asset_prefix(prefix: str) -> Line | None:
@@ -48,7 +52,7 @@ def by_binary_name(file_name: str) -> Line | None:
 
 def banner_version(text: str) -> str | None:
     """The version in `CLIProxyAPI Version: 7.2.140, Commit: …` (the binary has no -version flag)."""
-    match = _BANNER.search(text)
+    match = re.search(_BANNER, text)
     return match.group(1) if match else None
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..paths import Paths
 
-_SECRET_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|mgmt-[A-Za-z0-9_-]{16,})")
+_SECRET_LIKE = r"\b(sk-[A-Za-z0-9_-]{16,}|mgmt-[A-Za-z0-9_-]{16,})"  # compiled on first use
 
 
 def record(paths: Paths, event: str, service: str | None = None, result: str = "ok", detail: str = "", **extra) -> dict:
@@ -22,7 +22,7 @@ def record(paths: Paths, event: str, service: str | None = None, result: str = "
         "event": event,
         "service": service,
         "result": result,
-        "detail": _SECRET_LIKE.sub("[redacted]", detail),
+        "detail": re.sub(_SECRET_LIKE, "[redacted]", detail),
         **extra,
     }
     line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")

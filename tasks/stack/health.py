@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
-from ..names import service_of
+from ..names import CLIPROXY, service_of
 from ..paths import Paths
-from ..services import probe_path
 from . import probe, process, replicas
+from .probe import probe_path
 
 # `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
 RESTART_PROBE_TIMEOUT = 3.0
@@ -52,9 +52,26 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
 
 
 def mark_ready(paths: Paths, service: str) -> None:
-    """Remember in the record that its process has been ready (from then on, silence means hung)."""
+    """Remember in the record that its process has been ready (from then on, silence means hung),
+    and CLIProxyAPI's version from the banner it just logged: `status` cannot find the banner once
+    the log has grown past the tail it reads."""
     path = paths.record(service)
     record = process.read_record(path)
     if record is not None and not record.meta.get("ready_at") and process.is_alive(record):
         record.meta["ready_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if service == CLIPROXY and not record.meta.get("version"):
+            record.meta["version"] = cliproxy_version_from_log(paths)
         process.write_record(path, record)
+
+
+def cliproxy_version_from_log(paths: Paths) -> str | None:
+    """The binary has no -version flag; its first stdout line names the version."""
+    from ..release import lines
+
+    for line in reversed(process.tail(paths.log(CLIPROXY), 400)):
+        version = lines.banner_version(line)
+        if version:
+            return version
+        if line.startswith("--- started"):
+            break
+    return None

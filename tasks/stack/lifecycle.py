@@ -7,7 +7,7 @@ changes through its own hot reload: FlowGate rewrites the copy it runs with, nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from ..errors import FlowgateError
 from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
@@ -21,23 +21,21 @@ from ..services import (
     cliproxy_launch,
     file_sha,
     litellm_launch,
-    probe_path,
     restart_reasons,
 )
 from . import events, health, probe, process, recover, replicas
 from .launchcheck import require_launchable
+from .probe import probe_path
 from .portcheck import require_port, require_port_released
 
 LOG_TAIL_LINES = 15
 
 
-@dataclass
-class Outcome:
-    service: str
-    action: str  # started | restarted | swapped | reloaded | unchanged | disabled
-    pid: int | None = None
-    why: str = ""
-    instances: list = field(default_factory=list)  # one Outcome per replica when there are several
+class Outcome(namedtuple("Outcome", "service action pid why instances", defaults=(None, "", ()))):
+    """action: started | restarted | swapped | reloaded | unchanged | disabled; instances: one
+    Outcome per replica when there are several."""
+
+    __slots__ = ()
 
     def line(self) -> str:
         if self.instances:
@@ -248,7 +246,8 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
         target = (lambda r=record, h=host, p=port: replicas.probe_address(stack, r, h, p)) if several else None
         ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
         checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
-                                  (lambda r=record: process.is_alive(r)), target, ask))
+                                  (lambda r=record: process.is_alive(r)), target, ask,
+                                  recent_ok=fresh is not None and svc not in fresh))
         timeout = max(timeout, float(stack[svc]["start_timeout"]))
     try:
         # Poll often: a refused connect costs microseconds, and every poll gap adds to `doit up`.

@@ -8,7 +8,7 @@ holder's pid and name where the system lets us see them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 from ..errors import FlowgateError
 from ..names import LITELLM, service_of
@@ -16,13 +16,11 @@ from ..paths import Paths
 from . import process
 
 
-@dataclass(frozen=True)
-class PortState:
-    service: str
-    host: str
-    port: int
-    holder: process.PortHolder | None  # None: free
-    ours: process.ProcessRecord | None  # the service's own live process holds it
+class PortState(namedtuple("PortState", "service host port holder ours")):
+    """holder: the process.PortHolder listening there, None when the port is free; ours: the
+    service's own live record when that holder is the service itself."""
+
+    __slots__ = ()
 
     @property
     def conflict(self) -> bool:
@@ -107,7 +105,7 @@ def require_port_released(paths: Paths, service: str, host: str, port: int, stop
 
 
 def _same_group(pid: int, record: process.ProcessRecord) -> bool:
-    from .process.stop import verified_group
+    from .process.stopping import verified_group
 
     if pid == record.pid:
         return True

@@ -1,50 +1,65 @@
 """Readiness probes (plain Python, knows nothing of doit).
 
-Runs on every `doit up` / `doit status`, so it stays light: a raw socket, no HTTP library. `wait_ready` polls all services in one loop, so they become ready in
-parallel, and gives up on a service at once when its process exits.
+Runs on every `doit up` / `doit status`, so it stays light: a raw socket, no HTTP library.
+`wait_ready` polls all services in one loop, so they become ready in parallel, and gives up on a
+service at once when its process exits.
 
-Probe paths: LiteLLM `GET /health/liveliness` (200), CLIProxyAPIPlus `GET /` (200). Never LiteLLM's
-`/health` (it calls every upstream model and costs tokens), never `/v1/models` (needs an API key).
+Probe paths (`probe_path`): LiteLLM `GET /health/liveliness`, CLIProxyAPI `GET /healthz` on the
+mainline and `GET /` on the Plus line, each 200. Never LiteLLM's `/health` (it calls every upstream
+model and costs tokens), never `/v1/models` (needs an API key).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple
+from collections import namedtuple
+from typing import Callable, Iterable
 
-LITELLM_PROBE_PATH = "/health/liveliness"
-CLIPROXY_PROBE_PATH = "/"
+from ..names import CLIPROXY, LITELLM, REDIS, service_of
 
-
-
-class Check(NamedTuple):
-    """One service to wait for. A plain 6-tuple in this order works too."""
-
-    name: str
-    host: str
-    port: int
-    path: str = "/"
-    expected_status: int = 200
-    alive: Callable[[], bool] | None = None  # False -> the process exited: fail at once
-    target: Callable[[], tuple[str, int] | None] | None = None  # where to probe, when known only later
-    ask: Callable[[float], Answer] | None = None  # a probe other than HTTP GET (Redis: PING)
+LITELLM_PROBE_PATH = "/health/liveliness"  # never LiteLLM's /health: it calls every model
+CLIPROXY_PROBE_PATH = "/"  # answers on both lines; the mainline also has /healthz
 
 
-@dataclass
-class ReadyResult:
-    name: str
-    ready: bool
-    seconds: float  # until ready, or until we gave up
-    reason: str  # "ready", "process exited before it was ready", "not ready after …: <last answer>"
-    status: int | None = None  # last HTTP status seen, if any
-    attempts: int = 0
-    exited: bool = False  # the process died while we waited
+def probe_path(service: str, meta: dict | None = None) -> str:
+    """Readiness route: CLIProxyAPI's /healthz exists on the mainline only; `/` answers on both lines.
+    `meta`: the process record's (its `line`)."""
+    if service == LITELLM:
+        return LITELLM_PROBE_PATH
+    from ..release.lines import LINES
+
+    line = LINES.get(str((meta or {}).get("line") or ""))
+    return line.health_path if line else CLIPROXY_PROBE_PATH
 
 
-class Answer(NamedTuple):
-    status: int | None  # None: no HTTP answer at all
-    error: str  # why there was no (good) answer; "" when there was one
+class Check(namedtuple("Check", "name host port path expected_status alive target ask recent_ok",
+                       defaults=("/", 200, None, None, None, False))):
+    """One service to wait for (a plain 6-tuple in this order works too).
+
+    alive      () -> bool, or None: False means the process exited: fail at once
+    target     () -> (host, port) or None: where to probe, when it is known only later (replicas)
+    ask        (timeout) -> Answer, or None: a probe other than an HTTP GET (Redis: PING)
+    recent_ok  an answer given moments ago in this process counts (answered_recently): only for a
+               process not (re)started since, or the old one's answer would pass for its successor's
+    """
+
+    __slots__ = ()
+
+
+class ReadyResult(namedtuple("ReadyResult", "name ready seconds reason status attempts exited",
+                             defaults=(None, 0, False))):
+    """seconds: until ready, or until we gave up; reason: "ready", "process exited before it was
+    ready", "not ready after …: <last answer>"; status: the last HTTP status seen, if any;
+    exited: the process died while we waited."""
+
+    __slots__ = ()
+
+
+class Answer(namedtuple("Answer", "status error")):
+    """status: the HTTP status, None when nothing answered; error: why there was no (good) answer
+    ("" when there was one)."""
+
+    __slots__ = ()
 
 
 def _host(host: str) -> str:
@@ -78,6 +93,27 @@ def fetch(host: str, port: int, path: str = "/", timeout: float = 1.0) -> Answer
     return Answer(status, "")
 
 
+def send_early(paths) -> int:
+    """Send every recorded HTTP service's probe now, to be collected by its `fetch` later in this
+    process (tasks.localhttp.send_early): `doit up` and `doit status` call this while doit loads.
+    Returns how many went out; never raises."""
+    from ..localhttp import send_early as send
+    from . import process, replicas
+
+    sent = 0
+    litellm = replicas.recorded(paths)
+    for name in litellm + [CLIPROXY]:
+        record = process.read_record(paths.record(name))
+        if record is None or "port" not in record.meta:
+            continue
+        # Replicas share the address: each is probed on its private port (health.hung_reason).
+        where = replicas.probe_target(record) if len(litellm) > 1 and name in litellm \
+            else (record.meta.get("host", "127.0.0.1"), record.meta["port"])
+        if where is not None:
+            sent += send(*where, probe_path(service_of(record.service), record.meta))
+    return sent
+
+
 def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> int | None:
     """The HTTP status of one GET, or None when nothing answered."""
     return fetch(host, port, path, timeout).status
@@ -85,7 +121,7 @@ def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> 
 
 def service_ok(service: str, host: str, port: int, path: str, meta: dict, timeout: float = 1.0) -> bool:
     """Whether `service` answers its readiness probe: HTTP, or PING after AUTH for the managed Redis."""
-    if service == "redis":
+    if service == REDIS:
         from ..redis_service import answers
 
         return answers(host, port, meta, timeout) == "PONG"
@@ -137,17 +173,18 @@ def wait_ready(
     pending = list(checks)
     wait = interval
 
+    def note(name: str, **changes) -> None:
+        results[name] = results[name]._replace(**changes)
+
     while pending:
         still = []
         for check in pending:
             res = results[check.name]
             if check.alive is not None and not check.alive():
-                res.exited = True
-                res.seconds = clock() - start
-                res.reason = "process exited before it was ready"
+                note(check.name, exited=True, seconds=clock() - start, reason="process exited before it was ready")
                 continue
-            if res.attempts == 0 and answered_recently(check.host, check.port, check.path, check.expected_status):
-                res.ready, res.seconds, res.reason = True, clock() - start, "ready"
+            if check.recent_ok and res.attempts == 0 and answered_recently(check.host, check.port, check.path, check.expected_status):
+                note(check.name, ready=True, seconds=clock() - start, reason="ready")
                 continue
             remaining = deadline - clock()
             where = check.target() if check.target is not None else (check.host, check.port)
@@ -156,13 +193,9 @@ def wait_ready(
                 answer = check.ask(wait_s)
             else:
                 answer = fetch(where[0], where[1], check.path, wait_s) if where else Answer(None, "its probe port is not known yet")
-            res.attempts += 1
-            if answer.status is not None:
-                res.status = answer.status
+            note(check.name, attempts=res.attempts + 1, status=res.status if answer.status is None else answer.status)
             if answer.status == check.expected_status:
-                res.ready = True
-                res.seconds = clock() - start
-                res.reason = "ready"
+                note(check.name, ready=True, seconds=clock() - start, reason="ready")
                 continue
             last[check.name] = answer.error or f"answered {answer.status} (expected {check.expected_status})"
             still.append(check)
@@ -172,9 +205,7 @@ def wait_ready(
         now = clock()
         if now >= deadline:
             for check in pending:
-                res = results[check.name]
-                res.seconds = now - start
-                res.reason = f"not ready after {timeout:g} s: {last[check.name]}"
+                note(check.name, seconds=now - start, reason=f"not ready after {timeout:g} s: {last[check.name]}")
             break
         sleep(min(wait, deadline - now))
         wait = min(wait * 1.25, max_interval)

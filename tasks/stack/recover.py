@@ -57,8 +57,7 @@ def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.Process
                                      log=str(paths.log(service)), meta=meta)
     except ps.Error:
         return None
-    record.pgid = leader
-    return record
+    return record._replace(pgid=leader)
 
 
 def find(paths: Paths, service: str, host: str, port: int) -> process.ProcessRecord | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..names import LITELLM, litellm_instances
 from ..paths import Paths
 from .launcher_files import read_json
-_RECORD = re.compile(rf"^{LITELLM}(?:#(\d+))?\.json$")
+_RECORD = rf"^{LITELLM}(?:#(\d+))?\.json$"  # compiled by `re` on first use
 
 
 def number(name: str) -> int:
@@ -24,7 +24,7 @@ def number(name: str) -> int:
 def recorded(paths: Paths) -> list[str]:
     """The LiteLLM instances that have a run record (running or not), in order."""
     try:
-        names = [m.group(0)[:-5] for p in paths.run_dir.iterdir() if (m := _RECORD.match(p.name))]
+        names = [m.group(0)[:-5] for p in paths.run_dir.iterdir() if (m := re.match(_RECORD, p.name))]
     except FileNotFoundError:
         return []
     return sorted(names, key=number)

@@ -20,7 +20,8 @@ import time
 from ..errors import FlowgateError
 from ..names import LITELLM
 from ..paths import Paths
-from ..services import LITELLM_PROBE_PATH, Launch
+from ..services import Launch
+from .probe import LITELLM_PROBE_PATH
 from . import events, launcher_files, probe, process, reuseport
 from .lifecycle import LOG_TAIL_LINES, Outcome
 
@@ -133,8 +134,7 @@ def _promote(paths: Paths, old: process.ProcessRecord, new: process.ProcessRecor
     if paths.log(name).exists():
         paths.log(name).replace(_log(paths, "prev", name))  # the old one keeps writing there (same inode)
     _log(paths, "next", name).replace(paths.log(name))
-    new.log = str(paths.log(name))
-    process.write_record(paths.record(name), new)
+    process.write_record(paths.record(name), new._replace(log=str(paths.log(name))))
     process.remove_record(next_record(paths, name))
 
 

@@ -101,12 +101,34 @@ def test_requests_through_litellm(stack):
 
 
 def test_noop_up_restarts_nothing(stack):
+    assert stack.doit("up").returncode == 0  # whatever the tests before left to do
     pids = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
+    db = stack.paths.doit_db.stat().st_mtime_ns
     result = stack.doit("up")
     assert result.returncode == 0, result.output
+    assert stack.paths.doit_db.stat().st_mtime_ns == db  # nothing changed, nothing written (or fsynced)
     assert not [t for t in executed(result) if t.startswith(("start:", "render:", "fetch", "config", "secrets"))]
     assert {s: stack.pid(s) for s in ("litellm", "cliproxy")} == pids
     assert "litellm: unchanged" in result.stdout and "cliproxy: unchanged" in result.stdout
+
+
+def cliproxy_asked(stack) -> dict:
+    """How often the running cliproxy was asked for its probe route and for its accounts (its log)."""
+    text = stack.paths.log("cliproxy").read_text()
+    return {"probe": text.count(f'"{stack.line.health_path}"'), "accounts": text.count('"/v0/management/auth-files"')}
+
+
+def test_up_and_status_ask_cliproxy_once_each(stack):
+    """`up` and `status` send their questions while doit loads (tasks.graph.early): each is still
+    asked once, and a command that asks nothing (logs) sends nothing."""
+    before = cliproxy_asked(stack)
+    assert stack.doit("up").returncode == 0
+    assert stack.doit("status").returncode == 0
+    assert stack.doit("logs", "cliproxy", "-n", "1").returncode == 0
+    expected = {"probe": before["probe"] + 2, "accounts": before["accounts"] + 1}
+    wait_for(lambda: cliproxy_asked(stack) == expected, what=f"cliproxy's log to show {expected}", timeout=5)
+    assert stack.doit("logs", "cliproxy", "-n", "1").returncode == 0  # time for a late duplicate to show
+    assert cliproxy_asked(stack) == expected
 
 
 def test_config_rewritten_by_binary_is_not_drift(stack):

@@ -6,7 +6,7 @@ import os
 
 import tasks.logrotate as logrotate
 from tasks.logrotate import rotate_if_large, rotated
-from tasks.stack.process.spawn import _open_log
+from tasks.stack.process.spawning import _open_log
 
 
 def test_rotates_only_when_large_and_keeps_a_bounded_number(tmp_path):

@@ -188,3 +188,24 @@ def test_probe_module_does_not_import_http_client_eagerly():
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__('pathlib').Path(probe.__file__).parents[2])).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_an_answer_from_before_a_restart_does_not_make_the_new_process_ready(serve):
+    srv = serve()
+    port = srv.server_address[1]
+    assert probe.http_ok("127.0.0.1", port, probe.LITELLM_PROBE_PATH)  # the old process answered (hung check)
+    srv.shutdown()
+    srv.server_close()  # then it was stopped, and its successor is still booting
+    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, probe.LITELLM_PROBE_PATH)], timeout=0.3)
+    assert not res["litellm"].ready and res["litellm"].attempts > 0
+
+
+def test_a_recent_answer_of_the_same_process_counts_without_asking_again(serve):
+    srv = serve()
+    port = srv.server_address[1]
+    assert probe.http_ok("127.0.0.1", port, probe.LITELLM_PROBE_PATH)  # `up`'s hung check, moments ago
+    srv.shutdown()
+    srv.server_close()  # not asked again: it would be refused now
+    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, probe.LITELLM_PROBE_PATH, recent_ok=True)],
+                           timeout=0.3)
+    assert res["litellm"].ready and res["litellm"].attempts == 0

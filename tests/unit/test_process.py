@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -183,7 +182,7 @@ def test_stale_record_with_reused_pid_is_never_signalled(tmp_path):
     try:
         real = process.make_record(other.pid, service="litellm")
         assert process.is_alive(real)
-        fake = replace(real, create_time=real.create_time - 5.0)  # same pid, another process
+        fake = real._replace(create_time=real.create_time - 5.0)  # same pid, another process
         record_path = tmp_path / "litellm.json"
         process.write_record(record_path, fake)
         assert not process.is_alive(fake)
@@ -208,19 +207,19 @@ def test_identity_survives_wall_clock_step_but_not_reboot(tmp_path):
         if real.boot_id is None:
             pytest.skip("no boot id on this platform")
         # Recorded while the kernel's boot time read 3 s later (the clock was stepped since).
-        stepped = replace(real, create_time=real.create_time + 3.0, boot_time=real.boot_time + 3.0)
+        stepped = real._replace(create_time=real.create_time + 3.0, boot_time=real.boot_time + 3.0)
         assert process.is_alive(stepped)
         # Same pid and times, but from an earlier boot: not ours, never signalled.
-        old_boot = replace(real, boot_id="00000000-0000-0000-0000-000000000000")
+        old_boot = real._replace(boot_id="00000000-0000-0000-0000-000000000000")
         assert not process.is_alive(old_boot)
         record_path = tmp_path / "x.json"
         process.write_record(record_path, old_boot)
         res = process.stop(record_path, killpg=lambda *a: pytest.fail("signalled"))
         assert res.outcome == "stale" and "reboot" in res.detail and other.poll() is None
         # Without boot information (other platforms) the plain create time decides.
-        plain = replace(real, boot_id=None, boot_time=None)
+        plain = real._replace(boot_id=None, boot_time=None)
         assert process.is_alive(plain)
-        assert not process.is_alive(replace(plain, create_time=plain.create_time + 1.0))
+        assert not process.is_alive(plain._replace(create_time=plain.create_time + 1.0))
     finally:
         other.kill()
         other.wait()

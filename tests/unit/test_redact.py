@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.errors import FlowgateError
-from tasks.redact import looks_like_key, masked_if_key
+from tasks.redact import masked_if_key
 from tasks.terminal import printable
 
 KEYS = ["sk-proj-AbCdEf0123456789xyzXYZ", "sk-ant-api03-abcdefghijklmnop", "ghp_abcdefghijklmnopqrstuvwxyz0123",
@@ -17,14 +17,14 @@ NOT_KEYS = ["OPENAI_API_KEY", "3f786850e387550fdab836ed7e6dc881de23001b", "claud
 
 @pytest.mark.parametrize("key", KEYS)
 def test_keys_are_masked(key):
-    assert looks_like_key(key)
+    assert masked_if_key(key) != key
     shown = masked_if_key(f"models[0].api_key_env: found str '{key}'")
     assert key not in shown and key[:6] in shown and "…" in shown
 
 
 @pytest.mark.parametrize("text", NOT_KEYS)
 def test_ordinary_text_is_left_alone(text):
-    assert not looks_like_key(text) and masked_if_key(text) == text
+    assert masked_if_key(text) == text
 
 
 def test_printable_escapes_control_characters():

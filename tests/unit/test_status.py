@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from tasks import status
 from tasks.config import load_stack
-from tasks.stack import process
+from tasks.stack import health, process
 from tests.conftest import ROOT
 from tests.support import free_port, wait_for
 
@@ -36,7 +38,9 @@ def test_without_a_config_it_still_reports_and_says_so(paths):
     assert "profile: unknown (config not loaded)" in status.table(report)
 
 
-def test_a_running_double_is_ready_with_version_line_and_uptime(paths, tmp_path):
+@pytest.fixture
+def plus_double(paths, tmp_path):
+    """The Plus double running as the recorded cliproxy: (stack, record)."""
     port = free_port()
     paths.local_config.write_text(json.dumps({"cliproxy": {"port": port}}))
     stack = load_stack(paths)
@@ -46,17 +50,36 @@ def test_a_running_double_is_ready_with_version_line_and_uptime(paths, tmp_path)
                            log_path=paths.log("cliproxy"), record_path=paths.record("cliproxy"), service="cliproxy",
                            inputs_hash="x", meta={"host": "127.0.0.1", "port": port, "line": "plus"})
     try:
-        entry = wait_for(lambda: (e := by_service(status.collect(paths, stack))["cliproxy"])["ready"] and e,
-                         what="cliproxy to be ready")
-        assert (entry["state"], entry["pid"], entry["line"]) == ("running", record.pid, "plus")
-        assert entry["version"] == "6.8.16-0-plus"  # from its banner: the binary has no -version flag
-        assert entry["uptime_s"] is not None and entry["uptime_s"] >= 0
-        row = next(r for r in status.table(status.collect(paths, stack)).splitlines() if r.startswith("cliproxy"))
-        assert "running" in row and "6.8.16-0-plus (plus)" in row
+        yield stack, record
     finally:
         process.stop(paths.record("cliproxy"), timeout=5)
+
+
+def ready_entry(paths, stack) -> dict:
+    return wait_for(lambda: (e := by_service(status.collect(paths, stack))["cliproxy"])["ready"] and e,
+                    what="cliproxy to be ready")
+
+
+def test_a_running_double_is_ready_with_version_line_and_uptime(paths, plus_double):
+    stack, record = plus_double
+    entry = ready_entry(paths, stack)
+    assert (entry["state"], entry["pid"], entry["line"]) == ("running", record.pid, "plus")
+    assert entry["version"] == "6.8.16-0-plus"  # from its banner: the binary has no -version flag
+    assert entry["uptime_s"] is not None and entry["uptime_s"] >= 0
+    row = next(r for r in status.table(status.collect(paths, stack)).splitlines() if r.startswith("cliproxy"))
+    assert "running" in row and "6.8.16-0-plus (plus)" in row
+    process.stop(paths.record("cliproxy"), timeout=5)
     after = by_service(status.collect(paths, stack))["cliproxy"]
     assert after["state"] == "stopped" and after["ready"] is False
+
+
+def test_the_version_is_kept_once_the_banner_scrolled_out_of_the_log(paths, plus_double):
+    stack, _ = plus_double
+    ready_entry(paths, stack)
+    health.mark_ready(paths, "cliproxy")  # what `doit up` does once it answers
+    with paths.log("cliproxy").open("a") as log:  # a day of probes later: the banner is far above the tail
+        log.write('[info] 200 |   0.2ms | 127.0.0.1 | GET "/"\n' * 1000)
+    assert by_service(status.collect(paths, stack))["cliproxy"]["version"] == "6.8.16-0-plus"
 
 
 def test_uptime_reads_like_a_person_would_say_it():

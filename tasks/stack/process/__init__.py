@@ -9,24 +9,35 @@ create time. A pid whose create time differs is somebody else's process and is n
 A zombie counts as exited (init may take ~1.8 s to reap an orphan). `stop` signals the whole
 process group (SIGTERM, then SIGKILL after a timeout), so a wrapper script's grandchildren go too.
 
-This is the package's public surface; its modules (records, spawn, stop, ports, logs) are private.
+This is the package's public surface; its modules (records, spawning, stopping, ports, logs) are private.
+The names load on first use (PEP 562): the no-op `doit up` and `doit status` need only the records.
 """
 
-from .logs import clean as clean_log_line
-from .logs import tail
-from .ports import PortHolder, port_holder
-from .records import (
-           ProcessRecord,
-           ProcState,
-           is_alive,
-           make_record,
-           read_record,
-           remove_record,
-           status,
-           write_record,
-)
-from .spawn import spawn
-from .stop import StopResult, stop
+from __future__ import annotations
 
-__all__ = ["PortHolder", "clean_log_line", "ProcState", "ProcessRecord", "StopResult", "is_alive", "make_record", "port_holder",
-           "read_record", "remove_record", "spawn", "status", "stop", "tail", "write_record"]
+import importlib
+
+_EXPORTS = {
+    "clean_log_line": ("logs", "clean"), "tail": ("logs", "tail"),
+    "PortHolder": ("ports", "PortHolder"), "port_holder": ("ports", "port_holder"),
+    **{name: ("records", name) for name in ("ProcessRecord", "ProcState", "is_alive", "make_record", "read_record",
+                                            "remove_record", "status", "write_record")},
+    "spawn": ("spawning", "spawn"),
+    "StopResult": ("stopping", "StopResult"), "stop": ("stopping", "stop"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    where = _EXPORTS.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{where[0]}", __name__)
+    # All of the module's names at once (the submodules' names differ from the functions' on purpose:
+    # importing a submodule binds it to the package attribute of its own name).
+    globals().update({n: getattr(module, attr) for n, (mod, attr) in _EXPORTS.items() if mod == where[0]})
+    return globals()[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

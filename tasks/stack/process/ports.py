@@ -7,14 +7,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
-from typing import NamedTuple
+from collections import namedtuple
 
 from .records import _psutil
 
 
-class PortHolder(NamedTuple):
-    pid: int | None  # None: held, but by a process we may not look at
-    name: str | None
+class PortHolder(namedtuple("PortHolder", "pid name")):
+    """Who listens on a port: pid None when it is held by a process we may not look at."""
+
+    __slots__ = ()
 
 
 _WILDCARDS = {"0.0.0.0", "::", ""}

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections import namedtuple
 from pathlib import Path
 from typing import Callable
 
@@ -38,28 +38,25 @@ def _now_iso() -> str:
 # --------------------------------------------------------------------------- records
 
 
-@dataclass
-class ProcessRecord:
-    """What FlowGate remembers about a process it started (never env values)."""
+class ProcessRecord(namedtuple("ProcessRecord", "service pid pgid create_time argv cwd inputs_hash started_at log "
+                                              "meta boot_id boot_time", defaults=(None, None))):
+    """What FlowGate remembers about a process it started (never env values). Immutable: `_replace`
+    makes a changed copy (a namedtuple, as the other value types `doit up` loads: see tasks.paths).
 
-    service: str
-    pid: int
-    pgid: int
-    create_time: float  # psutil.Process(pid).create_time(), seconds since the epoch
-    argv: list[str]
-    cwd: str | None
-    inputs_hash: str
-    started_at: str  # ISO 8601, local time with offset
-    log: str | None
-    meta: dict = field(default_factory=dict)
-    # Linux: the boot the process belongs to, and the boot time its create_time was computed
-    # with. The kernel's boot time (/proc/stat btime) moves when the wall clock is stepped, which
-    # would shift create_time; normalising with the recorded one keeps identity stable.
-    boot_id: str | None = None
-    boot_time: float | None = None
+    create_time  psutil.Process(pid).create_time(), seconds since the epoch
+    started_at   ISO 8601, local time with offset
+    meta         dict, always given (a shared default dict would leak between records)
+    boot_id, boot_time
+                 Linux: the boot the process belongs to, and the boot time its create_time was
+                 computed with. The kernel's boot time (/proc/stat btime) moves when the wall clock
+                 is stepped, which would shift create_time; normalising with the recorded one keeps
+                 identity stable.
+    """
+
+    __slots__ = ()
 
     def to_json(self) -> str:
-        data = {"version": RECORD_VERSION, **asdict(self)}
+        data = {"version": RECORD_VERSION, **self._asdict()}
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     @classmethod
@@ -122,8 +119,8 @@ def _boot_id() -> str | None:
     if not _ON_LINUX:
         return None
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip() or None
+        with open("/proc/sys/kernel/random/boot_id", "rb") as fh:  # bytes: no codec to load
+            return fh.read().decode().strip() or None
     except OSError:
         return None
 
@@ -312,14 +309,12 @@ def is_alive(record: ProcessRecord | None) -> bool:
 # --------------------------------------------------------------------------- status
 
 
-@dataclass
-class ProcState:
-    service: str | None
-    state: str  # "running" | "stopped" | "crashed"
-    pid: int | None = None
-    uptime: float | None = None  # seconds, when running
-    exit_code: int | None = None  # when crashed and knowable (our own child); <0 = signal
-    record: ProcessRecord | None = None
+class ProcState(namedtuple("ProcState", "service state pid uptime exit_code record",
+                           defaults=(None, None, None, None))):
+    """state: "running" | "stopped" | "crashed"; uptime: seconds, when running; exit_code: when
+    crashed and knowable (our own child), < 0 for a signal."""
+
+    __slots__ = ()
 
 
 def status(record: ProcessRecord | None, *, now: Callable[[], float] = time.time) -> ProcState:

@@ -8,9 +8,8 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ...errors import FlowgateError
 from .records import (
@@ -32,8 +31,7 @@ from .records import (
 )
 
 
-@dataclass
-class StopResult:
+class StopResult(NamedTuple):
     service: str | None
     outcome: str  # "stopped" (SIGTERM honoured) | "killed" | "stale" (record cleaned) | "not-running"
     seconds: float

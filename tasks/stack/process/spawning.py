@@ -126,7 +126,7 @@ def spawn(
             meta=meta,
         )
         # start_new_session makes the child a group leader: pgid == pid.
-        record.pgid = popen.pid
+        record = record._replace(pgid=popen.pid)
         _CHILDREN[popen.pid] = (popen, record.create_time)
         write_record(record_path, record)
     except BaseException:

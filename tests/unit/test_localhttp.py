@@ -1,0 +1,80 @@
+"""tasks.localhttp: one exchange over a raw socket, and requests sent early (`send_early`)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tasks import localhttp
+from tests.support import free_port
+
+
+class Counting(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.server.seen.append((self.path, self.headers.get("Authorization")))
+        body = f"answer {len(self.server.seen)}".encode()
+        self.send_response(200 if self.path != "/missing" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    srv.daemon_threads = True
+    srv.seen = []
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    localhttp._EARLY.clear()
+
+
+def test_exchange_returns_status_and_body(server):
+    port = server.server_address[1]
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/x") == (200, b"answer 1")
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/missing")[0] == 404
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/y", status_only=True)[0] == 200
+
+
+def test_an_early_request_is_answered_once_and_read_later(server):
+    port = server.server_address[1]
+    headers = {"Authorization": "Bearer k"}
+    assert localhttp.send_early("127.0.0.1", port, "/probe", headers=headers)
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe", headers=headers) == (200, b"answer 1")
+    assert server.seen == [("/probe", "Bearer k")]  # asked once, not twice
+    # used up: the next exchange asks afresh
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe", headers=headers) == (200, b"answer 2")
+
+
+def test_an_early_request_counts_only_for_the_same_request(server):
+    port = server.server_address[1]
+    localhttp.send_early("127.0.0.1", port, "/probe")
+    localhttp.exchange("127.0.0.1", port, "GET", "/other")  # another path
+    localhttp.exchange("127.0.0.1", port, "GET", "/probe", headers={"Authorization": "x"})  # other headers
+    localhttp.exchange("127.0.0.1", port, "POST", "/probe", body=b"{}")  # never for a POST
+    assert len(server.seen) == 4  # the early one and three of their own
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe")[0] == 200  # the early answer, kept for it
+    assert len(server.seen) == 4
+
+
+def test_a_stale_early_answer_is_not_used(server, monkeypatch):
+    port = server.server_address[1]
+    localhttp.send_early("127.0.0.1", port, "/probe")
+    monkeypatch.setattr(localhttp, "EARLY_FOR", 0.0)  # "half a second later"
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe")[1] == b"answer 2"
+
+
+def test_nothing_listening_is_not_an_error_until_asked():
+    port = free_port()
+    assert localhttp.send_early("127.0.0.1", port, "/probe") is False
+    with pytest.raises(ConnectionRefusedError):
+        localhttp.exchange("127.0.0.1", port, "GET", "/probe")
