@@ -1,65 +1,70 @@
 #!/usr/bin/env python3
-"""Test double of the CLIProxyAPIPlus binary (`cli-proxy-api-plus`).
+"""Test double of the CLIProxyAPI binary, in both editions: the mainline (`cli-proxy-api`) and the
+Plus line (`cli-proxy-api-plus`).
 
-The real binary cannot be downloaded on the test machines, so tests package this script as the
-executable inside a fake release archive (with a `#!<python>` shebang prepended) or run it directly:
+Why one file over 400 lines: a CLIProxyAPI release archive carries exactly one executable, and the
+tests install this double through the same fetch path as the real binary (tests/fakes/today.py packs
+it, behind a `#!<python>` line, into the fake GitHub releases that `doit fetch` downloads, verifies
+and extracts; other tests run it as a user-supplied binary). A second module would not travel with
+it, so it stays standalone: standard library + PyYAML, no imports from `tasks` or `tests`. By hand:
 
     python tests/fakes/cliproxy_double.py -config path/to/config.yaml
 
-Standalone on purpose: standard library + PyYAML only, no imports from `tasks` or `tests`.
-It follows /work/shared/reference/cliproxyapiplus.md (v6.8.16-0 Plus behaviour), including the
-unfriendly parts FlowGate must cope with:
+It implements /work/shared/reference/cliproxyapiplus.md, and its sections follow that sheet's
+headings in order: Release assets, Command line, config.yaml keys, HTTP surface, Management API,
+Token stores, Account files in auth-dir. What the sheet's last section ("Mainline CLIProxyAPI v7")
+changes sits next to the behaviour it changes, marked "mainline".
 
-* first stdout line is the version banner; there is no `-version` flag (unknown flags -> exit 2);
-* config load errors and bind errors are logged (`failed to load config: ...`,
-  `failed to start HTTP server: ...`) and the process exits with status **0**;
-  "API server started successfully" is printed before the bind is attempted;
-* a plaintext `remote-management.secret-key` is replaced in the config file by a bcrypt-style hash
-  (targeted line edit, comments kept, file replaced atomically: new inode, new mtime);
-* the config file and the auth-dir are polled (~0.3 s) and hot-reloaded; host/port need a restart;
-* `GET /` is the only readiness probe (no `/healthz`); an empty `api-keys` list disables client auth;
-* with no management key configured the management routes answer a bare 404 (as the real server:
-  the routes are disabled); an unknown `state` on `/get-auth-status` answers `{"status":"ok"}`.
+The edition comes from the executable's name, as in the releases (CLIPROXY_DOUBLE_EDITION overrides):
 
-Environment variables understood by the double (all optional):
+* Plus (`cli-proxy-api-plus`, or this script under its own name), as tag v6.8.16-0: banner version
+  `6.8.16-0-plus`; no health route (`GET /` is the readiness probe); logins codex, anthropic,
+  gemini-cli, antigravity, iflow (redirect), github (Copilot), qwen, kimi (device) and kiro; an
+  unknown or expired login state answers `{"status":"ok"}`; sessions live 10 minutes; codex account
+  files are `codex-<email>.json`.
+* Mainline (`cli-proxy-api`), as v7.2.140: banner version `7.2.140`; `GET /healthz`; logins codex,
+  anthropic, antigravity (redirect), kimi and xai (device) only: other login routes answer 404 and
+  Plus-only flags (`-github-copilot-login`) exit 2; an unknown state answers an error, a finished
+  login answers ok for 60 s; `DELETE /oauth-session` cancels; sessions live 30 minutes; codex account
+  files are `codex-<hash8>-<email>.json`.
 
-    CLIPROXY_DOUBLE_VERSION        version in the banner and X-CPA-VERSION (default 6.8.16-0-plus)
-    CLIPROXY_DOUBLE_COMMIT         commit in the banner / X-CPA-COMMIT (default "double")
-    CLIPROXY_DOUBLE_BUILD_DATE     build date (default 2026-01-01T00:00:00Z)
-    CLIPROXY_DOUBLE_LATEST_VERSION answer of GET /v0/management/latest-version (default v6.8.16-0)
+Both keep the traps FlowGate must cope with: the first stdout line is the version banner and there
+is no `-version` flag; a bad config and a taken port are logged and exit **0**, with "API server
+started successfully" printed before the bind; a plaintext `remote-management.secret-key` is
+replaced in the config file by a bcrypt hash (line edit, comments kept, new inode); the config file
+and auth-dir are polled (~0.3 s) and hot-reloaded, host/port need a restart; an empty `api-keys`
+list disables client auth; without a management key every management route is a bare 404;
+MANAGEMENT_PASSWORD enables management and forces allow-remote on.
+
+Test knobs (environment, all optional; not in the real binary):
+
+    CLIPROXY_DOUBLE_EDITION        "mainline" or "plus", whatever the executable's name
     CLIPROXY_DOUBLE_MODELS         comma-separated model ids always served (no account needed)
-    CLIPROXY_DOUBLE_START_DELAY    seconds to wait after the banner before binding (float)
-    CLIPROXY_DOUBLE_EXIT_AT_START  exit immediately after the banner with this status
+    CLIPROXY_DOUBLE_START_DELAY    seconds to wait after the banner before binding
+    CLIPROXY_DOUBLE_EXIT_AT_START  exit right after the banner with this status
     CLIPROXY_DOUBLE_STREAM_DELAY   seconds between SSE chunks (default 0)
-    CLIPROXY_DOUBLE_CALLBACK_DELAY seconds between POST /oauth-callback and the account file
-                                   appearing (default 0.05); status polls answer "wait" meanwhile
-    CLIPROXY_DOUBLE_SESSION_TTL    login session lifetime in seconds (default 600, as the real one)
-    CLIPROXY_DOUBLE_POLL_INTERVAL  config/auth-dir poll period in seconds (default 0.3)
-    CLIPROXY_DOUBLE_LOCAL_PASSWORD emulates the TUI "local management password" (localhost only)
-    CLIPROXY_DOUBLE_TRUST_FORWARDED "0" to ignore X-Forwarded-For/X-Real-IP (default: trusted, as
-                                   gin does by default, so tests can fake a remote client)
-    MANAGEMENT_PASSWORD            as the real binary: enables management, forces allow-remote
+    CLIPROXY_DOUBLE_CALLBACK_DELAY seconds from POST /oauth-callback to the account file (default
+                                   0.05); status polls answer "wait" meanwhile
+    CLIPROXY_DOUBLE_OK_WINDOW      mainline: seconds a finished login answers ok (default 60)
 
-Test-only HTTP endpoint (not in the real binary; goes through the normal management auth):
+Test-only additions to the real surface:
 
-    POST /v0/management/_double/complete
-        {"state": "...", "ok": true|false, "error": "...", "email": "...", "username": "..."}
-        Finishes a pending login (any provider, meant for device flows: github, qwen, kimi, kiro):
-        ok=true writes the account file into auth-dir (mode 0600) and the session is completed
-        (the next /get-auth-status says ok); ok=false marks it failed with `error`.
+    POST /v0/management/_double/complete  {"state", "ok": true|false, "error", "email", "username"}
+        Finishes a pending login (meant for device flows: github, qwen, kimi, xai, kiro), behind the
+        normal management auth: ok=true writes the account file (0600) and completes the session;
+        ok=false fails it with `error`.
 
-Double-only conveniences on the real endpoints: POST /oauth-callback takes an optional "email"
-(body, or `email=` in redirect_url's query) for the account written; a callback whose code is
-"bad-code" fails the token exchange. Chat replies are `double(<model>): <last user text>`, token
-usage counts words, and API responses carry `X-Double-Account: <account file used>`. A model id
-starting with `double-fail` answers 500 on every API route (an upstream failing, for fallbacks).
+    POST /oauth-callback also takes "email" (in the body, or `email=` in redirect_url's query) for
+    the account it writes. Chat replies are `double(<model>): <last user text>` and token usage
+    counts words. A model id starting with `double-fail` answers 500 on every API route (a failing
+    upstream, for fallbacks). X-Forwarded-For / X-Real-IP are trusted (as gin does by default), so
+    tests can play a remote client.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
-import email.parser
-import email.policy
 import hashlib
 import hmac
 import ipaddress
@@ -101,9 +106,14 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+# =============================================================================================
+# Release assets (sheet: "Release assets"; "Mainline CLIProxyAPI v7": Assets)
+# The archive's executable is `cli-proxy-api-plus` on the Plus line, `cli-proxy-api` on the
+# mainline; the double runs as the edition whose name it was installed under.
+# =============================================================================================
+
+
 def _edition() -> str:
-    """The executable's name decides, as in the releases: `cli-proxy-api` is the mainline (v7),
-    `cli-proxy-api-plus` (or this script run directly) the Plus line. CLIPROXY_DOUBLE_EDITION overrides."""
     forced = _env("CLIPROXY_DOUBLE_EDITION").lower()
     if forced in ("mainline", "plus"):
         return forced
@@ -113,33 +123,54 @@ def _edition() -> str:
 
 EDITION = _edition()
 MAINLINE = EDITION == "mainline"
-VERSION = _env("CLIPROXY_DOUBLE_VERSION", "7.2.140" if MAINLINE else "6.8.16-0-plus")
-COMMIT = _env("CLIPROXY_DOUBLE_COMMIT", "double")
-BUILD_DATE = _env("CLIPROXY_DOUBLE_BUILD_DATE", "2026-01-01T00:00:00Z")
 
-MODEL_CREATED = 1735689600  # fixed, so /v1/models is deterministic
 
-# Built-in model catalogue per account type (the `type` field of an auth-dir account file).
-CATALOGUE: dict[str, list[tuple[str, str]]] = {
-    "codex": [("gpt-5-codex", "openai"), ("gpt-5", "openai")],
-    "claude": [("claude-sonnet-4-5", "anthropic"), ("claude-haiku-4-5", "anthropic")],
-    "github-copilot": [("gpt-4.1", "github-copilot"), ("claude-sonnet-4", "github-copilot")],
-    "gemini": [("gemini-2.5-pro", "google"), ("gemini-2.5-flash", "google")],
-    "antigravity": [("gemini-3-pro-preview", "antigravity")],
-    "qwen": [("qwen3-coder-plus", "qwen")],
-    "kimi": [("kimi-k2", "moonshot")],
-    "iflow": [("glm-4.6", "iflow")],
-    "kiro": [("kiro-claude-sonnet-4-5", "aws")],
+# =============================================================================================
+# Command line (sheet: "Command line"; mainline: "Version", login flags under "Logins built in")
+# Go `flag` semantics (-x and --x, -x=v, unknown flag -> exit 2), the banner as first stdout line,
+# no -version flag, exit 0 on a bad config or a taken port, `.env` read from the working directory.
+# =============================================================================================
+
+VERSION = "7.2.140" if MAINLINE else "6.8.16-0-plus"
+COMMIT = "double"
+BUILD_DATE = "2026-01-01T00:00:00Z"
+BANNER = f"CLIProxyAPI Version: {VERSION}, Commit: {COMMIT}, BuiltAt: {BUILD_DATE}"
+
+# The login flags FlowGate's providers fall back to (tasks/accounts/providers.py), per edition.
+if MAINLINE:
+    BOOL_FLAGS = {
+        "codex-login": "Login to Codex using OAuth",
+        "codex-device-login": "Login to Codex using the device flow",
+        "claude-login": "Login to Claude using OAuth",
+        "antigravity-login": "Login to Antigravity using OAuth",
+        "kimi-login": "Login to Kimi using the device flow",
+        "xai-login": "Login to xAI using the device flow",
+        "no-browser": "Don't open browser automatically for OAuth",
+    }
+else:
+    BOOL_FLAGS = {
+        "login": "Login Google Account",
+        "codex-login": "Login to Codex using OAuth",
+        "claude-login": "Login to Claude using OAuth",
+        "qwen-login": "Login to Qwen using OAuth",
+        "iflow-login": "Login to iFlow using OAuth",
+        "antigravity-login": "Login to Antigravity using OAuth",
+        "kimi-login": "Login to Kimi using OAuth",
+        "kiro-aws-login": "Login to Kiro using AWS Builder ID (device code flow)",
+        "github-copilot-login": "Login to GitHub Copilot using device flow",
+        "no-browser": "Don't open browser automatically for OAuth",
+    }
+VALUE_FLAGS = {
+    "config": ("string", "Configure File Path"),
+    "oauth-callback-port": ("int", "Override OAuth callback port"),
 }
-
-# ---------------------------------------------------------------------------------------------
-# logging (stdout, flushed: the parent reads it as the server log)
-# ---------------------------------------------------------------------------------------------
+LOGIN_FLAGS = set(BOOL_FLAGS) - {"no-browser"}
 
 _log_lock = threading.Lock()
 
 
 def log(level: str, msg: str) -> None:
+    """One server log line on stdout, flushed: the parent reads stdout as the server log."""
     ts = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     line = f"[{ts}] [{level:<5}] {msg}\n"
     with _log_lock:
@@ -150,63 +181,9 @@ def log(level: str, msg: str) -> None:
             pass
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def rfc3339(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------------------------------
-# command line (Go `flag` package semantics)
-# ---------------------------------------------------------------------------------------------
-
-BOOL_FLAGS = {
-    "login": "Login Google Account",
-    "codex-login": "Login to Codex using OAuth",
-    "claude-login": "Login to Claude using OAuth",
-    "qwen-login": "Login to Qwen using OAuth",
-    "iflow-login": "Login to iFlow using OAuth",
-    "iflow-cookie": "Login to iFlow using Cookie",
-    "no-browser": "Don't open browser automatically for OAuth",
-    "incognito": "Open browser in incognito/private mode for OAuth",
-    "no-incognito": "Force disable incognito mode",
-    "antigravity-login": "Login to Antigravity using OAuth",
-    "kimi-login": "Login to Kimi using OAuth",
-    "kiro-login": "Login to Kiro using Google OAuth",
-    "kiro-google-login": "Login to Kiro using Google OAuth",
-    "kiro-aws-login": "Login to Kiro using AWS Builder ID (device code flow)",
-    "kiro-aws-authcode": "Login to Kiro using AWS Builder ID (authorization code flow)",
-    "kiro-import": "Import Kiro token from Kiro IDE",
-    "github-copilot-login": "Login to GitHub Copilot using device flow",
-}
-VALUE_FLAGS = {
-    "config": ("string", "Configure File Path"),
-    "project_id": ("string", "Project ID (Gemini only, not required)"),
-    "vertex-import": ("string", "Import Vertex service account key JSON file"),
-    "password": ("string", ""),
-    "oauth-callback-port": ("int", "Override OAuth callback port"),
-}
-if MAINLINE:  # v7 has fewer built-in logins; a Plus-only flag (-github-copilot-login) exits 2
-    BOOL_FLAGS = {
-        "codex-login": "Login to Codex using OAuth",
-        "codex-device-login": "Login to Codex using the device flow",
-        "claude-login": "Login to Claude using OAuth",
-        "antigravity-login": "Login to Antigravity using OAuth",
-        "kimi-login": "Login to Kimi using the device flow",
-        "xai-login": "Login to xAI using the device flow",
-        "no-browser": "Don't open browser automatically for OAuth",
-    }
-    VALUE_FLAGS = {k: v for k, v in VALUE_FLAGS.items() if k in ("config", "password", "oauth-callback-port")}
-LOGIN_FLAGS = set(BOOL_FLAGS) - {"no-browser", "incognito", "no-incognito"}
-
-
 def _usage(prog: str) -> str:
     lines = [f"Usage of {prog}:"]
     for name in sorted(set(BOOL_FLAGS) | set(VALUE_FLAGS)):
-        if name == "password":
-            continue
         if name in BOOL_FLAGS:
             lines.append(f"  -{name}\n    \t{BOOL_FLAGS[name]}")
         else:
@@ -226,23 +203,16 @@ def parse_flags(argv: list[str], prog: str) -> dict:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if len(arg) < 2 or not arg.startswith("-"):
-            break  # first non-flag argument stops parsing, like Go
-        if arg == "--":
-            break
+        if len(arg) < 2 or not arg.startswith("-") or arg == "--":
+            break  # the first non-flag argument stops parsing, like Go
         name = arg[2:] if arg.startswith("--") else arg[1:]
         if not name or name.startswith("-") or name.startswith("="):
             _flag_fail(prog, f"bad flag syntax: {arg}")
         value = None
         if "=" in name:
             name, value = name.split("=", 1)
-        if name in ("h", "help"):
-            sys.stderr.write(_usage(prog))
-            sys.exit(0)
         if name in BOOL_FLAGS:
-            if value is None:
-                values[name] = True
-            elif value.lower() in ("1", "t", "true"):
+            if value is None or value.lower() in ("1", "t", "true"):
                 values[name] = True
             elif value.lower() in ("0", "f", "false"):
                 values[name] = False
@@ -288,48 +258,135 @@ def load_dotenv(path: str) -> None:
         os.environ.setdefault(key, value)
 
 
-# ---------------------------------------------------------------------------------------------
-# management key hashing (bcrypt when available, otherwise a bcrypt-looking stand-in)
-# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = sys.argv[0] if sys.argv and sys.argv[0] else "cli-proxy-api-plus"
+    sys.stdout.write(BANNER + "\n")
+    sys.stdout.flush()
 
-_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_BCRYPT_RE = re.compile(r"\$2[aby]\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})")
-
-
-def looks_like_bcrypt(value: str) -> bool:
-    return value.startswith(("$2a$", "$2b$", "$2y$"))
-
-
-def _fake_digest(salt: str, key: str) -> str:
-    data = hashlib.sha256((salt + key).encode("utf-8")).digest()
-    return "".join(_BCRYPT_ALPHABET[b % 64] for b in data[:31])
-
-
-def hash_secret(key: str) -> str:
-    if _bcrypt is not None:
-        return _bcrypt.hashpw(key.encode("utf-8"), _bcrypt.gensalt(rounds=10, prefix=b"2a")).decode()
-    salt = "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(22))
-    return "$2a$10$" + salt + _fake_digest(salt, key)
-
-
-def verify_secret(hashed: str, provided: str) -> bool:
-    if not hashed or not provided or not looks_like_bcrypt(hashed):
-        return False
-    if _bcrypt is not None:
+    exit_code = os.environ.get("CLIPROXY_DOUBLE_EXIT_AT_START", "").strip()
+    if exit_code:
+        log("error", f"CLIPROXY_DOUBLE_EXIT_AT_START={exit_code}: exiting on request")
         try:
-            if _bcrypt.checkpw(provided.encode("utf-8"), hashed.encode("utf-8")):
-                return True
+            return int(exit_code)
         except ValueError:
+            return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    flags = parse_flags(argv, prog)
+    if any(flags.get(name) for name in LOGIN_FLAGS):
+        log("error", "interactive login flags are not supported by the test double; use the management API")
+        return 1
+
+    load_dotenv(os.path.join(os.getcwd(), ".env"))
+    config_path = flags.get("config") or os.path.join(os.getcwd(), "config.yaml")
+    try:
+        text = read_config_file(config_path)
+        cfg = parse_config_text(text)
+    except ConfigError as exc:
+        log("error", f"failed to load config: {exc}")
+        return 0  # (!) exit 0 on an invalid config
+    if hash_plaintext_secret(config_path, cfg):
+        try:
+            text = read_config_file(config_path)
+        except ConfigError:
             pass
-    m = _BCRYPT_RE.fullmatch(hashed)
-    if not m:
-        return False
-    return hmac.compare_digest(_fake_digest(m.group(2), provided), m.group(3))
+
+    log("info", BANNER)
+    state = State(config_path, cfg, text)
+    try:
+        ensure_auth_dir(state.auth_dir)
+    except OSError as exc:
+        log("error", f"failed to resolve auth directory: {exc}")
+        return 0
+    state.auth.rescan()
+    threading.Thread(target=state.watch_loop, name="watcher", daemon=True).start()
+
+    delay = _env_float("CLIPROXY_DOUBLE_START_DELAY", 0.0)
+    if delay > 0 and stop.wait(delay):
+        log("info", "received shutdown signal before the server started")
+        state.stop.set()
+        return 0
+
+    host, port = cfg["host"], cfg["port"]
+    log("info", f"API server started successfully on: {host}:{port}")  # (!) said before the bind
+    try:
+        server = make_server(host, port, state)
+    except RuntimeError as exc:
+        log("error", f"failed to start HTTP server: {exc}")
+        state.stop.set()
+        return 0  # (!) exit 0 when the port is taken
+    actual_host, actual_port = server.server_address[:2]
+    log("info", f"double: listening on {go_listen_addr(actual_host, actual_port)}")
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    log("info", "received shutdown signal, shutting down")
+    state.stop.set()
+    server.shutdown()
+    server.server_close()
+    log("info", "server stopped")
+    return 0
 
 
-# ---------------------------------------------------------------------------------------------
-# configuration
-# ---------------------------------------------------------------------------------------------
+class DoubleServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True  # Go sets SO_REUSEADDR too; a *listening* port still conflicts
+    request_queue_size = 128
+
+    def __init__(self, address, handler, state: "State", family: int = socket.AF_INET):
+        self.address_family = family
+        self.state = state
+        super().__init__(address, handler)
+
+    def server_bind(self):
+        # skip HTTPServer.server_bind's getfqdn() (reverse DNS can hang without a network)
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+
+def go_listen_addr(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def make_server(host: str, port: int, state: "State") -> DoubleServer:
+    """Bind like net.Listen("tcp", host:port); raises RuntimeError with a Go-style message."""
+    addr = go_listen_addr(host, port)
+    if port < 0 or port > 65535:
+        raise RuntimeError(f"listen tcp: address {addr}: invalid port")
+    bind_host = host or "0.0.0.0"  # empty host = all interfaces
+    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+    try:
+        if family == socket.AF_INET:
+            try:
+                ipaddress.IPv4Address(bind_host)
+            except ValueError:
+                infos = socket.getaddrinfo(bind_host, port, socket.AF_INET, socket.SOCK_STREAM)
+                bind_host = infos[0][4][0]
+        return DoubleServer((bind_host, port), Handler, state, family)
+    except socket.gaierror:
+        raise RuntimeError(f"listen tcp: lookup {host}: no such host") from None
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise RuntimeError(f"listen tcp {addr}: bind: {reason}") from None
+
+
+# =============================================================================================
+# config.yaml keys (sheet: "config.yaml keys FlowGate cares about")
+# Typed like the Go struct (a wrong type fails the load, Go-style message); the plaintext
+# management key is bcrypt-hashed and written back into the file; the file and the auth-dir are
+# polled and hot-reloaded (host/port need a restart); MANAGEMENT_PASSWORD enables management and
+# forces allow-remote on.
+# =============================================================================================
 
 
 class ConfigError(Exception):
@@ -453,6 +510,7 @@ def read_config_file(path: str) -> str:
 
 
 def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write a new file and rename it over `path` (new inode); keeps the old mode unless given one."""
     target = os.path.realpath(path)
     directory = os.path.dirname(target) or "."
     if mode is None:
@@ -476,11 +534,49 @@ def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
         raise
 
 
+# -- remote-management.secret-key: bcrypt when available, otherwise a bcrypt-looking stand-in -----
+
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_BCRYPT_RE = re.compile(r"\$2[aby]\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})")
+
+
+def looks_like_bcrypt(value: str) -> bool:
+    return value.startswith(("$2a$", "$2b$", "$2y$"))
+
+
+def _fake_digest(salt: str, key: str) -> str:
+    data = hashlib.sha256((salt + key).encode("utf-8")).digest()
+    return "".join(_BCRYPT_ALPHABET[b % 64] for b in data[:31])
+
+
+def hash_secret(key: str) -> str:
+    if _bcrypt is not None:
+        return _bcrypt.hashpw(key.encode("utf-8"), _bcrypt.gensalt(rounds=10, prefix=b"2a")).decode()
+    salt = "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(22))
+    return "$2a$10$" + salt + _fake_digest(salt, key)
+
+
+def verify_secret(hashed: str, provided: str) -> bool:
+    if not hashed or not provided or not looks_like_bcrypt(hashed):
+        return False
+    if _bcrypt is not None:
+        try:
+            if _bcrypt.checkpw(provided.encode("utf-8"), hashed.encode("utf-8")):
+                return True
+        except ValueError:
+            pass
+    m = _BCRYPT_RE.fullmatch(hashed)
+    if not m:
+        return False
+    return hmac.compare_digest(_fake_digest(m.group(2), provided), m.group(3))
+
+
 _SECRET_LINE = re.compile(
     r"^(?P<indent>[ \t]+)secret-key[ \t]*:[ \t]*"
     r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^#]*?)"
     r"(?P<suffix>[ \t]+#.*)?[ \t]*$"
 )
+_RM_BLOCK = re.compile(r"^remote-management[ \t]*:[ \t]*(#.*)?$")
 
 
 def replace_secret_in_text(text: str, new_value: str) -> str | None:
@@ -491,15 +587,12 @@ def replace_secret_in_text(text: str, new_value: str) -> str | None:
         body = line.rstrip("\r\n")
         stripped = body.strip()
         if not in_block:
-            if re.match(r"^remote-management[ \t]*:[ \t]*(#.*)?$", body):
-                in_block = True
+            in_block = bool(_RM_BLOCK.match(body))
             continue
         if not stripped or stripped.startswith("#"):
             continue
         if not body[0].isspace():
-            in_block = False
-            if re.match(r"^remote-management[ \t]*:[ \t]*(#.*)?$", body):
-                in_block = True
+            in_block = bool(_RM_BLOCK.match(body))
             continue
         m = _SECRET_LINE.match(body)
         if m:
@@ -539,9 +632,24 @@ def persist_hashed_secret(config_path: str, plaintext: str, hashed: str) -> bool
     return True
 
 
+def hash_plaintext_secret(config_path: str, cfg: dict) -> bool:
+    """(!) A plaintext secret-key becomes its hash, in `cfg` and in the file (True when rewritten)."""
+    secret = cfg["remote-management"]["secret-key"]
+    if not secret or looks_like_bcrypt(secret):
+        return False
+    hashed = hash_secret(secret)
+    cfg["remote-management"]["secret-key"] = hashed
+    raw_rm = cfg["raw"].get("remote-management")
+    if isinstance(raw_rm, dict):
+        raw_rm["secret-key"] = hashed
+    return persist_hashed_secret(config_path, secret, hashed)
+
+
+# -- auth-dir: `~` expanded, created if missing ----------------------------------------------------
+
+
 def resolve_auth_dir(value: str) -> str:
-    value = value or "~/.cli-proxy-api"
-    return os.path.abspath(os.path.expanduser(value))
+    return os.path.abspath(os.path.expanduser(value or "~/.cli-proxy-api"))
 
 
 def ensure_auth_dir(path: str) -> None:
@@ -550,9 +658,115 @@ def ensure_auth_dir(path: str) -> None:
         os.chmod(path, 0o700)
 
 
-# ---------------------------------------------------------------------------------------------
-# text helpers for the fake model replies
-# ---------------------------------------------------------------------------------------------
+# -- the running configuration and its hot reload ---------------------------------------------------
+
+POLL_INTERVAL = 0.3  # seconds between looks at the config file and the auth-dir
+
+
+class State:
+    """What the server shares between requests: the configuration (hot-reloaded here), the
+    auth-dir's accounts (AuthDir), the login sessions (Logins) and the usage statistics."""
+
+    def __init__(self, config_path: str, cfg: dict, text: str):
+        self.lock = threading.RLock()
+        self.stop = threading.Event()
+        self.config_path = config_path
+        self.cfg = cfg
+        self.config_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self.auth_dir = resolve_auth_dir(cfg["auth-dir"])
+        self.bound_host, self.bound_port = cfg["host"], cfg["port"]
+        self.env_secret = os.environ.get("MANAGEMENT_PASSWORD", "").strip()
+        self.mgmt_enabled = bool(cfg["remote-management"]["secret-key"] or self.env_secret)
+        self.failed_attempts: dict[str, dict] = {}  # remote address -> failures / ban (management auth)
+        self.env_models = [m.strip() for m in os.environ.get("CLIPROXY_DOUBLE_MODELS", "").split(",") if m.strip()]
+        self.stream_delay = _env_float("CLIPROXY_DOUBLE_STREAM_DELAY", 0.0)
+        self.callback_delay = _env_float("CLIPROXY_DOUBLE_CALLBACK_DELAY", 0.05)
+        self.auth = AuthDir(self)
+        self.logins = Logins(self)
+        self.usage = Usage(self)
+        self._missing_logged = False
+
+    def check_config(self) -> None:
+        try:
+            with open(self.config_path, "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            if not self._missing_logged:
+                log("warn", f"config file {self.config_path} is not readable; keeping the current configuration")
+                self._missing_logged = True
+            return
+        self._missing_logged = False
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest == self.config_digest:
+            return
+        try:
+            new_cfg = parse_config_text(raw.decode("utf-8", errors="replace"))
+        except ConfigError as exc:
+            self.config_digest = digest
+            log("error", f"failed to reload config: {exc}")
+            return
+        if hash_plaintext_secret(self.config_path, new_cfg):
+            try:
+                with open(self.config_path, "rb") as fh:
+                    digest = hashlib.sha256(fh.read()).hexdigest()
+            except OSError:
+                pass
+        self.config_digest = digest
+        self.apply_config(new_cfg)
+
+    def apply_config(self, new_cfg: dict) -> None:
+        with self.lock:
+            old = self.cfg
+            self.cfg = new_cfg
+            changes = [key for key in ("api-keys", "debug", "usage-statistics-enabled", "proxy-url", "request-retry",
+                                       "routing", "remote-management") if old.get(key) != new_cfg.get(key)]
+            if (new_cfg["host"], new_cfg["port"]) != (self.bound_host, self.bound_port):
+                log("warn", "host/port changed in config; a restart is required to apply it")
+            new_auth = resolve_auth_dir(new_cfg["auth-dir"])
+            if new_auth != self.auth_dir:
+                changes.append("auth-dir")
+                try:
+                    ensure_auth_dir(new_auth)
+                except OSError as exc:
+                    log("error", f"failed to create auth directory {new_auth}: {exc}")
+                self.auth_dir = new_auth
+                self.auth.forget()
+            was = self.mgmt_enabled
+            self.mgmt_enabled = bool(self.env_secret or new_cfg["remote-management"]["secret-key"])
+            if was != self.mgmt_enabled:
+                log("info", "management routes " + ("enabled after secret key update" if self.mgmt_enabled
+                                                    else "disabled after secret key removal"))
+        log("info", "config file changed, reloaded" + (f" ({', '.join(changes)})" if changes else ""))
+        self.auth.rescan()
+
+    def watch_loop(self) -> None:
+        while not self.stop.wait(POLL_INTERVAL):
+            try:
+                self.check_config()
+            except Exception as exc:  # never let the watcher die
+                log("error", f"config watcher: {exc}")
+            try:
+                self.auth.rescan()
+            except Exception as exc:
+                log("error", f"auth-dir watcher: {exc}")
+
+
+# =============================================================================================
+# HTTP surface (sheet: "HTTP surface"; mainline: "Readiness")
+# `GET /` without auth on both editions, `GET /healthz` on the mainline only; the client API with
+# an API key (Bearer, X-Api-Key, X-Goog-Api-Key, ?key=), or none at all when `api-keys` is empty.
+# Models come from the enabled account files (see "Account files in auth-dir" below) plus
+# CLIPROXY_DOUBLE_MODELS; replies echo the last user text, usage counts words.
+# =============================================================================================
+
+FAILING_MODEL_PREFIX = "double-fail"  # every API route answers 500 for a model id starting with this
+
+
+def openai_error(message: str, etype: str = "invalid_request_error", code: str | None = None) -> dict:
+    err = {"message": message, "type": etype}
+    if code:
+        err["code"] = code
+    return {"error": err}
 
 
 def content_text(content) -> str:
@@ -584,504 +798,20 @@ def reply_for(model: str, user_text: str) -> str:
 
 
 def split_deltas(text: str) -> list[str]:
-    pieces = re.findall(r"\S+\s*|\s+", text)
-    return pieces or [""]
-
-
-def safe_name_part(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9@._-]", "_", value) or "user"
+    return re.findall(r"\S+\s*|\s+", text) or [""]
 
 
 def new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
 
-# ---------------------------------------------------------------------------------------------
-# login providers
-# ---------------------------------------------------------------------------------------------
+class HTTPSurface(BaseHTTPRequestHandler):
+    """Request plumbing, `/`, `/healthz` and the client API; Handler adds the management API."""
 
-AUTH_URL_ENDPOINTS = {
-    "codex-auth-url": "codex",
-    "anthropic-auth-url": "anthropic",
-    "gemini-cli-auth-url": "gemini",
-    "antigravity-auth-url": "antigravity",
-    "iflow-auth-url": "iflow",
-    "github-auth-url": "github",
-    "qwen-auth-url": "qwen",
-    "kimi-auth-url": "kimi",
-    "kiro-auth-url": "kiro",
-}
-if MAINLINE:  # v7 built-ins only: no github (Copilot), gemini-cli, qwen, iflow or kiro routes
-    AUTH_URL_ENDPOINTS = {"codex-auth-url": "codex", "anthropic-auth-url": "anthropic",
-                          "antigravity-auth-url": "antigravity", "kimi-auth-url": "kimi", "xai-auth-url": "xai"}
-DEVICE_PROVIDERS = ("github", "qwen", "kimi", "xai")
-FAILING_MODEL_PREFIX = "double-fail"  # every API route answers 500 for a model id starting with this
-OK_WINDOW = _env_float("CLIPROXY_DOUBLE_OK_WINDOW", 60.0)  # mainline: a finished login answers ok this long
-CALLBACK_PROVIDER_ALIASES = {
-    "anthropic": "anthropic",
-    "claude": "anthropic",
-    "codex": "codex",
-    "openai": "codex",
-    "gemini": "gemini",
-    "gemini-cli": "gemini",
-    "google": "gemini",
-    "antigravity": "antigravity",
-    "anti-gravity": "antigravity",
-    "iflow": "iflow",
-    "i-flow": "iflow",
-}
-CALLBACK_PORTS = {"codex": 1455, "anthropic": 54545, "gemini": 8085, "antigravity": 51121, "iflow": 11451}
-KIRO_METHODS = ("aws", "builder-id", "google", "github")
-_STATE_RE = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
-
-
-def valid_state(state: str) -> bool:
-    return bool(_STATE_RE.match(state)) and ".." not in state
-
-
-def fake_jwt(claims: dict) -> str:
-    def b64(obj) -> str:
-        import base64
-
-        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
-
-    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.double-signature"
-
-
-def build_account(provider: str, email: str, username: str, extra: dict) -> tuple[str, dict]:
-    now = utc_now()
-    exp = now + timedelta(days=10)
-    token = secrets.token_hex(16)
-    email = email or "user@example.com"
-    username = username or "double-user"
-    if provider == "codex":
-        account_id = str(uuid.uuid4())
-        prefix = f"codex-{hashlib.sha256(account_id.encode()).hexdigest()[:8]}-" if MAINLINE else "codex-"
-        return f"{prefix}{safe_name_part(email)}.json", {
-            "type": "codex",
-            "id_token": fake_jwt({"email": email, "https://api.openai.com/auth": {"chatgpt_account_id": account_id}}),
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "account_id": account_id,
-            "email": email,
-            "last_refresh": rfc3339(now),
-            "expired": rfc3339(exp),
-        }
-    if provider == "anthropic":
-        return f"claude-{safe_name_part(email)}.json", {
-            "type": "claude",
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "email": email,
-            "last_refresh": rfc3339(now),
-            "expired": rfc3339(exp),
-        }
-    if provider == "gemini":
-        project = extra.get("project_id") or "double-project"
-        return f"gemini-{safe_name_part(email)}-{safe_name_part(project)}.json", {
-            "type": "gemini",
-            "email": email,
-            "project_id": project,
-            "auto": True,
-            "checked": True,
-            "token": {
-                "access_token": f"double-access-{token}",
-                "refresh_token": f"double-refresh-{token}",
-                "token_type": "Bearer",
-                "expiry": rfc3339(exp),
-            },
-        }
-    if provider == "antigravity":
-        return f"antigravity-{safe_name_part(email)}.json", {
-            "type": "antigravity",
-            "email": email,
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "expired": rfc3339(exp),
-            "timestamp": int(now.timestamp() * 1000),
-        }
-    if provider == "iflow":
-        return f"iflow-{safe_name_part(email)}.json", {
-            "type": "iflow",
-            "email": email,
-            "api_key": f"double-key-{token}",
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "last_refresh": rfc3339(now),
-            "expired": rfc3339(exp),
-        }
-    if provider == "github":
-        return f"github-{safe_name_part(username)}.json", {
-            "type": "github-copilot",
-            "access_token": f"gho_double{token}",
-            "token_type": "bearer",
-            "scope": "read:user",
-            "username": username,
-        }
-    if provider == "qwen":
-        return f"qwen-{safe_name_part(email)}.json", {
-            "type": "qwen",
-            "email": email,
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "resource_url": "portal.qwen.ai",
-            "last_refresh": rfc3339(now),
-            "expired": rfc3339(exp),
-        }
-    if provider == "kimi":
-        return f"kimi-{safe_name_part(username)}.json", {
-            "type": "kimi",
-            "username": username,
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "expired": rfc3339(exp),
-        }
-    if provider == "xai":
-        return f"xai-{safe_name_part(email)}.json", {
-            "type": "xai",
-            "email": email,
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "expired": rfc3339(exp),
-        }
-    if provider == "kiro":
-        method = extra.get("method") or "aws"
-        return f"kiro-{safe_name_part(method)}-{safe_name_part(username)}.json", {
-            "type": "kiro",
-            "auth_method": method,
-            "access_token": f"double-access-{token}",
-            "refresh_token": f"double-refresh-{token}",
-            "expires_at": rfc3339(exp),
-        }
-    raise ValueError(f"unsupported provider {provider}")
-
-
-def infer_type(name: str, data: dict) -> str:
-    t = data.get("type")
-    if isinstance(t, str) and t.strip():
-        t = t.strip().lower()
-    else:
-        t = name.split("-", 1)[0].lower()
-    return {"anthropic": "claude", "github": "github-copilot", "copilot": "github-copilot"}.get(t, t)
-
-
-# ---------------------------------------------------------------------------------------------
-# shared server state
-# ---------------------------------------------------------------------------------------------
-
-
-class State:
-    def __init__(self, config_path: str, cfg: dict, text: str):
-        self.lock = threading.RLock()
-        self.config_path = config_path
-        self.cfg = cfg
-        self.config_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        self.auth_dir = resolve_auth_dir(cfg["auth-dir"])
-        self.stop = threading.Event()
-        self.accounts: dict[str, dict] = {}
-        self._account_cache: dict[str, tuple] = {}
-        self.sessions: dict[str, dict] = {}
-        self.rr_counters: dict[str, int] = {}
-        self.failed_attempts: dict[str, dict] = {}
-        self.env_secret = os.environ.get("MANAGEMENT_PASSWORD", "").strip()
-        self.local_password = os.environ.get("CLIPROXY_DOUBLE_LOCAL_PASSWORD", "").strip()
-        self.env_models = [m.strip() for m in os.environ.get("CLIPROXY_DOUBLE_MODELS", "").split(",") if m.strip()]
-        self.mgmt_enabled = bool(cfg["remote-management"]["secret-key"] or self.env_secret or self.local_password)
-        self.session_ttl = _env_float("CLIPROXY_DOUBLE_SESSION_TTL", 1800.0 if MAINLINE else 600.0)
-        self.callback_delay = _env_float("CLIPROXY_DOUBLE_CALLBACK_DELAY", 0.05)
-        self.stream_delay = _env_float("CLIPROXY_DOUBLE_STREAM_DELAY", 0.0)
-        self.poll_interval = max(0.05, _env_float("CLIPROXY_DOUBLE_POLL_INTERVAL", 0.3))
-        self.trust_forwarded = os.environ.get("CLIPROXY_DOUBLE_TRUST_FORWARDED", "1") != "0"
-        self.bound_host = cfg["host"]
-        self.bound_port = cfg["port"]
-        self.usage = self._empty_usage()
-        self._missing_logged = False
-
-    # -- config hot reload ----------------------------------------------------------------------
-
-    @staticmethod
-    def _empty_usage() -> dict:
-        return {
-            "total_requests": 0,
-            "success_count": 0,
-            "failure_count": 0,
-            "total_tokens": 0,
-            "apis": {},
-            "requests_by_day": {},
-            "requests_by_hour": {},
-            "tokens_by_day": {},
-            "tokens_by_hour": {},
-        }
-
-    def check_config(self) -> None:
-        try:
-            with open(self.config_path, "rb") as fh:
-                raw = fh.read()
-        except OSError:
-            if not self._missing_logged:
-                log("warn", f"config file {self.config_path} is not readable; keeping the current configuration")
-                self._missing_logged = True
-            return
-        self._missing_logged = False
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest == self.config_digest:
-            return
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            new_cfg = parse_config_text(text)
-        except ConfigError as exc:
-            self.config_digest = digest
-            log("error", f"failed to reload config: {exc}")
-            return
-        secret = new_cfg["remote-management"]["secret-key"]
-        if secret and not looks_like_bcrypt(secret):
-            hashed = hash_secret(secret)
-            new_cfg["remote-management"]["secret-key"] = hashed
-            raw_rm = new_cfg["raw"].get("remote-management")
-            if isinstance(raw_rm, dict):
-                raw_rm["secret-key"] = hashed
-            if persist_hashed_secret(self.config_path, secret, hashed):
-                try:
-                    with open(self.config_path, "rb") as fh:
-                        digest = hashlib.sha256(fh.read()).hexdigest()
-                except OSError:
-                    pass
-        self.config_digest = digest
-        self.apply_config(new_cfg)
-
-    def apply_config(self, new_cfg: dict) -> None:
-        with self.lock:
-            old = self.cfg
-            self.cfg = new_cfg
-            changes = []
-            for key in ("api-keys", "debug", "usage-statistics-enabled", "proxy-url", "request-retry", "routing"):
-                if old.get(key) != new_cfg.get(key):
-                    changes.append(key)
-            if old["remote-management"] != new_cfg["remote-management"]:
-                changes.append("remote-management")
-            if (new_cfg["host"], new_cfg["port"]) != (self.bound_host, self.bound_port):
-                log("warn", "host/port changed in config; a restart is required to apply it")
-            new_auth = resolve_auth_dir(new_cfg["auth-dir"])
-            if new_auth != self.auth_dir:
-                changes.append("auth-dir")
-                try:
-                    ensure_auth_dir(new_auth)
-                except OSError as exc:
-                    log("error", f"failed to create auth directory {new_auth}: {exc}")
-                self.auth_dir = new_auth
-                self.accounts = {}
-                self._account_cache = {}
-            if self.env_secret or self.local_password:
-                self.mgmt_enabled = True
-            else:
-                was = self.mgmt_enabled
-                self.mgmt_enabled = bool(new_cfg["remote-management"]["secret-key"])
-                if was != self.mgmt_enabled:
-                    log("info", "management routes " + ("enabled after secret key update" if self.mgmt_enabled else "disabled after secret key removal"))
-        log("info", "config file changed, reloaded" + (f" ({', '.join(changes)})" if changes else ""))
-        self.rescan_accounts()
-
-    # -- auth-dir watching ----------------------------------------------------------------------
-
-    def rescan_accounts(self) -> None:
-        with self.lock:
-            auth_dir = self.auth_dir
-            found: dict[str, dict] = {}
-            try:
-                entries = list(os.scandir(auth_dir))
-            except OSError:
-                entries = []
-            for entry in entries:
-                name = entry.name
-                if not name.endswith(".json") or name.startswith("."):
-                    continue
-                try:
-                    if not entry.is_file():
-                        continue
-                    st = entry.stat()
-                except OSError:
-                    continue
-                key = (st.st_mtime_ns, st.st_size, st.st_ino)
-                cached = self._account_cache.get(name)
-                if cached and cached[0] == key:
-                    account = cached[1]
-                else:
-                    account = self._load_account(entry.path, name, st)
-                    self._account_cache[name] = (key, account)
-                    if account is not None:
-                        verb = "updated" if name in self.accounts else "added"
-                        state = "disabled" if account["disabled"] else "enabled"
-                        log("info", f"auth file {verb}: {name} (type {account['type']}, {state})")
-                if account is not None:
-                    found[name] = account
-            for name in set(self.accounts) - set(found):
-                log("info", f"auth file removed: {name}")
-            for name in set(self._account_cache) - {e.name for e in entries}:
-                self._account_cache.pop(name, None)
-            self.accounts = found
-
-    @staticmethod
-    def _load_account(path: str, name: str, st) -> dict | None:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError) as exc:
-            log("warn", f"skipping auth file {name}: {exc}")
-            return None
-        if not isinstance(data, dict):
-            log("warn", f"skipping auth file {name}: not a JSON object")
-            return None
-        email = data.get("email") if isinstance(data.get("email"), str) else ""
-        username = data.get("username") if isinstance(data.get("username"), str) else ""
-        return {
-            "name": name,
-            "path": path,
-            "type": infer_type(name, data),
-            "email": email,
-            "label": email or username or name[:-5],
-            "disabled": data.get("disabled") is True,
-            "last_refresh": data.get("last_refresh") or "",
-            "size": st.st_size,
-            "modtime": rfc3339(datetime.fromtimestamp(st.st_mtime, timezone.utc)),
-            "data": data,
-        }
-
-    def watch_loop(self) -> None:
-        while not self.stop.wait(self.poll_interval):
-            try:
-                self.check_config()
-            except Exception as exc:  # never let the watcher die
-                log("error", f"config watcher: {exc}")
-            try:
-                self.rescan_accounts()
-            except Exception as exc:
-                log("error", f"auth-dir watcher: {exc}")
-
-    # -- models -----------------------------------------------------------------------------------
-
-    def models(self) -> list[dict]:
-        with self.lock:
-            types = {a["type"] for a in self.accounts.values() if not a["disabled"]}
-            out: dict[str, dict] = {}
-            for t in sorted(types):
-                for model_id, owner in CATALOGUE.get(t, []):
-                    out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": owner})
-            for model_id in self.env_models:
-                out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": "cliproxy-double"})
-            return list(out.values())
-
-    def pick_account(self, model: str) -> str | None:
-        with self.lock:
-            candidates = sorted(
-                a["name"]
-                for a in self.accounts.values()
-                if not a["disabled"] and any(m == model for m, _ in CATALOGUE.get(a["type"], []))
-            )
-            if candidates:
-                if self.cfg["routing"]["strategy"] == "fill-first":
-                    return candidates[0]
-                n = self.rr_counters.get(model, 0)
-                self.rr_counters[model] = n + 1
-                return candidates[n % len(candidates)]
-            if model in self.env_models:
-                return "env"
-            return None
-
-    def record_usage(self, endpoint: str, model: str, tokens: int, ok: bool) -> None:
-        with self.lock:
-            if not self.cfg["usage-statistics-enabled"]:
-                return
-            u = self.usage
-            now = datetime.now()
-            day, hour = now.strftime("%Y-%m-%d"), now.strftime("%H")
-            u["total_requests"] += 1
-            u["success_count" if ok else "failure_count"] += 1
-            u["total_tokens"] += tokens
-            api = u["apis"].setdefault(endpoint, {"total_requests": 0, "total_tokens": 0, "models": {}})
-            api["total_requests"] += 1
-            api["total_tokens"] += tokens
-            m = api["models"].setdefault(model, {"total_requests": 0, "total_tokens": 0, "details": []})
-            m["total_requests"] += 1
-            m["total_tokens"] += tokens
-            m["details"].append({"timestamp": rfc3339(utc_now()), "tokens": {"total_tokens": tokens}, "failed": not ok})
-            u["requests_by_day"][day] = u["requests_by_day"].get(day, 0) + 1
-            u["requests_by_hour"][hour] = u["requests_by_hour"].get(hour, 0) + 1
-            u["tokens_by_day"][day] = u["tokens_by_day"].get(day, 0) + tokens
-            u["tokens_by_hour"][hour] = u["tokens_by_hour"].get(hour, 0) + tokens
-
-    # -- login sessions ---------------------------------------------------------------------------
-
-    def purge_sessions(self) -> None:
-        now = time.monotonic()
-        for state in [s for s, v in self.sessions.items() if now - v["created"] > self.session_ttl]:
-            self.sessions.pop(state, None)
-
-    def new_session(self, provider: str, **extra) -> str:
-        state = secrets.token_hex(16)
-        with self.lock:
-            self.purge_sessions()
-            self.sessions[state] = {"provider": provider, "status": "", "created": time.monotonic(), **extra}
-        return state
-
-    def get_session(self, state: str) -> dict | None:
-        with self.lock:
-            self.purge_sessions()
-            return self.sessions.get(state)
-
-    @staticmethod
-    def is_pending(session: dict) -> bool:
-        if "done" in session:
-            return False
-        status = session.get("status", "")
-        if not status:
-            return True
-        return session["provider"] == "kiro" and status.startswith(("device_code|", "auth_url|"))
-
-    def complete_session(self, state: str, email: str = "", username: str = "", extra: dict | None = None) -> str:
-        with self.lock:
-            session = self.sessions.get(state)
-            if session is None:
-                raise KeyError(state)
-            merged = {k: v for k, v in session.items() if k in ("project_id", "method")}
-            merged.update(extra or {})
-            name, data = build_account(session["provider"], email, username, merged)
-            path = os.path.join(self.auth_dir, name)
-            ensure_auth_dir(self.auth_dir)
-            atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), mode=0o600)
-            if MAINLINE:  # v7 reports a finished login as ok for OK_WINDOW seconds, then forgets it
-                session["done"] = time.monotonic()
-            else:  # Plus forgets completed sessions at once (and answers ok for unknown states)
-                self.sessions.pop(state, None)
-        log("info", f"authentication successful, saved credentials to {path}")
-        self.rescan_accounts()
-        return name
-
-    def fail_session(self, state: str, message: str) -> None:
-        with self.lock:
-            session = self.sessions.get(state)
-            if session is not None:
-                session["status"] = message
-        log("error", f"authentication failed for state {state}: {message}")
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP
-# ---------------------------------------------------------------------------------------------
-
-
-def openai_error(message: str, etype: str = "invalid_request_error", code: str | None = None) -> dict:
-    err = {"message": message, "type": etype}
-    if code:
-        err["code"] = code
-    return {"error": err}
-
-
-class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "DoubleServer"
+    server: DoubleServer
 
-    # silence the default stderr access log; we log ourselves
-    def log_message(self, format, *args):  # noqa: A002
+    def log_message(self, format, *args):  # noqa: A002  (the default stderr access log; we log ourselves)
         pass
 
     def send_response(self, code, message=None):
@@ -1093,16 +823,11 @@ class Handler(BaseHTTPRequestHandler):
     def state(self) -> State:
         return self.server.state
 
-    # -- plumbing ---------------------------------------------------------------------------------
-
     def do_GET(self):
         self._dispatch("GET")
 
     def do_POST(self):
         self._dispatch("POST")
-
-    def do_PUT(self):
-        self._dispatch("PUT")
 
     def do_PATCH(self):
         self._dispatch("PATCH")
@@ -1110,11 +835,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
-    def do_HEAD(self):
-        self._dispatch("HEAD")
-
-    def do_OPTIONS(self):
-        self._dispatch("OPTIONS")
+    # -- plumbing ---------------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -1125,10 +846,8 @@ class Handler(BaseHTTPRequestHandler):
                     break
                 size = int(line.split(b";", 1)[0].strip() or b"0", 16)
                 if size == 0:
-                    while True:
-                        trailer = self.rfile.readline(65537)
-                        if trailer in (b"\r\n", b"\n", b""):
-                            break
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
                     break
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
@@ -1166,19 +885,16 @@ class Handler(BaseHTTPRequestHandler):
             log("info", f"{self._status:3d} | {elapsed:10.3f}ms | {self._client_ip():>15} | {method:<7} \"{path}\"")
 
     def _client_ip(self) -> str:
-        if self.state.trust_forwarded:
-            for header in ("X-Forwarded-For", "X-Real-IP"):
-                value = self.headers.get(header)
-                if value:
-                    first = value.split(",")[0].strip()
-                    try:
-                        return str(ipaddress.ip_address(first))
-                    except ValueError:
-                        pass
+        for header in ("X-Forwarded-For", "X-Real-IP"):  # trusted, as gin does by default
+            value = self.headers.get(header)
+            if value:
+                first = value.split(",")[0].strip()
+                try:
+                    return str(ipaddress.ip_address(first))
+                except ValueError:
+                    pass
         ip = self.client_address[0]
-        if ip.startswith("::ffff:"):
-            ip = ip[7:]
-        return ip
+        return ip[7:] if ip.startswith("::ffff:") else ip
 
     def _send(self, status: int, body: bytes, ctype: str, headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)
@@ -1189,7 +905,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self._headers_done = True
-        if self.command != "HEAD" and body:
+        if body:
             self.wfile.write(body)
 
     def _json(self, status: int, obj, headers: list[tuple[str, str]] | None = None) -> None:
@@ -1199,9 +915,9 @@ class Handler(BaseHTTPRequestHandler):
     def _not_found(self) -> None:
         self._send(404, b"404 page not found", "text/plain")
 
-    def _start_stream(self, headers: list[tuple[str, str]] | None = None) -> None:
+    def _start_stream(self) -> None:
         self.send_response(200)
-        for k, v in self._extra_headers + (headers or []):
+        for k, v in self._extra_headers:
             self.send_header(k, v)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -1238,31 +954,14 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return data
 
-    # -- routing ----------------------------------------------------------------------------------
+    # -- routes -----------------------------------------------------------------------------------
 
     def _route(self, method: str, path: str, query: dict) -> None:
-        if method == "OPTIONS":  # the real server's CORS middleware answers every preflight
-            self._send(
-                204,
-                b"",
-                "",
-                [
-                    ("Access-Control-Allow-Origin", "*"),
-                    ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),
-                    ("Access-Control-Allow-Headers", "*"),
-                ],
-            )
+        if path == "/" and method == "GET":  # the readiness probe on both editions
+            self._json(200, {"message": "CLI Proxy API Server",
+                             "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"]})
             return
-        if path == "/" and method == "GET":
-            self._json(
-                200,
-                {
-                    "message": "CLI Proxy API Server",
-                    "endpoints": ["POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"],
-                },
-            )
-            return
-        if path == "/healthz" and method == "GET" and MAINLINE:  # Plus tags have no health route
+        if path == "/healthz" and method == "GET" and MAINLINE:  # mainline only: the Plus tags have none
             self._json(200, {"status": "ok"})
             return
         if path.startswith("/v0/management/"):
@@ -1280,15 +979,17 @@ class Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._not_found()
             return
-        if not self._check_api_key(query):
-            return
-        handler()
+        if self._check_api_key(query):
+            handler()
+
+    def _management(self, method: str, sub: str, query: dict) -> None:
+        raise NotImplementedError  # Handler, below
 
     def _check_api_key(self, query: dict) -> bool:
         with self.state.lock:
             keys = list(self.state.cfg["api-keys"])
         if not keys:
-            return True  # empty api-keys list: no client authentication at all
+            return True  # (!) an empty api-keys list: no client authentication at all
         candidates = []
         auth = self.headers.get("Authorization")
         if auth:
@@ -1310,12 +1011,14 @@ class Handler(BaseHTTPRequestHandler):
         self._json(401, {"error": "Invalid API key"})
         return False
 
-    # -- /v1 ----------------------------------------------------------------------------------------
+    # -- /v1 --------------------------------------------------------------------------------------
 
     def _models(self) -> None:
-        self._json(200, {"object": "list", "data": self.state.models()})
+        self._json(200, {"object": "list", "data": self.state.auth.models()})
 
-    def _resolve(self, data: dict, anthropic: bool = False) -> tuple[str, str] | None:
+    def _resolve(self, data: dict, anthropic: bool = False) -> str | None:
+        """The request's model when an enabled account (or CLIPROXY_DOUBLE_MODELS) serves it;
+        otherwise the error is sent and None returned."""
         model = data.get("model")
         model = model.strip() if isinstance(model, str) else ""
         if model.startswith(FAILING_MODEL_PREFIX):  # an upstream that fails, for fallback tests
@@ -1324,26 +1027,22 @@ class Handler(BaseHTTPRequestHandler):
                     else openai_error(message, "server_error", code="upstream_error"))
             self._json(500, body)
             return None
-        account = self.state.pick_account(model) if model else None
-        if account is None:
+        if not model or not self.state.auth.serves(model):
             message = f"unknown provider for model {model}"
             if anthropic:
                 body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
             else:
                 body = openai_error(message, code="model_not_found")
             self._json(400, body)
-            self.state.record_usage(self.path.split("?")[0], model or "-", 0, False)
+            self.state.usage.record(self.path.split("?")[0], model or "-", 0, False)
             return None
-        return model, account
+        return model
 
     def _chat(self) -> None:
         data = self._json_body()
-        if data is None:
+        model = self._resolve(data) if data is not None else None
+        if model is None:
             return
-        resolved = self._resolve(data)
-        if resolved is None:
-            return
-        model, account = resolved
         messages = data.get("messages") if isinstance(data.get("messages"), list) else []
         prompt_words = sum(words(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
         last_user = ""
@@ -1352,32 +1051,21 @@ class Handler(BaseHTTPRequestHandler):
                 last_user = content_text(m.get("content"))
         text = reply_for(model, last_user)
         usage = {"prompt_tokens": prompt_words, "completion_tokens": words(text), "total_tokens": prompt_words + words(text)}
-        self.state.record_usage("/v1/chat/completions", model, usage["total_tokens"], True)
+        self.state.usage.record("/v1/chat/completions", model, usage["total_tokens"], True)
         cid, created = new_id("chatcmpl-"), int(time.time())
-        hdrs = [("X-Double-Account", account)]
         if not data.get("stream"):
-            self._json(
-                200,
-                {
-                    "id": cid,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": usage,
-                },
-                hdrs,
-            )
+            self._json(200, {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                             "finish_reason": "stop"}],
+                "usage": usage,
+            })
             return
         base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
-        self._start_stream(hdrs)
+        self._start_stream()
         self._sse_data({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}]})
         for piece in split_deltas(text):
             self._sse_data({**base, "choices": [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]})
@@ -1390,37 +1078,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def _completions(self) -> None:
         data = self._json_body()
-        if data is None:
+        model = self._resolve(data) if data is not None else None
+        if model is None:
             return
-        resolved = self._resolve(data)
-        if resolved is None:
-            return
-        model, account = resolved
         prompt = data.get("prompt")
         if isinstance(prompt, list):
             prompt = next((p for p in reversed(prompt) if isinstance(p, str)), "")
         prompt = prompt if isinstance(prompt, str) else ""
         text = reply_for(model, prompt)
         usage = {"prompt_tokens": words(prompt), "completion_tokens": words(text), "total_tokens": words(prompt) + words(text)}
-        self.state.record_usage("/v1/completions", model, usage["total_tokens"], True)
+        self.state.usage.record("/v1/completions", model, usage["total_tokens"], True)
         cid, created = new_id("cmpl-"), int(time.time())
-        hdrs = [("X-Double-Account", account)]
         if not data.get("stream"):
-            self._json(
-                200,
-                {
-                    "id": cid,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-                    "usage": usage,
-                },
-                hdrs,
-            )
+            self._json(200, {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                "usage": usage,
+            })
             return
         base = {"id": cid, "object": "text_completion", "created": created, "model": model}
-        self._start_stream(hdrs)
+        self._start_stream()
         for piece in split_deltas(text):
             self._sse_data({**base, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}]})
         self._sse_data({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]})
@@ -1432,12 +1112,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _responses(self) -> None:
         data = self._json_body()
-        if data is None:
+        model = self._resolve(data) if data is not None else None
+        if model is None:
             return
-        resolved = self._resolve(data)
-        if resolved is None:
-            return
-        model, account = resolved
         inp = data.get("input")
         instructions = data.get("instructions") if isinstance(data.get("instructions"), str) else None
         prompt_words = words(instructions or "")
@@ -1462,7 +1139,7 @@ class Handler(BaseHTTPRequestHandler):
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": prompt_words + out_words,
         }
-        self.state.record_usage("/v1/responses", model, usage["total_tokens"], True)
+        self.state.usage.record("/v1/responses", model, usage["total_tokens"], True)
         resp_id, msg_id, created = new_id("resp_"), new_id("msg_"), int(time.time())
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
         item_done = {"id": msg_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
@@ -1501,9 +1178,8 @@ class Handler(BaseHTTPRequestHandler):
                 "metadata": data.get("metadata") or {},
             }
 
-        hdrs = [("X-Double-Account", account)]
         if not data.get("stream"):
-            self._json(200, response_obj("completed"), hdrs)
+            self._json(200, response_obj("completed"))
             return
         seq = 0
 
@@ -1512,32 +1188,24 @@ class Handler(BaseHTTPRequestHandler):
             self._sse_event(event_type, {"type": event_type, "sequence_number": seq, **payload})
             seq += 1
 
-        self._start_stream(hdrs)
+        where = {"item_id": msg_id, "output_index": 0, "content_index": 0}
+        self._start_stream()
         emit("response.created", {"response": response_obj("in_progress")})
         emit("response.in_progress", {"response": response_obj("in_progress")})
-        emit(
-            "response.output_item.added",
-            {"output_index": 0, "item": {"id": msg_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}},
-        )
-        emit(
-            "response.content_part.added",
-            {"item_id": msg_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}},
-        )
+        emit("response.output_item.added", {"output_index": 0, "item": {"id": msg_id, "type": "message", "status": "in_progress",
+                                                                         "role": "assistant", "content": []}})
+        emit("response.content_part.added", {**where, "part": {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}})
         for piece in split_deltas(text):
-            emit(
-                "response.output_text.delta",
-                {"item_id": msg_id, "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []},
-            )
-        emit("response.output_text.done", {"item_id": msg_id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []})
-        emit("response.content_part.done", {"item_id": msg_id, "output_index": 0, "content_index": 0, "part": part})
+            emit("response.output_text.delta", {**where, "delta": piece, "logprobs": []})
+        emit("response.output_text.done", {**where, "text": text, "logprobs": []})
+        emit("response.content_part.done", {**where, "part": part})
         emit("response.output_item.done", {"output_index": 0, "item": item_done})
         emit("response.completed", {"response": response_obj("completed")})
         self._end_stream()
 
     @staticmethod
     def _anthropic_prompt(data: dict) -> tuple[int, str]:
-        system = data.get("system")
-        total = words(content_text(system))
+        total = words(content_text(data.get("system")))
         last_user = ""
         messages = data.get("messages") if isinstance(data.get("messages"), list) else []
         for m in messages:
@@ -1551,92 +1219,192 @@ class Handler(BaseHTTPRequestHandler):
 
     def _messages(self) -> None:
         data = self._json_body()
-        if data is None:
+        model = self._resolve(data, anthropic=True) if data is not None else None
+        if model is None:
             return
-        resolved = self._resolve(data, anthropic=True)
-        if resolved is None:
-            return
-        model, account = resolved
         in_words, last_user = self._anthropic_prompt(data)
         text = reply_for(model, last_user)
         out_words = words(text)
-        self.state.record_usage("/v1/messages", model, in_words + out_words, True)
+        self.state.usage.record("/v1/messages", model, in_words + out_words, True)
         mid = new_id("msg_")
-        hdrs = [("X-Double-Account", account)]
         usage = {"input_tokens": in_words, "output_tokens": out_words, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        message = {"id": mid, "type": "message", "role": "assistant", "model": model}
         if not data.get("stream"):
-            self._json(
-                200,
-                {
-                    "id": mid,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": None,
-                    "usage": usage,
-                },
-                hdrs,
-            )
+            self._json(200, {**message, "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                             "stop_sequence": None, "usage": usage})
             return
-        self._start_stream(hdrs)
-        self._sse_event(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": mid,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {**usage, "output_tokens": 0},
-                },
-            },
-        )
+        self._start_stream()
+        self._sse_event("message_start", {"type": "message_start", "message": {
+            **message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 0}}})
         self._sse_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
         self._sse_event("ping", {"type": "ping"})
         for piece in split_deltas(text):
             self._sse_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
         self._sse_event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        self._sse_event(
-            "message_delta",
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": out_words}},
-        )
+        self._sse_event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                          "usage": {"output_tokens": out_words}})
         self._sse_event("message_stop", {"type": "message_stop"})
         self._end_stream()
 
     def _count_tokens(self) -> None:
         data = self._json_body()
-        if data is None:
-            return
-        if self._resolve(data, anthropic=True) is None:
+        if data is None or self._resolve(data, anthropic=True) is None:
             return
         in_words, _ = self._anthropic_prompt(data)
         self._json(200, {"input_tokens": in_words})
 
-    # -- /v0/management ------------------------------------------------------------------------------
+
+# =============================================================================================
+# Management API (sheet: "Management API"; mainline: "Logins built in", "get-auth-status",
+# "auth-files")
+# Prefix /v0/management; key in `Authorization: Bearer` or X-Management-Key; every answer carries
+# the X-CPA-* headers. In the sheet's order: the key check; starting a login (redirect flows,
+# device flows, kiro); polling and (mainline) cancelling it; oauth-callback; auth-files; config and
+# usage. Then the double's own completion route.
+# =============================================================================================
+
+# login start route -> provider (mainline: its built-ins only; no github, gemini-cli, qwen, iflow, kiro)
+if MAINLINE:
+    AUTH_URL_ENDPOINTS = {"codex-auth-url": "codex", "anthropic-auth-url": "anthropic",
+                          "antigravity-auth-url": "antigravity", "kimi-auth-url": "kimi", "xai-auth-url": "xai"}
+else:
+    AUTH_URL_ENDPOINTS = {"codex-auth-url": "codex", "anthropic-auth-url": "anthropic", "gemini-cli-auth-url": "gemini",
+                          "antigravity-auth-url": "antigravity", "iflow-auth-url": "iflow", "github-auth-url": "github",
+                          "qwen-auth-url": "qwen", "kimi-auth-url": "kimi", "kiro-auth-url": "kiro"}
+# redirect flows: where the provider sends the browser (the binary listens there with is_webui=true)
+CALLBACK_PORTS = {"codex": 1455, "anthropic": 54545, "gemini": 8085, "antigravity": 51121, "iflow": 11451}
+AUTHORIZE_URLS = {
+    "codex": "https://auth.openai.com/oauth/authorize",
+    "anthropic": "https://claude.ai/oauth/authorize",
+    "gemini": "https://accounts.google.com/o/oauth2/auth",
+    "antigravity": "https://accounts.google.com/o/oauth2/v2/auth",
+    "iflow": "https://iflow.cn/oauth",
+}
+DEVICE_PROVIDERS = ("github", "qwen", "kimi", "xai")
+KIRO_METHODS = ("aws", "builder-id", "google", "github")
+SESSION_TTL = 1800.0 if MAINLINE else 600.0  # login sessions: 30 min on the mainline, 10 on Plus
+OK_WINDOW = _env_float("CLIPROXY_DOUBLE_OK_WINDOW", 60.0)  # mainline: a finished login answers ok this long
+BAN_AFTER, BAN_SECONDS = 5, 30 * 60  # failed management keys from one remote address
+_STATE_RE = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+
+
+def valid_state(state: str) -> bool:
+    return bool(_STATE_RE.match(state)) and ".." not in state
+
+
+def device_code() -> str:
+    return f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
+
+
+class Logins:
+    """Login sessions by state, in this process's memory. A kiro session's `status` carries its
+    URL or code (`device_code|<url>|<code>`, `auth_url|<url>`) while it is still pending."""
+
+    def __init__(self, state: State):
+        self.state = state
+        self.sessions: dict[str, dict] = {}
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for key in [s for s, v in self.sessions.items() if now - v["created"] > SESSION_TTL]:
+            self.sessions.pop(key, None)
+
+    def start(self, provider: str, **extra) -> str:
+        key = secrets.token_hex(16)
+        with self.state.lock:
+            self._purge()
+            self.sessions[key] = {"provider": provider, "status": "", "created": time.monotonic(), **extra}
+        return key
+
+    def get(self, key: str) -> dict | None:
+        with self.state.lock:
+            self._purge()
+            return self.sessions.get(key)
+
+    @staticmethod
+    def is_pending(session: dict) -> bool:
+        if "done" in session:
+            return False
+        status = session.get("status", "")
+        return not status or (session["provider"] == "kiro" and status.startswith(("device_code|", "auth_url|")))
+
+    def complete(self, key: str, email: str = "", username: str = "") -> str:
+        """Write the login's account file into auth-dir; returns its name. KeyError: no such session."""
+        st = self.state
+        with st.lock:
+            session = self.sessions.get(key)
+            if session is None:
+                raise KeyError(key)
+            extra = {k: v for k, v in session.items() if k in ("project_id", "method")}
+            name, data = build_account(session["provider"], email, username, extra)
+            path = os.path.join(st.auth_dir, name)
+            ensure_auth_dir(st.auth_dir)
+            atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), mode=0o600)
+            if MAINLINE:  # reports a finished login as ok for OK_WINDOW seconds, then forgets it
+                session["done"] = time.monotonic()
+            else:  # Plus forgets a completed session at once (and answers ok for unknown states)
+                self.sessions.pop(key, None)
+        log("info", f"authentication successful, saved credentials to {path}")
+        st.auth.rescan()
+        return name
+
+    def fail(self, key: str, message: str) -> None:
+        with self.state.lock:
+            session = self.sessions.get(key)
+            if session is not None:
+                session["status"] = message
+        log("error", f"authentication failed for state {key}: {message}")
+
+
+class Usage:
+    """`GET /usage`: request and token counts, recorded only while usage-statistics-enabled is on."""
+
+    def __init__(self, state: State):
+        self.state = state
+        self.data = {"total_requests": 0, "success_count": 0, "failure_count": 0, "total_tokens": 0, "apis": {},
+                     "requests_by_day": {}, "requests_by_hour": {}, "tokens_by_day": {}, "tokens_by_hour": {}}
+
+    def record(self, endpoint: str, model: str, tokens: int, ok: bool) -> None:
+        with self.state.lock:
+            if not self.state.cfg["usage-statistics-enabled"]:
+                return
+            u = self.data
+            now = datetime.now()
+            day, hour = now.strftime("%Y-%m-%d"), now.strftime("%H")
+            u["total_requests"] += 1
+            u["success_count" if ok else "failure_count"] += 1
+            u["total_tokens"] += tokens
+            api = u["apis"].setdefault(endpoint, {"total_requests": 0, "total_tokens": 0, "models": {}})
+            api["total_requests"] += 1
+            api["total_tokens"] += tokens
+            m = api["models"].setdefault(model, {"total_requests": 0, "total_tokens": 0, "details": []})
+            m["total_requests"] += 1
+            m["total_tokens"] += tokens
+            m["details"].append({"timestamp": rfc3339(utc_now()), "tokens": {"total_tokens": tokens}, "failed": not ok})
+            for bucket, key, amount in (("requests_by_day", day, 1), ("requests_by_hour", hour, 1),
+                                        ("tokens_by_day", day, tokens), ("tokens_by_hour", hour, tokens)):
+                u[bucket][key] = u[bucket].get(key, 0) + amount
+
+    def snapshot(self) -> dict:
+        with self.state.lock:
+            return copy.deepcopy(self.data)
+
+
+class Handler(HTTPSurface):
+    """The HTTP surface above plus the management API."""
 
     def _management(self, method: str, sub: str, query: dict) -> None:
-        st = self.state
-        if not st.mgmt_enabled:
-            self._send(404, b"", "")  # routes disabled: bare 404, like the real availability gate
+        if not self.state.mgmt_enabled:
+            self._send(404, b"", "")  # (!) no management key: the routes are disabled, a bare 404
             return
         routes = {
-            ("GET", "/config"): self._m_config,
-            ("GET", "/latest-version"): self._m_latest_version,
-            ("GET", "/usage"): self._m_usage,
-            ("GET", "/api-keys"): self._m_api_keys,
-            ("GET", "/auth-files"): self._m_auth_files,
-            ("DELETE", "/auth-files"): self._m_delete_auth_file,
-            ("POST", "/auth-files"): self._m_upload_auth_file,
-            ("PATCH", "/auth-files/status"): self._m_auth_file_status,
-            ("GET", "/auth-files/download"): self._m_download_auth_file,
             ("GET", "/get-auth-status"): self._m_auth_status,
             ("POST", "/oauth-callback"): self._m_oauth_callback,
+            ("GET", "/auth-files"): self._m_auth_files,
+            ("DELETE", "/auth-files"): self._m_delete_auth_file,
+            ("PATCH", "/auth-files/status"): self._m_auth_file_status,
+            ("GET", "/config"): self._m_config,
+            ("GET", "/usage"): self._m_usage,
             ("POST", "/_double/complete"): self._m_double_complete,
         }
         if MAINLINE:
@@ -1651,6 +1419,8 @@ class Handler(BaseHTTPRequestHandler):
         self._extra_headers = [("X-CPA-VERSION", VERSION), ("X-CPA-COMMIT", COMMIT), ("X-CPA-BUILD-DATE", BUILD_DATE)]
         if self._management_auth():
             handler(query)
+
+    # -- the key check: 403 no key configured / remote disabled / banned, 401 missing / wrong -------
 
     def _management_auth(self) -> bool:
         st = self.state
@@ -1667,8 +1437,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 info = st.failed_attempts.setdefault(ip, {"count": 0, "blocked_until": 0.0})
                 info["count"] += 1
-                if info["count"] >= 5:
-                    info["blocked_until"] = time.time() + 30 * 60
+                if info["count"] >= BAN_AFTER:
+                    info["blocked_until"] = time.time() + BAN_SECONDS
                     info["count"] = 0
 
         if not local:
@@ -1699,102 +1469,240 @@ class Handler(BaseHTTPRequestHandler):
             fail()
             self._json(401, {"error": "missing management key"})
             return False
-        if local and st.local_password and hmac.compare_digest(provided.encode(), st.local_password.encode()):
-            return True
-        if env_secret and hmac.compare_digest(provided.encode(), env_secret.encode()):
-            self._reset_attempts(ip, local)
-            return True
-        if not secret_hash or not verify_secret(secret_hash, provided):
+        if not (env_secret and hmac.compare_digest(provided.encode(), env_secret.encode())) and \
+                not (secret_hash and verify_secret(secret_hash, provided)):
             fail()
             self._json(401, {"error": "invalid management key"})
             return False
-        self._reset_attempts(ip, local)
+        if not local:
+            with st.lock:
+                st.failed_attempts.pop(ip, None)
         return True
 
-    def _reset_attempts(self, ip: str, local: bool) -> None:
-        if local:
-            return
-        with self.state.lock:
-            info = self.state.failed_attempts.get(ip)
-            if info:
-                info["count"] = 0
-                info["blocked_until"] = 0.0
+    # -- logins: start (redirect flows, device flows, kiro) ------------------------------------------
 
-    def _m_config(self, query: dict) -> None:
+    def _m_auth_url(self, provider: str, query: dict) -> None:
+        q = {k: v[0] for k, v in query.items() if v}
+        if provider in CALLBACK_PORTS:
+            self._start_redirect_login(provider, q)
+        elif provider in DEVICE_PROVIDERS:
+            self._start_device_login(provider)
+        else:
+            self._start_kiro_login(q)
+
+    def _start_redirect_login(self, provider: str, q: dict) -> None:
+        extra = {"project_id": q["project_id"]} if provider == "gemini" and q.get("project_id") else {}
+        state = self.state.logins.start(provider, **extra)
+        params = urllib.parse.urlencode({
+            "client_id": "cliproxy-double",
+            "code_challenge": secrets.token_urlsafe(32),
+            "code_challenge_method": "S256",
+            "redirect_uri": f"http://localhost:{CALLBACK_PORTS[provider]}/auth/callback",
+            "response_type": "code",
+            "scope": "openid email profile offline_access",
+            "state": state,
+        })
+        if q.get("is_webui", "").lower() in ("true", "1"):
+            log("warn", f"is_webui=true: the double does not listen on port {CALLBACK_PORTS[provider]}; use POST /oauth-callback")
+        log("info", f"{provider} login started, state {state}")
+        self._json(200, {"status": "ok", "url": f"{AUTHORIZE_URLS[provider]}?{params}", "state": state})
+
+    def _start_device_login(self, provider: str) -> None:
+        user_code = device_code()
+        state = self.state.logins.start(provider, user_code=user_code)
+        if provider == "github":  # Plus only
+            uri = "https://github.com/login/device"
+            log("info", f"github copilot device flow started, state {state}")
+            self._json(200, {"status": "ok", "url": uri, "state": state, "user_code": user_code, "verification_uri": uri})
+        elif provider == "qwen":  # Plus only
+            self._json(200, {"status": "ok", "url": f"https://chat.qwen.ai/authorize?user_code={user_code}&client=qwen-code",
+                             "state": state})
+        elif provider == "kimi":
+            url = f"https://www.kimi.com/code/authorize_device?user_code={user_code}"
+            extra = {"flow": "device", "user_code": user_code, "expires_in": 900} if MAINLINE else {}
+            self._json(200, {"status": "ok", "url": url, "state": state, **extra})
+        else:  # xai, mainline only
+            self._json(200, {"status": "ok", "url": f"https://accounts.x.ai/device?user_code={user_code}", "state": state,
+                             "flow": "device", "user_code": user_code, "expires_in": 900})
+
+    def _start_kiro_login(self, q: dict) -> None:
+        """Plus only: answers just the state; the URL or code arrive through get-auth-status."""
         st = self.state
+        method = q.get("method", "").strip().lower() or "aws"
+        if method not in KIRO_METHODS:
+            self._json(400, {"status": "error", "error": f"invalid method, must be one of: {', '.join(KIRO_METHODS)}"})
+            return
+        state = st.logins.start("kiro", method=method)
+        if method in ("aws", "builder-id"):
+            code = device_code()
+            status = f"device_code|https://view.awsapps.com/start/#/device?user_code={code}|{code}"
+        else:
+            status = f"auth_url|https://prod.us-east-1.auth.desktop.kiro.dev/login?idp={method.capitalize()}&state={state}"
         with st.lock:
-            cfg = st.cfg
-            out = copy.deepcopy(cfg["raw"])
-            for key in ("host", "port", "api-keys", "debug", "logging-to-file", "request-log", "usage-statistics-enabled", "proxy-url", "request-retry"):
-                out[key] = copy.deepcopy(cfg[key])
-            out["auth-dir"] = st.auth_dir
-            out["routing"] = {**(out.get("routing") if isinstance(out.get("routing"), dict) else {}), **cfg["routing"]}
-            rm = out.get("remote-management") if isinstance(out.get("remote-management"), dict) else {}
-            out["remote-management"] = {**rm, **cfg["remote-management"]}
-        self._json(200, json.loads(json.dumps(out, default=str)))
+            st.logins.sessions[state]["status"] = status
+        log("info", f"kiro login started (method {method}), state {state}")
+        self._json(200, {"status": "ok", "state": state, "method": method})
 
-    def _m_latest_version(self, query: dict) -> None:
-        default = "v" + (VERSION[: -len("-plus")] if VERSION.endswith("-plus") else VERSION)
-        self._json(200, {"latest-version": _env("CLIPROXY_DOUBLE_LATEST_VERSION", default)})
+    # -- logins: status, cancel (mainline) --------------------------------------------------------
 
-    def _m_usage(self, query: dict) -> None:
+    def _m_auth_status(self, query: dict) -> None:
+        state = (query.get("state") or [""])[0].strip()
+        if not state:
+            self._json(200, {"status": "ok"})
+            return
+        if not valid_state(state):
+            self._json(400, {"status": "error", "error": "invalid state"})
+            return
+        session = self.state.logins.get(state)
+        if session is not None and "done" in session:
+            if time.monotonic() - session["done"] <= OK_WINDOW:
+                self._json(200, {"status": "ok"})
+                return
+            session = None
+        if session is None:
+            if MAINLINE:  # answers what it does not know with an error
+                self._json(200, {"status": "error", "error": "unknown or expired state"})
+            else:  # (!) Plus answers ok for an unknown or expired state
+                self._json(200, {"status": "ok"})
+            return
+        status = session.get("status", "")
+        if status.startswith("device_code|") and len(status.split("|", 2)) == 3:
+            _, url, code = status.split("|", 2)
+            self._json(200, {"status": "device_code", "verification_url": url, "user_code": code})
+        elif status.startswith("auth_url|"):
+            self._json(200, {"status": "auth_url", "url": status[len("auth_url|"):]})
+        elif status:
+            self._json(200, {"status": "error", "error": status})
+        else:
+            self._json(200, {"status": "wait"})
+
+    def _m_cancel_session(self, query: dict) -> None:
+        state = (query.get("state") or [""])[0].strip()
+        logins = self.state.logins
         with self.state.lock:
-            usage = copy.deepcopy(self.state.usage)
-        self._json(200, {"usage": usage, "failed_requests": usage["failure_count"]})
+            session = logins.sessions.get(state) if valid_state(state) else None
+            if session is None or not logins.is_pending(session):
+                self._json(404, {"status": "error", "error": "unknown or expired state"})
+                return
+            logins.sessions.pop(state, None)
+        log("info", f"login session {state} cancelled")
+        self._json(200, {"status": "ok", "cancelled": True})
 
-    def _m_api_keys(self, query: dict) -> None:
-        with self.state.lock:
-            self._json(200, {"api-keys": list(self.state.cfg["api-keys"])})
+    # -- logins: the browser's redirect handed over ------------------------------------------------
+
+    def _m_oauth_callback(self, query: dict) -> None:
+        st = self.state
+        try:
+            body = json.loads(self._body.decode("utf-8") or "{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            self._json(400, {"status": "error", "error": "invalid body"})
+            return
+        provider = str(body.get("provider") or "").strip().lower()
+        if provider not in CALLBACK_PORTS:
+            self._json(400, {"status": "error", "error": "unsupported provider"})
+            return
+        state = str(body.get("state") or "").strip()
+        code = str(body.get("code") or "").strip()
+        err = str(body.get("error") or "").strip()
+        email_addr = str(body.get("email") or "").strip()
+        redirect = str(body.get("redirect_url") or "").strip()
+        if redirect:
+            try:
+                parts = urllib.parse.urlsplit(redirect)
+            except ValueError:
+                self._json(400, {"status": "error", "error": "invalid redirect_url"})
+                return
+            rq = urllib.parse.parse_qs(parts.query)
+            state = state or (rq.get("state") or [""])[0].strip()
+            code = code or (rq.get("code") or [""])[0].strip()
+            err = err or (rq.get("error") or rq.get("error_description") or [""])[0].strip()
+            email_addr = email_addr or (rq.get("email") or [""])[0].strip()
+        if not state:
+            self._json(400, {"status": "error", "error": "state is required"})
+            return
+        if not valid_state(state):
+            self._json(400, {"status": "error", "error": "invalid state"})
+            return
+        if not code and not err:
+            self._json(400, {"status": "error", "error": "code or error is required"})
+            return
+        session = st.logins.get(state)
+        if session is None:
+            self._json(404, {"status": "error", "error": "unknown or expired state"})
+            return
+        if session["provider"] != provider:
+            self._json(400, {"status": "error", "error": "provider does not match state"})
+            return
+        with st.lock:
+            if not st.logins.is_pending(session) or session.get("callback_received"):
+                self._json(409, {"status": "error", "error": session.get("status") or "oauth flow is not pending"})
+                return
+            session["callback_received"] = True
+        # the real server hands the callback to the waiting login goroutine through this file
+        tmp_path = os.path.join(st.auth_dir, f".oauth-{provider}-{state}.oauth")
+        try:
+            ensure_auth_dir(st.auth_dir)
+            atomic_write(tmp_path, json.dumps({"code": code, "state": state, "error": err}).encode(), mode=0o600)
+        except OSError as exc:
+            log("error", f"failed to persist oauth callback: {exc}")
+            self._json(500, {"status": "error", "error": "failed to persist oauth callback"})
+            return
+        threading.Thread(target=self._finish_callback, args=(st, state, err, email_addr, tmp_path), daemon=True).start()
+        self._json(200, {"status": "ok"})
+
+    @staticmethod
+    def _finish_callback(st: State, state: str, err: str, email_addr: str, tmp_path: str) -> None:
+        if st.callback_delay > 0:
+            time.sleep(st.callback_delay)
+        try:
+            if err:
+                st.logins.fail(state, f"Authentication failed: {err}")
+            else:
+                try:
+                    st.logins.complete(state, email=email_addr)
+                except KeyError:
+                    pass
+                except OSError as exc:
+                    st.logins.fail(state, f"Failed to save authentication tokens: {exc}")
+        finally:
+            try:
+                os.remove(tmp_path)
+            except OSError:
+                pass
+
+    # -- auth-files -------------------------------------------------------------------------------
 
     def _m_auth_files(self, query: dict) -> None:
         st = self.state
-        st.rescan_accounts()
+        st.auth.rescan()
         files = []
         with st.lock:
-            for name in sorted(st.accounts):
-                a = st.accounts[name]
-                files.append(
-                    {
-                        "id": name,
-                        "name": name,
-                        "type": a["type"],
-                        "provider": a["type"],
-                        "label": a["label"],
-                        "email": a["email"],
-                        "status": "disabled" if a["disabled"] else "active",
-                        "status_message": "",
-                        "disabled": a["disabled"],
-                        "unavailable": False,
-                        "runtime_only": False,
-                        "source": "file",
-                        "size": a["size"],
-                        "modtime": a["modtime"],
-                        "last_refresh": a["last_refresh"],
-                        "path": a["path"],
-                        "account_type": "oauth",
-                        "account": a["email"] or a["label"],
-                    }
-                )
+            for name in sorted(st.auth.accounts):
+                a = st.auth.accounts[name]
+                files.append({
+                    "id": name,
+                    "name": name,
+                    "type": a["type"],
+                    "provider": a["type"],
+                    "label": a["label"],
+                    "email": a["email"],
+                    "status": "disabled" if a["disabled"] else "active",
+                    "status_message": "",
+                    "disabled": a["disabled"],
+                    "unavailable": False,
+                    "last_refresh": a["last_refresh"],
+                    "path": a["path"],
+                })
         self._json(200, {"files": files})
 
     @staticmethod
     def _valid_file_name(name: str) -> bool:
-        return bool(name) and name.endswith(".json") and "/" not in name and "\\" not in name and name not in (".", "..") and not name.startswith(".")
+        return bool(name) and name.endswith(".json") and "/" not in name and "\\" not in name and not name.startswith(".")
 
     def _m_delete_auth_file(self, query: dict) -> None:
         st = self.state
-        if query.get("all", [""])[0].lower() in ("true", "1"):
-            deleted = 0
-            for entry in list(os.scandir(st.auth_dir)) if os.path.isdir(st.auth_dir) else []:
-                if entry.is_file() and self._valid_file_name(entry.name):
-                    try:
-                        os.remove(entry.path)
-                        deleted += 1
-                    except OSError:
-                        pass
-            st.rescan_accounts()
-            self._json(200, {"status": "ok", "deleted": deleted})
-            return
         name = (query.get("name") or [""])[0].strip()
         if not self._valid_file_name(name):
             self._json(400, {"error": "invalid name"})
@@ -1808,56 +1716,8 @@ class Handler(BaseHTTPRequestHandler):
         except OSError as exc:
             self._json(500, {"error": f"failed to remove file: {exc}"})
             return
-        st.rescan_accounts()
+        st.auth.rescan()
         self._json(200, {"status": "ok"})
-
-    def _m_upload_auth_file(self, query: dict) -> None:
-        st = self.state
-        ctype = self.headers.get("Content-Type", "")
-        name = (query.get("name") or [""])[0].strip()
-        payload = self._body
-        if ctype.lower().startswith("multipart/form-data"):
-            msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
-                b"Content-Type: " + ctype.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + self._body
-            )
-            payload = None
-            for part in msg.iter_parts():
-                if part.get_param("name", header="content-disposition") == "file":
-                    name = part.get_filename() or name
-                    payload = part.get_payload(decode=True)
-                    break
-            if payload is None:
-                self._json(400, {"error": "no file uploaded"})
-                return
-        name = os.path.basename(name)
-        if not self._valid_file_name(name):
-            self._json(400, {"error": "file must be .json"})
-            return
-        try:
-            data = json.loads(payload.decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError):
-            self._json(400, {"error": "invalid auth file"})
-            return
-        ensure_auth_dir(st.auth_dir)
-        atomic_write(os.path.join(st.auth_dir, name), payload, mode=0o600)
-        st.rescan_accounts()
-        self._json(200, {"status": "ok"})
-
-    def _m_download_auth_file(self, query: dict) -> None:
-        name = (query.get("name") or [""])[0].strip()
-        if not self._valid_file_name(name):
-            self._json(400, {"error": "invalid name"})
-            return
-        path = os.path.join(self.state.auth_dir, name)
-        try:
-            with open(path, "rb") as fh:
-                body = fh.read()
-        except OSError:
-            self._json(404, {"error": "file not found"})
-            return
-        self._send(200, body, "application/json", [("Content-Disposition", f'attachment; filename="{name}"')])
 
     def _m_auth_file_status(self, query: dict) -> None:
         st = self.state
@@ -1892,210 +1752,33 @@ class Handler(BaseHTTPRequestHandler):
             return
         data["disabled"] = body["disabled"]
         atomic_write(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), mode=0o600)
-        st.rescan_accounts()
+        st.auth.rescan()
         self._json(200, {"status": "ok", "disabled": body["disabled"]})
 
-    def _m_auth_url(self, provider: str, query: dict) -> None:
-        st = self.state
-        q = {k: v[0] for k, v in query.items() if v}
-        if provider == "kiro":
-            method = q.get("method", "").strip().lower() or "aws"
-            if method not in KIRO_METHODS:
-                self._json(400, {"status": "error", "error": f"invalid method, must be one of: {', '.join(KIRO_METHODS)}"})
-                return
-            state = st.new_session("kiro", method=method)
-            with st.lock:
-                if method in ("aws", "builder-id"):
-                    code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
-                    st.sessions[state]["status"] = f"device_code|https://view.awsapps.com/start/#/device?user_code={code}|{code}"
-                else:
-                    st.sessions[state]["status"] = (
-                        f"auth_url|https://prod.us-east-1.auth.desktop.kiro.dev/login?idp={method.capitalize()}&state={state}"
-                    )
-            log("info", f"kiro login started (method {method}), state {state}")
-            self._json(200, {"status": "ok", "state": state, "method": method})
-            return
-        if provider in DEVICE_PROVIDERS:
-            user_code = f"{secrets.token_hex(2).upper()}-{secrets.token_hex(2).upper()}"
-            state = st.new_session(provider, user_code=user_code)
-            if provider == "github":
-                uri = "https://github.com/login/device"
-                log("info", f"github copilot device flow started, state {state}")
-                self._json(200, {"status": "ok", "url": uri, "state": state, "user_code": user_code, "verification_uri": uri})
-            elif provider == "qwen":
-                self._json(200, {"status": "ok", "url": f"https://chat.qwen.ai/authorize?user_code={user_code}&client=qwen-code", "state": state})
-            elif provider == "kimi":
-                url = f"https://www.kimi.com/code/authorize_device?user_code={user_code}"
-                extra = {"flow": "device", "user_code": user_code, "expires_in": 900} if MAINLINE else {}
-                self._json(200, {"status": "ok", "url": url, "state": state, **extra})
-            else:
-                self._json(200, {"status": "ok", "url": f"https://accounts.x.ai/device?user_code={user_code}", "state": state,
-                                 "flow": "device", "user_code": user_code, "expires_in": 900})
-            return
-        extra = {}
-        if provider == "gemini" and q.get("project_id"):
-            extra["project_id"] = q["project_id"]
-        state = st.new_session(provider, **extra)
-        redirect = f"http://localhost:{CALLBACK_PORTS[provider]}/auth/callback"
-        challenge = secrets.token_urlsafe(32)
-        params = urllib.parse.urlencode(
-            {
-                "client_id": "cliproxy-double",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "redirect_uri": redirect,
-                "response_type": "code",
-                "scope": "openid email profile offline_access",
-                "state": state,
-            }
-        )
-        base = {
-            "codex": "https://auth.openai.com/oauth/authorize",
-            "anthropic": "https://claude.ai/oauth/authorize",
-            "gemini": "https://accounts.google.com/o/oauth2/auth",
-            "antigravity": "https://accounts.google.com/o/oauth2/v2/auth",
-            "iflow": "https://iflow.cn/oauth",
-        }[provider]
-        if q.get("is_webui", "").lower() in ("true", "1"):
-            log("warn", f"is_webui=true: the double does not listen on port {CALLBACK_PORTS[provider]}; use POST /oauth-callback")
-        log("info", f"{provider} login started, state {state}")
-        self._json(200, {"status": "ok", "url": f"{base}?{params}", "state": state})
+    # -- config, usage --------------------------------------------------------------------------
 
-    def _m_cancel_session(self, query: dict) -> None:
-        state = (query.get("state") or [""])[0].strip()
+    def _m_config(self, query: dict) -> None:
         st = self.state
         with st.lock:
-            session = st.sessions.get(state) if valid_state(state) else None
-            if session is None or not st.is_pending(session):
-                self._json(404, {"status": "error", "error": "unknown or expired state"})
-                return
-            st.sessions.pop(state, None)
-        log("info", f"login session {state} cancelled")
-        self._json(200, {"status": "ok", "cancelled": True})
+            cfg = st.cfg
+            out = copy.deepcopy(cfg["raw"])
+            for key in ("host", "port", "api-keys", "debug", "logging-to-file", "request-log", "usage-statistics-enabled",
+                        "proxy-url", "request-retry"):
+                out[key] = copy.deepcopy(cfg[key])
+            out["auth-dir"] = st.auth_dir
+            out["routing"] = {**(out.get("routing") if isinstance(out.get("routing"), dict) else {}), **cfg["routing"]}
+            rm = out.get("remote-management") if isinstance(out.get("remote-management"), dict) else {}
+            out["remote-management"] = {**rm, **cfg["remote-management"]}
+        self._json(200, json.loads(json.dumps(out, default=str)))
 
-    def _m_auth_status(self, query: dict) -> None:
-        state = (query.get("state") or [""])[0].strip()
-        if not state:
-            self._json(200, {"status": "ok"})
-            return
-        if not valid_state(state):
-            self._json(400, {"status": "error", "error": "invalid state"})
-            return
-        session = self.state.get_session(state)
-        if session is not None and "done" in session:
-            if time.monotonic() - session["done"] <= OK_WINDOW:
-                self._json(200, {"status": "ok"})
-                return
-            session = None
-        if session is None:
-            if MAINLINE:  # v7 answers what it does not know with an error
-                self._json(200, {"status": "error", "error": "unknown or expired state"})
-            else:  # the Plus tag answers ok for an unknown/expired state: faithful to the real server
-                self._json(200, {"status": "ok"})
-            return
-        status = session.get("status", "")
-        if status:
-            if status.startswith("device_code|"):
-                parts = status.split("|", 2)
-                if len(parts) == 3:
-                    self._json(200, {"status": "device_code", "verification_url": parts[1], "user_code": parts[2]})
-                    return
-            if status.startswith("auth_url|"):
-                self._json(200, {"status": "auth_url", "url": status[len("auth_url|"):]})
-                return
-            self._json(200, {"status": "error", "error": status})
-            return
-        self._json(200, {"status": "wait"})
+    def _m_usage(self, query: dict) -> None:
+        usage = self.state.usage.snapshot()
+        self._json(200, {"usage": usage, "failed_requests": usage["failure_count"]})
 
-    def _m_oauth_callback(self, query: dict) -> None:
-        st = self.state
-        try:
-            body = json.loads(self._body.decode("utf-8") or "{}")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self._json(400, {"status": "error", "error": "invalid body"})
-            return
-        provider_raw = str(body.get("provider") or "").strip().lower()
-        canonical = CALLBACK_PROVIDER_ALIASES.get(provider_raw)
-        if canonical is None:
-            self._json(400, {"status": "error", "error": "unsupported provider"})
-            return
-        state = str(body.get("state") or "").strip()
-        code = str(body.get("code") or "").strip()
-        err = str(body.get("error") or "").strip()
-        email_addr = str(body.get("email") or "").strip()
-        redirect = str(body.get("redirect_url") or "").strip()
-        if redirect:
-            try:
-                parts = urllib.parse.urlsplit(redirect)
-            except ValueError:
-                self._json(400, {"status": "error", "error": "invalid redirect_url"})
-                return
-            rq = urllib.parse.parse_qs(parts.query)
-            state = state or (rq.get("state") or [""])[0].strip()
-            code = code or (rq.get("code") or [""])[0].strip()
-            err = err or (rq.get("error") or rq.get("error_description") or [""])[0].strip()
-            email_addr = email_addr or (rq.get("email") or [""])[0].strip()
-        if not state:
-            self._json(400, {"status": "error", "error": "state is required"})
-            return
-        if not valid_state(state):
-            self._json(400, {"status": "error", "error": "invalid state"})
-            return
-        if not code and not err:
-            self._json(400, {"status": "error", "error": "code or error is required"})
-            return
-        session = st.get_session(state)
-        if session is None:
-            self._json(404, {"status": "error", "error": "unknown or expired state"})
-            return
-        if session["provider"] != canonical:
-            self._json(400, {"status": "error", "error": "provider does not match state"})
-            return
-        with st.lock:
-            if not st.is_pending(session) or session.get("callback_received"):
-                self._json(409, {"status": "error", "error": session.get("status") or "oauth flow is not pending"})
-                return
-            session["callback_received"] = True
-        # the real server hands the callback to the waiting login goroutine through this file
-        tmp_path = os.path.join(st.auth_dir, f".oauth-{canonical}-{state}.oauth")
-        try:
-            ensure_auth_dir(st.auth_dir)
-            atomic_write(tmp_path, json.dumps({"code": code, "state": state, "error": err}).encode(), mode=0o600)
-        except OSError as exc:
-            log("error", f"failed to persist oauth callback: {exc}")
-            self._json(500, {"status": "error", "error": "failed to persist oauth callback"})
-            return
-        threading.Thread(
-            target=self._finish_callback, args=(st, state, code, err, email_addr, tmp_path), daemon=True
-        ).start()
-        self._json(200, {"status": "ok"})
-
-    @staticmethod
-    def _finish_callback(st: State, state: str, code: str, err: str, email_addr: str, tmp_path: str) -> None:
-        if st.callback_delay > 0:
-            time.sleep(st.callback_delay)
-        try:
-            if err:
-                st.fail_session(state, f"Authentication failed: {err}")
-            elif code == "bad-code":
-                st.fail_session(state, "Failed to exchange authorization code for tokens")
-            else:
-                try:
-                    st.complete_session(state, email=email_addr)
-                except KeyError:
-                    pass
-                except OSError as exc:
-                    st.fail_session(state, f"Failed to save authentication tokens: {exc}")
-        finally:
-            try:
-                os.remove(tmp_path)
-            except OSError:
-                pass
+    # -- test-only: finish a pending login as if the user approved (or refused) it ------------------
 
     def _m_double_complete(self, query: dict) -> None:
-        st = self.state
+        logins = self.state.logins
         try:
             body = json.loads(self._body.decode("utf-8") or "{}")
         except (ValueError, UnicodeDecodeError):
@@ -2104,167 +1787,239 @@ class Handler(BaseHTTPRequestHandler):
             self._json(400, {"status": "error", "error": "invalid body"})
             return
         state = str(body.get("state") or "").strip()
-        session = st.get_session(state) if state else None
+        session = logins.get(state) if state else None
         if session is None:
             self._json(404, {"status": "error", "error": "unknown or expired state"})
             return
-        if not st.is_pending(session):
+        if not logins.is_pending(session):
             self._json(409, {"status": "error", "error": session.get("status") or "oauth flow is not pending"})
             return
         if body.get("ok", True) is False:
             message = str(body.get("error") or "Authentication failed")
-            st.fail_session(state, message)
+            logins.fail(state, message)
             self._json(200, {"status": "ok", "result": "error", "error": message})
             return
-        extra = {k: str(body[k]) for k in ("project_id", "method") if body.get(k)}
         try:
-            name = st.complete_session(
-                state, email=str(body.get("email") or ""), username=str(body.get("username") or ""), extra=extra
-            )
+            name = logins.complete(state, email=str(body.get("email") or ""), username=str(body.get("username") or ""))
         except KeyError:
             self._json(404, {"status": "error", "error": "unknown or expired state"})
             return
         self._json(200, {"status": "ok", "result": "ok", "file": name})
 
 
-class DoubleServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True  # Go sets SO_REUSEADDR too; a *listening* port still conflicts
-    request_queue_size = 128
+# =============================================================================================
+# Token stores for several instances (sheet: "Token stores for several instances")
+# Not emulated: the double always keeps accounts in its local auth-dir, and login sessions in its
+# own memory (a start call and its callback must reach the same instance, as with the real one).
+# Nor is the sheet's "Codex CLI's own login file" section: that file is FlowGate's import source,
+# read by FlowGate, never by the binary.
+# =============================================================================================
 
-    def __init__(self, address, handler, state: State, family: int = socket.AF_INET):
-        self.address_family = family
+
+# =============================================================================================
+# Account files in auth-dir (sheet: "Account files in auth-dir"; mainline: hashed codex names)
+# One JSON file per account, mode 0600; `disabled: true` files are skipped; `.oauth-*` files are
+# the callbacks in flight. The enabled accounts' types decide which models /v1/models lists.
+# =============================================================================================
+
+MODEL_CREATED = 1735689600  # fixed, so /v1/models is deterministic
+
+# Built-in model catalogue per account type (the `type` field of an account file).
+CATALOGUE: dict[str, list[tuple[str, str]]] = {
+    "codex": [("gpt-5-codex", "openai"), ("gpt-5", "openai")],
+    "claude": [("claude-sonnet-4-5", "anthropic"), ("claude-haiku-4-5", "anthropic")],
+    "github-copilot": [("gpt-4.1", "github-copilot"), ("claude-sonnet-4", "github-copilot")],
+    "gemini": [("gemini-2.5-pro", "google"), ("gemini-2.5-flash", "google")],
+    "antigravity": [("gemini-3-pro-preview", "antigravity")],
+    "qwen": [("qwen3-coder-plus", "qwen")],
+    "kimi": [("kimi-k2", "moonshot")],
+    "iflow": [("glm-4.6", "iflow")],
+    "kiro": [("kiro-claude-sonnet-4-5", "aws")],
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rfc3339(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def safe_name_part(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9@._-]", "_", value) or "user"
+
+
+def fake_jwt(claims: dict) -> str:
+    def b64(obj) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.double-signature"
+
+
+def build_account(provider: str, email: str, username: str, extra: dict) -> tuple[str, dict]:
+    """(file name, content) of the account a finished login writes."""
+    now = utc_now()
+    exp = now + timedelta(days=10)
+    token = secrets.token_hex(16)
+    email = email or "user@example.com"
+    username = username or "double-user"
+    tokens = {"access_token": f"double-access-{token}", "refresh_token": f"double-refresh-{token}"}
+    if provider == "codex":
+        account_id = str(uuid.uuid4())
+        prefix = f"codex-{hashlib.sha256(account_id.encode()).hexdigest()[:8]}-" if MAINLINE else "codex-"
+        return f"{prefix}{safe_name_part(email)}.json", {
+            "type": "codex",
+            "id_token": fake_jwt({"email": email, "https://api.openai.com/auth": {"chatgpt_account_id": account_id}}),
+            **tokens,
+            "account_id": account_id,
+            "email": email,
+            "last_refresh": rfc3339(now),
+            "expired": rfc3339(exp),
+        }
+    if provider == "anthropic":
+        return f"claude-{safe_name_part(email)}.json", {
+            "type": "claude", **tokens, "email": email, "last_refresh": rfc3339(now), "expired": rfc3339(exp)}
+    if provider == "github":
+        return f"github-{safe_name_part(username)}.json", {
+            "type": "github-copilot",
+            "access_token": f"gho_double{token}",
+            "token_type": "bearer",
+            "scope": "read:user",
+            "username": username,
+        }
+    if provider == "gemini":
+        project = extra.get("project_id") or "double-project"
+        return f"gemini-{safe_name_part(email)}-{safe_name_part(project)}.json", {
+            "type": "gemini",
+            "email": email,
+            "project_id": project,
+            "auto": True,
+            "checked": True,
+            "token": {**tokens, "token_type": "Bearer", "expiry": rfc3339(exp)},
+        }
+    if provider == "antigravity":
+        return f"antigravity-{safe_name_part(email)}.json", {
+            "type": "antigravity", "email": email, **tokens, "expired": rfc3339(exp),
+            "timestamp": int(now.timestamp() * 1000)}
+    if provider == "iflow":
+        return f"iflow-{safe_name_part(email)}.json", {
+            "type": "iflow", "email": email, "api_key": f"double-key-{token}", **tokens,
+            "last_refresh": rfc3339(now), "expired": rfc3339(exp)}
+    if provider == "qwen":
+        return f"qwen-{safe_name_part(email)}.json", {
+            "type": "qwen", "email": email, **tokens, "resource_url": "portal.qwen.ai",
+            "last_refresh": rfc3339(now), "expired": rfc3339(exp)}
+    if provider == "kimi":
+        return f"kimi-{safe_name_part(username)}.json", {
+            "type": "kimi", "username": username, **tokens, "expired": rfc3339(exp)}
+    if provider == "xai":
+        return f"xai-{safe_name_part(email)}.json", {"type": "xai", "email": email, **tokens, "expired": rfc3339(exp)}
+    if provider == "kiro":
+        method = extra.get("method") or "aws"
+        return f"kiro-{safe_name_part(method)}-{safe_name_part(username)}.json", {
+            "type": "kiro", "auth_method": method, **tokens, "expires_at": rfc3339(exp)}
+    raise ValueError(f"unsupported provider {provider}")
+
+
+def infer_type(name: str, data: dict) -> str:
+    """The account's type: its `type` field, else its file name's prefix."""
+    t = data.get("type")
+    t = t.strip().lower() if isinstance(t, str) and t.strip() else name.split("-", 1)[0].lower()
+    return {"anthropic": "claude", "github": "github-copilot", "copilot": "github-copilot"}.get(t, t)
+
+
+class AuthDir:
+    """The accounts in auth-dir, rescanned on every watcher tick (a file is re-read when its
+    mtime, size or inode changes), and the models they serve."""
+
+    def __init__(self, state: State):
         self.state = state
-        super().__init__(address, handler)
+        self.accounts: dict[str, dict] = {}
+        self._cache: dict[str, tuple] = {}
 
-    def server_bind(self):
-        # skip HTTPServer.server_bind's getfqdn() (reverse DNS can hang without a network)
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = host
-        self.server_port = port
+    def forget(self) -> None:  # the auth-dir changed
+        self.accounts = {}
+        self._cache = {}
 
-
-def go_listen_addr(host: str, port: int) -> str:
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
-
-
-def make_server(host: str, port: int, state: State) -> DoubleServer:
-    """Bind like net.Listen("tcp", host:port); raises RuntimeError with a Go-style message."""
-    addr = go_listen_addr(host, port)
-    if port < 0 or port > 65535:
-        raise RuntimeError(f"listen tcp: address {addr}: invalid port")
-    bind_host = host or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
-    try:
-        if family == socket.AF_INET:
+    def rescan(self) -> None:
+        with self.state.lock:
             try:
-                ipaddress.IPv4Address(bind_host)
-            except ValueError:
-                infos = socket.getaddrinfo(bind_host, port, socket.AF_INET, socket.SOCK_STREAM)
-                bind_host = infos[0][4][0]
-        return DoubleServer((bind_host, port), Handler, state, family)
-    except socket.gaierror:
-        raise RuntimeError(f"listen tcp: lookup {host}: no such host") from None
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise RuntimeError(f"listen tcp {addr}: bind: {reason}") from None
+                entries = list(os.scandir(self.state.auth_dir))
+            except OSError:
+                entries = []
+            found: dict[str, dict] = {}
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue
+                key = (st.st_mtime_ns, st.st_size, st.st_ino)
+                cached = self._cache.get(name)
+                if cached and cached[0] == key:
+                    account = cached[1]
+                else:
+                    account = self._load(entry.path, name)
+                    self._cache[name] = (key, account)
+                    if account is not None:
+                        verb = "updated" if name in self.accounts else "added"
+                        log("info", f"auth file {verb}: {name} (type {account['type']}, "
+                                    f"{'disabled' if account['disabled'] else 'enabled'})")
+                if account is not None:
+                    found[name] = account
+            for name in set(self.accounts) - set(found):
+                log("info", f"auth file removed: {name}")
+            for name in set(self._cache) - {e.name for e in entries}:
+                self._cache.pop(name, None)
+            self.accounts = found
 
-
-# ---------------------------------------------------------------------------------------------
-# main
-# ---------------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    prog = sys.argv[0] if sys.argv and sys.argv[0] else "cli-proxy-api-plus"
-    sys.stdout.write(f"CLIProxyAPI Version: {VERSION}, Commit: {COMMIT}, BuiltAt: {BUILD_DATE}\n")
-    sys.stdout.flush()
-
-    exit_code = os.environ.get("CLIPROXY_DOUBLE_EXIT_AT_START", "").strip()
-    if exit_code:
-        log("error", f"CLIPROXY_DOUBLE_EXIT_AT_START={exit_code}: exiting on request")
+    @staticmethod
+    def _load(path: str, name: str) -> dict | None:
         try:
-            return int(exit_code)
-        except ValueError:
-            return 1
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            log("warn", f"skipping auth file {name}: {exc}")
+            return None
+        if not isinstance(data, dict):
+            log("warn", f"skipping auth file {name}: not a JSON object")
+            return None
+        email = data.get("email") if isinstance(data.get("email"), str) else ""
+        username = data.get("username") if isinstance(data.get("username"), str) else ""
+        return {
+            "name": name,
+            "path": path,
+            "type": infer_type(name, data),
+            "email": email,
+            "label": email or username or name[:-5],
+            "disabled": data.get("disabled") is True,
+            "last_refresh": data.get("last_refresh") or "",
+        }
 
-    stop = threading.Event()
+    def _enabled_types(self) -> set[str]:
+        return {a["type"] for a in self.accounts.values() if not a["disabled"]}
 
-    def on_signal(signum, frame):
-        stop.set()
+    def models(self) -> list[dict]:
+        """(!) Only models with working credentials are listed (plus CLIPROXY_DOUBLE_MODELS)."""
+        with self.state.lock:
+            out: dict[str, dict] = {}
+            for t in sorted(self._enabled_types()):
+                for model_id, owner in CATALOGUE.get(t, []):
+                    out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": owner})
+            for model_id in self.state.env_models:
+                out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED,
+                                          "owned_by": "cliproxy-double"})
+            return list(out.values())
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    flags = parse_flags(argv, prog)
-    if any(flags.get(name) for name in LOGIN_FLAGS) or flags.get("vertex-import"):
-        log("error", "interactive login flags are not supported by the test double; use the management API")
-        return 1
-
-    load_dotenv(os.path.join(os.getcwd(), ".env"))
-    config_path = flags.get("config") or os.path.join(os.getcwd(), "config.yaml")
-
-    try:
-        text = read_config_file(config_path)
-        cfg = parse_config_text(text)
-    except ConfigError as exc:
-        log("error", f"failed to load config: {exc}")
-        return 0
-
-    secret = cfg["remote-management"]["secret-key"]
-    if secret and not looks_like_bcrypt(secret):
-        hashed = hash_secret(secret)
-        cfg["remote-management"]["secret-key"] = hashed
-        raw_rm = cfg["raw"].get("remote-management")
-        if isinstance(raw_rm, dict):
-            raw_rm["secret-key"] = hashed
-        if persist_hashed_secret(config_path, secret, hashed):
-            try:
-                text = read_config_file(config_path)
-            except ConfigError:
-                pass
-
-    log("info", f"CLIProxyAPI Version: {VERSION}, Commit: {COMMIT}, BuiltAt: {BUILD_DATE}")
-    state = State(config_path, cfg, text)
-    try:
-        ensure_auth_dir(state.auth_dir)
-    except OSError as exc:
-        log("error", f"failed to resolve auth directory: {exc}")
-        return 0
-    state.rescan_accounts()
-    watcher = threading.Thread(target=state.watch_loop, name="watcher", daemon=True)
-    watcher.start()
-
-    delay = _env_float("CLIPROXY_DOUBLE_START_DELAY", 0.0)
-    if delay > 0 and stop.wait(delay):
-        log("info", "received shutdown signal before the server started")
-        state.stop.set()
-        return 0
-
-    host, port = cfg["host"], cfg["port"]
-    log("info", f"API server started successfully on: {host}:{port}")
-    try:
-        server = make_server(host, port, state)
-    except RuntimeError as exc:
-        log("error", f"failed to start HTTP server: {exc}")
-        state.stop.set()
-        return 0
-    actual_host, actual_port = server.server_address[:2]
-    log("info", f"double: listening on {go_listen_addr(actual_host, actual_port)}")
-    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True)
-    serve.start()
-    while not stop.wait(0.5):
-        pass
-    log("info", "received shutdown signal, shutting down")
-    state.stop.set()
-    server.shutdown()
-    server.server_close()
-    log("info", "server stopped")
-    return 0
+    def serves(self, model: str) -> bool:
+        with self.state.lock:
+            return model in self.state.env_models or any(
+                m == model for t in self._enabled_types() for m, _ in CATALOGUE.get(t, []))
 
 
 if __name__ == "__main__":
