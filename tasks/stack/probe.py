@@ -104,8 +104,8 @@ def send_early(paths) -> int:
     litellm = replicas.recorded(paths)
     for name in litellm + [CLIPROXY]:
         record = process.read_record(paths.record(name))
-        if record is None or "port" not in record.meta:
-            continue
+        if record is None or "port" not in record.meta or not process.is_alive(record):
+            continue  # nothing of ours there: whatever holds the port now is not asked
         # Replicas share the address: each is probed on its private port (health.hung_reason).
         where = replicas.probe_target(record) if len(litellm) > 1 and name in litellm \
             else (record.meta.get("host", "127.0.0.1"), record.meta["port"])
