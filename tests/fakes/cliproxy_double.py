@@ -1070,6 +1070,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
         for piece in split_deltas(text):
             self._sse_data({**base, "choices": [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]})
         self._sse_data({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]})
+        self._end_openai_stream(data, base, usage)
+
+    def _end_openai_stream(self, data: dict, base: dict, usage: dict) -> None:
+        """The usage chunk when `stream_options.include_usage` asks for it, then `[DONE]`."""
         opts = data.get("stream_options") if isinstance(data.get("stream_options"), dict) else {}
         if opts.get("include_usage"):
             self._sse_data({**base, "choices": [], "usage": usage})
@@ -1104,11 +1108,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
         for piece in split_deltas(text):
             self._sse_data({**base, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": None}]})
         self._sse_data({**base, "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "stop"}]})
-        opts = data.get("stream_options") if isinstance(data.get("stream_options"), dict) else {}
-        if opts.get("include_usage"):
-            self._sse_data({**base, "choices": [], "usage": usage})
-        self._chunk("data: [DONE]\n\n")
-        self._end_stream()
+        self._end_openai_stream(data, base, usage)
 
     def _responses(self) -> None:
         data = self._json_body()
