@@ -363,6 +363,11 @@ def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
             problem = key_file_problem(paths.user_path(model["api_key_file"]))
             if problem:
                 out.append(f"models[{i}].api_key_file: {problem} (model {model['name']!r})")
+    password_file = (stack.get("redis") or {}).get("password_file")
+    if password_file:
+        problem = key_file_problem(paths.user_path(password_file))
+        if problem:
+            out.append(f"redis.password_file: {problem}")
     return out
 
 

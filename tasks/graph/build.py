@@ -81,9 +81,12 @@ def task_secrets():
 
 
 def _key_files(stack: dict | None) -> list[str]:
+    """Files outside .router/ whose content LiteLLM's rendered config carries: a changed one re-renders it."""
     if not stack:
         return []
-    return [str(PATHS.user_path(m["api_key_file"])) for m in stack["models"] if m.get("api_key_file")]
+    files = [m["api_key_file"] for m in stack["models"] if m.get("api_key_file")]
+    files.append((stack.get("redis") or {}).get("password_file"))
+    return [str(PATHS.user_path(f)) for f in files if f]
 
 
 def render_service(service: str) -> dict:
@@ -114,17 +117,17 @@ def task_render():
     """Render both services' configs from templates/ into .router/ (only when inputs changed)."""
     from ..services import CLIPROXY, CLIPROXY_TEMPLATE, LITELLM, LITELLM_AUTH_HOOK, LITELLM_TEMPLATE
 
-    key_files = _key_files(read_stack_or_none())
-    for service, templates, targets in (
-        (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook]),
-        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered]),
+    for service, templates, targets, outside in (
+        (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook],
+         _key_files(read_stack_or_none())),  # only LiteLLM's config carries them
+        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered], []),
     ):
         yield {
             "name": service,
             "doc": f"render {targets[0].relative_to(PATHS.home)}",
             "actions": [(action(render_service), [service])],
             "file_dep": [str(PATHS.render_inputs(service)), *SECRET_FILES, *(str(PATHS.templates / t) for t in templates),
-                         *key_files],
+                         *outside],
             "targets": [str(t) for t in targets],
             "clean": True,
         }

@@ -56,6 +56,8 @@ BROKEN = [
      "models:\n  - {name: d, via: direct, model: openai/gpt-4o, api_key_file: keys/none.txt}\n"
      "clients: {codex: {model: d, fast_model: d}, claude: {model: d, fast_model: d}}\nprofiles: null\n",
      "models[0].api_key_file:"),
+    ("missing-redis-password-file", LOCAL, "redis: {url: 'redis://127.0.0.1:6399', password_file: keys/redis.txt}\n",
+     "redis.password_file: "),
     ("not-utf8", LOCAL, b"profile: \xff\xfe\n", "not UTF-8"),
     # Hostile input (issue 8). 1: nine levels of aliased lists once took 2.3 GB.
     ("alias-bomb", LOCAL, "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(

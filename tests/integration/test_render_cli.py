@@ -46,6 +46,20 @@ def test_render_is_incremental(home, paths):
     assert "num_retries: 4" in paths.litellm_config.read_text()
 
 
+def test_a_new_redis_password_in_its_file_is_rendered(home, paths):
+    """redis.password_file's content goes into LiteLLM's config: a changed file re-renders it."""
+    (home / "keys").mkdir()
+    (home / "keys" / "redis.txt").write_text("first-password\n")
+    paths.local_config.write_text("redis: {url: 'redis://127.0.0.1:6399', password_file: keys/redis.txt}\n")
+    assert run_doit(home, "render").returncode == 0
+    assert "first-password" in paths.litellm_config.read_text()
+    (home / "keys" / "redis.txt").write_text("second-password\n")
+    again = run_doit(home, "render")
+    assert again.returncode == 0, again.output
+    assert executed(again) == ["render:litellm"]
+    assert "second-password" in paths.litellm_config.read_text()
+
+
 def test_check_writes_nothing(home, paths):
     result = run_doit(home, "check")
     assert result.returncode == 0, result.output
