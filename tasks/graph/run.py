@@ -63,11 +63,12 @@ def task_preflight():
 
 
 def wait_ready() -> None:
-    from ..stack.lifecycle import wait_ready as wait
+    from ..stack.lifecycle import rotate_logs, wait_ready as wait
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
     wait(PATHS, stack, enabled_services(stack), fresh)
+    rotate_logs(PATHS, stack, enabled_services(stack))
 
 
 def task_ready():

@@ -229,6 +229,19 @@ def _deliver_cliproxy_config(paths: Paths) -> None:
     atomic_write(paths.cliproxy_config, text, mode=0o600)
 
 
+def _instances(stack: dict, services: list[str]) -> list[str]:
+    """`services` with LiteLLM expanded to its instances (litellm.replicas)."""
+    return [n for s in services for n in (litellm_instances(stack) if s == LITELLM else [s])]
+
+
+def rotate_logs(paths: Paths, stack: dict, services: list[str]) -> None:
+    """Keep the logs of running services bounded: a service may run for weeks between starts."""
+    from ..logrotate import rotate_in_place
+
+    for name in _instances(stack, services):
+        rotate_in_place(paths.log(name))
+
+
 def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> dict:
     """Wait until every service answers its probe; FlowgateError with the log tail otherwise.
 
@@ -236,7 +249,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
     """
     checks, timeout = [], 0.0
     several = replicas.several(stack)
-    for service in [n for s in services for n in (litellm_instances(stack) if s == LITELLM else [s])]:
+    for service in _instances(stack, services):
         svc = service_of(service)
         record = process.read_record(paths.record(service))
         if record is None:

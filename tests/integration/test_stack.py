@@ -131,6 +131,18 @@ def test_up_and_status_ask_cliproxy_once_each(stack):
     assert cliproxy_asked(stack) == expected
 
 
+def test_up_keeps_a_running_service_log_bounded(stack):
+    log = stack.paths.log("cliproxy")
+    with log.open("ab") as fh:  # weeks of requests since its start
+        fh.write(b"[info] 200 | filler\n" * (11 * 1024 * 1024 // 20))
+    assert stack.doit("up").returncode == 0
+    kept = log.with_name(log.name + ".1")
+    assert kept.stat().st_size > 10 * 1024 * 1024 and log.stat().st_size < 1024 * 1024
+    httpx.get(f"http://127.0.0.1:{stack.cliproxy_port}{stack.line.health_path}", timeout=5)
+    wait_for(lambda: stack.line.health_path in log.read_text(), what="the service to log into its emptied log")
+    assert "\0" not in log.read_text()
+
+
 def test_config_rewritten_by_binary_is_not_drift(stack):
     running = stack.paths.cliproxy_config.read_text()
     assert "secret-key: $2a$" in running or "secret-key: '$2a$" in running or '"$2a$' in running

@@ -29,3 +29,19 @@ def test_a_service_start_opens_a_fresh_log_when_the_old_one_is_large(tmp_path, m
     log.write_text("x" * 200)
     os.close(_open_log(log))
     assert log.read_text().startswith("--- started") and rotated(log, 1).read_text() == "x" * 200
+
+
+def test_a_running_service_log_is_rotated_in_place(tmp_path):
+    """The service keeps its log open for appending: its next lines land in the emptied file."""
+    log = tmp_path / "cliproxy.log"
+    fd = _open_log(log)  # as spawn opens it for the service (O_APPEND)
+    try:
+        os.write(fd, b"old line\n" * 20)
+        assert logrotate.rotate_in_place(log, max_bytes=50) is True
+        os.write(fd, b"new line\n")  # the same descriptor the service writes through
+    finally:
+        os.close(fd)
+    assert log.read_bytes() == b"new line\n"  # no hole of zeros where the old content was
+    assert rotated(log, 1).read_text().endswith("old line\n" * 20)
+    assert os.stat(rotated(log, 1)).st_mode & 0o777 == 0o600  # as private as the log
+    assert logrotate.rotate_in_place(log, max_bytes=50) is False  # small again: left alone
