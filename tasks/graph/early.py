@@ -13,9 +13,10 @@ import sys
 from .common import PATHS, read_stack_or_none
 
 # doit's own options that take a value (`-f dodo.py`, `--db-file x`): their value is not the command.
-_VALUED = {"-f", "--file", "-d", "--dir", "--db-file", "--dep-file", "--backend", "--check_file_uptodate",
-           "-r", "--reporter", "-o", "--output-file", "-n", "--process", "-P", "--parallel-type",
-           "-v", "--verbosity", "--codec-cls", "-s", "--seek-file"}
+# (doit 0.37's cmd_base and cmd_run option tables; its flags, like -s or -k, take none.)
+_VALUED = {"-f", "--file", "-d", "--dir", "--db-file", "--backend", "--check_file_uptodate", "-v", "--verbosity",
+           "-o", "--output-file", "-n", "--process", "-r", "--reporter", "-P", "--parallel-type",
+           "--failure-verbosity"}
 
 
 def command_words(argv: list[str]) -> list[str]:
