@@ -61,6 +61,7 @@ class Paths(namedtuple("Paths", "root home")):
     state_dir = _under("router", "state")
     stack_json = _under("state_dir", "stack.json")  # the validated config, active profile applied: cheap to read
     config_sources = _under("state_dir", "config.sources.json")  # sha256 of the config files stack.json came from
+    rendered_keys = _under("state_dir", "litellm.keys.json")  # sha256 of the key files LiteLLM's config was rendered with
     secrets_dir = _under("router", "secrets")
     bin_dir = _under("router", "bin")
     manifest = _under("bin_dir", "manifest.json")

@@ -45,6 +45,29 @@ def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list
     return new, ([] if new == stack else ["apply the edited config (config/*.yaml changed since the last `doit up`)"])
 
 
+def _key_digests(paths: Paths, stack: dict) -> dict:
+    from .services import file_sha, litellm_key_files
+
+    return {str(p): file_sha(p) for p in litellm_key_files(paths, stack)}
+
+
+def remember_key_files(paths: Paths, stack: dict) -> None:
+    """What the key files held when LiteLLM's config was rendered (0600: a digest of a short
+    password is guessable)."""
+    from .fsutil import PRIVATE_FILE_MODE, atomic_write
+
+    atomic_write(paths.rendered_keys, json.dumps(_key_digests(paths, stack), sort_keys=True) + "\n",
+                 mode=PRIVATE_FILE_MODE)
+
+
+def _keys_changed(paths: Paths, stack: dict) -> bool:
+    try:
+        rendered = json.loads(paths.rendered_keys.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # rendered by an older FlowGate: unknown, and `up` would not re-render for it
+    return rendered != _key_digests(paths, stack)
+
+
 def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
     from .services import render_inputs
 
@@ -53,7 +76,8 @@ def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
     except (OSError, ValueError):
         return True
     target = paths.litellm_config if service == LITELLM else paths.cliproxy_rendered
-    return written != json.loads(json.dumps(render_inputs(stack, service))) or not target.exists()
+    return written != json.loads(json.dumps(render_inputs(stack, service))) or not target.exists() \
+        or (service == LITELLM and _keys_changed(paths, stack))
 
 
 def _binary_pending(paths: Paths, stack: dict) -> str | None:

@@ -153,6 +153,13 @@ def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
     return out
 
 
+def litellm_key_files(paths: Paths, stack: dict) -> list[Path]:
+    """Files outside .router/ whose content LiteLLM's rendered config carries (a change re-renders it)."""
+    files = [m["api_key_file"] for m in stack["models"] if m.get("api_key_file")]
+    files.append((stack.get("redis") or {}).get("password_file"))
+    return [paths.user_path(f) for f in files if f]
+
+
 def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     return {
         "profile": stack["profile"],

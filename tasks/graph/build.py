@@ -81,12 +81,9 @@ def task_secrets():
 
 
 def _key_files(stack: dict | None) -> list[str]:
-    """Files outside .router/ whose content LiteLLM's rendered config carries: a changed one re-renders it."""
-    if not stack:
-        return []
-    files = [m["api_key_file"] for m in stack["models"] if m.get("api_key_file")]
-    files.append((stack.get("redis") or {}).get("password_file"))
-    return [str(PATHS.user_path(f)) for f in files if f]
+    from ..services import litellm_key_files
+
+    return [str(p) for p in litellm_key_files(PATHS, stack)] if stack else []
 
 
 def render_service(service: str) -> dict:
@@ -102,6 +99,10 @@ def render_service(service: str) -> dict:
         text, target = render_litellm_local(PATHS, stack, values), PATHS.litellm_config
         _copy_auth_hook()
     changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
+    if service != CLIPROXY:
+        from ..pending import remember_key_files
+
+        remember_key_files(PATHS, stack)  # for `status`: a key file changed since this render
     if changed:
         print(f"rendered {target}")
     return {"changed": changed}

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import stat
+import sys
 
+from tasks.stack import process
 from tests.conftest import run_doit
+from tests.support import free_port, group_gone
 
 
 def mtimes(paths):
@@ -54,10 +58,29 @@ def test_a_new_redis_password_in_its_file_is_rendered(home, paths):
     assert run_doit(home, "render").returncode == 0
     assert "first-password" in paths.litellm_config.read_text()
     (home / "keys" / "redis.txt").write_text("second-password\n")
+    assert RERENDER in pending_for_a_running_litellm(home, paths)  # `status` says what `up` would do
     again = run_doit(home, "render")
     assert again.returncode == 0, again.output
     assert executed(again) == ["render:litellm"]
     assert "second-password" in paths.litellm_config.read_text()
+    assert RERENDER not in pending_for_a_running_litellm(home, paths)
+
+
+RERENDER = "re-render litellm's config, then restart it if it changed"
+
+
+def pending_for_a_running_litellm(home, paths) -> list[str]:
+    """`doit status --json`'s pending list while a process is recorded as a running litellm."""
+    record = process.spawn([sys.executable, "-c", "import time; time.sleep(60)"], env=None, cwd=home,
+                           log_path=paths.log("litellm"), record_path=paths.record("litellm"), service="litellm",
+                           inputs_hash="x", meta={"host": "127.0.0.1", "port": free_port()})
+    try:
+        result = run_doit(home, "status", "--json")
+        assert "Traceback" not in result.output
+        return json.loads(result.stdout)["pending"]
+    finally:
+        process.stop(paths.record("litellm"), timeout=5)
+        assert group_gone(record.pid)
 
 
 def test_check_writes_nothing(home, paths):
