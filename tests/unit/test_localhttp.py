@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tasks import localhttp
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 
 class Counting(BaseHTTPRequestHandler):
@@ -61,7 +61,7 @@ def test_an_early_request_counts_only_for_the_same_request(server):
     localhttp.exchange("127.0.0.1", port, "GET", "/other")  # another path
     localhttp.exchange("127.0.0.1", port, "GET", "/probe", headers={"Authorization": "x"})  # other headers
     localhttp.exchange("127.0.0.1", port, "POST", "/probe", body=b"{}")  # never for a POST
-    assert len(server.seen) == 4  # the early one and three of their own
+    wait_for(lambda: len(server.seen) == 4, what="the early request and three of their own", timeout=5)
     assert localhttp.exchange("127.0.0.1", port, "GET", "/probe")[0] == 200  # the early answer, kept for it
     assert len(server.seen) == 4
 
@@ -70,7 +70,8 @@ def test_a_stale_early_answer_is_not_used(server, monkeypatch):
     port = server.server_address[1]
     localhttp.send_early("127.0.0.1", port, "/probe")
     monkeypatch.setattr(localhttp, "EARLY_FOR", 0.0)  # "half a second later"
-    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe")[1] == b"answer 2"
+    assert localhttp.exchange("127.0.0.1", port, "GET", "/probe")[0] == 200
+    wait_for(lambda: len(server.seen) == 2, what="a second request: the stale answer was not used", timeout=5)
 
 
 def test_nothing_listening_is_not_an_error_until_asked():
