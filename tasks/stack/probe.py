@@ -62,10 +62,6 @@ class Answer(namedtuple("Answer", "status error")):
     __slots__ = ()
 
 
-def _host(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
-
-
 # What answered in this process, and when: `doit up` asks each service once in its up-to-date check
 # (is it hung?) and again for readiness a few milliseconds later; the second need not go out.
 _ANSWERED: dict[tuple[str, int, str], tuple[float, int]] = {}

@@ -943,16 +943,18 @@ class HTTPSurface(BaseHTTPRequestHandler):
     def _sse_event(self, event: str, obj) -> None:
         self._chunk(f"event: {event}\ndata: " + json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n\n")
 
-    def _json_body(self) -> dict | None:
+    def _json_body(self, invalid: dict | None = None) -> dict | None:
+        """The request's JSON object, or None after answering 400: `invalid` (the management API's
+        own shape) or an OpenAI-style error."""
         try:
             data = json.loads(self._body.decode("utf-8") or "{}")
+            why = "Invalid request: body must be a JSON object"
         except (ValueError, UnicodeDecodeError) as exc:
-            self._json(400, openai_error(f"Invalid request: {exc}"))
-            return None
-        if not isinstance(data, dict):
-            self._json(400, openai_error("Invalid request: body must be a JSON object"))
-            return None
-        return data
+            data, why = None, f"Invalid request: {exc}"
+        if isinstance(data, dict):
+            return data
+        self._json(400, invalid if invalid is not None else openai_error(why))
+        return None
 
     # -- routes -----------------------------------------------------------------------------------
 
@@ -1592,12 +1594,8 @@ class Handler(HTTPSurface):
 
     def _m_oauth_callback(self, query: dict) -> None:
         st = self.state
-        try:
-            body = json.loads(self._body.decode("utf-8") or "{}")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self._json(400, {"status": "error", "error": "invalid body"})
+        body = self._json_body({"status": "error", "error": "invalid body"})
+        if body is None:
             return
         provider = str(body.get("provider") or "").strip().lower()
         if provider not in CALLBACK_PORTS:
@@ -1721,12 +1719,8 @@ class Handler(HTTPSurface):
 
     def _m_auth_file_status(self, query: dict) -> None:
         st = self.state
-        try:
-            body = json.loads(self._body.decode("utf-8") or "{}")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self._json(400, {"error": "invalid request body"})
+        body = self._json_body({"error": "invalid request body"})
+        if body is None:
             return
         name = str(body.get("name") or "").strip()
         if not name:
@@ -1779,12 +1773,8 @@ class Handler(HTTPSurface):
 
     def _m_double_complete(self, query: dict) -> None:
         logins = self.state.logins
-        try:
-            body = json.loads(self._body.decode("utf-8") or "{}")
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict):
-            self._json(400, {"status": "error", "error": "invalid body"})
+        body = self._json_body({"status": "error", "error": "invalid body"})
+        if body is None:
             return
         state = str(body.get("state") or "").strip()
         session = logins.get(state) if state else None
