@@ -24,7 +24,7 @@ from stack import FakeGitHub, installed_home, run
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "6"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 SEQUENTIAL = int(os.environ.get("BENCH_SEQUENTIAL", "200"))
-BODY = {"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]}
+BODY = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def _worker(args) -> tuple[int, int, set]:

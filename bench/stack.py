@@ -26,7 +26,7 @@ from _harness import ROOT, doit_argv, doit_floor_dir, floor_argv, flowgate_env, 
 sys.path.insert(0, str(ROOT))
 from tests.fakes.github import FakeGitHub  # noqa: E402
 from tests.fakes.today import publish_today  # noqa: E402
-from tests.support import free_port  # noqa: E402
+from tests.support import free_port, seed_accounts  # noqa: E402
 
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "3"))
 
@@ -70,7 +70,8 @@ def installed_home(gh: FakeGitHub, extra_local: str = "") -> tuple[Path, dict, i
     as the shipped config says): (home, env, litellm port)."""
     home = flowgate_home()
     env = flowgate_env(home)
-    env.update(CI="true", CLIPROXY_DOUBLE_MODELS="gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5")
+    env.update(CI="true", CLIPROXY_DOUBLE_CATALOG=str(ROOT / "tests" / "fakes" / "models.json"))
+    seed_accounts(home / ".router" / "auths", "codex", "claude")  # as after `doit login:codex` and `login:claude`
     publish_today(gh, home / "dist")
     env["GITHUB_API_URL"] = gh.api_url
     lport, cport = free_port(), free_port()

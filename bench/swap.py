@@ -59,11 +59,11 @@ class Load:
 
     def _one(self, n: int) -> None:
         began = time.monotonic()
-        body = {"model": "gpt-5", "messages": [{"role": "user", "content": f"bench {n}"}], "stream": n % 3 == 0}
+        body = {"model": "gpt-5.5", "messages": [{"role": "user", "content": f"bench {n}"}], "stream": n % 3 == 0}
         try:
             with self.client.stream("POST", "/v1/chat/completions", json=body) as resp:
                 text = resp.read().decode()
-            error = None if resp.status_code == 200 and "double(gpt-5)" in text else f"HTTP {resp.status_code}"
+            error = None if resp.status_code == 200 and "double(gpt-5.5)" in text else f"HTTP {resp.status_code}"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         self.results.append((began, error))

@@ -69,14 +69,15 @@ _MODEL = Mapping({
     "api_base": Scalar(str, nullable=True, default=None),
     "api_key_env": Scalar(str, nullable=True, default=None, name=ENV_NAME),
     "api_key_file": Scalar(str, nullable=True, default=None),
-    # How LiteLLM speaks to CLIProxyAPIPlus for this model; null = from the model family.
+    # How LiteLLM speaks to CLIProxyAPI for this model; null = as the pattern routes do (claude-* Anthropic).
     "protocol": Scalar(str, nullable=True, default=None, choices=PROTOCOLS),
     "params": FreeMapping(),
     "model_info": FreeMapping(),
 }, complete=True)
 _MODELS = ListOf(_MODEL)
-_CLIENT = Mapping({"model": Scalar(str, nullable=True, default=None),
-                   "fast_model": Scalar(str, nullable=True, default=None)})
+# `auto` (or null): chosen from what the accounts serve when `integrate:*` runs (tasks.catalog.choose).
+_CLIENT = Mapping({"model": Scalar(str, nullable=True, default="auto"),
+                   "fast_model": Scalar(str, nullable=True, default="auto")})
 _CLIENTS = Mapping({"codex": _CLIENT, "claude": _CLIENT})
 
 _LITELLM = Mapping({
@@ -123,7 +124,7 @@ SCHEMA = Mapping({
     "profile": Scalar(str, default="default", name=PROFILE_NAME),
     "litellm": _LITELLM,
     "cliproxy": _CLIPROXY,
-    "models": ListOf(_MODEL, required=True),
+    "models": _MODELS,  # only what the catalog does not serve: direct upstreams, aliases, limits
     "litellm_settings": _LITELLM_SETTINGS,
     "router_settings": _ROUTER_SETTINGS,
     "general_settings": _GENERAL_SETTINGS,
@@ -240,6 +241,7 @@ def load_stack(paths: Paths) -> dict:
     stack["profile_names"] = names
     stack["profile_descriptions"] = {n: profiles.get(n, {}).get("description") or (DEFAULT_DESCRIPTION if n == "default" else "")
                                      for n in names}
+    stack["profile_models"] = {n: named_models(_apply_profile(base, profiles.get(n, {}))) for n in names}
     stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
     stack["redis"]["host"] = "127.0.0.1"  # the managed Redis listens on loopback only
     return stack
@@ -304,23 +306,11 @@ def _cross_check(cfg: dict) -> list[Problem]:
             problems.append(Problem(where + ("protocol",), "only for via: cliproxy; a direct model's protocol is the provider prefix of `model`"))
         if model["api_key_env"] and model["api_key_file"]:
             problems.append(Problem(where + ("api_key_file",), "give either api_key_env or api_key_file, not both"))
-    if not cfg["models"]:
-        problems.append(Problem(("models",), "expected at least one model, found an empty list"))
-    for section in ("litellm_settings", "router_settings"):
-        for key in ("fallbacks", "context_window_fallbacks"):
-            for i, entry in enumerate(cfg[section].get(key) or []):
-                if not isinstance(entry, dict):
-                    continue
-                for primary, targets in entry.items():
-                    for j, name in enumerate([primary, *(targets if isinstance(targets, list) else [])]):
-                        if isinstance(name, str) and name not in names:
-                            path = (section, key, i, primary) + ((j - 1,) if j else ())
-                            problems.append(Problem(path, f"names model {name!r}, which is not in models ({_known(names)})"))
-    for client in ("codex", "claude"):
-        for key in ("model", "fast_model"):
-            name = cfg["clients"][client][key]
-            if name is not None and name not in names:
-                problems.append(Problem(("clients", client, key), f"names model {name!r}, which is not in models ({_known(names)})"))
+    if not cfg["models"] and not cfg["cliproxy"]["enabled"]:
+        problems.append(Problem(("models",), "is empty and cliproxy.enabled is false: nothing would serve a request "
+                                             "(list a `via: direct` model, or enable cliproxy)"))
+    # Fallbacks and client slots may name any id: the catalog's pattern routes serve what the accounts
+    # serve, which only the running binary knows (`doit check` / `status` warn about unserved ones).
     services = [("litellm", cfg["litellm"])] + ([("cliproxy", cfg["cliproxy"])] if cfg["cliproxy"]["enabled"] else [])
     for name, svc in services:
         if not svc["allow_remote"] and not is_loopback(svc["host"]):
@@ -330,9 +320,17 @@ def _cross_check(cfg: dict) -> list[Problem]:
     return problems + team_problems(cfg)
 
 
-def _known(names: dict) -> str:
-    listed = ", ".join(list(names)[:8])
-    return f"known: {listed}" if names else "no models defined"
+def named_models(cfg: dict) -> list[str]:
+    """The model ids a (profile-applied) config's fallbacks name, in order (`doit models`, warnings)."""
+    out: list[str] = []
+    for section in ("litellm_settings", "router_settings"):
+        for key in ("fallbacks", "context_window_fallbacks"):
+            for entry in cfg[section].get(key) or []:
+                for primary, targets in (entry.items() if isinstance(entry, dict) else ()):
+                    for name in [primary, *(targets if isinstance(targets, list) else [])]:
+                        if isinstance(name, str) and name not in out:
+                            out.append(name)
+    return out
 
 
 def is_loopback(host: str) -> bool:

@@ -128,8 +128,9 @@ def _check_config(paths: Paths, env: dict) -> tuple[Check, dict | None]:
         stack = load_stack(paths)
     except FlowgateError as exc:
         return Check("config", False, _error_line(exc), exc.hint or ""), None
-    n = len(stack["models"])
-    valid = f"valid: profile {stack['profile']}, {n} model{'' if n == 1 else 's'}"
+    from .catalog.routes import models_phrase
+
+    valid = f"valid: profile {stack['profile']}, {models_phrase(stack)}"
     try:
         require_references(paths, stack, env)
     except FlowgateError as exc:

@@ -57,24 +57,16 @@ def render_inputs(stack: dict, service: str) -> dict:
 
 
 def upstream_id(model: dict) -> str:
-    """The id CLIProxyAPIPlus serves for a `via: cliproxy` model."""
+    """The id CLIProxyAPI serves for a `via: cliproxy` model."""
     return model["model"] or model["name"]
 
 
 def protocol(model: dict) -> str:
-    """How LiteLLM speaks to CLIProxyAPIPlus for this model: the config's choice, else by family."""
-    return model.get("protocol") or ("anthropic" if upstream_id(model).startswith("claude") else "openai")
+    """How LiteLLM speaks to CLIProxyAPI for a named model: the config's choice, else as the
+    catalog's pattern routes would (tasks.catalog.routes)."""
+    from .catalog.routes import protocol_of
 
-
-def dated_alias(model: dict) -> str | None:
-    """The route that serves Claude Code's dated ids (claude-haiku-4-5-20251001) with this model.
-
-    `-20*` rather than `-*`: a dated snapshot, never a sibling family (claude-sonnet-4-* would also
-    catch claude-sonnet-4-5).
-    """
-    if model["via"] == "cliproxy" and protocol(model) == "anthropic":
-        return f"{upstream_id(model)}-20*"
-    return None
+    return model.get("protocol") or protocol_of(upstream_id(model))
 
 
 def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dict:
@@ -111,15 +103,15 @@ def _read_key_file(path, model_name: str) -> str:
 
 
 def model_entries(paths: Paths, stack: dict, secrets: dict) -> list[dict]:
-    """LiteLLM's model_list: every configured model, then the dated-id routes (exact names win)."""
-    entries, aliases = [], []
-    for m in stack["models"]:
-        entry = {"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
-        entries.append(entry)
-        alias = dated_alias(m)
-        if alias and alias not in {a["name"] for a in aliases}:
-            aliases.append({**entry, "name": alias})
-    return entries + aliases
+    """LiteLLM's model_list: the config's own models (matched first, by name), then the pattern
+    routes that carry every id CLIProxyAPI serves (tasks.catalog.routes)."""
+    entries = [{"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
+               for m in stack["models"]]
+    if stack["cliproxy"]["enabled"]:
+        from .catalog.routes import pattern_entries
+
+        entries += pattern_entries(base_url(stack["cliproxy"]), secrets[CLIPROXY_API_KEY])
+    return entries
 
 
 def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:

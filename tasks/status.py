@@ -94,6 +94,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "services": services,
         "accounts": _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY)),
         "stale_clients": stale(paths, stack) if stack else [],
+        "models": _models(paths, stack),
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -105,6 +106,27 @@ def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> dict | None:
     from .accounts.inventory import status_summary
 
     return status_summary(paths, stack)
+
+
+def _models(paths: Paths, stack: dict | None) -> dict | None:
+    """From the kept catalog (no request): how many ids are served, and client settings or profiles
+    naming an id nothing routes now, with the command that fixes each."""
+    from .catalog import store
+    from .catalog.table import unserved_uses
+    from .clients.record import read
+
+    catalog = store.read(paths) if stack else None
+    if catalog is None:
+        return None
+    routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
+    clients = [{"client": client, "slot": slot, "model": entry["settings"][slot],
+                "command": f"uv run doit integrate:{client} --apply"}
+               for client, entry in sorted(read(paths).items()) for slot in ("model", "fast_model")
+               if isinstance(entry.get("settings"), dict) and entry["settings"].get(slot)
+               and entry["settings"][slot] not in routable]
+    return {"served": len(catalog.models), "read_at": catalog.read_at, "clients": clients,
+            "unserved": [{"model": m, "used_by": who} for m, who in unserved_uses(stack, catalog)
+                         if not any(w.startswith(("codex", "claude")) for w in who)]}
 
 
 def _uptime(seconds: float | None) -> str:
@@ -159,6 +181,18 @@ def table(report: dict) -> str:
         from .accounts.inventory import summary_lines
 
         lines += summary_lines(report["accounts"])
+    models = report.get("models")
+    if models is not None:
+        from .terminal import printable
+
+        when = time.strftime("%H:%M", time.localtime(models["read_at"]))
+        lines.append(f"models: {models['served']} served (read {when}; `uv run doit models` lists them)"
+                     if models["served"] else "models: no account serves a model: log in with `uv run doit login:<provider>`")
+        for entry in models["clients"]:
+            lines.append(f"{entry['client']} settings name {printable(entry['model'])} ({entry['slot'].replace('_', ' ')}), "
+                         f"which no account serves now: run `{entry['command']}`")
+        for entry in models["unserved"]:
+            lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")
     for entry in report.get("stale_clients", []):
         lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
                      f"run `{entry['command']}`")

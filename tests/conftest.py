@@ -32,6 +32,8 @@ def base_env(home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWGATE_", "DOIT_"))}
     env["FLOWGATE_HOME"] = str(home)
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # The CLIProxyAPI double installed from a release archive serves the real registry's catalog.
+    env.setdefault("CLIPROXY_DOUBLE_CATALOG", str(ROOT / "tests" / "fakes" / "models.json"))
     return env
 
 

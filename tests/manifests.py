@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 # The shipped config's models as flow-style entries, for a local.yaml that adds direct ones (lists replace whole).
-SHIPPED_MODELS = "".join(f"      - {{name: {n}}}\n" for n in ("gpt-5-codex", "gpt-5", "claude-sonnet-4-5", "claude-haiku-4-5"))
+NAMED_MODELS = "".join(f"      - {{name: {n}}}\n" for n in ("gpt-5.5", "claude-sonnet-4-6"))  # served ids, named
 
 
 def k8s_docs(directory: Path) -> list[dict]:

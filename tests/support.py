@@ -63,3 +63,18 @@ def down_and_check(st):
     for pgid in pgids:
         assert group_gone(pgid)
     return result
+
+
+def seed_accounts(auths_dir, *providers: str) -> None:
+    """Account files as a finished login leaves them (the CLIProxyAPI double's own format, 0600 from
+    the first byte), for stacks and benches that are not about logging in."""
+    import json
+
+    from tests.fakes.cliproxy_double import build_account
+
+    auths_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for provider in providers:
+        name, data = build_account("anthropic" if provider == "claude" else provider, f"{provider}@example.com", "", {})
+        path = auths_dir / name
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(data))

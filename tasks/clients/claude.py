@@ -34,6 +34,8 @@ def wanted_env(gw: Gateway, model: str, fast_model: str) -> dict:
         "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
         "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": fast_model,  # background work
+        # The model picker lists the gateway's /v1/models (the ids the accounts serve now).
+        "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
     }
 
 
@@ -75,7 +77,7 @@ def merge_settings(text: str | None, path: Path, helper: str, env: dict) -> tupl
 
 def plan(paths: Paths, stack: dict, environ=None) -> tuple[list[FileChange], list[str]]:
     """The change `integrate:claude --apply` would make, and notices; reads, never writes."""
-    model, fast_model = client_models(stack, "claude")
+    model, fast_model = client_models(paths, stack, "claude")
     gw = gateway(paths, stack)
     path = settings_path(environ)
     old = read_text(path)

@@ -115,7 +115,7 @@ def _provider_table(gw: Gateway, trailing_blank_line: bool = False):
 
 def plan(paths: Paths, stack: dict, profile_only: bool, environ=None) -> tuple[list[FileChange], list[str]]:
     """The file changes `integrate:codex --apply` would make, and notices; reads, never writes."""
-    model, _fast = client_models(stack, "codex")  # Codex has no fast-model slot
+    model, _fast = client_models(paths, stack, "codex")  # Codex has no fast-model slot
     gw = gateway(paths, stack)
     profile, config = settings_files(environ)
     changes = [FileChange(profile, read_text(profile), profile_text(model, gw))]

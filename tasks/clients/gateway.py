@@ -41,25 +41,29 @@ def gateway(paths: Paths, stack: dict) -> Gateway:
     return Gateway(base_url(stack["litellm"]), paths.secret(LITELLM_MASTER_KEY))
 
 
-def model_names(stack: dict) -> list[str]:
-    return [m["name"] for m in stack["models"]]
+def client_models(paths: Paths, stack: dict, client: str) -> tuple[str, str]:
+    """The client's (model, fast_model): `clients:` as written, `auto` chosen from what the accounts
+    serve (tasks.catalog.choose); a named id must be routable (served now, or a model of the config)."""
+    from ..catalog import choose
+    from ..catalog.discover import current
 
+    catalog = current(paths, stack)
+    resolved = choose.slots(stack, catalog, client)
+    if not resolved["model"]:
+        provider = "codex" if client == "codex" else "claude"
+        why = "no model list was read from CLIProxyAPI yet" if catalog is None else f"no account serves a {client} model"
+        raise FlowgateError(f"clients.{client}.model is auto, but {why}",
+                            f"log in with `uv run doit login:{provider}` (with the stack up), then run this again; "
+                            f"or name a model in config/local.yaml: clients: {{{client}: {{model: ...}}}}")
+    if catalog is not None:
+        from ..catalog.routes import protocol_of
 
-def client_models(stack: dict, client: str) -> tuple[str, str]:
-    """The client's (model, fast_model) from `clients:`, both checked against the active models."""
-    cfg = stack["clients"][client]
-    if not cfg["model"]:
-        raise FlowgateError(f"clients.{client}.model is not set",
-                            f"name one of the models in config/local.yaml: clients: {{{client}: {{model: ...}}}}")
-    chosen = (cfg["model"], cfg["fast_model"] or cfg["model"])
-    require_models(stack, chosen, f"clients.{client}")
-    return chosen
-
-
-def require_models(stack: dict, names, where: str) -> None:
-    known = model_names(stack)
-    for name in names:
-        if name not in known:
-            raise FlowgateError(f"{where} names model {name!r}, which is not in the active model list "
-                                f"(profile {stack['profile']}: {', '.join(known)})",
-                                "use one of those names, or add the model to `models:` in config/local.yaml")
+        routable = [m["name"] for m in stack["models"]] + catalog.ids()
+        native = "anthropic" if client == "claude" else "openai"
+        fitting = [i for i in catalog.ids() if protocol_of(i) == native]
+        for slot in ("model", "fast_model"):
+            if resolved[slot] not in routable:
+                raise FlowgateError(f"clients.{client}.{slot} names {resolved[slot]!r}, which no account serves now "
+                                    f"(served for {client}: {', '.join(fitting[:12]) or 'nothing'})",
+                                    "set it to `auto` or to a served id (`uv run doit models` lists them)")
+    return resolved["model"], resolved["fast_model"]

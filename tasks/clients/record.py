@@ -50,10 +50,11 @@ def forget(paths: Paths, client: str) -> dict:
 
 def current_settings(paths: Paths, stack: dict, client: str) -> dict:
     """The values a fresh apply would write for `client` (cheap: no client file is read)."""
+    from ..catalog import choose, store
     from .gateway import gateway
 
-    cfg = stack["clients"][client]
-    return {**gateway(paths, stack).fingerprint(), "model": cfg["model"], "fast_model": cfg["fast_model"] or cfg["model"]}
+    resolved = choose.slots(stack, store.read(paths), client)
+    return {**gateway(paths, stack).fingerprint(), "model": resolved["model"], "fast_model": resolved["fast_model"]}
 
 
 def stale(paths: Paths, stack: dict) -> list[dict]:

@@ -1,9 +1,10 @@
-"""`doit smoke`: real requests through the running LiteLLM, on every protocol the clients speak.
+"""`doit smoke`: real requests through the running LiteLLM, for what the accounts serve.
 
-For each model (the clients' configured ones, or `--model NAME`): OpenAI chat completions and the
-Responses API (Codex), Anthropic Messages with Claude Code's headers (Claude Code), each streamed
-and not; for Claude models also count_tokens and a dated id through its alias route; plus /v1/models. A failed
-check carries the upstream's own error text.
+One model per provider that has an account (the client slot's choice when it belongs to that
+provider, else its first served id), or `--model NAME`: OpenAI-protocol ids on chat completions and
+the Responses API (Codex), Claude ids on Anthropic Messages with Claude Code's headers, count_tokens
+and chat; each streamed and not where the client streams; plus /v1/models, which must list every
+served id. A failed check carries the upstream's own error text; each line is printed as it ends.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from dataclasses import asdict, dataclass
 from ..errors import FlowgateError
 from ..paths import Paths
 from ..secrets import LITELLM_MASTER_KEY
-from ..services import base_url, dated_alias, protocol
-from .gateway import CLIENTS, require_models
+from ..services import base_url
 
 PROMPT = "Reply with the single word: ok"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219"}
@@ -43,42 +43,46 @@ class Failure(Exception):
         self.status, self.text = status, text
 
 
-def models_to_check(stack: dict, only: str | None) -> list[str]:
+def models_to_check(paths: Paths, stack: dict, only: str | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """([(model, protocol)], every served id) for this run; FlowgateError when nothing is served."""
+    from ..catalog import choose
+    from ..catalog.discover import refresh
+    from ..catalog.routes import protocol_of
+    from ..services import protocol
+
+    named = {m["name"]: m for m in stack["models"]}
+    catalog = refresh(paths, stack)[0] if stack["cliproxy"]["enabled"] else None
+    served = catalog.ids() if catalog else []
     if only:
-        require_models(stack, [only], "--model")
-        return [only]
-    names: list[str] = []
-    for client in CLIENTS:
-        for slot in ("model", "fast_model"):
-            name = stack["clients"][client][slot]
-            if name and name not in names:
-                names.append(name)
-    if not names:
-        raise FlowgateError("no client models configured (clients.codex / clients.claude)", "name one: `doit smoke --model NAME`")
-    require_models(stack, names, "clients")
-    return names
+        model = named.get(only)
+        if model is not None:
+            return [(only, protocol(model) if model["via"] == "cliproxy" else model["model"].split("/", 1)[0])], served
+        return [(only, protocol_of(only))], served
+    if not served:
+        raise FlowgateError("no account serves a model: nothing to smoke-test",
+                            "log in first: `uv run doit login:codex` or `uv run doit login:claude` "
+                            "(or check a model of your own: `uv run doit smoke --model NAME`)")
+    resolved = [choose.slots(stack, catalog, c) for c in ("codex", "claude")]
+    preferred = [r["model"] for r in resolved] + [r["fast_model"] for r in resolved]  # main slots first
+    chosen: dict[str, str] = {}
+    for provider in sorted({p for m in catalog.models for p in m.providers}):
+        own = [m.id for m in catalog.models if provider in m.providers]
+        chosen[provider] = next((m for m in preferred if m in own), own[0])
+    picked = list(dict.fromkeys(chosen.values()))
+    return [(m, protocol_of(m)) for m in picked], served
 
 
-def run(paths: Paths, stack: dict, models: list[str], timeout: float = 120) -> list[Check]:
+def run(paths: Paths, stack: dict, models: list[tuple[str, str]], served: list[str], timeout: float = 60):
+    """Yield each Check as it ends (a hanging upstream shows which request hangs)."""
     import httpx
 
     key = paths.secret(LITELLM_MASTER_KEY).read_text(encoding="utf-8").strip()
-    by_name = {m["name"]: m for m in stack["models"]}
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key, **ANTHROPIC_HEADERS}
     with httpx.Client(base_url=base_url(stack["litellm"]), headers=headers, timeout=timeout) as client:
-        checks = [_timed("models", None, lambda: _models(client, models))]
-        for model in models:
-            for name, probe in PROBES:
-                checks.append(_timed(name, model, lambda: probe(client, model)))
-            if protocol(by_name[model]) == "anthropic" or by_name[model]["via"] == "direct":
-                # An OpenAI-protocol model's count goes to the upstream's /v1/responses/input_tokens,
-                # which CLIProxyAPIPlus does not serve: Claude Code's models are the Anthropic ones.
-                checks.append(_timed("count_tokens", model, lambda: _count_tokens(client, model)))
-            alias = dated_alias(by_name[model])
-            if alias:
-                dated = alias.replace("*", "250101")  # any snapshot date must reach the model
-                checks.append(_timed("messages (dated id)", dated, lambda: _messages(client, dated)))
-    return checks
+        yield _timed("models", None, lambda: _models(client, [m for m, _ in models] + served))
+        for model, proto in models:
+            for name, probe in PROBES[proto]:
+                yield _timed(name, model, lambda: probe(client, model))
 
 
 def _timed(name: str, model: str | None, probe) -> Check:
@@ -152,11 +156,11 @@ def _replied(status: int, text) -> tuple[int, str]:
 
 def _models(client, expected: list[str]) -> tuple[int, str]:
     status, body = _json(client, "GET", "/v1/models")
-    served = {m.get("id") for m in body.get("data", [])}
-    missing = [m for m in expected if m not in served]
+    listed = {m.get("id") for m in body.get("data", [])}
+    missing = list(dict.fromkeys(m for m in expected if m not in listed))
     if missing:
-        raise Failure(status, f"not listed: {', '.join(missing)}")
-    return status, f"{len(served)} models"
+        raise Failure(status, f"not listed: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    return status, f"{len(listed)} models"
 
 
 def _chat(client, model: str, stream: bool = False):
@@ -201,17 +205,28 @@ def _count_tokens(client, model: str):
     return status, f"{tokens} input tokens"
 
 
-PROBES = (
+_OPENAI = (
     ("chat", _chat),
     ("chat (stream)", lambda c, m: _chat(c, m, stream=True)),
     ("responses", _responses),
     ("responses (stream)", lambda c, m: _responses(c, m, stream=True)),
-    ("messages", _messages),
-    ("messages (stream)", lambda c, m: _messages(c, m, stream=True)),
 )
+# An OpenAI-protocol id's count would go to the upstream's /v1/responses/input_tokens, which
+# CLIProxyAPI does not serve: count_tokens is Claude Code's, on Claude ids.
+PROBES = {
+    "openai": _OPENAI,
+    "anthropic": (
+        ("messages", _messages),
+        ("messages (stream)", lambda c, m: _messages(c, m, stream=True)),
+        ("count_tokens", _count_tokens),
+        ("chat", _chat),
+    ),
+}
 
 
 def summary(checks: list[Check]) -> str:
+    if not checks:
+        return "0 checks ran"
     passed = sum(c.ok for c in checks)
     return f"{passed} passed, {len(checks) - passed} failed"
 

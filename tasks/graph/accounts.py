@@ -46,20 +46,24 @@ def run_login(name: str, no_browser: bool, callback_url: str, timeout: float, ad
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
-    wait_ready(PATHS, stack, [CLIPROXY], fresh)  # only CLIProxyAPIPlus: a login never needs LiteLLM
+    wait_ready(PATHS, stack, [CLIPROXY], fresh)  # only CLIProxyAPI: a login never needs LiteLLM
     options = LoginOptions(no_browser=no_browser, callback_url=callback_url or None, timeout=timeout, add=add)
-    return {"result": login(PATHS, stack, name, options)}
+    result = login(PATHS, stack, name, options)
+    from ..catalog.discover import refresh_quietly
+
+    refresh_quietly(PATHS, stack)  # what the new account serves is routable now: say so
+    return {"result": result}
 
 
 def task_login():
-    """Log in to an OAuth provider through CLIProxyAPIPlus: `doit login:codex [--no-browser] [--add]`."""
+    """Log in to an OAuth provider through CLIProxyAPI: `doit login:codex [--no-browser] [--add]`."""
     for name in login_names():
         yield {
             "name": name,
             "doc": f"log in to {name} (--no-browser, --callback-url URL, --timeout S, --add)",
             "actions": [(action(run_login), [name])],
             "params": LOGIN_PARAMS,
-            # start:cliproxy, not ready: the action waits for CLIProxyAPIPlus alone, never for LiteLLM.
+            # start:cliproxy, not ready: the action waits for CLIProxyAPI alone, never for LiteLLM.
             "task_dep": ["start:cliproxy"],
             "uptodate": [False],  # "already logged in" needs the running binary: the action says it
             "meta": {"quiet": True},
@@ -80,13 +84,16 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
         what, name = changes[0]
         account = inventory.change(PATHS, stack, client, name, what)
         print(f"{account.provider}: {what}d {account.label or account.name} ({account.name})")
+        from ..catalog.discover import refresh_quietly
+
+        refresh_quietly(PATHS, stack)
         return
     accounts = inventory.list_accounts(client, stack)
     print(inventory.as_json(accounts) if json_output else inventory.table(accounts))
 
 
 def task_accounts():
-    """List the accounts CLIProxyAPIPlus knows (--json); --disable / --enable / --remove NAME."""
+    """List the accounts CLIProxyAPI knows (--json); --disable / --enable / --remove NAME."""
     return {
         "actions": [action(show_accounts)],
         "params": [
@@ -110,13 +117,16 @@ def import_codex(file: str) -> dict:
     print(f"codex: {verb} {result.email} -> {result.file} (0600)" + (f" ({result.why})" if result.why else ""))
     stack = read_stack_or_none()
     if stack is None or not cliproxy_ready(PATHS, stack):
-        print("CLIProxyAPIPlus is not running: it loads the account when it starts (`uv run doit up`)")
+        print("CLIProxyAPI is not running: it loads the account when it starts (`uv run doit up`)")
         return {"action": result.action}
     listed = inventory.wait_for(Management.for_stack(PATHS, stack), stack, lambda a: a.name == result.file.name, 5.0)
     if listed:
-        print(f"CLIProxyAPIPlus lists it: {listed[0].name} ({listed[0].status})")
+        print(f"CLIProxyAPI lists it: {listed[0].name} ({listed[0].status})")
+        from ..catalog.discover import refresh_quietly
+
+        refresh_quietly(PATHS, stack)
     else:
-        print("CLIProxyAPIPlus does not list it yet; it loads it at its next start at the latest")
+        print("CLIProxyAPI does not list it yet; it loads it at its next start at the latest")
     return {"action": result.action}
 
 

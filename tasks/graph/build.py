@@ -156,8 +156,14 @@ def check_all() -> None:
     if problems:
         raise FlowgateError(f"{len(problems)} problem(s) found", "fix them and run `uv run doit check` again",
                             details=problems)
-    models = len(stack["models"])
-    print(f"config OK: profile {stack['profile']}, {models} model{'s' if models != 1 else ''}, "
+    from ..catalog import store
+    from ..catalog.routes import models_phrase
+    from ..catalog.table import unserved_uses
+    from ..terminal import printable
+
+    for model, who in unserved_uses(stack, store.read(PATHS)):  # a warning: the catalog changes by itself
+        print(f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)")
+    print(f"config OK: profile {stack['profile']}, {models_phrase(stack)}, "
           f"litellm on {stack['litellm']['host']}:{stack['litellm']['port']}, "
           + (f"cliproxy on {stack['cliproxy']['host']}:{stack['cliproxy']['port']}"
              if stack["cliproxy"]["enabled"] else "cliproxy disabled"))

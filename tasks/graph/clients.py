@@ -87,19 +87,22 @@ def task_integrate():
         }
 
 
-def run_smoke(model: str | None, json_output: bool) -> None:
+def run_smoke(model: str | None, json_output: bool, timeout: float) -> None:
     import sys
 
     from ..clients import smoke
     from ..errors import FlowgateError
 
     stack = read_stack()
-    checks = smoke.run(PATHS, stack, smoke.models_to_check(stack, model))
+    models, served = smoke.models_to_check(PATHS, stack, model)
+    checks = []
+    for check in smoke.run(PATHS, stack, models, served, timeout):
+        checks.append(check)
+        if not json_output:
+            print(check.line(), flush=True)
     if json_output:
         print(smoke.as_json(stack, checks))
     else:
-        for check in checks:
-            print(check.line(), flush=True)
         print(smoke.summary(checks))
     sys.stdout.flush()
     failed = [c for c in checks if not c.ok]
@@ -109,12 +112,14 @@ def run_smoke(model: str | None, json_output: bool) -> None:
 
 
 def task_smoke():
-    """Real requests through the running gateway on every protocol the clients use (CI: after `doit up`)."""
+    """Real requests through the running gateway for what the accounts serve (CI: after `doit up`)."""
     return {
         "actions": [action(run_smoke)],
         "params": [
             {"name": "model", "long": "model", "type": str, "default": None, "help": "check this model only"},
             {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for CI"},
+            {"name": "timeout", "long": "timeout", "type": float, "default": 60.0,
+             "help": "seconds one request may take before its check fails"},
         ],
         "task_dep": ["ready"],
         "uptodate": [False],
@@ -122,12 +127,28 @@ def task_smoke():
     }
 
 
-def show_models() -> None:
-    from ..clients import catalog
+def show_models(json_output: bool) -> None:
+    from ..accounts.providers import configured_names
+    from ..catalog import store, table
+    from ..catalog.discover import refresh
+    from ..errors import FlowgateError
 
-    print(catalog.table(read_stack()))
+    stack = read_stack()
+    catalog = store.read(PATHS)
+    if stack["cliproxy"]["enabled"]:
+        try:
+            catalog, _ = refresh(PATHS, stack)  # an explicit command: ask the binary now
+        except FlowgateError as exc:
+            print(f"note: showing the catalog kept from before: {exc.one_line()}", flush=True)
+    if json_output:
+        print(table.as_json(stack, catalog))
+        return
+    hint = " or ".join(f"`uv run doit login:{n}`" for n in configured_names(stack)[:2]) or "`uv run doit login:<provider>`"
+    print(table.table(stack, catalog, hint))
 
 
 def task_models():
-    """List what clients may ask for: model names, routes, and the dated-id aliases."""
-    return {"actions": [action(show_models)], "task_dep": ["config"], "uptodate": [False], "meta": {"quiet": True}}
+    """What clients may ask for now: every id the accounts serve and the config's own models (--json)."""
+    return {"actions": [action(show_models)],
+            "params": [{"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON"}],
+            "task_dep": ["config"], "uptodate": [False], "meta": {"quiet": True}}

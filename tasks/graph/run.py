@@ -95,6 +95,34 @@ def summary() -> None:
         print(f"  {outcome.line():<60} {where}")
     print(f"  OpenAI base URL: {base_url(stack['litellm'])}/v1   Anthropic base URL: {base_url(stack['litellm'])}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
+    _models_after_up(stack)
+
+
+def _models_after_up(stack: dict) -> None:
+    """Read what CLIProxyAPI serves when it (re)started or its accounts changed since the kept
+    catalog; a no-op `up` only stats the auth dir."""
+    if CLIPROXY not in enabled_services(stack):
+        return
+    from ..catalog import store
+    from ..catalog.discover import auth_dir_changed_since, refresh
+    from ..errors import FlowgateError
+
+    kept = store.read(PATHS)
+    fresh = CLIPROXY in OUTCOMES and OUTCOMES[CLIPROXY].action in ("started", "restarted")
+    if not fresh and not auth_dir_changed_since(PATHS, kept):
+        served = len(kept.models) if kept else 0
+    else:
+        try:
+            kept, _ = refresh(PATHS, stack)
+        except FlowgateError as exc:
+            print(f"  models: not read: {exc.one_line()}")
+            return
+        served = len(kept.models)
+    if served:
+        print(f"  models: {served} served (`uv run doit models` lists them)")
+    else:
+        names = stack.get("provider_names") or ["codex"]
+        print(f"  models: no account serves a model yet: log in with `uv run doit login:{names[0]}`")
 
 
 def task_up():

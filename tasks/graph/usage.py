@@ -39,10 +39,10 @@ USAGE: dict[str, tuple[str, ...]] = {
                "example: uv run doit import:codex --file ~/.codex/auth.json"),
     "integrate": ("usage: uv run doit integrate:codex|integrate:claude [--apply] [--restore] [--profile-only]",
                   "example: uv run doit integrate:codex --apply"),
-    "smoke": ("usage: uv run doit smoke [--model NAME] [--json]",
-              "example: uv run doit up && uv run doit smoke --model gpt-5-codex"),
-    "models": ("usage: uv run doit models   (no options)",
-               "example: uv run doit models"),
+    "smoke": ("usage: uv run doit smoke [--model NAME] [--json] [--timeout S]",
+              "example: uv run doit up && uv run doit smoke --model claude-sonnet-4-6 --timeout 30"),
+    "models": ("usage: uv run doit models [--json]",
+               "example: uv run doit models --json"),
 }
 
 

@@ -131,8 +131,10 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     import uvicorn
     from uvicorn.importer import import_from_string
 
+    from ..catalog.served_models import wrap as with_served_models
+
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
-    config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
+    config = uvicorn.Config(_tagged(with_served_models(app)), lifespan="on", server_header=False,
                             timeout_graceful_shutdown=grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])

@@ -39,7 +39,10 @@ MANAGEMENT_PASSWORD enables management and forces allow-remote on.
 Test knobs (environment, all optional; not in the real binary):
 
     CLIPROXY_DOUBLE_EDITION        "mainline" or "plus", whatever the executable's name
-    CLIPROXY_DOUBLE_MODELS         comma-separated model ids always served (no account needed)
+    CLIPROXY_DOUBLE_CATALOG        the model registry file (default: models.json beside this script,
+                                   tests/fakes/models.json); re-read when it changes, as the real
+                                   binary refreshes its catalog every 3 h without a release
+    CLIPROXY_DOUBLE_CODEX_PLAN     the plan a new codex login gets (default plus): free, plus, pro, team
     CLIPROXY_DOUBLE_START_DELAY    seconds to wait after the banner before binding
     CLIPROXY_DOUBLE_EXIT_AT_START  exit right after the banner with this status
     CLIPROXY_DOUBLE_STREAM_DELAY   seconds between SSE chunks (default 0)
@@ -678,7 +681,8 @@ class State:
         self.env_secret = os.environ.get("MANAGEMENT_PASSWORD", "").strip()
         self.mgmt_enabled = bool(cfg["remote-management"]["secret-key"] or self.env_secret)
         self.failed_attempts: dict[str, dict] = {}  # remote address -> failures / ban (management auth)
-        self.env_models = [m.strip() for m in os.environ.get("CLIPROXY_DOUBLE_MODELS", "").split(",") if m.strip()]
+        self.catalog = Catalog(os.environ.get("CLIPROXY_DOUBLE_CATALOG")
+                               or os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json"))
         self.stream_delay = _env_float("CLIPROXY_DOUBLE_STREAM_DELAY", 0.0)
         self.callback_delay = _env_float("CLIPROXY_DOUBLE_CALLBACK_DELAY", 0.05)
         self.auth = AuthDir(self)
@@ -1019,8 +1023,8 @@ class HTTPSurface(BaseHTTPRequestHandler):
         self._json(200, {"object": "list", "data": self.state.auth.models()})
 
     def _resolve(self, data: dict, anthropic: bool = False) -> str | None:
-        """The request's model when an enabled account (or CLIPROXY_DOUBLE_MODELS) serves it;
-        otherwise the error is sent and None returned."""
+        """The request's model when an enabled account serves it (a thinking suffix `<id>(<level>)`
+        is accepted for a served id); otherwise the error is sent and None returned."""
         model = data.get("model")
         model = model.strip() if isinstance(model, str) else ""
         if model.startswith(FAILING_MODEL_PREFIX):  # an upstream that fails, for fallback tests
@@ -1029,12 +1033,12 @@ class HTTPSurface(BaseHTTPRequestHandler):
                     else openai_error(message, "server_error", code="upstream_error"))
             self._json(500, body)
             return None
-        if not model or not self.state.auth.serves(model):
+        if not model or not self.state.auth.serves(re.sub(r"\([^()]*\)$", "", model)):
             message = f"unknown provider for model {model}"
             if anthropic:
                 body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-            else:
-                body = openai_error(message, code="model_not_found")
+            else:  # handlers_routing.go: the sheet's body, `param` included
+                body = {"error": {**openai_error(message, code="model_not_found")["error"], "param": "model"}}
             self._json(400, body)
             self.state.usage.record(self.path.split("?")[0], model or "-", 0, False)
             return None
@@ -1403,6 +1407,7 @@ class Handler(HTTPSurface):
             ("GET", "/get-auth-status"): self._m_auth_status,
             ("POST", "/oauth-callback"): self._m_oauth_callback,
             ("GET", "/auth-files"): self._m_auth_files,
+            ("GET", "/auth-files/models"): self._m_auth_file_models,
             ("DELETE", "/auth-files"): self._m_delete_auth_file,
             ("PATCH", "/auth-files/status"): self._m_auth_file_status,
             ("GET", "/config"): self._m_config,
@@ -1695,6 +1700,19 @@ class Handler(HTTPSurface):
                 })
         self._json(200, {"files": files})
 
+    def _m_auth_file_models(self, query: dict) -> None:
+        """What one account serves (by file name); an unknown name lists nothing, as the real one."""
+        name = (query.get("name") or [""])[0]
+        if not name:
+            self._json(400, {"error": "name is required"})
+            return
+        self.state.auth.rescan()
+        with self.state.lock:
+            account = self.state.auth.accounts.get(name)
+        models = self.state.auth.served_by(account) if account and not account["disabled"] else []
+        self._json(200, {"models": [{"id": m["id"], "display_name": m.get("display_name", m["id"]),
+                                     "owned_by": m["owned_by"]} for m in models]})
+
     @staticmethod
     def _valid_file_name(name: str) -> bool:
         return bool(name) and name.endswith(".json") and "/" not in name and "\\" not in name and not name.startswith(".")
@@ -1812,20 +1830,42 @@ class Handler(HTTPSurface):
 # the callbacks in flight. The enabled accounts' types decide which models /v1/models lists.
 # =============================================================================================
 
-MODEL_CREATED = 1735689600  # fixed, so /v1/models is deterministic
+class Catalog:
+    """The model registry (sheet: "The model registry"): per channel, the ids its accounts serve.
+    Read from a file like the binary's embedded models.json, and re-read when it changes (the real
+    binary refreshes its copy every 3 h from a repository, so ids change without a release)."""
 
-# Built-in model catalogue per account type (the `type` field of an account file).
-CATALOGUE: dict[str, list[tuple[str, str]]] = {
-    "codex": [("gpt-5-codex", "openai"), ("gpt-5", "openai")],
-    "claude": [("claude-sonnet-4-5", "anthropic"), ("claude-haiku-4-5", "anthropic")],
-    "github-copilot": [("gpt-4.1", "github-copilot"), ("claude-sonnet-4", "github-copilot")],
-    "gemini": [("gemini-2.5-pro", "google"), ("gemini-2.5-flash", "google")],
-    "antigravity": [("gemini-3-pro-preview", "antigravity")],
-    "qwen": [("qwen3-coder-plus", "qwen")],
-    "kimi": [("kimi-k2", "moonshot")],
-    "iflow": [("glm-4.6", "iflow")],
-    "kiro": [("kiro-claude-sonnet-4-5", "aws")],
-}
+    def __init__(self, path: str):
+        self.path, self._key, self.channels = path, None, {}
+
+    def get(self) -> dict:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return self.channels
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if key != self._key:
+            try:
+                with open(self.path, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                self.channels = {k: v for k, v in data.items() if isinstance(v, list)}
+            except (OSError, ValueError) as exc:
+                log("warn", f"model catalog {self.path} unreadable, keeping the last one: {exc}")
+            self._key = key
+        return self.channels
+
+
+def channel_of(account: dict) -> str | None:
+    """The registry channel an account's models come from: codex by plan (unknown plan: pro, as the
+    binary does), gemini only where a login for it exists (the Plus line)."""
+    t = account["type"]
+    if t == "codex":
+        plan = account.get("plan") or "pro"
+        return {"business": "codex-team", "go": "codex-team"}.get(plan, f"codex-{plan}")
+    if t == "gemini":
+        return None if MAINLINE else "gemini-cli"
+    return t
+
 
 
 def utc_now() -> datetime:
@@ -1860,7 +1900,8 @@ def build_account(provider: str, email: str, username: str, extra: dict) -> tupl
         prefix = f"codex-{hashlib.sha256(account_id.encode()).hexdigest()[:8]}-" if MAINLINE else "codex-"
         return f"{prefix}{safe_name_part(email)}.json", {
             "type": "codex",
-            "id_token": fake_jwt({"email": email, "https://api.openai.com/auth": {"chatgpt_account_id": account_id}}),
+            "id_token": fake_jwt({"email": email, "https://api.openai.com/auth": {
+                "chatgpt_account_id": account_id, "chatgpt_plan_type": _env("CLIPROXY_DOUBLE_CODEX_PLAN", "plus")}}),
             **tokens,
             "account_id": account_id,
             "email": email,
@@ -1910,6 +1951,18 @@ def build_account(provider: str, email: str, username: str, extra: dict) -> tupl
         return f"kiro-{safe_name_part(method)}-{safe_name_part(username)}.json", {
             "type": "kiro", "auth_method": method, **tokens, "expires_at": rfc3339(exp)}
     raise ValueError(f"unsupported provider {provider}")
+
+
+def codex_plan(data: dict) -> str:
+    """The plan claim of a codex account's id_token (what picks its models), lower-case; '' if none."""
+    token = data.get("id_token")
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        plan = claims["https://api.openai.com/auth"]["chatgpt_plan_type"]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return ""
+    return plan.strip().lower() if isinstance(plan, str) else ""
 
 
 def infer_type(name: str, data: dict) -> str:
@@ -1989,27 +2042,26 @@ class AuthDir:
             "label": email or username or name[:-5],
             "disabled": data.get("disabled") is True,
             "last_refresh": data.get("last_refresh") or "",
+            "plan": codex_plan(data),
         }
 
-    def _enabled_types(self) -> set[str]:
-        return {a["type"] for a in self.accounts.values() if not a["disabled"]}
+    def served_by(self, account: dict) -> list[dict]:
+        return self.state.catalog.get().get(channel_of(account) or "", [])
 
     def models(self) -> list[dict]:
-        """(!) Only models with working credentials are listed (plus CLIPROXY_DOUBLE_MODELS)."""
+        """(!) Only the models of enabled accounts are listed: none without an account."""
         with self.state.lock:
             out: dict[str, dict] = {}
-            for t in sorted(self._enabled_types()):
-                for model_id, owner in CATALOGUE.get(t, []):
-                    out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": owner})
-            for model_id in self.state.env_models:
-                out.setdefault(model_id, {"id": model_id, "object": "model", "created": MODEL_CREATED,
-                                          "owned_by": "cliproxy-double"})
+            for account in sorted(self.accounts.values(), key=lambda a: a["name"]):
+                if account["disabled"]:
+                    continue
+                for m in self.served_by(account):
+                    out.setdefault(m["id"], {"id": m["id"], "object": "model", "created": m.get("created", 0),
+                                             "owned_by": m["owned_by"]})
             return list(out.values())
 
     def serves(self, model: str) -> bool:
-        with self.state.lock:
-            return model in self.state.env_models or any(
-                m == model for t in self._enabled_types() for m, _ in CATALOGUE.get(t, []))
+        return any(m["id"] == model for m in self.models())
 
 
 if __name__ == "__main__":

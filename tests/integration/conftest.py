@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tasks.paths import Paths
 from tasks.release import lines
-from tests.conftest import ROOT, make_home, run_doit
+from tests.conftest import ROOT, base_env, make_home, run_doit
 from tests.fakes import today
 from tests.fakes.github import FakeGitHub
-from tests.support import free_port
+from tests.support import free_port, seed_accounts
 
-MODELS = "gpt-5-codex,gpt-5,claude-sonnet-4-5,claude-haiku-4-5"
 # line -> what the stack's local.yaml says about the release (the mainline: nothing, as shipped)
 RELEASES = {"mainline": "", "plus": f"  release:\n    repo: {today.PLUS_FORK}\n    version: {today.PLUS_TAG}\n"}
 
@@ -41,7 +46,11 @@ class Stack:
         self.paths = Paths(root=ROOT, home=home)
         self.github = github
         self.line = lines.LINES[line]
-        self.env = {"CLIPROXY_DOUBLE_MODELS": MODELS, "CI": "true", "GITHUB_API_URL": github.api_url, **(env or {})}
+        # A catalog of its own: a test may add an id as the binary's 3-hourly refresh would.
+        self.catalog_file = home.parent / "models.json"
+        self.catalog_file.write_bytes((ROOT / "tests" / "fakes" / "models.json").read_bytes())
+        self.env = {"CI": "true", "GITHUB_API_URL": github.api_url, "CLIPROXY_DOUBLE_CATALOG": str(self.catalog_file),
+                    **(env or {})}
         self.litellm_port = free_port()
         self.cliproxy_port = free_port()
         self.write_local()
@@ -83,6 +92,25 @@ class Stack:
     def litellm_url(self) -> str:
         return f"http://127.0.0.1:{self.litellm_port}"
 
+    def log_in(self, provider: str = "codex", email: str = "dev@example.com") -> str:
+        """A real `doit login:<provider> --no-browser`, the browser's redirect handed to the double
+        as the provider would send it; returns what the login printed."""
+        run, state = start_login(self, provider)
+        port = {"codex": 1455, "claude": 54545}[provider]
+        key = self.paths.secret("cliproxy_management_key").read_text().strip()
+        answer = httpx.post(f"http://127.0.0.1:{self.cliproxy_port}/v0/management/oauth-callback", timeout=5,
+                            headers={"Authorization": f"Bearer {key}"},
+                            json={"provider": "anthropic" if provider == "claude" else provider,
+                                  "redirect_url": redirect(state, email).replace(":1455/", f":{port}/")})
+        assert answer.status_code == 200, answer.text
+        code, out, err = run.finish()
+        assert code == 0, out + err
+        return out
+
+    def seed_accounts(self, *providers: str) -> None:
+        """Accounts written before the binary starts, for stacks whose tests are not about logging in."""
+        seed_accounts(self.paths.auths_dir, *providers)
+
     def kill_all(self) -> None:
         """Last-resort cleanup: whatever `doit down` left (it should leave nothing)."""
         for service in ("litellm", "cliproxy"):
@@ -92,6 +120,64 @@ class Stack:
                     os.killpg(rec["pgid"], signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+OUTPUTS: list[str] = []  # everything a user saw through Running: checked for tokens by the accounts tests
+
+
+class Running:
+    """A `doit` command in the background whose output lines are read as the user sees them."""
+
+    def __init__(self, st, *args):
+        env = {**base_env(st.home), **st.env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), *args], cwd=st.home,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, pattern: str, timeout: float = 20.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; seen: {self.seen}") from None
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
+        code = self.proc.wait(timeout=timeout)
+        time.sleep(0)  # the reader thread drains the pipe at EOF
+        rest = []
+        while True:
+            try:
+                rest.append(self.lines.get(timeout=1))
+            except queue.Empty:
+                break
+        out = "\n".join(self.seen + rest)
+        err = self.proc.stderr.read()
+        OUTPUTS.append(out + err)
+        assert "Traceback" not in out + err, out + err
+        return code, out, err
+
+
+def start_login(st, provider, *args) -> tuple[Running, str]:
+    """Run `doit login:<provider>` until it waits; returns it with the state it polls."""
+    run = Running(st, f"login:{provider}", "--no-browser", *args)
+    url = run.expect(r"^  (https://\S+)$").group(1)
+    run.expect(r"^waiting for the ")
+    return run, re.search(r"[?&]state=([^&]+)", url).group(1)
+
+
+def redirect(state: str, email: str, code: str = "c0de") -> str:
+    return f"http://localhost:1455/auth/callback?code={code}&state={state}&email={email}"
 
 
 def make_stack(tmp_path_factory, github, name: str, env: dict | None = None, line: str = "mainline") -> Stack:
@@ -119,6 +205,8 @@ def stack(tmp_path_factory, github, request):
              for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]  # reading the pipes is what lets them finish
     st.concurrent = [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+    # As a user would next: log in to both providers (the models follow the accounts).
+    st.logins = {p: st.log_in(p) for p in ("codex", "claude")}
     yield st
     st.doit("down")
     st.kill_all()

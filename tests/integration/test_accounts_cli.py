@@ -8,23 +8,17 @@ approval would: through the double's oauth-callback route, or its test-only comp
 from __future__ import annotations
 
 import json
-import queue
 import re
 import signal
 import stat
-import subprocess
-import sys
-import threading
 import time
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, base_env
 from tests.fakes.codex_cli import auth_json, token_values, write_auth
-from tests.integration.conftest import make_stack
+from tests.integration.conftest import OUTPUTS, Running, make_stack, redirect, start_login  # noqa: F401
 
-OUTPUTS: list[str] = []  # everything a user saw in this module: checked for tokens at the end
 
 
 @pytest.fixture(scope="module")
@@ -51,61 +45,6 @@ def mgmt(st, method, route, **kw):
                          headers={"Authorization": f"Bearer {key}"}, timeout=5, **kw)
 
 
-class Running:
-    """A `doit` command in the background whose output lines are read as the user sees them."""
-
-    def __init__(self, st, *args):
-        env = {**base_env(st.home), **st.env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), *args], cwd=st.home,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, pattern: str, timeout: float = 20.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; seen: {self.seen}") from None
-            self.seen.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
-        code = self.proc.wait(timeout=timeout)
-        time.sleep(0)  # the reader thread drains the pipe at EOF
-        rest = []
-        while True:
-            try:
-                rest.append(self.lines.get(timeout=1))
-            except queue.Empty:
-                break
-        out = "\n".join(self.seen + rest)
-        err = self.proc.stderr.read()
-        OUTPUTS.append(out + err)
-        assert "Traceback" not in out + err, out + err
-        return code, out, err
-
-
-def start_login(st, provider, *args) -> tuple[Running, str]:
-    """Run `doit login:<provider>` until it waits; returns it with the state it polls."""
-    run = Running(st, f"login:{provider}", "--no-browser", *args)
-    url = run.expect(r"^  (https://\S+)$").group(1)
-    run.expect(r"^waiting for the ")
-    return run, re.search(r"[?&]state=([^&]+)", url).group(1)
-
-
-def redirect(state: str, email: str, code: str = "c0de") -> str:
-    return f"http://localhost:1455/auth/callback?code={code}&state={state}&email={email}"
-
-
 def accounts(st) -> list[dict]:
     result = doit(st, "accounts", "--json")
     assert result.returncode == 0, result.output
@@ -124,7 +63,8 @@ def test_redirect_login_waits_for_the_browser_then_shows_the_account(home):
     assert r.status_code == 200, r.text
     code, out, _ = run.finish()
     assert code == 0, out
-    assert out.splitlines()[-1] == "codex: logged in as dev@example.com (codex-dev@example.com.json)"
+    assert out.splitlines()[-2:] == ["codex: logged in as dev@example.com (codex-dev@example.com.json)",
+                                     "models: 8 served"]  # what the new account serves is routable now
     assert "is_webui=true" in home.paths.log("cliproxy").read_text()  # asked the binary to take the redirect
     event = home.events("login")[-1]
     assert (event["result"], event["provider"], event["detail"]) == ("ok", "codex", "dev@example.com")
@@ -197,7 +137,8 @@ def test_device_flow_shows_the_code_before_it_waits(home):
     code_line = next(i for i, l in enumerate(lines) if user_code in l)
     wait_line = next(i for i, l in enumerate(lines) if l.startswith("waiting for"))
     assert code_line < wait_line < len(lines) - 1
-    assert lines[-1] == "copilot: logged in as octocat (github-octocat.json)"
+    assert lines[-2] == "copilot: logged in as octocat (github-octocat.json)"
+    assert lines[-1].startswith("models: ") and lines[-1].endswith("; new: claude-sonnet-4, gpt-4.1")  # Copilot's
 
 
 # ---------------------------------------------------------------------- the binary's line, fallback
@@ -262,7 +203,7 @@ def test_import_codex_appears_in_the_running_binarys_list(home, tmp_path):
     result = doit(home, "import:codex", env={"CODEX_HOME": str(tmp_path / "codex")})
     assert result.returncode == 0, result.output
     assert "codex: imported imported@example.com" in result.stdout
-    assert "CLIProxyAPIPlus lists it: codex-imported@example.com.json (active)" in result.stdout
+    assert "CLIProxyAPI lists it: codex-imported@example.com.json (active)" in result.stdout
     again = doit(home, "import:codex", "--file", str(tmp_path / "codex" / "auth.json"))
     assert "codex: up to date: imported@example.com" in again.stdout
     bad = doit(home, "import:codex", "--file", str(write_auth(tmp_path / "bad.json", {"tokens": {}})))

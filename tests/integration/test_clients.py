@@ -1,5 +1,5 @@
-"""Clients against the real stack (LiteLLM + the CLIProxyAPIPlus double): the official openai and
-anthropic SDKs, streaming included, and Claude Code's dated ids."""
+"""Clients against the real stack (LiteLLM + the CLIProxyAPI double, logged in to codex and claude):
+the official openai and anthropic SDKs, streaming included, and Claude Code's dated ids."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ def claude(stack):
 
 
 def upstream_paths(stack) -> list[str]:
-    """The request paths the double (CLIProxyAPIPlus) served, from its log."""
+    """The request paths the double (CLIProxyAPI) served, from its log."""
     return re.findall(r'\| POST +"([^"]+)"', stack.paths.log("cliproxy").read_text())
 
 
-@pytest.mark.parametrize("model", ["gpt-5-codex", "claude-sonnet-4-5"])
+@pytest.mark.parametrize("model", ["gpt-5.5", "claude-sonnet-4-6"])
 def test_openai_sdk_chat_and_responses(oai, model):
     chat = oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "hello there"}])
     assert chat.choices[0].message.content == f"double({model}): hello there"
@@ -48,22 +48,23 @@ def test_openai_sdk_chat_and_responses(oai, model):
 
 def test_anthropic_sdk_messages_reach_the_upstream_natively(stack, claude):
     before = len(upstream_paths(stack))
-    message = claude.messages.create(model="claude-sonnet-4-5", max_tokens=64, extra_headers=BETA,
+    message = claude.messages.create(model="claude-sonnet-4-6", max_tokens=64, extra_headers=BETA,
                                      messages=[{"role": "user", "content": "hi from claude code"}])
-    assert message.content[0].text == "double(claude-sonnet-4-5): hi from claude code"
-    with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=64, extra_headers=BETA,
+    assert message.content[0].text == "double(claude-sonnet-4-6): hi from claude code"
+    with claude.messages.stream(model="claude-sonnet-4-6", max_tokens=64, extra_headers=BETA,
                                 messages=[{"role": "user", "content": "streamed message"}]) as stream:
-        assert "".join(stream.text_stream) == "double(claude-sonnet-4-5): streamed message"
-    count = claude.messages.count_tokens(model="claude-sonnet-4-5", extra_headers=BETA,
+        assert "".join(stream.text_stream) == "double(claude-sonnet-4-6): streamed message"
+    count = claude.messages.count_tokens(model="claude-sonnet-4-6", extra_headers=BETA,
                                          messages=[{"role": "user", "content": "four words right here"}])
     assert count.input_tokens == 4  # the double counts words: the upstream's own count came back
-    # Claude models speak Anthropic to CLIProxyAPIPlus: no translation to /v1/responses on the way.
+    # Claude models speak Anthropic to CLIProxyAPI: no translation to /v1/responses on the way.
     assert upstream_paths(stack)[before:] == ["/v1/messages", "/v1/messages", "/v1/messages/count_tokens"]
 
 
 def test_claude_code_dated_ids_are_served(claude):
     message = claude.messages.create(model="claude-haiku-4-5-20251001", max_tokens=64,
                                      messages=[{"role": "user", "content": "background work"}])
-    assert message.content[0].text == "double(claude-haiku-4-5): background work"
-    with pytest.raises(anthropic.BadRequestError):  # a sibling family is not swallowed by the alias
-        claude.messages.create(model="claude-haiku-4-6", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert message.content[0].text == "double(claude-haiku-4-5-20251001): background work"
+    with pytest.raises(anthropic.BadRequestError) as info:  # not served: a 400 naming the served snapshot
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert "nearest: claude-haiku-4-5-20251001" in str(info.value)

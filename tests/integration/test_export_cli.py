@@ -8,7 +8,7 @@ import textwrap
 import yaml
 
 from tests.conftest import run_doit
-from tests.manifests import SHIPPED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
+from tests.manifests import NAMED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
 
 UPSTREAM_KEY = "sk-team-upstream-key-0123456789"
 REDIS_PW = "team-redis-password-0123456789"
@@ -20,7 +20,7 @@ TEAM_LOCAL = """
     cliproxy:
       store: {type: postgres, dsn_file: pg.dsn}
     models:
-""" + SHIPPED_MODELS + """      - {name: gpt-4o-direct, via: direct, model: openai/gpt-4o, api_key_env: TEAM_OPENAI_KEY}
+""" + NAMED_MODELS + """      - {name: gpt-4o-direct, via: direct, model: openai/gpt-4o, api_key_env: TEAM_OPENAI_KEY}
 """
 
 

@@ -6,6 +6,24 @@ import json
 import stat
 import tomllib
 
+import pytest
+
+from tests.catalog_support import keep
+
+
+@pytest.fixture(autouse=True)
+def served(paths):
+    """What `doit models` would have kept after logins to codex and claude (no service runs here)."""
+    keep(paths, "codex-plus", "claude")
+
+
+def test_without_a_catalog_integrate_names_the_login(doit, paths, tmp_path):
+    paths.state_dir.joinpath("catalog.json").unlink()
+    result = doit("integrate:claude", env=client_env(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert "clients.claude.model is auto, but no model list was read from CLIProxyAPI yet" in result.stderr
+    assert "uv run doit login:claude" in result.stderr
+
 
 def client_env(tmp_path) -> dict:
     return {"CODEX_HOME": str(tmp_path / "codex"), "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}

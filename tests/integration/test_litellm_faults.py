@@ -16,12 +16,13 @@ import pytest
 from tests.integration.conftest import make_stack
 from tests.support import group_gone
 
-CHAT = {"model": "gpt-5", "messages": [{"role": "user", "content": "key check"}]}
+CHAT = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "key check"}]}
 
 
 @pytest.fixture(scope="module")
 def st(tmp_path_factory, github):
     stack = make_stack(tmp_path_factory, github, "litellm-faults")
+    stack.seed_accounts("codex")
     result = stack.doit("up")
     assert result.returncode == 0, result.output
     yield stack
@@ -58,7 +59,7 @@ def test_the_key_works_in_either_header(st, header):
     value = f"Bearer {st.master_key}" if header == "Authorization" else st.master_key
     resp = httpx.post(f"{st.litellm_url}/v1/chat/completions", headers={header: value}, json=CHAT, timeout=60)
     assert resp.status_code == 200, resp.text
-    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5): key check"
+    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5.5): key check"
 
 
 def test_launch_that_cannot_start_leaves_the_healthy_service_running(st):

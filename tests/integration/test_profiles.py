@@ -19,12 +19,10 @@ from tests.conftest import ROOT, base_env
 from tests.integration.conftest import make_stack
 from tests.support import down_and_check, wait_for
 
-# gpt-5-codex's upstream fails (the double answers 500 for `double-fail*` ids): for the fallback test.
+# gpt-5.5's upstream fails (a named model routed to a `double-fail*` id, which the double answers
+# with 500): for the fallback test, through the shipped `reliable` profile's gpt-5.5 -> claude-sonnet-4-6.
 MODELS = """models:
-  - {name: gpt-5-codex, model: double-fail-codex, protocol: openai}
-  - {name: gpt-5}
-  - {name: claude-sonnet-4-5}
-  - {name: claude-haiku-4-5}
+  - {name: gpt-5.5, model: double-fail-codex, protocol: openai}
 profiles:
   broken:
     description: a profile LiteLLM refuses to start with
@@ -38,6 +36,7 @@ def st(tmp_path_factory, github):
     # Streams of the double last ~0.25 s, so a swap meets streams in flight.
     stack = make_stack(tmp_path_factory, github, "profiles", env={"CLIPROXY_DOUBLE_STREAM_DELAY": "0.05"})
     stack.write_local(MODELS)
+    stack.seed_accounts("codex", "claude")
     fetched = stack.doit("fetch")
     assert fetched.returncode == 0, fetched.output
     yield stack
@@ -91,11 +90,11 @@ class Traffic:
     @staticmethod
     def _one(client, text: str, stream: bool) -> str | None:
         """None when the request succeeded, else what went wrong."""
-        body = {"model": "gpt-5", "messages": [{"role": "user", "content": text}], "stream": stream}
+        body = {"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": text}], "stream": stream}
         try:
             if not stream:
                 resp = client.post("/v1/chat/completions", json=body)
-                ok = resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == f"double(gpt-5): {text}"
+                ok = resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == f"double(gpt-5.4-mini): {text}"
                 return None if ok else f"{resp.status_code}: {resp.text[:200]}"
             with client.stream("POST", "/v1/chat/completions", json=body) as resp:
                 data = resp.read().decode()
@@ -168,12 +167,12 @@ def test_switch_under_load_drops_no_request(st):
 
 
 def test_fallbacks_serve_from_the_fallback_model_only_in_the_reliable_profile(st):
-    served = chat(st, "gpt-5-codex", "fall back")  # its upstream answers 500; reliable falls back to Claude
+    served = chat(st, "gpt-5.5", "fall back")  # its upstream answers 500; reliable falls back to Claude
     assert served.status_code == 200, served.text
-    assert served.json()["choices"][0]["message"]["content"] == "double(claude-sonnet-4-5): fall back"
+    assert served.json()["choices"][0]["message"]["content"] == "double(claude-sonnet-4-6): fall back"
     switched = st.doit("profile", "default")
     assert switched.returncode == 0, switched.output
-    failed = chat(st, "gpt-5-codex", "no fallback")
+    failed = chat(st, "gpt-5.5", "no fallback")
     assert failed.status_code == 500
     assert "upstream failure for double-fail-codex" in failed.text
 
@@ -190,7 +189,7 @@ def test_a_config_that_fails_to_boot_keeps_the_old_instance_serving(st):
     code, svc = status(st)
     assert code == 0 and svc["litellm"]["ready"] and svc["litellm"]["drift"] is False
     assert svc["_"]["profile"] == "default"
-    assert chat(st, "gpt-5", "still here").status_code == 200
+    assert chat(st, "gpt-5.4-mini", "still here").status_code == 200
     assert [e for e in st.events("swap") if e["result"] == "failed"]
 
 
@@ -209,7 +208,7 @@ def test_kill9_of_a_service_brings_it_back_without_a_command(st, service):
     assert entry["restarts"] == 1 and entry["last_exit_code"] == -9
     assert st.pid(service) == launcher  # the same launcher restarted it
     assert [e for e in st.events("restart", service) if "SIGKILL" in e["detail"]]
-    assert chat(st, "gpt-5", "back").status_code == 200
+    assert chat(st, "gpt-5.4-mini", "back").status_code == 200
 
 
 def test_a_service_dying_at_once_on_every_start_is_given_up(st):

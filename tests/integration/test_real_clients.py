@@ -54,7 +54,7 @@ def test_codex_exec_through_the_gateway(stack, npm_clients, tmp_path):
     proc = subprocess.run([str(npm_clients / "codex"), "exec", "--skip-git-repo-check", "ping from codex"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "double(gpt-5-codex): ping from codex" in proc.stdout
+    assert "double(gpt-5.5): ping from codex" in proc.stdout  # the automatic choice: what the account serves
 
 
 def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):
@@ -66,4 +66,4 @@ def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Claude Code puts system reminders before the prompt in the same message; the double echoes it all.
     reply = proc.stdout.strip()
-    assert reply.startswith("double(claude-sonnet-4-5): ") and reply.endswith("ping from claude"), reply
+    assert reply.startswith("double(claude-sonnet-5): ") and reply.endswith("ping from claude"), reply

@@ -22,11 +22,7 @@ from tests.support import free_port, group_gone, wait_for
 RPM = 6  # the limited model's requests per minute
 REDIS_PASSWORD = "test-redis-secret"
 MODELS = f"""models:
-  - {{name: gpt-5-codex}}
-  - {{name: gpt-5}}
-  - {{name: claude-sonnet-4-5}}
-  - {{name: claude-haiku-4-5}}
-  - {{name: limited, model: gpt-5, protocol: openai, params: {{rpm: {RPM}}}}}
+  - {{name: limited, model: gpt-5.5, params: {{rpm: {RPM}}}}}
 router_settings:
   routing_strategy: usage-based-routing-v2   # the strategy whose pre-call check enforces rpm
   num_retries: 0   # a rejection is final (a retry would wait for its retry-after: 60 s)
@@ -59,6 +55,7 @@ def write_config(st, redis_port: int, extra: str = "") -> None:
 def st(tmp_path_factory, github, redis_server):
     stack = make_stack(tmp_path_factory, github, "replicas", env={"TEST_REDIS_PASSWORD": REDIS_PASSWORD})
     write_config(stack, redis_server)
+    stack.seed_accounts("codex")
     up = stack.doit("up")
     assert up.returncode == 0, up.output
     yield stack

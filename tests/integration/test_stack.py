@@ -70,12 +70,12 @@ def test_requests_through_litellm(stack):
     headers = {"Authorization": f"Bearer {stack.master_key}"}
     with httpx.Client(base_url=stack.litellm_url, headers=headers, timeout=60) as client:
         chat = client.post("/v1/chat/completions",
-                           json={"model": "gpt-5-codex", "messages": [{"role": "user", "content": "ping one"}]})
+                           json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "ping one"}]})
         assert chat.status_code == 200, chat.text
-        assert chat.json()["choices"][0]["message"]["content"] == "double(gpt-5-codex): ping one"
+        assert chat.json()["choices"][0]["message"]["content"] == "double(gpt-5.5): ping one"
 
         with client.stream("POST", "/v1/chat/completions",
-                           json={"model": "gpt-5", "stream": True,
+                           json={"model": "gpt-5.4-mini", "stream": True,
                                  "messages": [{"role": "user", "content": "stream two"}]}) as resp:
             assert resp.status_code == 200
             text = ""
@@ -83,20 +83,20 @@ def test_requests_through_litellm(stack):
                 if line.startswith("data: ") and line != "data: [DONE]":
                     for choice in json.loads(line[6:]).get("choices", []):
                         text += choice.get("delta", {}).get("content") or ""
-        assert text == "double(gpt-5): stream two"
+        assert text == "double(gpt-5.4-mini): stream two"
 
-        responses = client.post("/v1/responses", json={"model": "gpt-5-codex", "input": "codex three"})
+        responses = client.post("/v1/responses", json={"model": "gpt-5.6-sol", "input": "codex three"})
         assert responses.status_code == 200, responses.text
-        assert "double(gpt-5-codex): codex three" in responses.text
+        assert "double(gpt-5.6-sol): codex three" in responses.text
 
         messages = client.post("/v1/messages", headers={"x-api-key": stack.master_key, "anthropic-version": "2023-06-01"},
-                               json={"model": "claude-sonnet-4-5", "max_tokens": 64,
+                               json={"model": "claude-sonnet-4-5-20250929", "max_tokens": 64,
                                      "messages": [{"role": "user", "content": "claude four"}]})
         assert messages.status_code == 200, messages.text
-        assert messages.json()["content"][0]["text"] == "double(claude-sonnet-4-5): claude four"
+        assert messages.json()["content"][0]["text"] == "double(claude-sonnet-4-5-20250929): claude four"
 
         wrong = httpx.post(f"{stack.litellm_url}/v1/chat/completions", headers={"Authorization": "Bearer sk-wrong"},
-                           json={"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]}, timeout=30)
+                           json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "x"}]}, timeout=30)
         assert wrong.status_code in (400, 401)
 
 
@@ -228,8 +228,8 @@ def test_kill9_litellm_then_up_restarts_only_it(stack):
     assert stack.pid("cliproxy") == cliproxy_pid
     headers = {"Authorization": f"Bearer {stack.master_key}"}
     resp = httpx.post(f"{stack.litellm_url}/v1/chat/completions", headers=headers, timeout=60,
-                      json={"model": "gpt-5", "messages": [{"role": "user", "content": "back"}]})
-    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5): back"
+                      json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "back"}]})
+    assert resp.json()["choices"][0]["message"]["content"] == "double(gpt-5.5): back"
 
 
 def test_logs_show_both_services(stack):

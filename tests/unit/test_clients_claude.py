@@ -11,11 +11,12 @@ from tasks.clients.claude import merge_settings, plan, wanted_env
 from tasks.clients.gateway import Gateway
 from tasks.config import load_stack
 from tasks.errors import FlowgateError
+from tests.catalog_support import keep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude_settings.json"
 GW = Gateway("http://127.0.0.1:4000", Path("/srv/flowgate/.router/secrets/litellm_master_key"))
 HELPER = GW.key_shell_command
-ENV = wanted_env(GW, "claude-sonnet-4-5", "claude-haiku-4-5")
+ENV = wanted_env(GW, "claude-sonnet-4-6", "claude-haiku-4-5-20251001")
 
 
 def test_merge_keeps_every_other_key_in_order_with_the_file_indentation():
@@ -27,9 +28,11 @@ def test_merge_keeps_every_other_key_in_order_with_the_file_indentation():
         assert after[key] == before[key]
     assert after["apiKeyHelper"] == "cat /srv/flowgate/.router/secrets/litellm_master_key"
     assert list(after["env"]) == ["HTTPS_PROXY", "ANTHROPIC_MODEL", "ANTHROPIC_BASE_URL", "ANTHROPIC_DEFAULT_OPUS_MODEL",
-                                  "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL"]
+                                  "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+                                  "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"]
     assert after["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:4000"  # the root: no /v1
-    assert after["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-haiku-4-5"
+    assert after["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-haiku-4-5-20251001"
+    assert after["env"]["CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"] == "1"  # the picker lists what is served
     assert new.startswith('{\n    "permissions": {\n        "allow"') and new.endswith("}\n")
     assert "echo ünïcode ✓" in new
     # The other gateway's token would win over the helper: removed, said, and never echoed.
@@ -70,11 +73,26 @@ def test_env_must_be_an_object():
         merge_settings('{"env": []}', FIXTURE, HELPER, ENV)
 
 
-def test_plan_uses_claude_config_dir_and_the_config_models(paths, tmp_path):
-    stack = load_stack(paths)
-    stack["clients"]["claude"]["fast_model"] = None  # the fast slot falls back to the main model
-    [change], _ = plan(paths, stack, environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})
+def test_plan_uses_claude_config_dir_and_the_automatic_choice(paths, tmp_path):
+    keep(paths, "codex-plus", "claude")
+    [change], _ = plan(paths, load_stack(paths), environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})
     assert change.path == tmp_path / "c" / "settings.json" and change.old is None
     env = json.loads(change.new)["env"]
-    assert env["ANTHROPIC_MODEL"] == env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-sonnet-4-5"
+    assert env["ANTHROPIC_MODEL"] == "claude-sonnet-5"  # the newest Sonnet of the v7.2.140 catalog
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-haiku-4-5-20251001"
     assert str(paths.secret("litellm_master_key")) in json.loads(change.new)["apiKeyHelper"]
+
+
+def test_plan_without_a_claude_account_names_the_login(paths, tmp_path):
+    keep(paths, "codex-plus")
+    with pytest.raises(FlowgateError) as info:
+        plan(paths, load_stack(paths), environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})
+    assert "no account serves a claude model" in info.value.message and "doit login:claude" in info.value.hint
+
+
+def test_plan_refuses_a_named_model_no_account_serves(paths, tmp_path):
+    keep(paths, "claude")
+    stack = load_stack(paths)
+    stack["clients"]["claude"]["model"] = "claude-sonnet-4-5"  # retired: served only under its dated id
+    with pytest.raises(FlowgateError, match="'claude-sonnet-4-5', which no account serves now"):
+        plan(paths, stack, environ={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})

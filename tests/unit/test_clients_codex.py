@@ -12,6 +12,7 @@ from tasks.clients.codex import PROFILE_FILE, merge_config, plan, profile_text
 from tasks.clients.gateway import Gateway
 from tasks.config import load_stack
 from tasks.errors import FlowgateError
+from tests.catalog_support import keep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "codex_config.toml"
 GW = Gateway("http://127.0.0.1:4000", Path("/srv/flowgate/.router/secrets/litellm_master_key"))
@@ -79,6 +80,7 @@ def test_profile_file_selects_the_gateway_without_a_key():
 
 
 def test_plan_reads_only_and_honours_profile_only(paths, tmp_path):
+    keep(paths, "codex-plus")
     stack = load_stack(paths)
     env = {"CODEX_HOME": str(tmp_path / "codex")}
     changes, _ = plan(paths, stack, profile_only=True, environ=env)
@@ -88,9 +90,16 @@ def test_plan_reads_only_and_honours_profile_only(paths, tmp_path):
     assert not (tmp_path / "codex").exists()
 
 
-def test_client_model_must_exist(paths, tmp_path):
+def test_client_model_must_be_served(paths, tmp_path):
+    keep(paths, "codex-plus", "claude")
     stack = load_stack(paths)
-    stack["clients"]["codex"]["model"] = "gpt-9"
+    stack["clients"]["codex"]["model"] = "gpt-5-codex"  # never in the catalog
     with pytest.raises(FlowgateError) as info:
         plan(paths, stack, profile_only=False, environ={"CODEX_HOME": str(tmp_path)})
-    assert "'gpt-9'" in info.value.message and "gpt-5-codex, gpt-5, claude-sonnet-4-5" in info.value.message
+    assert "'gpt-5-codex', which no account serves now" in info.value.message and "gpt-5.5" in info.value.message
+
+
+def test_auto_picks_the_newest_plain_gpt_of_the_plan(paths, tmp_path):
+    keep(paths, "codex-free")
+    changes, _ = plan(paths, load_stack(paths), profile_only=True, environ={"CODEX_HOME": str(tmp_path)})
+    assert 'model = "gpt-5.5"' in changes[0].new

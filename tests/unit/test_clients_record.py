@@ -5,6 +5,7 @@ from __future__ import annotations
 from tasks import status
 from tasks.clients import record
 from tasks.config import load_stack
+from tests.catalog_support import keep
 
 
 def apply_record(paths, stack, client="codex"):
@@ -12,12 +13,13 @@ def apply_record(paths, stack, client="codex"):
 
 
 def test_fresh_record_is_not_stale_and_a_moved_gateway_is(paths):
+    keep(paths, "codex-plus", "claude")
     stack = load_stack(paths)
     apply_record(paths, stack)
     apply_record(paths, stack, "claude")
     assert record.stale(paths, stack) == []
     stack["litellm"]["port"] = 4100
-    stack["clients"]["claude"]["model"] = "claude-haiku-4-5"
+    stack["clients"]["claude"]["model"] = "claude-opus-5"
     assert record.stale(paths, stack) == [
         {"client": "claude", "changed": ["gateway address", "model"], "command": "uv run doit integrate:claude --apply"},
         {"client": "codex", "changed": ["gateway address"], "command": "uv run doit integrate:codex --apply"},
@@ -25,6 +27,7 @@ def test_fresh_record_is_not_stale_and_a_moved_gateway_is(paths):
 
 
 def test_status_table_names_the_stale_client_and_the_fix(paths):
+    keep(paths, "codex-plus", "claude")
     stack = load_stack(paths)
     apply_record(paths, stack)
     stack["litellm"]["host"] = "127.0.0.2"
@@ -38,3 +41,15 @@ def test_forget_and_a_damaged_record(paths):
     assert record.forget(paths, "codex")["files"] == ["/f"] and record.read(paths) == {}
     record.record_path(paths).write_text("{not json")
     assert record.stale(paths, stack) == []  # status stays cheap and never fails on it
+
+
+def test_status_flags_applied_settings_naming_a_model_no_longer_served(paths):
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    apply_record(paths, stack)  # codex: gpt-5.5 and gpt-5.4-mini, chosen automatically
+    keep(paths, "codex-free", "claude")  # the plan changed: still gpt-5.5, but ...
+    keep(paths, "claude")  # ... then the codex account was removed
+    report = status.collect(paths, stack)
+    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.5"), ("codex", "gpt-5.4-mini")}
+    assert ("codex settings name gpt-5.5 (model), which no account serves now: run `uv run doit integrate:codex --apply`"
+            in status.table(report))

@@ -1,5 +1,6 @@
-"""tasks.clients.smoke over real HTTP: the CLIProxyAPIPlus double stands in for LiteLLM (it serves
-the same client protocols), so both the passing checks and an upstream's error text are real."""
+"""tasks.clients.smoke over real HTTP: the CLIProxyAPI double stands in for LiteLLM as well (it
+serves the same client protocols, refusing what no account serves), so both the passing checks
+and an upstream's error text are real."""
 
 from __future__ import annotations
 
@@ -7,56 +8,79 @@ import json
 
 import pytest
 
+from tasks.catalog import store
 from tasks.clients import smoke
 from tasks.config import load_stack
 from tasks.errors import FlowgateError
-from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (the fixture)
+from tests.catalog_support import registry
+from tests.support import wait_for
+from tests.unit.test_cliproxy_double import MGMT_KEY, model_ids, start_double, write_account  # noqa: F401
 
 KEY = "sk-gateway-key-FGTEST"
 
 
 @pytest.fixture
-def gateway(paths, start_double):  # noqa: F811
-    double = start_double(api_keys=(KEY,), env={"CLIPROXY_DOUBLE_MODELS": "gpt-5-codex,gpt-5,claude-sonnet-4-5"})
+def double(start_double):  # noqa: F811
+    return start_double(api_keys=(KEY,))
+
+
+@pytest.fixture
+def gateway(paths, double):
     paths.secrets_dir.mkdir(parents=True)
-    paths.secret("litellm_master_key").write_text(KEY + "\n")
+    for name, value in (("litellm_master_key", KEY), ("cliproxy_api_key", KEY), ("cliproxy_management_key", MGMT_KEY)):
+        paths.secret(name).write_text(value + "\n")
     stack = load_stack(paths)
-    stack["litellm"]["port"] = double.port
+    stack["litellm"]["port"] = stack["cliproxy"]["port"] = double.port
     return stack
 
 
-def test_every_protocol_passes_for_a_served_model(paths, gateway):
-    checks = smoke.run(paths, gateway, ["gpt-5"], timeout=10)
-    assert [c.name for c in checks] == ["models", "chat", "chat (stream)", "responses", "responses (stream)",
-                                        "messages", "messages (stream)"]
+def log_in(double, *types: str) -> None:
+    for t in types:
+        write_account(double.auth_dir, f"{t}-u@example.com.json", {"type": t, "email": "u@example.com"})
+    wait_for(lambda: len({m["owned_by"] for m in double.http.get(
+        "/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()["data"]}) == len(types), what="accounts loaded")
+
+
+def test_one_model_per_provider_on_its_own_protocols(paths, gateway, double):
+    log_in(double, "codex", "claude")
+    models, served = smoke.models_to_check(paths, gateway, None)
+    # the client slots' automatic choices, one per provider; the catalog was read and kept on the way
+    assert models == [("claude-sonnet-5", "anthropic"), ("gpt-5.5", "openai")]
+    assert set(served) == {m["id"] for ch in ("codex-pro", "claude") for m in registry()[ch]}
+    assert set(store.read(paths).ids()) == set(served)
+    checks = list(smoke.run(paths, gateway, models, served, timeout=10))
+    assert [c.name for c in checks] == ["models", "messages", "messages (stream)", "count_tokens", "chat",
+                                        "chat", "chat (stream)", "responses", "responses (stream)"]
     assert all(c.ok and c.status == 200 for c in checks), [c.line() for c in checks]
-    assert checks[1].detail == "double(gpt-5): Reply with the single word: ok"
-    assert smoke.summary(checks) == "7 passed, 0 failed"
+    assert checks[5].detail == "double(gpt-5.5): Reply with the single word: ok"
+    assert smoke.summary(checks) == "9 passed, 0 failed"
 
 
-def test_failures_carry_the_upstream_error_text(paths, gateway):
-    checks = smoke.run(paths, gateway, ["claude-haiku-4-5"], timeout=10)
+def test_no_account_is_a_clear_refusal_never_a_pass(paths, gateway):
+    with pytest.raises(FlowgateError) as info:
+        smoke.models_to_check(paths, gateway, None)
+    assert info.value.message == "no account serves a model: nothing to smoke-test"
+    assert "uv run doit login:codex" in info.value.hint
+
+
+def test_failures_carry_the_upstream_error_text(paths, gateway, double):
+    log_in(double, "codex")
+    models, served = smoke.models_to_check(paths, gateway, "claude-sonnet-4-5")  # retired, and no claude account
+    assert models == [("claude-sonnet-4-5", "anthropic")]
+    checks = list(smoke.run(paths, gateway, models, served, timeout=10))
     failed = {c.name: c for c in checks if not c.ok}
-    assert set(failed) == {c.name for c in checks}  # the double serves no haiku, not even in /v1/models
-    assert failed["models"].detail == "not listed: claude-haiku-4-5"
-    assert failed["chat"].status == 400 and failed["chat"].detail == "unknown provider for model claude-haiku-4-5"
-    assert failed["messages (stream)"].detail == "unknown provider for model claude-haiku-4-5"
-    assert "count_tokens" in failed and failed["messages (dated id)"].model == "claude-haiku-4-5-20250101"
-    assert smoke.summary(checks) == f"0 passed, {len(checks)} failed"
-    assert failed["chat"].line().startswith("FAIL  400")
+    assert set(failed) == {c.name for c in checks}
+    assert failed["models"].detail == "not listed: claude-sonnet-4-5"
+    assert failed["chat"].status == 400 and failed["chat"].detail == "unknown provider for model claude-sonnet-4-5"
+    assert failed["messages (stream)"].detail == "unknown provider for model claude-sonnet-4-5"
+    assert smoke.summary(checks) == f"0 passed, {len(checks)} failed" and failed["chat"].line().startswith("FAIL  400")
     data = json.loads(smoke.as_json(gateway, checks))
     assert data["failed"] == len(checks) and data["checks"][1]["detail"].startswith("unknown provider")
 
 
-def test_a_gateway_that_is_down_fails_every_check(paths, gateway):
+def test_a_gateway_that_is_down_fails_every_check(paths, gateway, double):
+    log_in(double, "codex")
+    models, served = smoke.models_to_check(paths, gateway, None)
     gateway["litellm"]["port"] = 1  # nothing listens there
-    checks = smoke.run(paths, gateway, ["gpt-5"], timeout=5)
+    checks = list(smoke.run(paths, gateway, models, served, timeout=5))
     assert not any(c.ok for c in checks) and checks[0].status is None and "ConnectError" in checks[0].detail
-
-
-def test_models_to_check(paths):
-    stack = load_stack(paths)
-    assert smoke.models_to_check(stack, None) == ["gpt-5-codex", "gpt-5", "claude-sonnet-4-5", "claude-haiku-4-5"]
-    assert smoke.models_to_check(stack, "gpt-5") == ["gpt-5"]
-    with pytest.raises(FlowgateError, match="'nope'.*gpt-5-codex"):
-        smoke.models_to_check(stack, "nope")

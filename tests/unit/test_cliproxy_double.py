@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.catalog_support import registry
+from tests.fakes.cliproxy_double import fake_jwt
 from tests.support import free_port, wait_for
 
 DOUBLE = Path(__file__).resolve().parents[1] / "fakes" / "cliproxy_double.py"
@@ -154,10 +156,10 @@ def test_client_api_key_errors_and_accepted_forms(start_double):
 
 
 def test_empty_api_keys_disables_client_auth(start_double):
-    d = start_double(api_keys=(), env={"CLIPROXY_DOUBLE_MODELS": "m-free"})
-    r = d.http.get("/v1/models")
-    assert r.status_code == 200
-    assert [m["id"] for m in r.json()["data"]] == ["m-free"]
+    d = start_double(api_keys=())
+    write_account(d.auth_dir, "kimi-u.json", {"type": "kimi", "username": "u"})
+    wait_for(lambda: d.http.get("/v1/models").json()["data"], what="kimi models without a client key")
+    assert [m["id"] for m in d.http.get("/v1/models").json()["data"]] == [m["id"] for m in registry()["kimi"]]
 
 
 def test_failing_model_answers_500_on_every_api_route(start_double):
@@ -174,29 +176,67 @@ def test_failing_model_answers_500_on_every_api_route(start_double):
 
 
 def test_models_follow_enabled_account_files_and_chat_echoes(start_double):
-    d = start_double(env={"CLIPROXY_DOUBLE_MODELS": "always-on"})
-    assert model_ids(d) == {"always-on"}
+    d = start_double()
+    assert model_ids(d) == set()  # (!) no account: nothing is served
     write_account(d.auth_dir, "claude-off@example.com.json", {"type": "claude", "email": "off@example.com", "disabled": True})
     write_account(d.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com"})
-    wait_for(lambda: "gpt-5-codex" in model_ids(d), what="codex models after adding an account file")
-    assert model_ids(d) == {"always-on", "gpt-5-codex", "gpt-5"}  # disabled claude account is skipped
+    wait_for(lambda: "gpt-5.5" in model_ids(d), what="codex models after adding an account file")
+    # no plan claim in the token: the pro catalog, as the binary does; the disabled claude account is skipped
+    assert model_ids(d) == {m["id"] for m in registry()["codex-pro"]}
+    listed = d.http.get("/v1/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"}).json()["data"]
+    assert {m["owned_by"] for m in listed} == {"openai"} and all(m["created"] > 0 for m in listed)
 
     auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
     r = d.http.post("/v1/chat/completions", headers=auth,
-                    json={"model": "gpt-5-codex", "messages": [{"role": "user", "content": "hello world"}]})
+                    json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "hello world"}]})
     assert r.status_code == 200, r.text
-    assert r.json()["choices"][0]["message"]["content"] == "double(gpt-5-codex): hello world"
+    assert r.json()["choices"][0]["message"]["content"] == "double(gpt-5.5): hello world"
     assert r.json()["usage"]["prompt_tokens"] == 2
 
     with d.http.stream("POST", "/v1/chat/completions", headers=auth,
-                       json={"model": "always-on", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as s:
+                       json={"model": "gpt-5.4-mini(high)", "stream": True,  # a thinking suffix on a served id
+                             "messages": [{"role": "user", "content": "hi"}]}) as s:
         lines = [line for line in s.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     text = "".join(json.loads(l[6:])["choices"][0]["delta"].get("content", "") for l in lines[:-1])
-    assert text == "double(always-on): hi"
+    assert text == "double(gpt-5.4-mini(high)): hi"
 
-    r = d.http.post("/v1/chat/completions", headers=auth, json={"model": "claude-sonnet-4-5", "messages": []})
-    assert r.status_code == 400 and "error" in r.json()
+    # the sheet's refusal, exactly: 400 model_not_found naming the id, on every protocol
+    for model in ("claude-sonnet-4-6", "gpt-5-codex", "gpt-5"):  # no claude account; ids never or no longer served
+        r = d.http.post("/v1/chat/completions", headers=auth, json={"model": model, "messages": []})
+        assert r.status_code == 400 and r.json() == {"error": {
+            "message": f"unknown provider for model {model}", "type": "invalid_request_error",
+            "code": "model_not_found", "param": "model"}}
+    r = d.http.post("/v1/messages", headers=auth, json={"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []})
+    assert r.status_code == 400 and r.json() == {"type": "error", "error": {
+        "type": "invalid_request_error", "message": "unknown provider for model claude-sonnet-4-5"}}
+
+
+def test_codex_plan_picks_the_channel_and_auth_file_models_says_who_serves(start_double):
+    d = start_double(name="plans")
+    write_account(d.auth_dir, "codex-free.json", {"type": "codex", "email": "f@example.com", "id_token": fake_jwt(
+        {"https://api.openai.com/auth": {"chatgpt_plan_type": "free"}})})
+    write_account(d.auth_dir, "claude-c@example.com.json", {"type": "claude", "email": "c@example.com"})
+    wait_for(lambda: "claude-sonnet-4-6" in model_ids(d), what="claude models")
+    free, claude = ({m["id"] for m in registry()[ch]} for ch in ("codex-free", "claude"))
+    assert model_ids(d) == free | claude and "gpt-5.4" not in free  # a free plan serves fewer ids
+    answer = d.mgmt("GET", "/auth-files/models", params={"name": "codex-free.json"}).json()
+    assert {m["id"] for m in answer["models"]} == free and {m["owned_by"] for m in answer["models"]} == {"openai"}
+    assert d.mgmt("GET", "/auth-files/models", params={"name": "nobody.json"}).json() == {"models": []}
+    assert d.mgmt("GET", "/auth-files/models").status_code == 400
+
+
+def test_the_catalog_changes_without_a_restart(start_double, tmp_path):
+    catalog = tmp_path / "models.json"
+    catalog.write_text(json.dumps(registry()))
+    d = start_double(name="refresh", env={"CLIPROXY_DOUBLE_CATALOG": str(catalog)})
+    write_account(d.auth_dir, "claude-c@example.com.json", {"type": "claude", "email": "c@example.com"})
+    wait_for(lambda: "claude-sonnet-4-6" in model_ids(d), what="claude models")
+    changed = registry()
+    changed["claude"] = [*changed["claude"][1:], {"id": "claude-tomorrow-1", "created": 1, "owned_by": "anthropic"}]
+    catalog.write_text(json.dumps(changed))  # as the binary's 3-hourly refresh would
+    wait_for(lambda: "claude-tomorrow-1" in model_ids(d), what="the new id")
+    assert "claude-haiku-4-5-20251001" not in model_ids(d)
 
 
 def test_management_key_errors_and_headers(start_double):
@@ -267,7 +307,7 @@ def test_oauth_callback_login_writes_private_account_file(start_double):
     assert data["type"] == "codex" and data["email"] == "dev@example.com" and data["access_token"]
     files = d.mgmt("GET", "/auth-files").json()["files"]
     assert [f["name"] for f in files] == ["codex-dev@example.com.json"]
-    assert "gpt-5-codex" in model_ids(d)
+    assert "gpt-5.5" in model_ids(d)
     # faithful quirk: an unknown state also says ok
     assert d.mgmt("GET", "/get-auth-status", params={"state": "never-issued"}).json() == {"status": "ok"}
 

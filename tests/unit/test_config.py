@@ -25,7 +25,8 @@ def test_shipped_config_is_valid(paths):
     stack = load_stack(paths)
     assert stack["profile"] == "default"
     assert stack["litellm"]["host"] == "127.0.0.1" and stack["cliproxy"]["host"] == "127.0.0.1"
-    assert {m["name"] for m in stack["models"]} >= {stack["clients"]["codex"]["model"], stack["clients"]["claude"]["fast_model"]}
+    # no hand-kept ids: the models are what the accounts serve, the client slots chosen from them
+    assert stack["models"] == [] and {stack["clients"][c][s] for c in ("codex", "claude") for s in ("model", "fast_model")} == {"auto"}
     assert "profiles" not in stack and "cost" in stack["profile_names"]
 
 
@@ -86,16 +87,24 @@ def test_problem_in_profile_names_profile_path_and_file(paths):
     assert "expected an integer" in line and "found str 'many'" in line
 
 
-def test_inactive_profile_with_unknown_fallback_is_reported(paths):
+def test_fallbacks_and_client_slots_may_name_any_id(paths):
+    # the catalog's pattern routes serve whatever the accounts serve: only the running binary knows
     write_local(paths, """
+        clients: {codex: {model: gpt-6-astra}}
         profiles:
           cost:
             router_settings:
               fallbacks:
-                - gpt-5: [no-such-model]
+                - gpt-6-astra: [claude-fable-5-1]
     """)
-    [line] = problems(paths)
-    assert "profiles.cost.router_settings.fallbacks[0].gpt-5[0]" in line and "'no-such-model'" in line
+    stack = load_stack(paths)
+    assert stack["profile_models"]["cost"] == ["gpt-6-astra", "claude-fable-5-1"]
+    assert stack["profile_models"]["reliable"][:2] == ["gpt-5.5", "claude-sonnet-4-6"]
+
+
+def test_adding_one_model_in_local_yaml_needs_nothing_else(paths):
+    write_local(paths, "models:\n  - {name: fast, model: gpt-5.4-mini, params: {rpm: 60}}\n")
+    assert [m["name"] for m in load_stack(paths)["models"]] == ["fast"]
 
 
 def test_all_problems_reported_at_once(paths):
@@ -125,8 +134,11 @@ def test_is_loopback(host, expected):
 
 def test_disabled_cliproxy_needs_direct_models(paths):
     write_local(paths, "cliproxy: {enabled: false}\n")
-    lines = problems(paths)
-    assert len(lines) == 4 and all("cliproxy.enabled is false" in l for l in lines)
+    [line] = problems(paths)
+    assert "models: is empty and cliproxy.enabled is false" in line
+    write_local(paths, "cliproxy: {enabled: false}\nmodels: [{name: fast, model: gpt-5.4-mini}]\n")
+    [line] = problems(paths)
+    assert "models[0].via: routes through cliproxy, but cliproxy.enabled is false" in line
 
 
 def test_references_checked_against_environment(paths, tmp_path):

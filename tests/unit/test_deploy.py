@@ -13,7 +13,7 @@ from tasks import secrets
 from tasks.config import load_stack
 from tasks.deploy import cluster, compose, k8s
 from tasks.errors import FlowgateError
-from tests.manifests import SHIPPED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
+from tests.manifests import NAMED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
 
 UPSTREAM_KEY = "sk-upstream-from-env-0123456789"
 FILE_KEY = "sk-upstream-from-file-0123456789"
@@ -27,7 +27,7 @@ TEAM_LOCAL = """
     cliproxy:
       store: {type: postgres, dsn_file: keys/pg.dsn, schema: flowgate}
     models:
-""" + SHIPPED_MODELS + """      - {name: gpt-4o-direct, via: direct, model: openai/gpt-4o, api_key_env: OPENAI_API_KEY}
+""" + NAMED_MODELS + """      - {name: gpt-4o-direct, via: direct, model: openai/gpt-4o, api_key_env: OPENAI_API_KEY}
       - {name: mini.direct, via: direct, model: openai/gpt-4o-mini, api_key_file: keys/mini.key}
 """
 

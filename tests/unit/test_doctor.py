@@ -58,7 +58,7 @@ def test_shipped_config_without_binary(paths, free_ports):
     write_local(paths, free_ports)
     checks = run(paths)
     assert checks["config"].ok
-    assert checks["config"].detail == "valid: profile default, 4 models"
+    assert checks["config"].detail == "valid: profile default, every model the accounts serve"
     assert checks["litellm"].ok and checks["litellm"].detail[0].isdigit()
     binary = checks["binary"]
     assert not binary.ok
@@ -296,14 +296,14 @@ def test_corrupt_record_is_stale(paths, free_ports):
 
 def test_format_checks():
     text = doctor.format_checks([
-        doctor.Check("config", True, "valid: profile default, 4 models"),
+        doctor.Check("config", True, "valid: profile default, every model the accounts serve"),
         doctor.Check("ports", False, "litellm 127.0.0.1:4000 is in use by pid 1 (init)",
                      "stop that process or change litellm.port in config/local.yaml"),
         doctor.Check("disk", True, "800.0 MiB free", "free some space", warn=True),
         doctor.Check("state", True, "no services running", "ignored when ok"),
     ])
     lines = text.splitlines()
-    assert lines[0] == "ok    config        valid: profile default, 4 models"
+    assert lines[0] == "ok    config        valid: profile default, every model the accounts serve"
     assert lines[1] == "FAIL  ports         litellm 127.0.0.1:4000 is in use by pid 1 (init)"
     assert lines[2] == "      fix: stop that process or change litellm.port in config/local.yaml"
     assert lines[3].startswith("warn  disk ")

@@ -6,6 +6,7 @@ import pytest
 
 from tasks import profiles
 from tasks.config import load_stack
+from tests.catalog_support import registry
 from tasks.errors import FlowgateError
 
 
@@ -52,5 +53,10 @@ def test_shipped_profiles_use_litellm_router_settings(paths):
     assert retries["reliable"] > retries["default"] > retries["cost"] == 0
     assert not by_name["default"]["router_settings"].get("fallbacks")
     chains = {k: v for entry in by_name["reliable"]["router_settings"]["fallbacks"] for k, v in entry.items()}
-    assert chains["gpt-5-codex"] == ["claude-sonnet-4-5"] and chains["claude-sonnet-4-5"] == ["gpt-5-codex"]
-    assert by_name["cost"]["clients"]["claude"]["model"] == "claude-haiku-4-5"
+    assert chains["gpt-5.5"] == ["claude-sonnet-4-6"] and chains["claude-sonnet-4-6"] == ["gpt-5.5"]
+    assert by_name["cost"]["clients"]["claude"]["model"] == "claude-haiku-4-5-20251001"
+    # every id a shipped profile names is in the v7.2.140 catalog (tests/fakes/models.json)
+    served = {m["id"] for ch in registry().values() for m in ch}
+    for stack in by_name.values():
+        named = [v for s in stack["clients"].values() for v in s.values() if v != "auto"]
+        assert set(stack["profile_models"][stack["profile"]] + named) <= served

@@ -47,7 +47,8 @@ def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):
     stack = load_stack(paths)
     paths.litellm_config.parent.mkdir(parents=True)
     paths.litellm_config.write_text("a: 1\n")
-    stack["models"][0].update(via="direct", model="openai/x", api_key_env="FG_KEY")
+    stack["models"] = [{"name": "x", "via": "direct", "model": "openai/x", "api_base": None, "api_key_env": "FG_KEY",
+                        "api_key_file": None, "protocol": None, "params": {}, "model_info": {}}]
     first = litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-1"})
     assert litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-1", "OTHER": "x"}).inputs_hash == first.inputs_hash
     second = litellm_launch(paths, stack, environ={"FG_KEY": "secret-value-2"})
@@ -85,29 +86,35 @@ def test_render_inputs_split_by_service(paths):
     assert "models" in lite and lite["cliproxy"] == {"host": "127.0.0.1", "port": 8317}
 
 
-def test_cliproxy_models_speak_their_own_protocol(paths):
+def _named(name: str, **extra) -> dict:
+    return {"name": name, "via": "cliproxy", "model": None, "api_base": None, "api_key_env": None,
+            "api_key_file": None, "protocol": None, "params": {}, "model_info": {}, **extra}
+
+
+def test_named_cliproxy_models_speak_their_own_protocol(paths):
     stack = load_stack(paths)
-    by_name = {m["name"]: m for m in stack["models"]}
     values = secrets.placeholders()
-    claude = litellm_params(paths, stack, by_name["claude-haiku-4-5"], values)
+    claude = litellm_params(paths, stack, _named("haiku", model="claude-haiku-4-5-20251001"), values)
     # LiteLLM's anthropic provider appends /v1/messages and /v1/messages/count_tokens to the root.
-    assert claude["model"] == "anthropic/claude-haiku-4-5" and claude["api_base"] == "http://127.0.0.1:8317"
-    codex = litellm_params(paths, stack, by_name["gpt-5-codex"], values)
-    assert codex["model"] == "openai/gpt-5-codex" and codex["api_base"] == "http://127.0.0.1:8317/v1"
-    assert protocol({**by_name["claude-haiku-4-5"], "protocol": "openai"}) == "openai"  # the config overrides
-    assert protocol({**by_name["gpt-5"], "protocol": "anthropic"}) == "anthropic"
+    assert claude["model"] == "anthropic/claude-haiku-4-5-20251001" and claude["api_base"] == "http://127.0.0.1:8317"
+    codex = litellm_params(paths, stack, _named("gpt-5.5", params={"rpm": 6}), values)
+    assert codex == {"model": "openai/gpt-5.5", "api_base": "http://127.0.0.1:8317/v1", "rpm": 6,
+                     "api_key": values["cliproxy_api_key"]}
+    assert protocol(_named("claude-x", protocol="openai")) == "openai"  # the config overrides
+    assert protocol(_named("gpt-5.5", protocol="anthropic")) == "anthropic"
 
 
-def test_dated_ids_route_to_their_claude_model_only(paths):
+def test_every_served_id_is_routed_by_pattern_after_the_named_models(paths):
     stack = load_stack(paths)
-    stack["models"].append({**stack["models"][-1], "name": "haiku-again"})  # same upstream: one route
+    stack["models"] = [_named("fast", model="gpt-5.4-mini")]
     entries = model_entries(paths, stack, secrets.placeholders())
-    aliases = {e["name"]: e["litellm_params"]["model"] for e in entries if "*" in e["name"]}
-    assert aliases == {"claude-sonnet-4-5-20*": "anthropic/claude-sonnet-4-5",
-                       "claude-haiku-4-5-20*": "anthropic/claude-haiku-4-5"}
-    assert [e["name"] for e in entries[:len(stack["models"])]] == [m["name"] for m in stack["models"]]
-    rendered = render_litellm(paths, stack, secrets.placeholders())
-    assert 'model_name: "claude-haiku-4-5-20*"' in rendered
+    assert [(e["name"], e["litellm_params"]["model"], e["litellm_params"]["api_base"]) for e in entries] == [
+        ("fast", "openai/gpt-5.4-mini", "http://127.0.0.1:8317/v1"),  # LiteLLM matches names before patterns
+        ("claude-*", "anthropic/claude-*", "http://127.0.0.1:8317"),
+        ("*", "openai/*", "http://127.0.0.1:8317/v1")]
+    assert 'model_name: "claude-*"' in render_litellm(paths, stack, secrets.placeholders())
+    stack["cliproxy"]["enabled"] = False
+    assert [e["name"] for e in model_entries(paths, stack, secrets.placeholders())] == ["fast"]
 
 
 def test_protocol_is_checked_by_the_config(paths):

@@ -1,0 +1,161 @@
+"""Inside LiteLLM's process: the gateway's model list and its answer for an unserved id.
+
+With pattern routes LiteLLM's own `GET /v1/models` lists its price map's ids, not what the accounts
+serve. This ASGI layer lets LiteLLM answer (so its key check holds), then replaces a 200 body with
+the config's named models plus what CLIProxyAPI serves right now (asked live, kept CACHE_S). And a
+400 "unknown provider for model X" (CLIProxyAPI's refusal, wrapped by LiteLLM) becomes one clear
+error naming X, the nearest served ids and `doit models`; nothing else is buffered or touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import time
+
+from .routes import MARK
+
+CACHE_S = 5.0  # how long a live answer stands in for the next /v1/models or error
+DEADLINE_S = 2.0  # the whole exchange with CLIProxyAPI
+MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/v1/responses",
+                "/responses", "/v1/messages", "/v1/messages/count_tokens")
+LIST_ROUTES = ("/v1/models", "/models")
+_UNKNOWN = re.compile(rb"unknown provider for model ([^\"\\\s]*)")
+_MAX_ERROR = 256 * 1024  # an error body larger than this is passed on as it is
+
+_cache: dict = {"at": 0.0, "models": None}
+
+
+def _router():
+    from litellm.proxy import proxy_server
+
+    return proxy_server.llm_router
+
+
+def _upstream() -> tuple[str, str] | None:
+    """CLIProxyAPI's /v1 URL and client key, from FlowGate's OpenAI pattern route."""
+    router = _router()
+    for d in (router.model_list if router else []):
+        params = d.get("litellm_params") or {}
+        if (d.get("model_info") or {}).get("flowgate") == MARK and str(params.get("model", "")).startswith("openai/"):
+            return str(params.get("api_base")), str(params.get("api_key"))
+    return None
+
+
+def named_models() -> list[str]:
+    router = _router()
+    names = [d.get("model_name") for d in (router.model_list if router else [])
+             if (d.get("model_info") or {}).get("flowgate") != MARK]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and "*" not in n))
+
+
+async def served() -> list[dict] | None:
+    """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
+    if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
+        return _cache["models"]
+    upstream = _upstream()
+    if upstream is None:
+        return None
+    import asyncio
+
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=DEADLINE_S) as client:
+            answer = await asyncio.wait_for(
+                client.get(upstream[0] + "/models", headers={"Authorization": f"Bearer {upstream[1]}"}), DEADLINE_S)
+        data = answer.json()["data"] if answer.status_code == 200 and len(answer.content) < 4 << 20 else None
+        models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
+                  for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
+    except Exception as exc:  # the list degrades to the named models; the log says why
+        print(f"flowgate: cannot ask CLIProxyAPI for its models: {type(exc).__name__}: {exc}", flush=True)
+        models = None
+    _cache.update(at=time.monotonic(), models=models)
+    return models
+
+
+def model_list_body(named: list[str], live: list[dict] | None) -> bytes:
+    """OpenAI's list shape, with the fields Anthropic's clients read (type, display_name, created_at)."""
+    now = int(time.time())
+    entries = [{"id": n, "owned_by": "flowgate", "created": now} for n in named]
+    entries += [m for m in live or [] if m["id"] not in set(named)]
+    data = [{"id": m["id"], "object": "model", "created": m["created"], "owned_by": m["owned_by"],
+             "type": "model", "display_name": m["id"],
+             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["created"]))} for m in entries]
+    return json.dumps({"object": "list", "data": data, "has_more": False,
+                       "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}).encode()
+
+
+def unserved_message(model: str, routable: list[str]) -> str:
+    if not routable:
+        return (f"model {model!r} is not served: no account is logged in "
+                "(run `uv run doit login:codex` or `uv run doit login:claude`, then `uv run doit models`)")
+    # a dated snapshot of the id first (claude-sonnet-4-5 -> claude-sonnet-4-5-20250929), then look-alikes
+    snapshots = [r for r in routable if r.startswith(model + "-")]
+    nearest = list(dict.fromkeys(snapshots + difflib.get_close_matches(model, routable, n=3, cutoff=0.5)))[:3]
+    hint = f"nearest: {', '.join(nearest)}; " if nearest else ""
+    shown = ", ".join(routable[:20]) + (", ..." if len(routable) > 20 else "")
+    return f"model {model!r} is not served by any logged-in account ({hint}served now: {shown}; see `uv run doit models`)"
+
+
+def error_body(path: str, message: str) -> bytes:
+    if path.startswith("/v1/messages"):
+        return json.dumps({"type": "error", "error": {"type": "invalid_request_error", "message": message}}).encode()
+    return json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": "model",
+                                 "code": "model_not_found"}}).encode()
+
+
+def _with_length(start: dict, size: int) -> dict:
+    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
+    return {**start, "headers": [*headers, (b"content-length", str(size).encode())]}
+
+
+def wrap(app):
+    """`app` with FlowGate's model list and unserved-id answers (see the module's doc)."""
+
+    async def asgi(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        path, method = scope["path"], scope["method"]
+        if method == "GET" and path in LIST_ROUTES:
+            return await _buffered(app, scope, receive, send, 200, _list_body)
+        if method == "POST" and path in MODEL_ROUTES:
+            return await _buffered(app, scope, receive, send, 400, _unserved_body)
+        return await app(scope, receive, send)
+
+    return asgi
+
+
+async def _list_body(path: str, body: bytes) -> bytes:
+    return model_list_body(named_models(), await served())
+
+
+async def _unserved_body(path: str, body: bytes) -> bytes:
+    found = _UNKNOWN.search(body) if len(body) <= _MAX_ERROR else None
+    if not found:
+        return body
+    model = found.group(1).decode("utf-8", "replace")
+    live = await served() or []
+    routable = named_models() + [m["id"] for m in live if m["id"] not in named_models()]
+    return error_body(path, unserved_message(model, routable))
+
+
+async def _buffered(app, scope, receive, send, status: int, rewrite):
+    """Run `app`; when it answers `status`, hold the body and send `rewrite(path, body)` instead.
+    Any other answer (every success of a model route, streams included) passes through untouched."""
+    held: dict = {}
+
+    async def send_or_hold(message):
+        if message["type"] == "http.response.start" and message["status"] == status:
+            held.update(start=message, chunks=[])
+            return
+        if "start" not in held:
+            return await send(message)
+        held["chunks"].append(message.get("body", b""))
+        if not message.get("more_body"):
+            body = await rewrite(scope["path"], b"".join(held["chunks"]))
+            await send(_with_length(held["start"], len(body)))
+            await send({"type": "http.response.body", "body": body})
+
+    return await app(scope, receive, send_or_hold)

@@ -1,0 +1,96 @@
+"""tasks.catalog.served_models: the gateway's model list and its answer for an unserved id, as an
+ASGI layer around a stand-in app (LiteLLM's router replaced by its model list)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from tasks.catalog import served_models
+from tasks.catalog.routes import pattern_entries
+
+LIVE = [{"id": "gpt-5.5", "owned_by": "openai", "created": 1}, {"id": "claude-sonnet-4-6", "owned_by": "anthropic", "created": 2}]
+
+
+@pytest.fixture
+def router(monkeypatch):
+    model_list = [{"model_name": "fast", "litellm_params": {"model": "openai/gpt-5.4-mini"}, "model_info": {}}]
+    model_list += [{"model_name": e["name"], "litellm_params": e["litellm_params"], "model_info": e["model_info"]}
+                   for e in pattern_entries("http://127.0.0.1:8317", "k")]
+    monkeypatch.setattr(served_models, "_router", lambda: SimpleNamespace(model_list=model_list))
+    served_models._cache.update(at=0.0, models=None)
+
+    async def live():
+        return LIVE
+
+    monkeypatch.setattr(served_models, "served", live)
+    return model_list
+
+
+def call(app, method: str, path: str) -> tuple[int, dict, bytes]:
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "method": method, "path": path}, receive, send))
+    start = sent[0]
+    return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def answering(status: int, body: bytes, chunks: int = 1):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        step = max(1, len(body) // chunks)
+        for i in range(0, len(body), step):
+            await send({"type": "http.response.body", "body": body[i:i + step], "more_body": i + step < len(body)})
+    return app
+
+
+def test_the_model_list_is_the_named_models_and_what_is_served(router):
+    wrapped = served_models.wrap(answering(200, b'{"data": [{"id": "openai/gpt-3.5-turbo"}]}'))
+    status, headers, body = call(wrapped, "GET", "/v1/models")
+    data = json.loads(body)
+    assert status == 200 and [m["id"] for m in data["data"]] == ["fast", "gpt-5.5", "claude-sonnet-4-6"]
+    assert headers[b"content-length"] == str(len(body)).encode()
+    assert data["data"][2] == {"id": "claude-sonnet-4-6", "object": "model", "created": 2, "owned_by": "anthropic",
+                               "type": "model", "display_name": "claude-sonnet-4-6", "created_at": "1970-01-01T00:00:02Z"}
+    assert data["has_more"] is False and data["first_id"] == "fast"
+
+
+def test_a_refused_list_is_passed_on(router):
+    wrapped = served_models.wrap(answering(401, b'{"error": "wrong gateway key"}'))
+    assert call(wrapped, "GET", "/v1/models") == (401, {b"content-type": b"application/json", b"content-length": b"30"},
+                                                  b'{"error": "wrong gateway key"}')
+
+
+def test_unknown_provider_becomes_one_clear_error_per_protocol(router):
+    litellm_body = json.dumps({"error": {"message": "litellm.BadRequestError: OpenAIException - unknown provider for "
+                                                    "model gpt-5.5-pro\n\nLiteLLM: model group ...", "code": "400"}}).encode()
+    status, headers, body = call(served_models.wrap(answering(400, litellm_body, chunks=3)), "POST", "/v1/chat/completions")
+    error = json.loads(body)["error"]
+    assert status == 400 and error["code"] == "model_not_found" and error["param"] == "model"
+    assert error["message"] == ("model 'gpt-5.5-pro' is not served by any logged-in account (nearest: gpt-5.5; "
+                                "served now: fast, gpt-5.5, claude-sonnet-4-6; see `uv run doit models`)")
+    assert headers[b"content-length"] == str(len(body)).encode()
+    status, _, body = call(served_models.wrap(answering(400, litellm_body)), "POST", "/v1/messages")
+    assert json.loads(body)["type"] == "error" and json.loads(body)["error"]["type"] == "invalid_request_error"
+
+
+def test_other_answers_pass_through_untouched(router):
+    other = b'{"error": {"message": "max_tokens: must be positive"}}'
+    assert call(served_models.wrap(answering(400, other)), "POST", "/v1/messages")[2] == other
+    ok = b'{"choices": []}'
+    assert call(served_models.wrap(answering(200, ok, chunks=4)), "POST", "/v1/chat/completions")[2] == ok
+
+
+def test_with_no_account_the_message_names_the_login():
+    assert "no account is logged in" in served_models.unserved_message("gpt-5.5", [])
+    assert "uv run doit login:codex" in served_models.unserved_message("gpt-5.5", [])
