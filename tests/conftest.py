@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.paths import Paths  # noqa: E402
+from tasks.base.paths import Paths  # noqa: E402
 
 
 @dataclass

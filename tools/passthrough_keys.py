@@ -1,4 +1,4 @@
-"""Generate tasks/data/passthrough_keys.json: the settings keys the pinned versions accept.
+"""Generate tasks/config/passthrough_keys.json: the settings keys the pinned versions accept.
 
 `doit check` compares litellm_settings, router_settings, general_settings and cliproxy.settings
 against this list ("did you mean"), without importing LiteLLM (~10 s). Re-run after changing the

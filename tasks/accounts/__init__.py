@@ -1,4 +1,4 @@
-"""Accounts: the OAuth logins CLIProxyAPIPlus turns into API access.
+"""Accounts: the OAuth logins CLIProxyAPI turns into API access.
 
 Plain Python, no doit: the provider table (`providers`), a client for the binary's management API
 (`management`), the login flow (`login`), the binary's own login flag as a fallback (`fallback`),

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, ensure_dir
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, ensure_dir
+from ..base.paths import Paths
 from ..stack import events
 
 ACCOUNT_TYPE = "codex"

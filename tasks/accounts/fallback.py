@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import subprocess
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 from .inventory import Account
 from .management import Management
 from .providers import Provider
@@ -18,15 +18,15 @@ from .providers import Provider
 def run_binary_login(paths: Paths, stack: dict, client: Management, provider: Provider, before: list[Account],
                      out) -> str:
     from ..release import locate_binary, settings_from_stack
-    from .login import new_account, record_login
+    from .inventory import new_account, record_login
 
     if not provider.login_flag:
-        raise FlowgateError(f"this CLIProxyAPIPlus binary has no /{provider.route} route, and FlowGate knows no "
+        raise FlowgateError(f"this CLIProxyAPI binary has no /{provider.route} route, and FlowGate knows no "
                             f"login flag of its own for {provider.name}",
                             "set the provider's `route:` in `providers:` of config/local.yaml if this binary names it differently")
     binary = locate_binary(paths, settings_from_stack(stack)).path
     argv = [str(binary), f"-{provider.login_flag}", "-no-browser", "-config", str(paths.cliproxy_config)]
-    out(f"{provider.name}: this CLIProxyAPIPlus binary has no /{provider.route} management route; "
+    out(f"{provider.name}: this CLIProxyAPI binary has no /{provider.route} management route; "
         f"falling back to its own login: {binary.name} -{provider.login_flag} -no-browser")
     proc = subprocess.Popen(argv, cwd=paths.cliproxy_config.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1)

@@ -10,13 +10,14 @@ import json
 import time
 from collections import namedtuple
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 from ..stack import events
 from .management import Management
-from .providers import configured_names, provider_for_type
+from .providers import Provider, configured_names, provider_for_type
 
 UNUSABLE = ("error", "disabled")
+NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-dir watch saw it
 
 
 class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable",
@@ -67,6 +68,20 @@ def wait_for(client: Management, stack: dict | None, match, wait: float) -> list
         if found or time.monotonic() >= deadline:
             return found
         time.sleep(0.1)
+
+
+def new_account(client: Management, stack: dict, provider: Provider, before: list[Account],
+                wait: float = NEW_ACCOUNT_WAIT) -> Account | None:
+    """The account this login added or refreshed, found by type in the binary's list."""
+    old = {a.name: a.last_refresh for a in before}
+    fresh = wait_for(client, stack, lambda a: a.type == provider.type and (a.name not in old or a.last_refresh != old[a.name]),
+                     wait)
+    return fresh[0] if fresh else None
+
+
+def record_login(paths: Paths, provider: Provider, result: str, label: str, **extra) -> None:
+    """The login event: provider, result, account label; never a token, code or key."""
+    events.record(paths, "login", "cliproxy", result, label, provider=provider.name, **extra)
 
 
 def find(accounts: list[Account], wanted: str) -> Account:

@@ -1,4 +1,4 @@
-"""`doit login:<provider>`: an OAuth login through the management API of CLIProxyAPIPlus.
+"""`doit login:<provider>`: an OAuth login through the management API of CLIProxyAPI.
 
 What the user must do (URL, user code) is printed and flushed BEFORE the wait starts; the status
 route is polled WITH the state the start route returned (the binary answers ok for an unknown
@@ -14,10 +14,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..stack import events
-from .inventory import Account, list_accounts, wait_for
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from .inventory import Account, list_accounts, new_account, record_login
 from .management import Management, ManagementError, RouteMissing
 from .providers import (
     DEVICE,
@@ -29,7 +28,6 @@ from .providers import (
 )
 
 MAX_POLL_INTERVAL = 1.0
-NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-dir watch saw it
 
 
 @dataclass
@@ -70,7 +68,7 @@ def login(paths: Paths, stack: dict, name: str, options: LoginOptions, out: Call
         return run_binary_login(paths, stack, client, provider, before, out)
     state = str(started.get("state") or "")
     if not state:
-        raise FlowgateError(f"CLIProxyAPIPlus started a {provider.name} login without a state",
+        raise FlowgateError(f"CLIProxyAPI started a {provider.name} login without a state",
                             "FlowGate cannot follow it safely; see `uv run doit logs cliproxy`")
     _show_start(provider, started, options, out)
     return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
@@ -87,7 +85,7 @@ def _show_start(provider: Provider, started: dict, options: LoginOptions, out) -
         out(f"{provider.name}: open this URL in a browser and log in:")
         out(f"  {url}")
     if provider.flow == REDIRECT and provider.callback_port:
-        out(f"CLIProxyAPIPlus receives the browser's redirect on http://localhost:{provider.callback_port} (this machine).")
+        out(f"CLIProxyAPI receives the browser's redirect on http://localhost:{provider.callback_port} (this machine).")
         out("Browser on another machine? Copy the address it lands on (it will not load) and, while this waits, run:")
         # The `=` form on purpose: doit takes a word with `=` that does not start with `-` (every
         # such address) for a NAME=VALUE variable, so `--callback-url URL` would lose the URL.
@@ -187,15 +185,6 @@ def _failed(paths, stack, client, provider, before, error: str, out) -> str:
                         f"nothing was saved; run `uv run doit login:{provider.name}` to try again")
 
 
-def new_account(client: Management, stack: dict, provider: Provider, before: list[Account],
-                wait: float = NEW_ACCOUNT_WAIT) -> Account | None:
-    """The account this login added or refreshed, found by type in the binary's list."""
-    old = {a.name: a.last_refresh for a in before}
-    fresh = wait_for(client, stack, lambda a: a.type == provider.type and (a.name not in old or a.last_refresh != old[a.name]),
-                     wait)
-    return fresh[0] if fresh else None
-
-
 def _cancel(client: Management, state: str) -> bool:
     """Cancel the binary's login session where it can (mainline); never fails the caller."""
     try:
@@ -225,15 +214,12 @@ def _forward_pasted_redirect(paths, stack, client, provider: Provider, options: 
     except ManagementError as exc:
         if exc.status in (404, 409):
             record_login(paths, provider, "expired", exc.error)
-            raise FlowgateError(f"CLIProxyAPIPlus has no pending {provider.name} login for that address ({exc.error})",
+            raise FlowgateError(f"CLIProxyAPI has no pending {provider.name} login for that address ({exc.error})",
                                 f"start a new one with `uv run doit login:{provider.name} --no-browser` and paste "
                                 "the address while it waits") from None
         raise
     return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
-                          announce=f"{provider.name}: handed the redirect to CLIProxyAPIPlus; waiting for it to "
+                          announce=f"{provider.name}: handed the redirect to CLIProxyAPI; waiting for it to "
                                    "finish the login")
 
 
-def record_login(paths: Paths, provider: Provider, result: str, label: str, **extra) -> None:
-    """The login event: provider, result, account label; never a token, code or key."""
-    events.record(paths, "login", "cliproxy", result, label, provider=provider.name, **extra)

@@ -1,4 +1,4 @@
-"""A small client for CLIProxyAPIPlus's management API (`/v0/management/...`).
+"""A small client for CLIProxyAPI's management API (`/v0/management/...`).
 
 It sends the management key FlowGate generated, and turns every failure into one FlowgateError
 saying which failure and what to do. Nothing is retried: a wrong key stays wrong, and an earlier
@@ -14,8 +14,8 @@ import json
 import urllib.parse
 from collections import namedtuple
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 
 PREFIX = "/v0/management"
 RESTART_HINT = "run `uv run doit restart cliproxy` (FlowGate delivers its own config again)"
@@ -34,7 +34,7 @@ class RouteMissing(ManagementError):
     """This binary has no such route, while the management API itself answers (an older/newer line)."""
 
     def __init__(self, route: str):
-        super().__init__(f"this CLIProxyAPIPlus binary has no /{route} management route",
+        super().__init__(f"this CLIProxyAPI binary has no /{route} management route",
                          "a newer or different binary line may have it", status=404)
         self.route = route
 
@@ -49,8 +49,8 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
 
     @classmethod
     def for_stack(cls, paths: Paths, stack: dict, timeout: float = 5.0) -> "Management":
-        from ..secrets import CLIPROXY_MANAGEMENT_KEY, read
-        from ..services import connect_host
+        from ..services.secrets import CLIPROXY_MANAGEMENT_KEY, read
+        from ..services.common import connect_host
 
         cfg = stack["cliproxy"]
         return cls(connect_host(cfg["host"]).strip("[]"), int(cfg["port"]), read(paths, CLIPROXY_MANAGEMENT_KEY), timeout)
@@ -77,7 +77,7 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
     def send_early(self, route: str) -> bool:
         """Send `GET route` now; a `get(route)` later in this process reads its answer (see
         tasks.localhttp.send_early). False when it could not be sent; never raises."""
-        from ..localhttp import send_early
+        from ..base.localhttp import send_early
 
         return send_early(self.host, self.port, self._path(route, None), headers=self._headers())
 
@@ -91,7 +91,7 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
         return {"Authorization": f"Bearer {self.key}", "Accept": "application/json"}
 
     def _send(self, method: str, route: str, query: dict | None, body: dict | None) -> tuple[int, str]:
-        from ..localhttp import exchange
+        from ..base.localhttp import exchange
 
         path = self._path(route, query)
         headers = self._headers()
@@ -108,12 +108,12 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
 
     def _unreachable(self, exc: OSError) -> FlowgateError:
         if isinstance(exc, ConnectionRefusedError):
-            return FlowgateError(f"CLIProxyAPIPlus is not running at {self.url} (connection refused)",
+            return FlowgateError(f"CLIProxyAPI is not running at {self.url} (connection refused)",
                                  "start it with `uv run doit up`")
         if isinstance(exc, TimeoutError):
-            return FlowgateError(f"CLIProxyAPIPlus at {self.url} did not answer within {self.timeout:g} s",
+            return FlowgateError(f"CLIProxyAPI at {self.url} did not answer within {self.timeout:g} s",
                                  "see `uv run doit logs cliproxy`; `uv run doit restart cliproxy` if it hangs")
-        return FlowgateError(f"cannot reach CLIProxyAPIPlus at {self.url}: {exc}", "check `uv run doit status`")
+        return FlowgateError(f"cannot reach CLIProxyAPI at {self.url}: {exc}", "check `uv run doit status`")
 
     def _missing(self, route: str) -> ManagementError:
         """One route missing (fallback material), or the whole management API disabled."""
@@ -122,7 +122,7 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
             if not (status == 404 and _json_object(text) is None):
                 return RouteMissing(route.strip("/"))
         return ManagementError(
-            "the management API of CLIProxyAPIPlus is disabled (every management route answers 404)",
+            "the management API of CLIProxyAPI is disabled (every management route answers 404)",
             "FlowGate enables it with the key in .router/secrets/cliproxy_management_key; if "
             f".router/cliproxy/config.yaml was edited by hand, {RESTART_HINT}", status=404)
 
@@ -139,25 +139,25 @@ def _translate(status: int, error: str, method: str, route: str) -> ManagementEr
     said = f" ({status} {error})" if error else f" ({status})"
     if status == 401:
         return ManagementError(
-            "CLIProxyAPIPlus refused FlowGate's management key" + said,
+            "CLIProxyAPI refused FlowGate's management key" + said,
             "the running binary's key no longer matches .router/secrets/cliproxy_management_key (was its "
             f"config edited by hand?): {RESTART_HINT}", status=status, error=error)
     if status == 403:
         if "not set" in error:
-            return ManagementError("the management API of CLIProxyAPIPlus is disabled: it has no management key" + said,
+            return ManagementError("the management API of CLIProxyAPI is disabled: it has no management key" + said,
                                    RESTART_HINT, status=status, error=error)
         if "remote" in error:
-            return ManagementError("CLIProxyAPIPlus refuses management calls from this address" + said,
+            return ManagementError("CLIProxyAPI refuses management calls from this address" + said,
                                    "FlowGate must reach it on loopback: keep cliproxy.host at 127.0.0.1",
                                    status=status, error=error)
-        return ManagementError("CLIProxyAPIPlus refused the management call" + said, status=status, error=error)
-    return ManagementError(f"CLIProxyAPIPlus answered {method} /{route.strip('/')} with an error" + said,
+        return ManagementError("CLIProxyAPI refused the management call" + said, status=status, error=error)
+    return ManagementError(f"CLIProxyAPI answered {method} /{route.strip('/')} with an error" + said,
                            "see `uv run doit logs cliproxy`", status=status, error=error)
 
 
 def cliproxy_ready(paths: Paths, stack: dict, timeout: float = 0.5) -> bool:
-    """Cheap: our recorded CLIProxyAPIPlus process is alive and answers its probe."""
-    from ..names import CLIPROXY
+    """Cheap: our recorded CLIProxyAPI process is alive and answers its probe."""
+    from ..config.names import CLIPROXY
     from ..stack.lifecycle import is_ready
 
     return is_ready(paths, stack, CLIPROXY, timeout)

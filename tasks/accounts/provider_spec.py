@@ -5,8 +5,8 @@ Apart from tasks.accounts.providers so that reading the provider table never imp
 
 from __future__ import annotations
 
-from ..schema import ListOf, Problem, Scalar, Spec, describe
-from ..valuerules import PROVIDER_NAME
+from ..config.schema import ListOf, Problem, Scalar, Spec, describe
+from ..config.valuerules import PROVIDER_NAME
 from .providers import FLOWS, TABLE, canonical, entry_name
 
 

@@ -1,4 +1,4 @@
-"""One table of the OAuth providers CLIProxyAPIPlus can log in to, and the config entries over it.
+"""One table of the OAuth providers CLIProxyAPI can log in to, and the config entries over it.
 
 A provider is data, not code: its management route, its flow kind, the `type` of the account files
 it produces, where a redirect lands, which binary line has it and the binary's own login flag. An
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 from ..release import lines
 
 MAINLINE, PLUS = lines.MAINLINE.name, lines.PLUS.name

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 from . import store
 from .routes import protocol_of
 
@@ -20,9 +20,9 @@ OWNER_PROVIDER = {"openai": "codex", "anthropic": "claude"}  # owned_by -> FlowG
 
 def served_ids(paths: Paths, stack: dict, timeout: float = 5.0) -> list[dict]:
     """`GET /v1/models` of the running binary: [{id, owned_by, created}] (raises FlowgateError)."""
-    from ..localhttp import exchange
-    from ..secrets import CLIPROXY_API_KEY, read
-    from ..services import base_url, connect_host
+    from ..base.localhttp import exchange
+    from ..services.secrets import CLIPROXY_API_KEY, read
+    from ..services.common import base_url, connect_host
 
     cfg = stack["cliproxy"]
     headers = {"Authorization": f"Bearer {read(paths, CLIPROXY_API_KEY)}", "Accept": "application/json"}

@@ -11,8 +11,8 @@ import json
 import time
 from collections import namedtuple
 
-from ..fsutil import atomic_write
-from ..paths import Paths
+from ..base.fsutil import atomic_write
+from ..base.paths import Paths
 
 MAX_BYTES = 4 * 1024 * 1024  # a catalog of a few hundred ids is ~100 kB; anything past this is not ours
 
@@ -45,7 +45,7 @@ def path(paths: Paths):
 
 def read(paths: Paths) -> Catalog | None:
     """The kept catalog, or None when there is none (or it is not one FlowGate wrote)."""
-    from ..fsutil import read_regular
+    from ..base.fsutil import read_regular
 
     try:
         raw, _ = read_regular(path(paths), MAX_BYTES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from ..terminal import printable
+from ..base.terminal import printable
 from . import choose
 from .store import Catalog
 

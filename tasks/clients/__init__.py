@@ -5,8 +5,7 @@ files     the shared write discipline: parse all first, back up, atomic 0600 wri
 record    what was applied (in .router/state/clients.json), so `doit status` can call it stale
 codex     $CODEX_HOME/config.toml + flowgate.config.toml, merged with tomlkit (style kept)
 claude    $CLAUDE_CONFIG_DIR/settings.json, merged key by key (order and indentation kept)
-catalog   what a client may ask for: model names and the dated-id routes (`doit models`)
-smoke     real requests through the running LiteLLM on every protocol the clients speak
+smoke     real requests through the running LiteLLM for what the accounts serve
 
 Never a copy of the gateway key in a client file: both clients run a command that prints it.
 """

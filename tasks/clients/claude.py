@@ -13,8 +13,8 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 from .files import FileChange, parse_error, read_text
 from .gateway import Gateway, client_models, gateway
 

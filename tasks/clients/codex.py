@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..paths import Paths
+from ..base.paths import Paths
 from .files import FileChange, parse_error, read_text
 from .gateway import Gateway, client_models, gateway
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..fsutil import PRIVATE_FILE_MODE, atomic_write
+from ..base.errors import FlowgateError
+from ..base.fsutil import PRIVATE_FILE_MODE, atomic_write
 
 BACKUP_MARK = ".flowgate-backup-"
 

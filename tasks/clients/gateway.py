@@ -6,10 +6,10 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..secrets import LITELLM_MASTER_KEY
-from ..services import base_url
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..services.common import base_url
+from ..services.secrets import LITELLM_MASTER_KEY
 
 CLIENTS = ("codex", "claude")
 

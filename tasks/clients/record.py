@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..fsutil import atomic_write
-from ..paths import Paths
+from ..base.fsutil import atomic_write
+from ..base.paths import Paths
 
 WORDS = {"url": "gateway address", "key_path": "key path", "fast_model": "fast model"}
 

@@ -13,10 +13,10 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..secrets import LITELLM_MASTER_KEY
-from ..services import base_url
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..services.common import base_url
+from ..services.secrets import LITELLM_MASTER_KEY
 
 PROMPT = "Reply with the single word: ok"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219"}
@@ -48,7 +48,7 @@ def models_to_check(paths: Paths, stack: dict, only: str | None) -> tuple[list[t
     from ..catalog import choose
     from ..catalog.discover import refresh
     from ..catalog.routes import protocol_of
-    from ..services import protocol
+    from ..services.litellm import protocol
 
     named = {m["name"]: m for m in stack["models"]}
     catalog = refresh(paths, stack)[0] if stack["cliproxy"]["enabled"] else None

@@ -14,10 +14,11 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from .. import secrets
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..services import LITELLM_DEFAULT_ENV, render_cliproxy, render_litellm
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..services import secrets
+from ..services.cliproxy import render_cliproxy
+from ..services.litellm import LITELLM_DEFAULT_ENV, render_litellm
 
 PART_OF = "flowgate"
 LITELLM_NAME = "flowgate-litellm"
@@ -162,7 +163,7 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
 
 def _notes(stack: dict, redis_mode: str | None) -> list[str]:
     from ..release.lines import MAINLINE_REPO
-    from ..teamspec import CLIPROXY_IMAGE
+    from ..config.teamspec import CLIPROXY_IMAGE
 
     notes = []
     if stack["litellm"]["replicas"] > 1 and not redis_mode:

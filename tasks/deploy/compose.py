@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..render import render_template
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..services.render import render_template
 from . import cluster
 from .output import Output, literal_ok, parse_all
 
@@ -66,7 +66,7 @@ def context(plan: cluster.Plan) -> dict:
 def env_file_values(plan: cluster.Plan) -> dict[str, str]:
     """The env file's values, checked for what its single quotes cannot carry; then passed through
     the template as they are (an env file is not YAML: the YAML serialiser must not touch them)."""
-    from ..yamlout import Rendered
+    from ..base.yamlout import Rendered
 
     values = {var: s.value for var, s in plan.secrets.items()}
     for var, value in values.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..paths import Paths
+from ..base.paths import Paths
 
 _SECRET_KEYS = ("dsn", "access_key", "secret_key")  # cliproxy.store keys given as <key>_env / <key>_file
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..render import render_template
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..services.render import render_template
 from . import cluster
 from .output import Output, literal_ok, parse_all
 

@@ -8,8 +8,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import FlowgateError
-from ..fsutil import atomic_write
+from ..base.errors import FlowgateError
+from ..base.fsutil import atomic_write
 
 
 def parse_all(text: str, template: str) -> list:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..names import CLIPROXY
+from ..config.names import CLIPROXY
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 LOGIN_PARAMS = [
@@ -73,7 +73,7 @@ def task_login():
 def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> None:
     from ..accounts import inventory
     from ..accounts.management import Management
-    from ..errors import FlowgateError
+    from ..base.errors import FlowgateError
 
     stack = read_stack()
     changes = [(what, name) for what, name in (("disable", disable), ("enable", enable), ("remove", remove)) if name]

@@ -7,15 +7,15 @@ import os
 
 from doit.tools import config_changed
 
-from .. import secrets
-from ..fsutil import PRIVATE_FILE_MODE, atomic_write
-from ..names import RENDERED
+from ..base.fsutil import PRIVATE_FILE_MODE, atomic_write
+from ..config.names import RENDERED
+from ..services import secrets
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
 SCHEMA_SOURCES = [str(PATHS.root / "tasks" / name) for name in (
-    "config.py", "schema.py", "teamspec.py", "valuerules.py", "passthrough.py", "accounts/provider_spec.py",
-    "profiles.py", "data/passthrough_keys.json")]
+    "config/load.py", "config/schema.py", "config/teamspec.py", "config/valuerules.py", "config/passthrough.py",
+    "accounts/provider_spec.py", "config/profiles.py", "config/passthrough_keys.json")]
 
 
 def _config_files() -> list[str]:
@@ -30,14 +30,14 @@ def _config_inputs() -> list[str]:
 
 
 def write_stack() -> dict:
-    from ..config import load_stack, require_references
-    from ..services import render_inputs
+    from ..config.load import load_stack, require_references
+    from ..services.common import render_inputs
 
     stack = load_stack(PATHS)
     require_references(PATHS, stack)  # before anything is written
     # 0600: litellm.env values (and whatever else a user passes through) may be secrets.
     changed = atomic_write(PATHS.stack_json, _json(stack), mode=PRIVATE_FILE_MODE)
-    from ..pending import config_sources
+    from ..inspect.pending import config_sources
 
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in RENDERED:
@@ -81,14 +81,16 @@ def task_secrets():
 
 
 def _key_files(stack: dict | None) -> list[str]:
-    from ..services import litellm_key_files
+    from ..services.litellm import litellm_key_files
 
     return [str(p) for p in litellm_key_files(PATHS, stack)] if stack else []
 
 
 def render_service(service: str) -> dict:
-    from ..config import require_references
-    from ..services import CLIPROXY, render_cliproxy, render_litellm_local
+    from ..config.load import require_references
+    from ..config.names import CLIPROXY
+    from ..services.cliproxy import render_cliproxy
+    from ..services.litellm import render_litellm_local
 
     stack = read_stack()
     require_references(PATHS, stack)
@@ -100,7 +102,7 @@ def render_service(service: str) -> dict:
         _copy_auth_hook()
     changed = atomic_write(target, text, mode=PRIVATE_FILE_MODE)  # both files hold secrets
     if service != CLIPROXY:
-        from ..pending import remember_key_files
+        from ..inspect.pending import remember_key_files
 
         remember_key_files(PATHS, stack)  # for `status`: a key file changed since this render
     if changed:
@@ -109,14 +111,16 @@ def render_service(service: str) -> dict:
 
 
 def _copy_auth_hook() -> None:
-    from ..services import LITELLM_AUTH_HOOK
+    from ..services.litellm import LITELLM_AUTH_HOOK
 
     atomic_write(PATHS.litellm_auth_hook, (PATHS.templates / LITELLM_AUTH_HOOK).read_bytes(), mode=PRIVATE_FILE_MODE)
 
 
 def task_render():
     """Render both services' configs from templates/ into .router/ (only when inputs changed)."""
-    from ..services import CLIPROXY, CLIPROXY_TEMPLATE, LITELLM, LITELLM_AUTH_HOOK, LITELLM_TEMPLATE
+    from ..config.names import CLIPROXY, LITELLM
+    from ..services.cliproxy import CLIPROXY_TEMPLATE
+    from ..services.litellm import LITELLM_AUTH_HOOK, LITELLM_TEMPLATE
 
     for service, templates, targets, outside in (
         (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook],
@@ -137,9 +141,10 @@ def task_render():
 def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
     from ..accounts.providers import provider_problems
-    from ..config import check_references, load_stack
-    from ..errors import FlowgateError
-    from ..services import render_cliproxy, render_litellm_local
+    from ..config.load import check_references, load_stack
+    from ..base.errors import FlowgateError
+    from ..services.cliproxy import render_cliproxy
+    from ..services.litellm import render_litellm_local
 
     stack = load_stack(PATHS)
     problems = check_references(PATHS, stack)
@@ -159,7 +164,7 @@ def check_all() -> None:
     from ..catalog import store
     from ..catalog.routes import models_phrase
     from ..catalog.table import unserved_uses
-    from ..terminal import printable
+    from ..base.terminal import printable
 
     for model, who in unserved_uses(stack, store.read(PATHS)):  # a warning: the catalog changes by itself
         print(f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)")
@@ -175,7 +180,7 @@ def task_check():
 
 
 def init_home() -> None:
-    from ..init import write_default_config
+    from ..config.init import write_default_config
 
     target = PATHS.base_config
     if write_default_config(PATHS):

@@ -12,7 +12,7 @@ CLIENT_NAMES = ("codex", "claude")  # tasks.clients.gateway.CLIENTS, without imp
 
 def integrate(client: str, apply: bool, restore: bool, profile_only: bool = False) -> None:
     from ..clients import claude, codex, files, record
-    from ..errors import FlowgateError
+    from ..base.errors import FlowgateError
 
     if apply and restore:
         raise FlowgateError("--apply and --restore exclude each other", "give one of them")
@@ -51,8 +51,8 @@ def restore_client(client: str) -> None:
 
 
 def _say_if_down(stack: dict) -> None:
-    from ..names import LITELLM
-    from ..services import base_url
+    from ..config.names import LITELLM
+    from ..services.common import base_url
     from ..stack.lifecycle import is_ready
 
     if not PATHS.secret("litellm_master_key").exists() or not is_ready(PATHS, stack, LITELLM):
@@ -91,7 +91,7 @@ def run_smoke(model: str | None, json_output: bool, timeout: float) -> None:
     import sys
 
     from ..clients import smoke
-    from ..errors import FlowgateError
+    from ..base.errors import FlowgateError
 
     stack = read_stack()
     models, served = smoke.models_to_check(PATHS, stack, model)
@@ -131,7 +131,7 @@ def show_models(json_output: bool) -> None:
     from ..accounts.providers import configured_names
     from ..catalog import store, table
     from ..catalog.discover import refresh
-    from ..errors import FlowgateError
+    from ..base.errors import FlowgateError
 
     stack = read_stack()
     catalog = store.read(PATHS)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import json
 
-from ..errors import FlowgateError
-from ..fsutil import PRIVATE_DIR_MODE, ensure_dir
-from ..names import SERVICES
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir
+from ..base.paths import Paths
+from ..config.names import SERVICES
 from . import exits, statedb
 from .reporter import FlowgateReporter
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-from .reporter import debug_enabled
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("FLOWGATE_DEBUG", "") not in ("", "0", "false", "no")
 
 
 def silence_stdout() -> None:

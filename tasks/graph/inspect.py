@@ -9,13 +9,13 @@ from .common import PATHS, action, read_stack_or_none, service_choice
 
 
 def show_status(json_output: bool):
-    from .. import status
-    from ..errors import FlowgateError
+    from ..inspect import status
+    from ..base.errors import FlowgateError
 
     stack = read_stack_or_none()
     if stack is None:
         try:
-            from ..config import load_stack
+            from ..config.load import load_stack
 
             stack = load_stack(PATHS)
         except FlowgateError:
@@ -45,7 +45,7 @@ def task_status():
 def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack import process
 
-    from ..names import LITELLM
+    from ..config.names import LITELLM
     from ..stack.replicas import recorded
 
     # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
@@ -107,8 +107,8 @@ def task_logs():
 
 
 def run_doctor() -> None:
-    from ..doctor import format_checks, run_checks
-    from ..errors import FlowgateError
+    from ..inspect.doctor import format_checks, run_checks
+    from ..base.errors import FlowgateError
 
     checks = run_checks(PATHS)
     print(format_checks(checks))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
-from ..errors import FlowgateError
+from ..base.errors import FlowgateError
 
 
 def options_anywhere(task: str, words: list[str], params: list[dict]) -> tuple[list[str], dict]:

@@ -1,7 +1,7 @@
 """`doit profile [NAME] [--clear]`: list the routing profiles, or switch the running stack to one.
 
 A switch re-renders LiteLLM's config and hands it to a new LiteLLM instance without downtime
-(tasks.stack.swap); CLIProxyAPIPlus is untouched (profiles cannot change its settings). It calls
+(tasks.stack.swap); CLIProxyAPI is untouched (profiles cannot change its settings). It calls
 the same core steps as `config` and `render:litellm` instead of running those tasks: doit runs a
 task's dependencies before it, and the choice must be persisted first. The next `doit up` finds
 their outputs current.
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 
-from ..names import LITELLM
+from ..config.names import LITELLM
 from .common import PATHS, action
 
 
 def profile(pos: list[str], clear: bool) -> None:
-    from .. import profiles
-    from ..config import load_stack
-    from ..errors import FlowgateError
+    from ..config import profiles
+    from ..config.load import load_stack
+    from ..base.errors import FlowgateError
 
     if len(pos) > 1 or (pos and clear):
         raise FlowgateError("give one profile name, or --clear", "e.g. `uv run doit profile reliable`")
@@ -78,8 +78,8 @@ def _apply(before: str) -> str:
 
 def _rebuild() -> dict:
     """stack.json and LiteLLM's rendered config for the current choice (what `config` and `render:litellm` do)."""
-    from .. import secrets
-    from ..config import load_stack
+    from ..services import secrets
+    from ..config.load import load_stack
     from .build import render_service, write_stack
 
     write_stack()

@@ -7,15 +7,12 @@ nothing else. Real bugs keep doit's traceback. FLOWGATE_DEBUG=1 adds the traceba
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 
 from doit.reporter import ConsoleReporter
 
-
-def debug_enabled() -> bool:
-    return os.environ.get("FLOWGATE_DEBUG", "") not in ("", "0", "false", "no")
+from .exits import debug_enabled
 
 
 class FlowgateReporter(ConsoleReporter):

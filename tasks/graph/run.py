@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..names import CLIPROXY, LITELLM, REDIS, SERVICES, enabled_services
+from ..config.names import CLIPROXY, LITELLM, REDIS, SERVICES, enabled_services
 from .common import PATHS, action, read_stack, read_stack_or_none, service_choice
 
 # What each start task did in this run (actions run in this process); absent = up to date.
@@ -36,7 +36,7 @@ def start_service(service: str) -> dict:
 
 
 def task_start():
-    """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPIPlus."""
+    """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPI."""
     # preflight first: doit does not promise to run task_deps in list order, so each start
     # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
     for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
@@ -79,8 +79,8 @@ def task_ready():
 
 
 def summary() -> None:
-    from ..services import base_url
-    from ..stack.lifecycle import Outcome
+    from ..services.common import base_url
+    from ..stack.launches import Outcome
 
     stack = read_stack()
     print(f"FlowGate is up (profile {stack['profile']})")
@@ -105,7 +105,7 @@ def _models_after_up(stack: dict) -> None:
         return
     from ..catalog import store
     from ..catalog.discover import auth_dir_changed_since, refresh
-    from ..errors import FlowgateError
+    from ..base.errors import FlowgateError
 
     kept = store.read(PATHS)
     fresh = CLIPROXY in OUTCOMES and OUTCOMES[CLIPROXY].action in ("started", "restarted")

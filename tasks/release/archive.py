@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import FlowgateError
-from ..fsutil import write_error
+from ..base.errors import FlowgateError
+from ..base.fsutil import write_error
 
 MAX_BINARY_SIZE = 1024 * 1024 * 1024  # a Go binary is ~30 MB; refuse archive bombs
 CHUNK = 256 * 1024

@@ -7,7 +7,7 @@ import platform
 import re
 from dataclasses import dataclass
 
-from ..errors import FlowgateError
+from ..base.errors import FlowgateError
 from . import lines
 
 OS_ALIASES = {"linux": "linux", "darwin": "darwin", "macos": "darwin", "windows": "windows", "win32": "windows"}

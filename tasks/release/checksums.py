@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import FlowgateError
+from ..base.errors import FlowgateError
 
 CHECKSUM_ASSETS = ("checksums.txt", "sha256sums", "sha256sums.txt")
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, Callable
 from urllib.parse import quote, urlsplit
 
-from ..errors import FlowgateError
+from ..base.errors import FlowgateError
 from .lines import DELETED_PLUS_REPO, EXAMPLE_PLUS_FORK, MAINLINE_REPO
 
 DEFAULT_API_URL = "https://api.github.com"

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-from ..errors import FlowgateError
-from ..fsutil import write_error
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import write_error
+from ..base.paths import Paths
 from . import lines
 from .archive import extract_binary
 from .assets import pick_asset
@@ -83,7 +83,7 @@ def _make_progress(progress, label: str):
 
 def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
           client_factory: Callable[[], Any] | None = None) -> FetchResult:
-    """Make sure the configured CLIProxyAPIPlus binary is installed.
+    """Make sure the configured CLIProxyAPI binary is installed.
 
     `progress`: None = a bar on stderr when it is a terminal (and CI is unset), False = quiet,
     True = always a bar, or a callable `(bytes_done, total_or_None)`.

@@ -17,9 +17,9 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
-from ..errors import FlowgateError
-from ..fsutil import atomic_write
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import atomic_write
+from ..base.paths import Paths
 from . import lines
 from .settings import ReleaseSettings
 

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import datetime, timezone
 
-from ..paths import Paths
+from ..base.paths import Paths
 
 _SECRET_LIKE = r"\b(sk-[A-Za-z0-9_-]{16,}|mgmt-[A-Za-z0-9_-]{16,})"  # compiled on first use
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 
-from ..names import CLIPROXY, service_of
-from ..paths import Paths
+from ..base.paths import Paths
+from ..config.names import CLIPROXY, service_of
+from ..services.common import probe_path
 from . import probe, process, replicas
-from .probe import probe_path
 
 # `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
 RESTART_PROBE_TIMEOUT = 3.0

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 
-from ..errors import FlowgateError
-from ..paths import Paths
-from ..services import CLIPROXY, Launch
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.names import CLIPROXY
+from ..services.common import Launch
 
 
 def problems(launch: Launch, configured_env: dict) -> list[str]:

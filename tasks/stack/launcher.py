@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         from .litellm_server import serve
 
         return serve(args.host, args.port, args.grace, args.shared)
-    from ..paths import ROOT, Paths
+    from ..base.paths import ROOT, Paths
     from . import supervisor
 
     child = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ready == "worker":
         ready = supervisor.worker_ready(paths, args.service, os.getpid())
     elif args.ready.startswith("redis://"):  # the managed Redis: PING after AUTH
-        from ..redis_service import answers
-        from ..secrets import REDIS_PASSWORD
+        from ..services.redis import answers
+        from ..services.secrets import REDIS_PASSWORD
 
         url, meta = urlsplit(args.ready), {"password_file": str(paths.secret(REDIS_PASSWORD))}
         ready = lambda _child_pid: answers(url.hostname, url.port, meta, 0.5) == "PONG"  # noqa: E731

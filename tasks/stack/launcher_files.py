@@ -13,7 +13,7 @@ import os
 import signal
 from pathlib import Path
 
-from ..paths import Paths
+from ..base.paths import Paths
 
 WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
 REPLICAS_ENV = "FLOWGATE_LITELLM_REPLICAS"  # how many instances share the port (tasks.stack.replicas)

@@ -1,63 +1,21 @@
 """Start, reload, stop and wait for the two services. Plain Python: the doit layer calls these.
 
 The rule: a service is left alone when its recorded process is the same live process (pid AND
-create time) and was started with the same restart inputs. CLIProxyAPIPlus gets other config
+create time) and was started with the same restart inputs. CLIProxyAPI gets other config
 changes through its own hot reload: FlowGate rewrites the copy it runs with, never restarts it.
 """
 
 from __future__ import annotations
 
-from collections import namedtuple
-
-from ..errors import FlowgateError
-from ..fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
-from ..names import enabled_services, litellm_instances, service_of
-from ..paths import Paths
-from ..names import REDIS
-from ..services import (
-    CLIPROXY,
-    LITELLM,
-    Launch,
-    cliproxy_launch,
-    file_sha,
-    litellm_launch,
-    restart_reasons,
-)
+from ..base.errors import FlowgateError
+from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+from ..base.paths import Paths
+from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..services.common import file_sha, probe_path, restart_reasons
 from . import events, health, probe, process, recover, replicas
 from .launchcheck import require_launchable
-from .probe import probe_path
+from .launches import LOG_TAIL_LINES, Outcome, launch_for
 from .portcheck import require_port, require_port_released
-
-LOG_TAIL_LINES = 15
-
-
-class Outcome(namedtuple("Outcome", "service action pid why instances", defaults=(None, "", ()))):
-    """action: started | restarted | swapped | reloaded | unchanged | disabled; instances: one
-    Outcome per replica when there are several."""
-
-    __slots__ = ()
-
-    def line(self) -> str:
-        if self.instances:
-            return "\n".join(o.line() for o in self.instances)
-        text = f"{self.service}: {self.action}"
-        if self.pid:
-            text += f" (pid {self.pid})"
-        return text + (f": {self.why}" if self.why else "")
-
-
-def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
-    """`service`: a service, or one of LiteLLM's instances (names.litellm_instances)."""
-    if service_of(service) == LITELLM:
-        return litellm_launch(paths, stack, instance=service)
-    if service == REDIS:
-        from ..redis_service import redis_launch
-
-        return redis_launch(paths, stack)
-    from ..release import locate_binary, settings_from_stack
-
-    binary = locate_binary(paths, settings_from_stack(stack))
-    return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None)
 
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
@@ -134,7 +92,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     launch = launch_for(paths, stack, service)
     why = ""
     alive = record is not None and process.is_alive(record)
-    # --- hardening (issue 8): a hung process is restarted; nothing is stopped before the new launch is checked
+    # --- hardening: a hung process is restarted; nothing is stopped before the new launch is checked
     hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT) if alive else None
     if alive and record.inputs_hash == launch.inputs_hash and not hung:
         if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
@@ -174,7 +132,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
         ensure_dir(paths.auths_dir, PRIVATE_DIR_MODE)
         _deliver_cliproxy_config(paths)
     if service == REDIS:
-        from ..redis_service import write_conf
+        from ..services.redis import write_conf
 
         write_conf(paths, stack)
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
@@ -236,7 +194,7 @@ def _instances(stack: dict, services: list[str]) -> list[str]:
 
 def rotate_logs(paths: Paths, stack: dict, services: list[str]) -> None:
     """Keep the logs of running services bounded: a service may run for weeks between starts."""
-    from ..logrotate import rotate_in_place
+    from .logrotate import rotate_in_place
 
     for name in _instances(stack, services):
         rotate_in_place(paths.log(name))

@@ -11,8 +11,8 @@ import contextlib
 import os
 import sys
 
-from ..errors import FlowgateError
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 
 DEFAULT_TIMEOUT = 300.0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from ..errors import FlowgateError
-from ..names import LITELLM, service_of
-from ..paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.names import LITELLM, service_of
 from . import process
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..names import CLIPROXY, LITELLM
-from ..paths import Paths
+from ..base.paths import Paths
+from ..config.names import CLIPROXY, LITELLM
 from . import process
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..names import LITELLM, litellm_instances
-from ..paths import Paths
+from ..base.paths import Paths
+from ..config.names import LITELLM, litellm_instances
 from .launcher_files import read_json
 _RECORD = rf"^{LITELLM}(?:#(\d+))?\.json$"  # compiled by `re` on first use
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import Paths
+from ..base.paths import Paths
 from . import events
 from .launcher_files import WORKER_FILE_ENV, describe_exit, read_json, state_path, sweep, worker_path
 

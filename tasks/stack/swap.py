@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import time
 
-from ..errors import FlowgateError
-from ..names import LITELLM
-from ..paths import Paths
-from ..services import Launch
-from .probe import LITELLM_PROBE_PATH
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.names import LITELLM
+from ..services.common import LITELLM_PROBE_PATH, Launch
 from . import events, launcher_files, probe, process, reuseport
-from .lifecycle import LOG_TAIL_LINES, Outcome
+from .launches import LOG_TAIL_LINES, Outcome
 
 DRAIN_MARGIN = 5.0  # seconds beyond stop_timeout for the old instance's app shutdown before SIGKILL
 
@@ -164,7 +163,7 @@ def in_progress(paths: Paths, name: str = LITELLM) -> dict | None:
 
 def restart(paths: Paths, stack: dict, why: str, name: str = LITELLM) -> Outcome | str:
     """`doit restart litellm` by a swap: the Outcome, or why it must stop-then-start."""
-    from .lifecycle import launch_for
+    from .launches import launch_for
 
     old = process.read_record(paths.record(name))
     if old is None or not process.is_alive(old):

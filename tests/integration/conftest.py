@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.paths import Paths
+from tasks.base.paths import Paths
 from tasks.release import lines
 from tests.conftest import ROOT, base_env, make_home, run_doit
 from tests.fakes import today

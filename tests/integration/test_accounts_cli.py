@@ -87,7 +87,7 @@ def test_pasted_redirect_url_finishes_the_waiting_login(home):
     pasted = doit(home, "login:claude", f"--callback-url=http://localhost:54545/callback?code=c0de&state={state}"
                                         "&email=paste@example.com")
     assert pasted.returncode == 0, pasted.output
-    assert "claude: handed the redirect to CLIProxyAPIPlus" in pasted.stdout
+    assert "claude: handed the redirect to CLIProxyAPI" in pasted.stdout
     assert "claude: logged in as paste@example.com" in pasted.stdout
     code, out, _ = run.finish()
     assert code == 0 and "logged in as paste@example.com" in out  # the first command saw it too
@@ -146,7 +146,7 @@ def test_device_flow_shows_the_code_before_it_waits(home):
 def test_route_missing_falls_back_to_the_binarys_own_login_flag(home):
     result = doit(home, "login:xai", "--no-browser")
     assert result.returncode == 1
-    assert "xai: this CLIProxyAPIPlus binary has no /xai-auth-url management route; falling back to its own login: " \
+    assert "xai: this CLIProxyAPI binary has no /xai-auth-url management route; falling back to its own login: " \
            "cli-proxy-api-plus -xai-login -no-browser" in result.stdout
     assert "  | flag provided but not defined: -xai-login" in result.stdout  # its output, relayed
     assert "cli-proxy-api-plus -xai-login exited with status 2" in result.stderr
@@ -242,7 +242,7 @@ def test_wrong_key_fails_at_once(home):
     result = doit(home, "login:claude", "--add")
     assert time.monotonic() - begin < 5  # no retry until a timeout
     assert result.returncode == 1
-    assert "CLIProxyAPIPlus refused FlowGate's management key (401 invalid management key)" in result.stderr
+    assert "CLIProxyAPI refused FlowGate's management key (401 invalid management key)" in result.stderr
     assert "doit restart cliproxy" in result.stderr
     assert doit(home, "restart", "cliproxy").returncode == 0  # the fix the hint names
     assert doit(home, "accounts").returncode == 0
@@ -253,7 +253,7 @@ def test_management_disabled(home):
     _wait_status(home, 404)
     result = doit(home, "accounts")
     assert result.returncode == 1
-    assert "the management API of CLIProxyAPIPlus is disabled (every management route answers 404)" in result.stderr
+    assert "the management API of CLIProxyAPI is disabled (every management route answers 404)" in result.stderr
     assert doit(home, "restart", "cliproxy").returncode == 0
     assert doit(home, "accounts").returncode == 0
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
-from tasks.paths import Paths
+from tasks.base.errors import FlowgateError
+from tasks.base.paths import Paths
 from tasks.release import ReleaseSettings
 from tests.fakes.archives import binary_name, build_archive, release_files
 from tests.fakes.github import FakeGitHub

@@ -15,7 +15,7 @@ from tasks.accounts.inventory import Account
 from tasks.accounts.login import browser_available, wait_for_login
 from tasks.accounts.management import Management
 from tasks.accounts.providers import TABLE
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 
 
 class Mainline(ThreadingHTTPServer):

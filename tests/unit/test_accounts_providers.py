@@ -18,8 +18,8 @@ from tasks.accounts.providers import (
     require_supported,
     resolve,
 )
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
 
 
 def test_table_is_complete_and_consistent():

@@ -9,8 +9,8 @@ import pytest
 
 from tasks.clients.claude import merge_settings, plan, wanted_env
 from tasks.clients.gateway import Gateway
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
 from tests.catalog_support import keep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "claude_settings.json"

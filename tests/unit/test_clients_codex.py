@@ -10,8 +10,8 @@ import pytest
 
 from tasks.clients.codex import PROFILE_FILE, merge_config, plan, profile_text
 from tasks.clients.gateway import Gateway
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
 from tests.catalog_support import keep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "codex_config.toml"

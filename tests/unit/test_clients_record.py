@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tasks import status
+from tasks.inspect import status
 from tasks.clients import record
-from tasks.config import load_stack
+from tasks.config.load import load_stack
 from tests.catalog_support import keep
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from tasks.catalog import store
 from tasks.clients import smoke
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
 from tests.catalog_support import registry
 from tests.support import wait_for
 from tests.unit.test_cliproxy_double import MGMT_KEY, model_ids, start_double, write_account  # noqa: F401

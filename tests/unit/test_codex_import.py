@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from tasks.accounts.codex_import import codex_auth_path, import_codex
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.fakes.codex_cli import auth_json, token_values, write_auth
 
 

@@ -1,4 +1,4 @@
-"""tasks.config: loading, validation messages, local overrides, profile merge semantics."""
+"""tasks.config.load: loading, validation messages, local overrides, profile merge semantics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from tasks.config import check_references, is_loopback, load_stack
-from tasks.errors import FlowgateError
-from tasks.merge import deep_merge
+from tasks.config.load import check_references, is_loopback, load_stack
+from tasks.base.errors import FlowgateError
+from tasks.config.merge import deep_merge
 
 
 def write_local(paths, text):

@@ -9,10 +9,10 @@ import textwrap
 import pytest
 import yaml
 
-from tasks import secrets
-from tasks.config import load_stack
+from tasks.services import secrets
+from tasks.config.load import load_stack
 from tasks.deploy import cluster, compose, k8s
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.manifests import NAMED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
 
 UPSTREAM_KEY = "sk-upstream-from-env-0123456789"

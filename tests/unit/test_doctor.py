@@ -1,4 +1,4 @@
-"""tasks.doctor: read-only checks that never raise, each with a fix for what fails."""
+"""tasks.inspect.doctor: read-only checks that never raise, each with a fix for what fails."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from collections import namedtuple
 
 import pytest
 
-from tasks import doctor, secrets
+from tasks.inspect import doctor
+from tasks.services import secrets
 from tasks.stack import process
 from tests.support import free_port
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tasks.stack import events
 from tasks.stack.lock import stack_lock
 from tests.conftest import ROOT
@@ -30,7 +30,7 @@ def test_second_holder_fails_clearly_after_timeout(paths, capfd):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from tasks.paths import Paths
+        from tasks.base.paths import Paths
         from tasks.stack.lock import stack_lock
         with stack_lock(Paths(root=Paths.from_env().root, home=__import__('pathlib').Path({str(paths.home)!r}))):
             print("held", flush=True)

@@ -1,11 +1,11 @@
-"""tasks.fsutil: atomic, change-only writes."""
+"""tasks.base.fsutil: atomic, change-only writes."""
 
 from __future__ import annotations
 
 import os
 import stat
 
-from tasks.fsutil import atomic_write
+from tasks.base.fsutil import atomic_write
 
 
 def test_writes_only_when_changed(tmp_path):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tasks.release import github
 from tests.fakes.github import FakeGitHub, sha256_hex
 

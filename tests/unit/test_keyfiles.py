@@ -1,4 +1,4 @@
-"""tasks.keyfiles: upstream key files are regular, single-line files the user owns (issue 8, item 11)."""
+"""tasks.config.keyfiles: upstream key files are regular, single-line files the user owns (issue 8, item 11)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tasks.errors import FlowgateError
-from tasks.keyfiles import MAX_KEY_FILE_BYTES, key_file_problem, read_key_file
+from tasks.base.errors import FlowgateError
+from tasks.config.keyfiles import MAX_KEY_FILE_BYTES, key_file_problem, read_key_file
 
 
 def test_one_line_key(tmp_path):

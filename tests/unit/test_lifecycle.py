@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tasks.services import file_sha
+from tasks.services.common import file_sha
 from tasks.stack.lifecycle import config_drift
 
 RENDERED = """# comment

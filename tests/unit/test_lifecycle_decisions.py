@@ -11,11 +11,11 @@ import sys
 import httpx
 import pytest
 
-from tasks import secrets
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
-from tasks.fsutil import atomic_write
-from tasks.services import render_cliproxy
+from tasks.services import secrets
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
+from tasks.base.fsutil import atomic_write
+from tasks.services.cliproxy import render_cliproxy
 from tasks.stack import events, lifecycle, process
 from tests.conftest import ROOT
 from tests.support import free_port, wait_for

@@ -1,4 +1,4 @@
-"""tasks.localhttp: one exchange over a raw socket, and requests sent early (`send_early`)."""
+"""tasks.base.localhttp: one exchange over a raw socket, and requests sent early (`send_early`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tasks import localhttp
+from tasks.base import localhttp
 from tests.support import free_port, wait_for
 
 

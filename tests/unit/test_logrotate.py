@@ -1,11 +1,11 @@
-"""tasks.logrotate: service logs are bounded across starts (issue 8, item 11)."""
+"""tasks.stack.logrotate: service logs are bounded across starts (issue 8, item 11)."""
 
 from __future__ import annotations
 
 import os
 
-import tasks.logrotate as logrotate
-from tasks.logrotate import rotate_if_large, rotated
+import tasks.stack.logrotate as logrotate
+from tasks.stack.logrotate import rotate_if_large, rotated
 from tasks.stack.process.spawning import _open_log
 
 

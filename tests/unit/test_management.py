@@ -13,7 +13,7 @@ from tasks.accounts.management import (
     RouteMissing,
     _translate,
 )
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.support import free_port
 from tests.unit.test_cliproxy_double import MGMT_KEY, start_double  # noqa: F401,F811  (fixture)
 
@@ -45,7 +45,7 @@ def test_management_disabled_is_told_apart_from_a_missing_route(start_double):
     with pytest.raises(ManagementError) as err:
         client(disabled).get("codex-auth-url")
     assert not isinstance(err.value, RouteMissing)
-    assert "management API of CLIProxyAPIPlus is disabled" in err.value.message
+    assert "management API of CLIProxyAPI is disabled" in err.value.message
 
     on = start_double(name="on")
     with pytest.raises(RouteMissing) as err:

@@ -1,11 +1,11 @@
-"""tasks.passthrough and its generated data (issue 8, item 15)."""
+"""tasks.config.passthrough and its generated data (issue 8, item 15)."""
 
 from __future__ import annotations
 
 from importlib.metadata import version
 
-from tasks.config import load_stack
-from tasks.passthrough import known_keys
+from tasks.config.load import load_stack
+from tasks.config.passthrough import known_keys
 from tests.unit.test_config import problems, write_local
 
 
@@ -43,7 +43,7 @@ def test_escape_hatch_accepts_a_newer_key_in_every_place(paths):
 
 
 def test_thousands_of_typos_cost_no_more_than_the_report_shows(paths, monkeypatch):
-    import tasks.passthrough as passthrough
+    import tasks.config.passthrough as passthrough
 
     calls = []
     real = passthrough._message

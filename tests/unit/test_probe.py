@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tasks.services.common import CLIPROXY_PROBE_PATH, LITELLM_PROBE_PATH
 from tasks.stack import probe, process
 from tests.support import free_port
 
@@ -77,7 +78,7 @@ def test_ipv6_loopback(serve):
     port = srv.server_address[1]
     assert probe.http_ok("::1", port, "/health/liveliness")
     assert probe.http_ok("[::1]", port, "/")
-    res = probe.wait_ready([probe.Check("litellm", "::1", port, probe.LITELLM_PROBE_PATH)], timeout=2)
+    res = probe.wait_ready([probe.Check("litellm", "::1", port, LITELLM_PROBE_PATH)], timeout=2)
     assert res["litellm"].ready
 
 
@@ -93,7 +94,7 @@ def test_waits_for_late_listener(serve):
             serve(port=port)
         return True
 
-    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, probe.LITELLM_PROBE_PATH, 200, alive)], timeout=5)
+    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, LITELLM_PROBE_PATH, 200, alive)], timeout=5)
     r = res["litellm"]
     assert r.ready and r.reason == "ready" and r.status == 200
     assert r.attempts == 3  # refused twice, then answered
@@ -131,8 +132,8 @@ def test_two_services_in_one_loop(serve):
         return True
 
     checks = [
-        probe.Check("litellm", "127.0.0.1", slow_port, probe.LITELLM_PROBE_PATH, 200, slow_alive),
-        probe.Check("cliproxy", "127.0.0.1", fast.server_address[1], probe.CLIPROXY_PROBE_PATH, 200, fast_alive),
+        probe.Check("litellm", "127.0.0.1", slow_port, LITELLM_PROBE_PATH, 200, slow_alive),
+        probe.Check("cliproxy", "127.0.0.1", fast.server_address[1], CLIPROXY_PROBE_PATH, 200, fast_alive),
     ]
     res = probe.wait_ready(checks, timeout=5)
     assert list(res) == ["litellm", "cliproxy"]
@@ -147,7 +148,7 @@ def test_timeout_names_the_laggard(serve):
     never = free_port()
     res = probe.wait_ready(
         [("cliproxy", "127.0.0.1", ok.server_address[1], "/", 200, None),
-         ("litellm", "127.0.0.1", never, probe.LITELLM_PROBE_PATH, 200, None)],
+         ("litellm", "127.0.0.1", never, LITELLM_PROBE_PATH, 200, None)],
         timeout=0.3,
     )
     assert res["cliproxy"].ready
@@ -159,7 +160,7 @@ def test_timeout_names_the_laggard(serve):
 
 def test_wrong_status_is_not_ready(serve):
     srv = serve(routes={"/": 200})  # /health/liveliness -> 404
-    res = probe.wait_ready([("litellm", "127.0.0.1", srv.server_address[1], probe.LITELLM_PROBE_PATH, 200, None)],
+    res = probe.wait_ready([("litellm", "127.0.0.1", srv.server_address[1], LITELLM_PROBE_PATH, 200, None)],
                            timeout=0.2)
     r = res["litellm"]
     assert not r.ready and r.status == 404 and "answered 404 (expected 200)" in r.reason
@@ -193,19 +194,19 @@ def test_probe_module_does_not_import_http_client_eagerly():
 def test_an_answer_from_before_a_restart_does_not_make_the_new_process_ready(serve):
     srv = serve()
     port = srv.server_address[1]
-    assert probe.http_ok("127.0.0.1", port, probe.LITELLM_PROBE_PATH)  # the old process answered (hung check)
+    assert probe.http_ok("127.0.0.1", port, LITELLM_PROBE_PATH)  # the old process answered (hung check)
     srv.shutdown()
     srv.server_close()  # then it was stopped, and its successor is still booting
-    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, probe.LITELLM_PROBE_PATH)], timeout=0.3)
+    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, LITELLM_PROBE_PATH)], timeout=0.3)
     assert not res["litellm"].ready and res["litellm"].attempts > 0
 
 
 def test_a_recent_answer_of_the_same_process_counts_without_asking_again(serve):
     srv = serve()
     port = srv.server_address[1]
-    assert probe.http_ok("127.0.0.1", port, probe.LITELLM_PROBE_PATH)  # `up`'s hung check, moments ago
+    assert probe.http_ok("127.0.0.1", port, LITELLM_PROBE_PATH)  # `up`'s hung check, moments ago
     srv.shutdown()
     srv.server_close()  # not asked again: it would be refused now
-    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, probe.LITELLM_PROBE_PATH, recent_ok=True)],
+    res = probe.wait_ready([probe.Check("litellm", "127.0.0.1", port, LITELLM_PROBE_PATH, recent_ok=True)],
                            timeout=0.3)
     assert res["litellm"].ready and res["litellm"].attempts == 0

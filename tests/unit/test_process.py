@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tasks.stack import process
 from tests.support import wait_for
 

@@ -1,13 +1,13 @@
-"""tasks.profiles: the choice made with `doit profile`, how it overrides the config, the listing."""
+"""tasks.config.profiles: the choice made with `doit profile`, how it overrides the config, the listing."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks import profiles
-from tasks.config import load_stack
+from tasks.config import profiles
+from tasks.config.load import load_stack
 from tests.catalog_support import registry
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 
 
 def test_no_choice_means_the_configs_profile(paths):

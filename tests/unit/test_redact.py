@@ -1,12 +1,12 @@
-"""tasks.redact and tasks.terminal: keys masked, control characters escaped (issue 8: items 5, 11)."""
+"""tasks.base.redact and tasks.base.terminal: keys masked, control characters escaped (issue 8: items 5, 11)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.errors import FlowgateError
-from tasks.redact import masked_if_key
-from tasks.terminal import printable
+from tasks.base.errors import FlowgateError
+from tasks.base.redact import masked_if_key
+from tasks.base.terminal import printable
 
 KEYS = ["sk-proj-AbCdEf0123456789xyzXYZ", "sk-ant-api03-abcdefghijklmnop", "ghp_abcdefghijklmnopqrstuvwxyz0123",
         "AKIAABCDEFGHIJKLMNOP", "AIzaSyA1234567890abcdefghijklmnopqrstu", "hf_abcdefghijklmnopqrstuvwx",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.fakes.archives import (
     Dir,
     File,

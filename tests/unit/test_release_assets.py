@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.fakes.archives import asset_name, build_archive, release_files
 from tests.unit.release_support import EXE, HOST_ARCH, HOST_OS, REPO, V1, error_text, publish, script, settings
 from tests.unit.release_support import _clean_env, gh_fixture, rpaths_fixture  # noqa: F401  (fixtures: autouse, gh, rpaths)

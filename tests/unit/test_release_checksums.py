@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tests.unit.release_support import EXE, V1, V2, assert_untouched, install_v1, publish, script, settings
 from tests.unit.release_support import _clean_env, gh_fixture, rpaths_fixture  # noqa: F401  (fixtures: autouse, gh, rpaths)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tasks.release import ReleaseSettings
 from tests.fakes.archives import asset_name
 from tests.fakes.github import sha256_hex

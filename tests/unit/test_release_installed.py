@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks import release
-from tasks.errors import FlowgateError
+from tasks.base.errors import FlowgateError
 from tasks.release import ReleaseSettings
 from tests.unit.release_support import EXE, FORK, REPO, ROOT, V1, V2, publish, script, settings
 from tests.unit.release_support import _clean_env, gh_fixture, rpaths_fixture  # noqa: F401  (fixtures: autouse, gh, rpaths)
@@ -45,7 +45,7 @@ def test_is_current_does_not_import_httpx(gh, rpaths, tmp_path):
     publish(gh, tmp_path)
     release.fetch(rpaths, settings(gh))
     code = (
-        "import sys; from pathlib import Path; from tasks import release; from tasks.paths import Paths;"
+        "import sys; from pathlib import Path; from tasks import release; from tasks.base.paths import Paths;"
         f"p = Paths(root=Path({str(ROOT)!r}), home=Path({str(rpaths.home)!r}));"
         f"s = release.ReleaseSettings(repo={REPO!r}, version={V1!r}, api_url='http://127.0.0.1:9');"
         "assert release.is_current(p, s); assert 'httpx' not in sys.modules, 'httpx imported'"

@@ -8,10 +8,10 @@ import threading
 
 import yaml
 
-from tasks import secrets
-from tasks.config import load_stack
-from tasks.names import litellm_instances, service_of
-from tasks.services import litellm_launch, redis_router_settings, render_litellm_local
+from tasks.services import secrets
+from tasks.config.load import load_stack
+from tasks.config.names import litellm_instances, service_of
+from tasks.services.litellm import litellm_launch, redis_router_settings, render_litellm_local
 from tasks.stack import process, replicas
 from tasks.stack.redisping import ping
 
@@ -106,7 +106,7 @@ def test_ping_sends_auth_first_and_reports_errors():
 
 
 def test_managed_redis_is_a_service_only_when_managed(paths):
-    from tasks.names import enabled_services
+    from tasks.config.names import enabled_services
 
     assert "redis" not in enabled_services(_stack(paths))
     assert enabled_services(_stack(paths, "redis:\n  managed: true\n"))[-1] == "redis"
@@ -115,8 +115,8 @@ def test_managed_redis_is_a_service_only_when_managed(paths):
 def test_redis_launch_keeps_the_password_off_the_command_line(paths, tmp_path):
     import pytest
 
-    from tasks.errors import FlowgateError
-    from tasks.redis_service import config_text, redis_launch
+    from tasks.base.errors import FlowgateError
+    from tasks.services.redis import config_text, redis_launch
 
     secrets.ensure_all(paths)
     fake = tmp_path / "redis-server"

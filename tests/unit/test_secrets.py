@@ -1,4 +1,4 @@
-"""tasks.secrets: generated once, private from the first byte, never printed in full."""
+"""tasks.services.secrets: generated once, private from the first byte, never printed in full."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from tasks import secrets
-from tasks.errors import FlowgateError
+from tasks.services import secrets
+from tasks.base.errors import FlowgateError
 
 
 def mode(path):

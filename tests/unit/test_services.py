@@ -1,26 +1,16 @@
-"""tasks.services: launch specs, restart inputs and their reasons."""
+"""tasks.services (common, litellm, cliproxy): launch specs, restart inputs and their reasons."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks import secrets
-from tasks.config import load_stack
-from tasks.errors import FlowgateError
-from tasks.paths import Paths
-from tasks.services import (
-    LITELLM_DEFAULT_ENV,
-    base_url,
-    cliproxy_launch,
-    connect_host,
-    litellm_launch,
-    litellm_params,
-    model_entries,
-    protocol,
-    render_inputs,
-    render_litellm,
-    restart_reasons,
-)
+from tasks.services import secrets
+from tasks.config.load import load_stack
+from tasks.base.errors import FlowgateError
+from tasks.base.paths import Paths
+from tasks.services.litellm import LITELLM_DEFAULT_ENV, litellm_launch, litellm_params, model_entries, protocol, render_litellm
+from tasks.services.common import base_url, connect_host, render_inputs, restart_reasons
+from tasks.services.cliproxy import cliproxy_launch
 
 
 def test_connect_host():
@@ -145,7 +135,7 @@ def test_litellm_env_values_reach_the_process_but_not_the_record(paths):
 def test_a_bare_value_in_a_template_is_escaped_too(paths, tmp_path):
     # A profile name can no longer carry a newline (the config refuses it), and even if one got
     # through, the template engine serialises every value: the comment stays one line.
-    from tasks.render import render_template
+    from tasks.services.render import render_template
 
     stack = load_stack(paths)
     stack["profile"] = "x\ninclude: /etc/passwd"

@@ -1,4 +1,4 @@
-"""tasks.status: what `doit status` reports, from records, probes and the double as a real process."""
+"""tasks.inspect.status: what `doit status` reports, from records, probes and the double as a real process."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tasks import status
-from tasks.config import load_stack
+from tasks.inspect import status
+from tasks.config.load import load_stack
 from tasks.stack import health, process
 from tests.conftest import ROOT
 from tests.support import free_port, wait_for

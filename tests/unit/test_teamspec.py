@@ -1,11 +1,11 @@
-"""tasks.teamspec: the team keys (replicas, redis, cliproxy.store, deploy.images) and their messages."""
+"""tasks.config.teamspec: the team keys (replicas, redis, cliproxy.store, deploy.images) and their messages."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks import teamspec
-from tasks.config import load_stack
+from tasks.config import teamspec
+from tasks.config.load import load_stack
 from tests.unit.test_config import problems, write_local
 
 
@@ -68,7 +68,7 @@ def problems_of(paths, local):
 
 def test_image_defaults_follow_the_pins():
     from tasks.release import lines
-    from tasks.services import litellm_version
+    from tasks.services.litellm import litellm_version
 
     assert teamspec.CLIPROXY_IMAGE.endswith(":" + lines.MAINLINE_VERSION)
     assert teamspec.LITELLM_IMAGE.endswith("-v" + litellm_version())

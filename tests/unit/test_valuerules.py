@@ -1,4 +1,4 @@
-"""tasks.valuerules: what any config value may be (issue 8: items 4, 5, 6, 12)."""
+"""tasks.config.valuerules: what any config value may be (issue 8: items 4, 5, 6, 12)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from tasks.valuerules import ENV_NAME, MAX_TEXT, MODEL_NAME, PROFILE_NAME, plain_problems, text_problem
+from tasks.config.valuerules import ENV_NAME, MAX_TEXT, MODEL_NAME, PROFILE_NAME, plain_problems, text_problem
 
 
 @pytest.mark.parametrize("rule,good,bad", [

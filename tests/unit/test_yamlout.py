@@ -1,4 +1,4 @@
-"""tasks.yamlout and the templates: hostile values come out exactly as written."""
+"""tasks.base.yamlout and the templates: hostile values come out exactly as written."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import textwrap
 import pytest
 import yaml
 
-from tasks import secrets, services
-from tasks.config import load_stack
-from tasks.yamlout import block, inline, scalar
+from tasks.services import secrets
+from tasks.services import cliproxy, litellm
+from tasks.config.load import load_stack
+from tasks.base.yamlout import block, inline, scalar
 
 HOSTILE = ['a"b', "it's", "a: b", "# not a comment", "x\ny\n", "{{ jinja }}", "{% raw %}", "yes", "No", "1.0",
            "", " lead", "trail ", "\t", "é☃\U0001F600", "\u2028x\x85", "- item", "@at", "%p", "*ref", "&anc",
@@ -49,14 +50,14 @@ def test_rendered_configs_keep_hostile_values(paths):
     """))
     stack = load_stack(paths)
     values = secrets.placeholders()
-    lite = yaml.safe_load(services.render_litellm(paths, stack, values))
+    lite = yaml.safe_load(litellm.render_litellm(paths, stack, values))
     assert lite["model_list"][0]["model_name"] == name
     assert lite["model_list"][0]["litellm_params"]["model"] == f"openai/{name}"
     assert lite["model_list"][0]["litellm_params"]["extra_headers"] == {"X-A": "b: c"}
     assert lite["model_list"][0]["litellm_params"]["extra_body"] == hostile
     assert lite["litellm_settings"]["weird"] == hostile
     assert lite["general_settings"]["master_key"] == values[secrets.LITELLM_MASTER_KEY]
-    cpa = yaml.safe_load(services.render_cliproxy(paths, stack, values))
+    cpa = yaml.safe_load(cliproxy.render_cliproxy(paths, stack, values))
     assert cpa["proxy-url"] == one_line
     assert cpa["custom"] == {"k: v": ["#", "{{x}}"]}
     assert cpa["api-keys"] == [values[secrets.CLIPROXY_API_KEY]]

@@ -1,4 +1,4 @@
-"""tasks.yamlsource: hostile files are refused before they cost anything (issue 8: items 1, 12)."""
+"""tasks.config.yamlsource: hostile files are refused before they cost anything (issue 8: items 1, 12)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tasks.errors import FlowgateError
-from tasks.yamlsource import MAX_ALIASES, MAX_CONFIG_BYTES, load_yaml
+from tasks.base.errors import FlowgateError
+from tasks.config.yamlsource import MAX_ALIASES, MAX_CONFIG_BYTES, load_yaml
 
 
 def load(tmp_path, text: str):

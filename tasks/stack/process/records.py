@@ -15,7 +15,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Callable
 
-from ...fsutil import atomic_write
+from ...base.fsutil import atomic_write
 
 RECORD_VERSION = 1
 RECORD_MODE = 0o644  # a record holds no secrets: no env values, ever

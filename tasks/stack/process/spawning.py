@@ -12,7 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ...errors import FlowgateError
+from ...base.errors import FlowgateError
 from .records import (
     _CHILDREN,
     LOG_MODE,
@@ -26,12 +26,12 @@ from .records import (
 
 
 def _open_log(log_path: Path) -> int:
-    from ...logrotate import rotate_if_large
+    from ..logrotate import rotate_if_large
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        rotate_if_large(log_path)  # bounded across starts (issue 8, item 11)
+        rotate_if_large(log_path)  # bounded across starts
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), LOG_MODE)
     except OSError as exc:
         raise FlowgateError(f"cannot open log file {log_path}: {exc.strerror or exc}") from None
@@ -52,7 +52,7 @@ def _exec_error(service: str, argv: list[str], cwd, exc: OSError) -> FlowgateErr
     if exc.errno == errno.ENOENT:
         return FlowgateError(
             f"cannot start {service}: {target} not found",
-            "check the path (for CLIProxyAPIPlus run `doit fetch`)",
+            "check the path (for CLIProxyAPI run `doit fetch`)",
         )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return FlowgateError(f"cannot start {service}: {target} is not executable", f"chmod +x {target}")

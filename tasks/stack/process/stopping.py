@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ...errors import FlowgateError
+from ...base.errors import FlowgateError
 from .records import (
     ALIVE,
     CTIME_TOLERANCE,

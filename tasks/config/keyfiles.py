@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import FlowgateError
-from .fsutil import NotRegularFile, read_regular
+from ..base.errors import FlowgateError
+from ..base.fsutil import NotRegularFile, read_regular
 
 MAX_KEY_FILE_BYTES = 16 * 1024
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 
-from .errors import FlowgateError
-from .fsutil import atomic_write
-from .paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import atomic_write
+from ..base.paths import Paths
 
 DEFAULT_DESCRIPTION = "the base settings of the config, no overlay"
 

@@ -1,7 +1,7 @@
 """Typos in pass-through settings: keys the pinned LiteLLM and CLIProxyAPI do not know.
 
 `litellm_settings: {num_retrys: 2}` used to pass as "config OK" and do nothing. The keys each
-section accepts come from tasks/data/passthrough_keys.json, generated from the installed LiteLLM
+section accepts come from tasks/config/passthrough_keys.json, generated from the installed LiteLLM
 and the pinned CLIProxyAPI source by tools/passthrough_keys.py (so `check` never imports LiteLLM).
 A key newer than that list is accepted once named in `unchecked_settings` (e.g.
 `litellm_settings.some_new_flag`): the documented escape hatch.
@@ -17,7 +17,7 @@ from typing import Iterator
 
 from .schema import Problem, dotted
 
-DATA = Path(__file__).resolve().parent / "data" / "passthrough_keys.json"
+DATA = Path(__file__).resolve().parent / "passthrough_keys.json"
 ESCAPE_KEY = "unchecked_settings"
 # config path of a section -> its list in the data file
 SECTIONS = {

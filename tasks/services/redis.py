@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import FlowgateError
-from .paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 
 REDIS_HOST = "127.0.0.1"
 
@@ -60,7 +60,7 @@ def password(paths: Paths) -> str:
 
 def write_conf(paths: Paths, stack: dict) -> None:
     """The config the server starts with (0600: it holds the password), in its private data dir."""
-    from .fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+    from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 
     ensure_dir(data_dir(paths), PRIVATE_DIR_MODE)
     atomic_write(conf_path(paths), config_text(paths, stack, password(paths)).encode(), mode=0o600)
@@ -70,16 +70,16 @@ def redis_launch(paths: Paths, stack: dict, environ=None):
     """How to run the managed Redis under FlowGate's launcher, which probes it with PING (AUTH first)."""
     import os
 
-    from .names import REDIS
+    from ..config.names import REDIS
     from .secrets import REDIS_PASSWORD
-    from .services import Launch, _sha, launcher_argv, launcher_env
+    from .common import Launch, sha, launcher_argv, launcher_env
 
     path = binary(paths, stack)
     port = redis_port(stack)
     argv = launcher_argv(paths, REDIS, f"redis://{REDIS_HOST}:{port}") + [str(path), str(conf_path(paths))]
     stat = path.stat()
     parts = {"binary": f"{path}:{stat.st_size}:{int(stat.st_mtime)}", "host": REDIS_HOST, "port": port, "argv": argv,
-             "config": _sha(config_text(paths, stack, password(paths)))}  # a new password needs a restart
+             "config": sha(config_text(paths, stack, password(paths)))}  # a new password needs a restart
     env = launcher_env(os.environ if environ is None else environ)
     return Launch(REDIS, argv, env, paths.router, REDIS_HOST, port, parts,  # its data dir: in the conf
                   meta={"launcher": True, "password_file": str(paths.secret(REDIS_PASSWORD))})
@@ -87,7 +87,7 @@ def redis_launch(paths: Paths, stack: dict, environ=None):
 
 def answers(host: str, port: int, meta: dict, timeout: float = 1.0) -> str:
     """The managed Redis's answer to PING after AUTH with its password ("PONG" when ready)."""
-    from .stack.redisping import ping
+    from ..stack.redisping import ping
 
     try:
         secret = Path(meta["password_file"]).read_text(encoding="utf-8").strip()

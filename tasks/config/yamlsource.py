@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import FlowgateError
-from .fsutil import NotRegularFile, read_regular
+from ..base.errors import FlowgateError
+from ..base.fsutil import NotRegularFile, read_regular
 
 Marks = dict[tuple, tuple[str, int, int]]
 MAX_CONFIG_BYTES = 256 * 1024  # the shipped config is ~5 KB
@@ -64,7 +64,7 @@ def _read_capped(path: Path, display: str) -> bytes:
 
 
 def _restore_hint(path: Path) -> str:
-    from .paths import ROOT
+    from ..base.paths import ROOT
 
     if path.parent.parent == ROOT:
         return "restore it with `git checkout config/flowgate.yaml` (or `uv run doit init`)"

@@ -12,9 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import FlowgateError
-from .fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
-from .paths import Paths
+from ..base.errors import FlowgateError
+from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
+from ..base.paths import Paths
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
@@ -24,8 +24,8 @@ REDIS_PASSWORD = "redis_password"  # of the Redis FlowGate runs (redis.managed),
 # name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
 SECRETS = {
     LITELLM_MASTER_KEY: ("sk-", "LiteLLM master key: the gateway key clients send"),
-    CLIPROXY_API_KEY: ("sk-cpa-", "CLIProxyAPIPlus client key LiteLLM uses"),
-    CLIPROXY_MANAGEMENT_KEY: ("mgmt-", "CLIProxyAPIPlus management API key"),
+    CLIPROXY_API_KEY: ("sk-cpa-", "CLIProxyAPI client key LiteLLM uses"),
+    CLIPROXY_MANAGEMENT_KEY: ("mgmt-", "CLIProxyAPI management API key"),
     REDIS_PASSWORD: ("redis-", "password of a Redis FlowGate runs (redis.managed: true)"),
 }
 
@@ -97,7 +97,7 @@ def placeholders() -> dict[str, str]:
 
 def mask(value: str) -> str:
     """Enough to recognise a key, never enough to use it (tasks.redact owns the rule)."""
-    from .redact import mask as _mask  # imported on use: every `doit` run imports this module
+    from ..base.redact import mask as _mask  # imported on use: every `doit` run imports this module
 
     return _mask(value)
 

@@ -11,7 +11,7 @@ import os
 from collections import namedtuple
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tasks/base/paths.py -> the checkout
 
 
 class _under:

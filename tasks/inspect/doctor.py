@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import release, secrets
-from .config import SCHEMA, load_stack, require_references
-from .errors import FlowgateError
-from .names import RENDERED, SERVICES, enabled_services
-from .paths import Paths
-from .release import lines
-from .stack import process
-from .stack.portcheck import check_port
+from .. import release
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.load import SCHEMA, load_stack, require_references
+from ..config.names import RENDERED, SERVICES, enabled_services
+from ..release import lines
+from ..services import secrets
+from ..stack import process
+from ..stack.portcheck import check_port
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -87,7 +88,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
 
 def format_checks(checks) -> str:
     """One line per check (`ok    config        valid: ...`), a `fix:` line under each problem."""
-    from .terminal import printable
+    from ..base.terminal import printable
 
     lines = []
     for c in checks:
@@ -128,7 +129,7 @@ def _check_config(paths: Paths, env: dict) -> tuple[Check, dict | None]:
         stack = load_stack(paths)
     except FlowgateError as exc:
         return Check("config", False, _error_line(exc), exc.hint or ""), None
-    from .catalog.routes import models_phrase
+    from ..catalog.routes import models_phrase
 
     valid = f"valid: profile {stack['profile']}, {models_phrase(stack)}"
     try:
@@ -200,7 +201,7 @@ def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
     """Every configured login provider must be one the running binary's line has built in."""
     if stack is None:
         return Check("providers", True, "not checked (config invalid)")
-    from .accounts.providers import configured_names, unsupported
+    from ..accounts.providers import configured_names, unsupported
 
     names = configured_names(stack)
     if not stack["cliproxy"]["enabled"] or line is None:

@@ -69,7 +69,7 @@ def describe(value: object) -> str:
     foreign = foreign_type(value)
     if foreign:
         return foreign
-    from .redact import masked_if_key
+    from ..base.redact import masked_if_key
 
     text = repr(masked_if_key(value) if isinstance(value, str) else value)
     if len(text) > 40:

@@ -11,19 +11,17 @@ import ipaddress
 import os
 from pathlib import Path
 
-from .accounts.provider_spec import PROVIDERS_SPEC
-from .accounts.providers import configured_names
-from .errors import FlowgateError
+from ..accounts.provider_spec import PROVIDERS_SPEC
+from ..accounts.providers import configured_names
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..release import lines
 from .keyfiles import key_file_problem
 from .merge import deep_merge
 from .passthrough import unknown_settings
-from .paths import Paths
-from .profiles import DEFAULT_DESCRIPTION
-from .profiles import resolve as resolve_profile
-from .release import lines
+from .profiles import DEFAULT_DESCRIPTION, resolve as resolve_profile
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
-from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
-from .teamspec import problems as team_problems
+from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -131,7 +129,7 @@ SCHEMA = Mapping({
     "providers": PROVIDERS_SPEC,  # names or {name, route, flow, type}: tasks/accounts/provider_spec.py
     "clients": _CLIENTS,
     "profiles": MapOf(_PROFILE, key_rule=PROFILE_NAME),
-    # Pass-through keys newer than tasks/data/passthrough_keys.json, e.g. litellm_settings.new_flag
+    # Pass-through keys newer than tasks/config/passthrough_keys.json, e.g. litellm_settings.new_flag
     "unchecked_settings": ListOf(Scalar(str)),
     "redis": REDIS,
     "deploy": DEPLOY,

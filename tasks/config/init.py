@@ -6,8 +6,8 @@ documentation). An existing file is never replaced.
 
 from __future__ import annotations
 
-from .fsutil import atomic_write
-from .paths import ROOT, Paths
+from ..base.fsutil import atomic_write
+from ..base.paths import Paths, ROOT
 
 DEFAULT_CONFIG = ROOT / "config" / "flowgate.yaml"
 

@@ -1,73 +1,35 @@
-"""The two services' specifics: what their configs hold, how they are reached.
-
-Plain data in, plain data out; the templates decide the files' shape (tasks.render).
-"""
+"""LiteLLM, the northbound door: its rendered config (the config's own models, then the catalog's
+pattern routes; the shared Redis), its auth hook, and how it is launched."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-from collections import namedtuple
 from pathlib import Path
 
-from .errors import FlowgateError
-from .names import CLIPROXY, LITELLM, SERVICES  # noqa: F401  (re-exported for the service specifics)
-from .paths import ROOT, Paths
-from .stack.probe import probe_path
-from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY, LITELLM_MASTER_KEY, REDIS_PASSWORD
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.names import LITELLM
+from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, sha
+from .secrets import CLIPROXY_API_KEY, LITELLM_MASTER_KEY, REDIS_PASSWORD
+
 
 LITELLM_TEMPLATE = "litellm.yaml.j2"
+
 LITELLM_AUTH_HOOK = "flowgate_auth.py"  # copied as is beside the rendered config (general_settings.custom_auth)
-CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
-
-
-def connect_host(host: str) -> str:
-    """Where a local client connects for a service bound to `host` (URL form)."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def base_url(service_cfg: dict) -> str:
-    return f"http://{connect_host(service_cfg['host'])}:{service_cfg['port']}"
-
-
-def render_inputs(stack: dict, service: str) -> dict:
-    """The part of the stack config a service's rendered file depends on.
-
-    The config task writes each slice to its own file, so an edit that concerns one service
-    leaves the other's render task up to date.
-    """
-    cp = stack["cliproxy"]
-    if service == CLIPROXY:
-        return {k: cp[k] for k in ("enabled", "host", "port", "allow_remote", "settings")}
-    return {
-        "profile": stack["profile"],
-        "models": stack["models"],
-        "litellm_settings": stack["litellm_settings"],
-        "router_settings": stack["router_settings"],
-        "general_settings": stack["general_settings"],
-        "cliproxy": {"host": cp["host"], "port": cp["port"]},
-        "redis": stack.get("redis"),
-    }
 
 
 def upstream_id(model: dict) -> str:
     """The id CLIProxyAPI serves for a `via: cliproxy` model."""
     return model["model"] or model["name"]
 
-
 def protocol(model: dict) -> str:
     """How LiteLLM speaks to CLIProxyAPI for a named model: the config's choice, else as the
     catalog's pattern routes would (tasks.catalog.routes)."""
-    from .catalog.routes import protocol_of
+    from ..catalog.routes import protocol_of
 
     return model.get("protocol") or protocol_of(upstream_id(model))
-
 
 def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dict:
     params = dict(model["params"])
@@ -91,9 +53,8 @@ def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dic
         params["api_key"] = _read_key_file(paths.user_path(model["api_key_file"]), model["name"])
     return params
 
-
 def _read_key_file(path, model_name: str) -> str:
-    from .keyfiles import read_key_file
+    from ..config.keyfiles import read_key_file
 
     try:
         return read_key_file(path)
@@ -101,25 +62,23 @@ def _read_key_file(path, model_name: str) -> str:
         raise FlowgateError(f"cannot use the key file of model {model_name!r}: {exc.message}",
                             "create the file (one line, the key) or fix models[].api_key_file") from None
 
-
 def model_entries(paths: Paths, stack: dict, secrets: dict) -> list[dict]:
     """LiteLLM's model_list: the config's own models (matched first, by name), then the pattern
     routes that carry every id CLIProxyAPI serves (tasks.catalog.routes)."""
     entries = [{"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
                for m in stack["models"]]
     if stack["cliproxy"]["enabled"]:
-        from .catalog.routes import pattern_entries
+        from ..catalog.routes import pattern_entries
 
         entries += pattern_entries(base_url(stack["cliproxy"]), secrets[CLIPROXY_API_KEY])
     return entries
-
 
 def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
     """router_settings pointing LiteLLM's router at the shared Redis, so replicas share cooldowns and
     rpm/tpm usage (LiteLLM resolves `os.environ/NAME` at start, as for model keys); {} without one."""
     redis = stack.get("redis") or {}
     if redis.get("managed"):
-        from .redis_service import redis_port
+        from .redis import redis_port
 
         return {"redis_host": "127.0.0.1", "redis_port": redis_port(stack), "redis_password": secrets[REDIS_PASSWORD]}
     if not redis.get("url"):
@@ -135,7 +94,7 @@ def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
     if redis["password_env"]:
         out["redis_password"] = f"os.environ/{redis['password_env']}"
     elif redis["password_file"]:
-        from .keyfiles import read_key_file
+        from ..config.keyfiles import read_key_file
 
         try:
             out["redis_password"] = read_key_file(paths.user_path(redis["password_file"]))
@@ -144,13 +103,11 @@ def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
                                 "create the file (one line, the password) or fix redis.password_file") from None
     return out
 
-
 def litellm_key_files(paths: Paths, stack: dict) -> list[Path]:
     """Files outside .router/ whose content LiteLLM's rendered config carries (a change re-renders it)."""
     files = [m["api_key_file"] for m in stack["models"] if m.get("api_key_file")]
     files.append((stack.get("redis") or {}).get("password_file"))
     return [paths.user_path(f) for f in files if f]
-
 
 def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     return {
@@ -162,20 +119,6 @@ def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
         "master_key": secrets[LITELLM_MASTER_KEY],
     }
 
-
-def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> dict:
-    cfg = stack["cliproxy"]
-    return {
-        "host": cfg["host"],
-        "port": cfg["port"],
-        "auth_dir": auth_dir or str(paths.auths_dir),  # another one inside a container
-        "api_key": secrets[CLIPROXY_API_KEY],
-        "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
-        "allow_remote": cfg["allow_remote"],
-        "settings": cfg["settings"],
-    }
-
-
 def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     from .render import parse_rendered, render_template  # here: the no-op `doit up` renders nothing
 
@@ -183,20 +126,11 @@ def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     parse_rendered(LITELLM_TEMPLATE, text)
     return text
 
-
 def render_litellm_local(paths: Paths, stack: dict, secrets: dict) -> str:
     """The config LiteLLM runs with here: pointed at this machine's Redis (an export points elsewhere)."""
     redis = redis_router_settings(paths, stack, secrets)
     local = {**stack, "router_settings": {**stack["router_settings"], **redis}} if redis else stack
     return render_litellm(paths, local, secrets)
-
-
-def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
-    from .render import parse_rendered, render_template
-
-    text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets, auth_dir))
-    parse_rendered(CLIPROXY_TEMPLATE, text)
-    return text
 
 
 # --------------------------------------------------------------------------- launching
@@ -206,31 +140,6 @@ LITELLM_DEFAULT_ENV = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # offline-safe, and seconds faster to boot
     "LITELLM_MODE": "PRODUCTION",  # do not load a stray .env file
 }
-
-
-class Launch(namedtuple("Launch", "service argv env cwd host port parts meta")):
-    """How to run one service, and the fingerprint of everything that needs a restart to change.
-
-    parts  the named restart inputs, e.g. {"config": sha, "version": "1.108.7"}
-    meta   extra record data that does not force a restart
-    """
-
-    __slots__ = ()
-
-    @property
-    def inputs_hash(self) -> str:
-        return _sha(json.dumps(self.parts, sort_keys=True))
-
-
-def _sha(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-def file_sha(path: Path) -> str | None:
-    try:
-        return _sha(path.read_bytes())
-    except OSError:
-        return None
 
 
 def litellm_version() -> str:
@@ -252,23 +161,10 @@ def litellm_version() -> str:
         raise FlowgateError("litellm is not installed in this environment",
                             "run `uv sync` in the FlowGate checkout") from None
 
-
-def launcher_argv(paths: Paths, service: str, ready: str) -> list[str]:
-    """The supervising launcher (tasks.stack.launcher): it restarts the service if it crashes."""
-    return [sys.executable, "-m", "tasks.stack.launcher", "supervise", "--home", str(paths.home),
-            "--service", service, "--ready", ready, "--"]
-
-
-def launcher_env(environ) -> dict[str, str]:
-    """The launcher is `python -m tasks.stack.launcher`: the checkout must be importable."""
-    path = environ.get("PYTHONPATH")
-    return {**environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
-
-
 def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM) -> Launch:
     """`instance`: one of names.litellm_instances (litellm.replicas)."""
-    from .stack.launcher_files import REPLICAS_ENV
-    from .stack.reuseport import unsupported
+    from ..stack.launcher_files import REPLICAS_ENV
+    from ..stack.reuseport import unsupported
 
     cfg = stack["litellm"]
     environ = os.environ if environ is None else environ
@@ -297,35 +193,10 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
         "host": cfg["host"],
         "port": cfg["port"],
         "argv": argv,
-        "env": _sha(json.dumps(overrides, sort_keys=True)),  # values may be secrets: the record keeps a hash
-        "keys": _sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
+        "env": sha(json.dumps(overrides, sort_keys=True)),  # values may be secrets: the record keeps a hash
+        "keys": sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
         "version": litellm_version(),
     }
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, cfg["host"], cfg["port"], parts,
                   meta={"version": parts["version"], "config_sha": parts["config"], "launcher": True,
                         "shared_port": shared, "run_dir": str(paths.run_dir)})
-
-
-def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
-                    line: str | None = None) -> Launch:
-    cfg = stack["cliproxy"]
-    environ = os.environ if environ is None else environ
-    probe = base_url(cfg) + probe_path(CLIPROXY, {"line": line})
-    argv = launcher_argv(paths, CLIPROXY, probe) + [str(binary), "-config", str(paths.cliproxy_config)]
-    # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
-    env = {k: v for k, v in launcher_env(environ).items() if k != "MANAGEMENT_PASSWORD"}
-    # Only these need a restart; everything else in its config reaches it by hot reload.
-    parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
-    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
-                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line, "launcher": True})
-
-
-def restart_reasons(old: dict, new: dict) -> list[str]:
-    """Which named restart inputs differ, in words."""
-    words = {"config": "config changed", "auth_hook": "FlowGate's auth hook changed", "argv": "command line changed", "env": "environment changed",
-             "keys": "upstream key variables changed", "version": "litellm version changed",
-             "binary": "binary changed", "host": "host changed", "port": "port changed"}
-    changed = [k for k in new if old.get(k) != new[k]]
-    if "argv" in changed and {"binary", "host", "port"} & set(changed):
-        changed.remove("argv")  # the command line names the binary, host and port: say which, once
-    return [words.get(k, f"{k} changed") for k in changed] or ["inputs changed"]

@@ -7,9 +7,9 @@ functions: dodo.py must stay fast to import.
 
 from __future__ import annotations
 
-from . import yamlout
-from .errors import FlowgateError
-from .paths import Paths
+from ..base import yamlout
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
 
 
 def render_template(paths: Paths, name: str, context: dict) -> str:

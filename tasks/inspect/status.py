@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 
-from .paths import Paths
-from .release import lines
-from .names import REDIS, enabled_services, litellm_instances, service_of
-from .services import CLIPROXY, LITELLM, connect_host
-from .stack.probe import probe_path
-from .stack import probe, process
+from ..base.paths import Paths
+from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..release import lines
+from ..services.common import connect_host, probe_path
+from ..stack import probe, process
 
 
 def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
-    from .stack.lifecycle import config_drift
+    from ..stack.lifecycle import config_drift
 
-    from .stack import health, recover
+    from ..stack import health, recover
 
-    from .stack.replicas import probe_address, probe_target
+    from ..stack.replicas import probe_address, probe_target
 
     enabled = not stack or service_of(service) in enabled_services(stack)
     record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
@@ -62,7 +61,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
 def _supervision(paths: Paths, service: str, record, state) -> dict:
     """What the launcher knows (restarts, last exit, why it gave up) and a LiteLLM swap under way."""
-    from .stack import launcher_files, swap
+    from ..stack import launcher_files, swap
 
     sup = (launcher_files.read_state(paths, service, record.pid) if record is not None else None) or {}
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
@@ -75,11 +74,11 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
 
 
 def collect(paths: Paths, stack: dict | None) -> dict:
-    from .clients.record import stale
+    from ..clients.record import stale
 
     from .pending import pending
 
-    from .stack.replicas import recorded
+    from ..stack.replicas import recorded
 
     instances = litellm_instances(stack) if stack else [LITELLM]
     instances += [name for name in recorded(paths) if name not in instances]  # beyond replicas: still running
@@ -100,10 +99,10 @@ def collect(paths: Paths, stack: dict | None) -> dict:
 
 
 def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> dict | None:
-    """Accounts per provider; asked of CLIProxyAPIPlus only when it is ready (None otherwise)."""
+    """Accounts per provider; asked of CLIProxyAPI only when it is ready (None otherwise)."""
     if not stack or not cliproxy["ready"]:
         return None
-    from .accounts.inventory import status_summary
+    from ..accounts.inventory import status_summary
 
     return status_summary(paths, stack)
 
@@ -111,9 +110,9 @@ def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> dict | None:
 def _models(paths: Paths, stack: dict | None) -> dict | None:
     """From the kept catalog (no request): how many ids are served, and client settings or profiles
     naming an id nothing routes now, with the command that fixes each."""
-    from .catalog import store
-    from .catalog.table import unserved_uses
-    from .clients.record import read
+    from ..catalog import store
+    from ..catalog.table import unserved_uses
+    from ..clients.record import read
 
     catalog = store.read(paths) if stack else None
     if catalog is None:
@@ -178,12 +177,12 @@ def table(report: dict) -> str:
             lines.append(f"{s['service']}: its run record was unreadable; pid {s['pid']} was identified as FlowGate's "
                          "by its command line and working directory (`uv run doit up` restarts it once)")
     if report.get("accounts") is not None:
-        from .accounts.inventory import summary_lines
+        from ..accounts.inventory import summary_lines
 
         lines += summary_lines(report["accounts"])
     models = report.get("models")
     if models is not None:
-        from .terminal import printable
+        from ..base.terminal import printable
 
         when = time.strftime("%H:%M", time.localtime(models["read_at"]))
         lines.append(f"models: {models['served']} served (read {when}; `uv run doit models` lists them)"

@@ -1,4 +1,4 @@
-"""Config keys for running FlowGate for a team (issue 12): replicas, Redis, a shared token store,
+"""Config keys for running FlowGate for a team: replicas, Redis, a shared token store,
 container images. Declared here and plugged into tasks.config's schema, so that module's edit
 stays a few lines; `problems` adds the cross-checks the declarative schema cannot express.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from .release import lines
+from ..release import lines
 from .schema import Mapping, Problem, Scalar
 
 LITELLM_IMAGE = "ghcr.io/berriai/litellm:main-v1.108.7"  # the pinned litellm[proxy]==1.108.7

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 
-from .errors import FlowgateError
-from .names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
-from .paths import Paths
+from ..base.errors import FlowgateError
+from ..base.paths import Paths
+from ..config.names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
 
 
 def config_sources(paths: Paths) -> dict:
     """sha256 of each config file as it is now (the `config` task records this beside stack.json)."""
-    from .services import file_sha
+    from ..services.common import file_sha
 
     return {p.name: file_sha(p) for p in (paths.base_config, paths.local_config) if p.exists()}
 
@@ -33,7 +33,7 @@ def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list
     """The config `up` would run with, and what is pending about the config itself."""
     if stack is not None and not _config_edited(paths):
         return stack, []
-    from .config import check_references, load_stack
+    from ..config.load import check_references, load_stack
 
     try:
         new = load_stack(paths)
@@ -46,7 +46,8 @@ def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list
 
 
 def _key_digests(paths: Paths, stack: dict) -> dict:
-    from .services import file_sha, litellm_key_files
+    from ..services.common import file_sha
+    from ..services.litellm import litellm_key_files
 
     return {str(p): file_sha(p) for p in litellm_key_files(paths, stack)}
 
@@ -54,7 +55,7 @@ def _key_digests(paths: Paths, stack: dict) -> dict:
 def remember_key_files(paths: Paths, stack: dict) -> None:
     """What the key files held when LiteLLM's config was rendered (0600: a digest of a short
     password is guessable)."""
-    from .fsutil import PRIVATE_FILE_MODE, atomic_write
+    from ..base.fsutil import PRIVATE_FILE_MODE, atomic_write
 
     atomic_write(paths.rendered_keys, json.dumps(_key_digests(paths, stack), sort_keys=True) + "\n",
                  mode=PRIVATE_FILE_MODE)
@@ -69,7 +70,7 @@ def _keys_changed(paths: Paths, stack: dict) -> bool:
 
 
 def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
-    from .services import render_inputs
+    from ..services.common import render_inputs
 
     try:
         written = json.loads(paths.render_inputs(service).read_text(encoding="utf-8"))
@@ -81,8 +82,8 @@ def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
 
 
 def _binary_pending(paths: Paths, stack: dict) -> str | None:
-    from .release.installed import binary_intact, config_satisfied, read_manifest
-    from .release.settings import settings_from_stack
+    from ..release.installed import binary_intact, config_satisfied, read_manifest
+    from ..release.settings import settings_from_stack
 
     settings = settings_from_stack(stack)
     if settings.binary:
@@ -101,9 +102,9 @@ def _binary_pending(paths: Paths, stack: dict) -> str | None:
 
 
 def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, answered: bool | None) -> str | None:
-    from .services import restart_reasons
-    from .stack import health, process
-    from .stack.lifecycle import launch_for
+    from ..services.common import restart_reasons
+    from ..stack import health, process
+    from ..stack.launches import launch_for
 
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):
@@ -131,7 +132,7 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
     new, out = effective_stack(paths, stack)
     if new is None:
         return out
-    from .secrets import SECRETS
+    from ..services.secrets import SECRETS
 
     if not all(paths.secret(name).exists() for name in SECRETS):
         out.append("generate the missing secrets in .router/secrets/")

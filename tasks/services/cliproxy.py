@@ -1,0 +1,49 @@
+"""CLIProxyAPI, the OAuth accounts' proxy: its rendered config and how it is launched (only the
+binary, host and port need a restart: it hot-reloads the rest)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..base.paths import Paths
+from ..config.names import CLIPROXY
+from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, probe_path
+from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY
+
+
+CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
+
+
+def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> dict:
+    cfg = stack["cliproxy"]
+    return {
+        "host": cfg["host"],
+        "port": cfg["port"],
+        "auth_dir": auth_dir or str(paths.auths_dir),  # another one inside a container
+        "api_key": secrets[CLIPROXY_API_KEY],
+        "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
+        "allow_remote": cfg["allow_remote"],
+        "settings": cfg["settings"],
+    }
+
+def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
+    from .render import parse_rendered, render_template
+
+    text = render_template(paths, CLIPROXY_TEMPLATE, cliproxy_context(paths, stack, secrets, auth_dir))
+    parse_rendered(CLIPROXY_TEMPLATE, text)
+    return text
+
+
+def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
+                    line: str | None = None) -> Launch:
+    cfg = stack["cliproxy"]
+    environ = os.environ if environ is None else environ
+    probe = base_url(cfg) + probe_path(CLIPROXY, {"line": line})
+    argv = launcher_argv(paths, CLIPROXY, probe) + [str(binary), "-config", str(paths.cliproxy_config)]
+    # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
+    env = {k: v for k, v in launcher_env(environ).items() if k != "MANAGEMENT_PASSWORD"}
+    # Only these need a restart; everything else in its config reaches it by hot reload.
+    parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
+    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
+                  meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line, "launcher": True})

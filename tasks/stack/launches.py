@@ -1,0 +1,43 @@
+"""What a service is launched with (`launch_for`), and what starting it did (`Outcome`): shared by
+lifecycle (start, restart, stop) and swap (LiteLLM's zero-downtime replacement)."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from ..base.paths import Paths
+from ..config.names import LITELLM, REDIS, service_of
+from ..services.cliproxy import cliproxy_launch
+from ..services.common import Launch
+from ..services.litellm import litellm_launch
+
+LOG_TAIL_LINES = 15
+
+
+class Outcome(namedtuple("Outcome", "service action pid why instances", defaults=(None, "", ()))):
+    """action: started | restarted | swapped | reloaded | unchanged | disabled; instances: one
+    Outcome per replica when there are several."""
+
+    __slots__ = ()
+
+    def line(self) -> str:
+        if self.instances:
+            return "\n".join(o.line() for o in self.instances)
+        text = f"{self.service}: {self.action}"
+        if self.pid:
+            text += f" (pid {self.pid})"
+        return text + (f": {self.why}" if self.why else "")
+
+
+def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
+    """`service`: a service, or one of LiteLLM's instances (names.litellm_instances)."""
+    if service_of(service) == LITELLM:
+        return litellm_launch(paths, stack, instance=service)
+    if service == REDIS:
+        from ..services.redis import redis_launch
+
+        return redis_launch(paths, stack)
+    from ..release import locate_binary, settings_from_stack
+
+    binary = locate_binary(paths, settings_from_stack(stack))
+    return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None)

@@ -1,0 +1,37 @@
+"""The docs: the MkDocs site builds in strict mode (broken links and missing pages fail), the
+architecture page names every module, and the README stays a quick start whose links resolve."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+from module_map import modules  # noqa: E402
+
+
+def test_the_site_builds_in_strict_mode(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "site" / "models" / "index.html").exists()
+
+
+def test_the_architecture_page_names_every_module():
+    page = (ROOT / "docs" / "dev" / "architecture.md").read_text(encoding="utf-8")
+    missing = [m for m in modules() if f"`{m}`" not in page]
+    assert not missing, f"not on docs/dev/architecture.md (run tools/module_map.py): {missing}"
+
+
+def test_the_readme_is_a_quick_start_whose_links_resolve():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 300
+    first_screen = "\n".join(text.splitlines()[:40])
+    for step in ("uv run doit up", "uv run doit login:codex", "uv run doit integrate:codex --apply"):
+        assert step in first_screen
+    for target in re.findall(r"\]\(((?!https?://)[^)#]+)", text):
+        assert (ROOT / target).exists(), target
+    assert "uv run pytest" in text  # CI runs the README's test command
