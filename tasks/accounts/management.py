@@ -50,10 +50,11 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
     @classmethod
     def for_stack(cls, paths: Paths, stack: dict, timeout: float = 5.0) -> "Management":
         from ..services.secrets import CLIPROXY_MANAGEMENT_KEY, read
+        from ..config.view import cliproxy
         from ..services.common import connect_host
 
-        cfg = stack["cliproxy"]
-        return cls(connect_host(cfg["host"]).strip("[]"), int(cfg["port"]), read(paths, CLIPROXY_MANAGEMENT_KEY), timeout)
+        cp = cliproxy(stack)
+        return cls(connect_host(cp.host).strip("[]"), int(cp.port), read(paths, CLIPROXY_MANAGEMENT_KEY), timeout)
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from collections import namedtuple
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from ..config.view import cliproxy
 from ..release import lines
 
 MAINLINE, PLUS = lines.MAINLINE.name, lines.PLUS.name
@@ -149,7 +150,7 @@ def provider_problems(paths: Paths, stack: dict) -> list[Unsupported]:
 
     settings = settings_from_stack(stack)
     manifest = read_manifest(paths)
-    if settings.binary or not stack["cliproxy"]["enabled"] or not manifest or not same_repo(manifest, settings):
+    if settings.binary or not cliproxy(stack).enabled or not manifest or not same_repo(manifest, settings):
         return []
     line = line_of(paths, manifest)
     return unsupported(stack, line.name) if line else []

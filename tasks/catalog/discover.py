@@ -11,6 +11,7 @@ import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from ..config.view import cliproxy
 from . import store
 from .routes import protocol_of
 
@@ -24,13 +25,13 @@ def served_ids(paths: Paths, stack: dict, timeout: float = 5.0) -> list[dict]:
     from ..services.secrets import CLIPROXY_API_KEY, read
     from ..services.common import base_url, connect_host
 
-    cfg = stack["cliproxy"]
+    cp = cliproxy(stack)
     headers = {"Authorization": f"Bearer {read(paths, CLIPROXY_API_KEY)}", "Accept": "application/json"}
     try:
-        status, body = exchange(connect_host(cfg["host"]).strip("[]"), int(cfg["port"]), "GET", "/v1/models",
+        status, body = exchange(connect_host(cp.host).strip("[]"), int(cp.port), "GET", "/v1/models",
                                 headers=headers, timeout=timeout)
     except OSError as exc:
-        raise FlowgateError(f"cannot ask CLIProxyAPI at {base_url(cfg)} for its models: "
+        raise FlowgateError(f"cannot ask CLIProxyAPI at {base_url(cp)} for its models: "
                             f"{'not running' if isinstance(exc, ConnectionRefusedError) else exc}",
                             "start it with `uv run doit up`") from None
     if status != 200:
@@ -113,7 +114,7 @@ def changes(before: store.Catalog | None, after: store.Catalog) -> str:
 def refresh_quietly(paths: Paths, stack: dict) -> None:
     """After a login, import or account change: refresh and print what changed; never fails the
     command that changed the accounts (the next `doit models` says what is wrong)."""
-    if not stack["cliproxy"]["enabled"]:
+    if not cliproxy(stack).enabled:
         return
     try:
         _, said = refresh(paths, stack)
@@ -138,7 +139,7 @@ def current(paths: Paths, stack: dict) -> store.Catalog | None:
     """The kept catalog, read afresh first when accounts changed since (or none was kept) and
     CLIProxyAPI answers; the kept one (or None) when it does not."""
     kept = store.read(paths)
-    if not stack["cliproxy"]["enabled"] or not auth_dir_changed_since(paths, kept):
+    if not cliproxy(stack).enabled or not auth_dir_changed_since(paths, kept):
         return kept
     try:
         return refresh(paths, stack)[0]

@@ -1,11 +1,13 @@
 """How LiteLLM reaches what CLIProxyAPI serves: two pattern routes instead of a list of ids.
 
-Measured (README, "How models are found"): a pattern route costs no more per request than a named
+Measured (docs/models.md, "Why pattern routes"): a pattern route costs no more per request than a named
 one, and serves an id the catalog gains at once, where a re-render would need a swap (~4 s) and a
 trigger. Named models (`models:` in the config) win over the patterns, as LiteLLM matches names first.
 """
 
 from __future__ import annotations
+
+from ..config.view import cliproxy
 
 # (model_name pattern, LiteLLM provider): Claude ids on Anthropic Messages (count_tokens included),
 # every other id on OpenAI chat completions and Responses. Order matters: the first match wins.
@@ -33,6 +35,6 @@ def models_phrase(stack: dict) -> str:
     """How a config's models are described in one line (`doit check`, `doit doctor`)."""
     n = len(stack["models"])
     own = f"{n} model{'' if n == 1 else 's'} of its own"
-    if not stack["cliproxy"]["enabled"]:
+    if not cliproxy(stack).enabled:
         return own
     return "every model the accounts serve" + (f" + {own}" if n else "")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from ..config.view import litellm
 from ..services.common import base_url
 from ..services.secrets import LITELLM_MASTER_KEY
 
@@ -38,7 +39,7 @@ class Gateway:
 
 
 def gateway(paths: Paths, stack: dict) -> Gateway:
-    return Gateway(base_url(stack["litellm"]), paths.secret(LITELLM_MASTER_KEY))
+    return Gateway(base_url(litellm(stack)), paths.secret(LITELLM_MASTER_KEY))
 
 
 def client_models(paths: Paths, stack: dict, client: str) -> tuple[str, str]:

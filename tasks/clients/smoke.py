@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from ..config.view import cliproxy, litellm
 from ..services.common import base_url
 from ..services.secrets import LITELLM_MASTER_KEY
 
@@ -51,7 +52,7 @@ def models_to_check(paths: Paths, stack: dict, only: str | None) -> tuple[list[t
     from ..services.litellm import protocol
 
     named = {m["name"]: m for m in stack["models"]}
-    catalog = refresh(paths, stack)[0] if stack["cliproxy"]["enabled"] else None
+    catalog = refresh(paths, stack)[0] if cliproxy(stack).enabled else None
     served = catalog.ids() if catalog else []
     if only:
         model = named.get(only)
@@ -78,7 +79,7 @@ def run(paths: Paths, stack: dict, models: list[tuple[str, str]], served: list[s
 
     key = paths.secret(LITELLM_MASTER_KEY).read_text(encoding="utf-8").strip()
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key, **ANTHROPIC_HEADERS}
-    with httpx.Client(base_url=base_url(stack["litellm"]), headers=headers, timeout=timeout) as client:
+    with httpx.Client(base_url=base_url(litellm(stack)), headers=headers, timeout=timeout) as client:
         yield _timed("models", None, lambda: _models(client, [m for m, _ in models] + served))
         for model, proto in models:
             for name, probe in PROBES[proto]:
@@ -233,5 +234,5 @@ def summary(checks: list[Check]) -> str:
 
 def as_json(stack: dict, checks: list[Check]) -> str:
     passed = sum(c.ok for c in checks)
-    return json.dumps({"base_url": base_url(stack["litellm"]), "passed": passed, "failed": len(checks) - passed,
+    return json.dumps({"base_url": base_url(litellm(stack)), "passed": passed, "failed": len(checks) - passed,
                        "checks": [asdict(c) for c in checks]}, indent=2)

@@ -1,13 +1,15 @@
 """The services FlowGate runs, and which of them a config enables: the one place for both.
 
-Stdlib-free and tiny on purpose: every doit command imports it while loading dodo.py.
+Tiny on purpose: every doit command imports it while loading dodo.py.
 """
 
 from __future__ import annotations
 
+from .view import cliproxy
+
 LITELLM = "litellm"
 CLIPROXY = "cliproxy"
-REDIS = "redis"  # only with redis.managed: true (tasks.redis_service)
+REDIS = "redis"  # only with redis.managed: true (tasks.services.redis)
 SERVICES = (LITELLM, CLIPROXY, REDIS)  # LiteLLM first: it is the one clients talk to
 RENDERED = (LITELLM, CLIPROXY)  # the services FlowGate renders a config for from templates/
 
@@ -16,7 +18,7 @@ def enabled_services(stack: dict | None) -> list[str]:
     """The services the config runs (all of them when the config is unknown)."""
     if stack is None:
         return list(SERVICES)
-    return [s for s in SERVICES if (s != CLIPROXY or stack["cliproxy"]["enabled"])
+    return [s for s in SERVICES if (s != CLIPROXY or cliproxy(stack).enabled)
             and (s != REDIS or stack.get("redis", {}).get("managed"))]
 
 

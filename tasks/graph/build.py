@@ -9,6 +9,7 @@ from doit.tools import config_changed
 
 from ..base.fsutil import PRIVATE_FILE_MODE, atomic_write
 from ..config.names import RENDERED
+from ..config.view import cliproxy
 from ..services import secrets
 from .common import PATHS, action, read_stack, read_stack_or_none
 
@@ -171,7 +172,7 @@ def check_all() -> None:
     print(f"config OK: profile {stack['profile']}, {models_phrase(stack)}, "
           f"litellm on {stack['litellm']['host']}:{stack['litellm']['port']}, "
           + (f"cliproxy on {stack['cliproxy']['host']}:{stack['cliproxy']['port']}"
-             if stack["cliproxy"]["enabled"] else "cliproxy disabled"))
+             if cliproxy(stack).enabled else "cliproxy disabled"))
 
 
 def task_check():

@@ -52,11 +52,12 @@ def restore_client(client: str) -> None:
 
 def _say_if_down(stack: dict) -> None:
     from ..config.names import LITELLM
+    from ..config.view import litellm
     from ..services.common import base_url
     from ..stack.lifecycle import is_ready
 
     if not PATHS.secret("litellm_master_key").exists() or not is_ready(PATHS, stack, LITELLM):
-        print(f"the gateway at {base_url(stack[LITELLM])} is not up yet: `uv run doit up` starts it")
+        print(f"the gateway at {base_url(litellm(stack))} is not up yet: `uv run doit up` starts it")
 
 
 def _client_params(client: str) -> list[dict]:
@@ -131,11 +132,12 @@ def show_models(json_output: bool) -> None:
     from ..accounts.providers import configured_names
     from ..catalog import store, table
     from ..catalog.discover import refresh
+    from ..config.view import cliproxy
     from ..base.errors import FlowgateError
 
     stack = read_stack()
     catalog = store.read(PATHS)
-    if stack["cliproxy"]["enabled"]:
+    if cliproxy(stack).enabled:
         try:
             catalog, _ = refresh(PATHS, stack)  # an explicit command: ask the binary now
         except FlowgateError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from ..config.view import cliproxy
 from .common import PATHS, read_stack_or_none
 
 # doit's own options that take a value (`-f dodo.py`, `--db-file x`): their value is not the command.
@@ -46,7 +47,7 @@ def ask_early(argv: list[str] | None = None) -> None:
 
     if send_early(PATHS) and task == "status":
         stack = read_stack_or_none()
-        if stack and stack["cliproxy"]["enabled"]:
+        if stack and cliproxy(stack).enabled:
             from ..accounts.inventory import ask_early as ask_accounts
 
             ask_accounts(PATHS, stack)

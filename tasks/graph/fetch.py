@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..config.view import cliproxy
 from .common import PATHS, action, read_stack, read_stack_or_none
 
 
@@ -12,7 +13,7 @@ def binary_current() -> bool:
     stack = read_stack_or_none()
     if stack is None:
         return False
-    return not stack["cliproxy"]["enabled"] or is_current(PATHS, settings_from_stack(stack))
+    return not cliproxy(stack).enabled or is_current(PATHS, settings_from_stack(stack))
 
 
 def fetch_binary() -> dict:
@@ -20,7 +21,7 @@ def fetch_binary() -> dict:
     from ..stack import events
 
     stack = read_stack()
-    if not stack["cliproxy"]["enabled"]:
+    if not cliproxy(stack).enabled:
         print("cliproxy is disabled: nothing to fetch")
         return {"action": "disabled"}
     from ..release.installed import installed_binary, tamper_problem

@@ -79,6 +79,7 @@ def task_ready():
 
 
 def summary() -> None:
+    from ..config.view import litellm, of, redis
     from ..services.common import base_url
     from ..stack.launches import Outcome
 
@@ -91,9 +92,10 @@ def summary() -> None:
 
             record = process.read_record(PATHS.record(service))
             outcome = Outcome(service, "unchanged", record.pid if record else None)
-        where = f"redis://127.0.0.1:{stack[REDIS]['port']}" if service == REDIS else base_url(stack[service])
+        where = f"redis://127.0.0.1:{redis(stack).port}" if service == REDIS else base_url(of(stack, service))
         print(f"  {outcome.line():<60} {where}")
-    print(f"  OpenAI base URL: {base_url(stack['litellm'])}/v1   Anthropic base URL: {base_url(stack['litellm'])}")
+    gateway = base_url(litellm(stack))
+    print(f"  OpenAI base URL: {gateway}/v1   Anthropic base URL: {gateway}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
     _models_after_up(stack)
 
@@ -136,6 +138,7 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.launcher_files import forget
     from ..stack.replicas import recorded
     from ..stack.swap import stop_leftovers
+    from ..config.view import litellm
 
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
@@ -143,7 +146,7 @@ def stop_services(services: list[str], reason: str) -> None:
             instances = [LITELLM] + [n for n in recorded(PATHS) if n != LITELLM]
             services = [n for s in services for n in (instances if s == LITELLM else [s])]
             for name in instances:
-                stop_leftovers(PATHS, stack[LITELLM] if stack else None, name)  # a swap interrupted halfway
+                stop_leftovers(PATHS, litellm(stack) if stack else None, name)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:

@@ -26,6 +26,7 @@ from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..config.load import SCHEMA, load_stack, require_references
 from ..config.names import RENDERED, SERVICES, enabled_services
+from ..config.view import cliproxy
 from ..release import lines
 from ..services import secrets
 from ..stack import process
@@ -165,7 +166,7 @@ def _check_binary(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, l
 def _binary_version(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, str | None]:
     settings = None
     if stack is not None:
-        if not stack["cliproxy"]["enabled"]:
+        if not cliproxy(stack).enabled:
             return Check("binary", True, "cliproxy disabled"), None
         settings = release.settings_from_stack(stack)
     fallback = "" if stack is not None else " (config invalid: looked in the default place)"
@@ -204,7 +205,7 @@ def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
     from ..accounts.providers import configured_names, unsupported
 
     names = configured_names(stack)
-    if not stack["cliproxy"]["enabled"] or line is None:
+    if not cliproxy(stack).enabled or line is None:
         return Check("providers", True, ", ".join(names) + " (not checked: no binary to ask)")
     problems = unsupported(stack, line.name)
     if problems:

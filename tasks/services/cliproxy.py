@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..base.paths import Paths
 from ..config.names import CLIPROXY
+from ..config.view import cliproxy
 from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, probe_path
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY
 
@@ -16,16 +17,17 @@ CLIPROXY_TEMPLATE = "cliproxy.yaml.j2"
 
 
 def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> dict:
-    cfg = stack["cliproxy"]
+    cp = cliproxy(stack)
     return {
-        "host": cfg["host"],
-        "port": cfg["port"],
+        "host": cp.host,
+        "port": cp.port,
         "auth_dir": auth_dir or str(paths.auths_dir),  # another one inside a container
         "api_key": secrets[CLIPROXY_API_KEY],
         "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
-        "allow_remote": cfg["allow_remote"],
-        "settings": cfg["settings"],
+        "allow_remote": cp.allow_remote,
+        "settings": cp.settings,
     }
+
 
 def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | None = None) -> str:
     from .render import parse_rendered, render_template
@@ -37,13 +39,13 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | No
 
 def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
                     line: str | None = None) -> Launch:
-    cfg = stack["cliproxy"]
+    cp = cliproxy(stack)
     environ = os.environ if environ is None else environ
-    probe = base_url(cfg) + probe_path(CLIPROXY, {"line": line})
+    probe = base_url(cp) + probe_path(CLIPROXY, {"line": line})
     argv = launcher_argv(paths, CLIPROXY, probe) + [str(binary), "-config", str(paths.cliproxy_config)]
     # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
     env = {k: v for k, v in launcher_env(environ).items() if k != "MANAGEMENT_PASSWORD"}
     # Only these need a restart; everything else in its config reaches it by hot reload.
-    parts = {"binary": binary_id, "host": cfg["host"], "port": cfg["port"], "argv": argv}
-    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cfg["host"], cfg["port"], parts,
+    parts = {"binary": binary_id, "host": cp.host, "port": cp.port, "argv": argv}
+    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cp.host, cp.port, parts,
                   meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line, "launcher": True})

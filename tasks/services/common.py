@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..base.paths import Paths, ROOT
 from ..config.names import CLIPROXY, LITELLM
+from ..config.view import cliproxy
 
 
 def connect_host(host: str) -> str:
@@ -25,8 +26,10 @@ def connect_host(host: str) -> str:
         return "[::1]"
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
-def base_url(service_cfg: dict) -> str:
-    return f"http://{connect_host(service_cfg['host'])}:{service_cfg['port']}"
+
+def base_url(settings) -> str:
+    """Where a local client reaches a service, from its settings (tasks.config.view)."""
+    return f"http://{connect_host(settings.host)}:{settings.port}"
 
 
 def render_inputs(stack: dict, service: str) -> dict:
@@ -35,16 +38,16 @@ def render_inputs(stack: dict, service: str) -> dict:
     The config task writes each slice to its own file, so an edit that concerns one service
     leaves the other's render task up to date.
     """
-    cp = stack["cliproxy"]
+    cp = cliproxy(stack)
     if service == CLIPROXY:
-        return {k: cp[k] for k in ("enabled", "host", "port", "allow_remote", "settings")}
+        return {k: getattr(cp, k) for k in ("enabled", "host", "port", "allow_remote", "settings")}
     return {
         "profile": stack["profile"],
         "models": stack["models"],
         "litellm_settings": stack["litellm_settings"],
         "router_settings": stack["router_settings"],
         "general_settings": stack["general_settings"],
-        "cliproxy": {"host": cp["host"], "port": cp["port"]},
+        "cliproxy": {"host": cp.host, "port": cp.port},
         "redis": stack.get("redis"),
     }
 
@@ -68,6 +71,7 @@ def probe_path(service: str, meta: dict | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- launching
+
 
 class Launch(namedtuple("Launch", "service argv env cwd host port parts meta")):
     """How to run one service, and the fingerprint of everything that needs a restart to change.
@@ -93,15 +97,18 @@ def file_sha(path: Path) -> str | None:
     except OSError:
         return None
 
+
 def launcher_argv(paths: Paths, service: str, ready: str) -> list[str]:
     """The supervising launcher (tasks.stack.launcher): it restarts the service if it crashes."""
     return [sys.executable, "-m", "tasks.stack.launcher", "supervise", "--home", str(paths.home),
             "--service", service, "--ready", ready, "--"]
 
+
 def launcher_env(environ) -> dict[str, str]:
     """The launcher is `python -m tasks.stack.launcher`: the checkout must be importable."""
     path = environ.get("PYTHONPATH")
     return {**environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
 
 def restart_reasons(old: dict, new: dict) -> list[str]:
     """Which named restart inputs differ, in words."""

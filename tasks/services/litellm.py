@@ -11,6 +11,7 @@ from pathlib import Path
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..config.names import LITELLM
+from ..config.view import cliproxy, litellm, redis
 from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, sha
 from .secrets import CLIPROXY_API_KEY, LITELLM_MASTER_KEY, REDIS_PASSWORD
 
@@ -24,12 +25,14 @@ def upstream_id(model: dict) -> str:
     """The id CLIProxyAPI serves for a `via: cliproxy` model."""
     return model["model"] or model["name"]
 
+
 def protocol(model: dict) -> str:
     """How LiteLLM speaks to CLIProxyAPI for a named model: the config's choice, else as the
     catalog's pattern routes would (tasks.catalog.routes)."""
     from ..catalog.routes import protocol_of
 
     return model.get("protocol") or protocol_of(upstream_id(model))
+
 
 def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dict:
     params = dict(model["params"])
@@ -38,9 +41,9 @@ def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dic
         # LiteLLM's anthropic provider against the root (it appends /v1/messages and
         # /v1/messages/count_tokens), the others as OpenAI (/v1/chat/completions, /v1/responses).
         if protocol(model) == "anthropic":
-            route, api_base = "anthropic", base_url(stack["cliproxy"])
+            route, api_base = "anthropic", base_url(cliproxy(stack))
         else:
-            route, api_base = "openai", base_url(stack["cliproxy"]) + "/v1"
+            route, api_base = "openai", base_url(cliproxy(stack)) + "/v1"
         params.update({"model": f"{route}/{upstream_id(model)}", "api_base": api_base,
                        "api_key": secrets[CLIPROXY_API_KEY]})
         return params
@@ -53,6 +56,7 @@ def litellm_params(paths: Paths, stack: dict, model: dict, secrets: dict) -> dic
         params["api_key"] = _read_key_file(paths.user_path(model["api_key_file"]), model["name"])
     return params
 
+
 def _read_key_file(path, model_name: str) -> str:
     from ..config.keyfiles import read_key_file
 
@@ -62,52 +66,56 @@ def _read_key_file(path, model_name: str) -> str:
         raise FlowgateError(f"cannot use the key file of model {model_name!r}: {exc.message}",
                             "create the file (one line, the key) or fix models[].api_key_file") from None
 
+
 def model_entries(paths: Paths, stack: dict, secrets: dict) -> list[dict]:
     """LiteLLM's model_list: the config's own models (matched first, by name), then the pattern
     routes that carry every id CLIProxyAPI serves (tasks.catalog.routes)."""
     entries = [{"name": m["name"], "litellm_params": litellm_params(paths, stack, m, secrets), "model_info": m["model_info"]}
                for m in stack["models"]]
-    if stack["cliproxy"]["enabled"]:
+    if cliproxy(stack).enabled:
         from ..catalog.routes import pattern_entries
 
-        entries += pattern_entries(base_url(stack["cliproxy"]), secrets[CLIPROXY_API_KEY])
+        entries += pattern_entries(base_url(cliproxy(stack)), secrets[CLIPROXY_API_KEY])
     return entries
+
 
 def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
     """router_settings pointing LiteLLM's router at the shared Redis, so replicas share cooldowns and
     rpm/tpm usage (LiteLLM resolves `os.environ/NAME` at start, as for model keys); {} without one."""
-    redis = stack.get("redis") or {}
-    if redis.get("managed"):
+    rd = redis(stack)
+    if rd.managed:
         from .redis import redis_port
 
         return {"redis_host": "127.0.0.1", "redis_port": redis_port(stack), "redis_password": secrets[REDIS_PASSWORD]}
-    if not redis.get("url"):
+    if not rd.url:
         return {}
     # Host and port, not redis_url: LiteLLM 1.108.7 drops redis_password next to a URL (its client
     # then says HELLO unauthenticated and every shared count fails).
     from urllib.parse import urlsplit
 
-    url = urlsplit(redis["url"])
+    url = urlsplit(rd.url)
     out = {"redis_host": url.hostname, "redis_port": url.port or 6379}
     if url.scheme == "rediss":
         out["cache_kwargs"] = {"ssl": True}
-    if redis["password_env"]:
-        out["redis_password"] = f"os.environ/{redis['password_env']}"
-    elif redis["password_file"]:
+    if rd.password_env:
+        out["redis_password"] = f"os.environ/{rd.password_env}"
+    elif rd.password_file:
         from ..config.keyfiles import read_key_file
 
         try:
-            out["redis_password"] = read_key_file(paths.user_path(redis["password_file"]))
+            out["redis_password"] = read_key_file(paths.user_path(rd.password_file))
         except FlowgateError as exc:
             raise FlowgateError(f"cannot use redis.password_file: {exc.message}",
                                 "create the file (one line, the password) or fix redis.password_file") from None
     return out
 
+
 def litellm_key_files(paths: Paths, stack: dict) -> list[Path]:
     """Files outside .router/ whose content LiteLLM's rendered config carries (a change re-renders it)."""
     files = [m["api_key_file"] for m in stack["models"] if m.get("api_key_file")]
-    files.append((stack.get("redis") or {}).get("password_file"))
+    files.append(redis(stack).password_file)
     return [paths.user_path(f) for f in files if f]
+
 
 def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     return {
@@ -119,6 +127,7 @@ def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
         "master_key": secrets[LITELLM_MASTER_KEY],
     }
 
+
 def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     from .render import parse_rendered, render_template  # here: the no-op `doit up` renders nothing
 
@@ -126,10 +135,11 @@ def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     parse_rendered(LITELLM_TEMPLATE, text)
     return text
 
+
 def render_litellm_local(paths: Paths, stack: dict, secrets: dict) -> str:
     """The config LiteLLM runs with here: pointed at this machine's Redis (an export points elsewhere)."""
-    redis = redis_router_settings(paths, stack, secrets)
-    local = {**stack, "router_settings": {**stack["router_settings"], **redis}} if redis else stack
+    shared = redis_router_settings(paths, stack, secrets)
+    local = {**stack, "router_settings": {**stack["router_settings"], **shared}} if shared else stack
     return render_litellm(paths, local, secrets)
 
 
@@ -161,20 +171,21 @@ def litellm_version() -> str:
         raise FlowgateError("litellm is not installed in this environment",
                             "run `uv sync` in the FlowGate checkout") from None
 
+
 def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM) -> Launch:
     """`instance`: one of names.litellm_instances (litellm.replicas)."""
     from ..stack.launcher_files import REPLICAS_ENV
     from ..stack.reuseport import unsupported
 
-    cfg = stack["litellm"]
+    lite = litellm(stack)
     environ = os.environ if environ is None else environ
     # LiteLLM's ASGI app served by the launcher on a socket it bound with SO_REUSEPORT, so a new
     # instance can take over the address without a gap (tasks.stack.swap).
     shared = unsupported() is None
     argv = launcher_argv(paths, instance, "worker") + [
-        sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", cfg["host"], "--port", str(cfg["port"]),
-        "--grace", f"{float(cfg['stop_timeout']):g}", *(["--shared"] if shared else [])]
-    overrides = {**LITELLM_DEFAULT_ENV, **cfg["env"]}
+        sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", lite.host, "--port", str(lite.port),
+        "--grace", f"{float(lite.stop_timeout):g}", *(["--shared"] if shared else [])]
+    overrides = {**LITELLM_DEFAULT_ENV, **lite.env}
     # LiteLLM's boot is mostly importing it: with PYTHONDONTWRITEBYTECODE set (many container images)
     # nothing of it is ever byte-compiled and every boot takes twice as long. Its first boot leaves
     # the bytecode behind instead (FlowGate's own process keeps the user's setting).
@@ -182,7 +193,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(paths.litellm_config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
-    replicas = int(cfg.get("replicas", 1))
+    replicas = int(lite.replicas)
     if replicas > 1:  # how a new instance steers connections (litellm_server); not a restart input
         env[REPLICAS_ENV] = str(replicas)
     # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
@@ -190,13 +201,13 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     parts = {
         "config": file_sha(paths.litellm_config),
         "auth_hook": file_sha(paths.litellm_auth_hook),
-        "host": cfg["host"],
-        "port": cfg["port"],
+        "host": lite.host,
+        "port": lite.port,
         "argv": argv,
         "env": sha(json.dumps(overrides, sort_keys=True)),  # values may be secrets: the record keeps a hash
         "keys": sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
         "version": litellm_version(),
     }
-    return Launch(LITELLM, argv, env, paths.litellm_config.parent, cfg["host"], cfg["port"], parts,
+    return Launch(LITELLM, argv, env, paths.litellm_config.parent, lite.host, lite.port, parts,
                   meta={"version": parts["version"], "config_sha": parts["config"], "launcher": True,
                         "shared_port": shared, "run_dir": str(paths.run_dir)})

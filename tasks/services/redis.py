@@ -11,12 +11,13 @@ from pathlib import Path
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from ..config.view import redis
 
 REDIS_HOST = "127.0.0.1"
 
 
 def redis_port(stack: dict) -> int:
-    return int(stack["redis"]["port"])
+    return int(redis(stack).port)
 
 
 def data_dir(paths: Paths) -> Path:
@@ -25,7 +26,7 @@ def data_dir(paths: Paths) -> Path:
 
 def binary(paths: Paths, stack: dict) -> Path:
     """redis.binary, or redis-server on the PATH; FlowgateError saying how to get one."""
-    configured = stack["redis"]["binary"]
+    configured = redis(stack).binary
     if configured:
         path = paths.user_path(configured)
         if not path.is_file():

@@ -11,6 +11,7 @@ import time
 
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, service_of
+from ..config.view import of
 from ..services.common import probe_path
 from . import probe, process, replicas
 
@@ -35,9 +36,9 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
     """
     if _state_letter(record.pid) == "T":
         return "not answering: its process is stopped (SIGSTOP or a debugger)"
-    cfg = stack[service_of(service)]
+    settings = of(stack, service_of(service))
     if answered is None:
-        host, port = record.meta.get("host", cfg["host"]), record.meta.get("port", cfg["port"])
+        host, port = record.meta.get("host", settings.host), record.meta.get("port", settings.port)
         where = replicas.probe_address(stack, record, host, port)  # a replica: its private port
         answered = where is not None and probe.service_ok(service_of(service), *where,
                                                           probe_path(service_of(service), record.meta), record.meta, timeout)
@@ -45,7 +46,7 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
         return None
     if record.meta.get("ready_at"):
         return f"not answering since it was ready (at {record.meta['ready_at']})"
-    age, limit = now() - record.create_time, float(cfg["start_timeout"])
+    age, limit = now() - record.create_time, float(settings.start_timeout)
     if age > limit:
         return f"not answering {age:.0f} s after its start (start_timeout {limit:g} s)"
     return None

@@ -11,6 +11,7 @@ from ..base.errors import FlowgateError
 from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..config.view import litellm, of
 from ..services.common import file_sha, probe_path, restart_reasons
 from . import events, health, probe, process, recover, replicas
 from .launchcheck import require_launchable
@@ -66,7 +67,7 @@ def _require_sharing(stack: dict) -> None:
 
     why = unsupported()
     if why:
-        raise FlowgateError(f"litellm.replicas is {stack[LITELLM]['replicas']}, but replicas share one port and {why}",
+        raise FlowgateError(f"litellm.replicas is {litellm(stack).replicas}, but replicas share one port and {why}",
                             "set litellm.replicas to 1 in config/local.yaml")
 
 
@@ -85,7 +86,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     record = recover.record_or_orphan(paths, stack, service, save=True)  # hardening: an unreadable record
     if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         if record is not None:
-            result = process.stop(record_path, timeout=stack[service].get("stop_timeout", 10.0))
+            result = process.stop(record_path, timeout=of(stack, service).stop_timeout)
             why = "cliproxy.enabled is false" if service == CLIPROXY else "redis.managed is false"
             events.record(paths, "stop", service, result.outcome, why)
         return Outcome(service, "disabled")
@@ -167,7 +168,8 @@ def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcom
     old = recover.record_or_orphan(paths, stack, service, save=True)
     stop_service(paths, stack, service, reason)
     if old is not None:
-        require_port_released(paths, service, stack[svc]["host"], stack[svc]["port"], old)
+        settings = of(stack, svc)
+        require_port_released(paths, service, settings.host, settings.port, old)
     outcome = _ensure(paths, stack, service)
     return Outcome(service, "restarted", outcome.pid, fallback or reason)
 
@@ -175,7 +177,8 @@ def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcom
 def preflight(paths: Paths, stack: dict) -> None:
     """Before starting (or stopping) anything: every service's port is free, or held by itself."""
     for service in enabled_services(stack):
-        require_port(paths, service, stack[service]["host"], stack[service]["port"])
+        settings = of(stack, service)
+        require_port(paths, service, settings.host, settings.port)
 
 
 def _deliver_cliproxy_config(paths: Paths) -> None:
@@ -258,8 +261,8 @@ def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> b
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):
         return False
-    host = record.meta.get("host", stack[service]["host"])
-    port = record.meta.get("port", stack[service]["port"])
+    settings = of(stack, service)
+    host, port = record.meta.get("host", settings.host), record.meta.get("port", settings.port)
     return probe.service_ok(service, host, port, probe_path(service, record.meta), record.meta, timeout)
 
 

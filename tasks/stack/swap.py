@@ -20,6 +20,7 @@ import time
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..config.names import LITELLM
+from ..config.view import litellm
 from ..services.common import LITELLM_PROBE_PATH, Launch
 from . import events, launcher_files, probe, process, reuseport
 from .launches import LOG_TAIL_LINES, Outcome
@@ -59,15 +60,15 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
     """Start `launch` beside the running `old`, hand over, drain and stop `old`. Stack lock held.
 
     `name`: the instance (tasks.stack.replicas); replicas are swapped one at a time."""
-    cfg = stack[LITELLM]
-    stop_leftovers(paths, cfg, name)
+    lite = litellm(stack)
+    stop_leftovers(paths, lite, name)
     began = time.monotonic()
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
     new = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=_log(paths, "next", name),
                         record_path=next_record(paths, name), service=name, inputs_hash=launch.inputs_hash, meta=meta)
     events.record(paths, "swap", name, "started", why, old_pid=old.pid, new_pid=new.pid)
     try:
-        _wait_ready(paths, new, old, float(cfg["start_timeout"]), name)
+        _wait_ready(paths, new, old, float(lite.start_timeout), name)
     except BaseException as exc:
         _discard(paths, new, name)
         if isinstance(exc, KeyboardInterrupt):
@@ -82,7 +83,7 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
     events.record(paths, "swap", name, "ready", f"pid {new.pid} serves; pid {old.pid} drains",
                   old_pid=old.pid, new_pid=new.pid, seconds_to_ready=round(ready_s, 3))
     launcher_files.mark_replaced(paths, name, old.pid)
-    stopped = process.stop(prev_record(paths, name), timeout=float(cfg["stop_timeout"]) + DRAIN_MARGIN)
+    stopped = process.stop(prev_record(paths, name), timeout=float(lite.stop_timeout) + DRAIN_MARGIN)
     drained = (launcher_files.read_state(paths, name, old.pid) or {}).get("drained")
     launcher_files.forget(paths, name, old.pid)
     events.record(paths, "swap", name, "ok", why, old_pid=old.pid, new_pid=new.pid,
@@ -137,9 +138,9 @@ def _promote(paths: Paths, old: process.ProcessRecord, new: process.ProcessRecor
     process.remove_record(next_record(paths, name))
 
 
-def stop_leftovers(paths: Paths, cfg: dict | None, name: str = LITELLM) -> None:
+def stop_leftovers(paths: Paths, lite, name: str = LITELLM) -> None:
     """Stop what an interrupted swap left: a new instance never promoted, an old one still draining."""
-    timeout = float(cfg["stop_timeout"]) if cfg else 10.0
+    timeout = float(lite.stop_timeout) if lite else 10.0
     for path, what in ((next_record(paths, name), "unpromoted new instance"), (prev_record(paths, name), "draining old instance")):
         record = process.read_record(path)
         if record is None:

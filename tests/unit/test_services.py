@@ -6,6 +6,7 @@ import pytest
 
 from tasks.services import secrets
 from tasks.config.load import load_stack
+from tasks.config.view import LiteLLM
 from tasks.base.errors import FlowgateError
 from tasks.base.paths import Paths
 from tasks.services.litellm import LITELLM_DEFAULT_ENV, litellm_launch, litellm_params, model_entries, protocol, render_litellm
@@ -17,7 +18,7 @@ def test_connect_host():
     assert connect_host("0.0.0.0") == "127.0.0.1"
     assert connect_host("::1") == "[::1]"
     assert connect_host("127.0.0.1") == "127.0.0.1"
-    assert base_url({"host": "::", "port": 1}) == "http://[::1]:1"
+    assert base_url(LiteLLM._make(["::", 1, False, 1, 1, {}, 1])) == "http://[::1]:1"
 
 
 def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
