@@ -17,6 +17,7 @@ from ..paths import Paths
 
 WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
 REPLICAS_ENV = "FLOWGATE_LITELLM_REPLICAS"  # how many instances share the port (tasks.stack.replicas)
+LEAN_UPSTREAM_ENV = "FLOWGATE_LEAN_UPSTREAM"  # CLIProxyAPI's root URL, for the lean path (leanpath)
 
 
 def state_path(paths: Paths, service: str, pid: int) -> Path:

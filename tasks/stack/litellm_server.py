@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from . import reuseport
+from . import leanpath, reuseport
 from .launcher_files import REPLICAS_ENV, WORKER_FILE_ENV, read_json
 
 INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
@@ -132,7 +132,8 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     from uvicorn.importer import import_from_string
 
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
-    config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
+    # The lean path forwards what needs none of LiteLLM's per-request work; the rest reaches LiteLLM.
+    config = uvicorn.Config(_tagged(leanpath.wrap(app)), lifespan="on", server_header=False,
                             timeout_graceful_shutdown=grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])
