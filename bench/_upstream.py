@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
-STREAM_GAP = 0.005  # seconds between a stream's first event and the rest
+STREAM_GAP = float(os.environ.get("BENCH_STREAM_GAP", "0.005"))  # seconds between a stream's first event and the rest
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 
 

@@ -9,10 +9,11 @@ three paths to the same instant upstream (bench/_upstream.py):
 Load comes from `wrk` (Debian package `wrk`; one thread, a Lua body); stream timings from a client
 here that reads the first body bytes. Per path: added latency p50/p99 on one connection
 (BENCH_LATENCY_SECONDS, default 5, for chat, Responses and Messages), throughput at 32 connections
-(BENCH_SECONDS, default 10), stream time to first byte (BENCH_STREAMS sequential streams per API,
-default 200), failed requests; then the RSS of FlowGate's LiteLLM process before and after
-BENCH_RSS_REQUESTS (default 50,000) requests at 8 connections (only FlowGate's path: at bare
-LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
+(BENCH_SECONDS, default 10), time to the first body byte of streamed and plain requests alternating
+on one connection (BENCH_STREAMS of each per API, default 200: a stream's overhead is compared with
+a plain request's as the same client sees both), failed requests; then the RSS of FlowGate's LiteLLM
+process before and after BENCH_RSS_REQUESTS (default 50,000) requests at 8 connections (only on
+FlowGate's path: at bare LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
 
     cd bench && uv run python gateway.py
 """
@@ -124,26 +125,27 @@ def wrk(url: str, script: Path, connections: int, seconds: float, auth: bool) ->
             "total": total, "failed": bad}
 
 
-def ttfb(port: int, api: str, auth: bool) -> tuple[list[float], int]:
-    """Milliseconds from sending a stream request to its first body bytes; failures."""
+def ttfb(port: int, api: str, auth: bool) -> tuple[list[float], list[float], int]:
+    """Milliseconds from sending a request to its first body bytes, streamed and not, alternating on
+    one keep-alive connection (the same client and conditions for both); failures."""
     path, body = APIS[api]
-    body = body[:-1] + ',"stream":true}'
+    bodies = {True: body[:-1] + ',"stream":true}', False: body}
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {KEY}"} if auth else {})}
-    conn, samples, failed = http.client.HTTPConnection("127.0.0.1", port, timeout=30), [], 0
-    for i in range(STREAMS + 10):
+    conn, samples, failed = http.client.HTTPConnection("127.0.0.1", port, timeout=30), {True: [], False: []}, 0
+    for i in range(2 * (STREAMS + 10)):
+        stream = i % 2 == 0
         start = time.perf_counter()
-        conn.request("POST", path, body, headers)
+        conn.request("POST", path, bodies[stream], headers)
         resp = conn.getresponse()
         first = resp.read1(65536)
         took = time.perf_counter() - start
-        rest = resp.read()
-        if resp.status != 200 or not first or (b"[DONE]" not in first + rest and b"_stop" not in first + rest
-                                               and b"response.completed" not in first + rest):
+        whole = first + resp.read()
+        if resp.status != 200 or (stream and not any(end in whole for end in (b"[DONE]", b"_stop", b"response.completed"))):
             failed += 1
-        elif i >= 10:  # warm-up
-            samples.append(took * 1000)
+        elif i >= 20:  # warm-up
+            samples[stream].append(took * 1000)
     conn.close()
-    return samples, failed
+    return samples[True], samples[False], failed
 
 
 def rss_mb(pid: int) -> float:
@@ -164,8 +166,9 @@ def measure(name: str, port: int, tmp: Path, auth: bool) -> dict:
     res = wrk(url + APIS["chat"][0], lua(tmp, "chat"), 32, SECONDS, auth)
     row["throughput"], row["failed"] = res, row["failed"] + res["failed"]
     for api in APIS:
-        samples, failed = ttfb(port, api, auth)
-        row[f"ttfb_{api}"], row["failed"] = statistics.median(samples), row["failed"] + failed
+        streamed, plain, failed = ttfb(port, api, auth)
+        row[f"ttfb_{api}"], row[f"plain_{api}"] = statistics.median(streamed), statistics.median(plain)
+        row["failed"] += failed
     print(f"  {name}: done ({row['failed']} failed)", flush=True)
     return row
 
@@ -207,10 +210,11 @@ def report(rows: list[dict], rss) -> None:
     print(f"added latency p99, chat     : bare {added(bare, q='p99'):6.2f} ms, flowgate {added(fg, q='p99'):6.2f} ms")
     print(f"throughput at 32 connections: flowgate {fg['throughput']['rps']:.0f} / bare {bare['throughput']['rps']:.0f} "
           f"req/s = {fg['throughput']['rps'] / bare['throughput']['rps']:.2f}x")
-    for api in APIS:
-        over = fg[f"ttfb_{api}"] - direct[f"ttfb_{api}"]
-        print(f"stream TTFB overhead, {api:9}: flowgate {over:6.2f} ms (bare {bare[f'ttfb_{api}'] - direct[f'ttfb_{api}']:.2f})"
-              f" vs non-stream overhead {added(fg, api):.2f} ms")
+    def over(r, api, kind):
+        return r[f"{kind}_{api}"] - direct[f"{kind}_{api}"]
+    for api in APIS:  # both from the same alternating client (ttfb)
+        print(f"stream TTFB overhead, {api:9}: flowgate {over(fg, api, 'ttfb'):6.2f} ms vs non-stream "
+              f"{over(fg, api, 'plain'):.2f} ms (bare {over(bare, api, 'ttfb'):.2f} vs {over(bare, api, 'plain'):.2f})")
     print(f"failed: direct {direct['failed']}, bare {bare['failed']}, flowgate {fg['failed']}")
     before, after, total, failed, took = rss
     print(f"RSS of FlowGate's LiteLLM process: {before:.1f} MB before, {after:.1f} MB after {total} requests "
