@@ -15,7 +15,8 @@ LiteLLM's own:
 - no deployment available, or over its rpm limit (LiteLLM's retries, fallbacks and 429);
 - the upstream failing before its first byte (5xx, 429, no connection): LiteLLM retries, falls back
   per the active profile and cools the deployment down.
-An upstream 4xx other than 429 reaches the client as the upstream sent it.
+An upstream 4xx other than 429 reaches the client as the upstream sent it. A request the upstream
+failed counts twice against an rpm limit (here, then on LiteLLM's path): a limit errs on the safe side.
 
 Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGate's launch).
 """
@@ -27,7 +28,8 @@ import hmac
 import os
 
 from .launcher_files import LEAN_UPSTREAM_ENV
-# path -> (protocol of the request, provider whose deployments take it as is, path under the root)
+
+# path -> (the provider whose deployments take the request as it is, its path under CLIProxyAPI's root)
 ROUTES = {
     "/v1/chat/completions": ("openai", "/v1/chat/completions"),
     "/chat/completions": ("openai", "/v1/chat/completions"),
@@ -41,7 +43,7 @@ LITELLM_KEYS = frozenset({"fallbacks", "context_window_fallbacks", "num_retries"
                           "base_url", "api_version", "user_config", "model_list", "metadata_params"})
 # litellm_params a deployment may carry with the lean path still forwarding it as LiteLLM would
 # (the Router fills in the flags, all false by default).
-DEPLOYMENT_KEYS = frozenset({"model", "api_base", "api_key", "rpm", "timeout", "stream_timeout", "num_retries",
+DEPLOYMENT_KEYS = frozenset({"model", "api_base", "api_key", "rpm", "timeout", "num_retries",
                              "max_retries", "weight", "order"})
 CLIENT_HEADERS = (b"anthropic-version", b"anthropic-beta", b"accept")  # passed on to the upstream
 PATH_HEADER = (b"x-flowgate-path", b"lean")  # on answers the lean path served: which path answered
@@ -122,8 +124,7 @@ class LeanPath:
         route = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
         if route is None:
             return await self.app(scope, receive, send)
-        body, more = [], True
-        size = 0
+        body, more, size = [], True, 0
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client left: nothing to answer

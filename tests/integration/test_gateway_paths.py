@@ -7,12 +7,15 @@ request to an OpenAI-protocol model, which LiteLLM translates, or anything the l
 from __future__ import annotations
 
 import datetime
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from tests.integration.conftest import make_stack
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 RPM = 3
 MODELS = f"""models:
@@ -24,6 +27,7 @@ MODELS = f"""models:
   - {{name: ghost, model: ghost-model, protocol: openai}}
   - {{name: limited-lean, model: gpt-5, protocol: openai, params: {{rpm: {RPM}}}}}
   - {{name: limited-litellm, model: gpt-5, protocol: openai, params: {{rpm: {RPM}}}}}
+  - {{name: gated, via: direct, model: openai/gated, api_base: "http://127.0.0.1:{{gated_port}}/v1", api_key_env: GATED_KEY}}
 router_settings:
   routing_strategy: usage-based-routing-v2   # the strategy whose pre-call check enforces rpm
   num_retries: 0   # a rejection is final (a retry would wait for its retry-after: 60 s)
@@ -33,12 +37,57 @@ router_settings:
 """
 LEAN = "lean"
 LITELLM = "litellm"
+GATE_DEADLINE = 30  # seconds the gated upstream waits for the client's first event before giving up
+
+
+class Gated(BaseHTTPRequestHandler):
+    """An OpenAI upstream whose stream sends its first chunk, then waits until the test has seen that
+    chunk through the gateway before it sends the rest: a buffering gateway never delivers it."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._chunk(self._event("first", None))
+        self.server.gate.wait(GATE_DEADLINE)
+        self.server.released.set()  # past the gate: opened by the test, or given up on
+        self._chunk(self._event("last", "stop") + b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    @staticmethod
+    def _event(text: str, finish: str | None) -> bytes:
+        chunk = {"id": "chatcmpl-gated", "object": "chat.completion.chunk", "created": 1700000000, "model": "gated",
+                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]}
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def log_message(self, *args):
+        pass
 
 
 @pytest.fixture(scope="module")
-def st(tmp_path_factory, github):
-    stack = make_stack(tmp_path_factory, github, "gateway-paths")
-    stack.write_local(MODELS)
+def gated():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Gated)
+    server.gate, server.released = threading.Event(), threading.Event()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.gate.set()
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def st(tmp_path_factory, github, gated):
+    stack = make_stack(tmp_path_factory, github, "gateway-paths", env={"GATED_KEY": "sk-gated-upstream"})
+    stack.write_local(MODELS.replace("{gated_port}", str(gated.server_address[1])))
     try:
         up = stack.doit("up")
         assert up.returncode == 0, up.output
@@ -155,3 +204,20 @@ def test_streams_take_the_lean_path_whole(st, path, body, events):
     assert resp.status_code == 200 and served_by(resp) == LEAN
     assert resp.headers["content-type"].startswith("text/event-stream")
     assert events in text and "stream" in text and "it" in text
+
+
+def test_a_stream_on_litellms_path_arrives_unbuffered(st, gated):
+    body = {"model": "gated", "stream": True, "messages": [{"role": "user", "content": "stream it"}]}
+    with httpx.stream("POST", f"{st.litellm_url}/v1/chat/completions", json=body, timeout=GATE_DEADLINE + 30,
+                      headers={"Authorization": f"Bearer {st.master_key}"}) as resp:
+        assert resp.status_code == 200 and served_by(resp) == LITELLM
+        seen = ""
+        lines = resp.iter_lines()
+        for line in lines:  # the gated upstream holds "last" until this loop has seen "first"
+            seen += line
+            if "first" in seen:
+                break
+        assert "first" in seen and "last" not in seen and not gated.released.is_set()
+        gated.gate.set()
+        rest = "".join(lines)
+    assert "last" in rest and "[DONE]" in rest
