@@ -72,6 +72,11 @@ class Upstream:
             return web.json_response({"model": model, "path": request.path})
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
+        if model.startswith("cut"):  # the head, maybe an event, then the connection drops
+            if model == "cut-late":
+                await resp.write(b"data: first\n\n")
+            request.transport.close()
+            return resp
         await resp.write(b"data: first\n\n")
         await asyncio.wait_for(self.gate.wait(), DEADLINE)
         await resp.write(b"data: last\n\n")
@@ -211,6 +216,19 @@ def test_an_upstream_failure_before_any_byte_goes_to_litellm_for_retries_and_fal
         router.deployments.setdefault("busy", deployment("openai/busy", lean.root + "/v1"))
         status, _, _ = await call(lean, "/v1/chat/completions", {**CHAT, "model": model})
         assert status == 299 and inner.got == [("/v1/chat/completions", json.dumps({**CHAT, "model": model}).encode())]
+    world(test)
+
+
+def test_an_upstream_that_breaks_off_before_any_byte_goes_to_litellm_after_it_is_cut_short(world):
+    async def test(lean, upstream, inner, router):
+        for model in ("cut-early", "cut-late"):
+            router.deployments[model] = deployment(f"openai/{model}", lean.root + "/v1")
+        early = {**CHAT, "model": "cut-early", "stream": True}
+        status, _, _ = await call(lean, "/v1/chat/completions", early)
+        assert status == 299 and inner.got == [("/v1/chat/completions", json.dumps(early).encode())]
+        status, headers, chunks = await call(lean, "/v1/chat/completions", {**CHAT, "model": "cut-late", "stream": True})
+        assert status == 200 and headers[b"x-flowgate-path"] == b"lean" and b"".join(chunks) == b"data: first\n\n"
+        assert len(inner.got) == 1
     world(test)
 
 
