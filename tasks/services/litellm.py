@@ -193,6 +193,10 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(paths.litellm_config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
+    if cliproxy(stack).enabled:  # the lean path's upstream (derived from the config: not a restart input)
+        from ..stack.launcher_files import LEAN_UPSTREAM_ENV
+
+        env[LEAN_UPSTREAM_ENV] = base_url(cliproxy(stack))
     replicas = int(lite.replicas)
     if replicas > 1:  # how a new instance steers connections (litellm_server); not a restart input
         env[REPLICAS_ENV] = str(replicas)

@@ -17,6 +17,8 @@ from ..base.paths import Paths
 
 WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
 REPLICAS_ENV = "FLOWGATE_LITELLM_REPLICAS"  # how many instances share the port (tasks.stack.replicas)
+LEAN_UPSTREAM_ENV = "FLOWGATE_LEAN_UPSTREAM"  # CLIProxyAPI's root URL, for the lean path (leanpath)
+ACCESS_LOG_ENV = "FLOWGATE_ACCESS_LOG"  # "1": a log line per request (litellm_server; off: it costs ~40% throughput)
 
 
 def state_path(paths: Paths, service: str, pid: int) -> Path:

@@ -32,6 +32,13 @@ def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
     assert launch.env["CONFIG_FILE_PATH"] == str(paths.litellm_config)
     assert launch.env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and launch.env["PATH"] == "/bin"
     assert launch.parts["version"] and launch.parts["config"]
+    assert launch.env["FLOWGATE_LEAN_UPSTREAM"] == "http://127.0.0.1:8317"  # CLIProxyAPI, for the lean path
+
+
+def test_without_cliproxy_litellm_has_no_lean_path(paths):
+    stack = load_stack(paths)
+    stack["cliproxy"]["enabled"] = False
+    assert "FLOWGATE_LEAN_UPSTREAM" not in litellm_launch(paths, stack, environ={}).env
 
 
 def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):

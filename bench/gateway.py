@@ -1,0 +1,259 @@
+"""The gateway's own cost (issue 19): what a request pays for going through LiteLLM, in one run, on
+three paths to the same instant upstream (bench/_upstream.py):
+
+- direct: the upstream alone;
+- bare: `litellm --config` (one worker process, as FlowGate runs by default);
+- flowgate: FlowGate's launcher (`python -m tasks.stack.launcher litellm`), the same config with
+  FlowGate's key hook, told where CLIProxyAPI is (here: the bench upstream) as `doit up` tells it.
+
+Load comes from `wrk` (Debian package `wrk`; one thread, a Lua body); stream timings from a client
+here that reads the first body bytes. Per path: added latency p50/p99 on one connection
+(BENCH_LATENCY_SECONDS, default 5, for chat, Responses and Messages), throughput at 32 connections
+(BENCH_SECONDS, default 10), time to the first body byte of streamed and plain requests alternating
+on one connection (BENCH_STREAMS of each per API, default 200: a stream's overhead is compared with
+a plain request's as the same client sees both), failed requests; then the RSS of FlowGate's LiteLLM
+process before and after BENCH_RSS_REQUESTS (default 50,000) requests at 8 connections (only on
+FlowGate's path: at bare LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
+
+    cd bench && uv run python gateway.py
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import ROOT
+
+LATENCY_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+STREAMS = int(os.environ.get("BENCH_STREAMS", "200"))
+RSS_REQUESTS = int(os.environ.get("BENCH_RSS_REQUESTS", "50000"))
+RSS_DEADLINE = 300  # seconds: the RSS run stops there whatever it reached (and says so)
+KEY = "sk-bench-" + "0" * 32
+APIS = {  # name -> (path, body, stream body)
+    "chat": ("/v1/chat/completions", '{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}'),
+    "responses": ("/v1/responses", '{"model":"gpt-5","input":"hi"}'),
+    "messages": ("/v1/messages", '{"model":"claude-sonnet-4-5","max_tokens":16,'
+                                 '"messages":[{"role":"user","content":"hi"}]}'),
+}
+CONFIG = """model_list:
+  - model_name: gpt-5
+    litellm_params: {{model: openai/gpt-5, api_base: "{root}/v1", api_key: sk-upstream}}
+  - model_name: claude-sonnet-4-5
+    litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{root}", api_key: sk-upstream}}
+litellm_settings: {{drop_params: true, num_retries: 1, request_timeout: 600}}
+router_settings: {{routing_strategy: simple-shuffle}}
+general_settings:
+  master_key: {key}
+  custom_auth: flowgate_auth.user_api_key_auth
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """A process in its own session, stopped (the whole group) on exit."""
+
+    def __init__(self, argv, port: int, ready: str, env=None, cwd=None, log=None):
+        self.port = port
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True,
+                                     stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{argv[:3]} exited with {self.proc.returncode} (log: {log.name if log else '-'})")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", ready)
+                if conn.getresponse().status < 500:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"{argv[:3]} not ready after 180 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def lua(tmp: Path, api: str, stop_after: int = 0) -> Path:
+    path, body = APIS[api]
+    text = f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n'
+    if stop_after:  # count answers; stop the thread at the count
+        text += f"local n = 0\nfunction response(status, headers, body)\n  n = n + 1\n" \
+                f"  if n >= {stop_after} then wrk.thread:stop() end\nend\n"
+    out = tmp / f"{api}-{stop_after}.lua"
+    out.write_text(text)
+    return out
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, script: Path, connections: int, seconds: float, auth: bool) -> dict:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "30s", "-s", str(script)]
+    if auth:
+        argv += ["-H", f"Authorization: Bearer {KEY}"]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    pct = {int(p): float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    bad += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {"p50": pct.get(50), "p99": pct.get(99), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "total": total, "failed": bad}
+
+
+def ttfb(port: int, api: str, auth: bool) -> tuple[list[float], list[float], int]:
+    """Milliseconds from sending a request to its first body bytes, streamed and not, alternating on
+    one keep-alive connection (the same client and conditions for both); failures."""
+    path, body = APIS[api]
+    bodies = {True: body[:-1] + ',"stream":true}', False: body}
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {KEY}"} if auth else {})}
+    conn, samples, failed = http.client.HTTPConnection("127.0.0.1", port, timeout=30), {True: [], False: []}, 0
+    for i in range(2 * (STREAMS + 10)):
+        stream = i % 2 == 0
+        start = time.perf_counter()
+        conn.request("POST", path, bodies[stream], headers)
+        resp = conn.getresponse()
+        first = resp.read1(65536)
+        took = time.perf_counter() - start
+        whole = first + resp.read()
+        if resp.status != 200 or (stream and not any(end in whole for end in (b"[DONE]", b"_stop", b"response.completed"))):
+            failed += 1
+        elif i >= 20:  # warm-up
+            samples[stream].append(took * 1000)
+    conn.close()
+    return samples[True], samples[False], failed
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def measure(name: str, port: int, tmp: Path, auth: bool) -> dict:
+    url = f"http://127.0.0.1:{port}"
+    for api in APIS:  # warm every route and the streams
+        wrk(url + APIS[api][0], lua(tmp, api), 4, 2, auth)
+        ttfb(port, api, auth)
+    row = {"name": name, "failed": 0}
+    for api in APIS:
+        res = wrk(url + APIS[api][0], lua(tmp, api), 1, LATENCY_SECONDS, auth)
+        row[api], row["failed"] = res, row["failed"] + res["failed"]
+    res = wrk(url + APIS["chat"][0], lua(tmp, "chat"), 32, SECONDS, auth)
+    row["throughput"], row["failed"] = res, row["failed"] + res["failed"]
+    for api in APIS:
+        streamed, plain, failed = ttfb(port, api, auth)
+        row[f"ttfb_{api}"], row[f"plain_{api}"] = statistics.median(streamed), statistics.median(plain)
+        row["failed"] += failed
+    print(f"  {name}: done ({row['failed']} failed)", flush=True)
+    return row
+
+
+def rss_run(pid: int, port: int, tmp: Path) -> tuple[float, float, int, int, float]:
+    """wrk runs for its whole -d even when a script stops its thread: rounds of 10 s until the count."""
+    before, start, total, failed = rss_mb(pid), time.perf_counter(), 0, 0
+    url = f"http://127.0.0.1:{port}{APIS['chat'][0]}"
+    while total < RSS_REQUESTS and time.perf_counter() - start < RSS_DEADLINE:
+        res = wrk(url, lua(tmp, "chat", RSS_REQUESTS - total), 8, 10, True)
+        total, failed = total + res["total"], failed + res["failed"]
+    return before, rss_mb(pid), total, failed, time.perf_counter() - start
+
+
+def litellm_env(tmp: Path, root: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION", "CONFIG_FILE_PATH": str(tmp / "config.yaml"),
+                "FLOWGATE_GATEWAY_KEY_FILE": str(tmp / "key"), "FLOWGATE_LEAN_UPSTREAM": root,
+                "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def report(rows: list[dict], rss) -> None:
+    direct, bare, fg = rows
+    print(f"\n{os.cpu_count()} CPUs; latency: 1 connection x {LATENCY_SECONDS:g} s per API; throughput: 32 connections x "
+          f"{SECONDS:g} s (chat); streams: {STREAMS} sequential per API; one LiteLLM worker process per gateway")
+    print(f"{'path':9} {'chat p50/p99 ms':>17} {'responses p50':>14} {'messages p50':>13} {'req/s @32':>10} "
+          f"{'TTFB chat/resp/msg ms':>22} {'failed':>7}")
+    for r in rows:
+        print(f"{r['name']:9} {r['chat']['p50']:8.2f}/{r['chat']['p99']:<8.2f} {r['responses']['p50']:14.2f} "
+              f"{r['messages']['p50']:13.2f} {r['throughput']['rps']:10.0f} "
+              f"{r['ttfb_chat']:8.2f}/{r['ttfb_responses']:.2f}/{r['ttfb_messages']:.2f} {r['failed']:7d}")
+
+    def added(r, api="chat", q="p50"):
+        return r[api][q] - direct[api][q]
+    for api in APIS:
+        print(f"added latency p50, {api:9}: bare {added(bare, api):6.2f} ms, flowgate {added(fg, api):6.2f} ms "
+              f"= {added(fg, api) / added(bare, api):.2f}x bare")
+    print(f"added latency p99, chat     : bare {added(bare, q='p99'):6.2f} ms, flowgate {added(fg, q='p99'):6.2f} ms")
+    print(f"throughput at 32 connections: flowgate {fg['throughput']['rps']:.0f} / bare {bare['throughput']['rps']:.0f} "
+          f"req/s = {fg['throughput']['rps'] / bare['throughput']['rps']:.2f}x")
+    def over(r, api, kind):
+        return r[f"{kind}_{api}"] - direct[f"{kind}_{api}"]
+    for api in APIS:  # both from the same alternating client (ttfb)
+        print(f"stream TTFB overhead, {api:9}: flowgate {over(fg, api, 'ttfb'):6.2f} ms vs non-stream "
+              f"{over(fg, api, 'plain'):.2f} ms (bare {over(bare, api, 'ttfb'):.2f} vs {over(bare, api, 'plain'):.2f})")
+    print(f"failed: direct {direct['failed']}, bare {bare['failed']}, flowgate {fg['failed']}")
+    before, after, total, failed, took = rss
+    print(f"RSS of FlowGate's LiteLLM process: {before:.1f} MB before, {after:.1f} MB after {total} requests "
+          f"({failed} failed, {took:.0f} s) = {after - before:+.1f} MB")
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    up_port, bare_port, fg_port = free_port(), free_port(), free_port()
+    root = f"http://127.0.0.1:{up_port}"
+    (tmp / "config.yaml").write_text(CONFIG.format(root=root, key=KEY))
+    shutil.copy(ROOT / "templates" / "flowgate_auth.py", tmp / "flowgate_auth.py")
+    (tmp / "key").write_text(KEY + "\n")
+    env, services, rows = litellm_env(tmp, root), [], []
+    try:
+        up = Service([sys.executable, str(Path(__file__).with_name("_upstream.py")), str(up_port)], up_port, "/")
+        services.append(up)
+        rows.append(measure("direct", up_port, tmp, False))
+        with open(tmp / "bare.log", "w") as log:
+            bare = Service([str(Path(sys.executable).with_name("litellm")), "--config", str(tmp / "config.yaml"),
+                            "--host", "127.0.0.1", "--port", str(bare_port), "--num_workers", "1"],
+                           bare_port, "/health/liveliness", env, tmp, log)
+        services.append(bare)
+        rows.append(measure("bare", bare_port, tmp, True))
+        bare.stop()
+        with open(tmp / "flowgate.log", "w") as log:
+            fg = Service([sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
+                          "--port", str(fg_port), "--grace", "5"], fg_port, "/health/liveliness", env, tmp, log)
+        services.append(fg)
+        rows.append(measure("flowgate", fg_port, tmp, True))
+        rss = rss_run(fg.proc.pid, fg_port, tmp)
+    finally:
+        for s in services:
+            s.stop()
+    report(rows, rss)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
