@@ -19,13 +19,14 @@ from .providers import configured_names, provider_for_type
 UNUSABLE = ("error", "disabled")
 
 
-class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable",
-                         defaults=("", False))):
+class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable "
+                         "auth_index", defaults=("", False, ""))):
     """One account file as the binary lists it.
 
     name      the account file's name: what --enable/--disable/--remove take
     provider  FlowGate's provider name (codex, claude, copilot, ...)
     label     email, or the user name / label the binary shows
+    auth_index  the binary's handle of the account for its api-call route (mainline; "" when not listed)
     """
 
     __slots__ = ()
@@ -48,6 +49,7 @@ class Account(namedtuple("Account", "name provider type label status disabled la
             last_refresh=str(entry.get("last_refresh") or ""),
             status_message=str(entry.get("status_message") or ""),
             unavailable=entry.get("unavailable") is True,
+            auth_index=str(entry.get("auth_index") or ""),
         )
 
 
@@ -135,10 +137,16 @@ def ask_early(paths: Paths, stack: dict) -> None:
 
 def status_summary(paths: Paths, stack: dict, timeout: float = 1.0) -> dict:
     """For `doit status`: the summary, or {"error": ...}; never raises (status must not fail on it)."""
+    return status_accounts(paths, stack, timeout)[0]
+
+
+def status_accounts(paths: Paths, stack: dict, timeout: float = 1.0) -> tuple[dict, list[Account] | None]:
+    """The summary (or {"error": ...}) and the accounts it was made of (None on error); never raises."""
     try:
-        return summary(list_accounts(Management.for_stack(paths, stack, timeout), stack), stack)
+        accounts = list_accounts(Management.for_stack(paths, stack, timeout), stack)
     except FlowgateError as exc:
-        return {"error": exc.one_line()}
+        return {"error": exc.one_line()}, None
+    return summary(accounts, stack), accounts
 
 
 def summary_lines(summary_data: dict) -> list[str]:
