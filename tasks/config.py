@@ -24,6 +24,7 @@ from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
 from .teamspec import problems as team_problems
+from .usage.settings import USAGE
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -134,6 +135,7 @@ SCHEMA = Mapping({
     "unchecked_settings": ListOf(Scalar(str)),
     "redis": REDIS,
     "deploy": DEPLOY,
+    "usage": USAGE,  # usage history (tasks/usage/settings.py)
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {

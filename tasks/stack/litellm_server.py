@@ -131,7 +131,11 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     import uvicorn
     from uvicorn.importer import import_from_string
 
+    from ..usage.recorder import record_usage
+    from ..web.routes import with_dashboard
+
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
+    app = with_dashboard(record_usage(app))  # usage history, off the request path; the dashboard (tasks.usage, tasks.web)
     config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
                             timeout_graceful_shutdown=grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
