@@ -1,0 +1,55 @@
+"""Tasks that read what went through the gateway: usage, dashboard (core: tasks/usage/, tasks/web/)."""
+
+from __future__ import annotations
+
+from .common import PATHS, action, read_stack_or_none
+
+
+def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None:
+    from ..errors import FlowgateError
+    from ..usage import report
+
+    wanted = [b.strip() for b in by.split(",") if b.strip()] if by else ["model", "day"]
+    unknown = [b for b in wanted if b not in report.BY]
+    if unknown:
+        raise FlowgateError(f"--by {unknown[0]!r} is not a grouping", f"use one of {', '.join(report.BY)}")
+    if json_output and csv_output:
+        raise FlowgateError("give --json or --csv, not both")
+    seconds = report.parse_since(since)
+    rows = report.load(PATHS, seconds)
+    groups = {b: report.group(rows, b) for b in wanted}
+    if json_output:
+        import json
+
+        print(json.dumps({"since": since, "totals": report.summary(rows), "by": groups}, indent=2))
+        return
+    if csv_output:
+        print("\n\n".join(report.as_csv(groups[b], b) for b in wanted))
+        return
+    if not rows:
+        print(f"no requests in the last {since} (recorded in {PATHS.usage_db})")
+        return
+    totals = report.summary(rows)
+    print(f"last {since}: {totals['requests']} request(s), {totals['errors']} error(s), "
+          f"{totals['tokens_in']} tokens in, {totals['tokens_out']} out ({totals['tokens_cached']} cached)")
+    for b in wanted:
+        print()
+        print(report.table(groups[b], b))
+    if "account" in wanted:
+        print("(the gateway does not learn which account served a request: see the README, \"Usage history\")")
+
+
+def task_usage():
+    """What went through the gateway: requests, errors, tokens, latency per model / day (--by, --since)."""
+    return {
+        "actions": [action(show_usage)],
+        "params": [
+            {"name": "since", "long": "since", "type": str, "default": "7d", "help": "how far back: 30m, 24h, 7d, 2w"},
+            {"name": "by", "long": "by", "type": str, "default": "",
+             "help": "model, day, hour or account (comma-separated; default model,day)"},
+            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
+            {"name": "csv_output", "long": "csv", "type": bool, "default": False, "help": "print CSV"},
+        ],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
