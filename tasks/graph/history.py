@@ -53,3 +53,40 @@ def task_usage():
         "uptodate": [False],
         "meta": {"quiet": True},
     }
+
+
+def open_dashboard(no_browser: bool) -> None:
+    from ..accounts.login import browser_available
+    from ..errors import FlowgateError
+    from ..names import LITELLM
+    from ..services import connect_host
+    from ..stack.lifecycle import is_ready
+    from ..web import token
+
+    stack = read_stack_or_none()
+    if stack is None or not is_ready(PATHS, stack, LITELLM):
+        raise FlowgateError("the dashboard is served by LiteLLM, which is not running", "start it with `uv run doit up`")
+    cfg = stack["litellm"]
+    url = token.url(connect_host(cfg["host"]), cfg["port"], token.ensure(PATHS))
+    print(f"dashboard: {url}")
+    print(f"(the token is in {PATHS.dashboard_token}; without it the page answers 401/403)")
+    if no_browser or not browser_available():
+        return
+    import webbrowser
+
+    try:
+        if webbrowser.open(url):
+            print("(opened your browser)")
+    except Exception:  # noqa: BLE001  (a broken browser setup must not fail the command: the URL is printed)
+        pass
+
+
+def task_dashboard():
+    """Print the dashboard's URL (with its token) and open it in a browser (--no-browser: print only)."""
+    return {
+        "actions": [action(open_dashboard)],
+        "params": [{"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
+                    "help": "print the URL, never open a browser"}],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }

@@ -43,6 +43,8 @@ USAGE: dict[str, tuple[str, ...]] = {
               "example: uv run doit up && uv run doit smoke --model gpt-5-codex"),
     "usage": ("usage: uv run doit usage [--since 24h|7d|30m|2w] [--by model|day|hour|account[,...]] [--json | --csv]",
               "example: uv run doit usage --since 24h --by hour"),
+    "dashboard": ("usage: uv run doit dashboard [--no-browser]   (LiteLLM must be running: it serves the page)",
+                  "example: uv run doit dashboard --no-browser"),
     "models": ("usage: uv run doit models   (no options)",
                "example: uv run doit models"),
 }

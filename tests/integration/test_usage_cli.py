@@ -107,3 +107,65 @@ def test_counts_survive_down_up_and_a_crash_of_litellm(st):
     wait_for(serves, timeout=120, interval=0.5, what="LiteLLM serving again")
     recorded(st, total + 2)
     assert st.doit("doctor").stdout.count("usage") >= 1
+
+
+def chromium(*args: str, tmp) -> str:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp}/profile",
+            "--virtual-time-budget=4000", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def account(st, name: str, data: dict) -> None:
+    path = st.paths.auths_dir / name
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+
+
+def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, tmp_path):
+    from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS
+
+    hostile = "<img src=x onerror=alert(1)>\x1b[31m"
+    account(st, "codex-dash@example.com.json", {"type": "codex", "email": "dash@example.com", "access_token": "tc",
+                                                "account_id": "acc-dash"})
+    account(st, "claude-hostile.json", {"type": "claude", "email": hostile, "access_token": "tk"})
+    assert send(st, "/v1/chat/completions", {"model": "<script>alert(2)</script>",
+                                             "messages": [{"role": "user", "content": "x"}]}).status_code >= 400
+    counted = by_model(recorded(st, 1))
+    opened = st.doit("dashboard", "--no-browser")
+    assert opened.returncode == 0, opened.output
+    url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
+    assert url.startswith(f"{st.litellm_url}/flowgate/dashboard?token=") and "(opened" not in opened.stdout
+    assert (st.paths.dashboard_token.stat().st_mode & 0o777) == 0o600
+    base = url.split("?")[0]
+    assert httpx.get(base, timeout=30).status_code == 401
+    assert httpx.get(base + "?token=wrong-token-wrong-token", timeout=30).status_code == 403
+    assert httpx.get(base + "/data", headers={"x-flowgate-token": "nope-nope-nope-nope"}, timeout=30).status_code == 403
+    data = httpx.get(url.replace("/dashboard?", "/dashboard/data?"), timeout=30)
+    assert data.status_code == 200 and data.json()["usage"]["7d"]["totals"]["requests"] >= 5
+
+    dom = chromium("--dump-dom", url, tmp=tmp_path)
+    assert 'data-service="litellm"' in dom and 'data-service="cliproxy"' in dom
+    assert dom.count('class="ok">yes</td>') >= 2  # both services ready, as status says
+    assert f"{CODEX_WINDOWS['primary_window'][0]:g}% used, resets in 1h59m" in dom
+    assert f"{CLAUDE_WINDOWS['five_hour'][0]:g}% used, resets in 2h59m" in dom
+    row = dom.split('data-model="gpt-5-codex"', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{counted['gpt-5-codex']['requests']}</td>" in row  # the per-model table: what `doit usage` counts
+    assert "upstream failure for double-fail-x" in dom  # the latest failures, with the upstream's message
+    assert 'aria-label="requests per hour, last 24h: ' in dom
+    # hostile text is text: escaped in the DOM, never an element
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom and "<img" not in dom
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in dom and "<script>alert(2)" not in dom
+    assert "\x1b" not in dom and "alert(1)&gt;\\x1b[31m" in dom  # a terminal escape shows as text too
+
+    shot = tmp_path / "dashboard.png"
+    chromium(f"--screenshot={shot}", "--window-size=1280,1700", "--hide-scrollbars", url, tmp=tmp_path)
+    assert shot.stat().st_size > 10_000
+    print(f"dashboard screenshot: {shot}")
