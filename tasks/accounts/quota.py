@@ -9,7 +9,6 @@ STATUS_WAIT seconds. A failure (401, timeout, the provider unreachable) is a not
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import namedtuple
 
@@ -115,6 +114,8 @@ def read_one(client, paths: Paths, account, now: float | None = None) -> Quota:
 
 def read_all(client, paths: Paths, accounts, wait: float) -> list[Quota]:
     """Every account's quota, asked at once; an account still unanswered after `wait` s gets a note."""
+    import threading
+
     client = client._replace(timeout=max(0.2, wait))
     results: dict[int, Quota] = {}
 

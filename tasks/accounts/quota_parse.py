@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 from collections import namedtuple
-from datetime import datetime
 
 MAX_BODY = 64 * 1024  # a quota answer is ~1 kB: anything past this is not one
 MAX_TEXT = 160  # a plan name or an upstream message, as shown
@@ -67,6 +66,8 @@ def _epoch(value) -> float | None:
 def _iso(value) -> float | None:
     if not isinstance(value, str) or len(value) > 64:
         return None
+    from datetime import datetime  # only when asking: `doit status` with a fresh copy never parses
+
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -2,7 +2,7 @@
 
 On the request path it only takes times and keeps references to the body chunks that pass by (a
 bounded head and tail of each body: no copy, no JSON parsing, no I/O); when the response has ended
-it puts one tuple on a bounded queue. A background thread takes the queue in batches, finds the
+it appends one tuple to a bounded queue. A background thread takes the queue in batches, finds the
 model and tokens in the bodies (tasks.usage.extract) and writes one transaction per batch
 (tasks.usage.store). A queue that is full drops the record (counted, one log line); a database
 that is locked, full or corrupt leaves serving alone: one log line, the health file for `doit
@@ -11,8 +11,8 @@ doctor`, and another try after RETRY_S.
 
 from __future__ import annotations
 
+import collections
 import os
-import queue
 import threading
 import time
 
@@ -62,7 +62,9 @@ class Writer(threading.Thread):
     def __init__(self, paths: Paths, retention_days: int, log=print):
         super().__init__(name="flowgate-usage", daemon=True)
         self.paths, self.retention_days, self.log = paths, retention_days, log
-        self.queue: queue.Queue = queue.Queue(QUEUE_MAX)
+        self.pending: collections.deque = collections.deque()  # append/popleft are atomic: no lock on the request path
+        self.wake = threading.Event()
+        self.lock = threading.Lock()  # the thread and the exit-time flush never write at once
         self.dropped = 0
         self.db = None
         self.failing: str | None = None  # the failure last logged; logged again only when it changes
@@ -71,23 +73,30 @@ class Writer(threading.Thread):
         self.written = 0
 
     def put(self, record: tuple) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+        """On the request path: one append, and a wake-up only when the writer sleeps."""
+        if len(self.pending) >= QUEUE_MAX:
             self.dropped += 1
             if self.dropped == 1:
                 self.log("flowgate usage: the recorder's queue is full: requests are not recorded until it drains")
+            return
+        self.pending.append(record)
+        if not self.wake.is_set():
+            self.wake.set()
 
     def run(self) -> None:
         while True:
-            batch = [self.queue.get()]
-            deadline = time.monotonic() + BATCH_WAIT
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self.queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-            self.write([row for row in (self._row(r) for r in batch) if row is not None])
+            self.wake.wait()
+            time.sleep(BATCH_WAIT)  # let a batch gather: no thread switch per request
+            self.wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending. Also at the app's shutdown (after uvicorn drained the requests): a
+        stopped or swapped-out instance keeps its last requests."""
+        with self.lock:
+            while self.pending:
+                batch = [self.pending.popleft() for _ in range(min(BATCH_MAX, len(self.pending)))]
+                self.write([row for row in (self._row(r) for r in batch) if row is not None])
 
     def write(self, rows: list[dict]) -> None:
         import sqlite3
@@ -168,6 +177,8 @@ def record_usage(app, paths: Paths | None = None):
     perf = time.perf_counter
 
     async def recorded(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await app(scope, receive, _flushing(send, writer))
         if scope["type"] != "http" or scope["path"].startswith(SKIP):
             return await app(scope, receive, send)
         started, t0 = time.time(), perf()
@@ -200,6 +211,17 @@ def record_usage(app, paths: Paths | None = None):
 
     recorded.writer = writer  # for tests and the bench
     return recorded
+
+
+def _flushing(send, writer: Writer):
+    """The lifespan's `send`: on shutdown complete, the pending records are written first."""
+
+    async def send_flushed(message):
+        if message["type"] == "lifespan.shutdown.complete":
+            writer.flush()
+        await send(message)
+
+    return send_flushed
 
 
 def _retention(paths: Paths) -> int:

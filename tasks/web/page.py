@@ -67,6 +67,7 @@ function svg(tag, attrs) {
 }
 function fill(id, nodes) { const box = document.getElementById(id); box.replaceChildren(...nodes); return box; }
 function row(cells, head) { const tr = el("tr"); cells.forEach(c => tr.appendChild(el(head ? "th" : "td", c))); return tr; }
+function short(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k" : String(n); }
 function num(v) { return v === null || v === undefined ? "-" : String(v); }
 function services(d) {
   const rows = [row(["service", "state", "ready", "pid", "address", "version"], true)];
@@ -114,7 +115,7 @@ function chart(id, series, metric, title) {
                            "aria-label": title + ": " + total + " in all", "data-total": String(total)});
   root.appendChild(svg("title")).textContent = title + ": " + total + " in all";
   root.appendChild(svg("line", {"x1": L, "y1": T + ph, "x2": W - 8, "y2": T + ph, "stroke": "#98a2b3"}));
-  const top = svg("text", {"x": L - 6, "y": T + 10, "text-anchor": "end", "font-size": "11"}); top.textContent = String(max);
+  const top = svg("text", {"x": L - 6, "y": T + 10, "text-anchor": "end", "font-size": "11"}); top.textContent = short(max);
   root.appendChild(top);
   const zero = svg("text", {"x": L - 6, "y": T + ph, "text-anchor": "end", "font-size": "11"}); zero.textContent = "0";
   root.appendChild(zero);

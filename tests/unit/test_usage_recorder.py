@@ -149,3 +149,31 @@ def test_retention_deletes_old_rows(tmp_path):
     store.insert(db, [{"ts": 1000.0, "route": "/old"}, {"ts": 1000.0 + 40 * 86400, "route": "/new"}])
     assert store.prune(db, 30, now=1000.0 + 45 * 86400) == 1
     assert [r["route"] for r in store.rows_since(db, 0)] == ["/new"]
+
+
+def test_the_apps_shutdown_writes_what_is_pending(tmp_path, monkeypatch):
+    paths = _paths(tmp_path)
+    monkeypatch.setattr(recorder, "BATCH_WAIT", 3600)  # the thread would wait an hour: only the shutdown writes
+    wrapped = recorder.record_usage(_app(200, [b"{}"], b"application/json"), paths)
+    _call(wrapped, "/v1/chat/completions", {"model": "m"})  # pending: its thread waits an hour
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def lifespan(scope, receive, send):
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def receive():
+        return next(messages)
+
+    sent = []
+
+    async def send_kept(message):
+        sent.append(message["type"])
+
+    app = recorder.record_usage(lifespan, paths)
+    app.writer.put(wrapped.writer.pending.popleft())  # as if this app had served it
+    asyncio.run(app({"type": "lifespan"}, receive, send_kept))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [r["model"] for r in _rows(paths, 1)] == ["m"]
