@@ -2,8 +2,9 @@
 
 One module per command family: build (config, secrets, render, check), fetch, run (start,
 preflight, ready, up, down, restart), inspect (status, logs, doctor), accounts, clients, profile,
-deploy (export); early asks the services its command will ask, while the rest loads. dodo.py
-imports DOIT_CONFIG and task_flowgate (every creator as one: see common.one_creator) from here.
+deploy (export), history (usage, dashboard); early asks the services its command will ask, while
+the rest loads. dodo.py imports DOIT_CONFIG and task_flowgate (every creator as one: see
+common.one_creator) from here.
 Heavy imports (yaml, jinja2, httpx, psutil, litellm) happen inside actions only. Nothing outside
 this package imports doit.
 """
