@@ -105,9 +105,12 @@ def as_json(accounts: list[Account]) -> str:
 def table(accounts: list[Account]) -> str:
     if not accounts:
         return "no accounts yet: log in with `uv run doit login:<provider>` (or `uv run doit import:codex`)"
+    from ..terminal import printable
+
     headers = ["provider", "account", "status", "disabled", "last refresh", "file"]
-    rows = [[a.provider, a.label or "-", a.status + (f" ({a.status_message})" if a.status_message else ""),
-             "yes" if a.disabled else "no", a.last_refresh or "-", a.name] for a in accounts]
+    rows = [[printable(c) for c in (a.provider, a.label or "-",  # peer text: escaped for the terminal
+                                    a.status + (f" ({a.status_message})" if a.status_message else ""),
+                                    "yes" if a.disabled else "no", a.last_refresh or "-", a.name)] for a in accounts]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
 
