@@ -18,8 +18,8 @@ import time
 
 from ..paths import Paths
 
-KEEP = 64 * 1024  # bytes kept of each body's head, and of a response's tail
-QUEUE_MAX = 10000  # records waiting for the writer; beyond, new ones are dropped
+KEEP = 32 * 1024  # bytes kept of each body's head, and of a response's tail (a usage chunk is < 1 KiB)
+QUEUE_MAX = 2000  # records waiting for the writer (at most ~130 MB of body references); beyond, dropped
 BATCH_MAX = 500
 BATCH_WAIT = 0.5  # seconds the writer collects a batch before writing it
 RETRY_S = 30.0  # after a failure, the writer tries the database again this much later

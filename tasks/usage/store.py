@@ -53,9 +53,12 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)  # private from the first byte
         os.close(fd)
         db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch, never the file
-        db.executescript(SCHEMA)
+        # Both need a write lock: only when not done yet (replicas starting together would wait on each other).
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.executescript(SCHEMA)
     db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     return db
 
