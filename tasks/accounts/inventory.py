@@ -20,13 +20,14 @@ UNUSABLE = ("error", "disabled")
 NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-dir watch saw it
 
 
-class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable",
-                         defaults=("", False))):
+class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable "
+                         "auth_index", defaults=("", False, ""))):
     """One account file as the binary lists it.
 
     name      the account file's name: what --enable/--disable/--remove take
     provider  FlowGate's provider name (codex, claude, copilot, ...)
     label     email, or the user name / label the binary shows
+    auth_index  the binary's handle of the account for its api-call route (mainline; "" when not listed)
     """
 
     __slots__ = ()
@@ -49,6 +50,7 @@ class Account(namedtuple("Account", "name provider type label status disabled la
             last_refresh=str(entry.get("last_refresh") or ""),
             status_message=str(entry.get("status_message") or ""),
             unavailable=entry.get("unavailable") is True,
+            auth_index=str(entry.get("auth_index") or ""),
         )
 
 
@@ -118,9 +120,12 @@ def as_json(accounts: list[Account]) -> str:
 def table(accounts: list[Account]) -> str:
     if not accounts:
         return "no accounts yet: log in with `uv run doit login:<provider>` (or `uv run doit import:codex`)"
+    from ..base.terminal import printable
+
     headers = ["provider", "account", "status", "disabled", "last refresh", "file"]
-    rows = [[a.provider, a.label or "-", a.status + (f" ({a.status_message})" if a.status_message else ""),
-             "yes" if a.disabled else "no", a.last_refresh or "-", a.name] for a in accounts]
+    rows = [[printable(c) for c in (a.provider, a.label or "-",  # peer text: escaped for the terminal
+                                    a.status + (f" ({a.status_message})" if a.status_message else ""),
+                                    "yes" if a.disabled else "no", a.last_refresh or "-", a.name)] for a in accounts]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
 
@@ -150,10 +155,16 @@ def ask_early(paths: Paths, stack: dict) -> None:
 
 def status_summary(paths: Paths, stack: dict, timeout: float = 1.0) -> dict:
     """For `doit status`: the summary, or {"error": ...}; never raises (status must not fail on it)."""
+    return status_accounts(paths, stack, timeout)[0]
+
+
+def status_accounts(paths: Paths, stack: dict, timeout: float = 1.0) -> tuple[dict, list[Account] | None]:
+    """The summary (or {"error": ...}) and the accounts it was made of (None on error); never raises."""
     try:
-        return summary(list_accounts(Management.for_stack(paths, stack, timeout), stack), stack)
+        accounts = list_accounts(Management.for_stack(paths, stack, timeout), stack)
     except FlowgateError as exc:
-        return {"error": exc.one_line()}
+        return {"error": exc.one_line()}, None
+    return summary(accounts, stack), accounts
 
 
 def summary_lines(summary_data: dict) -> list[str]:

@@ -22,6 +22,7 @@ from .passthrough import unknown_settings
 from .profiles import DEFAULT_DESCRIPTION, resolve as resolve_profile
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
+from .usagespec import USAGE
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -133,6 +134,7 @@ SCHEMA = Mapping({
     "unchecked_settings": ListOf(Scalar(str)),
     "redis": REDIS,
     "deploy": DEPLOY,
+    "usage": USAGE,  # usage history (tasks/config/usagespec.py)
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {

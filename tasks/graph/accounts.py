@@ -89,7 +89,19 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
         refresh_quietly(PATHS, stack)
         return
     accounts = inventory.list_accounts(client, stack)
-    print(inventory.as_json(accounts) if json_output else inventory.table(accounts))
+    from ..accounts import quota
+
+    quotas = quota.by_name(quota.current(PATHS, stack, accounts)) if accounts else {}
+    if json_output:
+        import json
+
+        listed = json.loads(inventory.as_json(accounts))
+        print(json.dumps([{**a, "quota": quota.as_json(quotas.get(a["name"]))} for a in listed], indent=2))
+        return
+    print(inventory.table(accounts))
+    if quotas:
+        print(f"quota (kept {quota.CACHE_SECONDS:g} s):")
+        print("\n".join(quota.account_lines([quotas[a.name] for a in accounts if a.name in quotas])))
 
 
 def task_accounts():

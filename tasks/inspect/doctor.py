@@ -62,7 +62,7 @@ class Check:
 
 
 def run_checks(paths: Paths, environ=None) -> list[Check]:
-    """All checks, in order: config, litellm, binary, providers, ports, secrets, disk, state."""
+    """All checks, in order: config, litellm, binary, providers, ports, secrets, disk, state, usage."""
     env = dict(os.environ if environ is None else environ)
     stack_box: list[dict | None] = [None]
     line_box: list[lines.Line | None] = [None]  # the binary's line, from its banner
@@ -84,6 +84,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("secrets", lambda: _check_secrets(paths)))
     checks.append(_guard("disk", lambda: _check_disk(paths)))
     checks.append(_guard("state", lambda: _check_state(paths)))
+    checks.append(_guard("usage", lambda: _check_usage(paths)))
     return checks
 
 
@@ -338,3 +339,13 @@ def _check_state(paths: Paths) -> Check:
             detail += "; running: " + ", ".join(running)
         return Check("state", True, detail, STATE_FIX, warn=True)
     return Check("state", True, "running: " + ", ".join(running) if running else "no services running")
+
+
+def _check_usage(paths: Paths) -> Check:
+    """The usage database is readable, and the recorder's last word was not a failure."""
+    from ..usage import store
+
+    ok, detail = store.check(paths)
+    fix = ("" if ok else f"free disk space, stop whatever holds {paths.usage_db.name} locked, or move a corrupt "
+           f"{paths.usage_db} aside; recording resumes by itself (serving is not affected)")
+    return Check("usage", ok, detail, fix)

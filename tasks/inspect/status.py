@@ -85,26 +85,45 @@ def collect(paths: Paths, stack: dict | None) -> dict:
     managed = (stack and REDIS in enabled_services(stack)) or paths.record(REDIS).exists()
     services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY, *([REDIS] if managed else []))]
     changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
+    accounts, quota = _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY))
     return {
         "profile": stack["profile"] if stack else None,
         "profile_source": stack.get("profile_source") if stack else None,
         "ready": all(s["ready"] for s in services if s["enabled"]),
         "pending": changes,  # what `doit up` would change; [] when the stack matches the config
         "services": services,
-        "accounts": _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY)),
+        "accounts": accounts,
+        "quota": quota,  # {"accounts": [...]} per account (tasks.accounts.quota), or {"error": ...}
         "stale_clients": stale(paths, stack) if stack else [],
         "models": _models(paths, stack),
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
-def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> dict | None:
-    """Accounts per provider; asked of CLIProxyAPI only when it is ready (None otherwise)."""
+def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> tuple[dict | None, dict | None]:
+    """Accounts per provider, and their quota; asked of CLIProxyAPI only when it is ready (None otherwise)."""
     if not stack or not cliproxy["ready"]:
-        return None
-    from ..accounts.inventory import status_summary
+        return None, None
+    from ..accounts.inventory import status_accounts
 
-    return status_summary(paths, stack)
+    summary, accounts = status_accounts(paths, stack)
+    if accounts:  # answers kept 60 s: a no-op status asks no provider (tasks.accounts.quota)
+        from ..accounts.quota import status_quota
+
+        return summary, status_quota(paths, stack, accounts)
+    return summary, None
+
+
+def _quota_lines(data: dict | None) -> list[str]:
+    if not data:
+        return []
+    from ..base.terminal import printable
+
+    if "error" in data:
+        return [f"quota: cannot read it: {printable(data['error'])}"]
+    from ..accounts.quota import Quota, provider_lines
+
+    return [printable(line) for line in provider_lines([Quota.from_dict(d) for d in data["accounts"]])]
 
 
 def _models(paths: Paths, stack: dict | None) -> dict | None:
@@ -192,6 +211,7 @@ def table(report: dict) -> str:
                          f"which no account serves now: run `{entry['command']}`")
         for entry in models["unserved"]:
             lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")
+    lines += _quota_lines(report.get("quota"))
     for entry in report.get("stale_clients", []):
         lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
                      f"run `{entry['command']}`")

@@ -132,13 +132,18 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     from uvicorn.importer import import_from_string
 
     from ..catalog.served_models import wrap as with_served_models
+    from ..usage.recorder import record_usage
+    from ..web.routes import with_dashboard
 
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
-    # The lean path forwards what needs none of LiteLLM's per-request work; the rest reaches LiteLLM.
-    # Outside it, the gateway's model list and its answer for an unserved id (tasks.catalog).
+    # Innermost the lean path: it forwards what needs none of LiteLLM's per-request work, the rest
+    # reaches LiteLLM. Around it the gateway's model list and its answer for an unserved id
+    # (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
+    # either answered, and the dashboard (tasks.web).
+    app = with_dashboard(record_usage(with_served_models(leanpath.wrap(app))))
     # No access line per request unless asked for (litellm.env): writing it through LiteLLM's
     # redaction filter took ~40% of the lean path's throughput; errors are still logged.
-    config = uvicorn.Config(_tagged(with_served_models(leanpath.wrap(app))), lifespan="on", server_header=False,
+    config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
                             access_log=os.environ.get(ACCESS_LOG_ENV) == "1", timeout_graceful_shutdown=grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])

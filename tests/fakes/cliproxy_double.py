@@ -60,7 +60,11 @@ Test-only additions to the real surface:
     POST /oauth-callback also takes "email" (in the body, or `email=` in redirect_url's query) for
     the account it writes. Chat replies are `double(<model>): <last user text>` and token usage
     counts words. A model id starting with `double-fail` answers 500 on every API route (a failing
-    upstream, for fallbacks). X-Forwarded-For / X-Real-IP are trusted (as gin does by default), so
+    upstream, for fallbacks). `POST /v0/management/api-call` plays the two quota upstreams itself
+    (no network here): codex `wham/usage` and claude `oauth/usage` answer the values in
+    CODEX_WINDOWS / CLAUDE_WINDOWS for the account whose token the request carries; an account file's
+    `double_upstream: {"status_code", "body"}` replaces that answer (failures, hostile bodies); any
+    other URL is "request failed" (502). X-Forwarded-For / X-Real-IP are trusted (as gin does by default), so
     tests can play a remote client.
 """
 
@@ -1413,6 +1417,7 @@ class Handler(HTTPSurface):
             ("GET", "/config"): self._m_config,
             ("GET", "/usage"): self._m_usage,
             ("POST", "/_double/complete"): self._m_double_complete,
+            ("POST", "/api-call"): self._m_api_call,
         }
         if MAINLINE:
             routes[("DELETE", "/oauth-session")] = self._m_cancel_session
@@ -1686,6 +1691,7 @@ class Handler(HTTPSurface):
                 a = st.auth.accounts[name]
                 files.append({
                     "id": name,
+                    "auth_index": auth_index(name),
                     "name": name,
                     "type": a["type"],
                     "provider": a["type"],
@@ -1786,6 +1792,48 @@ class Handler(HTTPSurface):
     def _m_usage(self, query: dict) -> None:
         usage = self.state.usage.snapshot()
         self._json(200, {"usage": usage, "failed_requests": usage["failure_count"]})
+
+    # -- api-call: a request upstream with an account's own token (how quota is read) -------------
+
+    def _m_api_call(self, query: dict) -> None:
+        """As the binary: 400 for a bad body/method/url; the account by auth_index; `$TOKEN$` in a header
+        value replaced by its access token (an unknown index leaves it as is; a known account without a
+        token is 400 "auth token not found"); 502 "request failed" when the upstream cannot be reached;
+        else 200 {status_code, header, body} whatever the upstream answered. This machine has no
+        internet: the double plays the two quota upstreams itself (quota_upstream) and nothing else."""
+        body = self._json_body({"error": "invalid body"})
+        if body is None:
+            return
+        method = str(body.get("method") or "").strip().upper()
+        url = str(body.get("url") or "").strip()
+        if not method:
+            return self._json(400, {"error": "missing method"})
+        if not url:
+            return self._json(400, {"error": "missing url"})
+        parsed = urllib.parse.urlsplit(url)
+        if not parsed.scheme or not parsed.netloc:
+            return self._json(400, {"error": "invalid url"})
+        if parsed.scheme not in ("http", "https"):
+            return self._json(400, {"error": "only http and https schemes are allowed"})
+        headers = body.get("header") if isinstance(body.get("header"), dict) else {}
+        index = str(body.get("auth_index") or body.get("authIndex") or body.get("AuthIndex") or "").strip()
+        st = self.state
+        st.auth.rescan()
+        with st.lock:
+            account = next((a for n, a in st.auth.accounts.items() if index and auth_index(n) == index), None)
+        sent = {}
+        for key, value in headers.items():
+            value = str(value)
+            if "$TOKEN$" in value and account is not None:
+                if not account["access_token"]:
+                    return self._json(400, {"error": "auth token not found"})
+                value = value.replace("$TOKEN$", account["access_token"])
+            sent[str(key).lower()] = value
+        answer = quota_upstream(method, parsed, sent, st)
+        if answer is None:
+            return self._json(502, {"error": "request failed"})
+        status, upstream_body = answer
+        self._json(200, {"status_code": status, "header": {"Content-Type": ["application/json"]}, "body": upstream_body})
 
     # -- test-only: finish a pending login as if the user approved (or refused) it ------------------
 
@@ -1972,6 +2020,58 @@ def infer_type(name: str, data: dict) -> str:
     return {"anthropic": "claude", "github": "github-copilot", "copilot": "github-copilot"}.get(t, t)
 
 
+def auth_index(name: str) -> str:
+    """The binary's stable index of an account file: sha256("file:" + file name), first 8 bytes, hex."""
+    return hashlib.sha256(f"file:{name.strip()}".encode()).hexdigest()[:16]
+
+
+def access_token(data: dict) -> str:
+    token = data.get("access_token") or data.get("accessToken") or data.get("token")
+    if isinstance(token, dict):
+        token = token.get("access_token") or token.get("accessToken")
+    return token.strip() if isinstance(token, str) else ""
+
+
+# The quota upstreams, played by the double with values of its own (tests compare against these).
+CODEX_USAGE_URL = ("chatgpt.com", "/backend-api/wham/usage")
+CLAUDE_USAGE_URL = ("api.anthropic.com", "/api/oauth/usage")
+CODEX_WINDOWS = {"primary_window": (37.0, 18000, 7200), "secondary_window": (12.0, 604800, 345600)}  # used %, window s, reset in s
+CLAUDE_WINDOWS = {"five_hour": (64.0, 3 * 3600), "seven_day": (21.0, 4 * 86400), "seven_day_opus": (5.0, 4 * 86400),
+                  "seven_day_sonnet": None}  # utilization %, resets in s
+
+
+def quota_upstream(method: str, url, headers: dict, state: State) -> tuple[int, str] | None:
+    """(status, body) as chatgpt.com / api.anthropic.com would answer, for the account whose token the
+    request carries; None for any other host (no network). An account file's `double_upstream`
+    {"status_code", "body"} replaces the answer (test knob: failures, hostile bodies)."""
+    where = (url.hostname or "", url.path.rstrip("/"))
+    if where not in (CODEX_USAGE_URL, CLAUDE_USAGE_URL):
+        return None
+    bearer = headers.get("authorization", "")
+    with state.lock:
+        account = next((a for a in state.auth.accounts.values()
+                        if a["access_token"] and bearer == f"Bearer {a['access_token']}"), None)
+    now = int(time.time())
+    if account is None or method != "GET":
+        return 401, json.dumps({"error": {"message": "invalid or missing bearer token", "type": "unauthorized"}})
+    if account["upstream"] is not None:
+        override = account["upstream"]
+        return int(override.get("status_code") or 200), str(override.get("body") or "")
+    if where == CODEX_USAGE_URL:
+        if account["type"] != "codex" or headers.get("chatgpt-account-id") != account["account_id"]:
+            return 401, json.dumps({"detail": "Unauthorized"})
+        windows = {name: {"used_percent": used, "limit_window_seconds": window, "reset_after_seconds": after,
+                          "reset_at": now + after} for name, (used, window, after) in CODEX_WINDOWS.items()}
+        return 200, json.dumps({"plan_type": "plus", "rate_limit": {"allowed": True, "limit_reached": False, **windows},
+                                "credits": {"has_credits": False, "unlimited": False, "balance": "0"}})
+    if account["type"] != "claude" or "oauth-2025-04-20" not in headers.get("anthropic-beta", ""):
+        return 401, json.dumps({"type": "error", "error": {"type": "authentication_error",
+                                                           "message": "OAuth authentication is currently not supported."}})
+    out = {name: None if spec is None else {"utilization": spec[0], "resets_at": rfc3339(utc_now() + timedelta(seconds=spec[1]))}
+           for name, spec in CLAUDE_WINDOWS.items()}
+    return 200, json.dumps(out)
+
+
 class AuthDir:
     """The accounts in auth-dir, rescanned on every watcher tick (a file is re-read when its
     mtime, size or inode changes), and the models they serve."""
@@ -2043,6 +2143,9 @@ class AuthDir:
             "disabled": data.get("disabled") is True,
             "last_refresh": data.get("last_refresh") or "",
             "plan": codex_plan(data),
+            "access_token": access_token(data),
+            "account_id": data.get("account_id") if isinstance(data.get("account_id"), str) else "",
+            "upstream": data.get("double_upstream") if isinstance(data.get("double_upstream"), dict) else None,
         }
 
     def served_by(self, account: dict) -> list[dict]:

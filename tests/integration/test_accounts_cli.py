@@ -196,6 +196,33 @@ def test_status_counts_accounts_per_provider(home):
     doit(home, "accounts", "--enable", "github-octocat.json")
 
 
+def test_quota_per_account_and_per_provider_kept_for_a_minute(home):
+    from tests.fakes.cliproxy_double import CODEX_WINDOWS
+
+    used, weekly = CODEX_WINDOWS["primary_window"][0], CODEX_WINDOWS["secondary_window"][0]
+    table = doit(home, "accounts").stdout
+    assert re.search(rf"codex dev@example.com \(plan plus\): 5h {used:g}% used, resets in 1h59m; "
+                     rf"weekly {weekly:g}% used, resets in 3d23h", table), table
+    assert "copilot octocat: quota not available for copilot" in table
+    listed = {a["name"]: a["quota"] for a in accounts(home)}
+    assert listed["codex-dev@example.com.json"]["windows"][0]["used_percent"] == used
+    status = doit(home, "status").stdout
+    assert f"quota codex: fullest window 5h {used:g}% used" in status and "quota not available for copilot" in status
+    # while the kept answers are fresh, status asks no provider: a failing upstream is not seen yet
+    account = home.paths.auths_dir / "codex-dev@example.com.json"
+    data = json.loads(account.read_text())
+    data["double_upstream"] = {"status_code": 401, "body": '{"detail": "<b>token</b> \\u001b[2Jrevoked"}'}
+    account.write_text(json.dumps(data))
+    assert f"quota codex: fullest window 5h {used:g}% used" in doit(home, "status").stdout
+    kept = json.loads(home.paths.quota_cache.read_text())
+    kept["fetched_at"] -= 61
+    home.paths.quota_cache.write_text(json.dumps(kept))
+    status = doit(home, "status").stdout
+    assert "quota codex: codex answered 401: <b>token</b> \\x1b[2Jrevoked" in status and "\x1b" not in status
+    del data["double_upstream"]
+    account.write_text(json.dumps(data))
+
+
 # ------------------------------------------------------------------------------------------ import
 
 def test_import_codex_appears_in_the_running_binarys_list(home, tmp_path):

@@ -400,3 +400,55 @@ def test_mainline_cancels_a_pending_login(start_double):
     assert d.mgmt("DELETE", "/oauth-session", params={"state": state}).json() == {"status": "ok", "cancelled": True}
     assert d.mgmt("GET", "/get-auth-status", params={"state": state}).json()["status"] == "error"
     assert d.mgmt("DELETE", "/oauth-session", params={"state": state}).status_code == 404
+
+
+# -- api-call: the quota upstreams (reference: "Quota and usage through the management API") -----
+
+def _index(d: Double, name: str) -> str:
+    files = d.mgmt("GET", "/auth-files").json()["files"]
+    return next(f["auth_index"] for f in files if f["name"] == name)
+
+
+def test_api_call_reads_quota_with_the_accounts_token(start_double):
+    from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS, auth_index
+
+    d = start_double()
+    write_account(d.auth_dir, "codex-q@example.com.json", {"type": "codex", "email": "q@example.com",
+                                                           "access_token": "tok-codex", "account_id": "acc-1"})
+    write_account(d.auth_dir, "claude-q@example.com.json", {"type": "claude", "email": "q@example.com",
+                                                            "access_token": "tok-claude"})
+    index = _index(d, "codex-q@example.com.json")
+    assert index == auth_index("codex-q@example.com.json") and len(index) == 16
+    codex = d.mgmt("POST", "/api-call", json={
+        "auth_index": index, "method": "GET", "url": "https://chatgpt.com/backend-api/wham/usage",
+        "header": {"Authorization": "Bearer $TOKEN$", "ChatGPT-Account-Id": "acc-1"}}).json()
+    assert codex["status_code"] == 200 and isinstance(codex["body"], str)
+    body = json.loads(codex["body"])
+    assert body["rate_limit"]["primary_window"]["used_percent"] == CODEX_WINDOWS["primary_window"][0]
+    claude = d.mgmt("POST", "/api-call", json={
+        "auth_index": _index(d, "claude-q@example.com.json"), "method": "GET",
+        "url": "https://api.anthropic.com/api/oauth/usage",
+        "header": {"Authorization": "Bearer $TOKEN$", "anthropic-beta": "oauth-2025-04-20"}}).json()
+    assert json.loads(claude["body"])["five_hour"]["utilization"] == CLAUDE_WINDOWS["five_hour"][0]
+    # an unknown auth_index leaves $TOKEN$ as it is: the upstream refuses it
+    unknown = d.mgmt("POST", "/api-call", json={"auth_index": "0" * 16, "method": "GET",
+                                                "url": "https://chatgpt.com/backend-api/wham/usage",
+                                                "header": {"Authorization": "Bearer $TOKEN$"}}).json()
+    assert unknown["status_code"] == 401
+
+
+def test_api_call_refusals_as_the_binary(start_double):
+    d = start_double()
+    write_account(d.auth_dir, "claude-n@example.com.json", {"type": "claude", "email": "n@example.com"})
+    cases = [({"url": "https://x.example/"}, 400, "missing method"), ({"method": "GET"}, 400, "missing url"),
+             ({"method": "GET", "url": "nope"}, 400, "invalid url"),
+             ({"method": "GET", "url": "ftp://x.example/"}, 400, "only http and https schemes are allowed"),
+             ({"method": "GET", "url": "https://elsewhere.example/"}, 502, "request failed"),
+             ({"method": "GET", "url": "https://api.anthropic.com/api/oauth/usage",
+               "auth_index": _index(d, "claude-n@example.com.json"), "header": {"Authorization": "Bearer $TOKEN$"}},
+              400, "auth token not found")]
+    for body, status, error in cases:
+        r = d.mgmt("POST", "/api-call", json=body)
+        assert (r.status_code, r.json()) == (status, {"error": error}), body
+    assert d.mgmt("POST", "/api-call", content=b"[1]").json() == {"error": "invalid body"}
+    assert d.mgmt("POST", "/api-call", key=None, json={}).status_code == 401

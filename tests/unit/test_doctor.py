@@ -16,7 +16,7 @@ from tasks.services import secrets
 from tasks.stack import process
 from tests.support import free_port
 
-NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state"]
+NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state", "usage"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
 MAINLINE_BANNER = "CLIProxyAPI Version: 7.2.140, Commit: x, BuiltAt: y"
 
@@ -318,3 +318,18 @@ def test_format_checks_of_a_real_run(paths):
     text = doctor.format_checks(doctor.run_checks(paths, environ={}))
     assert "FAIL" in text and "fix:" in text
     assert "litellm.port" in text
+
+
+def test_usage_database_problems_are_reported_with_the_fix(paths):
+    from tasks.usage import store
+
+    assert run(paths)["usage"].ok and "no usage.sqlite3 yet" in run(paths)["usage"].detail
+    paths.router.mkdir(parents=True, exist_ok=True)
+    paths.usage_db.write_bytes(b"garbage" * 1000)
+    usage = run(paths)["usage"]
+    assert not usage.ok and "cannot be read" in usage.detail and "move a corrupt" in usage.fix
+    paths.usage_db.unlink()
+    store.connect(paths.usage_db).close()
+    store.write_health(paths, False, "OperationalError: database or disk is full")
+    usage = run(paths)["usage"]
+    assert not usage.ok and usage.detail == "the recorder reported: OperationalError: database or disk is full"

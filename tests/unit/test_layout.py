@@ -90,3 +90,14 @@ def test_only_the_doit_layer_imports_doit():
 def test_few_modules_lie_loose_in_tasks():
     loose = [p.name for p in TASKS.glob("*.py") if p.name != "__init__.py"]
     assert len(loose) <= 6, loose
+
+
+def test_every_relative_import_names_a_module_that_exists():
+    known = _modules()
+    for name, path in known.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(parts + ([node.module] if node.module else []))
+                assert target in known, f"{name}:{node.lineno}: no module {target}"

@@ -1,0 +1,92 @@
+"""Tasks that read what went through the gateway: usage, dashboard (core: tasks/usage/, tasks/web/)."""
+
+from __future__ import annotations
+
+from .common import PATHS, action, read_stack_or_none
+
+
+def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None:
+    from ..base.errors import FlowgateError
+    from ..usage import report
+
+    wanted = [b.strip() for b in by.split(",") if b.strip()] if by else ["model", "day"]
+    unknown = [b for b in wanted if b not in report.BY]
+    if unknown:
+        raise FlowgateError(f"--by {unknown[0]!r} is not a grouping", f"use one of {', '.join(report.BY)}")
+    if json_output and csv_output:
+        raise FlowgateError("give --json or --csv, not both")
+    seconds = report.parse_since(since)
+    rows = report.load(PATHS, seconds)
+    groups = {b: report.group(rows, b) for b in wanted}
+    if json_output:
+        import json
+
+        print(json.dumps({"since": since, "totals": report.summary(rows), "by": groups}, indent=2))
+        return
+    if csv_output:
+        print("\n\n".join(report.as_csv(groups[b], b) for b in wanted))
+        return
+    if not rows:
+        print(f"no requests in the last {since} (recorded in {PATHS.usage_db})")
+        return
+    totals = report.summary(rows)
+    print(f"last {since}: {totals['requests']} request(s), {totals['errors']} error(s), "
+          f"{totals['tokens_in']} tokens in, {totals['tokens_out']} out ({totals['tokens_cached']} cached)")
+    for b in wanted:
+        print()
+        print(report.table(groups[b], b))
+    if "account" in wanted:
+        print("(the gateway does not learn which account served a request: see the README, \"Usage history\")")
+
+
+def task_usage():
+    """What went through the gateway: requests, errors, tokens, latency per model / day (--by, --since)."""
+    return {
+        "actions": [action(show_usage)],
+        "params": [
+            {"name": "since", "long": "since", "type": str, "default": "7d", "help": "how far back: 30m, 24h, 7d, 2w"},
+            {"name": "by", "long": "by", "type": str, "default": "",
+             "help": "model, day, hour or account (comma-separated; default model,day)"},
+            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
+            {"name": "csv_output", "long": "csv", "type": bool, "default": False, "help": "print CSV"},
+        ],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def open_dashboard(no_browser: bool) -> None:
+    from ..accounts.login import browser_available
+    from ..base.errors import FlowgateError
+    from ..config.names import LITELLM
+    from ..services.common import connect_host
+    from ..stack.lifecycle import is_ready
+    from ..web import token
+
+    stack = read_stack_or_none()
+    if stack is None or not is_ready(PATHS, stack, LITELLM):
+        raise FlowgateError("the dashboard is served by LiteLLM, which is not running", "start it with `uv run doit up`")
+    cfg = stack["litellm"]
+    url = token.url(connect_host(cfg["host"]), cfg["port"], token.ensure(PATHS))
+    print(f"dashboard: {url}")
+    print(f"(the token is in {PATHS.dashboard_token}; without it the page answers 401/403)")
+    if no_browser or not browser_available():
+        return
+    import webbrowser
+
+    try:
+        if webbrowser.open(url):
+            print("(opened your browser)")
+    except Exception:  # noqa: BLE001  (a broken browser setup must not fail the command: the URL is printed)
+        pass
+
+
+def task_dashboard():
+    """Print the dashboard's URL (with its token) and open it in a browser (--no-browser: print only)."""
+    return {
+        "actions": [action(open_dashboard)],
+        "params": [{"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
+                    "help": "print the URL, never open a browser"}],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }

@@ -1,0 +1,128 @@
+"""The usage database, `.router/usage.sqlite3`: one row per request through the gateway.
+
+WAL mode, so `doit usage` and the dashboard read while LiteLLM's recorder writes; the recorder
+writes in batches (one transaction each) and deletes rows older than the retention. A locked, full
+or corrupt database must never break serving: the writer reports what happened in the health file
+(`.router/state/usage.health.json`, read by `doit doctor`) and keeps trying, less often.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..base.paths import Paths
+
+SCHEMA_VERSION = 1
+COLUMNS = ("ts", "route", "method", "model", "status", "latency_ms", "ttfb_ms", "stream", "tokens_in", "tokens_out",
+           "tokens_cached", "account", "error")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,             -- when the request arrived, epoch seconds (UTC)
+    route TEXT NOT NULL,          -- /v1/chat/completions, /v1/messages, /v1/responses, ...
+    method TEXT,
+    model TEXT,                   -- as the client asked for it
+    status INTEGER,               -- the HTTP status sent (0: the client went away first)
+    latency_ms REAL,              -- until the last byte
+    ttfb_ms REAL,                 -- streams: until the first byte of the body
+    stream INTEGER,
+    tokens_in INTEGER, tokens_out INTEGER, tokens_cached INTEGER,
+    account TEXT,                 -- the account that served it, when known
+    error TEXT                    -- a failure's message, as the upstream said it (bounded)
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
+
+
+def health_file(paths: Paths) -> Path:
+    return paths.state_dir / "usage.health.json"
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the schema in place (a writer) or an existing database read-only."""
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_MS / 1000, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)  # private from the first byte
+        os.close(fd)
+        db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch, never the file
+        # Both need a write lock: only when not done yet (replicas starting together would wait on each other).
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode=WAL")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.executescript(SCHEMA)
+    db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+    return db
+
+
+def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
+    """One transaction for the batch."""
+    marks = ",".join("?" * len(COLUMNS))
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(f"INSERT INTO requests ({','.join(COLUMNS)}) VALUES ({marks})",
+                       [tuple(row.get(c) for c in COLUMNS) for row in rows])
+
+
+def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    with db:
+        return db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+
+
+def rows_since(db: sqlite3.Connection, since: float) -> list[dict]:
+    cur = db.execute(f"SELECT {','.join(COLUMNS)} FROM requests WHERE ts >= ? ORDER BY ts", (since,))
+    return [dict(zip(COLUMNS, r)) for r in cur]
+
+
+def write_health(paths: Paths, ok: bool, detail: str = "") -> None:
+    """What the recorder last saw (atomic; best effort: a full disk is what it may be reporting)."""
+    target = health_file(paths)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"ok": ok, "detail": detail[:300], "at": time.time(), "pid": os.getpid()}))
+        os.replace(tmp, target)
+    except OSError:
+        pass
+
+
+def read_health(paths: Paths) -> dict | None:
+    from ..base.fsutil import NotRegularFile, read_regular
+
+    try:
+        raw, _ = read_regular(health_file(paths), 4096)
+        data = json.loads(raw)
+    except (OSError, NotRegularFile, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("ok"), bool) else None
+
+
+def check(paths: Paths) -> tuple[bool, str]:
+    """For `doit doctor`: (ok, what) about the database and the recorder's last word."""
+    path = paths.usage_db
+    if path.exists():
+        try:
+            db = connect(path, readonly=True)
+            try:
+                count = db.execute("SELECT count(*) FROM requests").fetchone()[0]
+                mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            return False, f"{path} cannot be read ({exc}): requests are not being recorded"
+        what = f"{count} request(s) recorded in {path.name} ({mode})"
+    else:
+        what = f"no {path.name} yet (it appears with the first request through the gateway)"
+    health = read_health(paths)
+    if health and not health["ok"]:
+        return False, f"the recorder reported: {health.get('detail') or 'recording failed'}"
+    return True, what

@@ -1,0 +1,94 @@
+"""What the dashboard shows, as one JSON-able dict: the services as `doit status` reports them, the
+active profile, each account's quota, and the usage of the last 24 h and 7 d (charts per hour per
+model, per-model totals, error rate, latency percentiles, the latest failures).
+
+Runs in a worker thread of LiteLLM's process (tasks.web.routes), never on its event loop: it probes
+services, may ask the providers for quota (bounded by quota.STATUS_WAIT) and reads SQLite.
+Text is left as the peers wrote it: the page puts it in the DOM as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..base.paths import Paths
+
+FAILURES = 10  # latest failures shown
+SPANS = {"24h": (24, 3600), "7d": (7 * 24, 3600)}  # buckets, seconds per bucket: per hour in both
+
+
+def _stack(paths: Paths) -> dict | None:
+    import json
+
+    try:
+        return json.loads(paths.stack_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def services(paths: Paths, stack: dict | None) -> dict:
+    from ..inspect import status
+
+    report = status.collect(paths, stack)
+    keep = ("service", "state", "ready", "pid", "address", "version", "restarts", "problem")
+    return {"ready": report["ready"], "profile": report["profile"], "pending": report["pending"],
+            "services": [{k: s.get(k) for k in keep} for s in report["services"]],
+            "accounts": report["accounts"], "quota": _quota(report.get("quota"))}
+
+
+def _quota(data: dict | None) -> dict:
+    from ..accounts.quota import Quota, as_json
+
+    if not data:
+        return {"accounts": [], "error": None}
+    if "error" in data:
+        return {"accounts": [], "error": data["error"]}
+    out = []
+    for entry in data["accounts"]:
+        q = Quota.from_dict(entry)
+        if q is not None:
+            out.append({"account": q.account, "provider": q.provider, "label": q.label, **as_json(q)})
+    return {"accounts": out, "error": None}
+
+
+def series(rows: list[dict], buckets: int, width: int, now: float) -> dict:
+    """Requests and tokens (in + out) per bucket per model, oldest bucket first; labels in local time."""
+    end = (int(now) // width + 1) * width
+    start = end - buckets * width
+    labels = [time.strftime("%H:00" if buckets <= 24 else "%m-%d %H:00", time.localtime(start + i * width))
+              for i in range(buckets)]
+    models: dict[str, dict] = {}
+    for row in rows:
+        i = int((row["ts"] - start) // width)
+        if not 0 <= i < buckets:
+            continue
+        entry = models.setdefault(row.get("model") or "-", {"requests": [0] * buckets, "tokens": [0] * buckets})
+        entry["requests"][i] += 1
+        entry["tokens"][i] += (row.get("tokens_in") or 0) + (row.get("tokens_out") or 0)
+    return {"labels": labels, "models": models}
+
+
+def usage(paths: Paths, now: float | None = None) -> dict:
+    from ..base.errors import FlowgateError
+    from ..usage import report, store
+
+    now = time.time() if now is None else now
+    try:
+        rows = report.load(paths, SPANS["7d"][0] * SPANS["7d"][1])
+    except FlowgateError as exc:
+        return {"error": exc.one_line()}
+    out: dict = {"error": None, "recorder": store.read_health(paths)}
+    for span, (buckets, width) in SPANS.items():
+        mine = [r for r in rows if r["ts"] >= now - buckets * width]
+        out[span] = {"totals": report.summary(mine), "models": report.group(mine, "model"),
+                     "series": series(mine, buckets, width, now)}
+    failures = [r for r in rows if report.failed(r)][-FAILURES:]
+    out["failures"] = [{"time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"])), "model": r.get("model"),
+                        "route": r.get("route"), "status": r.get("status"), "error": r.get("error")}
+                       for r in reversed(failures)]
+    return out
+
+
+def collect(paths: Paths) -> dict:
+    stack = _stack(paths)
+    return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths)}

@@ -1,0 +1,168 @@
+"""Usage history through the real LiteLLM (its recorder writing a real SQLite database) and the real
+`doit` command line: `doit usage` counts what the requests produced, after `down` / `up` and after a
+crash of LiteLLM; `doit dashboard` shows it in a real headless Chromium. One stack of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import httpx
+import pytest
+
+from tests.integration.conftest import make_stack
+from tests.support import wait_for
+
+MODELS = """models:
+  - {name: gpt-broken, model: double-fail-x, protocol: openai}
+litellm_settings: {num_retries: 0}
+router_settings: {num_retries: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def st(tmp_path_factory, github):
+    st = make_stack(tmp_path_factory, github, "usage")
+    st.paths.local_config.write_text(st.paths.local_config.read_text() + MODELS)
+    st.seed_accounts("codex", "claude")  # what they serve is routable (tests/fakes/models.json)
+    up = st.doit("up")
+    assert up.returncode == 0, up.output
+    yield st
+    st.doit("down")
+    st.kill_all()
+
+
+def usage(st, *args) -> dict:
+    result = st.doit("usage", "--json", *args)
+    assert result.returncode == 0, result.output
+    return json.loads(result.stdout)
+
+
+def by_model(data: dict) -> dict:
+    return {g["model"]: g for g in data["by"]["model"]}
+
+
+def send(st, path: str, body: dict, stream: bool = False) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {st.master_key}"}
+    with httpx.Client(base_url=st.litellm_url, timeout=60) as http:
+        if not stream:
+            return http.post(path, json=body, headers=headers)
+        with http.stream("POST", path, json=body, headers=headers) as r:
+            r.read()
+            return r
+
+
+def recorded(st, count: int) -> dict:
+    return wait_for(lambda: (d := usage(st, "--since", "1h")) and d["totals"]["requests"] >= count and d,
+                    timeout=30, what=f"{count} recorded request(s)")
+
+
+def test_requests_are_counted_per_model_with_tokens(st):
+    msg = [{"role": "user", "content": "one two three"}]
+    assert send(st, "/v1/chat/completions", {"model": "gpt-5.5", "messages": msg}).status_code == 200
+    assert send(st, "/v1/chat/completions", {"model": "gpt-5.5", "messages": msg, "stream": True,
+                                             "stream_options": {"include_usage": True}}, stream=True).status_code == 200
+    assert send(st, "/v1/messages", {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": msg},
+                stream=True).status_code == 200
+    assert send(st, "/v1/messages", {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": msg,
+                                     "stream": True}, stream=True).status_code == 200
+    assert send(st, "/v1/chat/completions", {"model": "gpt-broken", "messages": msg}).status_code >= 500
+    data = recorded(st, 5)
+    models = by_model(data)
+    assert models["gpt-5.5"]["requests"] == 2 and models["gpt-5.5"]["errors"] == 0
+    assert models["gpt-5.5"]["tokens_in"] > 0 and models["gpt-5.5"]["tokens_out"] > 0
+    assert models["claude-sonnet-4-6"]["requests"] == 2 and models["claude-sonnet-4-6"]["tokens_out"] > 0
+    assert models["gpt-broken"]["errors"] == 1
+    assert data["totals"]["p50_ms"] > 0
+    table = st.doit("usage", "--since", "24h", "--by", "model")
+    assert table.returncode == 0 and "gpt-5.5" in table.stdout and "p95 ms" in table.stdout
+    csv = st.doit("usage", "--csv", "--by", "hour")
+    assert csv.stdout.splitlines()[0] == "hour,requests,errors,tokens_in,tokens_out,tokens_cached,p50_ms,p95_ms"
+
+
+def test_counts_survive_down_up_and_a_crash_of_litellm(st):
+    before = by_model(usage(st))
+    assert st.doit("down").returncode == 0
+    assert by_model(usage(st)) == before  # read without the stack
+    assert st.doit("up").returncode == 0
+    assert by_model(usage(st)) == before
+    msg = [{"role": "user", "content": "after the restart"}]
+    assert send(st, "/v1/chat/completions", {"model": "gpt-5.4-mini", "messages": msg}).status_code == 200
+    total = sum(g["requests"] for g in before.values())
+    recorded(st, total + 1)
+    # kill -9 of LiteLLM's server: what it recorded is there, and its launcher brings it back
+    from tasks.stack.launcher_files import worker_path
+
+    os.kill(json.loads(worker_path(st.paths, "litellm", st.pid("litellm")).read_text())["pid"], signal.SIGKILL)
+    assert by_model(usage(st))["gpt-5.4-mini"]["requests"] == before.get("gpt-5.4-mini", {}).get("requests", 0) + 1
+    def serves():
+        try:
+            return send(st, "/v1/chat/completions", {"model": "gpt-5.4-mini", "messages": msg}).status_code == 200
+        except httpx.TransportError:
+            return False
+    wait_for(serves, timeout=120, interval=0.5, what="LiteLLM serving again")
+    recorded(st, total + 2)
+    assert st.doit("doctor").stdout.count("usage") >= 1
+
+
+def chromium(*args: str, tmp) -> str:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp}/profile",
+            "--virtual-time-budget=4000", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def account(st, name: str, data: dict) -> None:
+    path = st.paths.auths_dir / name
+    path.write_text(json.dumps(data))
+    path.chmod(0o600)
+
+
+def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, tmp_path):
+    from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS
+
+    hostile = "<img src=x onerror=alert(1)>\x1b[31m"
+    account(st, "codex-dash@example.com.json", {"type": "codex", "email": "dash@example.com", "access_token": "tc",
+                                                "account_id": "acc-dash"})
+    account(st, "claude-hostile.json", {"type": "claude", "email": hostile, "access_token": "tk"})
+    assert send(st, "/v1/chat/completions", {"model": "<script>alert(2)</script>",
+                                             "messages": [{"role": "user", "content": "x"}]}).status_code >= 400
+    counted = by_model(recorded(st, 1))
+    opened = st.doit("dashboard", "--no-browser")
+    assert opened.returncode == 0, opened.output
+    url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
+    assert url.startswith(f"{st.litellm_url}/flowgate/dashboard?token=") and "(opened" not in opened.stdout
+    assert (st.paths.dashboard_token.stat().st_mode & 0o777) == 0o600
+    base = url.split("?")[0]
+    assert httpx.get(base, timeout=30).status_code == 401
+    assert httpx.get(base + "?token=wrong-token-wrong-token", timeout=30).status_code == 403
+    assert httpx.get(base + "/data", headers={"x-flowgate-token": "nope-nope-nope-nope"}, timeout=30).status_code == 403
+    data = httpx.get(url.replace("/dashboard?", "/dashboard/data?"), timeout=30)
+    assert data.status_code == 200 and data.json()["usage"]["7d"]["totals"]["requests"] >= 5
+
+    dom = chromium("--dump-dom", url, tmp=tmp_path)
+    assert 'data-service="litellm"' in dom and 'data-service="cliproxy"' in dom
+    assert dom.count('class="ok">yes</td>') >= 2  # both services ready, as status says
+    assert f"{CODEX_WINDOWS['primary_window'][0]:g}% used, resets in 1h59m" in dom
+    assert f"{CLAUDE_WINDOWS['five_hour'][0]:g}% used, resets in 2h59m" in dom
+    row = dom.split('data-model="gpt-5.5"', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{counted['gpt-5.5']['requests']}</td>" in row  # the per-model table: what `doit usage` counts
+    assert "upstream failure for double-fail-x" in dom  # the latest failures, with the upstream's message
+    assert 'aria-label="requests per hour, last 24h: ' in dom
+    # hostile text is text: escaped in the DOM, never an element
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom and "<img" not in dom
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in dom and "<script>alert(2)" not in dom
+    assert "\x1b" not in dom and "alert(1)&gt;\\x1b[31m" in dom  # a terminal escape shows as text too
+
+    shot = tmp_path / "dashboard.png"
+    chromium(f"--screenshot={shot}", "--window-size=1280,1700", "--hide-scrollbars", url, tmp=tmp_path)
+    assert shot.stat().st_size > 10_000
+    print(f"dashboard screenshot: {shot}")

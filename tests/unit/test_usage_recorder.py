@@ -1,0 +1,179 @@
+"""tasks.usage.recorder around a small ASGI app, writing to a real SQLite database: what is recorded
+for JSON answers, streams (OpenAI, Responses, Anthropic) and failures; a locked or corrupt database
+never breaks serving."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+from tasks.base.paths import Paths
+from tasks.usage import recorder, store
+from tests.conftest import ROOT
+from tests.support import wait_for
+
+
+def _app(status: int, chunks: list[bytes], ctype: bytes):
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", ctype)]})
+        for i, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
+    return app
+
+
+def _call(app, path: str, body: dict, split: int = 7) -> int:
+    raw = json.dumps(body).encode()
+    parts = [raw[i:i + split] for i in range(0, len(raw), split)]
+    sent: list[dict] = []
+
+    async def receive():
+        chunk = parts.pop(0) if parts else b""
+        return {"type": "http.request", "body": chunk, "more_body": bool(parts)}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "path": path, "method": "POST"}, receive, send))
+    return sent[0]["status"]
+
+
+def _paths(tmp_path) -> Paths:
+    paths = Paths(root=ROOT, home=tmp_path)
+    paths.state_dir.mkdir(parents=True)
+    return paths
+
+
+def _rows(paths: Paths, count: int) -> list[dict]:
+    def enough():
+        if not paths.usage_db.exists():
+            return None
+        db = store.connect(paths.usage_db, readonly=True)
+        try:
+            rows = store.rows_since(db, 0)
+        except sqlite3.OperationalError:  # created, the schema not yet in place
+            return None
+        finally:
+            db.close()
+        return rows if len(rows) >= count else None
+    return wait_for(enough, what=f"{count} row(s) in the usage database")
+
+
+def sse(*events: dict) -> list[bytes]:
+    return [b"data: " + json.dumps(e).encode() + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
+
+
+def test_json_streams_and_failures_are_recorded_with_model_and_tokens(tmp_path):
+    paths = _paths(tmp_path)
+    chat = {"id": "x", "usage": {"prompt_tokens": 11, "completion_tokens": 5,
+                                 "prompt_tokens_details": {"cached_tokens": 3}}}
+    cases = [
+        ("/v1/chat/completions", {"model": "gpt-5"}, _app(200, [json.dumps(chat).encode()], b"application/json")),
+        ("/v1/chat/completions", {"model": "gpt-5", "stream": True},
+         _app(200, sse({"choices": []}, {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}),
+              b"text/event-stream")),
+        ("/v1/responses", {"model": "gpt-5-codex", "stream": True},
+         _app(200, sse({"type": "response.created"}, {"type": "response.completed", "response": {
+             "usage": {"input_tokens": 20, "output_tokens": 4, "input_tokens_details": {"cached_tokens": 8}}}}),
+             b"text/event-stream")),
+        ("/v1/messages", {"model": "claude-sonnet-4-5", "stream": True},
+         _app(200, sse({"type": "message_start", "message": {"usage": {"input_tokens": 30, "output_tokens": 1,
+                                                                       "cache_read_input_tokens": 9}}},
+                       {"type": "message_delta", "usage": {"output_tokens": 12}}) + [b"x" * 200_000], b"text/event-stream")),
+        ("/v1/chat/completions", {"model": "double-fail"},
+         _app(500, [b'{"error": {"message": "upstream <b>broke</b>"}}'], b"application/json")),
+    ]
+    for path, body, app in cases:
+        wrapped = recorder.record_usage(app, paths)
+        assert _call(wrapped, path, body) in (200, 500)
+    rows = _rows(paths, len(cases))
+    got = [(r["route"], r["model"], r["status"], r["tokens_in"], r["tokens_out"], r["tokens_cached"], r["stream"])
+           for r in rows]
+    assert got == [("/v1/chat/completions", "gpt-5", 200, 11, 5, 3, 0), ("/v1/chat/completions", "gpt-5", 200, 7, 2, None, 1),
+                   ("/v1/responses", "gpt-5-codex", 200, 20, 4, 8, 1), ("/v1/messages", "claude-sonnet-4-5", 200, 30, 12, 9, 1),
+                   ("/v1/chat/completions", "double-fail", 500, None, None, None, 0)]
+    assert rows[-1]["error"] == "upstream <b>broke</b>"
+    assert rows[1]["ttfb_ms"] is not None and rows[0]["ttfb_ms"] is None
+    assert all(r["latency_ms"] >= 0 for r in rows)
+    db = sqlite3.connect(paths.usage_db)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert (paths.usage_db.stat().st_mode & 0o777) == 0o600
+    assert store.check(paths)[0]
+
+
+def test_probes_and_the_dashboard_are_not_traffic(tmp_path):
+    paths = _paths(tmp_path)
+    wrapped = recorder.record_usage(_app(200, [b"{}"], b"application/json"), paths)
+    for path in ("/health/liveliness", "/flowgate/dashboard", "/v1/models"):
+        _call(wrapped, path, {})
+    assert [r["route"] for r in _rows(paths, 1)] == ["/v1/models"]
+
+
+def test_a_corrupt_database_degrades_recording_not_serving(tmp_path):
+    paths = _paths(tmp_path)
+    paths.usage_db.write_bytes(b"this is not a database" * 100)
+    logged: list[str] = []
+    writer = recorder.Writer(paths, 30, log=logged.append)
+    writer.write([{"ts": 1.0, "route": "/v1/x"}])
+    writer.write([{"ts": 2.0, "route": "/v1/x"}])  # within RETRY_S: dropped without another try
+    assert len(logged) == 1 and "requests are not recorded" in logged[0] and "not a database" in logged[0]
+    assert writer.dropped == 2
+    ok, what = store.check(paths)
+    assert not ok and "cannot be read" in what
+    paths.usage_db.unlink()
+    writer.next_try = 0
+    writer.write([{"ts": 3.0, "route": "/v1/x"}])
+    assert logged[-1] == "flowgate usage: recording works again" and store.check(paths)[0]
+
+
+def test_a_locked_database_is_one_log_line_and_a_doctor_finding(tmp_path, monkeypatch):
+    paths = _paths(tmp_path)
+    monkeypatch.setattr(store, "BUSY_MS", 50)
+    store.connect(paths.usage_db).close()
+    holder = sqlite3.connect(paths.usage_db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    logged: list[str] = []
+    writer = recorder.Writer(paths, 30, log=logged.append)
+    writer.write([{"ts": 1.0, "route": "/v1/x"}])
+    holder.execute("ROLLBACK")
+    assert len(logged) == 1 and "locked" in logged[0]
+    ok, what = store.check(paths)
+    assert not ok and "locked" in what
+
+
+def test_retention_deletes_old_rows(tmp_path):
+    paths = _paths(tmp_path)
+    db = store.connect(paths.usage_db)
+    store.insert(db, [{"ts": 1000.0, "route": "/old"}, {"ts": 1000.0 + 40 * 86400, "route": "/new"}])
+    assert store.prune(db, 30, now=1000.0 + 45 * 86400) == 1
+    assert [r["route"] for r in store.rows_since(db, 0)] == ["/new"]
+
+
+def test_the_apps_shutdown_writes_what_is_pending(tmp_path, monkeypatch):
+    paths = _paths(tmp_path)
+    monkeypatch.setattr(recorder, "BATCH_WAIT", 3600)  # the thread would wait an hour: only the shutdown writes
+    wrapped = recorder.record_usage(_app(200, [b"{}"], b"application/json"), paths)
+    _call(wrapped, "/v1/chat/completions", {"model": "m"})  # pending: its thread waits an hour
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def lifespan(scope, receive, send):
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def receive():
+        return next(messages)
+
+    sent = []
+
+    async def send_kept(message):
+        sent.append(message["type"])
+
+    app = recorder.record_usage(lifespan, paths)
+    app.writer.put(wrapped.writer.pending.popleft())  # as if this app had served it
+    asyncio.run(app({"type": "lifespan"}, receive, send_kept))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert [r["model"] for r in _rows(paths, 1)] == ["m"]

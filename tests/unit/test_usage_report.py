@@ -1,0 +1,41 @@
+"""tasks.usage.report over a real SQLite database: groups, percentiles, durations, CSV and escapes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tasks.base.errors import FlowgateError
+from tasks.base.paths import Paths
+from tasks.usage import report, store
+from tests.conftest import ROOT
+
+
+def test_groups_count_errors_tokens_and_percentiles(tmp_path):
+    paths = Paths(root=ROOT, home=tmp_path)
+    now = time.time()
+    rows = [{"ts": now - 60, "route": "/v1/chat/completions", "model": "gpt-5", "status": 200, "latency_ms": float(i),
+             "tokens_in": 10, "tokens_out": 2, "tokens_cached": 1} for i in range(1, 21)]
+    rows += [{"ts": now - 30, "route": "/v1/messages", "model": "\x1b[31mevil", "status": 500, "latency_ms": 5.0},
+             {"ts": now - 9 * 86400, "route": "/v1/messages", "model": "old", "status": 200, "latency_ms": 1.0}]
+    db = store.connect(paths.usage_db)
+    store.insert(db, rows)
+    db.close()
+    got = report.group(report.load(paths, report.parse_since("7d")), "model")
+    assert got[0] == {"model": "gpt-5", "requests": 20, "errors": 0, "tokens_in": 200, "tokens_out": 40,
+                      "tokens_cached": 20, "p50_ms": 10.0, "p95_ms": 19.0}
+    assert got[1]["model"] == "\x1b[31mevil" and got[1]["errors"] == 1 and len(got) == 2
+    text = report.table(got, "model")
+    assert "\x1b" not in text and "\\x1b[31mevil" in text
+    assert report.group(report.load(paths, 30 * 86400), "day")[0]["requests"] == 1  # the old day first
+    assert report.as_csv([{"model": "=cmd()", **{f: 1 for f in report.FIELDS}}], "model").splitlines()[1].startswith("'=cmd()")
+
+
+def test_durations_and_an_empty_history():
+    assert report.parse_since("24h") == 86400 and report.parse_since("30m") == 1800 and report.parse_since("2w") == 14 * 86400
+    for bad in ("", "7", "0d", "1y", "-1d"):
+        with pytest.raises(FlowgateError):
+            report.parse_since(bad)
+    assert report.percentile([], 50) is None and report.percentile([3.0], 95) == 3.0
+    assert report.summary([])["requests"] == 0

@@ -1,0 +1,64 @@
+"""tasks.web: the token (file, check), the routes' refusals and headers, the page's embedded data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tasks.base.paths import Paths
+from tasks.web import page, routes, token
+from tests.conftest import ROOT
+
+
+def _get(app, path: str, query: bytes = b"", headers=()) -> tuple[int, dict, bytes]:
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app({"type": "http", "path": path, "method": "GET", "query_string": query, "headers": list(headers)},
+                    receive, send))
+    return sent[0]["status"], dict(sent[0].get("headers", [])), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def _inner(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"litellm"})
+
+
+def test_token_file_is_private_and_made_once(tmp_path):
+    paths = Paths(root=ROOT, home=tmp_path)
+    first = token.ensure(paths)
+    assert token.ensure(paths) == first and len(first) >= 24
+    assert (paths.dashboard_token.stat().st_mode & 0o777) == 0o600 and (paths.secrets_dir.stat().st_mode & 0o777) == 0o700
+    checker = token.Checker(paths)
+    assert (checker.verdict(None), checker.verdict("x" * 32), checker.verdict(first)) == (401, 403, 200)
+    paths.dashboard_token.write_text("short\n")  # not a token: nothing matches
+    assert checker.verdict("short") == 403
+
+
+def test_routes_refuse_without_the_token_and_pass_everything_else(tmp_path, monkeypatch):
+    paths = Paths(root=ROOT, home=tmp_path)
+    secret = token.ensure(paths)
+    app = routes.with_dashboard(_inner, paths)
+    assert _get(app, "/v1/models")[2] == b"litellm"
+    assert _get(app, "/flowgate/dashboard")[0] == 401
+    status, headers, body = _get(app, "/flowgate/dashboard", b"token=nope-nope-nope-nope")
+    assert status == 403 and "doit dashboard" in json.loads(body)["error"] and headers[b"cache-control"] == b"no-store"
+    monkeypatch.setattr("tasks.web.data.collect", lambda p: {"usage": {}, "hostile": "</script><b>x</b>"})
+    status, headers, body = _get(app, "/flowgate/dashboard", b"token=" + secret.encode())
+    assert status == 200 and headers[b"content-type"].startswith(b"text/html")
+    csp = headers[b"content-security-policy"].decode()
+    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp and headers[b"referrer-policy"] == b"no-referrer"
+    assert b"</script><b>x</b>" not in body and b"\\u003c/script\\u003e\\u003cb\\u003ex" in body
+    status, _, body = _get(app, "/flowgate/dashboard/data", headers=[(b"x-flowgate-token", secret.encode())])
+    assert status == 200 and json.loads(body)["hostile"] == "</script><b>x</b>"
+    assert _get(app, "/flowgate/dashboard/nope", b"token=" + secret.encode())[0] == 404
+
+
+def test_embedded_data_cannot_close_its_element():
+    text = page.render({"x": "</script><!-- & -->"}, "n0nce")
+    assert "</script><!--" not in text and 'nonce="n0nce"' in text
