@@ -11,7 +11,6 @@ import json
 import time
 from collections import namedtuple
 
-from ..base.fsutil import atomic_write
 from ..base.paths import Paths
 
 MAX_BYTES = 4 * 1024 * 1024  # a catalog of a few hundred ids is ~100 kB; anything past this is not ours
@@ -59,6 +58,8 @@ def read(paths: Paths) -> Catalog | None:
 
 
 def write(paths: Paths, catalog: Catalog) -> bool:
+    from ..base.fsutil import atomic_write
+
     data = {"read_at": catalog.read_at, "per_account": catalog.per_account, "accounts": catalog.accounts,
             "models": [m._asdict() for m in catalog.models]}
     return atomic_write(path(paths), json.dumps(data, indent=2, sort_keys=True) + "\n")

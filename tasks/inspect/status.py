@@ -130,7 +130,6 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
     """From the kept catalog (no request): how many ids are served, and client settings or profiles
     naming an id nothing routes now, with the command that fixes each."""
     from ..catalog import store
-    from ..catalog.table import unserved_uses
     from ..clients.record import read
 
     catalog = store.read(paths) if stack else None
@@ -142,9 +141,13 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
                for client, entry in sorted(read(paths).items()) for slot in ("model", "fast_model")
                if isinstance(entry.get("settings"), dict) and entry["settings"].get(slot)
                and entry["settings"][slot] not in routable]
+    unserved: dict[str, list[str]] = {}
+    for profile, models in (stack.get("profile_models") or {}).items():
+        for model in models:
+            if model not in routable:
+                unserved.setdefault(model, []).append(f"profile {profile}")
     return {"served": len(catalog.models), "read_at": catalog.read_at, "clients": clients,
-            "unserved": [{"model": m, "used_by": who} for m, who in unserved_uses(stack, catalog)
-                         if not any(w.startswith(("codex", "claude")) for w in who)]}
+            "unserved": [{"model": m, "used_by": who} for m, who in unserved.items()]}
 
 
 def _uptime(seconds: float | None) -> str:
