@@ -94,6 +94,19 @@ def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
+STATE_FILE_LIMIT = 1 << 20  # FlowGate's own records and state: a few KiB; anything larger is damage
+
+
+def read_small(path: Path, limit: int = STATE_FILE_LIMIT) -> bytes | None:
+    """A regular file of at most `limit` bytes, or None: missing, unreadable, not a regular file or
+    larger (a 2 GB sparse file is never read whole)."""
+    try:
+        data, _ = read_regular(path, limit)
+    except (OSError, NotRegularFile):
+        return None
+    return data if len(data) <= limit else None
+
+
 def _kind(mode: int) -> str:
     kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
              (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))

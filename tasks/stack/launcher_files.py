@@ -28,9 +28,12 @@ def worker_path(paths: Paths, service: str, pid: int) -> Path:
 
 
 def read_json(path: Path) -> dict | None:
+    from ..fsutil import read_small
+
+    raw = read_small(path)  # capped: a damaged file is never read whole
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

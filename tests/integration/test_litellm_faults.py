@@ -11,6 +11,7 @@ import os
 import signal
 
 import httpx
+import psutil
 import pytest
 
 from tests.integration.conftest import make_stack
@@ -101,3 +102,47 @@ def test_restart_of_a_stopped_litellm_brings_it_back(st):
     assert "ready: litellm" in result.stdout
     assert st.pid("litellm") != old["pid"] and group_gone(old["pid"])
     assert litellm_status(st)["state"] == "running"
+
+
+def test_litellm_without_a_usable_run_record_is_recovered(st):
+    """The launcher's command line names no config file: it is identified by `--home`/`--service`."""
+    rec = st.record("litellm")
+    path = st.paths.record("litellm")
+    for damage in ("", "{ torn", "sparse"):
+        path.write_text(damage) if damage != "sparse" else os.truncate(path, 2 << 30)  # 2 GiB, never read whole
+        status = litellm_status(st)
+        assert (status["state"], status["pid"], status["recovered"]) == ("running", rec["pid"], True), (damage, status)
+    result = st.doit("up")  # restarts it once, instead of refusing its own port as foreign
+    assert result.returncode == 0, result.output
+    assert "litellm: restarted" in result.stdout and "run record was unreadable" in result.stdout
+    assert group_gone(rec["pid"])
+    new = st.record("litellm")
+    path.unlink()
+    status = litellm_status(st)
+    assert (status["state"], status["pid"], status["ready"]) == ("running", new["pid"], True), status
+    down = st.doit("down")
+    assert down.returncode == 0 and "litellm stopped" in down.stdout, down.output
+    assert group_gone(new["pid"])
+    again = st.doit("up")
+    assert again.returncode == 0, again.output
+    assert litellm_status(st)["ready"] is True
+
+
+def test_stopped_worker_of_a_killed_launcher_is_recovered(st):
+    """SIGSTOP the server, SIGKILL its launcher: the stopped worker holds the port in a group whose
+    leader is gone; it is still found by its command line (the launcher forks it), and replaced."""
+    rec = st.record("litellm")
+    worker = json.loads(next(st.paths.run_dir.glob(f"litellm.{rec['pid']}.worker.json")).read_text())["pid"]
+    os.kill(worker, signal.SIGSTOP)
+    os.kill(rec["pid"], signal.SIGKILL)
+    try:
+        status = litellm_status(st)
+        assert (status["state"], status["pid"], status["recovered"]) == ("unhealthy", worker, True), status
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        assert "litellm: restarted" in result.stdout and "stopped" in result.stdout
+        assert group_gone(rec["pid"]) and not psutil.pid_exists(worker)
+    finally:
+        if psutil.pid_exists(worker):
+            os.kill(worker, signal.SIGKILL)
+    assert litellm_status(st)["ready"] is True
