@@ -53,11 +53,20 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
             hung = health.hung_reason(stack, service, record, answered=False) if stack else None
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
         entry["drift"] = config_drift(paths, service, record)
+        if service_of(service) == LITELLM:  # what its launcher boots, whatever is rendered now
+            entry["serving_config"] = _serving_config(paths, service, record)
         entry["version"] = record.meta.get("version") or (health.cliproxy_version_from_log(paths) if service == CLIPROXY else None)
         if service == CLIPROXY:
             line = lines.LINES.get(record.meta.get("line") or "") or lines.by_version(entry["version"])
             entry["line"] = line.name if line else None
     return entry
+
+
+def _serving_config(paths: Paths, service: str, record) -> str:
+    from .stack.launcher_files import booted_config
+
+    kept = booted_config(paths, service, record.pid)
+    return str(kept if kept.exists() else paths.litellm_config)
 
 
 def _supervision(paths: Paths, service: str, record, state) -> dict:
@@ -152,6 +161,9 @@ def table(report: dict) -> str:
     for s in report["services"]:
         if s.get("problem"):
             lines.append(f"{s['service']} is unhealthy: {s['problem']}: `uv run doit up` restarts it")
+        if s.get("drift") and s.get("serving_config"):
+            lines.append(f"{s['service']} serves the config it booted with ({s['serving_config']}), not the one "
+                         "rendered since: `uv run doit up` applies it (or shows why it does not boot)")
         if s.get("recovered"):
             lines.append(f"{s['service']}: its run record was unreadable; pid {s['pid']} was identified as FlowGate's "
                          "by its command line and working directory (`uv run doit up` restarts it once)")

@@ -3,6 +3,8 @@
 `<service>.<launcher pid>.state.json`: the supervisor's view (service pid, state, restarts, last
 exit code, why it gave up, what the server drained when stopped). `<service>.<launcher pid>.worker.json`:
 LiteLLM's in-process server's own report (pid, private probe port, ready, drained).
+`.router/litellm/config.<service>.<launcher pid>.yaml`: the config a LiteLLM launcher booted with,
+which its restarts use: a rendered config that failed to boot never reaches a running launcher.
 """
 
 from __future__ import annotations
@@ -48,21 +50,45 @@ def mark_replaced(paths: Paths, service: str, pid: int) -> None:
         os.replace(tmp, path)
 
 
+def booted_config(paths: Paths, service: str, pid: int) -> Path:
+    """Beside the rendered config: LiteLLM imports the auth hook from the config file's directory."""
+    return paths.litellm_config.parent / f"config.{service}.{pid}.yaml"
+
+
+def keep_booted_config(paths: Paths, service: str, pid: int, rendered: str) -> str:
+    """A private copy of `rendered` for launcher `pid`'s restarts; `rendered` itself when it cannot be made."""
+    import shutil
+
+    copy = booted_config(paths, service, pid)
+    tmp = copy.with_name(copy.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as out, open(rendered, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.replace(tmp, copy)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return rendered
+    return str(copy)
+
+
 def read_state(paths: Paths, service: str, pid: int) -> dict | None:
     return read_json(state_path(paths, service, pid))
 
 
 def forget(paths: Paths, service: str, pid: int) -> None:
     """Remove what a finished supervisor left behind."""
-    for path in (state_path(paths, service, pid), worker_path(paths, service, pid)):
+    for path in (state_path(paths, service, pid), worker_path(paths, service, pid), booted_config(paths, service, pid)):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
 
 def sweep(paths: Paths, service: str) -> None:
     """Remove the files of this service's supervisors that are gone (a new one starts now)."""
-    for path in paths.run_dir.glob(f"{service}.*.*.json"):
-        pid = path.name.split(".")[1]
+    found = [(path, path.name.split(".")[1]) for path in paths.run_dir.glob(f"{service}.*.*.json")]
+    found += [(path, path.name.split(".")[2]) for path in paths.litellm_config.parent.glob(f"config.{service}.*.yaml")]
+    for path, pid in found:
         if pid.isdigit() and not _pid_exists(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

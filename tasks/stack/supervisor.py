@@ -114,9 +114,11 @@ class Forked:
 
 class Supervisor:
     def __init__(self, paths: Paths, service: str, argv: list[str], ready, policy: RestartPolicy = RestartPolicy(),
-                 in_process=None):
-        """`in_process`: run this callable in a forked child instead of executing `argv`."""
+                 in_process=None, env: dict[str, str] | None = None):
+        """`in_process`: run this callable in a forked child instead of executing `argv`; `env`: what
+        every start of the child gets on top of this environment (the config that booted, for LiteLLM)."""
         self.paths, self.service, self.argv, self.ready, self.policy = paths, service, argv, ready, policy
+        self.env = dict(env or {})
         self.in_process = in_process
         self.pid = os.getpid()
         self.stopping = False
@@ -175,10 +177,11 @@ class Supervisor:
 
     def _spawn(self) -> int | None:
         """Start the child; None, or an exit code when it could not even be executed."""
-        env = {**os.environ, WORKER_FILE_ENV: str(worker_path(self.paths, self.service, self.pid))}
+        own = {**self.env, WORKER_FILE_ENV: str(worker_path(self.paths, self.service, self.pid))}
+        env = {**os.environ, **own}
         try:
             if self.in_process is not None:
-                self.child = Forked(self.in_process, {WORKER_FILE_ENV: env[WORKER_FILE_ENV]})
+                self.child = Forked(self.in_process, own)
             else:
                 self.child = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent, close_fds=True)
         except OSError as exc:  # e.g. the binary was removed since the first start
