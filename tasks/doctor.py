@@ -263,6 +263,14 @@ def _check_ports(paths: Paths, stack: dict | None) -> Check:
     if conflicts:
         return Check("ports", False, "; ".join(f"{s.where}: {s.problem}" for s in conflicts) + suffix,
                      "; ".join(s.fix for s in conflicts))
+    from .stack.portcheck import strangers
+
+    shared = [(s, strangers(paths, s.service, s.host, s.port)) for s in states if s.ours]
+    shared = [(s, who) for s, who in shared if who]
+    if shared:
+        return Check("ports", False, "; ".join(f"{s.where}: shared with a listener that is not FlowGate's: {', '.join(who)}"
+                                               for s, who in shared) + suffix,
+                     "stop that process (`lsof -i :PORT` shows it): it can receive the service's connections")
     found = [f"{s.where} ours ({s.service} pid {s.ours.pid})" if s.ours else f"{s.where} free" for s in states]
     return Check("ports", True, ", ".join(found) + suffix)
 

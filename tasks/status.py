@@ -53,6 +53,10 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
             hung = health.hung_reason(stack, service, record, answered=False) if stack else None
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
         entry["drift"] = config_drift(paths, service, record)
+        if port and service_of(service) == service:  # replicas share the first instance's address: asked once
+            from .stack.portcheck import strangers
+
+            entry["strangers"] = strangers(paths, service, host, port)
         if service_of(service) == LITELLM:  # what its launcher boots, whatever is rendered now
             entry["serving_config"] = _serving_config(paths, service, record)
         entry["version"] = record.meta.get("version") or (health.cliproxy_version_from_log(paths) if service == CLIPROXY else None)
@@ -161,6 +165,11 @@ def table(report: dict) -> str:
     for s in report["services"]:
         if s.get("problem"):
             lines.append(f"{s['service']} is unhealthy: {s['problem']}: `uv run doit up` restarts it")
+        if s.get("strangers"):
+            port = s["address"].rsplit(":", 1)[-1]
+            lines.append(f"{s['service']}: port {port} is shared with a listener that is not FlowGate's: "
+                         f"{', '.join(s['strangers'])}: it can receive the service's connections (keys included): "
+                         f"stop it (`lsof -i :{port}`)")
         if s.get("drift") and s.get("serving_config"):
             lines.append(f"{s['service']} serves the config it booted with ({s['serving_config']}), not the one "
                          "rendered since: `uv run doit up` applies it (or shows why it does not boot)")

@@ -26,6 +26,10 @@ def show_status(json_output: bool):
     if not data["ready"]:
         down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
         raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+    shared = [s["service"] for s in data["services"] if s.get("strangers")]
+    if shared:
+        raise FlowgateError(f"a listener that is not FlowGate's shares the port of {', '.join(shared)}",
+                            "stop it (named above)")
     if data["pending"]:
         raise FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
                             "`uv run doit up` applies them (listed above)")

@@ -6,9 +6,11 @@ up and ready for the next.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 
 import httpx
 import psutil
@@ -146,3 +148,33 @@ def test_stopped_worker_of_a_killed_launcher_is_recovered(st):
         if psutil.pid_exists(worker):
             os.kill(worker, signal.SIGKILL)
     assert litellm_status(st)["ready"] is True
+
+
+def test_a_same_user_listener_on_the_gateway_port_is_flagged_and_gets_no_steered_traffic(st):
+    """SO_REUSEPORT lets any process of this user join the gateway's port: it must not receive every
+    new connection (the swap's steering is detached), and status and doctor must name it."""
+    intruder = socket.socket()
+    intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    intruder.bind(("127.0.0.1", st.litellm_port))
+    intruder.listen(64)
+    try:
+        conns = [socket.create_connection(("127.0.0.1", st.litellm_port)) for _ in range(40)]
+        intruder.setblocking(False)
+        stolen = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                intruder.accept()[0].close()
+                stolen += 1
+        for conn in conns:
+            conn.close()
+        assert stolen < 40, "every new connection went to the intruder: the steering program is still attached"
+        status = st.doit("status")
+        assert status.returncode == 1 and "Traceback" not in status.output
+        assert f"port {st.litellm_port} is shared with a listener that is not FlowGate's: pid {os.getpid()}" \
+            in status.stdout, status.output
+        doctor = st.doit("doctor")
+        assert doctor.returncode == 1 and "shared with a listener that is not FlowGate's" in doctor.stdout, doctor.output
+    finally:
+        intruder.close()
+    assert st.doit("status").returncode == 0
