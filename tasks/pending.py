@@ -119,7 +119,7 @@ def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, an
         return f"restart {service}: {why}"
     if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
         return "hot-reload cliproxy: config changed"
-    hung = health.hung_reason(stack, service, record, answered=answered)
+    hung = health.hung_reason(stack, service, record, answered=answered, paths=paths)
     return f"restart {service}: {hung}" if hung else None
 
 

@@ -50,8 +50,11 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         entry["ready"] = where is not None and probe.service_ok(service_of(service), *where,
                                                                 probe_path(service_of(service), record.meta), record.meta)
         if not entry["ready"]:
-            hung = health.hung_reason(stack, service, record, answered=False) if stack else None
-            entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
+            hung = health.hung_reason(stack, service, record, answered=False, paths=paths) if stack else None
+            entry["state"], entry["problem"] = ("unhealthy", hung) if hung else (
+                "restarting" if entry["restart"] else "starting", None)
+        else:
+            entry["restart"] = None  # it answers: the restart is over
         entry["drift"] = config_drift(paths, service, record)
         if port and service_of(service) == service:  # replicas share the first instance's address: asked once
             from .stack.portcheck import strangers
@@ -81,7 +84,8 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
            "service_pid": sup.get("service_pid") if state.state == "running" else None,
            "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,
-           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None}
+           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None,
+           "restart": launcher_files.self_restart(sup, time.time()) if state.state == "running" else None}
     if state.state == "crashed" and state.exit_code is None:
         out["exit_code"] = sup.get("last_exit_code")  # the launcher exits as its service did
     return out
@@ -132,12 +136,16 @@ def _uptime(seconds: float | None) -> str:
 
 
 def table(report: dict) -> str:
+    from .stack import launcher_files
+
     headers = ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version", "drift"]
     rows, notes = [], []
     for s in report["services"]:
         state = s["state"]
         if state == "crashed" and s["exit_code"] is not None:
             state += f" (exit {s['exit_code']})"
+        elif s.get("restart") and not s["ready"]:
+            state = launcher_files.describe_restart(s["restart"])
         elif s.get("launcher") == "restarting":
             state = "restarting"
         swap = s.get("swap")

@@ -24,8 +24,13 @@ def show_status(json_output: bool):
     print(json.dumps(data, indent=2) if json_output else status.table(data))
     sys.stdout.flush()
     if not data["ready"]:
-        down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
-        raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+        down = [s for s in data["services"] if s["enabled"] and not s["ready"]]
+        others = [s["service"] for s in down if not s.get("restart")]
+        restarting = [s["service"] for s in down if s.get("restart")]  # nothing to do but wait: `up` waits too
+        what = [f"not ready: {', '.join(others)}"] if others else []
+        what += [f"{', '.join(restarting)} restarting after a crash (its launcher restarts it)"] if restarting else []
+        raise FlowgateError("; ".join(what), "run `uv run doit up`" if others else
+                            "run `uv run doit status` again shortly (`uv run doit up` waits for it)")
     shared = [s["service"] for s in data["services"] if s.get("strangers")]
     if shared:
         raise FlowgateError(f"a listener that is not FlowGate's shares the port of {', '.join(shared)}",

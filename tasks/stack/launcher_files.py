@@ -77,6 +77,26 @@ def read_state(paths: Paths, service: str, pid: int) -> dict | None:
     return read_json(state_path(paths, service, pid))
 
 
+def self_restart(state: dict | None, now: float) -> dict | None:
+    """The restart a launcher is doing by itself, from its state: {"attempt", "next_in_s"} while it
+    waits, {"attempt", "starting_s"} while the restarted service boots; None otherwise."""
+    if not state or not isinstance(state.get("restarts"), int):
+        return None
+    if state.get("state") == "restarting":
+        next_at = state.get("next_at") if isinstance(state.get("next_at"), (int, float)) else now
+        return {"attempt": state.get("attempt") or state["restarts"] + 1, "next_in_s": round(max(0.0, next_at - now), 1)}
+    if state.get("state") == "starting" and state["restarts"] > 0:
+        began = state.get("started_at") if isinstance(state.get("started_at"), (int, float)) else now
+        return {"attempt": state["restarts"], "starting_s": round(max(0.0, now - began), 1)}
+    return None
+
+
+def describe_restart(restart: dict) -> str:
+    if "next_in_s" in restart:
+        return f"restarting (attempt {restart['attempt']}, next in {restart['next_in_s']:g} s)"
+    return f"restarting (attempt {restart['attempt']}, starting for {restart['starting_s']:g} s)"
+
+
 def forget(paths: Paths, service: str, pid: int) -> None:
     """Remove what a finished supervisor left behind."""
     for path in (state_path(paths, service, pid), worker_path(paths, service, pid), booted_config(paths, service, pid)):

@@ -156,7 +156,8 @@ class Supervisor:
                 self._say(why)
                 return code
             delay = self.policy.backoff[len(recent)]
-            self._update(state="restarting", detail=f"it {describe_exit(code)}; restarting in {delay:g} s")
+            self._update(state="restarting", detail=f"it {describe_exit(code)}; restarting in {delay:g} s",
+                         attempt=len(recent) + 1, next_at=time.time() + delay)
             self._say(f"{self.service} {describe_exit(code)}; restarting in {delay:g} s")
             if not self._sleep(delay):
                 return self._stopped()
@@ -187,7 +188,7 @@ class Supervisor:
         except OSError as exc:  # e.g. the binary was removed since the first start
             self._say(f"cannot execute {self.argv[0]}: {exc.strerror or exc}")
             return 127
-        self._update(service_pid=self.child.pid, state="starting", detail="")
+        self._update(service_pid=self.child.pid, state="starting", detail="", started_at=time.time())
         return None
 
     def _wait(self) -> bool:
@@ -200,7 +201,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             if self.ready(self.child.pid):
-                self._update(state="running", detail="")
+                self._update(state="running", detail="", ready_at=time.time())
                 self.child.wait()  # signals interrupt it, run our handler, and the wait resumes
                 return True
             interval = min(interval * 1.5, 0.25)
