@@ -179,7 +179,7 @@ def load_raw(paths: Paths) -> tuple[dict, _Sources]:
     sources = _Sources()
     merged: dict = {}
     for path, required in ((paths.base_config, True), (paths.local_config, False)):
-        if not required and not path.exists():
+        if not required and not os.path.lexists(path):  # a dangling or looping link is an error below
             continue
         display = _rel(paths, path)
         data, marks = load_yaml(path, display)

@@ -20,9 +20,26 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
+def refuse_link(path: Path) -> None:
+    """FlowgateError when `path` is a symbolic link: FlowGate never writes, truncates or chmods
+    through a link under .router/ (its target may be anything, anywhere)."""
+    if os.path.islink(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        from .terminal import printable
+
+        raise FlowgateError(f"{path} is a symbolic link (to {printable(target)}): FlowGate never writes through a "
+                            "link in .router/", f"remove the link (`rm {path}`) and run the command again; "
+                            "FlowGate creates its own file there")
+
+
 def ensure_dir(path: Path, mode: int = 0o755) -> Path:
     """Create `path` (and parents) if missing; a private mode is enforced even if it existed."""
     path = Path(path)
+    if mode == PRIVATE_DIR_MODE:
+        refuse_link(path)  # a chmod would follow it to a directory FlowGate does not own
     path.mkdir(parents=True, exist_ok=True, mode=mode)
     if mode == PRIVATE_DIR_MODE and (path.stat().st_mode & 0o777) != mode:
         os.chmod(path, mode)

@@ -43,6 +43,8 @@ def ensure(paths: Paths, name: str) -> bool:
     ensure_dir(paths.secrets_dir, PRIVATE_DIR_MODE)
     if target.exists():
         return False
+    if os.path.islink(target):
+        raise _dangling(target)
     value = generate(name) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=paths.secrets_dir)  # 0600 from the start
     try:
@@ -62,6 +64,19 @@ def ensure(paths: Paths, name: str) -> bool:
     return True
 
 
+def _dangling(path: Path) -> FlowgateError:
+    """A secret that is a link to nothing: generating one would not help (the link stays in the way)."""
+    from .terminal import printable
+
+    try:
+        target = printable(os.readlink(path))
+    except OSError:
+        target = "?"
+    return FlowgateError(f"secret file {path} is a symbolic link to {target}, which does not exist",
+                         f"restore {target}, or remove the link (`rm {path}`) and run `uv run doit secrets` "
+                         "to generate a new one (a new gateway key means updating the clients)")
+
+
 def ensure_all(paths: Paths) -> list[str]:
     """Create every missing secret; returns the names created now."""
     return [name for name in SECRETS if ensure(paths, name)]
@@ -72,6 +87,8 @@ def read(paths: Paths, name: str) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise _dangling(path) from None
         raise FlowgateError(f"secret file {path} is missing",
                             "run `uv run doit up` (or `uv run doit secrets`) to generate it") from None
     except OSError as exc:

@@ -147,12 +147,12 @@ class Supervisor:
                 return code
             now = time.monotonic()
             recent = [t for t in recent if now - t < self.policy.window]
-            events.record(self.paths, "crash", self.service, "exited", describe_exit(code), pid=self.state["service_pid"])
+            self._event("crash", self.service, "exited", describe_exit(code), pid=self.state["service_pid"])
             if len(recent) >= len(self.policy.backoff):
                 why = (f"gave up: {len(recent) + 1} unexpected exits within {self.policy.window:.0f} s, "
                        f"the last {describe_exit(code)}")
                 self._update(state="gave-up", detail=why)
-                events.record(self.paths, "give-up", self.service, "failed", why, launcher_pid=self.pid)
+                self._event("give-up", self.service, "failed", why, launcher_pid=self.pid)
                 self._say(why)
                 return code
             delay = self.policy.backoff[len(recent)]
@@ -163,7 +163,7 @@ class Supervisor:
                 return self._stopped()
             recent.append(time.monotonic())
             self._update(restarts=self.state["restarts"] + 1)
-            events.record(self.paths, "restart", self.service, "ok",
+            self._event("restart", self.service, "ok",
                           f"restart {len(recent)} of {len(self.policy.backoff)} within "
                           f"{self.policy.window:.0f} s: it {describe_exit(code)}", launcher_pid=self.pid)
 
@@ -226,6 +226,13 @@ class Supervisor:
         self.state.update(changes)
         with contextlib.suppress(OSError):
             _write_json(state_path(self.paths, self.service, self.pid), self.state)
+
+    def _event(self, *args, **kw) -> None:
+        """An event line; the service's supervision never fails over its log (a full disk, a link)."""
+        from ..errors import FlowgateError
+
+        with contextlib.suppress(FlowgateError, OSError):
+            events.record(self.paths, *args, **kw)
 
     def _say(self, text: str) -> None:
         print(f"--- flowgate launcher: {text} ---", flush=True)
