@@ -35,10 +35,11 @@ def refuse_link(path: Path) -> None:
                             "FlowGate creates its own file there")
 
 
-def ensure_dir(path: Path, mode: int = 0o755) -> Path:
-    """Create `path` (and parents) if missing; a private mode is enforced even if it existed."""
+def ensure_dir(path: Path, mode: int = 0o755, allow_link: bool = False) -> Path:
+    """Create `path` (and parents) if missing; a private mode is enforced even if it existed.
+    `allow_link`: `.router` itself may be a link the user made (to a larger disk, say)."""
     path = Path(path)
-    if mode == PRIVATE_DIR_MODE:
+    if mode == PRIVATE_DIR_MODE and not allow_link:
         refuse_link(path)  # a chmod would follow it to a directory FlowGate does not own
     path.mkdir(parents=True, exist_ok=True, mode=mode)
     if mode == PRIVATE_DIR_MODE and (path.stat().st_mode & 0o777) != mode:
@@ -111,7 +112,7 @@ def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-STATE_FILE_LIMIT = 1 << 20  # FlowGate's own records and state: a few KiB; anything larger is damage
+STATE_FILE_LIMIT = 16 << 20  # FlowGate's own records and state (stack.json included): far less; more is damage
 
 
 def read_small(path: Path, limit: int = STATE_FILE_LIMIT) -> bytes | None:
@@ -122,6 +123,23 @@ def read_small(path: Path, limit: int = STATE_FILE_LIMIT) -> bytes | None:
     except (OSError, NotRegularFile):
         return None
     return data if len(data) <= limit else None
+
+
+def load_json(path: Path, limit: int = STATE_FILE_LIMIT):
+    """A JSON state file FlowGate wrote: FileNotFoundError when missing, ValueError when it is not a
+    regular file, larger than `limit` (never read whole), nested absurdly deep or not JSON."""
+    import json
+
+    try:
+        data, _ = read_regular(path, limit)
+    except NotRegularFile as exc:
+        raise ValueError(f"{path} is {exc.kind}") from None
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
 
 
 def _kind(mode: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from .errors import FlowgateError
+from .fsutil import load_json
 from .names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
 from .paths import Paths
 
@@ -23,7 +24,7 @@ def config_sources(paths: Paths) -> dict:
 
 def _config_edited(paths: Paths) -> bool:
     try:
-        recorded = json.loads(paths.config_sources.read_text(encoding="utf-8"))
+        recorded = load_json(paths.config_sources)
     except (OSError, ValueError):
         return True
     return recorded != config_sources(paths)
@@ -62,7 +63,7 @@ def remember_key_files(paths: Paths, stack: dict) -> None:
 
 def _keys_changed(paths: Paths, stack: dict) -> bool:
     try:
-        rendered = json.loads(paths.rendered_keys.read_text(encoding="utf-8"))
+        rendered = load_json(paths.rendered_keys)
     except (OSError, ValueError):
         return False  # rendered by an older FlowGate: unknown, and `up` would not re-render for it
     return rendered != _key_digests(paths, stack)
@@ -72,7 +73,7 @@ def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
     from .services import render_inputs
 
     try:
-        written = json.loads(paths.render_inputs(service).read_text(encoding="utf-8"))
+        written = load_json(paths.render_inputs(service))
     except (OSError, ValueError):
         return True
     target = paths.litellm_config if service == LITELLM else paths.cliproxy_rendered
