@@ -79,7 +79,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("binary", binary))
     checks.append(_guard("providers", lambda: _check_providers(stack, line_box[0])))
     checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
-    checks.append(_guard("secrets", lambda: _check_secrets(paths)))
+    checks.append(_guard("secrets", lambda: _check_secrets(paths, stack)))
     checks.append(_guard("disk", lambda: _check_disk(paths)))
     checks.append(_guard("state", lambda: _check_state(paths)))
     return checks
@@ -278,7 +278,8 @@ def _check_ports(paths: Paths, stack: dict | None) -> Check:
 # --------------------------------------------------------------------------- secrets
 
 
-def _check_secrets(paths: Paths) -> Check:
+def _check_secrets(paths: Paths, stack: dict | None = None) -> Check:
+    wanted = secrets.needed(stack) if stack is not None else list(secrets.SECRETS)
     present = [name for name in secrets.SECRETS if paths.secret(name).exists()]
     if not paths.secrets_dir.exists() or not present:
         return Check("secrets", True, "not generated yet (`uv run doit up` creates them)")
@@ -293,7 +294,7 @@ def _check_secrets(paths: Paths) -> Check:
         return Check("secrets", False, "; ".join(loose), "; ".join(fix))
     for name in present:
         secrets.read(paths, name)  # empty or wrong-kind file: FlowgateError with its own fix
-    missing = len(secrets.SECRETS) - len(present)
+    missing = len([name for name in wanted if name not in present])
     detail = f"{len(present)} present, private (0700/0600)"
     if missing:
         detail += f"; {missing} not generated yet"

@@ -132,9 +132,9 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
     new, out = effective_stack(paths, stack)
     if new is None:
         return out
-    from .secrets import SECRETS
+    from .secrets import all_present
 
-    if not all(paths.secret(name).exists() for name in SECRETS):
+    if not all_present(paths, new):
         out.append("generate the missing secrets in .router/secrets/")
     services = enabled_services(new)
     rerender = {s: s in RENDERED and _render_pending(paths, new, s) for s in services}

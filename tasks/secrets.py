@@ -77,9 +77,15 @@ def _dangling(path: Path) -> FlowgateError:
                          "to generate a new one (a new gateway key means updating the clients)")
 
 
-def ensure_all(paths: Paths) -> list[str]:
-    """Create every missing secret; returns the names created now."""
-    return [name for name in SECRETS if ensure(paths, name)]
+def needed(stack: dict | None) -> list[str]:
+    """The secrets this config uses: Redis's password only with `redis.managed` (no stray key otherwise)."""
+    managed = bool(((stack or {}).get("redis") or {}).get("managed"))
+    return [name for name in SECRETS if name != REDIS_PASSWORD or managed]
+
+
+def ensure_all(paths: Paths, stack: dict | None = None) -> list[str]:
+    """Create every missing secret the config needs; returns the names created now."""
+    return [name for name in needed(stack) if ensure(paths, name)]
 
 
 def read(paths: Paths, name: str) -> str:
@@ -103,8 +109,12 @@ def read(paths: Paths, name: str) -> str:
     return value
 
 
-def read_all(paths: Paths) -> dict[str, str]:
-    return {name: read(paths, name) for name in SECRETS}
+def read_all(paths: Paths, stack: dict | None = None) -> dict[str, str]:
+    return {name: read(paths, name) for name in needed(stack)}
+
+
+def all_present(paths: Paths, stack: dict | None) -> bool:
+    return all(paths.secret(name).exists() for name in needed(stack))
 
 
 def placeholders() -> dict[str, str]:

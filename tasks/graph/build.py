@@ -12,7 +12,8 @@ from ..fsutil import PRIVATE_FILE_MODE, atomic_write
 from ..names import RENDERED
 from .common import PATHS, action, read_stack, read_stack_or_none
 
-SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
+# The secrets this config uses (as the last `config` run left it; the action asks the current one).
+SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.needed(read_stack_or_none())]
 SCHEMA_SOURCES = [str(PATHS.root / "tasks" / name) for name in (
     "config.py", "schema.py", "teamspec.py", "valuerules.py", "passthrough.py", "accounts/provider_spec.py",
     "profiles.py", "data/passthrough_keys.json")]
@@ -64,7 +65,7 @@ def task_config():
 
 
 def make_secrets() -> dict:
-    created = secrets.ensure_all(PATHS)
+    created = secrets.ensure_all(PATHS, read_stack())
     for name in created:
         print(f"generated {PATHS.secret(name)} (0600)")
     return {"created": created}
@@ -76,7 +77,7 @@ def task_secrets():
         "actions": [action(make_secrets)],
         "targets": SECRET_FILES,
         "task_dep": ["config"],  # never generate anything for an invalid config
-        "uptodate": [lambda: all(PATHS.secret(n).exists() for n in secrets.SECRETS)],
+        "uptodate": [lambda: secrets.all_present(PATHS, read_stack_or_none())],
     }
 
 
@@ -92,7 +93,7 @@ def render_service(service: str) -> dict:
 
     stack = read_stack()
     require_references(PATHS, stack)
-    values = secrets.read_all(PATHS)
+    values = secrets.read_all(PATHS, stack)
     if service == CLIPROXY:
         text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
     else:
@@ -145,7 +146,7 @@ def check_all() -> None:
     problems = check_references(PATHS, stack)
     problems += [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
     try:
-        values = secrets.read_all(PATHS)
+        values = {**secrets.placeholders(), **secrets.read_all(PATHS, stack)}
     except FlowgateError:
         values = secrets.placeholders()  # nothing generated yet: check the templates with stand-ins
     for render in (render_litellm_local, render_cliproxy) if not problems else ():

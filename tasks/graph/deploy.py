@@ -61,18 +61,13 @@ def export(target: str, out: str | None, existing_secret: str | None = None) -> 
 def _require_dir(out_dir: Path) -> None:
     """--out names a directory (created when missing), never an existing file or a link to one."""
     from ..errors import FlowgateError
-    from ..fsutil import write_error
 
+    hint = "give a directory for the export's files (it is created when missing)"
     if os.path.lexists(out_dir) and not out_dir.is_dir():
-        raise FlowgateError(f"--out {_display(out_dir)} exists and is not a directory",
-                            "give a directory for the export's files (it is created when missing)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:  # a parent is a file
-        raise FlowgateError(f"--out {_display(out_dir)}: a parent of it is not a directory",
-                            "give a directory for the export's files (it is created when missing)") from None
-    except OSError as exc:
-        raise write_error(out_dir, exc) from None
+        raise FlowgateError(f"--out {_display(out_dir)} exists and is not a directory", hint)
+    existing = next((p for p in out_dir.parents if os.path.lexists(p)), None)  # created only once all is known
+    if existing is not None and not existing.is_dir():
+        raise FlowgateError(f"--out {_display(out_dir)}: {_display(existing)} is not a directory", hint)
 
 
 def _display(path: Path) -> str:

@@ -54,11 +54,14 @@ def task_status():
 def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack import process
 
-    from ..names import LITELLM
+    from ..names import LITELLM, REDIS, enabled_services
     from ..stack.replicas import recorded
 
     # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
-    services = [n for s in service_choice(pos) for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
+    chosen = service_choice(pos)
+    if not pos and REDIS not in enabled_services(read_stack_or_none()) and not PATHS.record(REDIS).exists():
+        chosen = [s for s in chosen if s != REDIS]  # Redis only when it is configured (or still runs)
+    services = [n for s in chosen for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
     services = list(dict.fromkeys(services))
     for service in services:
         log = PATHS.log(service)

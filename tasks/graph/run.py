@@ -117,6 +117,8 @@ def stop_services(services: list[str], reason: str) -> None:
             for name in instances:
                 stop_leftovers(PATHS, stack[LITELLM] if stack else None, name)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
+            if service == REDIS and REDIS not in enabled_services(stack) and not PATHS.record(REDIS).exists():
+                continue  # not configured, not running: nothing to say about it
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:
                 forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report

@@ -130,3 +130,15 @@ def test_bare_help_points_to_flowgates_tasks(home):
                           env=base_env(home), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "FlowGate's tasks: `uv run doit list`" in proc.stdout
+
+
+def test_redis_appears_only_when_configured(doit, home, paths):
+    assert doit("secrets").returncode == 0
+    assert not paths.secret("redis_password").exists()
+    for args in (("down",), ("logs",)):
+        result = doit(*args)
+        assert result.returncode == 0, result.output
+        assert "redis.log" not in result.output and "redis is" not in result.output, (args, result.output)
+    paths.local_config.write_text("redis:\n  managed: true\n")
+    assert doit("secrets").returncode == 0 and paths.secret("redis_password").exists()
+    assert "redis.log" in doit("logs").stdout and "redis is not running" in doit("down").stdout

@@ -15,6 +15,8 @@ from tasks.deploy import cluster, compose, k8s
 from tasks.errors import FlowgateError
 from tests.manifests import SHIPPED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
 
+ALL_SECRETS = {"redis": {"managed": True}}  # every secret generated, Redis's password included
+
 UPSTREAM_KEY = "sk-upstream-from-env-0123456789"
 FILE_KEY = "sk-upstream-from-file-0123456789"
 REDIS_PW = "redis-external-password-0123456789"
@@ -33,13 +35,14 @@ TEAM_LOCAL = """
 
 
 @pytest.fixture
+
 def out(tmp_path):
     return tmp_path / "out"  # beside the home (tmp_path/home): searching it never finds .router/secrets
 
 
 @pytest.fixture
 def stack(paths):
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     return load_stack(paths)
 
 
@@ -49,13 +52,13 @@ def team(paths):
     (paths.home / "keys" / "pg.dsn").write_text(PG_DSN + "\n")
     (paths.home / "keys" / "mini.key").write_text(FILE_KEY + "\n")
     paths.local_config.write_text(textwrap.dedent(TEAM_LOCAL))
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     return load_stack(paths)
 
 
 def all_secret_values(paths) -> list[str]:
     """Every key the team config's export needs (its Redis is external: the generated password is unused)."""
-    generated = {k: v for k, v in secrets.read_all(paths).items() if k != secrets.REDIS_PASSWORD}
+    generated = {k: v for k, v in secrets.read_all(paths, ALL_SECRETS).items() if k != secrets.REDIS_PASSWORD}
     return [*generated.values(), UPSTREAM_KEY, FILE_KEY, REDIS_PW, PG_DSN]
 
 
@@ -92,7 +95,7 @@ def test_default_manifests_validate(paths, stack, out):
     assert cp_config["host"] == "0.0.0.0" and cp_config["auth-dir"] == cluster.CLIPROXY_AUTH_DIR
     assert cp_config["api-keys"] == [secrets.read(paths, secrets.CLIPROXY_API_KEY)]
     assert stat.S_IMODE((out / "secret.yaml").stat().st_mode) == 0o600
-    for value in secrets.read_all(paths).values():
+    for value in secrets.read_all(paths, ALL_SECRETS).values():
         assert files_holding(out, value) in (["secret.yaml"], [])
 
 
