@@ -157,6 +157,11 @@ def check_all() -> None:
     if problems:
         raise FlowgateError(f"{len(problems)} problem(s) found", "fix them and run `uv run doit check` again",
                             details=problems)
+    from ..ratelimits import unenforced
+    from ..terminal import printable
+
+    for warning in unenforced(stack):
+        print(f"warning: {printable(warning)}")
     models = len(stack["models"])
     print(f"config OK: profile {stack['profile']}, {models} model{'s' if models != 1 else ''}, "
           f"litellm on {stack['litellm']['host']}:{stack['litellm']['port']}, "

@@ -148,3 +148,16 @@ def test_fresh_home_with_broken_config_generates_nothing(home):
     assert result.returncode == 1 and "litellm.port" in result.stderr
     assert not (home / ".router" / "secrets").exists()
     assert not (home / ".router" / "state").exists()
+
+
+def test_check_warns_about_rpm_the_routing_strategy_ignores(home):
+    local = home / "config" / "local.yaml"
+    local.write_text("models:\n  - {name: gpt-5, params: {rpm: 6}}\nprofiles: null\n"
+                     "clients: {codex: {model: gpt-5, fast_model: gpt-5}, claude: {model: gpt-5, fast_model: gpt-5}}\n")
+    result = run_doit(home, "check")
+    assert result.returncode == 0, result.output
+    assert "warning: models[0] (gpt-5): rpm set, but not enforced under routing_strategy simple-shuffle" in result.stdout
+    assert "usage-based-routing-v2" in result.stdout
+    local.write_text(local.read_text() + "router_settings: {routing_strategy: usage-based-routing-v2}\n")
+    enforced = run_doit(home, "check")
+    assert enforced.returncode == 0 and "warning" not in enforced.stdout, enforced.output
