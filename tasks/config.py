@@ -172,8 +172,9 @@ def _rel(paths: Paths, path: Path) -> str:
         return str(path)
 
 
-def load_raw(paths: Paths) -> tuple[dict, _Sources]:
-    """Read and merge the config files (no validation beyond their top-level shape)."""
+def load_raw(paths: Paths, found: list[str] | None = None) -> tuple[dict, _Sources]:
+    """Read and merge the config files (no validation beyond their top-level shape). Each layer's
+    own problems go to `found` (file:line lines) when given, else they are raised."""
     from .yamlsource import load_yaml
 
     sources = _Sources()
@@ -191,48 +192,74 @@ def load_raw(paths: Paths) -> tuple[dict, _Sources]:
         if not isinstance(data, dict):
             raise FlowgateError(f"{display}:1: expected a mapping at the top level, found a {type(data).__name__}",
                                 "the file must consist of `key: value` lines")
-        _check_layer(data, display, marks)
+        layer = _check_layer(data, display, marks)
+        if found is None:
+            _raise_lines(layer)
+        found += [line for line in layer if line not in found]
         sources.add(marks)
         merged = deep_merge(merged, data)
     return merged, sources
 
 
-def _check_layer(data: dict, display: str, marks: dict) -> None:
+def _check_layer(data: dict, display: str, marks: dict) -> list[str]:
     problems = Problems()
     with problems.collecting():
         SCHEMA.check(data, (), problems, partial=True)
-    _raise(problems, lambda p: f"{display}:{marks.get(p, marks.get(p[:-1], ('', '?', 0)))[1]}")
+    return _lines(problems, lambda p: f"{display}:{marks.get(p, marks.get(p[:-1], ('', '?', 0)))[1]}")
 
 
-def _raise(problems: list[Problem], where) -> None:
-    if not problems:
-        return
-    seen, found = set(), []
+def _lines(problems: list[Problem], where) -> list[str]:
+    found = []
     for prob in problems:
         line = f"{where(prob.path)}: {prob.dotted}: {prob.message}"
-        if line not in seen:
-            seen.add(line)
+        if line not in found:
             found.append(line)
+    return found
+
+
+def _raise(problems: list[Problem], where, before: list[str] = ()) -> None:
+    found = list(before) + [line for line in _lines(problems, where) if line not in before]
+    _raise_lines(found, getattr(problems, "truncated", False))
+
+
+def _raise_lines(found: list[str], truncated: bool = False) -> None:
+    if not found:
+        return
     noun = "problem" if len(found) == 1 else "problems"
     count = f"{len(found)} {noun}"
-    if getattr(problems, "truncated", False):
+    if truncated:
         count = f"stopped after the first {len(found)} {noun}"
     raise FlowgateError(f"the config is invalid ({count})",
                         "fix the keys named above; `uv run doit check` re-checks without changing anything",
                         details=found)
 
 
-def load_stack(paths: Paths) -> dict:
-    """Load, validate and resolve the config; the active profile is applied. Writes nothing."""
-    raw, sources = load_raw(paths)
-    problems = Problems()
+def load_stack(paths: Paths, *, references: bool = False, environ=None) -> dict:
+    """Load, validate and resolve the config; the active profile is applied. Writes nothing.
+
+    Every problem at once, each with its file:line: the schema's, the cross-checks' (run on what the
+    schema could read even when it found problems) and, with `references`, missing env vars and key
+    files."""
+    layers: list[str] = []  # each file's own problems, reported with the merged config's
+    raw, sources = load_raw(paths, layers)
+    problems, base = Problems(), None
     with problems.collecting():
         base = SCHEMA.check(raw, (), problems, partial=False)
-    _raise(problems, sources.where)
-    active, source = resolve_profile(paths, base["profile"], _profile_names(base))  # `doit profile NAME` wins
-    with problems.collecting():
-        _add_semantic_problems(base, active, problems)
-    _raise(problems, sources.where)
+    typed = not problems and not layers
+    try:
+        if problems.truncated or not isinstance(base, dict):
+            raise ValueError("nothing the cross-checks can read")
+        active, source = resolve_profile(paths, base["profile"], _profile_names(base))  # `doit profile NAME` wins
+        with problems.collecting():
+            _add_semantic_problems(base, active, problems)
+            if references:
+                problems.extend(reference_problems(paths, _apply_profile(base, base["profiles"].get(active) or {}),
+                                                   environ))
+    except (TypeError, KeyError, AttributeError, ValueError, FlowgateError):
+        if typed:
+            raise
+        # a cross-check met a value the schema already refused: that problem is listed below
+    _raise(problems, sources.where, layers)
     profiles, names = base["profiles"], _profile_names(base)
     stack = _apply_profile(base, profiles.get(active, {}))
     stack["profile"] = active
@@ -352,23 +379,29 @@ def _get(data, path):
     return data
 
 
-def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
-    """Problems with what the config refers to outside itself (env vars, key files), as lines."""
+def reference_problems(paths: Paths, stack: dict, environ=None) -> list[Problem]:
+    """Problems with what the config refers to outside itself (env vars, key files)."""
     env = os.environ if environ is None else environ
     out = []
     for i, model in enumerate(stack["models"]):
         if model["api_key_env"] and not env.get(model["api_key_env"]):
-            out.append(f"models[{i}].api_key_env: environment variable {model['api_key_env']} is not set (model {model['name']!r})")
+            out.append(Problem(("models", i, "api_key_env"),
+                               f"environment variable {model['api_key_env']} is not set (model {model['name']!r})"))
         if model["api_key_file"]:
             problem = key_file_problem(paths.user_path(model["api_key_file"]))
             if problem:
-                out.append(f"models[{i}].api_key_file: {problem} (model {model['name']!r})")
+                out.append(Problem(("models", i, "api_key_file"), f"{problem} (model {model['name']!r})"))
     password_file = (stack.get("redis") or {}).get("password_file")
     if password_file:
         problem = key_file_problem(paths.user_path(password_file))
         if problem:
-            out.append(f"redis.password_file: {problem}")
+            out.append(Problem(("redis", "password_file"), problem))
     return out
+
+
+def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
+    """The same, as lines (`models[0].api_key_env: ...`)."""
+    return [f"{p.dotted}: {p.message}" for p in reference_problems(paths, stack, environ)]
 
 
 def require_references(paths: Paths, stack: dict, environ=None) -> None:

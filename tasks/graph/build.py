@@ -31,11 +31,10 @@ def _config_inputs() -> list[str]:
 
 
 def write_stack() -> dict:
-    from ..config import load_stack, require_references
+    from ..config import load_stack
     from ..services import render_inputs
 
-    stack = load_stack(PATHS)
-    require_references(PATHS, stack)  # before anything is written
+    stack = load_stack(PATHS, references=True)  # every problem at once, before anything is written
     # 0600: litellm.env values (and whatever else a user passes through) may be secrets.
     changed = atomic_write(PATHS.stack_json, _json(stack), mode=PRIVATE_FILE_MODE)
     from ..pending import config_sources
@@ -138,13 +137,12 @@ def task_render():
 def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
     from ..accounts.providers import provider_problems
-    from ..config import check_references, load_stack
+    from ..config import load_stack
     from ..errors import FlowgateError
     from ..services import render_cliproxy, render_litellm_local
 
-    stack = load_stack(PATHS)
-    problems = check_references(PATHS, stack)
-    problems += [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
+    stack = load_stack(PATHS, references=True)  # the config's problems and its missing references, with file:line
+    problems = [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
     try:
         values = {**secrets.placeholders(), **secrets.read_all(PATHS, stack)}
     except FlowgateError:

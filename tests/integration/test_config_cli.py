@@ -161,3 +161,23 @@ def test_check_warns_about_rpm_the_routing_strategy_ignores(home):
     local.write_text(local.read_text() + "router_settings: {routing_strategy: usage-based-routing-v2}\n")
     enforced = run_doit(home, "check")
     assert enforced.returncode == 0 and "warning" not in enforced.stdout, enforced.output
+
+
+def test_every_problem_is_reported_in_one_run_with_its_line(home):
+    """A typo, a bad value, a cross-check and a missing env var: one run names them all, file:line each."""
+    (home / "config" / "local.yaml").write_text(
+        "litelm:\n  port: 4000\n"
+        "cliproxy:\n  port: abc\n"
+        "router_settings:\n  fallbacks: [{gpt-5: [no-such-model]}]\n"
+        "models:\n  - {name: gpt-5}\n  - {name: d, via: direct, model: openai/gpt-4o, api_key_env: FG_NOT_SET_ANYWHERE}\n"
+        "clients: {codex: {model: gpt-5, fast_model: gpt-5}, claude: {model: gpt-5, fast_model: gpt-5}}\n"
+        "profiles: null\n")
+    for command in ("check", "up"):
+        result = run_doit(home, command)
+        assert result.returncode == 1 and "Traceback" not in result.output, result.output
+        for said in ("config/local.yaml:1: litelm: unknown key (did you mean 'litellm'?)",
+                     "config/local.yaml:4: cliproxy.port: expected a port number",
+                     "config/local.yaml:6: router_settings.fallbacks[0].gpt-5[0]: names model 'no-such-model'",
+                     "config/local.yaml:9: models[1].api_key_env: environment variable FG_NOT_SET_ANYWHERE is not set"):
+            assert said in result.stderr, (command, said, result.stderr)
+    assert not (home / ".router" / "state").exists()
