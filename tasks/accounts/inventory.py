@@ -14,7 +14,7 @@ from ..errors import FlowgateError
 from ..paths import Paths
 from ..stack import events
 from .management import Management
-from .providers import configured_names, provider_for_type
+from .providers import configured_names, provider_for_type, resolve
 
 UNUSABLE = ("error", "disabled")
 
@@ -110,8 +110,12 @@ def table(accounts: list[Account]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
 
 
-def summary(accounts: list[Account], stack: dict) -> dict:
-    """Per provider: how many accounts, how many active; configured providers without one get the fix."""
+def summary(accounts: list[Account], stack: dict, line: str | None = None) -> dict:
+    """Per provider: how many accounts, how many active; configured providers without one get the fix.
+    `line`: the installed binary's line; a provider it lacks gets the line's fix instead of a login
+    command that would fail, and its accounts are marked unusable."""
+    from .providers import TABLE, Unsupported, line_fix
+
     out: dict[str, dict] = {}
     for name in configured_names(stack):
         out[name] = {"accounts": 0, "active": 0}
@@ -119,9 +123,14 @@ def summary(accounts: list[Account], stack: dict) -> dict:
         entry = out.setdefault(account.provider, {"accounts": 0, "active": 0})
         entry["accounts"] += 1
         entry["active"] += account.active
-    for name in configured_names(stack):
-        if not out[name]["active"]:
-            out[name]["fix"] = f"uv run doit login:{name}"
+    for name, entry in out.items():
+        known = TABLE.get(name)
+        configured = name in configured_names(stack) and resolve(stack, name).configured
+        if line and known and not configured and line not in known.lines:
+            entry["unsupported"] = Unsupported(name, known.lines[0], line).problem
+            entry["fix"] = line_fix(name, known.lines[0])
+        elif name in configured_names(stack) and not entry["active"]:
+            entry["fix"] = f"uv run doit login:{name}"
     return out
 
 
@@ -136,7 +145,9 @@ def ask_early(paths: Paths, stack: dict) -> None:
 def status_summary(paths: Paths, stack: dict, timeout: float = 1.0) -> dict:
     """For `doit status`: the summary, or {"error": ...}; never raises (status must not fail on it)."""
     try:
-        return summary(list_accounts(Management.for_stack(paths, stack, timeout), stack), stack)
+        from .providers import installed_line
+
+        return summary(list_accounts(Management.for_stack(paths, stack, timeout), stack), stack, installed_line(paths))
     except FlowgateError as exc:
         return {"error": exc.one_line()}
 
@@ -148,7 +159,10 @@ def summary_lines(summary_data: dict) -> list[str]:
     for name, entry in summary_data.items():
         count = entry["accounts"]
         text = f"{name}: {count} account{'s' if count != 1 else ''}, {entry['active']} active"
-        if entry.get("fix"):
+        if entry.get("unsupported"):
+            unusable = " (unusable here)" if count else ""
+            text += f"{unusable}: {entry['unsupported']}: {entry['fix']}"
+        elif entry.get("fix"):
             text += f": log in with `{entry['fix']}`"
         lines.append(text)
     return lines

@@ -42,6 +42,9 @@ def write_stack() -> dict:
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in RENDERED:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)), mode=PRIVATE_FILE_MODE)
+    from ..accounts.providers import remember_problems
+
+    remember_problems(PATHS, stack)  # `up` warns about a provider the installed binary lacks
     return {"changed": changed, "profile": stack["profile"]}
 
 

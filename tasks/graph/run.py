@@ -95,6 +95,15 @@ def summary() -> None:
         print(f"  {outcome.line():<60} {where}")
     print(f"  OpenAI base URL: {base_url(stack['litellm'])}/v1   Anthropic base URL: {base_url(stack['litellm'])}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
+    from ..fsutil import load_json
+
+    try:  # what the `config` / `fetch` tasks found (tasks.accounts.providers.remember_problems)
+        unsupported = load_json(PATHS.state_dir / "providers.unsupported.json")
+    except (OSError, ValueError):
+        unsupported = []
+    for entry in unsupported if isinstance(unsupported, list) else []:
+        if isinstance(entry, dict):
+            print(f"warning: providers: {entry.get('problem')}: no login for it until {entry.get('fix')}")
 
 
 def task_up():

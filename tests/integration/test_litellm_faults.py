@@ -178,3 +178,15 @@ def test_a_same_user_listener_on_the_gateway_port_is_flagged_and_gets_no_steered
     finally:
         intruder.close()
     assert st.doit("status").returncode == 0
+
+
+def test_up_warns_about_a_provider_the_installed_line_lacks(st):
+    local = st.paths.local_config.read_text()
+    st.paths.local_config.write_text(local + "providers: [codex, claude, copilot]\n")
+    try:
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        assert "warning: providers: copilot needs the CLIProxyAPIPlus line" in result.stdout, result.stdout
+    finally:
+        st.paths.local_config.write_text(local)
+    assert "warning: providers" not in st.doit("up").stdout

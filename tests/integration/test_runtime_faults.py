@@ -157,3 +157,15 @@ def test_a_launchers_own_restart_is_reported_and_not_thrown_away(light):
     assert up.returncode == 0 and "restarted" not in up.stdout, up.output
     back = wait_for(lambda: (s := cliproxy_status(light))["ready"] and s, what="the restarted cliproxy ready")
     assert back["service_pid"] not in (None, victim) and back["restarts"] == 1 and light.pid("cliproxy") == rec["pid"]
+
+
+def test_a_provider_the_installed_line_lacks_is_named_with_the_line_that_has_it(light):
+    light.write_local("providers: [codex, claude, copilot]\n")  # Copilot logins: the Plus line only
+    start_cliproxy(light)
+    assert light.doit("check").returncode == 1  # the installed line is known now
+    account = {"type": "github-copilot", "email": "dev@example.com", "access_token": "t", "disabled": False}
+    (light.paths.auths_dir / "github-copilot-dev@example.com.json").write_text(json.dumps(account))
+    line = wait_for(lambda: next((l for l in light.doit("status").stdout.splitlines()
+                                  if l.startswith("copilot: 1 account")), None), what="the copilot account listed")
+    assert "(unusable here): copilot needs the CLIProxyAPIPlus line" in line and "cliproxy.release.repo" in line, line
+    assert "login:copilot" not in line  # that command would fail on this binary
