@@ -196,7 +196,7 @@ def test_compose_default_and_team(paths, team, out):
     validate_compose(doc)
     lite = doc["services"][cluster.LITELLM_NAME]
     assert lite["deploy"]["replicas"] == 3 and lite["ports"] == ["4000-4002:4000"]
-    assert lite["environment"]["LITELLM_LOG"] == "$$INFO"  # a literal `$` survives Compose's interpolation
+    assert lite["environment"]["LITELLM_LOG"].startswith("${LITELLM_LOG:?")  # litellm.env: from .env, like a key
     assert lite["environment"]["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY:?")
     cp_config = doc["configs"]["cliproxy_config"]["content"]
     assert "${CLIPROXY_API_KEY:?" in cp_config and "FLOWGATE_REF" not in cp_config
@@ -204,6 +204,7 @@ def test_compose_default_and_team(paths, team, out):
     env_lines = dict(line.split("=", 1) for line in (out / ".env").read_text().splitlines() if "=" in line
                      and not line.startswith("#"))
     assert env_lines["PGSTORE_DSN"] == f"'{PG_DSN}'"
+    assert env_lines["LITELLM_LOG"] == "'$INFO'"  # single-quoted in .env: a literal `$` survives interpolation
     for value in all_secret_values(paths):
         assert files_holding(out, value) == [".env"], value
 
@@ -247,3 +248,19 @@ def test_object_store_and_notes(paths, stack, out):
     assert env["OBJECTSTORE_SECRET_KEY"] == {"secretKeyRef": {"name": "flowgate-secrets", "key": "OBJECTSTORE_SECRET_KEY"}}
     assert files_holding(out, "secret-0123456789") == ["secret.yaml"]
     assert any("without Redis" in n for n in result.notes) and any("deploy.images.cliproxy" in n for n in result.notes)
+
+
+def test_litellm_env_values_travel_only_in_the_secret(paths, tmp_path):
+    """litellm.env values may be secrets: never in the Deployment, compose.yaml or any 0644 file."""
+    value = "env-secret-value-0123456789"
+    paths.local_config.write_text(f"litellm:\n  env: {{LANGFUSE_SECRET_KEY: {value}, LITELLM_MODE: DEV}}\n")
+    secrets.ensure_all(paths, ALL_SECRETS)
+    stack = load_stack(paths)
+    k8s.export(paths, stack, tmp_path / "k8s")
+    assert files_holding(tmp_path / "k8s", value) == ["secret.yaml"]
+    container = by_kind(k8s_docs(tmp_path / "k8s"), "Deployment", cluster.LITELLM_NAME)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LANGFUSE_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "LANGFUSE_SECRET_KEY"
+    assert "value" not in env["LITELLM_MODE"]  # the user's override comes from the Secret, not the default
+    compose.export(paths, stack, tmp_path / "compose")
+    assert files_holding(tmp_path / "compose", value) == [".env"]
