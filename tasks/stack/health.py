@@ -39,12 +39,6 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
     if _state_letter(record.pid) == "T":
         return "not answering: its process is stopped (SIGSTOP or a debugger)"
     cfg = stack[service_of(service)]
-    sup = launcher_state(paths, service, record) if paths is not None else None
-    restart = self_restart(sup, now())
-    if restart is not None and "next_in_s" in restart:
-        return None
-    if sup and _state_letter(sup.get("service_pid") or 0) == "T":
-        return "not answering: its process is stopped (SIGSTOP or a debugger)"
     if answered is None:
         host, port = record.meta.get("host", cfg["host"]), record.meta.get("port", cfg["port"])
         where = replicas.probe_address(stack, record, host, port)  # a replica: its private port
@@ -52,6 +46,12 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
                                                           probe_path(service_of(service), record.meta), record.meta, timeout)
     if answered:
         return None
+    sup = launcher_state(paths, service, record) if paths is not None else None  # read only when silent
+    restart = self_restart(sup, now())
+    if restart is not None and "next_in_s" in restart:
+        return None
+    if sup and _state_letter(sup.get("service_pid") or 0) == "T":
+        return "not answering: its process is stopped (SIGSTOP or a debugger)"
     limit = float(cfg["start_timeout"])
     if restart is not None:  # the restarted service boots: the same grace as a first start
         if restart["starting_s"] > limit:
