@@ -2,8 +2,8 @@
 
 doit reports a mistyped option with a repr of its whole option table (`CmdOption({'name': ...})`),
 a bad value as `Error parsing parameter 'timeout' <class 'float'>`, an unknown task without a
-suggestion, and `doit help` lists doit's own commands only. These hooks keep doit's behaviour
-(exit 3 for a command-line error) and change only what it says.
+suggestion. These hooks keep doit's behaviour (exit 3 for a command-line error) and change only
+what it says. (`doit help` alone lists doit's commands only: tasks.graph.helpcmd adds FlowGate's.)
 """
 
 from __future__ import annotations
@@ -51,8 +51,7 @@ def suggestion(name: str, known) -> str:
 
 
 def install() -> None:
-    """Reword doit's option-parse errors, unknown task names and bare `doit help`."""
-    from doit.cmd_help import Help
+    """Reword doit's option-parse errors and unknown task names (`doit help`: tasks.graph.helpcmd)."""
     from doit.cmdparse import CmdParseError
     from doit.control import TaskControl
     from doit.exceptions import InvalidCommand
@@ -97,11 +96,3 @@ def install() -> None:
 
     InvalidCommand.__str__ = invalid_str
 
-    print_usage = Help.print_usage
-
-    def print_usage_and_tasks(self, cmds):
-        print_usage(self, cmds)
-        print("\nFlowGate's tasks: `uv run doit list` (one line each); `uv run doit help <task>` for one, "
-              "e.g. `uv run doit help up`")
-
-    Help.print_usage = print_usage_and_tasks

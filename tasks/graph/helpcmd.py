@@ -6,8 +6,13 @@ this module for `help` alone (plugins load on first use), never for `up` or `sta
 
 from __future__ import annotations
 
-from doit.cmd_help import Help as _DoitHelp  # importing this package installed tasks.graph.cliparse
+from doit.cmd_help import Help as _DoitHelp
 
 
 class Help(_DoitHelp):
-    """doit's help; its usage page ends by pointing to FlowGate's tasks (cliparse.install)."""
+    """doit's help; its usage page ends by pointing to FlowGate's tasks."""
+
+    def print_usage(self, cmds):
+        super().print_usage(cmds)
+        print("\nFlowGate's tasks: `uv run doit list` (one line each); `uv run doit help <task>` for one, "
+              "e.g. `uv run doit help up`")
