@@ -13,13 +13,14 @@ import tempfile
 from pathlib import Path
 
 from .errors import FlowgateError
-from .fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
+from .fsutil import PRIVATE_DIR_MODE, NotRegularFile, ensure_dir, read_regular, write_error
 from .paths import Paths
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
 CLIPROXY_MANAGEMENT_KEY = "cliproxy_management_key"
 REDIS_PASSWORD = "redis_password"  # of the Redis FlowGate runs (redis.managed), here or in a cluster
+SECRET_LIMIT = 4096  # a generated secret is ~50 bytes
 
 # name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
 SECRETS = {
@@ -91,7 +92,17 @@ def ensure_all(paths: Paths, stack: dict | None = None) -> list[str]:
 def read(paths: Paths, name: str) -> str:
     path = paths.secret(name)
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        data, _ = read_regular(path, SECRET_LIMIT)  # never blocks on a FIFO, never reads a device whole
+        if len(data) > SECRET_LIMIT:
+            raise FlowgateError(f"secret file {path} is larger than {SECRET_LIMIT} bytes: it is not one of FlowGate's",
+                                "move it away and run `uv run doit secrets` to generate a new one")
+        value = data.decode("utf-8").strip()
+    except NotRegularFile as exc:
+        raise FlowgateError(f"secret file {path} is not a regular file ({exc.kind})",
+                            "move it away and run `uv run doit secrets` to generate a new one") from None
+    except UnicodeDecodeError:
+        raise FlowgateError(f"secret file {path} is not text",
+                            "move it away and run `uv run doit secrets` to generate a new one") from None
     except FileNotFoundError:
         if os.path.islink(path):
             raise _dangling(path) from None

@@ -231,12 +231,12 @@ def _from_env(environ, name: str, where: str):
 
 def _from_file(path, where: str):
     def read() -> str:
+        from ..keyfiles import read_key_file  # the one rule for a key file: regular, small, one line, ours
+
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FlowgateError(f"{where}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-                                "create the file (one line), or use --existing-secret NAME (Kubernetes)") from None
-        if not value:
-            raise FlowgateError(f"{where}: {path} is empty", "put the value on its first line")
-        return value
+            return read_key_file(path)
+        except FlowgateError as exc:
+            raise FlowgateError(f"{where}: {exc.message}",
+                                "make it a file of yours holding one line, or use --existing-secret NAME "
+                                "(Kubernetes)") from None
     return read

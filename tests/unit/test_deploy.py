@@ -264,3 +264,13 @@ def test_litellm_env_values_travel_only_in_the_secret(paths, tmp_path):
     assert "value" not in env["LITELLM_MODE"]  # the user's override comes from the Secret, not the default
     compose.export(paths, stack, tmp_path / "compose")
     assert files_holding(tmp_path / "compose", value) == [".env"]
+
+
+def test_a_key_file_that_is_a_fifo_is_refused_without_reading_it(paths, team, tmp_path):
+    import os
+
+    key = paths.home / "keys" / "mini.key"
+    key.unlink()
+    os.mkfifo(key)  # an export that read it would wait for a writer forever
+    with pytest.raises(FlowgateError, match=r"models: mini.direct: .*mini.key is not a regular file \(a FIFO\)"):
+        k8s.export(paths, team, tmp_path / "k8s", environ=TEAM_ENV)

@@ -78,3 +78,23 @@ def test_loose_modes_reported(paths):
     os.chmod(paths.secret(secrets.CLIPROXY_API_KEY), 0o644)
     [line] = secrets.loose_modes(paths)
     assert "cliproxy_api_key" in line and "0o644" in line
+
+
+def test_a_fifo_or_a_huge_secret_file_is_refused_without_reading_it(paths):
+    import os
+
+    import pytest
+
+    from tasks.errors import FlowgateError
+
+    secrets.ensure_all(paths, MANAGED)
+    key = paths.secret(secrets.LITELLM_MASTER_KEY)
+    key.unlink()
+    os.mkfifo(key)  # reading it would wait for a writer forever
+    with pytest.raises(FlowgateError, match=r"not a regular file \(a FIFO\)"):
+        secrets.read(paths, secrets.LITELLM_MASTER_KEY)
+    key.unlink()
+    with open(key, "wb") as fh:
+        fh.truncate(2 << 30)  # sparse: 2 GB never read
+    with pytest.raises(FlowgateError, match="larger than 4096 bytes"):
+        secrets.read(paths, secrets.LITELLM_MASTER_KEY)
