@@ -14,12 +14,12 @@ from pathlib import Path
 from .accounts.provider_spec import PROVIDERS_SPEC
 from .accounts.providers import configured_names
 from .errors import FlowgateError
-from .keyfiles import key_file_problem
 from .merge import deep_merge
 from .passthrough import unknown_settings
 from .paths import Paths
 from .profiles import DEFAULT_DESCRIPTION
 from .profiles import resolve as resolve_profile
+from .references import check_references, reference_problems, require_references  # noqa: F401  (public here)
 from .release import lines
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE
@@ -377,36 +377,3 @@ def _get(data, path):
             return None
         data = data[key]
     return data
-
-
-def reference_problems(paths: Paths, stack: dict, environ=None) -> list[Problem]:
-    """Problems with what the config refers to outside itself (env vars, key files)."""
-    env = os.environ if environ is None else environ
-    out = []
-    for i, model in enumerate(stack["models"]):
-        if model["api_key_env"] and not env.get(model["api_key_env"]):
-            out.append(Problem(("models", i, "api_key_env"),
-                               f"environment variable {model['api_key_env']} is not set (model {model['name']!r})"))
-        if model["api_key_file"]:
-            problem = key_file_problem(paths.user_path(model["api_key_file"]))
-            if problem:
-                out.append(Problem(("models", i, "api_key_file"), f"{problem} (model {model['name']!r})"))
-    password_file = (stack.get("redis") or {}).get("password_file")
-    if password_file:
-        problem = key_file_problem(paths.user_path(password_file))
-        if problem:
-            out.append(Problem(("redis", "password_file"), problem))
-    return out
-
-
-def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
-    """The same, as lines (`models[0].api_key_env: ...`)."""
-    return [f"{p.dotted}: {p.message}" for p in reference_problems(paths, stack, environ)]
-
-
-def require_references(paths: Paths, stack: dict, environ=None) -> None:
-    problems = check_references(paths, stack, environ)
-    if problems:
-        raise FlowgateError(f"the config refers to {len(problems)} missing secret(s)",
-                            "export the variable or create the file, then run the command again",
-                            details=problems)
