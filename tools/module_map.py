@@ -1,7 +1,8 @@
 """Print the table of every module under tasks/ with the first paragraph of its docstring, for
 docs/dev/architecture.md (tests/test_docs.py checks that page names every module).
 
-    uv run python tools/module_map.py
+    uv run python tools/module_map.py            # print it
+    uv run python tools/module_map.py --write    # replace the table in docs/dev/architecture.md
 """
 
 from __future__ import annotations
@@ -39,5 +40,17 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def write(page: Path = ROOT.parent / "docs" / "dev" / "architecture.md") -> None:
+    text = page.read_text(encoding="utf-8")
+    start = text.index("| package / module | what it is for |")
+    end = text.index("\n\n", start)
+    page.write_text(text[:start] + table() + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(table())
+    import sys
+
+    if "--write" in sys.argv[1:]:
+        write()
+    else:
+        print(table())

@@ -14,7 +14,7 @@ from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..stack import events
 from .management import Management
-from .providers import Provider, configured_names, provider_for_type
+from .providers import Provider, configured_names, provider_for_type, resolve
 
 UNUSABLE = ("error", "disabled")
 NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-dir watch saw it
@@ -130,8 +130,12 @@ def table(accounts: list[Account]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
 
 
-def summary(accounts: list[Account], stack: dict) -> dict:
-    """Per provider: how many accounts, how many active; configured providers without one get the fix."""
+def summary(accounts: list[Account], stack: dict, line: str | None = None) -> dict:
+    """Per provider: how many accounts, how many active; configured providers without one get the fix.
+    `line`: the installed binary's line; a provider it lacks gets the line's fix instead of a login
+    command that would fail, and its accounts are marked unusable."""
+    from .providers import TABLE, Unsupported, line_fix
+
     out: dict[str, dict] = {}
     for name in configured_names(stack):
         out[name] = {"accounts": 0, "active": 0}
@@ -139,9 +143,14 @@ def summary(accounts: list[Account], stack: dict) -> dict:
         entry = out.setdefault(account.provider, {"accounts": 0, "active": 0})
         entry["accounts"] += 1
         entry["active"] += account.active
-    for name in configured_names(stack):
-        if not out[name]["active"]:
-            out[name]["fix"] = f"uv run doit login:{name}"
+    for name, entry in out.items():
+        known = TABLE.get(name)
+        configured = name in configured_names(stack) and resolve(stack, name).configured
+        if line and known and not configured and line not in known.lines:
+            entry["unsupported"] = Unsupported(name, known.lines[0], line).problem
+            entry["fix"] = line_fix(name, known.lines[0])
+        elif name in configured_names(stack) and not entry["active"]:
+            entry["fix"] = f"uv run doit login:{name}"
     return out
 
 
@@ -164,7 +173,9 @@ def status_accounts(paths: Paths, stack: dict, timeout: float = 1.0) -> tuple[di
         accounts = list_accounts(Management.for_stack(paths, stack, timeout), stack)
     except FlowgateError as exc:
         return {"error": exc.one_line()}, None
-    return summary(accounts, stack), accounts
+    from .providers import installed_line
+
+    return summary(accounts, stack, installed_line(paths)), accounts
 
 
 def summary_lines(summary_data: dict) -> list[str]:
@@ -174,7 +185,10 @@ def summary_lines(summary_data: dict) -> list[str]:
     for name, entry in summary_data.items():
         count = entry["accounts"]
         text = f"{name}: {count} account{'s' if count != 1 else ''}, {entry['active']} active"
-        if entry.get("fix"):
+        if entry.get("unsupported"):
+            unusable = " (unusable here)" if count else ""
+            text += f"{unusable}: {entry['unsupported']}: {entry['fix']}"
+        elif entry.get("fix"):
             text += f": log in with `{entry['fix']}`"
         lines.append(text)
     return lines

@@ -108,6 +108,12 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
         return status, answer.decode("utf-8", "replace")
 
     def _unreachable(self, exc: OSError) -> FlowgateError:
+        from ..base.localhttp import TooLarge
+
+        if isinstance(exc, TooLarge):
+            return FlowgateError(f"CLIProxyAPIPlus at {self.url} sent an answer too large to read ({exc})",
+                                 "see `uv run doit logs cliproxy`; is something else listening on its port? "
+                                 "(`uv run doit doctor`)")
         if isinstance(exc, ConnectionRefusedError):
             return FlowgateError(f"CLIProxyAPI is not running at {self.url} (connection refused)",
                                  "start it with `uv run doit up`")

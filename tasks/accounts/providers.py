@@ -9,6 +9,7 @@ add a new one (a newer binary, a plugin), so that needs no FlowGate release.
 from __future__ import annotations
 
 from collections import namedtuple
+from pathlib import Path
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
@@ -154,6 +155,22 @@ def provider_problems(paths: Paths, stack: dict) -> list[Unsupported]:
         return []
     line = line_of(paths, manifest)
     return unsupported(stack, line.name) if line else []
+
+
+def _problems_file(paths: Paths) -> Path:
+    return paths.state_dir / "providers.unsupported.json"
+
+
+def remember_problems(paths: Paths, stack: dict) -> None:
+    """Keep `provider_problems` where `doit up` reads it for a warning: computed when the config or
+    the binary changes (the `config` and `fetch` tasks), read for ~0.1 ms by every `up` (importing
+    this table costs ~3 ms there)."""
+    import json
+
+    from ..base.fsutil import atomic_write
+
+    found = [{"provider": p.provider, "problem": p.problem, "fix": p.fix} for p in provider_problems(paths, stack)]
+    atomic_write(_problems_file(paths), json.dumps(found, sort_keys=True) + "\n")
 
 
 def require_supported(provider: Provider, line: str | None) -> None:

@@ -20,9 +20,27 @@ PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
 
-def ensure_dir(path: Path, mode: int = 0o755) -> Path:
-    """Create `path` (and parents) if missing; a private mode is enforced even if it existed."""
+def refuse_link(path: Path) -> None:
+    """FlowgateError when `path` is a symbolic link: FlowGate never writes, truncates or chmods
+    through a link under .router/ (its target may be anything, anywhere)."""
+    if os.path.islink(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        from .terminal import printable
+
+        raise FlowgateError(f"{path} is a symbolic link (to {printable(target)}): FlowGate never writes through a "
+                            "link in .router/", f"remove the link (`rm {path}`) and run the command again; "
+                            "FlowGate creates its own file there")
+
+
+def ensure_dir(path: Path, mode: int = 0o755, allow_link: bool = False) -> Path:
+    """Create `path` (and parents) if missing; a private mode is enforced even if it existed.
+    `allow_link`: `.router` itself may be a link the user made (to a larger disk, say)."""
     path = Path(path)
+    if mode == PRIVATE_DIR_MODE and not allow_link:
+        refuse_link(path)  # a chmod would follow it to a directory FlowGate does not own
     path.mkdir(parents=True, exist_ok=True, mode=mode)
     if mode == PRIVATE_DIR_MODE and (path.stat().st_mode & 0o777) != mode:
         os.chmod(path, mode)
@@ -92,6 +110,36 @@ def read_regular(path: Path, limit: int) -> tuple[bytes, os.stat_result]:
         return os.read(fd, limit + 1), info
     finally:
         os.close(fd)
+
+
+STATE_FILE_LIMIT = 16 << 20  # FlowGate's own records and state (stack.json included): far less; more is damage
+
+
+def read_small(path: Path, limit: int = STATE_FILE_LIMIT) -> bytes | None:
+    """A regular file of at most `limit` bytes, or None: missing, unreadable, not a regular file or
+    larger (a 2 GB sparse file is never read whole)."""
+    try:
+        data, _ = read_regular(path, limit)
+    except (OSError, NotRegularFile):
+        return None
+    return data if len(data) <= limit else None
+
+
+def load_json(path: Path, limit: int = STATE_FILE_LIMIT):
+    """A JSON state file FlowGate wrote: FileNotFoundError when missing, ValueError when it is not a
+    regular file, larger than `limit` (never read whole), nested absurdly deep or not JSON."""
+    import json
+
+    try:
+        data, _ = read_regular(path, limit)
+    except NotRegularFile as exc:
+        raise ValueError(f"{path} is {exc.kind}") from None
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit} bytes")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
 
 
 def _kind(mode: int) -> str:

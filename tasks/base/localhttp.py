@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import time
 
-__all__ = ["EARLY_FOR", "MAX_ANSWER", "NoAnswer", "exchange", "send_early"]
+__all__ = ["EARLY_FOR", "MAX_ANSWER", "NoAnswer", "TooLarge", "exchange", "send_early"]
 
 USER_AGENT = "flowgate"
 MAX_ANSWER = 16 * 1024 * 1024
@@ -27,6 +27,14 @@ _EARLY: dict[tuple, tuple[socket.socket, float]] = {}
 
 class NoAnswer(OSError):
     """The service did not answer (refused, timed out, closed early, or not HTTP)."""
+
+
+class TooLarge(NoAnswer):
+    """The answer went on past the size limit: refused, never parsed cut short."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"answer too large (over {limit // (1024 * 1024) or limit} {'MiB' if limit >= 1024 * 1024 else 'bytes'})")
+        self.limit = limit
 
 
 def _bare(host: str) -> str:
@@ -89,30 +97,43 @@ def _early(host: str, port: int, method: str, path: str, headers: dict | None) -
 
 
 def exchange(host: str, port: int, method: str, path: str, *, headers: dict | None = None,
-             body: bytes | None = None, timeout: float = 1.0, status_only: bool = False) -> tuple[int, bytes]:
+             body: bytes | None = None, timeout: float = 1.0, status_only: bool = False,
+             limit: int = MAX_ANSWER) -> tuple[int, bytes]:
     """(status, body) of one request; `status_only` stops reading after the status line.
 
-    Raises ConnectionRefusedError, TimeoutError, or NoAnswer.
+    `timeout` bounds the whole exchange, not each read: a peer sending a byte a second cannot keep
+    it alive. An answer over `limit` bytes is TooLarge. Raises ConnectionRefusedError, TimeoutError,
+    NoAnswer or TooLarge.
     """
+    deadline = time.monotonic() + timeout
     sock = _early(host, port, method, path, headers) if body is None else None
     if sock is not None:
         sock.settimeout(timeout)
     else:
         sock = _connect(host, port, timeout)
         try:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
             sock.sendall(_request(host, port, method, path, headers, body))
         except BaseException:
             sock.close()
             raise
-    buf = b""
+    chunks, size = [], 0
     with sock:
-        while len(buf) < MAX_ANSWER:
-            if status_only and b"\r\n" in buf:
+        while True:
+            if status_only and b"\r\n" in b"".join(chunks):
                 break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete answer within {timeout:g} s")
+            sock.settimeout(left)
             chunk = sock.recv(65536)
             if not chunk:
                 break
-            buf += chunk
+            size += len(chunk)
+            if size > limit + 65536:  # headers' allowance beyond the body's limit
+                raise TooLarge(limit)
+            chunks.append(chunk)
+    buf = b"".join(chunks)
     head, _, payload = buf.partition(b"\r\n\r\n")
     parts = head.split(b"\r\n", 1)[0].split()
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():

@@ -55,6 +55,8 @@ def merge_settings(text: str | None, path: Path, helper: str, env: dict) -> tupl
             settings = json.loads(text)
         except json.JSONDecodeError as exc:
             raise parse_error(path, exc.lineno, f"{exc.msg} (column {exc.colno})") from None
+        except RecursionError:  # e.g. 100,000 nested arrays: not a settings file
+            raise parse_error(path, 1, "nested too deeply to be a settings file") from None
         if not isinstance(settings, dict):
             raise parse_error(path, 1, "expected a JSON object at the top level")
     before = copy.deepcopy(settings)

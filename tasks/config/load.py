@@ -16,10 +16,10 @@ from ..accounts.providers import configured_names
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..release import lines
-from .keyfiles import key_file_problem
 from .merge import deep_merge
 from .passthrough import unknown_settings
 from .profiles import DEFAULT_DESCRIPTION, resolve as resolve_profile
+from .references import reference_problems
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
 from .usagespec import USAGE
@@ -173,14 +173,15 @@ def _rel(paths: Paths, path: Path) -> str:
         return str(path)
 
 
-def load_raw(paths: Paths) -> tuple[dict, _Sources]:
-    """Read and merge the config files (no validation beyond their top-level shape)."""
+def load_raw(paths: Paths, found: list[str] | None = None) -> tuple[dict, _Sources]:
+    """Read and merge the config files (no validation beyond their top-level shape). Each layer's
+    own problems go to `found` (file:line lines) when given, else they are raised."""
     from .yamlsource import load_yaml
 
     sources = _Sources()
     merged: dict = {}
     for path, required in ((paths.base_config, True), (paths.local_config, False)):
-        if not required and not path.exists():
+        if not required and not os.path.lexists(path):  # a dangling or looping link is an error below
             continue
         display = _rel(paths, path)
         data, marks = load_yaml(path, display)
@@ -192,48 +193,74 @@ def load_raw(paths: Paths) -> tuple[dict, _Sources]:
         if not isinstance(data, dict):
             raise FlowgateError(f"{display}:1: expected a mapping at the top level, found a {type(data).__name__}",
                                 "the file must consist of `key: value` lines")
-        _check_layer(data, display, marks)
+        layer = _check_layer(data, display, marks)
+        if found is None:
+            _raise_lines(layer)
+        found += [line for line in layer if line not in found]
         sources.add(marks)
         merged = deep_merge(merged, data)
     return merged, sources
 
 
-def _check_layer(data: dict, display: str, marks: dict) -> None:
+def _check_layer(data: dict, display: str, marks: dict) -> list[str]:
     problems = Problems()
     with problems.collecting():
         SCHEMA.check(data, (), problems, partial=True)
-    _raise(problems, lambda p: f"{display}:{marks.get(p, marks.get(p[:-1], ('', '?', 0)))[1]}")
+    return _lines(problems, lambda p: f"{display}:{marks.get(p, marks.get(p[:-1], ('', '?', 0)))[1]}")
 
 
-def _raise(problems: list[Problem], where) -> None:
-    if not problems:
-        return
-    seen, found = set(), []
+def _lines(problems: list[Problem], where) -> list[str]:
+    found = []
     for prob in problems:
         line = f"{where(prob.path)}: {prob.dotted}: {prob.message}"
-        if line not in seen:
-            seen.add(line)
+        if line not in found:
             found.append(line)
+    return found
+
+
+def _raise(problems: list[Problem], where, before: list[str] = ()) -> None:
+    found = list(before) + [line for line in _lines(problems, where) if line not in before]
+    _raise_lines(found, getattr(problems, "truncated", False))
+
+
+def _raise_lines(found: list[str], truncated: bool = False) -> None:
+    if not found:
+        return
     noun = "problem" if len(found) == 1 else "problems"
     count = f"{len(found)} {noun}"
-    if getattr(problems, "truncated", False):
+    if truncated:
         count = f"stopped after the first {len(found)} {noun}"
     raise FlowgateError(f"the config is invalid ({count})",
                         "fix the keys named above; `uv run doit check` re-checks without changing anything",
                         details=found)
 
 
-def load_stack(paths: Paths) -> dict:
-    """Load, validate and resolve the config; the active profile is applied. Writes nothing."""
-    raw, sources = load_raw(paths)
-    problems = Problems()
+def load_stack(paths: Paths, *, references: bool = False, environ=None) -> dict:
+    """Load, validate and resolve the config; the active profile is applied. Writes nothing.
+
+    Every problem at once, each with its file:line: the schema's, the cross-checks' (run on what the
+    schema could read even when it found problems) and, with `references`, missing env vars and key
+    files."""
+    layers: list[str] = []  # each file's own problems, reported with the merged config's
+    raw, sources = load_raw(paths, layers)
+    problems, base = Problems(), None
     with problems.collecting():
         base = SCHEMA.check(raw, (), problems, partial=False)
-    _raise(problems, sources.where)
-    active, source = resolve_profile(paths, base["profile"], _profile_names(base))  # `doit profile NAME` wins
-    with problems.collecting():
-        _add_semantic_problems(base, active, problems)
-    _raise(problems, sources.where)
+    typed = not problems and not layers
+    try:
+        if problems.truncated or not isinstance(base, dict):
+            raise ValueError("nothing the cross-checks can read")
+        active, source = resolve_profile(paths, base["profile"], _profile_names(base))  # `doit profile NAME` wins
+        with problems.collecting():
+            _add_semantic_problems(base, active, problems)
+            if references:
+                problems.extend(reference_problems(paths, _apply_profile(base, base["profiles"].get(active) or {}),
+                                                   environ))
+    except (TypeError, KeyError, AttributeError, ValueError, FlowgateError):
+        if typed:
+            raise
+        # a cross-check met a value the schema already refused: that problem is listed below
+    _raise(problems, sources.where, layers)
     profiles, names = base["profiles"], _profile_names(base)
     stack = _apply_profile(base, profiles.get(active, {}))
     stack["profile"] = active
@@ -348,30 +375,3 @@ def _get(data, path):
             return None
         data = data[key]
     return data
-
-
-def check_references(paths: Paths, stack: dict, environ=None) -> list[str]:
-    """Problems with what the config refers to outside itself (env vars, key files), as lines."""
-    env = os.environ if environ is None else environ
-    out = []
-    for i, model in enumerate(stack["models"]):
-        if model["api_key_env"] and not env.get(model["api_key_env"]):
-            out.append(f"models[{i}].api_key_env: environment variable {model['api_key_env']} is not set (model {model['name']!r})")
-        if model["api_key_file"]:
-            problem = key_file_problem(paths.user_path(model["api_key_file"]))
-            if problem:
-                out.append(f"models[{i}].api_key_file: {problem} (model {model['name']!r})")
-    password_file = (stack.get("redis") or {}).get("password_file")
-    if password_file:
-        problem = key_file_problem(paths.user_path(password_file))
-        if problem:
-            out.append(f"redis.password_file: {problem}")
-    return out
-
-
-def require_references(paths: Paths, stack: dict, environ=None) -> None:
-    problems = check_references(paths, stack, environ)
-    if problems:
-        raise FlowgateError(f"the config refers to {len(problems)} missing secret(s)",
-                            "export the variable or create the file, then run the command again",
-                            details=problems)

@@ -11,7 +11,7 @@ import contextlib
 import json
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import atomic_write
+from ..base.fsutil import atomic_write, load_json
 from ..base.paths import Paths
 
 DEFAULT_DESCRIPTION = "the base settings of the config, no overlay"
@@ -20,7 +20,7 @@ DEFAULT_DESCRIPTION = "the base settings of the config, no overlay"
 def selected(paths: Paths) -> str | None:
     """The profile chosen with `doit profile NAME`, or None (then the config's `profile:` rules)."""
     try:
-        data = json.loads(paths.profile_choice.read_text(encoding="utf-8"))
+        data = load_json(paths.profile_choice)
     except FileNotFoundError:
         return None
     except (OSError, ValueError):

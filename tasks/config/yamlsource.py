@@ -10,10 +10,13 @@ block, a device never end), at most MAX_CONFIG_BYTES of it, and an alias may nam
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from ..base.errors import FlowgateError
 from ..base.fsutil import NotRegularFile, read_regular
+from ..base.terminal import printable
 
 Marks = dict[tuple, tuple[str, int, int]]
 MAX_CONFIG_BYTES = 256 * 1024  # the shipped config is ~5 KB
@@ -51,11 +54,17 @@ def _read_capped(path: Path, display: str) -> bytes:
     try:
         data, _ = read_regular(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
+        if path.is_symlink():
+            raise FlowgateError(f"{display}: a symbolic link to {printable(os.readlink(path))}, which does not exist",
+                                "restore the file it points to, or remove the link") from None
         raise FlowgateError(f"{display}: file not found", _restore_hint(path)) from None
     except NotRegularFile as exc:
         raise FlowgateError(f"{display}: not a regular file ({exc.kind}); refused without reading it",
                             "a config file must be an ordinary YAML file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FlowgateError(f"{display}: a symbolic link that loops ({exc.strerror})",
+                                "point the link at a real file, or remove it") from None
         raise FlowgateError(f"{display}: cannot read: {exc.strerror}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise FlowgateError(f"{display}: larger than {MAX_CONFIG_BYTES // 1024} KiB; refused without parsing it",

@@ -69,7 +69,7 @@ class Plan:
     litellm_config: str  # keys as os.environ/ references: fit for a ConfigMap
     cliproxy_config: str  # keys as ref(VAR) tokens: no value (compose interpolates them; checksums)
     cliproxy_config_values: str | None  # with the keys in it: for the Secret only (None: not read)
-    litellm_env: dict[str, str]  # plain environment (no secret)
+    litellm_env: dict[str, str]  # plain environment: FlowGate's defaults only (litellm.env goes in the Secret)
     litellm_secrets: list[str]  # variables LiteLLM takes from the Secret
     cliproxy_env: dict[str, str]
     cliproxy_secrets: list[str]
@@ -137,6 +137,10 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
             model["api_key_env"], model["api_key_file"] = key_var(model["name"]), None
             litellm_secrets.append(need(model["api_key_env"], f"file {path}", _from_file(path, f"models: {model['name']}")))
 
+    # litellm.env values may be secrets (the README says so): they travel in the Secret / env file too
+    for name, value in stack["litellm"]["env"].items():
+        litellm_secrets.append(need(name, f"litellm.env.{name}", lambda value=value: value))
+
     redis_mode = _redis(stack, paths, environ, need, litellm_secrets)
     cliproxy_env, cliproxy_secrets = _store(stack, paths, environ, need)
 
@@ -156,7 +160,7 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
     if read_values:
         with_values = cliproxy_config(found[CLIPROXY_API_KEY_VAR].value, found[CLIPROXY_MANAGEMENT_KEY_VAR].value)
     return Plan(stack, litellm_config, cliproxy_config(ref(CLIPROXY_API_KEY_VAR), ref(CLIPROXY_MANAGEMENT_KEY_VAR)),
-                with_values, litellm_env={**LITELLM_DEFAULT_ENV, **stack["litellm"]["env"]},
+                with_values, litellm_env={k: v for k, v in LITELLM_DEFAULT_ENV.items() if k not in stack["litellm"]["env"]},
                 litellm_secrets=litellm_secrets, cliproxy_env=cliproxy_env, cliproxy_secrets=cliproxy_secrets,
                 secrets=found, redis=redis_mode, notes=_notes(stack, redis_mode))
 
@@ -228,12 +232,12 @@ def _from_env(environ, name: str, where: str):
 
 def _from_file(path, where: str):
     def read() -> str:
+        from ..config.keyfiles import read_key_file  # the one rule for a key file: regular, small, one line, ours
+
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FlowgateError(f"{where}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-                                "create the file (one line), or use --existing-secret NAME (Kubernetes)") from None
-        if not value:
-            raise FlowgateError(f"{where}: {path} is empty", "put the value on its first line")
-        return value
+            return read_key_file(path)
+        except FlowgateError as exc:
+            raise FlowgateError(f"{where}: {exc.message}",
+                                "make it a file of yours holding one line, or use --existing-secret NAME "
+                                "(Kubernetes)") from None
     return read

@@ -23,9 +23,11 @@ from .history import task_dashboard, task_usage  # noqa: E402
 from .inspect import task_doctor, task_logs, task_status  # noqa: E402
 from .profile import task_profile  # noqa: E402
 from .run import task_down, task_preflight, task_ready, task_restart, task_start, task_up  # noqa: E402
+from .cliparse import install as _install_cliparse  # noqa: E402
 from .usage import install as _install_usage  # noqa: E402
 
 _install_usage()
+_install_cliparse()
 
 task_flowgate = one_creator([
     task_up, task_down, task_restart, task_status, task_logs, task_doctor, task_config, task_secrets, task_render,

@@ -13,7 +13,8 @@ from ..config.view import cliproxy
 from ..services import secrets
 from .common import PATHS, action, read_stack, read_stack_or_none
 
-SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.SECRETS]
+# The secrets this config uses (as the last `config` run left it; the action asks the current one).
+SECRET_FILES = [str(PATHS.secret(name)) for name in secrets.needed(read_stack_or_none())]
 SCHEMA_SOURCES = [str(PATHS.root / "tasks" / name) for name in (
     "config/load.py", "config/schema.py", "config/teamspec.py", "config/valuerules.py", "config/passthrough.py",
     "accounts/provider_spec.py", "config/profiles.py", "config/passthrough_keys.json")]
@@ -31,11 +32,10 @@ def _config_inputs() -> list[str]:
 
 
 def write_stack() -> dict:
-    from ..config.load import load_stack, require_references
+    from ..config.load import load_stack
     from ..services.common import render_inputs
 
-    stack = load_stack(PATHS)
-    require_references(PATHS, stack)  # before anything is written
+    stack = load_stack(PATHS, references=True)  # every problem at once, before anything is written
     # 0600: litellm.env values (and whatever else a user passes through) may be secrets.
     changed = atomic_write(PATHS.stack_json, _json(stack), mode=PRIVATE_FILE_MODE)
     from ..inspect.pending import config_sources
@@ -43,6 +43,9 @@ def write_stack() -> dict:
     atomic_write(PATHS.config_sources, _json(config_sources(PATHS)))  # what stack.json was built from (status)
     for service in RENDERED:
         atomic_write(PATHS.render_inputs(service), _json(render_inputs(stack, service)), mode=PRIVATE_FILE_MODE)
+    from ..accounts.providers import remember_problems
+
+    remember_problems(PATHS, stack)  # `up` warns about a provider the installed binary lacks
     return {"changed": changed, "profile": stack["profile"]}
 
 
@@ -65,7 +68,7 @@ def task_config():
 
 
 def make_secrets() -> dict:
-    created = secrets.ensure_all(PATHS)
+    created = secrets.ensure_all(PATHS, read_stack())
     for name in created:
         print(f"generated {PATHS.secret(name)} (0600)")
     return {"created": created}
@@ -77,7 +80,7 @@ def task_secrets():
         "actions": [action(make_secrets)],
         "targets": SECRET_FILES,
         "task_dep": ["config"],  # never generate anything for an invalid config
-        "uptodate": [lambda: all(PATHS.secret(n).exists() for n in secrets.SECRETS)],
+        "uptodate": [lambda: secrets.all_present(PATHS, read_stack_or_none())],
     }
 
 
@@ -88,14 +91,14 @@ def _key_files(stack: dict | None) -> list[str]:
 
 
 def render_service(service: str) -> dict:
-    from ..config.load import require_references
+    from ..config.references import require_references
     from ..config.names import CLIPROXY
     from ..services.cliproxy import render_cliproxy
     from ..services.litellm import render_litellm_local
 
     stack = read_stack()
     require_references(PATHS, stack)
-    values = secrets.read_all(PATHS)
+    values = secrets.read_all(PATHS, stack)
     if service == CLIPROXY:
         text, target = render_cliproxy(PATHS, stack, values), PATHS.cliproxy_rendered
     else:
@@ -142,16 +145,15 @@ def task_render():
 def check_all() -> None:
     """Validate everything a render needs and render in memory; write nothing."""
     from ..accounts.providers import provider_problems
-    from ..config.load import check_references, load_stack
+    from ..config.load import load_stack
     from ..base.errors import FlowgateError
     from ..services.cliproxy import render_cliproxy
     from ..services.litellm import render_litellm_local
 
-    stack = load_stack(PATHS)
-    problems = check_references(PATHS, stack)
-    problems += [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
+    stack = load_stack(PATHS, references=True)  # the config's problems and its missing references, with file:line
+    problems = [f"providers: {p.problem}: {p.fix}" for p in provider_problems(PATHS, stack)]
     try:
-        values = secrets.read_all(PATHS)
+        values = {**secrets.placeholders(), **secrets.read_all(PATHS, stack)}
     except FlowgateError:
         values = secrets.placeholders()  # nothing generated yet: check the templates with stand-ins
     for render in (render_litellm_local, render_cliproxy) if not problems else ():
@@ -162,11 +164,14 @@ def check_all() -> None:
     if problems:
         raise FlowgateError(f"{len(problems)} problem(s) found", "fix them and run `uv run doit check` again",
                             details=problems)
+    from ..base.terminal import printable
     from ..catalog import store
     from ..catalog.routes import models_phrase
     from ..catalog.table import unserved_uses
-    from ..base.terminal import printable
+    from ..config.ratelimits import unenforced
 
+    for warning in unenforced(stack):
+        print(f"warning: {printable(warning)}")
     for model, who in unserved_uses(stack, store.read(PATHS)):  # a warning: the catalog changes by itself
         print(f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)")
     print(f"config OK: profile {stack['profile']}, {models_phrase(stack)}, "

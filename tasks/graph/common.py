@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir
+from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, load_json
 from ..base.paths import Paths
 from ..config.names import SERVICES
 from . import exits, statedb
@@ -15,9 +14,10 @@ from .reporter import FlowgateReporter
 exits.install()  # first: Ctrl-C from here on ends quietly
 PATHS = Paths.from_env()
 # doit's sqlite3 state db lives in .router/, which must exist (and be readable) before doit opens it.
-ensure_dir(PATHS.router, PRIVATE_DIR_MODE)
+ensure_dir(PATHS.router, PRIVATE_DIR_MODE, allow_link=True)
 statedb.ensure_usable(PATHS.doit_db)
 statedb.write_only_changes()
+statedb.guard_writes(PATHS.doit_db)
 
 DOIT_CONFIG = {
     "default_tasks": ["up"],
@@ -64,7 +64,7 @@ def action(fn):
 def read_stack() -> dict:
     """The validated config the `config` task wrote (cheap: JSON, no YAML import)."""
     try:
-        return json.loads(PATHS.stack_json.read_text(encoding="utf-8"))
+        return load_json(PATHS.stack_json)
     except (OSError, ValueError):
         raise FlowgateError(f"{PATHS.stack_json} is missing or unreadable",
                             "run `uv run doit config` (or `uv run doit up`) to rebuild it") from None
@@ -72,7 +72,7 @@ def read_stack() -> dict:
 
 def read_stack_or_none() -> dict | None:
     try:
-        return json.loads(PATHS.stack_json.read_text(encoding="utf-8"))
+        return load_json(PATHS.stack_json)
     except (OSError, ValueError):
         return None
 

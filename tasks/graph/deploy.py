@@ -43,6 +43,7 @@ def export(target: str, out: str | None, existing_secret: str | None = None) -> 
 
     stack = read_stack()
     out_dir = _out_dir(target, out)
+    _require_dir(out_dir)
     if target == "k8s":
         result = k8s.export(PATHS, stack, out_dir, existing_secret)
     else:
@@ -55,6 +56,18 @@ def export(target: str, out: str | None, existing_secret: str | None = None) -> 
         print(f"run with: docker compose --project-directory {_display(out_dir)} up -d")
     options = {"out": out, "existing_secret": existing_secret}
     return {**_fingerprint(target, options, stack), "files": result.files}
+
+
+def _require_dir(out_dir: Path) -> None:
+    """--out names a directory (created when missing), never an existing file or a link to one."""
+    from ..base.errors import FlowgateError
+
+    hint = "give a directory for the export's files (it is created when missing)"
+    if os.path.lexists(out_dir) and not out_dir.is_dir():
+        raise FlowgateError(f"--out {_display(out_dir)} exists and is not a directory", hint)
+    existing = next((p for p in out_dir.parents if os.path.lexists(p)), None)  # created only once all is known
+    if existing is not None and not existing.is_dir():
+        raise FlowgateError(f"--out {_display(out_dir)}: {_display(existing)} is not a directory", hint)
 
 
 def _display(path: Path) -> str:

@@ -45,6 +45,9 @@ def fetch_binary() -> dict:
         print(f"{result.describe()} is current")
     events.record(PATHS, "fetch", "cliproxy", result.action, f"{result.tag or ''} {result.asset or ''}".strip(),
                   requests=result.requests, line=result.line)
+    from ..accounts.providers import remember_problems
+
+    remember_problems(PATHS, stack)  # another binary may lack (or now have) a configured provider
     return {"action": result.action, "tag": result.tag}
 
 

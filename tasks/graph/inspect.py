@@ -24,8 +24,17 @@ def show_status(json_output: bool):
     print(json.dumps(data, indent=2) if json_output else status.table(data))
     sys.stdout.flush()
     if not data["ready"]:
-        down = [s["service"] for s in data["services"] if s["enabled"] and not s["ready"]]
-        raise FlowgateError(f"not ready: {', '.join(down)}", "run `uv run doit up`")
+        down = [s for s in data["services"] if s["enabled"] and not s["ready"]]
+        others = [s["service"] for s in down if not s.get("restart")]
+        restarting = [s["service"] for s in down if s.get("restart")]  # nothing to do but wait: `up` waits too
+        what = [f"not ready: {', '.join(others)}"] if others else []
+        what += [f"{', '.join(restarting)} restarting after a crash (its launcher restarts it)"] if restarting else []
+        raise FlowgateError("; ".join(what), "run `uv run doit up`" if others else
+                            "run `uv run doit status` again shortly (`uv run doit up` waits for it)")
+    shared = [s["service"] for s in data["services"] if s.get("strangers")]
+    if shared:
+        raise FlowgateError(f"a listener that is not FlowGate's shares the port of {', '.join(shared)}",
+                            "stop it (named above)")
     if data["pending"]:
         raise FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
                             "`uv run doit up` applies them (listed above)")
@@ -45,11 +54,14 @@ def task_status():
 def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack import process
 
-    from ..config.names import LITELLM
+    from ..config.names import LITELLM, REDIS, enabled_services
     from ..stack.replicas import recorded
 
     # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
-    services = [n for s in service_choice(pos) for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
+    chosen = service_choice(pos)
+    if not pos and REDIS not in enabled_services(read_stack_or_none()) and not PATHS.record(REDIS).exists():
+        chosen = [s for s in chosen if s != REDIS]  # Redis only when it is configured (or still runs)
+    services = [n for s in chosen for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
     services = list(dict.fromkeys(services))
     for service in services:
         log = PATHS.log(service)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from ..config.names import LITELLM
-from .common import PATHS, action
+from .common import PATHS, action, read_stack_or_none
 
 
 def profile(pos: list[str], clear: bool) -> None:
@@ -83,7 +83,7 @@ def _rebuild() -> dict:
     from .build import render_service, write_stack
 
     write_stack()
-    if all(PATHS.secret(n).exists() for n in secrets.SECRETS):  # a fresh checkout renders at `doit up`
+    if secrets.all_present(PATHS, read_stack_or_none()):  # a fresh checkout renders at `doit up`
         render_service(LITELLM)
     return load_stack(PATHS)
 

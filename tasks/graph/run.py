@@ -97,6 +97,7 @@ def summary() -> None:
     gateway = base_url(litellm(stack))
     print(f"  OpenAI base URL: {gateway}/v1   Anthropic base URL: {gateway}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
+    _unsupported_providers()
     _models_after_up(stack)
 
 
@@ -127,6 +128,18 @@ def _models_after_up(stack: dict) -> None:
         print(f"  models: no account serves a model yet: log in with `uv run doit login:{names[0]}`")
 
 
+def _unsupported_providers() -> None:
+    from ..base.fsutil import load_json
+
+    try:  # what the `config` / `fetch` tasks found (tasks.accounts.providers.remember_problems)
+        unsupported = load_json(PATHS.state_dir / "providers.unsupported.json")
+    except (OSError, ValueError):
+        unsupported = []
+    for entry in unsupported if isinstance(unsupported, list) else []:
+        if isinstance(entry, dict):
+            print(f"warning: providers: {entry.get('problem')}: no login for it until {entry.get('fix')}")
+
+
 def task_up():
     """Bring the whole stack up and true to the config (default task)."""
     return {"actions": [action(summary)], "task_dep": ["ready"], "uptodate": [False], "meta": {"quiet": True}}
@@ -148,6 +161,8 @@ def stop_services(services: list[str], reason: str) -> None:
             for name in instances:
                 stop_leftovers(PATHS, litellm(stack) if stack else None, name)  # a swap interrupted halfway
         for service in services:  # LiteLLM first: it is the one clients talk to
+            if service == REDIS and REDIS not in enabled_services(stack) and not PATHS.record(REDIS).exists():
+                continue  # not configured, not running: nothing to say about it
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:
                 forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report

@@ -82,6 +82,41 @@ def ensure_usable(db: Path) -> Path | None:
     return aside
 
 
+_REPORTED: list = []  # a failed write is reported once; doit saves again on its way out
+
+
+def guard_writes(db: Path) -> None:
+    """A full disk (or a read-only one) while doit writes its db: one error line and exit 1, not
+    sqlite's traceback. The db only caches up-to-date decisions; the next run re-checks."""
+    from doit.dependency import SqliteDB
+
+    if getattr(SqliteDB.remove, "flowgate", False):
+        return
+    for name in ("__init__", "dump", "remove", "remove_all"):
+        setattr(SqliteDB, name, _guarded(getattr(SqliteDB, name), db))
+
+
+def _guarded(method, db: Path):
+    def run(self, *args, **kwargs):
+        import sqlite3
+
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if _REPORTED:
+                return None
+            _REPORTED.append(exc)
+            full = "full" in str(exc)
+            sys.stderr.write(f"error: {'disk full while writing' if full else 'cannot write'} doit's state db {db} "
+                             f"({exc})\n  hint: {'free some space' if full else 'check that directory'} and run "
+                             "the command again\n")
+            sys.stderr.flush()
+            raise SystemExit(1) from None
+
+    run.flowgate = True
+    return run
+
+
 def write_only_changes() -> None:
     """Make doit's sqlite3 backend skip the rows whose content did not change when it saves.
 

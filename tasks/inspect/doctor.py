@@ -24,7 +24,8 @@ from typing import Callable
 from .. import release
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from ..config.load import SCHEMA, load_stack, require_references
+from ..config.load import SCHEMA, load_stack
+from ..config.references import require_references
 from ..config.names import RENDERED, SERVICES, enabled_services
 from ..config.view import cliproxy
 from ..release import lines
@@ -81,7 +82,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("binary", binary))
     checks.append(_guard("providers", lambda: _check_providers(stack, line_box[0])))
     checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
-    checks.append(_guard("secrets", lambda: _check_secrets(paths)))
+    checks.append(_guard("secrets", lambda: _check_secrets(paths, stack)))
     checks.append(_guard("disk", lambda: _check_disk(paths)))
     checks.append(_guard("state", lambda: _check_state(paths)))
     checks.append(_guard("usage", lambda: _check_usage(paths)))
@@ -267,6 +268,14 @@ def _check_ports(paths: Paths, stack: dict | None) -> Check:
     if conflicts:
         return Check("ports", False, "; ".join(f"{s.where}: {s.problem}" for s in conflicts) + suffix,
                      "; ".join(s.fix for s in conflicts))
+    from ..stack.portcheck import strangers
+
+    shared = [(s, strangers(paths, s.service, s.host, s.port)) for s in states if s.ours]
+    shared = [(s, who) for s, who in shared if who]
+    if shared:
+        return Check("ports", False, "; ".join(f"{s.where}: shared with a listener that is not FlowGate's: {', '.join(who)}"
+                                               for s, who in shared) + suffix,
+                     "stop that process (`lsof -i :PORT` shows it): it can receive the service's connections")
     found = [f"{s.where} ours ({s.service} pid {s.ours.pid})" if s.ours else f"{s.where} free" for s in states]
     return Check("ports", True, ", ".join(found) + suffix)
 
@@ -274,7 +283,8 @@ def _check_ports(paths: Paths, stack: dict | None) -> Check:
 # --------------------------------------------------------------------------- secrets
 
 
-def _check_secrets(paths: Paths) -> Check:
+def _check_secrets(paths: Paths, stack: dict | None = None) -> Check:
+    wanted = secrets.needed(stack) if stack is not None else list(secrets.SECRETS)
     present = [name for name in secrets.SECRETS if paths.secret(name).exists()]
     if not paths.secrets_dir.exists() or not present:
         return Check("secrets", True, "not generated yet (`uv run doit up` creates them)")
@@ -289,7 +299,7 @@ def _check_secrets(paths: Paths) -> Check:
         return Check("secrets", False, "; ".join(loose), "; ".join(fix))
     for name in present:
         secrets.read(paths, name)  # empty or wrong-kind file: FlowgateError with its own fix
-    missing = len(secrets.SECRETS) - len(present)
+    missing = len([name for name in wanted if name not in present])
     detail = f"{len(present)} present, private (0700/0600)"
     if missing:
         detail += f"; {missing} not generated yet"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from ..base.errors import FlowgateError
+from ..base.fsutil import load_json
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
 
@@ -23,7 +24,7 @@ def config_sources(paths: Paths) -> dict:
 
 def _config_edited(paths: Paths) -> bool:
     try:
-        recorded = json.loads(paths.config_sources.read_text(encoding="utf-8"))
+        recorded = load_json(paths.config_sources)
     except (OSError, ValueError):
         return True
     return recorded != config_sources(paths)
@@ -33,7 +34,8 @@ def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list
     """The config `up` would run with, and what is pending about the config itself."""
     if stack is not None and not _config_edited(paths):
         return stack, []
-    from ..config.load import check_references, load_stack
+    from ..config.load import load_stack
+    from ..config.references import check_references
 
     try:
         new = load_stack(paths)
@@ -63,7 +65,7 @@ def remember_key_files(paths: Paths, stack: dict) -> None:
 
 def _keys_changed(paths: Paths, stack: dict) -> bool:
     try:
-        rendered = json.loads(paths.rendered_keys.read_text(encoding="utf-8"))
+        rendered = load_json(paths.rendered_keys)
     except (OSError, ValueError):
         return False  # rendered by an older FlowGate: unknown, and `up` would not re-render for it
     return rendered != _key_digests(paths, stack)
@@ -73,7 +75,7 @@ def _render_pending(paths: Paths, stack: dict, service: str) -> bool:
     from ..services.common import render_inputs
 
     try:
-        written = json.loads(paths.render_inputs(service).read_text(encoding="utf-8"))
+        written = load_json(paths.render_inputs(service))
     except (OSError, ValueError):
         return True
     target = paths.litellm_config if service == LITELLM else paths.cliproxy_rendered
@@ -120,7 +122,7 @@ def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, an
         return f"restart {service}: {why}"
     if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
         return "hot-reload cliproxy: config changed"
-    hung = health.hung_reason(stack, service, record, answered=answered)
+    hung = health.hung_reason(stack, service, record, answered=answered, paths=paths)
     return f"restart {service}: {hung}" if hung else None
 
 
@@ -132,9 +134,9 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
     new, out = effective_stack(paths, stack)
     if new is None:
         return out
-    from ..services.secrets import SECRETS
+    from ..services.secrets import all_present
 
-    if not all(paths.secret(name).exists() for name in SECRETS):
+    if not all_present(paths, new):
         out.append("generate the missing secrets in .router/secrets/")
     services = enabled_services(new)
     rerender = {s: s in RENDERED and _render_pending(paths, new, s) for s in services}

@@ -49,14 +49,30 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         entry["ready"] = where is not None and probe.service_ok(service_of(service), *where,
                                                                 probe_path(service_of(service), record.meta), record.meta)
         if not entry["ready"]:
-            hung = health.hung_reason(stack, service, record, answered=False) if stack else None
-            entry["state"], entry["problem"] = ("unhealthy", hung) if hung else ("starting", None)
+            hung = health.hung_reason(stack, service, record, answered=False, paths=paths) if stack else None
+            entry["state"], entry["problem"] = ("unhealthy", hung) if hung else (
+                "restarting" if entry["restart"] else "starting", None)
+        else:
+            entry["restart"] = None  # it answers: the restart is over
         entry["drift"] = config_drift(paths, service, record)
+        if port and service_of(service) == service:  # replicas share the first instance's address: asked once
+            from ..stack.portcheck import strangers
+
+            entry["strangers"] = strangers(paths, service, host, port)
+        if service_of(service) == LITELLM:  # what its launcher boots, whatever is rendered now
+            entry["serving_config"] = _serving_config(paths, service, record)
         entry["version"] = record.meta.get("version") or (health.cliproxy_version_from_log(paths) if service == CLIPROXY else None)
         if service == CLIPROXY:
             line = lines.LINES.get(record.meta.get("line") or "") or lines.by_version(entry["version"])
             entry["line"] = line.name if line else None
     return entry
+
+
+def _serving_config(paths: Paths, service: str, record) -> str:
+    from ..stack.launcher_files import booted_config
+
+    kept = booted_config(paths, service, record.pid)
+    return str(kept if kept.exists() else paths.litellm_config)
 
 
 def _supervision(paths: Paths, service: str, record, state) -> dict:
@@ -67,7 +83,8 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
            "service_pid": sup.get("service_pid") if state.state == "running" else None,
            "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,
-           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None}
+           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None,
+           "restart": launcher_files.self_restart(sup, time.time()) if state.state == "running" else None}
     if state.state == "crashed" and state.exit_code is None:
         out["exit_code"] = sup.get("last_exit_code")  # the launcher exits as its service did
     return out
@@ -162,12 +179,16 @@ def _uptime(seconds: float | None) -> str:
 
 
 def table(report: dict) -> str:
+    from ..stack import launcher_files
+
     headers = ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version", "drift"]
     rows, notes = [], []
     for s in report["services"]:
         state = s["state"]
         if state == "crashed" and s["exit_code"] is not None:
             state += f" (exit {s['exit_code']})"
+        elif s.get("restart") and not s["ready"]:
+            state = launcher_files.describe_restart(s["restart"])
         elif s.get("launcher") == "restarting":
             state = "restarting"
         swap = s.get("swap")
@@ -195,6 +216,14 @@ def table(report: dict) -> str:
     for s in report["services"]:
         if s.get("problem"):
             lines.append(f"{s['service']} is unhealthy: {s['problem']}: `uv run doit up` restarts it")
+        if s.get("strangers"):
+            port = s["address"].rsplit(":", 1)[-1]
+            lines.append(f"{s['service']}: port {port} is shared with a listener that is not FlowGate's: "
+                         f"{', '.join(s['strangers'])}: it can receive the service's connections (keys included): "
+                         f"stop it (`lsof -i :{port}`)")
+        if s.get("drift") and s.get("serving_config"):
+            lines.append(f"{s['service']} serves the config it booted with ({s['serving_config']}), not the one "
+                         "rendered since: `uv run doit up` applies it (or shows why it does not boot)")
         if s.get("recovered"):
             lines.append(f"{s['service']}: its run record was unreadable; pid {s['pid']} was identified as FlowGate's "
                          "by its command line and working directory (`uv run doit up` restarts it once)")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import atomic_write
+from ..base.fsutil import atomic_write, load_json
 from ..base.paths import Paths
 from . import lines
 from .settings import ReleaseSettings
@@ -94,7 +94,7 @@ def locate_binary(paths: Paths, settings: ReleaseSettings | None, manifest: dict
 def read_manifest(paths: Paths) -> dict | None:
     """The install manifest, or None when missing or unreadable."""
     try:
-        data = json.loads(paths.manifest.read_text(encoding="utf-8"))
+        data = load_json(paths.manifest)
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

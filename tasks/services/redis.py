@@ -90,8 +90,10 @@ def answers(host: str, port: int, meta: dict, timeout: float = 1.0) -> str:
     """The managed Redis's answer to PING after AUTH with its password ("PONG" when ready)."""
     from ..stack.redisping import ping
 
+    from ..config.keyfiles import read_key_file
+
     try:
-        secret = Path(meta["password_file"]).read_text(encoding="utf-8").strip()
-    except (KeyError, OSError):
+        secret = read_key_file(Path(meta["password_file"]))  # regular, small, one line: never a FIFO's wait
+    except (KeyError, FlowgateError):
         return "its password file is unreadable"
     return ping(host, port, secret, timeout)

@@ -13,13 +13,14 @@ import tempfile
 from pathlib import Path
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, write_error
+from ..base.fsutil import NotRegularFile, PRIVATE_DIR_MODE, ensure_dir, read_regular, write_error
 from ..base.paths import Paths
 
 LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_master_key
 CLIPROXY_API_KEY = "cliproxy_api_key"
 CLIPROXY_MANAGEMENT_KEY = "cliproxy_management_key"
 REDIS_PASSWORD = "redis_password"  # of the Redis FlowGate runs (redis.managed), here or in a cluster
+SECRET_LIMIT = 4096  # a generated secret is ~50 bytes
 
 # name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
 SECRETS = {
@@ -43,6 +44,8 @@ def ensure(paths: Paths, name: str) -> bool:
     ensure_dir(paths.secrets_dir, PRIVATE_DIR_MODE)
     if target.exists():
         return False
+    if os.path.islink(target):
+        raise _dangling(target)
     value = generate(name) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=paths.secrets_dir)  # 0600 from the start
     try:
@@ -62,16 +65,47 @@ def ensure(paths: Paths, name: str) -> bool:
     return True
 
 
-def ensure_all(paths: Paths) -> list[str]:
-    """Create every missing secret; returns the names created now."""
-    return [name for name in SECRETS if ensure(paths, name)]
+def _dangling(path: Path) -> FlowgateError:
+    """A secret that is a link to nothing: generating one would not help (the link stays in the way)."""
+    from ..base.terminal import printable
+
+    try:
+        target = printable(os.readlink(path))
+    except OSError:
+        target = "?"
+    return FlowgateError(f"secret file {path} is a symbolic link to {target}, which does not exist",
+                         f"restore {target}, or remove the link (`rm {path}`) and run `uv run doit secrets` "
+                         "to generate a new one (a new gateway key means updating the clients)")
+
+
+def needed(stack: dict | None) -> list[str]:
+    """The secrets this config uses: Redis's password only with `redis.managed` (no stray key otherwise)."""
+    managed = bool(((stack or {}).get("redis") or {}).get("managed"))
+    return [name for name in SECRETS if name != REDIS_PASSWORD or managed]
+
+
+def ensure_all(paths: Paths, stack: dict | None = None) -> list[str]:
+    """Create every missing secret the config needs; returns the names created now."""
+    return [name for name in needed(stack) if ensure(paths, name)]
 
 
 def read(paths: Paths, name: str) -> str:
     path = paths.secret(name)
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        data, _ = read_regular(path, SECRET_LIMIT)  # never blocks on a FIFO, never reads a device whole
+        if len(data) > SECRET_LIMIT:
+            raise FlowgateError(f"secret file {path} is larger than {SECRET_LIMIT} bytes: it is not one of FlowGate's",
+                                "move it away and run `uv run doit secrets` to generate a new one")
+        value = data.decode("utf-8").strip()
+    except NotRegularFile as exc:
+        raise FlowgateError(f"secret file {path} is not a regular file ({exc.kind})",
+                            "move it away and run `uv run doit secrets` to generate a new one") from None
+    except UnicodeDecodeError:
+        raise FlowgateError(f"secret file {path} is not text",
+                            "move it away and run `uv run doit secrets` to generate a new one") from None
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise _dangling(path) from None
         raise FlowgateError(f"secret file {path} is missing",
                             "run `uv run doit up` (or `uv run doit secrets`) to generate it") from None
     except OSError as exc:
@@ -86,8 +120,12 @@ def read(paths: Paths, name: str) -> str:
     return value
 
 
-def read_all(paths: Paths) -> dict[str, str]:
-    return {name: read(paths, name) for name in SECRETS}
+def read_all(paths: Paths, stack: dict | None = None) -> dict[str, str]:
+    return {name: read(paths, name) for name in needed(stack)}
+
+
+def all_present(paths: Paths, stack: dict | None) -> bool:
+    return all(paths.secret(name).exists() for name in needed(stack))
 
 
 def placeholders() -> dict[str, str]:

@@ -26,13 +26,19 @@ def record(paths: Paths, event: str, service: str | None = None, result: str = "
         **extra,
     }
     line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")
-    paths.router.mkdir(parents=True, exist_ok=True)
-    # One write() on an O_APPEND fd: lines from concurrent runs never interleave.
-    fd = os.open(paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    from ..base.fsutil import refuse_link, write_error
+
     try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+        paths.router.mkdir(parents=True, exist_ok=True)
+        # One write() on an O_APPEND fd: lines from concurrent runs never interleave. Never through a link.
+        fd = os.open(paths.events, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        refuse_link(paths.events)
+        raise write_error(paths.events, exc) from None
     return entry
 
 

@@ -14,6 +14,7 @@ from ..config.names import CLIPROXY, service_of
 from ..config.view import of
 from ..services.common import probe_path
 from . import probe, process, replicas
+from .launcher_files import read_state, self_restart
 
 # `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
 RESTART_PROBE_TIMEOUT = 3.0
@@ -29,10 +30,12 @@ def _state_letter(pid: int) -> str | None:
 
 
 def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, answered: bool | None = None,
-                timeout: float = 1.0, now=time.time) -> str | None:
+                timeout: float = 1.0, now=time.time, paths: Paths | None = None) -> str | None:
     """Why the live process `record` counts as hung, or None (it answers, or may still be starting).
 
-    `answered`: the probe's verdict when the caller already has one.
+    `answered`: the probe's verdict when the caller already has one. `paths`: where its launcher
+    says what it is doing; a service its launcher is restarting is not hung while it waits, nor
+    during the restarted one's start_timeout (`up` must not throw that restart away).
     """
     if _state_letter(record.pid) == "T":
         return "not answering: its process is stopped (SIGSTOP or a debugger)"
@@ -44,12 +47,30 @@ def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, ans
                                                           probe_path(service_of(service), record.meta), record.meta, timeout)
     if answered:
         return None
+    sup = launcher_state(paths, service, record) if paths is not None else None  # read only when silent
+    restart = self_restart(sup, now())
+    if restart is not None and "next_in_s" in restart:
+        return None
+    if sup and _state_letter(sup.get("service_pid") or 0) == "T":
+        return "not answering: its process is stopped (SIGSTOP or a debugger)"
+    limit = float(settings.start_timeout)
+    if restart is not None:  # the restarted service boots: the same grace as a first start
+        if restart["starting_s"] > limit:
+            return f"not answering {restart['starting_s']:.0f} s after its launcher restarted it (start_timeout {limit:g} s)"
+        return None
+    if sup and isinstance(sup.get("ready_at"), (int, float)) and sup.get("restarts"):  # ready again since a restart
+        return f"not answering since it was ready (at {time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(sup['ready_at']))})"
     if record.meta.get("ready_at"):
         return f"not answering since it was ready (at {record.meta['ready_at']})"
-    age, limit = now() - record.create_time, float(settings.start_timeout)
+    age = now() - record.create_time
     if age > limit:
         return f"not answering {age:.0f} s after its start (start_timeout {limit:g} s)"
     return None
+
+
+def launcher_state(paths: Paths, service: str, record: process.ProcessRecord) -> dict | None:
+    """What the launcher recorded as `record` says (None for a recovered or pre-launcher process)."""
+    return read_state(paths, service, record.pid) if record.meta.get("launcher") else None
 
 
 def mark_ready(paths: Paths, service: str) -> None:

@@ -47,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         print("launcher: nothing to supervise (give the command after --)", file=sys.stderr)
         return 2
     paths = Paths(root=ROOT, home=Path(args.home))
+    keep = {}
     if args.ready == "worker":
         ready = supervisor.worker_ready(paths, args.service, os.getpid())
+        if os.environ.get("CONFIG_FILE_PATH"):  # restarts boot what booted now, whatever is rendered later
+            from .launcher_files import keep_booted_config
+
+            keep["CONFIG_FILE_PATH"] = keep_booted_config(paths, args.service, os.getpid(), os.environ["CONFIG_FILE_PATH"])
     elif args.ready.startswith("redis://"):  # the managed Redis: PING after AUTH
         from ..services.redis import answers
         from ..services.secrets import REDIS_PASSWORD
@@ -62,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     # interpreter is already up, which keeps LiteLLM's cold start as fast as `litellm --config`.
     own = child[1:3] == ["-m", "tasks.stack.launcher"] and Path(child[0]).resolve() == Path(sys.executable).resolve()
     in_process = (lambda: main(child[3:])) if own else None
-    code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process).run()
+    try:
+        code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep).run()
+    finally:
+        if keep:
+            from .launcher_files import booted_config
+
+            booted_config(paths, args.service, os.getpid()).unlink(missing_ok=True)
     return supervisor.exit_like(code)
 
 

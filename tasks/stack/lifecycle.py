@@ -41,7 +41,7 @@ def _is_current(paths: Paths, stack: dict, service: str) -> bool:
         return False
     if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
         return False
-    return health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT) is None
+    return health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) is None
 
 
 def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
@@ -94,7 +94,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     why = ""
     alive = record is not None and process.is_alive(record)
     # --- hardening: a hung process is restarted; nothing is stopped before the new launch is checked
-    hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT) if alive else None
+    hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) if alive else None
     if alive and record.inputs_hash == launch.inputs_hash and not hung:
         if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
             _deliver_cliproxy_config(paths)

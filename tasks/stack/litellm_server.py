@@ -18,6 +18,7 @@ import asyncio
 import gc
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -69,8 +70,11 @@ def _server_class():
             gc.freeze()  # what the app built at startup lives as long as the process: never scan it again
             # Steer to the listener at index N (replicas): it exists only while a swap's new instance
             # listens beside the N current ones; otherwise the kernel spreads connections by its hash.
-            steered = (reuseport.steer_to(self.shared_sock, int(os.environ.get(REPLICAS_ENV) or 1))
-                       if self.shared_sock is not None else False)
+            replicas = int(os.environ.get(REPLICAS_ENV) or 1)
+            steered = reuseport.steer_to(self.shared_sock, replicas) if self.shared_sock is not None else False
+            if steered:  # detached once the old instance has closed: nobody may join at index N later
+                threading.Thread(target=reuseport.release_when_alone, daemon=True, name="flowgate-steering",
+                                 args=(self.shared_sock, replicas, self.config.timeout_graceful_shutdown + 30)).start()
             print(f"flowgate launcher: listening on {self.address} (probe port {self.report.data['probe_port']}"
                   f"{', new connections steered here' if steered else ''})", flush=True)
             self.report.update(ready=True, ready_at=time.time(), steered=steered)

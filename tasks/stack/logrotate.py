@@ -23,6 +23,9 @@ def rotated(path: Path, n: int) -> Path:
 
 
 def _large(path: Path, max_bytes: int | None) -> bool:
+    from ..base.fsutil import refuse_link
+
+    refuse_link(path)  # never copy, rename or truncate a link's target
     try:
         return os.stat(path).st_size > (MAX_LOG_BYTES if max_bytes is None else max_bytes)
     except FileNotFoundError:

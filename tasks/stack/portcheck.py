@@ -7,6 +7,7 @@ holder's pid and name where the system lets us see them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import namedtuple
 
@@ -102,6 +103,44 @@ def require_port_released(paths: Paths, service: str, host: str, port: int, stop
             require_port(paths, service, host, port)
             return
         time.sleep(0.02)
+
+
+def strangers(paths: Paths, service: str, host: str, port: int) -> list[str]:
+    """Listeners on the service's address that are not its own (a same-user process may share the
+    port with SO_REUSEPORT and receive part of its connections): who they are, in words."""
+    from .listeners import sharing
+    from .process.ports import _host_ips
+
+    found = sharing(_host_ips(host, port), port)
+    lives = _own(paths, service)
+    if not found or len(found) <= len(lives):
+        return []  # no more listeners than live processes of ours: nothing to name (~0.1 ms)
+    if service_of(service) == LITELLM:  # a swap under way: its new and old instance listen too
+        from .swap import next_record, prev_record
+
+        extra = [process.read_record(path(paths, name)) for name in [service] for path in (next_record, prev_record)]
+        lives += [r for r in extra if process.is_alive(r)]
+    foreign_uids = sorted({entry.uid for entry in found if entry.uid != os.getuid()})
+    who = [f"a process of uid {uid}" for uid in foreign_uids]
+    from .process.records import _psutil
+
+    ps = _psutil()
+    try:
+        conns = ps.net_connections(kind="tcp")
+    except (ps.AccessDenied, PermissionError):
+        conns = []
+    ips = {entry.ip for entry in found}
+    for conn in conns:
+        if conn.status != ps.CONN_LISTEN or not conn.laddr or conn.laddr.port != port or conn.laddr.ip not in ips:
+            continue
+        if conn.pid is not None and not any(_same_group(conn.pid, live) for live in lives):
+            name = None
+            with contextlib.suppress(ps.Error):
+                name = ps.Process(conn.pid).name()
+            who.append(f"pid {conn.pid} ({name or 'unknown'})")
+    if not who and len(found) > len(lives):
+        who.append(f"{len(found) - len(lives)} listener(s) FlowGate cannot see")
+    return sorted(set(who))
 
 
 def _same_group(pid: int, record: process.ProcessRecord) -> bool:

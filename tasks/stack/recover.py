@@ -2,10 +2,13 @@
 
 Without a record FlowGate would call a serving LiteLLM "stopped", `down` would leave it running and
 `up` would refuse its port as foreign. Before giving up, the process listening on the service's port
-is examined: when it (its process group's leader, which `spawn` makes of every service) runs with
-this home's config file on its command line, from this home's working directory, as this user, it
-is FlowGate's own, and a record is rebuilt for it. Costs nothing unless the port is held and there
-is no usable record.
+is examined: when it (its process group's leader, which `spawn` makes of every service) is this
+home's launcher for that service (`-m tasks.stack.launcher supervise --home H --service S`; an
+earlier FlowGate ran the service itself, with this home's config file on its command line), from
+this home's working directory, as this user, it is FlowGate's own, and a record is rebuilt for it.
+When the leader is gone (a killed launcher whose stopped worker still holds the port), the holder
+itself is examined: the launcher forks its worker, so the worker carries the same command line.
+Costs nothing unless the port is held and there is no usable record.
 """
 
 from __future__ import annotations
@@ -25,10 +28,24 @@ def signature(paths: Paths, service: str) -> tuple[str, str, str]:
     return "-config", str(paths.cliproxy_config), str(paths.cliproxy_config.parent)
 
 
+def _launcher_of(paths: Paths, service: str, cmdline: list[str]) -> bool:
+    """`cmdline` is this home's launcher for `service` (its options come before the service's `--`)."""
+    head = cmdline[:cmdline.index("--")] if "--" in cmdline else cmdline
+    pairs = set(zip(head, head[1:]))
+    return {("-m", "tasks.stack.launcher"), ("tasks.stack.launcher", "supervise"),
+            ("--home", str(paths.home)), ("--service", service)} <= pairs
+
+
 def is_ours(paths: Paths, service: str, cmdline: list[str], cwd: str | None) -> bool:
     flag, config, workdir = signature(paths, service)
-    pairs = zip(cmdline, cmdline[1:])
-    return cwd == workdir and any(a == flag and b == config for a, b in pairs)
+    if cwd != workdir:
+        return False
+    return _launcher_of(paths, service, cmdline) or any(a == flag and b == config for a, b in zip(cmdline, cmdline[1:]))
+
+
+def _identity(ps, pid: int):
+    proc = ps.Process(pid)
+    return proc.cmdline(), proc.cwd(), proc.uids().real
 
 
 def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.ProcessRecord | None:
@@ -40,13 +57,21 @@ def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.Process
     ps = _psutil()
     try:
         leader = os.getpgid(holder_pid)
-        proc = ps.Process(leader)
-        cmdline, cwd, uid = proc.cmdline(), proc.cwd(), proc.uids().real
+    except OSError:
+        return None
+    try:
+        cmdline, cwd, uid = _identity(ps, leader)
+    except ps.NoSuchProcess:  # the launcher is gone, its worker holds on: the worker is what to stop
+        leader = holder_pid
+        try:
+            cmdline, cwd, uid = _identity(ps, leader)
+        except (OSError, ps.Error):
+            return None
     except (OSError, ps.Error):
         return None
     if uid != os.getuid() or not is_ours(paths, service, cmdline, cwd):
         return None
-    meta = {"recovered": True}
+    meta = {"recovered": True, "launcher": _launcher_of(paths, service, cmdline)}
     if service == CLIPROXY:
         from ..release import lines
 

@@ -13,6 +13,10 @@ With N replicas (litellm.replicas) the program is "socket N": the N current list
 so index N exists only while a swap's new instance listens beside them, which then takes every new
 connection until the old one closed; at all other times N is out of range and the kernel's hash
 spreads connections over the N replicas.
+
+The program is detached as soon as the group is back to N listeners (the old instance closed): left
+attached, it would hand every new connection, clients' keys included, to any process of the same
+user that joins the group later at index N (`release_when_alone`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import os
 import socket
 import struct
 import sys
+import time
 
 SO_ATTACH_REUSEPORT_CBPF = 51  # <asm-generic/socket.h>; not exported by Python's socket module
+SO_DETACH_REUSEPORT_BPF = 68  # Linux 5.3+
 _BPF_RET_K = 0x06  # BPF_RET | BPF_K: return the constant k
 
 
@@ -65,6 +71,37 @@ def steer_to(sock: socket.socket, index: int = 1) -> bool:
     except OSError:
         return False
     return True
+
+
+def detach(sock: socket.socket) -> bool:
+    """Remove the steering program from sock's group (the kernel's hash decides again)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
+    except OSError:
+        return False
+    return True
+
+
+def listening_beside(sock: socket.socket) -> int | None:
+    """How many sockets listen on sock's address (sock included); None where the system cannot tell."""
+    from .listeners import sharing
+
+    ip, port = sock.getsockname()[:2]
+    found = sharing({ip}, port)
+    return None if found is None else len(found)
+
+
+def release_when_alone(sock: socket.socket, companions: int, timeout: float, interval: float = 0.05,
+                       clock=time.monotonic, sleep=time.sleep) -> bool:
+    """Detach the steering once at most `companions` listeners are left on the address (the old
+    instance of a swap closed), or after `timeout` seconds whatever is left. Whether it detached."""
+    deadline = clock() + timeout
+    while clock() < deadline:
+        count = listening_beside(sock)
+        if count is None or count <= companions:
+            break
+        sleep(interval)
+    return detach(sock)
 
 
 def owner_uid(pid: int) -> int | None:

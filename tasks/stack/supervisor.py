@@ -114,9 +114,11 @@ class Forked:
 
 class Supervisor:
     def __init__(self, paths: Paths, service: str, argv: list[str], ready, policy: RestartPolicy = RestartPolicy(),
-                 in_process=None):
-        """`in_process`: run this callable in a forked child instead of executing `argv`."""
+                 in_process=None, env: dict[str, str] | None = None):
+        """`in_process`: run this callable in a forked child instead of executing `argv`; `env`: what
+        every start of the child gets on top of this environment (the config that booted, for LiteLLM)."""
         self.paths, self.service, self.argv, self.ready, self.policy = paths, service, argv, ready, policy
+        self.env = dict(env or {})
         self.in_process = in_process
         self.pid = os.getpid()
         self.stopping = False
@@ -145,22 +147,23 @@ class Supervisor:
                 return code
             now = time.monotonic()
             recent = [t for t in recent if now - t < self.policy.window]
-            events.record(self.paths, "crash", self.service, "exited", describe_exit(code), pid=self.state["service_pid"])
+            self._event("crash", self.service, "exited", describe_exit(code), pid=self.state["service_pid"])
             if len(recent) >= len(self.policy.backoff):
                 why = (f"gave up: {len(recent) + 1} unexpected exits within {self.policy.window:.0f} s, "
                        f"the last {describe_exit(code)}")
                 self._update(state="gave-up", detail=why)
-                events.record(self.paths, "give-up", self.service, "failed", why, launcher_pid=self.pid)
+                self._event("give-up", self.service, "failed", why, launcher_pid=self.pid)
                 self._say(why)
                 return code
             delay = self.policy.backoff[len(recent)]
-            self._update(state="restarting", detail=f"it {describe_exit(code)}; restarting in {delay:g} s")
+            self._update(state="restarting", detail=f"it {describe_exit(code)}; restarting in {delay:g} s",
+                         attempt=len(recent) + 1, next_at=time.time() + delay)
             self._say(f"{self.service} {describe_exit(code)}; restarting in {delay:g} s")
             if not self._sleep(delay):
                 return self._stopped()
             recent.append(time.monotonic())
             self._update(restarts=self.state["restarts"] + 1)
-            events.record(self.paths, "restart", self.service, "ok",
+            self._event("restart", self.service, "ok",
                           f"restart {len(recent)} of {len(self.policy.backoff)} within "
                           f"{self.policy.window:.0f} s: it {describe_exit(code)}", launcher_pid=self.pid)
 
@@ -175,16 +178,17 @@ class Supervisor:
 
     def _spawn(self) -> int | None:
         """Start the child; None, or an exit code when it could not even be executed."""
-        env = {**os.environ, WORKER_FILE_ENV: str(worker_path(self.paths, self.service, self.pid))}
+        own = {**self.env, WORKER_FILE_ENV: str(worker_path(self.paths, self.service, self.pid))}
+        env = {**os.environ, **own}
         try:
             if self.in_process is not None:
-                self.child = Forked(self.in_process, {WORKER_FILE_ENV: env[WORKER_FILE_ENV]})
+                self.child = Forked(self.in_process, own)
             else:
                 self.child = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent, close_fds=True)
         except OSError as exc:  # e.g. the binary was removed since the first start
             self._say(f"cannot execute {self.argv[0]}: {exc.strerror or exc}")
             return 127
-        self._update(service_pid=self.child.pid, state="starting", detail="")
+        self._update(service_pid=self.child.pid, state="starting", detail="", started_at=time.time())
         return None
 
     def _wait(self) -> bool:
@@ -197,7 +201,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             if self.ready(self.child.pid):
-                self._update(state="running", detail="")
+                self._update(state="running", detail="", ready_at=time.time())
                 self.child.wait()  # signals interrupt it, run our handler, and the wait resumes
                 return True
             interval = min(interval * 1.5, 0.25)
@@ -222,6 +226,13 @@ class Supervisor:
         self.state.update(changes)
         with contextlib.suppress(OSError):
             _write_json(state_path(self.paths, self.service, self.pid), self.state)
+
+    def _event(self, *args, **kw) -> None:
+        """An event line; the service's supervision never fails over its log (a full disk, a link)."""
+        from ..base.errors import FlowgateError
+
+        with contextlib.suppress(FlowgateError, OSError):
+            events.record(self.paths, *args, **kw)
 
     def _say(self, text: str) -> None:
         print(f"--- flowgate launcher: {text} ---", flush=True)

@@ -115,7 +115,8 @@ def _wait_ready(paths: Paths, new: process.ProcessRecord, old: process.ProcessRe
 def _failure(paths: Paths, new, old, name: str, what: str) -> FlowgateError:
     log = _log(paths, "failed", name)
     tail = [f"| {line}" for line in process.tail(_log(paths, "next", name), LOG_TAIL_LINES)]
-    return FlowgateError(f"the new LiteLLM instance (pid {new.pid}) {what}; the old one (pid {old.pid}) keeps serving",
+    return FlowgateError(f"the new LiteLLM instance (pid {new.pid}) {what}; the old one (pid {old.pid}) keeps serving "
+                         "the last config that booted (its restarts use that one too)",
                          f"see {log} (last lines above), fix the cause and run the command again",
                          details=[f"last lines of {log}:"] + tail)
 

@@ -107,3 +107,38 @@ def test_logs_are_shown_without_terminal_escapes(doit, paths):
     assert result.returncode == 0, result.output
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "INFO:     Uvicorn running on port 4000" in result.stdout and "ERROR boom" in result.stdout
+
+
+@pytest.mark.parametrize("args, said", [
+    (("status", "--jsn"), "doit status: unknown option --jsn (did you mean --json?)\n  usage: uv run doit status [--json]"),
+    (("logs", "-n"), "doit logs: option -n requires argument\n  usage: uv run doit logs"),
+    (("login:codex", "--timeout=abc"), "doit login:codex: option --timeout takes a number"),
+    (("login:codex", "--callback-url"), "write --callback-url='URL' with the `=`"),
+    (("integrate:codex", "--aply"), "unknown option --aply (did you mean --apply?)"),
+    (("stauts",), "unknown task 'stauts': did you mean `uv run doit status`?"),
+], ids=["typo", "missing value", "bad number", "callback url", "subtask", "task typo"])
+def test_command_line_errors_name_the_option_and_the_usage(doit, args, said):
+    result = doit(*args)
+    assert result.returncode == 3, result.output
+    assert said in result.stderr, result.stderr
+    assert "CmdOption" not in result.output and "<class" not in result.output and "Traceback" not in result.output
+
+
+def test_bare_help_points_to_flowgates_tasks(home):
+    # doit reads [tool.doit] from pyproject.toml in the working directory: the checkout, as a user runs it
+    proc = subprocess.run([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "help"], cwd=ROOT,
+                          env=base_env(home), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "FlowGate's tasks: `uv run doit list`" in proc.stdout
+
+
+def test_redis_appears_only_when_configured(doit, home, paths):
+    assert doit("secrets").returncode == 0
+    assert not paths.secret("redis_password").exists()
+    for args in (("down",), ("logs",)):
+        result = doit(*args)
+        assert result.returncode == 0, result.output
+        assert "redis.log" not in result.output and "redis is" not in result.output, (args, result.output)
+    paths.local_config.write_text("redis:\n  managed: true\n")
+    assert doit("secrets").returncode == 0 and paths.secret("redis_password").exists()
+    assert "redis.log" in doit("logs").stdout and "redis is not running" in doit("down").stdout

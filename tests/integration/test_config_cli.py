@@ -158,3 +158,35 @@ def test_check_warns_about_a_fallback_no_account_serves(doit, paths):
     assert result.returncode == 0, result.output  # a warning, not an error: the catalog changes by itself
     assert "warning: gpt-9 is not served now (named by profile default;" in result.stdout
     assert "warning: claude-sonnet-4-6 is not served now (named by profile reliable" in result.stdout
+
+
+def test_check_warns_about_rpm_the_routing_strategy_ignores(home):
+    local = home / "config" / "local.yaml"
+    local.write_text("models:\n  - {name: gpt-5, params: {rpm: 6}}\nprofiles: null\n"
+                     "clients: {codex: {model: gpt-5, fast_model: gpt-5}, claude: {model: gpt-5, fast_model: gpt-5}}\n")
+    result = run_doit(home, "check")
+    assert result.returncode == 0, result.output
+    assert "warning: models[0] (gpt-5): rpm set, but not enforced under routing_strategy simple-shuffle" in result.stdout
+    assert "usage-based-routing-v2" in result.stdout
+    local.write_text(local.read_text() + "router_settings: {routing_strategy: usage-based-routing-v2}\n")
+    enforced = run_doit(home, "check")
+    assert enforced.returncode == 0 and "warning" not in enforced.stdout, enforced.output
+
+
+def test_every_problem_is_reported_in_one_run_with_its_line(home):
+    """A typo, a bad value, a cross-check and a missing env var: one run names them all, file:line each."""
+    (home / "config" / "local.yaml").write_text(
+        "litelm:\n  port: 4000\n"
+        "cliproxy:\n  port: abc\n"
+        "models:\n  - {name: gpt-5.5}\n  - {name: gpt-5.5}\n"
+        "  - {name: d, via: direct, model: openai/gpt-4o, api_key_env: FG_NOT_SET_ANYWHERE}\n"
+        "profiles: null\n")
+    for command in ("check", "up"):
+        result = run_doit(home, command)
+        assert result.returncode == 1 and "Traceback" not in result.output, result.output
+        for said in ("config/local.yaml:1: litelm: unknown key (did you mean 'litellm'?)",
+                     "config/local.yaml:4: cliproxy.port: expected a port number",
+                     "config/local.yaml:7: models[1].name: duplicate model name 'gpt-5.5'",
+                     "config/local.yaml:8: models[2].api_key_env: environment variable FG_NOT_SET_ANYWHERE is not set"):
+            assert said in result.stderr, (command, said, result.stderr)
+    assert not (home / ".router" / "state").exists()

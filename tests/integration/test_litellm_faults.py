@@ -6,11 +6,14 @@ up and ready for the next.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 
 import httpx
+import psutil
 import pytest
 
 from tests.integration.conftest import make_stack
@@ -102,3 +105,89 @@ def test_restart_of_a_stopped_litellm_brings_it_back(st):
     assert "ready: litellm" in result.stdout
     assert st.pid("litellm") != old["pid"] and group_gone(old["pid"])
     assert litellm_status(st)["state"] == "running"
+
+
+def test_litellm_without_a_usable_run_record_is_recovered(st):
+    """The launcher's command line names no config file: it is identified by `--home`/`--service`."""
+    rec = st.record("litellm")
+    path = st.paths.record("litellm")
+    for damage in ("", "{ torn", "sparse"):
+        path.write_text(damage) if damage != "sparse" else os.truncate(path, 2 << 30)  # 2 GiB, never read whole
+        status = litellm_status(st)
+        assert (status["state"], status["pid"], status["recovered"]) == ("running", rec["pid"], True), (damage, status)
+    result = st.doit("up")  # restarts it once, instead of refusing its own port as foreign
+    assert result.returncode == 0, result.output
+    assert "litellm: restarted" in result.stdout and "run record was unreadable" in result.stdout
+    assert group_gone(rec["pid"])
+    new = st.record("litellm")
+    path.unlink()
+    status = litellm_status(st)
+    assert (status["state"], status["pid"], status["ready"]) == ("running", new["pid"], True), status
+    down = st.doit("down")
+    assert down.returncode == 0 and "litellm stopped" in down.stdout, down.output
+    assert group_gone(new["pid"])
+    again = st.doit("up")
+    assert again.returncode == 0, again.output
+    assert litellm_status(st)["ready"] is True
+
+
+def test_stopped_worker_of_a_killed_launcher_is_recovered(st):
+    """SIGSTOP the server, SIGKILL its launcher: the stopped worker holds the port in a group whose
+    leader is gone; it is still found by its command line (the launcher forks it), and replaced."""
+    rec = st.record("litellm")
+    worker = json.loads(next(st.paths.run_dir.glob(f"litellm.{rec['pid']}.worker.json")).read_text())["pid"]
+    os.kill(worker, signal.SIGSTOP)
+    os.kill(rec["pid"], signal.SIGKILL)
+    try:
+        status = litellm_status(st)
+        assert (status["state"], status["pid"], status["recovered"]) == ("unhealthy", worker, True), status
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        assert "litellm: restarted" in result.stdout and "stopped" in result.stdout
+        assert group_gone(rec["pid"]) and not psutil.pid_exists(worker)
+    finally:
+        if psutil.pid_exists(worker):
+            os.kill(worker, signal.SIGKILL)
+    assert litellm_status(st)["ready"] is True
+
+
+def test_a_same_user_listener_on_the_gateway_port_is_flagged_and_gets_no_steered_traffic(st):
+    """SO_REUSEPORT lets any process of this user join the gateway's port: it must not receive every
+    new connection (the swap's steering is detached), and status and doctor must name it."""
+    intruder = socket.socket()
+    intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    intruder.bind(("127.0.0.1", st.litellm_port))
+    intruder.listen(64)
+    try:
+        conns = [socket.create_connection(("127.0.0.1", st.litellm_port)) for _ in range(40)]
+        intruder.setblocking(False)
+        stolen = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                intruder.accept()[0].close()
+                stolen += 1
+        for conn in conns:
+            conn.close()
+        assert stolen < 40, "every new connection went to the intruder: the steering program is still attached"
+        status = st.doit("status")
+        assert status.returncode == 1 and "Traceback" not in status.output
+        assert f"port {st.litellm_port} is shared with a listener that is not FlowGate's: pid {os.getpid()}" \
+            in status.stdout, status.output
+        doctor = st.doit("doctor")
+        assert doctor.returncode == 1 and "shared with a listener that is not FlowGate's" in doctor.stdout, doctor.output
+    finally:
+        intruder.close()
+    assert st.doit("status").returncode == 0
+
+
+def test_up_warns_about_a_provider_the_installed_line_lacks(st):
+    local = st.paths.local_config.read_text()
+    st.paths.local_config.write_text(local + "providers: [codex, claude, copilot]\n")
+    try:
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        assert "warning: providers: copilot needs the CLIProxyAPIPlus line" in result.stdout, result.stdout
+    finally:
+        st.paths.local_config.write_text(local)
+    assert "warning: providers" not in st.doit("up").stdout

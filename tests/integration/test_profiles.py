@@ -193,10 +193,39 @@ def test_a_config_that_fails_to_boot_keeps_the_old_instance_serving(st):
     assert [e for e in st.events("swap") if e["result"] == "failed"]
 
 
+def test_a_crash_after_a_failed_config_change_restarts_the_config_that_booted(st):
+    """`up` with an edited config that passes `check` but does not boot fails and leaves the rendered
+    file broken; the old launcher's next restart must not load it."""
+    local = st.paths.local_config.read_text()
+    st.write_local(MODELS + "router_settings:\n  routing_strategy: no-such-strategy\n")
+    try:
+        old = st.pid("litellm")
+        assert st.doit("check").returncode == 0
+        result = st.doit("up")
+        assert result.returncode == 1 and f"the old one (pid {old}) keeps serving the last config that booted" \
+            in result.stderr, result.output
+        code, svc = status(st)
+        serving = svc["litellm"]["serving_config"]
+        assert svc["litellm"]["drift"] is True and serving != str(st.paths.litellm_config)
+        assert "no-such-strategy" not in open(serving).read() and "serves the config it booted with" in st.doit("status").stdout
+        victim = svc["litellm"]["service_pid"]
+        os.kill(victim, signal.SIGKILL)  # the old worker crashes once: its launcher restarts it
+        back = wait_for(lambda: (e := status(st)[1]["litellm"])["ready"] and e["service_pid"] not in (None, victim) and e,
+                        timeout=180, interval=0.2, what="litellm restarted from the config that booted")
+        assert back["restarts"] == 1 and not back["gave_up"] and st.pid("litellm") == old
+        assert chat(st, "gpt-5.4-mini", "still here").status_code == 200
+    finally:
+        st.paths.local_config.write_text(local)
+    fixed = st.doit("up")
+    assert fixed.returncode == 0, fixed.output
+    code, svc = status(st)
+    assert code == 0 and svc["litellm"]["drift"] is False
+
+
 @pytest.mark.parametrize("service", ["cliproxy", "litellm"])
 def test_kill9_of_a_service_brings_it_back_without_a_command(st, service):
     launcher = st.pid(service)
-    victim = status(st)[1][service]["service_pid"]
+    victim, restarts = (status(st)[1][service][k] for k in ("service_pid", "restarts"))
     os.kill(victim, signal.SIGKILL)
 
     def back():
@@ -205,7 +234,7 @@ def test_kill9_of_a_service_brings_it_back_without_a_command(st, service):
         return code == 0 and entry["ready"] and entry["service_pid"] not in (None, victim) and entry
 
     entry = wait_for(back, timeout=180, interval=0.2, what=f"{service} back after kill -9")
-    assert entry["restarts"] == 1 and entry["last_exit_code"] == -9
+    assert entry["restarts"] == restarts + 1 and entry["last_exit_code"] == -9
     assert st.pid(service) == launcher  # the same launcher restarted it
     assert [e for e in st.events("restart", service) if "SIGKILL" in e["detail"]]
     assert chat(st, "gpt-5.4-mini", "back").status_code == 200
@@ -238,3 +267,4 @@ def test_a_service_dying_at_once_on_every_start_is_given_up(st):
 def test_down_stops_everything(st):
     down_and_check(st)
     assert sorted(p.name for p in st.paths.run_dir.glob("*.json")) == []
+    assert not list(st.paths.litellm_config.parent.glob("config.litellm*.yaml"))  # the configs that booted

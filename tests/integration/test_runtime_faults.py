@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 
@@ -137,3 +138,34 @@ def test_status_says_what_up_would_change_and_changes_nothing(light):
     assert any(p.startswith("config is invalid") for p in json.loads(invalid.stdout)["pending"])
     assert light.paths.manifest.read_bytes() == manifest and light.pid("cliproxy") == rec["pid"]  # nothing changed
     assert not [e for e in light.events() if e["event"] in ("fetch", "stop", "restart")][1:]
+
+
+def test_a_launchers_own_restart_is_reported_and_not_thrown_away(light):
+    light.env["CLIPROXY_DOUBLE_START_DELAY"] = "4"  # every start, the restarted one too, takes 4 s to listen
+    rec = start_cliproxy(light)
+    # as `doit up`'s readiness wait leaves it: the record says it has been ready
+    light.paths.record("cliproxy").write_text(json.dumps({**rec, "meta": {**rec["meta"], "ready_at": "2026-01-01T00:00:00+0000"}}))
+    victim = cliproxy_status(light)["service_pid"]
+    os.kill(victim, signal.SIGKILL)  # its launcher restarts it by itself
+    entry = wait_for(lambda: (s := cliproxy_status(light))["state"] == "restarting" and s, what="restarting")
+    assert entry["restart"]["attempt"] == 1 and entry["problem"] is None, entry
+    status = light.doit("status")
+    assert status.returncode == 1 and "restarting (attempt 1, " in status.stdout, status.output
+    assert "unhealthy" not in status.stdout and "2026-01-01" not in status.output
+    assert "restarting after a crash" in status.stderr
+    up = light.doit("start:cliproxy")  # `up` minus LiteLLM: leaves the restart under way alone
+    assert up.returncode == 0 and "restarted" not in up.stdout, up.output
+    back = wait_for(lambda: (s := cliproxy_status(light))["ready"] and s, what="the restarted cliproxy ready")
+    assert back["service_pid"] not in (None, victim) and back["restarts"] == 1 and light.pid("cliproxy") == rec["pid"]
+
+
+def test_a_provider_the_installed_line_lacks_is_named_with_the_line_that_has_it(light):
+    light.write_local("providers: [codex, claude, copilot]\n")  # Copilot logins: the Plus line only
+    start_cliproxy(light)
+    assert light.doit("check").returncode == 1  # the installed line is known now
+    account = {"type": "github-copilot", "email": "dev@example.com", "access_token": "t", "disabled": False}
+    (light.paths.auths_dir / "github-copilot-dev@example.com.json").write_text(json.dumps(account))
+    line = wait_for(lambda: next((l for l in light.doit("status").stdout.splitlines()
+                                  if l.startswith("copilot: 1 account")), None), what="the copilot account listed")
+    assert "(unusable here): copilot needs the CLIProxyAPIPlus line" in line and "cliproxy.release.repo" in line, line
+    assert "login:copilot" not in line  # that command would fail on this binary

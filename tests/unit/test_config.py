@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from tasks.config.load import check_references, is_loopback, load_stack
+from tasks.config.load import is_loopback, load_stack
+from tasks.config.references import check_references
 from tasks.base.errors import FlowgateError
 from tasks.config.merge import deep_merge
 

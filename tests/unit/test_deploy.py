@@ -15,6 +15,8 @@ from tasks.deploy import cluster, compose, k8s
 from tasks.base.errors import FlowgateError
 from tests.manifests import NAMED_MODELS, by_kind, files_holding, k8s_docs, validate_compose, validate_k8s
 
+ALL_SECRETS = {"redis": {"managed": True}}  # every secret generated, Redis's password included
+
 UPSTREAM_KEY = "sk-upstream-from-env-0123456789"
 FILE_KEY = "sk-upstream-from-file-0123456789"
 REDIS_PW = "redis-external-password-0123456789"
@@ -33,13 +35,14 @@ TEAM_LOCAL = """
 
 
 @pytest.fixture
+
 def out(tmp_path):
     return tmp_path / "out"  # beside the home (tmp_path/home): searching it never finds .router/secrets
 
 
 @pytest.fixture
 def stack(paths):
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     return load_stack(paths)
 
 
@@ -49,13 +52,13 @@ def team(paths):
     (paths.home / "keys" / "pg.dsn").write_text(PG_DSN + "\n")
     (paths.home / "keys" / "mini.key").write_text(FILE_KEY + "\n")
     paths.local_config.write_text(textwrap.dedent(TEAM_LOCAL))
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     return load_stack(paths)
 
 
 def all_secret_values(paths) -> list[str]:
     """Every key the team config's export needs (its Redis is external: the generated password is unused)."""
-    generated = {k: v for k, v in secrets.read_all(paths).items() if k != secrets.REDIS_PASSWORD}
+    generated = {k: v for k, v in secrets.read_all(paths, ALL_SECRETS).items() if k != secrets.REDIS_PASSWORD}
     return [*generated.values(), UPSTREAM_KEY, FILE_KEY, REDIS_PW, PG_DSN]
 
 
@@ -92,7 +95,7 @@ def test_default_manifests_validate(paths, stack, out):
     assert cp_config["host"] == "0.0.0.0" and cp_config["auth-dir"] == cluster.CLIPROXY_AUTH_DIR
     assert cp_config["api-keys"] == [secrets.read(paths, secrets.CLIPROXY_API_KEY)]
     assert stat.S_IMODE((out / "secret.yaml").stat().st_mode) == 0o600
-    for value in secrets.read_all(paths).values():
+    for value in secrets.read_all(paths, ALL_SECRETS).values():
         assert files_holding(out, value) in (["secret.yaml"], [])
 
 
@@ -193,7 +196,7 @@ def test_compose_default_and_team(paths, team, out):
     validate_compose(doc)
     lite = doc["services"][cluster.LITELLM_NAME]
     assert lite["deploy"]["replicas"] == 3 and lite["ports"] == ["4000-4002:4000"]
-    assert lite["environment"]["LITELLM_LOG"] == "$$INFO"  # a literal `$` survives Compose's interpolation
+    assert lite["environment"]["LITELLM_LOG"].startswith("${LITELLM_LOG:?")  # litellm.env: from .env, like a key
     assert lite["environment"]["OPENAI_API_KEY"].startswith("${OPENAI_API_KEY:?")
     cp_config = doc["configs"]["cliproxy_config"]["content"]
     assert "${CLIPROXY_API_KEY:?" in cp_config and "FLOWGATE_REF" not in cp_config
@@ -201,6 +204,7 @@ def test_compose_default_and_team(paths, team, out):
     env_lines = dict(line.split("=", 1) for line in (out / ".env").read_text().splitlines() if "=" in line
                      and not line.startswith("#"))
     assert env_lines["PGSTORE_DSN"] == f"'{PG_DSN}'"
+    assert env_lines["LITELLM_LOG"] == "'$INFO'"  # single-quoted in .env: a literal `$` survives interpolation
     for value in all_secret_values(paths):
         assert files_holding(out, value) == [".env"], value
 
@@ -244,3 +248,29 @@ def test_object_store_and_notes(paths, stack, out):
     assert env["OBJECTSTORE_SECRET_KEY"] == {"secretKeyRef": {"name": "flowgate-secrets", "key": "OBJECTSTORE_SECRET_KEY"}}
     assert files_holding(out, "secret-0123456789") == ["secret.yaml"]
     assert any("without Redis" in n for n in result.notes) and any("deploy.images.cliproxy" in n for n in result.notes)
+
+
+def test_litellm_env_values_travel_only_in_the_secret(paths, tmp_path):
+    """litellm.env values may be secrets: never in the Deployment, compose.yaml or any 0644 file."""
+    value = "env-secret-value-0123456789"
+    paths.local_config.write_text(f"litellm:\n  env: {{LANGFUSE_SECRET_KEY: {value}, LITELLM_MODE: DEV}}\n")
+    secrets.ensure_all(paths, ALL_SECRETS)
+    stack = load_stack(paths)
+    k8s.export(paths, stack, tmp_path / "k8s")
+    assert files_holding(tmp_path / "k8s", value) == ["secret.yaml"]
+    container = by_kind(k8s_docs(tmp_path / "k8s"), "Deployment", cluster.LITELLM_NAME)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LANGFUSE_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "LANGFUSE_SECRET_KEY"
+    assert "value" not in env["LITELLM_MODE"]  # the user's override comes from the Secret, not the default
+    compose.export(paths, stack, tmp_path / "compose")
+    assert files_holding(tmp_path / "compose", value) == [".env"]
+
+
+def test_a_key_file_that_is_a_fifo_is_refused_without_reading_it(paths, team, tmp_path):
+    import os
+
+    key = paths.home / "keys" / "mini.key"
+    key.unlink()
+    os.mkfifo(key)  # an export that read it would wait for a writer forever
+    with pytest.raises(FlowgateError, match=r"models: mini.direct: .*mini.key is not a regular file \(a FIFO\)"):
+        k8s.export(paths, team, tmp_path / "k8s", environ=TEAM_ENV)

@@ -79,3 +79,51 @@ def test_nothing_listening_is_not_an_error_until_asked():
     assert localhttp.send_early("127.0.0.1", port, "/probe") is False
     with pytest.raises(ConnectionRefusedError):
         localhttp.exchange("127.0.0.1", port, "GET", "/probe")
+
+
+def _raw_server(answer):
+    """A one-connection server that reads the request, then runs `answer(conn)`."""
+    import socket
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def run():
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                answer(conn, done)
+            except OSError:
+                pass
+
+    threading.Thread(target=run, daemon=True).start()
+    return srv, done
+
+
+def test_a_trickling_answer_is_bounded_as_a_whole():
+    def trickle(conn, done):
+        conn.sendall(b"HTTP/1.0 200 OK\r\n")
+        while not done.wait(0.05):  # a byte at a time, forever: each read alone would succeed
+            conn.sendall(b"x")
+
+    srv, done = _raw_server(trickle)
+    try:
+        with pytest.raises(TimeoutError):
+            localhttp.exchange("127.0.0.1", srv.getsockname()[1], "GET", "/", timeout=0.5)
+    finally:
+        done.set()
+        srv.close()
+
+
+def test_an_answer_over_the_limit_is_too_large_not_cut_short():
+    def flood(conn, done):
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + b"[" * (300 * 1024))
+
+    srv, done = _raw_server(flood)
+    try:
+        with pytest.raises(localhttp.TooLarge, match="answer too large"):
+            localhttp.exchange("127.0.0.1", srv.getsockname()[1], "GET", "/", timeout=5, limit=100 * 1024)
+    finally:
+        done.set()
+        srv.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 import tasks.stack.logrotate as logrotate
-from tasks.stack.logrotate import rotate_if_large, rotated
+from tasks.stack.logrotate import rotate_if_large, rotate_in_place, rotated
 from tasks.stack.process.spawning import _open_log
 
 
@@ -45,3 +47,17 @@ def test_a_running_service_log_is_rotated_in_place(tmp_path):
     assert rotated(log, 1).read_text().endswith("old line\n" * 20)
     assert os.stat(rotated(log, 1)).st_mode & 0o777 == 0o600  # as private as the log
     assert logrotate.rotate_in_place(log, max_bytes=50) is False  # small again: left alone
+
+
+@pytest.mark.parametrize("rotate", [rotate_if_large, rotate_in_place])
+def test_a_symlinked_log_is_never_copied_renamed_or_truncated(tmp_path, rotate):
+    from tasks.base.errors import FlowgateError
+
+    outside = tmp_path / "outside.log"
+    outside.write_bytes(b"x" * 200)
+    log = tmp_path / "logs" / "litellm.log"
+    log.parent.mkdir()
+    log.symlink_to(outside)
+    with pytest.raises(FlowgateError, match="is a symbolic link"):
+        rotate(log, max_bytes=100)
+    assert outside.read_bytes() == b"x" * 200 and log.is_symlink() and not (tmp_path / "logs" / "litellm.log.1").exists()

@@ -83,3 +83,27 @@ def test_the_key_is_never_part_of_an_error(start_double):
     with pytest.raises(ManagementError) as err:
         client(d, key="mgmt-do-not-print-me").get("auth-files")
     assert "mgmt-do-not-print-me" not in err.value.render()
+
+
+def test_a_trickling_or_huge_answer_is_one_clear_error():
+    """A peer sending a byte at a time, or 17 MiB of JSON: bounded, and never read as "no accounts"."""
+    from tasks.base.localhttp import MAX_ANSWER
+    from tests.unit.test_localhttp import _raw_server
+
+    def trickle(conn, done):
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n{")
+        while not done.wait(0.05):
+            conn.sendall(b" ")
+
+    def flood(conn, done):
+        conn.sendall(b'HTTP/1.0 200 OK\r\n\r\n{"files": [' + b" " * (MAX_ANSWER + 1024 * 1024) + b"]}")
+
+    for answer, said in ((trickle, "did not answer within 0.5 s"), (flood, "answer too large")):
+        srv, done = _raw_server(answer)
+        try:
+            with pytest.raises(FlowgateError) as err:
+                Management("127.0.0.1", srv.getsockname()[1], MGMT_KEY, timeout=0.5 if answer is trickle else 10).get("auth-files")
+            assert said in err.value.message, err.value.message
+        finally:
+            done.set()
+            srv.close()

@@ -15,6 +15,9 @@ from tasks.services.litellm import litellm_launch, redis_router_settings, render
 from tasks.stack import process, replicas
 from tasks.stack.redisping import ping
 
+ALL_SECRETS = {"redis": {"managed": True}}  # every secret generated, Redis's password included
+
+
 
 def _stack(paths, extra: str = "") -> dict:
     paths.local_config.write_text(extra)
@@ -62,12 +65,12 @@ def test_probe_target_reads_the_worker_file(paths):
 
 
 def test_redis_url_renders_host_port_and_an_env_reference(paths):
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     stack = _stack(paths, "redis:\n  url: redis://cache.example:6380\n  password_env: TEAM_REDIS\n")
-    settings = redis_router_settings(paths, stack, secrets.read_all(paths))
+    settings = redis_router_settings(paths, stack, secrets.read_all(paths, ALL_SECRETS))
     # not redis_url: LiteLLM 1.108.7 ignores redis_password beside a URL
     assert settings == {"redis_host": "cache.example", "redis_port": 6380, "redis_password": "os.environ/TEAM_REDIS"}
-    rendered = yaml.safe_load(render_litellm_local(paths, stack, secrets.read_all(paths)))
+    rendered = yaml.safe_load(render_litellm_local(paths, stack, secrets.read_all(paths, ALL_SECRETS)))
     assert rendered["router_settings"]["redis_host"] == "cache.example"
 
 
@@ -118,7 +121,7 @@ def test_redis_launch_keeps_the_password_off_the_command_line(paths, tmp_path):
     from tasks.base.errors import FlowgateError
     from tasks.services.redis import config_text, redis_launch
 
-    secrets.ensure_all(paths)
+    secrets.ensure_all(paths, ALL_SECRETS)
     fake = tmp_path / "redis-server"
     fake.write_text("#!/bin/sh\n")
     stack = _stack(paths, f"redis:\n  managed: true\n  port: 6451\n  binary: {fake}\n")

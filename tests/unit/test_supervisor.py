@@ -92,6 +92,38 @@ def test_new_connections_go_to_the_newest_listener_once_steered():
         new.close()
 
 
+@pytest.mark.skipif(reuseport.unsupported() is not None, reason="Linux SO_REUSEPORT only")
+def test_steering_is_detached_once_the_old_listener_closed():
+    """Left attached, "socket 1" would hand every new connection to a process joining the group later."""
+    port = free_port()
+    old, new = reuseport.bind("127.0.0.1", port, True), reuseport.bind("127.0.0.1", port, True)
+    intruder = None
+    try:
+        old.listen()
+        new.listen()
+        assert reuseport.steer_to(new)
+        assert reuseport.listening_beside(new) == 2
+        released = []
+        watcher = threading.Thread(target=lambda: released.append(reuseport.release_when_alone(new, 1, 30)))
+        watcher.start()
+        old.close()  # the swap's old instance stops accepting
+        watcher.join(timeout=30)
+        assert released == [True]
+        intruder = reuseport.bind("127.0.0.1", port, True)  # a same-user process joins at index 1
+        intruder.listen()
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        new.setblocking(False)
+        intruder.setblocking(False)
+        ours, theirs = accepted(new), accepted(intruder)
+        assert ours + theirs == 40 and ours > 0, (ours, theirs)  # the kernel's hash again, not "all to index 1"
+        for conn in conns:
+            conn.close()
+    finally:
+        for sock in (old, new, intruder):
+            if sock is not None:
+                sock.close()
+
+
 def accepted(listener) -> int:
     count = 0
     while True:

@@ -15,7 +15,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Callable
 
-from ...base.fsutil import atomic_write
+from ...base.fsutil import atomic_write, read_small
 
 RECORD_VERSION = 1
 RECORD_MODE = 0o644  # a record holds no secrets: no env values, ever
@@ -93,13 +93,12 @@ class ProcessRecord(namedtuple("ProcessRecord", "service pid pgid create_time ar
 
 def read_record(path: Path) -> ProcessRecord | None:
     """The record at `path`, or None when missing or unreadable (a corrupt record is stale)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    data = read_small(Path(path))  # never read whole: a damaged record may be a 2 GB sparse file
+    if data is None:
         return None
     try:
-        return ProcessRecord.from_dict(json.loads(text))
-    except (ValueError, TypeError, KeyError):
+        return ProcessRecord.from_dict(json.loads(data.decode("utf-8")))
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None
 
 

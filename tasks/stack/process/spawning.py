@@ -32,10 +32,18 @@ def _open_log(log_path: Path) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         rotate_if_large(log_path)  # bounded across starts
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), LOG_MODE)
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                     LOG_MODE)
+        try:
+            os.write(fd, f"--- started {_now_iso()} ---\n".encode())
+        except OSError:
+            os.close(fd)
+            raise
     except OSError as exc:
-        raise FlowgateError(f"cannot open log file {log_path}: {exc.strerror or exc}") from None
-    os.write(fd, f"--- started {_now_iso()} ---\n".encode())
+        from ...base.fsutil import refuse_link, write_error
+
+        refuse_link(log_path)  # O_NOFOLLOW refused a link created since: say so
+        raise write_error(log_path, exc) from None
     return fd
 
 
