@@ -194,9 +194,9 @@ def litellm_env(tmp: Path, root: str) -> dict:
 def report(rows: list[dict], rss) -> None:
     direct, bare, fg = rows
     print(f"\n{os.cpu_count()} CPUs; latency: 1 connection x {LATENCY_SECONDS:g} s per API; throughput: 32 connections x "
-          f"{SECONDS:g} s (chat); streams: {STREAMS} sequential per API; one LiteLLM worker process per gateway")
+          f"{SECONDS:g} s (chat); first bytes: {STREAMS} streamed + {STREAMS} plain per API; one LiteLLM process per gateway")
     print(f"{'path':9} {'chat p50/p99 ms':>17} {'responses p50':>14} {'messages p50':>13} {'req/s @32':>10} "
-          f"{'TTFB chat/resp/msg ms':>22} {'failed':>7}")
+          f"{'stream TTFB chat/resp/msg ms':>29} {'failed':>7}")
     for r in rows:
         print(f"{r['name']:9} {r['chat']['p50']:8.2f}/{r['chat']['p99']:<8.2f} {r['responses']['p50']:14.2f} "
               f"{r['messages']['p50']:13.2f} {r['throughput']['rps']:10.0f} "
