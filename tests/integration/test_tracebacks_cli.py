@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from tests.catalog_support import keep
 from tests.conftest import make_home, run_doit
 
 
@@ -27,7 +28,8 @@ def test_export_out_naming_an_existing_file(home, tmp_path):
     assert target.read_text() == "mine\n"
 
 
-def test_a_settings_file_nested_100000_levels_deep(home, tmp_path):
+def test_a_settings_file_nested_100000_levels_deep(home, paths, tmp_path):
+    keep(paths, "claude")  # a claude account serves models: the settings file is what is wrong
     settings = tmp_path / "claude" / "settings.json"
     settings.parent.mkdir()
     settings.write_text("[" * 100_000 + "]" * 100_000)
