@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, ensure_dir
+from ..base.fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, atomic_write, ensure_dir, read_small
 from ..base.paths import Paths
 from ..stack import events
 
 ACCOUNT_TYPE = "codex"
 OPENAI_AUTH_CLAIM = "https://api.openai.com/auth"  # where the id_token keeps chatgpt_account_id
 RELOGIN = "run `codex login --device-auth` again, then import"
+AUTH_LIMIT = 1 << 20  # a login file is a few KiB; a larger one is not read whole
 
 
 @dataclass
@@ -55,15 +56,20 @@ def codex_auth_path(file: str | None = None, environ=None) -> Path:
 
 def read_codex_login(path: Path) -> CodexLogin:
     """Parse and check auth.json: a clear error naming what is missing, before anything is written."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    from ..base.fsutil import read_foreign
+
+    raw = read_foreign(path, AUTH_LIMIT, "name Codex CLI's auth.json: `--file PATH`")
+    if raw is None:
         raise FlowgateError(f"{path} does not exist",
-                            "log in with `codex login --device-auth` first, or name the file: `--file PATH`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowgateError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+                            "log in with `codex login --device-auth` first, or name the file: `--file PATH`")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FlowgateError(f"cannot read {path}: {exc}") from None
     except ValueError as exc:
         raise FlowgateError(f"{path} is not valid JSON ({exc})", RELOGIN) from None
+    except RecursionError:
+        raise FlowgateError(f"{path} is not a Codex CLI login (nested too deeply)", RELOGIN) from None
     if not isinstance(data, dict):
         raise FlowgateError(f"{path} is not a Codex CLI login (expected a JSON object)", RELOGIN)
     tokens = data.get("tokens")
@@ -133,9 +139,10 @@ def existing_account(auths_dir: Path, email: str) -> tuple[Path, dict] | None:
     for path in sorted(auths_dir.glob("*.json")):
         if path.name.startswith("."):
             continue
+        raw = read_small(path, AUTH_LIMIT)  # regular files only: the auth dir is the binary's too
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
+            data = json.loads(raw) if raw is not None else None
+        except (ValueError, UnicodeDecodeError):
             continue
         if isinstance(data, dict) and data.get("type") == ACCOUNT_TYPE and str(data.get("email", "")).lower() == email.lower():
             return path, data

@@ -39,7 +39,22 @@ class LoginOptions:
 
 
 def say(text: str) -> None:
-    print(text, flush=True)  # flushed: the user must see the URL before the wait starts
+    """One line to the user. Peer text (URLs, codes, account labels from the binary) is escaped:
+    a hostile answer cannot move the cursor or rewrite the terminal."""
+    from ..base.terminal import printable
+
+    print(printable(text), flush=True)  # flushed: the user must see the URL before the wait starts
+
+
+def browsable(url: str) -> bool:
+    """Only an http(s) URL is handed to a browser (never file:, javascript: or a custom scheme)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def login(paths: Paths, stack: dict, name: str, options: LoginOptions, out: Callable[[str], None] = say) -> str:
@@ -90,7 +105,7 @@ def _show_start(provider: Provider, started: dict, options: LoginOptions, out) -
         # The `=` form on purpose: doit takes a word with `=` that does not start with `-` (every
         # such address) for a NAME=VALUE variable, so `--callback-url URL` would lose the URL.
         out(f"  uv run doit login:{provider.name} --callback-url='<that address>'")
-    if url and not options.no_browser and browser_available():
+    if url and browsable(url) and not options.no_browser and browser_available():
         import webbrowser
 
         try:

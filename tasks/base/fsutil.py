@@ -125,6 +125,23 @@ def read_small(path: Path, limit: int = STATE_FILE_LIMIT) -> bytes | None:
     return data if len(data) <= limit else None
 
 
+def read_foreign(path: Path, limit: int, fix: str) -> bytes | None:
+    """A file FlowGate does not own (a client's settings, Codex CLI's auth.json): None when missing;
+    a FlowgateError, before reading anything, when it is not a regular file (a FIFO would block, a
+    link to /dev/zero never ends) or is larger than `limit` (never read whole)."""
+    try:
+        data, _ = read_regular(path, limit)
+    except FileNotFoundError:
+        return None
+    except NotRegularFile as exc:
+        raise FlowgateError(f"{path} is {exc.kind}, not a regular file: refused without reading it", fix) from None
+    except OSError as exc:
+        raise FlowgateError(f"cannot read {path}: {exc.strerror or exc}", fix) from None
+    if len(data) > limit:
+        raise FlowgateError(f"{path} is larger than {limit >> 10} KiB: too large for what it should be; refused", fix)
+    return data
+
+
 def load_json(path: Path, limit: int = STATE_FILE_LIMIT):
     """A JSON state file FlowGate wrote: FileNotFoundError when missing, ValueError when it is not a
     regular file, larger than `limit` (never read whole), nested absurdly deep or not JSON."""

@@ -32,14 +32,21 @@ class FileChange:
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+SETTINGS_LIMIT = 1 << 20  # a client's settings file is a few KiB: 1 MiB is no settings file
+
+
 def read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """A client's settings file (or None): a regular file of at most 1 MiB, read as UTF-8."""
+    from ..base.fsutil import read_foreign
+
+    fix = "check the file (a regular UTF-8 file), or move it away; nothing was written"
+    data = read_foreign(path, SETTINGS_LIMIT, fix)
+    if data is None:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FlowgateError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-                            "check the file's permissions and encoding (UTF-8); nothing was written") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlowgateError(f"cannot read {path}: {exc}", fix) from None
 
 
 def parse_error(path: Path, line: int | None, reason: str) -> FlowgateError:
@@ -60,26 +67,73 @@ def backup(path: Path) -> Path:
     return target
 
 
-def apply(changes: list[FileChange]) -> list[str]:
-    """Write the changed files (backing each up first). Returns one line per file."""
+def writable_target(path: Path) -> Path:
+    """Where a change to `path` is written: through a symbolic link to the file it names (dotfiles
+    kept in a repository stay links), never replacing the link. Refuses a read-only file."""
+    import os
+    import stat
+
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not mode & stat.S_IWUSR:
+        raise FlowgateError(f"{path} is read-only: FlowGate leaves it as it is; nothing was written",
+                            f"make it writable (`chmod u+w {target}`) to let FlowGate change it, or edit it by hand")
+    return target
+
+
+def apply(changes: list[FileChange], saved_as: dict | None = None) -> list[str]:
+    """Write the changed files (backing each up first). Returns one line per file; `saved_as`
+    receives each backup's name by path. Every target is checked before anything is written (a
+    read-only file stops the whole apply)."""
+    targets = {id(change): writable_target(change.path) for change in changes if change.changed}
     lines = []
     for change in changes:
         if not change.changed:
             lines.append(f"{change.path}: already up to date")
             continue
+        target = targets[id(change)]
         saved = backup(change.path) if change.old is not None else None
-        atomic_write(change.path, change.new, mode=PRIVATE_FILE_MODE, only_if_changed=False)
-        lines.append(f"{change.path}: written (0600)" + (f", previous version in {saved.name}" if saved else ", new file"))
+        if saved is not None and saved_as is not None:
+            saved_as[str(change.path)] = saved.name
+        atomic_write(target, change.new, mode=PRIVATE_FILE_MODE, only_if_changed=False)
+        where = f" (through the link to {target})" if target != change.path else ""
+        lines.append(f"{change.path}: written (0600){where}" + (f", previous version in {saved.name}" if saved else ", new file"))
     return lines
 
 
-def restore(path: Path, created: bool = False) -> str:
-    """Put the last backup of `path` back (the backup itself stays); a file FlowGate `created` goes."""
+def digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def restore(path: Path, created: bool = False, original: str | None = None, written: str | None = None) -> str:
+    """Put back what the user had before FlowGate first touched `path`, then clear FlowGate's backups.
+
+    original  the backup the first apply made (the user's own version); without a record of it, the
+              newest backup is the best guess
+    created   FlowGate made the file: it goes, unless it holds changes FlowGate did not write (its
+              content differs from `written`, the digest of what FlowGate wrote last): those are
+              kept in a backup first, never deleted
+    """
     saved = backups(path)
-    if not saved:
-        if created and path.exists():
-            path.unlink()
-            return f"{path}: removed (FlowGate created it)"
-        return f"{path}: no FlowGate backup here, left as it is"
-    atomic_write(path, saved[-1].read_bytes(), mode=PRIVATE_FILE_MODE)
-    return f"{path}: restored from {saved[-1].name}"
+    source = path.with_name(original) if original else (saved[-1] if saved and not created else None)
+    if source is not None and source.exists():
+        atomic_write(writable_target(path), source.read_bytes(), mode=PRIVATE_FILE_MODE)
+        for old in saved:
+            old.unlink(missing_ok=True)
+        return f"{path}: restored your version from before FlowGate ({source.name}); FlowGate's backups removed"
+    if created and path.exists():
+        current = read_text(path) or ""
+        kept = backup(path) if written is not None and digest(current) != written else None
+        path.unlink()
+        for old in saved:
+            if old != kept:
+                old.unlink(missing_ok=True)
+        if kept:
+            return f"{path}: removed (FlowGate created it); it held changes of yours, kept in {kept.name}"
+        return f"{path}: removed (FlowGate created it)"
+    return f"{path}: no FlowGate backup here, left as it is"

@@ -31,12 +31,19 @@ def _write(paths: Paths, data: dict) -> None:
     atomic_write(record_path(paths), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def remember(paths: Paths, client: str, settings: dict, files: list[str], created: list[str]) -> None:
+def remember(paths: Paths, client: str, settings: dict, files: list[str], created: list[str],
+             backups: dict | None = None, written: dict | None = None) -> None:
+    """backups: path -> the backup this apply made; written: path -> digest of what it wrote."""
     data = read(paths)
     previous = data.get(client, {})
+    was_created = set(previous.get("created", []))
+    # The user's own version is the backup of the first apply that found the file: later applies
+    # back up FlowGate's own versions, which --restore must never bring back.
+    originals = {**{p: b for p, b in (backups or {}).items() if p not in was_created}, **previous.get("originals", {})}
     data[client] = {"settings": settings, "files": files, "applied_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     # a file FlowGate created stays "created" across re-applies, so restore removes it
-                    "created": sorted(set(created) | set(previous.get("created", [])))}
+                    "created": sorted(set(created) | was_created), "originals": originals,
+                    "written": {**previous.get("written", {}), **(written or {})}}
     _write(paths, data)
 
 

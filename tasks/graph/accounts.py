@@ -71,6 +71,7 @@ def task_login():
 
 
 def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> None:
+    from ..base.terminal import printable
     from ..accounts import inventory
     from ..accounts.management import Management
     from ..base.errors import FlowgateError
@@ -83,7 +84,7 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
     if changes:
         what, name = changes[0]
         account = inventory.change(PATHS, stack, client, name, what)
-        print(f"{account.provider}: {what}d {account.label or account.name} ({account.name})")
+        print(printable(f"{account.provider}: {what}d {account.label or account.name} ({account.name})"))
         from ..catalog.discover import refresh_quietly
 
         refresh_quietly(PATHS, stack)
@@ -120,20 +121,21 @@ def task_accounts():
 
 
 def import_codex(file: str) -> dict:
+    from ..base.terminal import printable
     from ..accounts import inventory
     from ..accounts.codex_import import import_codex as run_import
     from ..accounts.management import Management, cliproxy_ready
 
     result = run_import(PATHS, file or None)
     verb = {"imported": "imported", "updated": "updated", "up-to-date": "up to date:"}[result.action]
-    print(f"codex: {verb} {result.email} -> {result.file} (0600)" + (f" ({result.why})" if result.why else ""))
+    print(printable(f"codex: {verb} {result.email} -> {result.file} (0600)" + (f" ({result.why})" if result.why else "")))
     stack = read_stack_or_none()
     if stack is None or not cliproxy_ready(PATHS, stack):
         print("CLIProxyAPI is not running: it loads the account when it starts (`uv run doit up`)")
         return {"action": result.action}
     listed = inventory.wait_for(Management.for_stack(PATHS, stack), stack, lambda a: a.name == result.file.name, 5.0)
     if listed:
-        print(f"CLIProxyAPI lists it: {listed[0].name} ({listed[0].status})")
+        print(printable(f"CLIProxyAPI lists it: {listed[0].name} ({listed[0].status})"))
         from ..catalog.discover import refresh_quietly
 
         refresh_quietly(PATHS, stack)

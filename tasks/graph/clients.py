@@ -32,22 +32,26 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         if any(c.changed for c in changes):
             print(f"nothing written: run `uv run doit integrate:{client} --apply` to write this")
         return
-    for line in files.apply(changes):
+    saved: dict = {}
+    for line in files.apply(changes, saved):
         print(line)
     for notice in notices:
         print(f"note: {notice}")
     record.remember(PATHS, client, record.current_settings(PATHS, stack, client),
-                    files=[str(c.path) for c in changes], created=[str(c.path) for c in changes if c.old is None])
+                    files=[str(c.path) for c in changes], created=[str(c.path) for c in changes if c.old is None],
+                    backups=saved, written={str(c.path): files.digest(c.new) for c in changes})
     _say_if_down(stack)
 
 
 def restore_client(client: str) -> None:
     from ..clients import claude, codex, files, record
 
-    created = record.forget(PATHS, client).get("created", [])
+    entry = record.forget(PATHS, client)
+    created, originals, written = entry.get("created", []), entry.get("originals", {}), entry.get("written", {})
     paths = codex.settings_files() if client == "codex" else [claude.settings_path()]
     for path in paths:
-        print(files.restore(path, created=str(path) in created))
+        print(files.restore(path, created=str(path) in created, original=originals.get(str(path)),
+                            written=written.get(str(path))))
 
 
 def _say_if_down(stack: dict) -> None:

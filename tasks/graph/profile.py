@@ -16,16 +16,29 @@ from .common import PATHS, action, read_stack_or_none
 
 
 def profile(pos: list[str], clear: bool) -> None:
+    from ..base.errors import FlowgateError
     from ..config import profiles
     from ..config.load import load_stack
-    from ..base.errors import FlowgateError
 
     if len(pos) > 1 or (pos and clear):
         raise FlowgateError("give one profile name, or --clear", "e.g. `uv run doit profile reliable`")
-    stack = load_stack(PATHS)
     if not pos and not clear:
-        print(profiles.listing(stack))
+        print(profiles.listing(load_stack(PATHS)))
         return
+    from ..stack.lock import stack_lock
+
+    # Decided under the stack lock, from what holds once it is ours: a `down` or another `profile`
+    # running at the same moment either finishes first (and is seen) or waits for this one.
+    with stack_lock(PATHS, what="profile"):
+        _switch(pos[0] if pos else None, clear)
+
+
+def _switch(target: str | None, clear: bool) -> None:
+    from ..base.errors import FlowgateError
+    from ..config import profiles
+    from ..config.load import load_stack
+
+    stack = load_stack(PATHS)
     before, choice = stack["profile"], profiles.selected(PATHS)
     if clear:
         if choice is None:
@@ -33,7 +46,6 @@ def profile(pos: list[str], clear: bool) -> None:
             return
         target = None
     else:
-        target = pos[0]
         if target not in stack["profile_names"]:
             raise FlowgateError(f"unknown profile {target!r}",
                                 f"known profiles: {', '.join(stack['profile_names'])} (`uv run doit profile` describes them)")
@@ -43,6 +55,7 @@ def profile(pos: list[str], clear: bool) -> None:
     profiles.select(PATHS, target)
     try:
         _apply(before)
+        _say_stale_clients()
     except FlowgateError as exc:
         profiles.select(PATHS, choice)  # back to what was chosen: config, render and the running stack agree
         with contextlib.suppress(FlowgateError):
@@ -55,7 +68,6 @@ def _apply(before: str) -> str:
     """Config and render for the new choice, then a swap if LiteLLM runs. Returns the new profile."""
     from ..stack import events, process
     from ..stack.lifecycle import ensure_running, wait_ready
-    from ..stack.lock import stack_lock
 
     stack = _rebuild()
     after = stack["profile"]
@@ -65,8 +77,7 @@ def _apply(before: str) -> str:
                       old=before, new=after, applied=False)
         print(f"profile {after} selected; the stack is not running: `uv run doit up` starts it with this profile")
         return after
-    with stack_lock(PATHS, what="profile"):
-        outcome = ensure_running(PATHS, stack, LITELLM)
+    outcome = ensure_running(PATHS, stack, LITELLM)  # the caller holds the stack lock
     if outcome.action in ("started", "restarted"):  # no swap was possible: wait as `doit up` would
         wait_ready(PATHS, stack, [LITELLM], {LITELLM})
     print(outcome.line())
@@ -74,6 +85,15 @@ def _apply(before: str) -> str:
                   old=before, new=after, applied=True, pid=outcome.pid)
     print(f"profile {after} is active")
     return after
+
+
+def _say_stale_clients() -> None:
+    """A profile may change the clients' models: say so now, not at the next `status`."""
+    from ..clients.record import stale
+
+    for entry in stale(PATHS, read_stack_or_none() or {}):
+        print(f"{entry['client']}'s settings name the previous profile's {', '.join(entry['changed'])}: "
+              f"run `{entry['command']}`")
 
 
 def _rebuild() -> dict:

@@ -85,6 +85,7 @@ def summary() -> None:
 
     stack = read_stack()
     print(f"FlowGate is up (profile {stack['profile']})")
+    rows = []
     for service in enabled_services(stack):
         outcome = OUTCOMES.get(service)
         if outcome is None:
@@ -93,7 +94,12 @@ def summary() -> None:
             record = process.read_record(PATHS.record(service))
             outcome = Outcome(service, "unchanged", record.pid if record else None)
         where = f"redis://127.0.0.1:{redis(stack).port}" if service == REDIS else base_url(of(stack, service))
-        print(f"  {outcome.line():<60} {where}")
+        rows.append((outcome.line().split("\n"), where))
+    width = max(len(line) for lines, _ in rows for line in lines)  # the address column stays straight
+    for lines, where in rows:
+        for line in lines[:-1]:
+            print(f"  {line}")
+        print(f"  {lines[-1]:<{width}}  {where}")
     gateway = base_url(litellm(stack))
     print(f"  OpenAI base URL: {gateway}/v1   Anthropic base URL: {gateway}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")

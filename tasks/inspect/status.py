@@ -179,6 +179,7 @@ def _uptime(seconds: float | None) -> str:
 
 
 def table(report: dict) -> str:
+    from ..base.terminal import printable
     from ..stack import launcher_files
 
     headers = ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version", "drift"]
@@ -202,7 +203,7 @@ def table(report: dict) -> str:
             notes.append(f"{s['service']}: the launcher {s['gave_up']}: see `uv run doit logs {s['service']}`, "
                          f"then `uv run doit up`")
         drift = {None: "-", True: "yes: run `doit up`", False: "no"}[s["drift"]]
-        version = (s["version"] or "-") + (f" ({s['line']})" if s.get("line") else "")
+        version = printable(str(s["version"] or "-")) + (f" ({s['line']})" if s.get("line") else "")  # the binary's word
         rows.append([s["service"], state, str(s["pid"] or "-"), _uptime(s["uptime_s"]), s["address"] or "-",
                      "yes" if s["ready"] else "no", restarts, version, drift])
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
@@ -233,8 +234,6 @@ def table(report: dict) -> str:
         lines += summary_lines(report["accounts"])
     models = report.get("models")
     if models is not None:
-        from ..base.terminal import printable
-
         when = time.strftime("%H:%M", time.localtime(models["read_at"]))
         lines.append(f"models: {models['served']} served (read {when}; `uv run doit models` lists them)"
                      if models["served"] else "models: no account serves a model: log in with `uv run doit login:<provider>`")

@@ -190,3 +190,35 @@ def test_every_problem_is_reported_in_one_run_with_its_line(home):
                      "config/local.yaml:8: models[2].api_key_env: environment variable FG_NOT_SET_ANYWHERE is not set"):
             assert said in result.stderr, (command, said, result.stderr)
     assert not (home / ".router" / "state").exists()
+
+
+def test_a_profile_switch_is_decided_under_the_stack_lock(home):
+    """`profile` racing `down` or another `profile`: it waits for the lock, then decides from what
+    holds; two at once end with the last one's profile, as each reports."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, base_env
+
+    lock = home / ".router" / "flowgate.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import filelock, sys; l = filelock.FileLock(sys.argv[1]); "
+                               "l.acquire(); print('held', flush=True); sys.stdin.readline()", str(lock)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    waiting = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "profile", "cost"],
+                               cwd=home, env=base_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = waiting.stderr.readline()  # it says it waits, and has changed nothing yet
+        assert line.startswith("waiting for another FlowGate command to finish")
+        assert not (home / ".router" / "profile.json").exists()
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and "profile cost selected" in out
+    second = run_doit(home, "profile", "reliable")
+    assert second.returncode == 0 and "profile reliable selected" in second.stdout
+    listing = run_doit(home, "profile").stdout
+    assert "reliable" in [l.split()[1] for l in listing.splitlines() if l.startswith("*")]

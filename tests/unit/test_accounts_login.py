@@ -120,3 +120,14 @@ def test_ctrl_c_cancels_the_session(paths, mainline):
 ])
 def test_no_browser_in_ci_or_over_ssh(env, expected):
     assert browser_available(env) is expected
+
+
+def test_peer_text_is_escaped_and_only_http_urls_reach_a_browser(capsys):
+    from tasks.accounts.login import browsable, say
+
+    say("codex: open https://auth.example/x?state=a\x1b[2J\x1b]0;pwned\x07 now")
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\\x1b[2J" in printed
+    assert browsable("https://auth.openai.com/oauth/authorize?x=1") and browsable("http://localhost:1455/cb")
+    for url in ("file:///etc/passwd", "javascript:alert(1)", "vscode://open", "https://", "ms-settings:"):
+        assert not browsable(url), url

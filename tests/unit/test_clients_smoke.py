@@ -84,3 +84,18 @@ def test_a_gateway_that_is_down_fails_every_check(paths, gateway, double):
     gateway["litellm"]["port"] = 1  # nothing listens there
     checks = list(smoke.run(paths, gateway, models, served, timeout=5))
     assert not any(c.ok for c in checks) and checks[0].status is None and "ConnectError" in checks[0].detail
+
+
+def test_a_hanging_gateway_fails_each_check_at_its_deadline(paths, gateway):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepts (the kernel's queue) and never answers
+    gateway["litellm"]["port"] = listener.getsockname()[1]
+    try:
+        checks = list(smoke.run(paths, gateway, [("gpt-5.5", "openai")], ["gpt-5.5"], timeout=0.5))
+    finally:
+        listener.close()
+    # every check ends at its deadline with the reason (the default --timeout is 60 s, not minutes)
+    assert [c.ok for c in checks] == [False] * 5 and all("Timeout" in c.detail for c in checks)

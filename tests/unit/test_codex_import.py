@@ -132,3 +132,22 @@ def test_events_name_the_account_never_a_token(paths, tmp_path):
     event = json.loads(text.splitlines()[-1])
     assert (event["event"], event["result"], event["detail"], event["provider"]) == ("import", "imported", "dev@example.com", "codex")
     assert not any(token in text for token in token_values(data))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge", "deep"])
+def test_an_odd_auth_json_is_refused_in_one_line(paths, tmp_path, kind):
+    import os
+
+    auth = tmp_path / "auth.json"
+    if kind == "fifo":
+        os.mkfifo(auth)
+    elif kind == "huge":
+        with open(auth, "wb") as fh:
+            fh.truncate(300 << 20)
+    else:
+        auth.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FlowgateError) as info:
+        import_codex(paths, str(auth))
+    said = {"fifo": "is a FIFO, not a regular file", "huge": "is larger than 1024 KiB", "deep": "nested too deeply"}[kind]
+    assert said in info.value.message and "\n" not in info.value.message
+    assert not paths.auths_dir.exists() or not list(paths.auths_dir.iterdir())
