@@ -183,6 +183,18 @@ def rss_run(pid: int, port: int, tmp: Path) -> tuple[float, float, int, int, flo
     return before, rss_mb(pid), total, failed, time.perf_counter() - start
 
 
+def workdir(prefix: str, config: str) -> tuple[Path, int, str]:
+    """A temp dir holding LiteLLM's config (for an upstream on a free port), FlowGate's key hook and
+    the key: (dir, upstream port, upstream root URL)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    up_port = free_port()
+    root = f"http://127.0.0.1:{up_port}"
+    (tmp / "config.yaml").write_text(config.format(root=root, key=KEY))
+    shutil.copy(ROOT / "templates" / "flowgate_auth.py", tmp / "flowgate_auth.py")
+    (tmp / "key").write_text(KEY + "\n")
+    return tmp, up_port, root
+
+
 def litellm_env(tmp: Path, root: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION", "CONFIG_FILE_PATH": str(tmp / "config.yaml"),
@@ -224,12 +236,8 @@ def report(rows: list[dict], rss) -> None:
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    up_port, bare_port, fg_port = free_port(), free_port(), free_port()
-    root = f"http://127.0.0.1:{up_port}"
-    (tmp / "config.yaml").write_text(CONFIG.format(root=root, key=KEY))
-    shutil.copy(ROOT / "templates" / "flowgate_auth.py", tmp / "flowgate_auth.py")
-    (tmp / "key").write_text(KEY + "\n")
+    tmp, up_port, root = workdir("bench-gateway-", CONFIG)
+    bare_port, fg_port = free_port(), free_port()
     env, services, rows = litellm_env(tmp, root), [], []
     try:
         up = Service([sys.executable, str(Path(__file__).with_name("_upstream.py")), str(up_port)], up_port, "/")

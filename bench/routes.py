@@ -18,12 +18,10 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _harness import ROOT
-from gateway import KEY, Service, free_port, litellm_env
+from gateway import KEY, Service, free_port, litellm_env, workdir
 
 REQUESTS = int(os.environ.get("BENCH_ROUTE_REQUESTS", "400"))
 CONFIG = """model_list:
@@ -79,12 +77,8 @@ def line(path: str, api: str, named: list[float], pattern: list[float]) -> str:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-routes-"))
-    up_port, port = free_port(), free_port()
-    root = f"http://127.0.0.1:{up_port}"
-    (tmp / "config.yaml").write_text(CONFIG.format(root=root, key=KEY))
-    shutil.copy(ROOT / "templates" / "flowgate_auth.py", tmp / "flowgate_auth.py")
-    (tmp / "key").write_text(KEY + "\n")
+    tmp, up_port, root = workdir("bench-routes-", CONFIG)
+    port = free_port()
     env, services, lines = litellm_env(tmp, root), [], []
     try:
         services.append(Service([sys.executable, str(Path(__file__).with_name("_upstream.py")), str(up_port)], up_port, "/"))
