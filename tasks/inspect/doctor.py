@@ -51,9 +51,12 @@ class Check:
     detail: str  # what was found, one line
     fix: str = ""  # what to do when not ok (or when warn), one line
     warn: bool = False  # ok but worth a look (e.g. disk getting full)
+    skipped: bool = False  # not run: what it needs is missing (an invalid config); never "ok"
 
     @property
     def status(self) -> str:
+        if self.skipped:
+            return "skip"
         if not self.ok:
             return "FAIL"
         return "warn" if self.warn else "ok"
@@ -63,7 +66,7 @@ class Check:
 
 
 def run_checks(paths: Paths, environ=None) -> list[Check]:
-    """All checks, in order: config, litellm, binary, providers, ports, secrets, disk, state, usage."""
+    """All checks, in order: config, litellm, binary, providers, accounts, ports, secrets, disk, state, usage."""
     env = dict(os.environ if environ is None else environ)
     stack_box: list[dict | None] = [None]
     line_box: list[lines.Line | None] = [None]  # the binary's line, from its banner
@@ -81,6 +84,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("litellm", _check_litellm))
     checks.append(_guard("binary", binary))
     checks.append(_guard("providers", lambda: _check_providers(stack, line_box[0])))
+    checks.append(_guard("accounts", lambda: _check_accounts(paths, stack)))
     checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
     checks.append(_guard("secrets", lambda: _check_secrets(paths, stack)))
     checks.append(_guard("disk", lambda: _check_disk(paths)))
@@ -131,7 +135,9 @@ def _check_config(paths: Paths, env: dict) -> tuple[Check, dict | None]:
     try:
         stack = load_stack(paths)
     except FlowgateError as exc:
-        return Check("config", False, _error_line(exc), exc.hint or ""), None
+        # Only the first problems fit on this line: point to the command that lists them all.
+        return Check("config", False, _error_line(exc), "`uv run doit check` lists every problem with its "
+                     "file:line; fix those keys in config/local.yaml"), None
     from ..catalog.routes import models_phrase
 
     valid = f"valid: profile {stack['profile']}, {models_phrase(stack)}"
@@ -200,10 +206,33 @@ def _binary_version(paths: Paths, stack: dict | None, env: dict) -> tuple[Check,
     return Check("binary", True, detail), version
 
 
+def _check_accounts(paths: Paths, stack: dict | None) -> Check:
+    """At least one active account while CLIProxyAPI runs: without one nothing can be served."""
+    if stack is None:
+        return Check("accounts", True, "not checked: the config is invalid", skipped=True)
+    if not cliproxy(stack).enabled:
+        return Check("accounts", True, "cliproxy disabled: only the config's own models serve")
+    from ..accounts.management import cliproxy_ready
+
+    if not cliproxy_ready(paths, stack):
+        return Check("accounts", True, "not checked: CLIProxyAPI is not running (`uv run doit up`)", skipped=True)
+    from ..accounts.inventory import status_summary
+
+    summary = status_summary(paths, stack)
+    if "error" in summary:
+        return Check("accounts", False, f"cannot list them: {summary['error']}", "see `uv run doit logs cliproxy`")
+    active = {name: entry["active"] for name, entry in summary.items() if entry.get("accounts")}
+    if not any(active.values()):
+        names = stack.get("provider_names") or ["codex"]
+        return Check("accounts", False, "no account is logged in: no model can be served",
+                     " or ".join(f"`uv run doit login:{n}`" for n in names[:2]))
+    return Check("accounts", True, ", ".join(f"{n}: {c} active" for n, c in active.items()))
+
+
 def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
     """Every configured login provider must be one the running binary's line has built in."""
     if stack is None:
-        return Check("providers", True, "not checked (config invalid)")
+        return Check("providers", True, "not checked: the config is invalid", skipped=True)
     from ..accounts.providers import configured_names, unsupported
 
     names = configured_names(stack)

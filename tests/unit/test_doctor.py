@@ -12,11 +12,12 @@ from collections import namedtuple
 import pytest
 
 from tasks.inspect import doctor
+from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (the fixture)
 from tasks.services import secrets
 from tasks.stack import process
 from tests.support import free_port
 
-NAMES = ["config", "litellm", "binary", "providers", "ports", "secrets", "disk", "state", "usage"]
+NAMES = ["config", "litellm", "binary", "providers", "accounts", "ports", "secrets", "disk", "state", "usage"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
 MAINLINE_BANNER = "CLIProxyAPI Version: 7.2.140, Commit: x, BuiltAt: y"
 
@@ -78,7 +79,9 @@ def test_broken_config_fails_but_the_other_checks_run(paths):
     config = checks["config"]
     assert not config.ok
     assert "litellm.port" in config.detail and "config/local.yaml" in config.detail
-    assert config.fix  # the error's hint
+    assert config.fix.startswith("`uv run doit check` lists every problem")  # not "the keys named above"
+    # what needs a valid config is skipped, never called ok
+    assert checks["providers"].status == checks["accounts"].status == "skip"
     # falls back to the default binary location and ports
     assert not checks["binary"].ok and "uv run doit fetch" in checks["binary"].fix
     assert "default" in checks["binary"].detail
@@ -333,3 +336,23 @@ def test_usage_database_problems_are_reported_with_the_fix(paths):
     store.write_health(paths, False, "OperationalError: database or disk is full")
     usage = run(paths)["usage"]
     assert not usage.ok and usage.detail == "the recorder reported: OperationalError: database or disk is full"
+
+
+def test_no_account_logged_in_fails_with_the_login(paths, free_ports, start_double):  # noqa: F811
+    from tasks.services import secrets as secret_files
+    from tests.unit.test_cliproxy_double import CLIENT_KEY, MGMT_KEY, write_account
+
+    double = start_double(api_keys=(CLIENT_KEY,), secret=MGMT_KEY, port=free_ports["cliproxy"]["port"])
+    write_local(paths, free_ports)
+    paths.secrets_dir.mkdir(parents=True, exist_ok=True)
+    (paths.secrets_dir / secret_files.CLIPROXY_MANAGEMENT_KEY).write_text(MGMT_KEY + "\n")
+    (paths.secrets_dir / secret_files.CLIPROXY_API_KEY).write_text(CLIENT_KEY + "\n")
+    from tasks.stack import process
+
+    process.write_record(paths.record("cliproxy"), process.make_record(
+        double.proc.pid, service="cliproxy", meta={"host": "127.0.0.1", "port": double.port, "line": "plus"}))
+    accounts = run(paths)["accounts"]
+    assert accounts.status == "FAIL" and accounts.detail == "no account is logged in: no model can be served"
+    assert "uv run doit login:codex" in accounts.fix
+    write_account(double.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com"})
+    assert run(paths)["accounts"].detail == "codex: 1 active"
