@@ -71,7 +71,9 @@ def table(stack: dict, catalog: Catalog | None, login_hint: str) -> str:
         body = [[printable(r["id"]), r["protocol"], printable(r["served_by"]), ", ".join(r["used_by"]) or "-"] for r in data]
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *body]]
-    if catalog is not None and not catalog.models:
+    if catalog is None:
+        lines.append(f"no model list read yet: start the stack (`uv run doit up`), then log in with {login_hint}")
+    elif not catalog.models:
         lines.append(f"no account serves a model: log in with {login_hint}")
     for model, who in unserved_uses(stack, catalog):
         lines.append(f"warning: {printable(model)} is not served now (named by {', '.join(who)})")

@@ -145,7 +145,8 @@ def show_models(json_output: bool) -> None:
         try:
             catalog, _ = refresh(PATHS, stack)  # an explicit command: ask the binary now
         except FlowgateError as exc:
-            print(f"note: showing the catalog kept from before: {exc.one_line()}", flush=True)
+            kept = "showing the catalog kept from before" if catalog is not None else "no catalog was read yet"
+            print(f"note: {kept}: {exc.one_line()}", flush=True)
     if json_output:
         print(table.as_json(stack, catalog))
         return

@@ -39,3 +39,13 @@ def test_auth_dir_changes_are_seen_by_a_stat(paths):
     paths.auths_dir.mkdir()
     os.utime(paths.auths_dir, (kept.read_at + 5, kept.read_at + 5))
     assert auth_dir_changed_since(paths, kept)
+
+
+def test_the_models_table_says_what_to_do_before_anything_was_read(paths):
+    from tasks.catalog import table
+    from tasks.config.load import load_stack
+
+    stack = load_stack(paths)
+    text = table.table(stack, None, "`uv run doit login:codex`")
+    assert "no model list read yet: start the stack (`uv run doit up`), then log in with `uv run doit login:codex`" in text
+    assert "no account serves a model" in table.table(stack, catalog(), "`uv run doit login:codex`")
