@@ -136,8 +136,8 @@ async def _unserved_body(path: str, body: bytes) -> bytes:
     if not found:
         return body
     model = found.group(1).decode("utf-8", "replace")
-    live = await served() or []
-    routable = named_models() + [m["id"] for m in live if m["id"] not in named_models()]
+    named, live = named_models(), await served() or []
+    routable = named + [m["id"] for m in live if m["id"] not in named]
     return error_body(path, unserved_message(model, routable))
 
 
