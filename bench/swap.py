@@ -69,12 +69,12 @@ class Load:
         self.results.append((began, error))
 
 
-def switch(home, env, url, key, profile: str) -> tuple[int, int, float, dict]:
-    """(failed, sent during the switch, command seconds, the swap event or {})."""
+def switch(home, env, url, key, *command: str) -> tuple[int, int, float, dict]:
+    """(failed, sent during the switch, command seconds, the last swap event or {}) for `doit COMMAND`."""
     with Load(url, key) as load:
         time.sleep(1.0)  # steady traffic before the switch
         began = time.monotonic()
-        run(doit_argv("profile", profile), env, home)
+        run(doit_argv(*command), env, home)
         ended = time.monotonic()
         time.sleep(1.0)
     during = [r for r in load.results if began - 0.5 <= r[0] <= ended]
@@ -110,7 +110,7 @@ def main() -> None:
                 how = "swap" if i % 2 == 0 else "stop-then-start"
                 if how == "stop-then-start":
                     force_stop_then_start(home)
-                rows[how].append(switch(home, env, url, key, PROFILES[i % 2]))
+                rows[how].append(switch(home, env, url, key, "profile", PROFILES[i % 2]))
         finally:
             run(doit_argv("down"), env, home)
     for how, results in rows.items():

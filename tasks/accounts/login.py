@@ -88,7 +88,7 @@ def login(paths: Paths, stack: dict, name: str, options: LoginOptions, out: Call
     _show_start(provider, started, options, out)
     return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
                           announce=f"waiting for the {provider.name} login to finish (up to {options.timeout:g} s; "
-                                   "Ctrl-C cancels)")
+                                   "Ctrl-C cancels)", register=True)
 
 
 def _show_start(provider: Provider, started: dict, options: LoginOptions, out) -> None:
@@ -127,19 +127,28 @@ def browser_available(environ=None) -> bool:
 
 def wait_for_login(paths: Paths, stack: dict, client: Management, provider: Provider, state: str,
                    before: list[Account], timeout: float, out, *, announce: str = "", clock=time.monotonic,
-                   sleep=time.sleep) -> str:
+                   sleep=time.sleep, register: bool = False) -> str:
     """Poll the status route with `state` until ok / error / timeout; Ctrl-C cancels the session.
 
     `announce` is printed inside the Ctrl-C guard: a user who presses Ctrl-C the moment they read
     "waiting" must get the cancel, not an interrupted command.
     """
+    from ..stack import logins
+
     deadline = clock() + timeout
     interval, shown = 0.2, set()
+    if register:  # a CLIProxyAPI switch cancels the session with it: it says so here (tasks.stack.logins)
+        logins.register(paths, provider.name, state)
     try:
         if announce:
             out(announce)
         while True:
-            answer = client.get("get-auth-status", state=state)
+            try:
+                answer = client.get("get-auth-status", state=state)
+            except FlowgateError:
+                _raise_if_switched(paths, provider)
+                raise
+            _raise_if_switched(paths, provider)
             status = str(answer.get("status") or "")
             if status == "ok":
                 return _succeeded(paths, stack, client, provider, before, out)
@@ -164,6 +173,19 @@ def wait_for_login(paths: Paths, stack: dict, client: Management, provider: Prov
         raise FlowgateError(f"the {provider.name} login was cancelled (Ctrl-C)",
                             "nothing was saved" + ("; the binary's login session is cancelled" if cancelled
                                                    else "; the binary forgets the login session within 10 minutes")) from None
+    finally:
+        if register:
+            logins.unregister(paths)
+
+
+def _raise_if_switched(paths: Paths, provider: Provider) -> None:
+    from ..stack import logins
+
+    why = logins.cancelled(paths)
+    if why:
+        record_login(paths, provider, "cancelled", why)
+        raise FlowgateError(f"the {provider.name} login was cancelled: {why}",
+                            f"nothing was saved; run `uv run doit login:{provider.name}` again") from None
 
 
 def _show_status_step(provider: Provider, answer: dict, out) -> None:
@@ -235,6 +257,6 @@ def _forward_pasted_redirect(paths, stack, client, provider: Provider, options: 
         raise
     return wait_for_login(paths, stack, client, provider, state, before, options.timeout, out,
                           announce=f"{provider.name}: handed the redirect to CLIProxyAPI; waiting for it to "
-                                   "finish the login")
+                                   "finish the login", register=True)
 
 

@@ -41,6 +41,8 @@ def fetch_binary() -> dict:
         print(f"installed {result.describe()} from {stack['cliproxy']['release']['repo']}: {result.asset}, "
               f"sha256 {result.sha256[:12]}…, "
               f"verified by {', '.join(result.verified_by) or 'nothing: allow_unverified is on'}")
+    elif result.action == "restored":
+        print(f"activated {result.describe()} from the kept releases (no download; sha256 verified)")
     else:
         print(f"{result.describe()} is current")
     events.record(PATHS, "fetch", "cliproxy", result.action, f"{result.tag or ''} {result.asset or ''}".strip(),

@@ -60,7 +60,7 @@ def open_dashboard(no_browser: bool) -> None:
     from ..base.errors import FlowgateError
     from ..config.names import LITELLM
     from ..services.common import connect_host
-    from ..stack.lifecycle import is_ready
+    from ..stack.readiness import is_ready
     from ..web import token
 
     stack = read_stack_or_none()

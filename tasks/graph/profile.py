@@ -67,7 +67,8 @@ def _switch(target: str | None, clear: bool) -> None:
 def _apply(before: str) -> str:
     """Config and render for the new choice, then a swap if LiteLLM runs. Returns the new profile."""
     from ..stack import events, process
-    from ..stack.lifecycle import ensure_running, wait_ready
+    from ..stack.lifecycle import ensure_running
+    from ..stack.readiness import wait_ready
 
     stack = _rebuild()
     after = stack["profile"]

@@ -63,7 +63,8 @@ def task_preflight():
 
 
 def wait_ready() -> None:
-    from ..stack.lifecycle import rotate_logs, wait_ready as wait
+    from ..stack.lifecycle import rotate_logs
+    from ..stack.readiness import wait_ready as wait
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
@@ -117,7 +118,7 @@ def _models_after_up(stack: dict) -> None:
     from ..base.errors import FlowgateError
 
     kept = store.read(PATHS)
-    fresh = CLIPROXY in OUTCOMES and OUTCOMES[CLIPROXY].action in ("started", "restarted")
+    fresh = CLIPROXY in OUTCOMES and OUTCOMES[CLIPROXY].action in ("started", "restarted", "switched")
     if not fresh and not auth_dir_changed_since(PATHS, kept):
         served = len(kept.models) if kept else 0
     else:
@@ -157,6 +158,7 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.launcher_files import forget
     from ..stack.replicas import recorded
     from ..stack.swap import stop_leftovers
+    from ..stack.bluegreen import BRIDGE
     from ..config.view import litellm
 
     stack = read_stack_or_none()
@@ -166,6 +168,8 @@ def stop_services(services: list[str], reason: str) -> None:
             services = [n for s in services for n in (instances if s == LITELLM else [s])]
             for name in instances:
                 stop_leftovers(PATHS, litellm(stack) if stack else None, name)  # a swap interrupted halfway
+        if CLIPROXY in services and PATHS.record(BRIDGE).exists():  # a CLIProxyAPI switch interrupted halfway
+            services = services + [BRIDGE]
         for service in services:  # LiteLLM first: it is the one clients talk to
             if service == REDIS and REDIS not in enabled_services(stack) and not PATHS.record(REDIS).exists():
                 continue  # not configured, not running: nothing to say about it
@@ -183,7 +187,7 @@ def task_down():
 
 def restart(pos: list[str]) -> None:
     from ..stack.lifecycle import restart_service
-    from ..stack.lifecycle import wait_ready as wait
+    from ..stack.readiness import wait_ready as wait
     from ..stack.lock import stack_lock
 
     stack = read_stack()

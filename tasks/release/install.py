@@ -35,7 +35,7 @@ _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class FetchResult(NamedTuple):
-    action: str  # "installed" | "unchanged" | "user-binary"
+    action: str  # "installed" | "restored" (a kept release, tasks.release.store) | "unchanged" | "user-binary"
     tag: str | None
     sha256: str | None  # of the release archive
     requests: int  # HTTP requests made (0 on a warm run)
@@ -99,6 +99,17 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
     intact = binary_intact(paths, manifest)
     if manifest and intact and config_satisfied(manifest, settings):
         return _unchanged(paths, manifest, 0)
+    from . import store
+
+    if intact:
+        store.keep(paths, manifest)  # the way back (doit rollback), before another release replaces it
+    if not settings.is_latest:
+        entry = store.find(paths, settings.repo.strip(), settings.version.strip())
+        if entry is not None:  # kept earlier: no download, works offline
+            active = store.activate(paths, entry)
+            return FetchResult("restored", active["tag"], active.get("sha256"), 0, installed_binary(paths, active),
+                               active.get("asset"), tuple(active.get("verified_by") or ()), active.get("line"),
+                               active.get("build"))
 
     from . import github
 
@@ -194,6 +205,7 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
         if settings.is_latest:
             new_manifest.update(etag=new_etag, checked_at=now_iso())
         write_manifest(paths, new_manifest)
+        store.keep(paths, new_manifest)
         return FetchResult("installed", tag, sha, gh.requests, target, asset["name"], tuple(sorted(expected)),
                            info.line.name, info.build)
 

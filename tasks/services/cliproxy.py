@@ -38,14 +38,16 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | No
 
 
 def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
-                    line: str | None = None) -> Launch:
+                    line: str | None = None, service: str = CLIPROXY, config: Path | None = None) -> Launch:
+    """`service` and `config`: another instance than the usual one (tasks.stack.bluegreen's bridge)."""
     cp = cliproxy(stack)
+    config = config or paths.cliproxy_config
     environ = os.environ if environ is None else environ
     probe = base_url(cp) + probe_path(CLIPROXY, {"line": line})
-    argv = launcher_argv(paths, CLIPROXY, probe) + [str(binary), "-config", str(paths.cliproxy_config)]
+    argv = launcher_argv(paths, service, probe) + [str(binary), "-config", str(config)]
     # MANAGEMENT_PASSWORD would force remote management on: never pass it through.
     env = {k: v for k, v in launcher_env(environ).items() if k != "MANAGEMENT_PASSWORD"}
     # Only these need a restart; everything else in its config reaches it by hot reload.
     parts = {"binary": binary_id, "host": cp.host, "port": cp.port, "argv": argv}
-    return Launch(CLIPROXY, argv, env, paths.cliproxy_config.parent, cp.host, cp.port, parts,
+    return Launch(service, argv, env, config.parent, cp.host, cp.port, parts,
                   meta={"rendered_sha": file_sha(paths.cliproxy_rendered), "line": line, "launcher": True})

@@ -172,8 +172,10 @@ def litellm_version() -> str:
                             "run `uv sync` in the FlowGate checkout") from None
 
 
-def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM) -> Launch:
-    """`instance`: one of names.litellm_instances (litellm.replicas)."""
+def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM, config: Path | None = None) -> Launch:
+    """`instance`: one of names.litellm_instances (litellm.replicas). `config`: another rendered
+    config than the usual one, beside it (tasks.stack.bluegreen points LiteLLM at a passing CLIProxyAPI)."""
+    config = config or paths.litellm_config
     from ..stack.launcher_files import REPLICAS_ENV
     from ..stack.reuseport import unsupported
 
@@ -190,7 +192,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     # nothing of it is ever byte-compiled and every boot takes twice as long. Its first boot leaves
     # the bytecode behind instead (FlowGate's own process keeps the user's setting).
     bytecode = {k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(paths.litellm_config)}
+    env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
     if cliproxy(stack).enabled:  # the lean path's upstream (derived from the config: not a restart input)
@@ -203,7 +205,7 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     # Keys LiteLLM reads from the environment at start: a new value needs a restart. Hash only.
     key_vars = sorted({m["api_key_env"] for m in stack["models"] if m["api_key_env"]})
     parts = {
-        "config": file_sha(paths.litellm_config),
+        "config": file_sha(config),
         "auth_hook": file_sha(paths.litellm_auth_hook),
         "host": lite.host,
         "port": lite.port,
@@ -213,5 +215,5 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
         "version": litellm_version(),
     }
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, lite.host, lite.port, parts,
-                  meta={"version": parts["version"], "config_sha": parts["config"], "launcher": True,
+                  meta={"version": parts["version"], "config_sha": parts["config"], "config_path": str(config), "launcher": True,
                         "shared_port": shared, "run_dir": str(paths.run_dir)})

@@ -15,7 +15,7 @@ LOG_TAIL_LINES = 15
 
 
 class Outcome(namedtuple("Outcome", "service action pid why instances", defaults=(None, "", ()))):
-    """action: started | restarted | swapped | reloaded | unchanged | disabled; instances: one
+    """action: started | restarted | swapped | switched (CLIProxyAPI, tasks.stack.bluegreen) | reloaded | unchanged | disabled; instances: one
     Outcome per replica when there are several."""
 
     __slots__ = ()
@@ -29,10 +29,11 @@ class Outcome(namedtuple("Outcome", "service action pid why instances", defaults
         return text + (f": {self.why}" if self.why else "")
 
 
-def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
-    """`service`: a service, or one of LiteLLM's instances (names.litellm_instances)."""
+def launch_for(paths: Paths, stack: dict, service: str, config=None) -> Launch:
+    """`service`: a service, or one of its instances (names.litellm_instances, bluegreen.BRIDGE);
+    `config`: the file it runs with, when not the usual one."""
     if service_of(service) == LITELLM:
-        return litellm_launch(paths, stack, instance=service)
+        return litellm_launch(paths, stack, instance=service, config=config)
     if service == REDIS:
         from ..services.redis import redis_launch
 
@@ -40,4 +41,5 @@ def launch_for(paths: Paths, stack: dict, service: str) -> Launch:
     from ..release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))
-    return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None)
+    return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None,
+                           service=service, config=config)

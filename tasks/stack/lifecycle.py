@@ -12,11 +12,12 @@ from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..config.view import litellm, of
-from ..services.common import file_sha, probe_path, restart_reasons
-from . import events, health, probe, process, recover, replicas
+from ..services.common import file_sha, restart_reasons
+from . import events, health, process, recover, replicas
 from .launchcheck import require_launchable
-from .launches import LOG_TAIL_LINES, Outcome, launch_for
+from .launches import Outcome, launch_for
 from .portcheck import require_port, require_port_released
+from .readiness import _instances, wait_ready
 
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
@@ -59,7 +60,12 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
         from .launcher_files import sweep
 
         sweep(paths, name)
-    return _combined([_ensure(paths, stack, name) for name in names])
+    outcome = _combined([_ensure(paths, stack, name) for name in names])
+    if paths.record(f"{CLIPROXY}#bridge").exists():  # LiteLLM is off a CLIProxyAPI switch's bridge now
+        from . import bluegreen
+
+        bluegreen.retire_bridge(paths, stack)
+    return outcome
 
 
 def _require_sharing(stack: dict) -> None:
@@ -110,13 +116,12 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
             why = hung or f"its run record was unreadable (recovered pid {record.pid})"
         else:
             why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
-            # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap) ---
-            if svc == LITELLM:
-                from . import swap
-
-                blocked = swap.impossible(record, launch)
-                if blocked is None:
-                    return swap.replace(paths, stack, record, launch, why, service)
+            # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap), and
+            # CLIProxyAPI a new binary or address through a bridge (tasks.stack.bluegreen) ---
+            blocked = _no_gap_blocker(paths, stack, service, record, launch)
+            if blocked is None:
+                return _replace_without_gap(paths, stack, service, record, launch, why)
+            if blocked:  # "": no traffic to keep (CLIProxyAPI without a LiteLLM in front)
                 why += f" (stop-then-start: {blocked})"
             # ---
         result = process.stop(record_path, timeout=stack[svc]["stop_timeout"])
@@ -154,21 +159,66 @@ def restart_service(paths: Paths, stack: dict, service: str, reason: str = "rest
     return _restart_one(paths, stack, service, reason)
 
 
-def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcome:
-    svc = service_of(service)
-    require_launchable(paths, stack, launch_for(paths, stack, service))
-    fallback = ""
-    if svc == LITELLM:
+def _no_gap_blocker(paths: Paths, stack: dict, service: str, record, launch) -> str | None:
+    """Why `service` must stop before its replacement starts, or None (a swap or a bridge can do it);
+    "" when stopping first loses nothing."""
+    if service_of(service) == LITELLM:
         from . import swap
 
-        swapped = swap.restart(paths, stack, reason, service)
-        if isinstance(swapped, Outcome):
-            return swapped
-        fallback = f"stop-then-start: {swapped}"
+        return swap.impossible(record, launch)
+    if service == CLIPROXY:
+        from . import bluegreen
+
+        return bluegreen.impossible(paths, stack)
+    return "it has no zero-downtime replacement"
+
+
+def _replace_without_gap(paths: Paths, stack: dict, service: str, record, launch, why: str, **options) -> Outcome:
+    if service_of(service) == LITELLM:
+        from . import swap
+
+        return swap.replace(paths, stack, record, launch, why, service)
+    return switch_cliproxy(paths, stack, record, why, **options)
+
+
+def switch_cliproxy(paths: Paths, stack: dict, old, why: str, verify=None, out=print) -> Outcome:
+    """Replace the running CLIProxyAPI `old` through a bridge (tasks.stack.bluegreen). Stack lock held."""
+    from . import bluegreen
+
+    return bluegreen.move(paths, stack, old, why, settle=lambda: settle_cliproxy(paths, stack, out),
+                          verify=verify, out=out)
+
+
+def settle_cliproxy(paths: Paths, stack: dict, out=print) -> Outcome:
+    """CLIProxyAPI at its configured address, LiteLLM on its usual config, then no bridge: the end
+    of every switch, and what finishes one that was interrupted."""
+    from . import bluegreen
+
+    outcome = _ensure(paths, stack, CLIPROXY)
+    wait_ready(paths, stack, [CLIPROXY], {CLIPROXY})
+    if bluegreen.running_litellm(paths, stack):
+        out("cliproxy: ready at its configured address; moving LiteLLM back to it")
+        ensure_running(paths, stack, LITELLM)  # swaps each instance back to the rendered config
+    bluegreen.retire_bridge(paths, stack)
+    return outcome
+
+
+def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcome:
+    launch = launch_for(paths, stack, service)
+    require_launchable(paths, stack, launch)
+    fallback = ""
     old = recover.record_or_orphan(paths, stack, service, save=True)
+    if service_of(service) in (LITELLM, CLIPROXY) and old is not None and process.is_alive(old):
+        blocked = ("its run record was unreadable" if old.meta.get("recovered")
+                   else _no_gap_blocker(paths, stack, service, old, launch))
+        if blocked is None:
+            return _replace_without_gap(paths, stack, service, old, launch, reason)
+        fallback = f"stop-then-start: {blocked}" if blocked else ""
+    elif service_of(service) == LITELLM:
+        fallback = "stop-then-start: it is not running"
     stop_service(paths, stack, service, reason)
     if old is not None:
-        settings = of(stack, svc)
+        settings = of(stack, service_of(service))
         require_port_released(paths, service, settings.host, settings.port, old)
     outcome = _ensure(paths, stack, service)
     return Outcome(service, "restarted", outcome.pid, fallback or reason)
@@ -190,80 +240,12 @@ def _deliver_cliproxy_config(paths: Paths) -> None:
     atomic_write(paths.cliproxy_config, text, mode=0o600)
 
 
-def _instances(stack: dict, services: list[str]) -> list[str]:
-    """`services` with LiteLLM expanded to its instances (litellm.replicas)."""
-    return [n for s in services for n in (litellm_instances(stack) if s == LITELLM else [s])]
-
-
 def rotate_logs(paths: Paths, stack: dict, services: list[str]) -> None:
     """Keep the logs of running services bounded: a service may run for weeks between starts."""
     from .logrotate import rotate_in_place
 
     for name in _instances(stack, services):
         rotate_in_place(paths.log(name))
-
-
-def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> dict:
-    """Wait until every service answers its probe; FlowgateError with the log tail otherwise.
-
-    `fresh`: the services started in this run (they get a `ready` event); None means all.
-    """
-    checks, timeout = [], 0.0
-    several = replicas.several(stack)
-    for service in _instances(stack, services):
-        svc = service_of(service)
-        record = process.read_record(paths.record(service))
-        if record is None:
-            raise FlowgateError(f"{service} is not running", "run `uv run doit up`")
-        host, port = record.meta.get("host", stack[svc]["host"]), record.meta.get("port", stack[svc]["port"])
-        # Replicas share the address: each answers on its private port (None until it reported it).
-        target = (lambda r=record, h=host, p=port: replicas.probe_address(stack, r, h, p)) if several else None
-        ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
-        checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
-                                  (lambda r=record: process.is_alive(r)), target, ask,
-                                  recent_ok=fresh is not None and svc not in fresh))
-        timeout = max(timeout, float(stack[svc]["start_timeout"]))
-    try:
-        # Poll often: a refused connect costs microseconds, and every poll gap adds to `doit up`.
-        results = probe.wait_ready(checks, timeout=timeout, interval=0.02, max_interval=0.05)
-    except KeyboardInterrupt:
-        raise FlowgateError("interrupted while waiting for the services to become ready",
-                            "they keep starting in the background: `uv run doit status` to see, "
-                            "`uv run doit down` to stop them") from None
-    failed = probe.not_ready(results)
-    for res in results.values():
-        if res.ready:
-            health.mark_ready(paths, res.name)
-        if res.ready and (fresh is None or service_of(res.name) in fresh):
-            events.record(paths, "ready", res.name, "ok", f"ready after {res.seconds:.2f} s")
-    if failed:
-        res = failed[0]
-        log = paths.log(res.name)
-        if res.exited:
-            state = process.status(process.read_record(paths.record(res.name)))
-            code = f" with exit code {state.exit_code}" if state.exit_code is not None else ""
-            events.record(paths, "crash", res.name, "exited", f"exited{code} before it was ready")
-            message = f"{res.name} exited{code} before it was ready"
-        else:
-            events.record(paths, "ready", res.name, "timeout", res.reason)
-            message = f"{res.name} is not ready: {res.reason}"
-        others = [f"{r.name}: {r.reason}" for r in failed[1:]]
-        tail = [f"| {line}" for line in process.tail(log, LOG_TAIL_LINES)]
-        raise FlowgateError(message, f"see {log} (last lines above), fix the cause and run `uv run doit up` again",
-                            details=others + [f"last lines of {log}:"] + tail)
-    return results
-
-
-def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> bool:
-    """The one readiness rule outside `wait_ready`: the recorded process is alive and answers its probe."""
-    if service not in enabled_services(stack):
-        return False
-    record = process.read_record(paths.record(service))
-    if record is None or not process.is_alive(record):
-        return False
-    settings = of(stack, service)
-    host, port = record.meta.get("host", settings.host), record.meta.get("port", settings.port)
-    return probe.service_ok(service, host, port, probe_path(service, record.meta), record.meta, timeout)
 
 
 def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "down") -> process.StopResult:

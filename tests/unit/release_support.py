@@ -58,9 +58,16 @@ def settings(gh, version=V1, repo=REPO, **kw) -> ReleaseSettings:
 
 
 def bin_dir_leftovers(paths: Paths) -> list[str]:
+    """Stray files of an install; the kept releases (tasks.release.store) are not strays: their
+    files are checked to be whole releases, never temporary ones."""
     if not paths.bin_dir.exists():
         return []
-    return sorted(p.name for p in paths.bin_dir.iterdir() if p.name not in (EXE, "manifest.json"))
+    kept = paths.bin_dir / "releases"
+    strays = [p.name for p in paths.bin_dir.iterdir() if p.name not in (EXE, "manifest.json", "releases")]
+    if kept.is_dir():
+        strays += [f"releases/{e.name}/{f.name}" for e in kept.iterdir() for f in e.iterdir()
+                   if f.name != "release.json" and not f.name.startswith("cli-proxy-api")]
+    return sorted(strays)
 
 
 def error_text(exc: FlowgateError) -> str:

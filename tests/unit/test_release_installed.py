@@ -31,9 +31,15 @@ def test_is_current_tracks_config_and_binary(gh, rpaths, tmp_path):
     os.utime(target, ns=(1, 1))
     assert release.is_current(rpaths, s)
     assert release.read_manifest(rpaths)["binary_stat"]["mtime_ns"] == 1
-    # replaced by something else: not current, and fetch reinstalls it
+    # replaced by something else: not current, and fetch puts the kept, verified copy back (no download)
     target.write_bytes(b"#!/bin/sh\necho tampered\n")
     assert not release.is_current(rpaths, s)
+    gh.reset_counts()
+    assert release.fetch(rpaths, s).action == "restored" and gh.total_requests == 0
+    assert target.read_bytes() == script(V1)
+    # ... and when the kept copy was tampered with too, it downloads the release again
+    target.write_bytes(b"#!/bin/sh\necho tampered\n")
+    next((rpaths.bin_dir / "releases").glob("*/" + EXE)).write_bytes(b"#!/bin/sh\necho tampered too\n")
     assert release.fetch(rpaths, s).action == "installed"
     assert target.read_bytes() == script(V1)
     # deleted

@@ -37,7 +37,10 @@ def test_switching_lines_replaces_the_binary(gh, rpaths, tmp_path):
     assert (rpaths.bin_dir / EXE).exists()
     publish_mainline(gh, tmp_path)
     release.fetch(rpaths, settings(gh, MAINLINE_TAG, MAINLINE_REPO))
-    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == ["cli-proxy-api", "manifest.json"]
+    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == ["cli-proxy-api", "manifest.json", "releases"]
+    # back to the fork: its binary was kept, so no request is made (offline works)
+    gh.reset_counts()
     back = release.fetch(rpaths, settings(gh, repo=FORK))
-    assert back.action == "installed" and back.line == "plus"
-    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == [EXE, "manifest.json"]
+    assert back.action == "restored" and back.line == "plus" and gh.total_requests == 0
+    assert sorted(p.name for p in rpaths.bin_dir.iterdir()) == [EXE, "manifest.json", "releases"]
+    assert len(list((rpaths.bin_dir / "releases").iterdir())) == 2  # both lines stay kept

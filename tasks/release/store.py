@@ -1,0 +1,149 @@
+"""The releases kept beside the active binary, so a rollback or a switch between lines needs no network.
+
+`.router/bin/releases/<owner>__<repo>@<tag>/` holds a verified binary and its manifest
+(`release.json`, the fields `fetch` records). The active binary stays where it always was
+(`.router/bin/<binary>`, described by `.router/bin/manifest.json`); activating a kept release
+copies its binary there with a rename, so a running process keeps its old inode.
+
+Kept: the active release and, per line, the two most recently active others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..base.errors import FlowgateError
+from ..base.fsutil import atomic_write, load_json, write_error
+from ..base.paths import Paths
+from . import lines
+from .installed import _sha256_file, binary_intact, fingerprint, now_iso, write_manifest
+
+KEEP_PER_LINE = 3  # the active one counts
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+
+
+def root(paths: Paths) -> Path:
+    return paths.bin_dir / "releases"
+
+
+def valid_tag(tag: object) -> bool:
+    return isinstance(tag, str) and bool(_TAG_RE.match(tag))
+
+
+def entry_dir(paths: Paths, repo: str, tag: str) -> Path:
+    if not valid_tag(tag) or repo.count("/") != 1:
+        raise FlowgateError(f"{repo}@{tag!r} is not a release FlowGate can keep", "use a tag like v7.2.140")
+    return root(paths) / f"{repo.lower().replace('/', '__')}@{tag}"
+
+
+def keep(paths: Paths, manifest: dict) -> Path | None:
+    """Copy the active, intact binary `manifest` describes into the store (once; cheap when kept)."""
+    repo, tag = str(manifest.get("repo") or ""), str(manifest.get("tag") or "")
+    if not binary_intact(paths, manifest) or not valid_tag(tag) or repo.count("/") != 1:
+        return None
+    where = entry_dir(paths, repo, tag)
+    if find(paths, repo, tag, verify=False) is not None:
+        _touch(where)
+        return where
+    source = paths.bin_dir / str(manifest["binary"])
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = where / f".{manifest['binary']}.tmp"
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, where / str(manifest["binary"]))
+        entry = {k: v for k, v in manifest.items() if k not in ("binary_stat", "etag", "checked_at", "requested")}
+        entry["kept_at"] = entry["used_at"] = now_iso()
+        atomic_write(where / "release.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise write_error(where, exc) from None
+    prune(paths, active=where)
+    return where
+
+
+def find(paths: Paths, repo: str, tag: str, *, verify: bool = True) -> dict | None:
+    """The kept release `repo`@`tag` (its manifest), or None. `verify`: its binary still hashes as
+    recorded at download (~0.1 s for the real binary; done before it is activated)."""
+    try:
+        where = entry_dir(paths, repo, tag)
+    except FlowgateError:
+        return None
+    try:
+        entry = load_json(where / "release.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("tag") != tag or lines.by_binary_name(str(entry.get("binary") or "")) is None:
+        return None
+    binary = where / entry["binary"]
+    if not binary.is_file() or binary.is_symlink():
+        return None
+    if verify:
+        try:
+            if _sha256_file(binary) != entry.get("binary_sha256"):
+                return None
+        except OSError:
+            return None
+    return entry
+
+
+def activate(paths: Paths, entry: dict) -> dict:
+    """Make the kept release `entry` the active binary; returns the new active manifest."""
+    where = entry_dir(paths, entry["repo"], entry["tag"])
+    target = paths.bin_dir / entry["binary"]
+    tmp = paths.bin_dir / f".{entry['binary']}.activate.tmp"
+    try:
+        shutil.copyfile(where / entry["binary"], tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)  # rename: a running binary keeps its inode (no ETXTBSY)
+        for name in lines.BINARY_NAMES:  # the other line's active binary: its copy stays kept
+            if name != target.name:
+                with contextlib.suppress(OSError):
+                    os.unlink(paths.bin_dir / name)
+        manifest = {k: v for k, v in entry.items() if k not in ("kept_at", "used_at")}
+        manifest.update(binary_stat=fingerprint(target.stat()), requested=entry["tag"], activated_at=now_iso())
+        write_manifest(paths, manifest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise write_error(target, exc) from None
+    _touch(where)
+    return manifest
+
+
+def kept(paths: Paths) -> list[dict]:
+    """Every kept release's manifest (unverified), most recently used first."""
+    out = []
+    with contextlib.suppress(OSError):
+        for where in root(paths).iterdir():
+            try:
+                entry = load_json(where / "release.json")
+            except (OSError, ValueError):
+                continue
+            if isinstance(entry, dict) and valid_tag(entry.get("tag")):
+                out.append({**entry, "dir": str(where)})
+    return sorted(out, key=lambda e: str(e.get("used_at") or ""), reverse=True)
+
+
+def prune(paths: Paths, active: Path | None = None) -> None:
+    """Keep KEEP_PER_LINE releases per line (the active one always)."""
+    per_line: dict[str, int] = {}
+    for entry in kept(paths):
+        where = Path(entry["dir"])
+        line = str(entry.get("line") or "")
+        per_line[line] = per_line.get(line, 0) + 1
+        if per_line[line] > KEEP_PER_LINE and where != active:
+            shutil.rmtree(where, ignore_errors=True)
+
+
+def _touch(where: Path) -> None:
+    """Mark `where` as used now (the pruning order)."""
+    with contextlib.suppress(OSError, ValueError):
+        entry = load_json(where / "release.json")
+        if isinstance(entry, dict):
+            entry["used_at"] = now_iso()
+            atomic_write(where / "release.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
