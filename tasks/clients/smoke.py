@@ -73,13 +73,16 @@ def models_to_check(paths: Paths, stack: dict, only: str | None) -> tuple[list[t
     return [(m, protocol_of(m)) for m in picked], served
 
 
-def run(paths: Paths, stack: dict, models: list[tuple[str, str]], served: list[str], timeout: float = 60):
-    """Yield each Check as it ends (a hanging upstream shows which request hangs)."""
+def run(paths: Paths, stack: dict, models: list[tuple[str, str]], served: list[str], timeout: float = 60,
+        base: str | None = None, key: str | None = None):
+    """Yield each Check as it ends (a hanging upstream shows which request hangs).
+
+    `base`, `key`: another server than the gateway (tasks.upgrade checks a new CLIProxyAPI directly)."""
     import httpx
 
-    key = paths.secret(LITELLM_MASTER_KEY).read_text(encoding="utf-8").strip()
+    key = key or paths.secret(LITELLM_MASTER_KEY).read_text(encoding="utf-8").strip()
     headers = {"Authorization": f"Bearer {key}", "x-api-key": key, **ANTHROPIC_HEADERS}
-    with httpx.Client(base_url=base_url(litellm(stack)), headers=headers, timeout=timeout) as client:
+    with httpx.Client(base_url=base or base_url(litellm(stack)), headers=headers, timeout=timeout) as client:
         yield _timed("models", None, lambda: _models(client, [m for m, _ in models] + served))
         for model, proto in models:
             for name, probe in PROBES[proto]:

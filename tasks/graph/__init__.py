@@ -2,7 +2,7 @@
 
 One module per command family: build (config, secrets, render, check), fetch, run (start,
 preflight, ready, up, down, restart), inspect (status, logs, doctor), accounts, clients, profile,
-deploy (export), history (usage, dashboard); early asks the services its command will ask, while
+deploy (export), history (usage, dashboard), upgrade (upgrade, rollback); early asks the services its command will ask, while
 the rest loads. dodo.py imports DOIT_CONFIG and task_flowgate (every creator as one: see
 common.one_creator) from here.
 Heavy imports (yaml, jinja2, httpx, psutil, litellm) happen inside actions only. Nothing outside
@@ -23,6 +23,7 @@ from .history import task_dashboard, task_usage  # noqa: E402
 from .inspect import task_doctor, task_logs, task_status  # noqa: E402
 from .profile import task_profile  # noqa: E402
 from .run import task_down, task_preflight, task_ready, task_restart, task_start, task_up  # noqa: E402
+from .upgrade import task_rollback, task_upgrade  # noqa: E402
 from .cliparse import install as _install_cliparse  # noqa: E402
 from .usage import install as _install_usage  # noqa: E402
 
@@ -33,6 +34,6 @@ task_flowgate = one_creator([
     task_up, task_down, task_restart, task_status, task_logs, task_doctor, task_config, task_secrets, task_render,
     task_check, task_init, task_fetch, task_preflight, task_start, task_ready, task_login, task_accounts,
     task_import, task_integrate, task_smoke, task_models, task_profile, task_export, task_usage,
-    task_dashboard])
+    task_dashboard, task_upgrade, task_rollback])
 
 __all__ = ["DOIT_CONFIG", "task_flowgate"]

@@ -158,7 +158,7 @@ def stop_services(services: list[str], reason: str) -> None:
     from ..stack.launcher_files import forget
     from ..stack.replicas import recorded
     from ..stack.swap import stop_leftovers
-    from ..stack.bluegreen import BRIDGE
+    from ..config.names import CLIPROXY_BRIDGE as BRIDGE
     from ..config.view import litellm
 
     stack = read_stack_or_none()

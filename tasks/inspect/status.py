@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..release import lines
 from ..services.common import connect_host, probe_path
 from ..stack import probe, process
@@ -83,11 +83,21 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
            "service_pid": sup.get("service_pid") if state.state == "running" else None,
            "launcher": sup.get("state"), "gave_up": sup.get("detail") if sup.get("state") in ("gave-up", "failed") else None,
-           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else None,
+           "swap": swap.in_progress(paths, service) if service_of(service) == LITELLM else _switch(paths, service),
            "restart": launcher_files.self_restart(sup, time.time()) if state.state == "running" else None}
     if state.state == "crashed" and state.exit_code is None:
         out["exit_code"] = sup.get("last_exit_code")  # the launcher exits as its service did
     return out
+
+
+def _switch(paths: Paths, service: str) -> dict | None:
+    """A CLIProxyAPI switch under way: its bridge (tasks.stack.bluegreen), read without importing it."""
+    if service != CLIPROXY:
+        return None
+    bridge = process.read_record(paths.record(CLIPROXY_BRIDGE))
+    if bridge is None or not process.is_alive(bridge):
+        return None
+    return {"phase": "bridge", "bridge_pid": bridge.pid, "port": bridge.meta.get("port")}
 
 
 def collect(paths: Paths, stack: dict | None) -> dict:
@@ -194,8 +204,9 @@ def table(report: dict) -> str:
             state = "restarting"
         swap = s.get("swap")
         if swap:
-            state += (f" (swap: new pid {swap['new_pid']} starting)" if swap["phase"] == "starting"
-                      else f" (swap: old pid {swap['old_pid']} draining)")
+            state += {"starting": lambda: f" (swap: new pid {swap['new_pid']} starting)",
+                      "draining": lambda: f" (swap: old pid {swap['old_pid']} draining)",
+                      "bridge": lambda: f" (switch: new build on port {swap['port']}, pid {swap['bridge_pid']})"}[swap["phase"]]()
         restarts = str(s.get("restarts") or 0)
         if s.get("last_exit_code") is not None and s.get("restarts"):
             restarts += f" (last exit {s['last_exit_code']})"

@@ -26,12 +26,10 @@ import socket
 from ..base.errors import FlowgateError
 from ..base.fsutil import atomic_write
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, litellm_instances
+from ..config.names import CLIPROXY, CLIPROXY_BRIDGE as BRIDGE, litellm_instances
 from ..config.view import cliproxy
 from . import events, process
 from .launches import Outcome, launch_for
-
-BRIDGE = f"{CLIPROXY}#bridge"
 
 
 def bridge_config(paths: Paths):
@@ -83,12 +81,11 @@ def move(paths: Paths, stack: dict, old: process.ProcessRecord, why: str, settle
     bridge = start_bridge(paths, stack, why)
     try:
         if verify is not None:
-            verify(_url(stack, bridge.meta["port"]))
+            verify(url_of(stack, bridge.meta["port"]))
         out(f"cliproxy: new instance ready on port {bridge.meta['port']} (pid {bridge.pid}); moving LiteLLM to it")
         point_litellm(paths, stack, bridge.meta["port"], f"CLIProxyAPI switch: {why}")
     except BaseException:
-        _stop(paths, bridge_record(paths), stack, "the switch did not go through")
-        bridge_config(paths).unlink(missing_ok=True)
+        retire_bridge(paths, stack, force=True, why="the switch did not go through")
         raise
     events.record(paths, "switch", CLIPROXY, "bridged", why, old_pid=old.pid, bridge_pid=bridge.pid)
     cancel_logins(paths, f"CLIProxyAPI was replaced ({why}) while the login waited", out)
@@ -108,19 +105,22 @@ def start_bridge(paths: Paths, stack: dict, why: str) -> process.ProcessRecord:
     atomic_write(bridge_config(paths), render_cliproxy(paths, passing, read_all(paths)), mode=0o600)
     launch = launch_for(paths, passing, BRIDGE, config=bridge_config(paths))
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
+    if paths.log(BRIDGE).exists():  # one switch per log: a failure's tail is this build's own lines
+        paths.log(BRIDGE).replace(paths.log(BRIDGE).with_suffix(".log.1"))
     record = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=paths.log(BRIDGE),
                            record_path=bridge_record(paths), service=BRIDGE, inputs_hash=launch.inputs_hash, meta=meta)
     events.record(paths, "switch", CLIPROXY, "started", why, bridge_pid=record.pid, port=launch.port)
     try:
         wait_ready(paths, passing, [BRIDGE], {CLIPROXY})
     except BaseException as exc:
-        _stop(paths, bridge_record(paths), stack, "not ready")
+        retire_bridge(paths, stack, force=True, why="not ready")
         if isinstance(exc, KeyboardInterrupt):
             raise FlowgateError("interrupted: the new CLIProxyAPI instance was stopped",
                                 "the running one kept serving throughout") from None
         if isinstance(exc, FlowgateError):
             raise FlowgateError(f"the new CLIProxyAPI did not become ready: {exc.message}; "
-                                "the running one kept serving throughout", exc.hint, details=exc.details) from None
+                                "the running one kept serving throughout",
+                                f"its log is {paths.log(BRIDGE)} (last lines above)", details=exc.details) from None
         raise
     return record
 
@@ -133,22 +133,27 @@ def point_litellm(paths: Paths, stack: dict, port: int, why: str) -> None:
 
     passing = with_cliproxy_port(stack, port)
     atomic_write(litellm_bridge_config(paths), render_litellm_local(paths, passing, read_all(paths)), mode=0o600)
-    for name, record in running_litellm(paths, stack):
-        launch = litellm_launch(paths, passing, instance=name, config=litellm_bridge_config(paths))
-        swap.replace(paths, stack, record, launch, why, name)
+    moved = []
+    try:
+        for name, record in running_litellm(paths, stack):
+            launch = litellm_launch(paths, passing, instance=name, config=litellm_bridge_config(paths))
+            moved.append((name, swap.replace(paths, stack, record, launch, why, name)))
+    except BaseException:
+        for name, _ in moved:  # replicas already on the bridge go back before the bridge is stopped
+            record = process.read_record(paths.record(name))
+            if record is not None:
+                swap.replace(paths, stack, record, launch_for(paths, stack, name), "the CLIProxyAPI switch failed", name)
+        raise
 
 
-def retire_bridge(paths: Paths, stack: dict | None, force: bool = False) -> bool:
+def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: str = "the switch is over") -> bool:
     """Stop the bridge once no LiteLLM instance runs a config pointing at it (`force`: regardless)."""
-    record = process.read_record(bridge_record(paths))
-    if record is None:
-        return False
     if not force and stack is not None:
         bridged = str(litellm_bridge_config(paths))
         for _, lite in running_litellm(paths, stack):
             if lite.meta.get("config_path") == bridged:
                 return False
-    _stop(paths, bridge_record(paths), stack, "the switch is over")
+    _stop(paths, bridge_record(paths), stack, why)
     bridge_config(paths).unlink(missing_ok=True)
     litellm_bridge_config(paths).unlink(missing_ok=True)
     return True
@@ -186,7 +191,7 @@ def spare_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def _url(stack: dict, port: int) -> str:
+def url_of(stack: dict, port: int) -> str:
     from ..services.common import base_url
 
     return base_url(cliproxy(with_cliproxy_port(stack, port)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..base.errors import FlowgateError
 from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..config.view import litellm, of
 from ..services.common import file_sha, restart_reasons
 from . import events, health, process, recover, replicas
@@ -61,7 +61,7 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
 
         sweep(paths, name)
     outcome = _combined([_ensure(paths, stack, name) for name in names])
-    if paths.record(f"{CLIPROXY}#bridge").exists():  # LiteLLM is off a CLIProxyAPI switch's bridge now
+    if paths.record(CLIPROXY_BRIDGE).exists():  # LiteLLM is off a CLIProxyAPI switch's bridge now
         from . import bluegreen
 
         bluegreen.retire_bridge(paths, stack)

@@ -138,7 +138,24 @@ MAINLINE = EDITION == "mainline"
 # no -version flag, exit 0 on a bad config or a taken port, `.env` read from the working directory.
 # =============================================================================================
 
-VERSION = "7.2.140" if MAINLINE else "6.8.16-0-plus"
+def _packaged_as() -> tuple[str | None, str]:
+    """(version, quirk) from the trailer tests/fakes/today.double_binary appends to each release's
+    build (`# build of <repo> <tag>`, `# quirk: <name>`): every release reports its own version,
+    as a real build does. (None, "") when run straight from tests/fakes/."""
+    try:
+        with open(sys.argv[0], "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 512))
+            tail = fh.read().decode("utf-8", "replace")
+    except (OSError, IndexError):
+        return None, ""
+    build = re.search(r"^# build of \S+ v?([0-9][\w.+-]*)$", tail, re.M)
+    quirk = re.search(r"^# quirk: ([\w-]+)$", tail, re.M)
+    return (build.group(1) if build else None), (quirk.group(1) if quirk else "")
+
+
+_BUILT, QUIRK = _packaged_as()
+VERSION = (_BUILT + ("" if MAINLINE else "-plus")) if _BUILT else ("7.2.140" if MAINLINE else "6.8.16-0-plus")
 COMMIT = "double"
 BUILD_DATE = "2026-01-01T00:00:00Z"
 BANNER = f"CLIProxyAPI Version: {VERSION}, Commit: {COMMIT}, BuiltAt: {BUILD_DATE}"
@@ -271,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(BANNER + "\n")
     sys.stdout.flush()
 
+    if QUIRK == "no-listener":  # a broken build: what the real binary does on a config it cannot use
+        log("error", "failed to start HTTP server: this build is broken (test double quirk: no-listener)")
+        return 0
     exit_code = os.environ.get("CLIPROXY_DOUBLE_EXIT_AT_START", "").strip()
     if exit_code:
         log("error", f"CLIPROXY_DOUBLE_EXIT_AT_START={exit_code}: exiting on request")

@@ -32,17 +32,24 @@ _MAINLINE_BUILDS = [("linux", "amd64", False), ("linux", "amd64", True), ("linux
 _PLUS_BUILDS = [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64")]
 
 
-def double_binary(release: str = "") -> bytes:
-    """The double as an executable script for this interpreter; each release's build differs, as real ones do."""
-    return f"#!{sys.executable}\n".encode() + DOUBLE.read_bytes() + f"\n# build of {release}\n".encode()
+def double_binary(release: str = "", quirk: str = "") -> bytes:
+    """The double as an executable script for this interpreter; each release's build differs and reports
+    its own version, as real ones do. `quirk` "no-listener": a broken build that never listens."""
+    trailer = f"\n# build of {release}\n" + (f"# quirk: {quirk}\n" if quirk else "")
+    return f"#!{sys.executable}\n".encode() + DOUBLE.read_bytes() + trailer.encode()
+
+
+def publish_mainline(gh: FakeGitHub, dist: Path, tag: str, quirk: str = "", latest: bool = True) -> None:
+    """One more mainline release (all of its builds): e.g. a newer tag for `doit upgrade`."""
+    binary = double_binary(f"{MAINLINE_REPO} {tag}", quirk)
+    archives = [build_archive(dist / tag, tag, release_files(binary, os, "mainline"), os, arch,
+                              line="mainline", static=static) for os, arch, static in _MAINLINE_BUILDS]
+    gh.add_release(MAINLINE_REPO, tag, archives, latest=latest)
 
 
 def publish_today(gh: FakeGitHub, dist: Path) -> FakeGitHub:
     for tag in MAINLINE_TAGS:
-        binary = double_binary(f"{MAINLINE_REPO} {tag}")
-        archives = [build_archive(dist / tag, tag, release_files(binary, os, "mainline"), os, arch,
-                                  line="mainline", static=static) for os, arch, static in _MAINLINE_BUILDS]
-        gh.add_release(MAINLINE_REPO, tag, archives)
+        publish_mainline(gh, dist, tag)
     binary = double_binary(f"{PLUS_FORK} {PLUS_TAG}")
     archives = [build_archive(dist / PLUS_TAG, PLUS_TAG, release_files(binary, os, "plus"), os, arch, line="plus")
                 for os, arch in _PLUS_BUILDS]

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, base_env
 from tests.integration.conftest import make_stack
+from tests.integration.traffic import Traffic
 from tests.support import down_and_check, wait_for
 
 # gpt-5.5's upstream fails (a named model routed to a `double-fail*` id, which the double answers
@@ -57,50 +57,6 @@ def no_traceback(result):
 def chat(st, model: str, text: str, timeout: float = 60) -> httpx.Response:
     return httpx.post(f"{st.litellm_url}/v1/chat/completions", headers={"Authorization": f"Bearer {st.master_key}"},
                       json={"model": model, "messages": [{"role": "user", "content": text}]}, timeout=timeout)
-
-
-class Traffic:
-    """Two clients over keep-alive connections, each sending a request every ~100 ms: one plain, one
-    streaming (so streams are in flight when the old instance drains)."""
-
-    def __init__(self, st):
-        self.st, self.results, self.stop = st, [], threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(stream,), daemon=True) for stream in (False, True)]
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
-
-    def _run(self, stream: bool):
-        with httpx.Client(base_url=self.st.litellm_url, timeout=30,
-                          headers={"Authorization": f"Bearer {self.st.master_key}"}) as client:
-            n = 0
-            while not self.stop.is_set():
-                n += 1
-                began = time.monotonic()
-                self.results.append((began, self._one(client, f"{'s' if stream else 'p'}{n}", stream)))
-                self.stop.wait(max(0.0, 0.1 - (time.monotonic() - began)))
-
-    @staticmethod
-    def _one(client, text: str, stream: bool) -> str | None:
-        """None when the request succeeded, else what went wrong."""
-        body = {"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": text}], "stream": stream}
-        try:
-            if not stream:
-                resp = client.post("/v1/chat/completions", json=body)
-                ok = resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == f"double(gpt-5.4-mini): {text}"
-                return None if ok else f"{resp.status_code}: {resp.text[:200]}"
-            with client.stream("POST", "/v1/chat/completions", json=body) as resp:
-                data = resp.read().decode()
-            return None if resp.status_code == 200 and "[DONE]" in data else f"stream {resp.status_code}: {data[:200]}"
-        except httpx.HTTPError as exc:
-            return repr(exc)
 
 
 def test_switch_while_down_applies_at_next_up(st):

@@ -1,0 +1,63 @@
+"""Tasks that move CLIProxyAPI to another release: upgrade, rollback (core: tasks/upgrade/)."""
+
+from __future__ import annotations
+
+from .common import PATHS, action, read_stack
+
+
+def run_upgrade(to: str, repo: str) -> dict:
+    from ..stack.lock import stack_lock
+    from ..upgrade.switch import upgrade
+
+    with stack_lock(PATHS, what="upgrade"):
+        result = upgrade(PATHS, read_stack(), to or None, repo or None)
+    _after(result)
+    return result
+
+
+def run_rollback() -> dict:
+    from ..stack.lock import stack_lock
+    from ..upgrade.switch import rollback
+
+    with stack_lock(PATHS, what="rollback"):
+        result = rollback(PATHS, read_stack())
+    _after(result)
+    return result
+
+
+def _after(result: dict) -> None:
+    """stack.json from the new pin (so `status` and the next `up` agree at once), and the catalog the
+    new release serves."""
+    if result.get("action") != "switched":
+        return
+    from .build import write_stack
+
+    write_stack()
+    from ..catalog.discover import refresh
+    from ..base.errors import FlowgateError
+
+    try:
+        catalog, changes = refresh(PATHS, read_stack())
+    except FlowgateError:
+        return  # not running: `up` reads it
+    print(f"models: {len(catalog.models)} served" + (f"; {changes}" if changes else ""))
+
+
+def task_upgrade():
+    """Move CLIProxyAPI to the newest release (or --to TAG), proven before it serves, rolled back if not."""
+    return {
+        "actions": [action(run_upgrade)],
+        "params": [
+            {"name": "to", "long": "to", "type": str, "default": "", "help": "the release tag to move to (default: the newest)"},
+            {"name": "repo", "long": "repo", "type": str, "default": "",
+             "help": "another repository (owner/name), e.g. to switch lines; default cliproxy.release.repo"},
+        ],
+        "task_dep": ["render"],
+        "uptodate": [False],
+        "meta": {"quiet": True},
+    }
+
+
+def task_rollback():
+    """Go back to the CLIProxyAPI release that served before the last upgrade (no network needed)."""
+    return {"actions": [action(run_rollback)], "task_dep": ["render"], "uptodate": [False], "meta": {"quiet": True}}
