@@ -73,6 +73,7 @@ class Paths(namedtuple("Paths", "root home")):
     run_dir = _under("router", "run")
     logs_dir = _under("router", "logs")
     events = _under("router", "events.jsonl")
+    outdated_cache = _under("state_dir", "outdated.json")  # what `doit outdated` learnt from GitHub and PyPI
     quota_cache = _under("state_dir", "quota.json")  # the providers' quota answers, kept 60 s (tasks.accounts.quota)
     usage_db = _under("router", "usage.sqlite3")  # every request through the gateway (tasks.usage)
     dashboard_token = _under("secrets_dir", "dashboard_token")  # the dashboard URL's token (tasks.web)

@@ -28,6 +28,8 @@ USAGE: dict[str, tuple[str, ...]] = {
                "example: uv run doit render"),
     "fetch": ("usage: uv run doit fetch   (no options; the release comes from cliproxy.release in config/)",
               "example: uv run doit fetch   (GITHUB_TOKEN is sent when set)"),
+    "outdated": ("usage: uv run doit outdated [--json] [--refresh]   (informational: exit 0 unless the config is bad)",
+                 "example: uv run doit outdated --refresh"),
     "doctor": ("usage: uv run doit doctor   (no options; read-only)",
                "example: uv run doit doctor"),
     "login": ("usage: uv run doit login:<provider> [--no-browser] [--callback-url=URL] [--timeout SECONDS] [--add]",

@@ -1,5 +1,6 @@
 """Getting the CLIProxyAPI binary: GitHub Releases client, the two lines (mainline / Plus), asset
-choice, checksum verification, safe archive extraction, install and manifest, progress bar.
+choice, checksum verification, safe archive extraction, install and manifest, progress bar; and what
+is newer than what is installed (`outdated`, with LiteLLM's versions from PyPI: `pypi`).
 
 The names below are the package's public surface. They load on first use (PEP 562), so a caller
 that needs only `tasks.release.lines` (every `doit status` does) pays for nothing else.

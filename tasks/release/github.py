@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Callable
 from urllib.parse import quote, urlsplit
 
 from ..base.errors import FlowgateError
+from . import webjson
 from .lines import DELETED_PLUS_REPO, EXAMPLE_PLUS_FORK, MAINLINE_REPO
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -24,6 +25,7 @@ API_VERSION = "2022-11-28"
 
 CHUNK = 256 * 1024
 MAX_TEXT_ASSET = 1024 * 1024  # checksums.txt is a few hundred bytes
+MAX_RELEASE_LIST = 8 << 20  # a page of 30 releases with their assets: well under 1 MiB
 
 OFFLINE_HINT = (
     "check your network connection; or set `cliproxy.release.api_url` to a reachable mirror, "
@@ -58,18 +60,7 @@ def _origin(url: str) -> tuple[str, str]:
 
 
 def default_client_factory():
-    import httpx
-
-    return httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), headers={"User-Agent": USER_AGENT})
-
-
-def _timeout_seconds(client) -> str:
-    try:
-        t = client.timeout
-        vals = [v for v in (t.connect, t.read) if v is not None]
-        return f" after {max(vals):g}s" if vals else ""
-    except Exception:  # a duck-typed client without .timeout
-        return ""
+    return webjson.make_client(USER_AGENT)
 
 
 def _reset_text(reset: str | None) -> str:
@@ -131,26 +122,18 @@ class GitHub:
         return headers
 
     # -- error translation ---------------------------------------------------------------------
-    def _transport_error(self, exc: Exception, url: str) -> FlowgateError:
-        import httpx
+    def _transport_error(self, exc: Exception, url: str, deadline: webjson.Deadline | None = None) -> FlowgateError:
+        return webjson.transport_error(
+            exc, url, self._client, OFFLINE_HINT,
+            "the network or the server is slow or unreachable; try again, or set "
+            "`cliproxy.release.api_url` to a mirror or `cliproxy.binary` to a binary you installed", deadline)
 
-        if isinstance(exc, httpx.TimeoutException):
-            return FlowgateError(
-                f"timed out{_timeout_seconds(self._client)} waiting for {url}",
-                "the network or the server is slow or unreachable; try again, or set "
-                "`cliproxy.release.api_url` to a mirror or `cliproxy.binary` to a binary you installed",
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return FlowgateError(f"cannot connect to {url} ({exc or 'connection failed'})", OFFLINE_HINT)
-        if isinstance(exc, httpx.TooManyRedirects):
-            return FlowgateError(f"too many redirects from {url}", OFFLINE_HINT)
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-            return FlowgateError(f"the connection to {url} broke ({exc})", "try again; " + OFFLINE_HINT)
-        return FlowgateError(f"network error talking to {url} ({exc})", OFFLINE_HINT)
-
-    def _status_error(self, response, url: str, *, tag: str | None, what: str) -> FlowgateError:
+    def _status_error(self, response, url: str, *, tag: str | None, what: str,
+                      message: str | None = None) -> FlowgateError:
+        """`what`: "resolving" (a release), "listing" (the releases) or "downloading"; `message`: the
+        error body's message when the caller read the body itself (a streamed answer)."""
         status = response.status_code
-        msg = _message_of(response)
+        msg = _message_of(response) if message is None else message
         detail = f": {msg}" if msg else ""
         headers = response.headers
         if status in (403, 429) and (headers.get("x-ratelimit-remaining") == "0" or status == 429
@@ -180,9 +163,13 @@ class GitHub:
                 f"GitHub refused access (403{detail}) to {url}",
                 "check that GITHUB_TOKEN may read this repository, or unset it",
             )
-        if status == 404 and what == "resolving":
+        if status == 404 and what in ("resolving", "listing"):
             release = f"release {tag}" if tag else "latest release"
             has = f"release {tag}" if tag else "a published (non-prerelease) release"
+            found = f"GitHub has no {release} for repository {self.repo} (404 from {url}): the repository " \
+                    "or the release does not exist there"
+            if what == "listing":  # the list of a repository that exists is never a 404
+                has, found = "releases", f"GitHub has no repository {self.repo} (404 from {url})"
             if self.repo.lower() == DELETED_PLUS_REPO.lower():
                 hint = (
                     f"{DELETED_PLUS_REPO} was deleted on 2026-04-22: remove `cliproxy.release.repo` and "
@@ -199,11 +186,7 @@ class GitHub:
                 )
             if tag and not tag[:1] in ("v", "V") and tag[:1].isdigit():
                 hint += f"; release tags usually start with v (v{tag})"
-            return FlowgateError(
-                f"GitHub has no {release} for repository {self.repo} (404 from {url}): the repository "
-                "or the release does not exist there",
-                hint,
-            )
+            return FlowgateError(found, hint)
         if status >= 500:
             return FlowgateError(
                 f"the server answered HTTP {status}{detail} for {url}",
@@ -249,6 +232,35 @@ class GitHub:
                 "check `cliproxy.release.api_url`: it must point at a GitHub-compatible API",
             )
         return data, response.headers.get("etag")
+
+    def list_releases(self, per_page: int = 30, *, deadline: webjson.Deadline | None = None,
+                      limit: int | None = None) -> list:
+        """The repository's releases as GitHub lists them (newest first, drafts a token may see
+        included): one page of `per_page` (at most 100), the raw JSON list. The answer is read up to
+        `limit` bytes (MAX_RELEASE_LIST) and within `deadline`; the caller checks each entry."""
+        import httpx
+
+        limit = limit or MAX_RELEASE_LIST
+        url = f"{self.api_url}/repos/{self.repo}/releases?per_page={max(1, min(100, per_page))}"
+        hint = "check `cliproxy.release.api_url`: it must point at a GitHub-compatible API"
+        try:
+            with self._client.stream("GET", url, headers=self._headers(url, ACCEPT_JSON), follow_redirects=True,
+                                     timeout=webjson.request_timeout(self._client, deadline, url, OFFLINE_HINT)) \
+                    as response:
+                if response.status_code != 200:
+                    try:
+                        message = webjson.message_of(webjson.read_body(response, url, webjson.ERROR_BODY_LIMIT,
+                                                                       deadline))
+                    except FlowgateError:
+                        message = ""
+                    raise self._status_error(response, url, tag=None, what="listing", message=message)
+                body = webjson.read_body(response, url, limit, deadline, hint)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, url, deadline) from None
+        data = webjson.parse(body, url, "a list of releases", hint)
+        if not isinstance(data, list):
+            raise FlowgateError(f"{url} did not answer with a list of releases", hint)
+        return data
 
     def get_text(self, url: str, limit: int = MAX_TEXT_ASSET) -> str:
         """A small text asset (checksums.txt), following redirects."""

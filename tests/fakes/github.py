@@ -10,6 +10,11 @@ Imitates what FlowGate relies on:
 - `GET /repos/{owner}/{repo}/releases/tags/{tag}` and `/releases/latest`: release JSON with
   `tag_name` and `assets: [{name, size, digest?, browser_download_url, url, ...}]`, an ETag
   (weak, like GitHub's), and 304 on a matching If-None-Match.
+- `GET /repos/{owner}/{repo}/releases?per_page=N&page=P`: the list, newest first (by `published_at`,
+  then the later published), `per_page` 30 by default and at most 100, a `Link: rel="next"` header
+  while more pages follow, `[]` past the last page (an unknown repository: 404). Drafts and
+  prereleases are listed with their flags, as GitHub lists them to a token that may see drafts.
+  `releases_answer` (raw bytes) replaces the list's body: garbage, huge or hostile JSON.
 - `browser_download_url` (`/{owner}/{repo}/releases/download/{tag}/{name}`) answers 302 to a second
   server on another port (another origin, like GitHub's object store), which serves the bytes.
 - `checksums.txt` as a release asset (correct, corrupt, without our entry, or absent).
@@ -25,13 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterable, Mapping
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.serving import ServedFake
 
 
 @dataclass
@@ -50,6 +55,9 @@ class FakeRelease:
     repo: str
     tag: str
     assets: list[FakeAsset] = field(default_factory=list)
+    published_at: str = "2026-03-01T00:00:00Z"
+    prerelease: bool = False
+    draft: bool = False
 
 
 @dataclass
@@ -111,12 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- dispatch --------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802
         fake = self.server.fake
-        path = urlsplit(self.path).path
-        with fake._lock:
-            fake.requests[path] += 1
-        if fake.stall:
-            fake._closing.wait(30)
-            self.close_connection = True
+        path = fake.arrive(self)
+        if path is None:
             return
         if self.server.role == "objects":
             return self._object(path)
@@ -129,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.required_token is not None and auth is not None and auth != f"Bearer {fake.required_token}":
             return self._json(401, {"message": "Bad credentials"})
 
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/releases", path)
+        if m:
+            return self._list(f"{m[1]}/{m[2]}".lower(), parse_qs(urlsplit(self.path).query))
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/releases/latest", path)
         if m:
             repo = f"{m[1]}/{m[2]}".lower()
@@ -164,6 +171,30 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(304, b"", {"ETag": etag})
         self._send(200, body, {"ETag": etag, "X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"})
 
+    def _list(self, repo: str, query: dict) -> None:
+        fake = self.server.fake
+        if fake.releases_answer is not None:
+            return self._send(200, fake.releases_answer)
+        with fake._lock:
+            found = [r for (name, _), r in fake.releases.items() if name == repo]
+        if not found:
+            return self._not_found()
+
+        def number(key: str, default: int) -> int:
+            try:
+                return max(1, int(query.get(key, [default])[0]))
+            except ValueError:
+                return default
+        per_page, page = min(100, number("per_page", 30)), number("page", 1)
+        found.sort(key=lambda r: (r.published_at, r.id), reverse=True)
+        chunk = found[(page - 1) * per_page: page * per_page]
+        headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"}
+        if page * per_page < len(found):
+            owner, name = repo.split("/", 1)
+            headers["Link"] = (f'<{fake.api_url}/repos/{owner}/{name}/releases?per_page={per_page}&page={page + 1}>; '
+                               'rel="next"')
+        self._json(200, [fake._release_json(r) for r in chunk], headers)
+
     def _object(self, path: str) -> None:
         fake = self.server.fake
         m = re.fullmatch(r"/objects/(\d+)/(.+)", path)
@@ -184,47 +215,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, asset.data, None, asset.content_type)
 
 
-class FakeGitHub:
+class FakeGitHub(ServedFake):
     def __init__(self) -> None:
+        super().__init__()
         self.releases: dict[tuple[str, str], FakeRelease] = {}
         self.latest: dict[str, str] = {}  # repo (lower) -> tag
-        self.requests: Counter[str] = Counter()
         self.log: list[LoggedRequest] = []
         self.rate_limit_reset: int | None = None
         self.required_token: str | None = None
-        self.stall = False
         self.truncate_all = False
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
+        self.releases_answer: bytes | None = None  # the list route's body, when set
         self._next_id = 1000
         self._api: _Server | None = None
         self._objects: _Server | None = None
-        self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "FakeGitHub":
+    def _make_servers(self) -> list[_Server]:
         self._api = _Server(self, "api")
         self._objects = _Server(self, "objects")
-        for srv in (self._api, self._objects):
-            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-            t.start()
-            self._threads.append(t)
-        return self
-
-    def close(self) -> None:
-        self._closing.set()
-        for srv in (self._api, self._objects):
-            if srv is not None:
-                srv.shutdown()
-                srv.server_close()
-        for t in self._threads:
-            t.join(5)
-
-    def __enter__(self) -> "FakeGitHub":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return [self._api, self._objects]
 
     @property
     def api_url(self) -> str:
@@ -235,11 +244,6 @@ class FakeGitHub:
         return f"http://127.0.0.1:{self._objects.server_address[1]}"
 
     # -- counting --------------------------------------------------------------------------------
-    @property
-    def total_requests(self) -> int:
-        with self._lock:
-            return sum(self.requests.values())
-
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -251,19 +255,25 @@ class FakeGitHub:
 
     # -- content ---------------------------------------------------------------------------------
     def add_release(self, repo: str, tag: str, assets: Mapping[str, bytes] | Iterable[Path], *,
-                    digest: bool | str = True, checksums: bool | str = True, latest: bool = True,
-                    truncate: Iterable[str] = ()) -> FakeRelease:
+                    digest: bool | str = True, checksums: bool | str = True, latest: bool | None = None,
+                    truncate: Iterable[str] = (), published_at: str | None = None, prerelease: bool = False,
+                    draft: bool = False) -> FakeRelease:
         """Publish a release.
 
         digest: True (correct sha256 per asset), False (field omitted), "corrupt" (wrong value).
         checksums: True (correct checksums.txt), False (no checksums.txt), "corrupt" (wrong values),
                    "incomplete" (a checksums.txt that lists none of the archives).
         truncate: names of assets whose download is cut off halfway.
+        latest: whether `/releases/latest` answers with it; by default when it is neither a draft nor
+                a prerelease (as on GitHub).
+        published_at: e.g. "2026-05-02T09:30:00Z" (default 2026-03-01T00:00:00Z); the list is ordered by it.
         """
         files = dict(assets) if isinstance(assets, Mapping) else {Path(p).name: Path(p).read_bytes() for p in assets}
         truncate = set(truncate)
         with self._lock:
-            release = FakeRelease(self._new_id(), repo, tag)
+            release = FakeRelease(self._new_id(), repo, tag, prerelease=prerelease, draft=draft)
+            if published_at is not None:
+                release.published_at = published_at
             for name, data in files.items():
                 if digest is True:
                     d = f"sha256:{sha256_hex(data)}"
@@ -286,7 +296,7 @@ class FakeGitHub:
                                                 f"sha256:{sha256_hex(body)}" if digest is True else None,
                                                 "checksums.txt" in truncate, "text/plain"))
             self.releases[(repo.lower(), tag)] = release
-            if latest:
+            if latest or (latest is None and not (draft or prerelease)):
                 self.latest[repo.lower()] = tag
         return release
 
@@ -338,9 +348,9 @@ class FakeGitHub:
             "id": release.id,
             "tag_name": release.tag,
             "name": release.tag,
-            "draft": False,
-            "prerelease": False,
-            "created_at": "2026-03-01T00:00:00Z",
-            "published_at": "2026-03-01T00:00:00Z",
+            "draft": release.draft,
+            "prerelease": release.prerelease,
+            "created_at": release.published_at,
+            "published_at": None if release.draft else release.published_at,
             "assets": [self._asset_json(release, a) for a in release.assets],
         }

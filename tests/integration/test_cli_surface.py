@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, base_env
 
-USER_TASKS = ["up", "status", "down", "restart", "logs", "check", "render", "fetch", "doctor", "login:codex",
+USER_TASKS = ["up", "status", "down", "restart", "logs", "check", "render", "fetch", "outdated", "doctor", "login:codex",
               "accounts", "import:codex", "integrate:codex", "integrate:claude", "smoke", "models"]
 
 

@@ -95,8 +95,8 @@ def test_list_documents_every_task(home):
     assert result.returncode == 0
     docs = dict(line.split(None, 1) if " " in line.strip() else (line.strip(), "")
                 for line in result.stdout.strip().splitlines())
-    expected = {"up", "down", "status", "restart", "logs", "check", "render", "fetch", "doctor", "config", "secrets",
-                "login", "accounts", "import", "integrate", "smoke", "models"}
+    expected = {"up", "down", "status", "restart", "logs", "check", "render", "fetch", "outdated", "doctor", "config",
+                "secrets", "login", "accounts", "import", "integrate", "smoke", "models"}
     assert expected <= set(docs), f"missing from `doit list`: {expected - set(docs)}"
     assert not [name for name, doc in docs.items() if not doc.strip()], docs
 

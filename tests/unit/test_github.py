@@ -73,3 +73,26 @@ def test_text_assets_are_capped(gh):
         with pytest.raises(FlowgateError) as err:
             client.get_text(asset["browser_download_url"], limit=1024)
     assert "larger than 1024 bytes" in err.value.message
+
+
+def test_the_release_list_is_newest_first_one_page_with_the_fakes_paging(gh):
+    for tag, day in (("v1.1", "04"), ("v1.4", None), ("v1.3", "02"), ("v1.2", "03")):  # published out of order
+        gh.add_release("o/r", tag, {}, published_at=day and f"2026-04-{day}T00:00:00Z")  # None: 2026-03-01
+    with github.GitHub(gh.api_url, "o/r") as client:
+        listed = client.list_releases(2)
+    assert [(r["tag_name"], r["published_at"]) for r in listed] == [("v1.1", "2026-04-04T00:00:00Z"),
+                                                                   ("v1.2", "2026-04-03T00:00:00Z")]
+    assert client.requests == 1 and gh.log[-1].path == "/repos/o/r/releases?per_page=2"
+    import httpx
+
+    page = httpx.get(f"{gh.api_url}/repos/o/r/releases?per_page=2&page=2")
+    assert [r["tag_name"] for r in page.json()] == ["v1.3", "v1.4"] and "link" not in page.headers
+    assert 'page=2>; rel="next"' in httpx.get(f"{gh.api_url}/repos/o/r/releases?per_page=2").headers["link"]
+    assert httpx.get(f"{gh.api_url}/repos/o/r/releases?page=9").json() == []
+
+
+def test_listing_a_missing_repository_names_it(gh):
+    with github.GitHub(gh.api_url, "router-for-me/CLIProxyAPIPlus") as client, pytest.raises(FlowgateError) as err:
+        client.list_releases()
+    assert err.value.message.startswith("GitHub has no repository router-for-me/CLIProxyAPIPlus (404 from ")
+    assert "deleted on 2026-04-22" in err.value.hint
