@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from ..base.errors import FlowgateError
@@ -59,6 +60,7 @@ def keep(paths: Paths, manifest: dict) -> Path | None:
         os.replace(tmp, where / str(manifest["binary"]))
         entry = {k: v for k, v in manifest.items() if k not in ("binary_stat", "etag", "checked_at", "requested")}
         entry["kept_at"] = entry["used_at"] = now_iso()
+        entry["used"] = time.time()
         atomic_write(where / "release.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
     except OSError as exc:
         raise write_error(where, exc) from None
@@ -104,7 +106,7 @@ def activate(paths: Paths, entry: dict) -> dict:
             if name != target.name:
                 with contextlib.suppress(OSError):
                     os.unlink(paths.bin_dir / name)
-        manifest = {k: v for k, v in entry.items() if k not in ("kept_at", "used_at")}
+        manifest = {k: v for k, v in entry.items() if k not in ("kept_at", "used_at", "used")}
         manifest.update(binary_stat=fingerprint(target.stat()), requested=entry["tag"], activated_at=now_iso())
         write_manifest(paths, manifest)
     except OSError as exc:
@@ -126,7 +128,7 @@ def kept(paths: Paths) -> list[dict]:
                 continue
             if isinstance(entry, dict) and valid_tag(entry.get("tag")):
                 out.append({**entry, "dir": str(where)})
-    return sorted(out, key=lambda e: str(e.get("used_at") or ""), reverse=True)
+    return sorted(out, key=lambda e: e.get("used") if isinstance(e.get("used"), (int, float)) else 0.0, reverse=True)
 
 
 def prune(paths: Paths, active: Path | None = None) -> None:
@@ -145,5 +147,5 @@ def _touch(where: Path) -> None:
     with contextlib.suppress(OSError, ValueError):
         entry = load_json(where / "release.json")
         if isinstance(entry, dict):
-            entry["used_at"] = now_iso()
+            entry["used_at"], entry["used"] = now_iso(), time.time()
             atomic_write(where / "release.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
