@@ -1,13 +1,16 @@
-"""Profile switches under load (issue 11): requests failed while `doit profile NAME` applies a new
-LiteLLM config, with the zero-downtime swap and with stop-then-start, and how long until the new
-config serves.
+"""Switches under load: requests failed while
+
+- `doit profile NAME` applies a new LiteLLM config, with the zero-downtime swap and with
+  stop-then-start, and how long until the new config serves;
+- CLIProxyAPI changes underneath (`doit restart cliproxy`, `doit upgrade` to a newer release,
+  `doit rollback`, `doit upgrade --to` a kept release): each moves LiteLLM to a bridge instance and back.
 
 A client sends 10 requests per second (every third one streamed) over keep-alive connections, as
 SDKs do, for the whole switch. Stop-then-start is what FlowGate falls back to where no swap is
 possible; it is forced by marking the running instance's record as not sharing its port (as an
 instance started by an earlier FlowGate would be).
 
-    cd bench && uv run python swap.py      (BENCH_SWITCHES=3 by default, each way)
+    cd bench && uv run python swap.py      (BENCH_SWITCHES=3 by default, each way; BENCH_WHAT=profile|cliproxy)
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import os
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import httpx
 from _harness import doit_argv
 from stack import FakeGitHub, installed_home, run
 
 SWITCHES = int(os.environ.get("BENCH_SWITCHES", "3"))
+WHAT = os.environ.get("BENCH_WHAT", "profile,cliproxy").split(",")
+NEWER = "v7.3.0"  # published for the upgrade rows (tests/fakes/today.publish_mainline)
 PROFILES = ("reliable", "default")
 
 
@@ -98,19 +104,44 @@ def force_stop_then_start(home) -> None:
     record.write_text(json.dumps(data))
 
 
+def profile_rows(home, env, url, key) -> dict:
+    rows = {"swap": [], "stop-then-start": []}
+    for i in range(SWITCHES * 2):
+        how = "swap" if i % 2 == 0 else "stop-then-start"
+        if how == "stop-then-start":
+            force_stop_then_start(home)
+        rows[how].append(switch(home, env, url, key, "profile", PROFILES[i % 2]))
+    return rows
+
+
+def cliproxy_rows(gh, home, env, url, key) -> dict:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.fakes.today import publish_mainline
+
+    publish_mainline(gh, home / "dist", NEWER)
+    rows = {"restart cliproxy": [], "upgrade": [], "rollback": []}
+    for _ in range(SWITCHES):
+        rows["restart cliproxy"].append(switch(home, env, url, key, "restart", "cliproxy"))
+    for i in range(SWITCHES):  # the first upgrade downloads; the later ones restore the kept copy
+        rows["upgrade"].append(switch(home, env, url, key, "upgrade", *(["--to", NEWER] if i else [])))
+        rows["rollback"].append(switch(home, env, url, key, "rollback"))
+    return rows
+
+
 def main() -> None:
+    rows = {}
     with FakeGitHub() as gh:
         home, env, lport = installed_home(gh)
         url = f"http://127.0.0.1:{lport}"
         try:
             run(doit_argv("up"), env, home)
             key = (home / ".router/secrets/litellm_master_key").read_text().strip()
-            rows = {"swap": [], "stop-then-start": []}
-            for i in range(SWITCHES * 2):
-                how = "swap" if i % 2 == 0 else "stop-then-start"
-                if how == "stop-then-start":
-                    force_stop_then_start(home)
-                rows[how].append(switch(home, env, url, key, "profile", PROFILES[i % 2]))
+            if "profile" in WHAT:
+                rows.update(profile_rows(home, env, url, key))
+            if "cliproxy" in WHAT:
+                rows.update(cliproxy_rows(gh, home, env, url, key))
         finally:
             run(doit_argv("down"), env, home)
     for how, results in rows.items():
@@ -118,7 +149,7 @@ def main() -> None:
         sent = [r[1] for r in results]
         command = [r[2] for r in results]
         line = (f"{how:<16} failed {failed} of {sent} requests sent during the switch; "
-                f"`doit profile` {statistics.median(command):.2f} s ({min(command):.2f}-{max(command):.2f})")
+                f"the command {statistics.median(command):.2f} s ({min(command):.2f}-{max(command):.2f})")
         ready = [r[3]["seconds_to_ready"] for r in results if r[3]]
         if ready:
             drained = [r[3].get("drained") for r in results]

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, base_env
 
-USER_TASKS = ["up", "status", "down", "restart", "logs", "check", "render", "fetch", "outdated", "doctor", "login:codex",
+USER_TASKS = ["up", "status", "down", "restart", "logs", "check", "render", "fetch", "outdated", "upgrade", "rollback", "doctor", "login:codex",
               "accounts", "import:codex", "integrate:codex", "integrate:claude", "smoke", "models"]
 
 
@@ -124,12 +125,16 @@ def test_command_line_errors_name_the_option_and_the_usage(doit, args, said):
     assert "CmdOption" not in result.output and "<class" not in result.output and "Traceback" not in result.output
 
 
-def test_bare_help_points_to_flowgates_tasks(home):
-    # doit reads [tool.doit] from pyproject.toml in the working directory: the checkout, as a user runs it
-    proc = subprocess.run([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "help"], cwd=ROOT,
-                          env=base_env(home), capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "FlowGate's tasks: `uv run doit list`" in proc.stdout
+@pytest.mark.parametrize("how", ["python -m doit", "the doit script"])
+def test_bare_help_points_to_flowgates_tasks(home, how):
+    # doit reads [tool.doit] from pyproject.toml in the working directory: the checkout, as a user runs it.
+    # `uv run doit` runs the environment's `doit` script, whose sys.path lacks the checkout: the help
+    # plugin must import all the same (FlowGate is installed into its environment).
+    doit = [sys.executable, "-m", "doit"] if how == "python -m doit" else [str(Path(sys.executable).parent / "doit")]
+    for args, says in ((["help"], "FlowGate's tasks: `uv run doit list`"), (["help", "up"], "usage: uv run doit up")):
+        proc = subprocess.run(doit + args, cwd=ROOT, env=base_env(home), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert says in proc.stdout
 
 
 def test_redis_appears_only_when_configured(doit, home, paths):
