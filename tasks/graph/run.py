@@ -39,7 +39,11 @@ def task_start():
     """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPI."""
     # preflight first: doit does not promise to run task_deps in list order, so each start
     # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
-    for service, deps in ((LITELLM, ["preflight", "render:litellm"]), (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
+    # CLIProxyAPI before LiteLLM: a new binary or port moves LiteLLM through a bridge and back
+    # (tasks.stack.bluegreen), so LiteLLM must not first swap to an address nothing serves yet.
+    # Starting only spawns: a cold `up` still boots both side by side.
+    for service, deps in ((LITELLM, ["preflight", "render:litellm", "start:cliproxy"]),
+                          (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
                           (REDIS, ["preflight"])):
         yield {
             "name": service,

@@ -135,6 +135,20 @@ def test_a_line_switch_and_back_works_offline(st):
     assert_at_rest(st)
 
 
+def test_a_new_cliproxy_port_moves_without_dropping_a_request(st):
+    old_pid, new_port = st.pid("cliproxy"), free_port()
+    text = st.paths.local_config.read_text()
+    st.paths.local_config.write_text(text.replace(f"port: {st.cliproxy_port}", f"port: {new_port}"))
+    st.cliproxy_port = new_port
+    proc, during, failed = under_traffic(st, "up")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "cliproxy: switched" in proc.stdout and "port changed" in proc.stdout
+    assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
+    assert len(during) >= 30 and st.pid("cliproxy") != old_pid
+    assert_at_rest(st)
+    assert "cliproxy: unchanged" in st.doit("up").stdout
+
+
 def test_restart_drops_no_request_and_cancels_a_waiting_login_with_a_clear_message(st):
     login, _ = start_login(st, "codex", "--add")
     old = st.pid("cliproxy")
