@@ -158,7 +158,7 @@ def test_status_tells_the_truth(stack):
     assert code == 0 and data["profile"] == "default"
     svc = by_service(data)
     assert svc["litellm"]["state"] == "running" and svc["litellm"]["ready"] is True
-    assert svc["litellm"]["version"] == "1.108.7"
+    assert svc["litellm"]["version"] == "1.108.14"
     assert svc["cliproxy"]["version"] == EXPECTED[stack.line.name][2]
     assert svc["cliproxy"]["line"] == stack.line.name
     assert svc["litellm"]["address"] == stack.litellm_url
