@@ -1,6 +1,6 @@
 """FlowGate's gateway-key check for LiteLLM (`general_settings.custom_auth`), copied into .router/litellm/.
 
-Rendered by FlowGate; do not edit. LiteLLM 1.108.7 without a database answers a wrong key with
+Rendered by FlowGate; do not edit. LiteLLM 1.108.14 without a database answers a wrong key with
 400 "No connected db." and a missing one with 500 (its auth error path imports prisma, which is not
 installed, and logs an 11 KB traceback per request). This hook accepts exactly the master key, sent
 as `Authorization: Bearer <key>` or `x-api-key: <key>`, and refuses anything else with a 401 that

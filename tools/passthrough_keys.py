@@ -34,7 +34,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "tasks" / "data" / "passthrough_keys.json"
+OUT = ROOT / "tasks" / "config" / "passthrough_keys.json"
 _KEY_BRANCH = re.compile(r'\bkey == "([A-Za-z_][A-Za-z0-9_]*)"')
 _GENERAL_READ = re.compile(r'general_settings(?:\.get\(|\[)\s*"([A-Za-z_][A-Za-z0-9_]*)"')
 _EXAMPLE_KEY = re.compile(r"^#? ?([a-z][a-z0-9-]*):", re.MULTILINE)

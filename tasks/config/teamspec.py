@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from ..release import lines
 from .schema import Mapping, Problem, Scalar
 
-LITELLM_IMAGE = "ghcr.io/berriai/litellm:main-v1.108.7"  # the pinned litellm[proxy]==1.108.7
+LITELLM_IMAGE = "ghcr.io/berriai/litellm:main-v1.108.14"  # the pinned litellm[proxy]==1.108.14
 CLIPROXY_IMAGE = f"eceasy/cli-proxy-api:{lines.MAINLINE_VERSION}"  # the mainline's own image, pinned tag
 REDIS_IMAGE = "redis:7"
 

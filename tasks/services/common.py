@@ -76,7 +76,7 @@ def probe_path(service: str, meta: dict | None = None) -> str:
 class Launch(namedtuple("Launch", "service argv env cwd host port parts meta")):
     """How to run one service, and the fingerprint of everything that needs a restart to change.
 
-    parts  the named restart inputs, e.g. {"config": sha, "version": "1.108.7"}
+    parts  the named restart inputs, e.g. {"config": sha, "version": "1.108.14"}
     meta   extra record data that does not force a restart
     """
 

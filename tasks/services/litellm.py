@@ -89,7 +89,7 @@ def redis_router_settings(paths: Paths, stack: dict, secrets: dict) -> dict:
         return {"redis_host": "127.0.0.1", "redis_port": redis_port(stack), "redis_password": secrets[REDIS_PASSWORD]}
     if not rd.url:
         return {}
-    # Host and port, not redis_url: LiteLLM 1.108.7 drops redis_password next to a URL (its client
+    # Host and port, not redis_url: LiteLLM 1.108.14 drops redis_password next to a URL (its client
     # then says HELLO unauthenticated and every shared count fails).
     from urllib.parse import urlsplit
 

@@ -141,7 +141,8 @@ MAINLINE = EDITION == "mainline"
 def _packaged_as() -> tuple[str | None, str]:
     """(version, quirk) from the trailer tests/fakes/today.double_binary appends to each release's
     build (`# build of <repo> <tag>`, `# quirk: <name>`): every release reports its own version,
-    as a real build does. (None, "") when run straight from tests/fakes/."""
+    as a real build does. (None, "") when run straight from tests/fakes/. Quirks of broken builds:
+    `no-listener` (never listens, exit 0), `upstream-fails` (ready, but every model answers 500)."""
     try:
         with open(sys.argv[0], "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -1051,7 +1052,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
         is accepted for a served id); otherwise the error is sent and None returned."""
         model = data.get("model")
         model = model.strip() if isinstance(model, str) else ""
-        if model.startswith(FAILING_MODEL_PREFIX):  # an upstream that fails, for fallback tests
+        if model.startswith(FAILING_MODEL_PREFIX) or QUIRK == "upstream-fails":  # fallback and upgrade tests
             message = f"upstream failure for {model} (double)"
             body = ({"type": "error", "error": {"type": "api_error", "message": message}} if anthropic
                     else openai_error(message, "server_error", code="upstream_error"))

@@ -90,9 +90,9 @@ BROKEN = [
      "models[0].api_key_file: /dev/zero is not a regular file"),
     # 15: typos in pass-through settings, against the pinned versions' keys.
     ("litellm-settings-typo", LOCAL, "litellm_settings: {num_retrys: 2}\n",
-     "litellm_settings.num_retrys: unknown key: LiteLLM 1.108.7 does not accept it (did you mean 'num_retries'?"),
+     "litellm_settings.num_retrys: unknown key: LiteLLM 1.108.14 does not accept it (did you mean 'num_retries'?"),
     ("router-settings-typo", LOCAL, "router_settings: {routing_strategie: simple-shuffle}\n",
-     "router_settings.routing_strategie: unknown key: LiteLLM 1.108.7 does not accept it (did you mean 'routing_strategy'?"),
+     "router_settings.routing_strategie: unknown key: LiteLLM 1.108.14 does not accept it (did you mean 'routing_strategy'?"),
     ("general-settings-typo-in-profile", LOCAL, "profiles:\n  cost:\n    general_settings: {disable_spend_log: true}\n",
      "profiles.cost.general_settings.disable_spend_log: unknown key"),
     ("cliproxy-settings-typo", LOCAL, "cliproxy:\n  settings: {request-retyr: 2}\n",

@@ -41,7 +41,9 @@ def test_fetch_installs_verified_binary_and_warm_fetch_is_offline(stack):
     assert f"installed {stack.line.title} {tag[1:]} ({stack.line.name}" in stack.first_fetch.stdout
     binary = stack.paths.bin_dir / stack.line.binary
     assert stat.S_IMODE(binary.stat().st_mode) == 0o755
-    assert sorted(p.name for p in stack.paths.bin_dir.iterdir()) == sorted([binary.name, "manifest.json"])
+    assert sorted(p.name for p in stack.paths.bin_dir.iterdir()) == sorted([binary.name, "manifest.json", "releases"])
+    [kept] = (stack.paths.bin_dir / "releases").iterdir()  # the way back for `doit rollback`
+    assert (kept / binary.name).read_bytes() == binary.read_bytes()
     manifest = json.loads(stack.paths.manifest.read_text())
     assert manifest["repo"] == repo and manifest["tag"] == tag and manifest["verified_by"]
     assert manifest["line"] == stack.line.name and manifest["binary"] == stack.line.binary
@@ -158,7 +160,7 @@ def test_status_tells_the_truth(stack):
     assert code == 0 and data["profile"] == "default"
     svc = by_service(data)
     assert svc["litellm"]["state"] == "running" and svc["litellm"]["ready"] is True
-    assert svc["litellm"]["version"] == "1.108.7"
+    assert svc["litellm"]["version"] == "1.108.14"
     assert svc["cliproxy"]["version"] == EXPECTED[stack.line.name][2]
     assert svc["cliproxy"]["line"] == stack.line.name
     assert svc["litellm"]["address"] == stack.litellm_url

@@ -111,6 +111,17 @@ def test_a_release_that_fails_readiness_is_rolled_back_by_itself(st):
     assert_at_rest(st)
 
 
+def test_a_release_that_fails_the_smoke_test_is_rolled_back_by_itself(st):
+    today.publish_mainline(st.github, st.dist, "v7.3.2", quirk="upstream-fails")
+    pin = st.paths.local_config.read_bytes()
+    proc = st.doit("upgrade")
+    assert proc.returncode == 1 and "Traceback" not in proc.output
+    assert "error: upgrade to v7.3.2 failed: the smoke test failed on the new CLIProxyAPI:" in proc.stderr
+    assert "upstream failure for" in proc.stderr  # the new build's own answer
+    assert st.paths.local_config.read_bytes() == pin and version(st) == "7.3.0"
+    assert_at_rest(st)
+
+
 def test_rollback_returns_to_the_release_before_the_last_upgrade(st):
     proc, _, failed = under_traffic(st, "rollback")
     assert proc.returncode == 0, proc.stdout + proc.stderr

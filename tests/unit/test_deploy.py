@@ -73,7 +73,7 @@ def test_default_manifests_validate(paths, stack, out):
     assert deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
-    assert container["image"] == "ghcr.io/berriai/litellm:main-v1.108.7"
+    assert container["image"] == "ghcr.io/berriai/litellm:main-v1.108.14"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/liveliness"
     assert container["readinessProbe"]["httpGet"]["path"] == container["startupProbe"]["httpGet"]["path"] == "/health/readiness"
     assert container["args"][container["args"].index("--host") + 1] == "0.0.0.0"

@@ -68,7 +68,7 @@ def test_redis_url_renders_host_port_and_an_env_reference(paths):
     secrets.ensure_all(paths, ALL_SECRETS)
     stack = _stack(paths, "redis:\n  url: redis://cache.example:6380\n  password_env: TEAM_REDIS\n")
     settings = redis_router_settings(paths, stack, secrets.read_all(paths, ALL_SECRETS))
-    # not redis_url: LiteLLM 1.108.7 ignores redis_password beside a URL
+    # not redis_url: LiteLLM 1.108.14 ignores redis_password beside a URL
     assert settings == {"redis_host": "cache.example", "redis_port": 6380, "redis_password": "os.environ/TEAM_REDIS"}
     rendered = yaml.safe_load(render_litellm_local(paths, stack, secrets.read_all(paths, ALL_SECRETS)))
     assert rendered["router_settings"]["redis_host"] == "cache.example"

@@ -15,7 +15,7 @@ def test_defaults(paths):
     assert stack["redis"] == {"url": None, "password_env": None, "password_file": None, "managed": False, "binary": None,
                               "port": 6399, "start_timeout": 10.0, "stop_timeout": 10.0, "host": "127.0.0.1"}
     assert stack["cliproxy"]["store"]["type"] is None
-    assert stack["deploy"]["images"] == {"litellm": "ghcr.io/berriai/litellm:main-v1.108.7",
+    assert stack["deploy"]["images"] == {"litellm": "ghcr.io/berriai/litellm:main-v1.108.14",
                                          "cliproxy": "eceasy/cli-proxy-api:v7.2.140", "redis": "redis:7"}
 
 
