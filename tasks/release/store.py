@@ -117,6 +117,12 @@ def activate(paths: Paths, entry: dict) -> dict:
     return manifest
 
 
+def discard(paths: Paths, repo: str, tag: str) -> None:
+    """Forget a kept release (one that failed its checks: it must not push a good one out)."""
+    with contextlib.suppress(FlowgateError):
+        shutil.rmtree(entry_dir(paths, repo, tag), ignore_errors=True)
+
+
 def kept(paths: Paths) -> list[dict]:
     """Every kept release's manifest (unverified), most recently used first."""
     out = []

@@ -62,6 +62,10 @@ def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: 
         serving = _serve(paths, target, why, out)
     except BaseException as exc:
         restored = _put_back(paths, stack, current, out)
+        if result.action == "installed":  # downloaded for this and failed: it must not push a good kept one out
+            from ..release.store import discard
+
+            discard(paths, repo, tag)
         reason = exc.message if isinstance(exc, FlowgateError) else ("interrupted" if isinstance(exc, KeyboardInterrupt)
                                                                       else f"{type(exc).__name__}: {exc}")
         events.record(paths, "upgrade", CLIPROXY, "rolled-back", f"{why}: {reason}", tag=tag)

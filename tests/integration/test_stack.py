@@ -17,7 +17,7 @@ from tests.support import down_and_check, group_gone, wait_for
 
 # line -> (repo, tag, banner version) the stack must end up running
 EXPECTED = {"mainline": (today.MAINLINE_REPO, today.MAINLINE_TAGS[-1], "7.2.140"),
-            "plus": (today.PLUS_FORK, today.PLUS_TAG, "6.8.16-0-plus")}
+            "plus": (today.PLUS_FORK, today.PLUS_TAG, today.PLUS_TAG[1:] + "-plus")}  # each build reports its tag
 
 
 def executed(result) -> list[str]:
@@ -191,8 +191,10 @@ def test_restart_one_service(stack):
     old = {s: stack.pid(s) for s in ("litellm", "cliproxy")}
     result = stack.doit("restart", "cliproxy")
     assert result.returncode == 0, result.output
-    assert "cliproxy: restarted" in result.stdout and "ready: cliproxy" in result.stdout
-    assert stack.pid("litellm") == old["litellm"] and stack.pid("cliproxy") != old["cliproxy"]
+    # LiteLLM in front: the new CLIProxyAPI takes over through a bridge (LiteLLM swapped to it and back)
+    assert "cliproxy: switched" in result.stdout and "ready: cliproxy" in result.stdout
+    assert stack.pid("cliproxy") != old["cliproxy"] and stack.record("cliproxy")["meta"]["port"] == stack.cliproxy_port
+    assert stack.record("cliproxy#bridge") is None and stack.pid("litellm") != old["litellm"]
     bad = stack.doit("restart", "nginx")
     assert bad.returncode == 1 and "unknown service 'nginx'" in bad.stderr
 
