@@ -16,7 +16,8 @@ import pytest
 
 from tasks.stack.redisping import ping
 from tests.integration.conftest import make_stack
-from tests.integration.test_profiles import Traffic, chat, status
+from tests.integration.test_profiles import chat, status
+from tests.integration.traffic import Traffic
 from tests.support import free_port, group_gone, wait_for
 
 RPM = 6  # the limited model's requests per minute
@@ -182,6 +183,21 @@ def test_config_change_swaps_replicas_one_by_one_without_failed_requests(st, red
     swaps = [e for e in st.events("swap") if e["result"] == "ok"]
     assert [(e["service"], e["old_pid"]) for e in swaps[-2:]] == [("litellm", old["litellm"]),
                                                                   ("litellm#2", old["litellm#2"])]
+    assert set(answering_pids(st)) == set(server_pids(st).values())
+
+
+def test_a_cliproxy_restart_moves_both_replicas_without_failed_requests(st):
+    old = {name: st.pid(name) for name in ("litellm", "litellm#2", "cliproxy")}
+    with Traffic(st) as traffic:
+        wait_for(lambda: len(traffic.results) >= 5, what="traffic before the restart")
+        result = st.doit("restart", "cliproxy")
+    assert result.returncode == 0, result.output
+    assert "cliproxy: switched" in result.stdout
+    failed = [r for r in traffic.results if r[1] is not None]
+    assert not failed, f"{len(failed)} of {len(traffic.results)} requests failed: {failed[:3]}"
+    swapped = [e["service"] for e in st.events("swap") if e["result"] == "ok"][-4:]
+    assert swapped == ["litellm", "litellm#2", "litellm", "litellm#2"]  # to the bridge and back, one by one
+    assert all(st.pid(name) != pid for name, pid in old.items()) and st.record("cliproxy#bridge") is None
     assert set(answering_pids(st)) == set(server_pids(st).values())
 
 
