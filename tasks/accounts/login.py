@@ -148,10 +148,10 @@ def wait_for_login(paths: Paths, stack: dict, client: Management, provider: Prov
             except FlowgateError:
                 _raise_if_switched(paths, provider)
                 raise
-            _raise_if_switched(paths, provider)
             status = str(answer.get("status") or "")
-            if status == "ok":
+            if status == "ok":  # finished before a switch could cancel it: the account is saved
                 return _succeeded(paths, stack, client, provider, before, out)
+            _raise_if_switched(paths, provider)
             if status == "error":
                 return _failed(paths, stack, client, provider, before, str(answer.get("error") or ""), out)
             if status in ("device_code", "auth_url"):  # kiro: what to open arrives here

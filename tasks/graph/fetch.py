@@ -17,6 +17,15 @@ def binary_current() -> bool:
 
 
 def fetch_binary() -> dict:
+    from ..stack.lock import stack_lock
+
+    # Under the stack lock: an upgrade replaces the installed binary while it runs; the stack is read
+    # once the lock is held, so a pin the upgrade just wrote is the one fetched.
+    with stack_lock(PATHS, what="fetch"):
+        return _fetch_binary()
+
+
+def _fetch_binary() -> dict:
     from ..release import fetch, settings_from_stack
     from ..stack import events
 

@@ -11,7 +11,8 @@ def run_upgrade(to: str, repo: str) -> dict:
 
     with stack_lock(PATHS, what="upgrade"):
         result = upgrade(PATHS, read_stack(), to or None, repo or None)
-    _after(result)
+        _restack(result)  # before the lock goes: a `doit up` waiting for it must see the new pin
+    _models(result)
     return result
 
 
@@ -21,18 +22,23 @@ def run_rollback() -> dict:
 
     with stack_lock(PATHS, what="rollback"):
         result = rollback(PATHS, read_stack())
-    _after(result)
+        _restack(result)
+    _models(result)
     return result
 
 
-def _after(result: dict) -> None:
-    """stack.json from the new pin (so `status` and the next `up` agree at once), and the catalog the
-    new release serves."""
+def _restack(result: dict) -> None:
+    """stack.json from the new pin, so `status`, `fetch` and the next `up` agree with it at once."""
+    if result.get("action") == "switched":
+        from .build import write_stack
+
+        write_stack()
+
+
+def _models(result: dict) -> None:
+    """The catalog the new release serves."""
     if result.get("action") != "switched":
         return
-    from .build import write_stack
-
-    write_stack()
     from ..catalog.discover import refresh
     from ..base.errors import FlowgateError
 
@@ -52,7 +58,8 @@ def task_upgrade():
             {"name": "repo", "long": "repo", "type": str, "default": "",
              "help": "another repository (owner/name), e.g. to switch lines; default cliproxy.release.repo"},
         ],
-        "task_dep": ["render"],
+        # fetch first: the release the pin names is the one installed (after an interrupted upgrade too)
+        "task_dep": ["render", "fetch"],
         "uptodate": [False],
         "meta": {"quiet": True},
     }
@@ -60,4 +67,4 @@ def task_upgrade():
 
 def task_rollback():
     """Go back to the CLIProxyAPI release that served before the last upgrade (no network needed)."""
-    return {"actions": [action(run_rollback)], "task_dep": ["render"], "uptodate": [False], "meta": {"quiet": True}}
+    return {"actions": [action(run_rollback)], "task_dep": ["render", "fetch"], "uptodate": [False], "meta": {"quiet": True}}

@@ -48,7 +48,8 @@ def keep(paths: Paths, manifest: dict) -> Path | None:
     if not binary_intact(paths, manifest) or not valid_tag(tag) or repo.count("/") != 1:
         return None
     where = entry_dir(paths, repo, tag)
-    if find(paths, repo, tag, verify=False) is not None:
+    existing = find(paths, repo, tag)  # verified: a kept copy that changed is replaced, never trusted
+    if existing is not None and existing.get("binary_sha256") == manifest.get("binary_sha256"):
         _touch(where)
         return where
     source = paths.bin_dir / str(manifest["binary"])

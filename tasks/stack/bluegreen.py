@@ -77,7 +77,7 @@ def move(paths: Paths, stack: dict, old: process.ProcessRecord, why: str, settle
     `settle()`: starts CLIProxyAPI at its address, moves LiteLLM back and retires the bridge
     (tasks.stack.lifecycle.settle_cliproxy); returns its Outcome.
     """
-    retire_bridge(paths, stack, force=True)  # what an interrupted switch left
+    leave_bridge(paths, stack)  # an interrupted switch: LiteLLM back to `old` first, then its bridge goes
     bridge = start_bridge(paths, stack, why)
     try:
         if verify is not None:
@@ -85,7 +85,8 @@ def move(paths: Paths, stack: dict, old: process.ProcessRecord, why: str, settle
         out(f"cliproxy: new instance ready on port {bridge.meta['port']} (pid {bridge.pid}); moving LiteLLM to it")
         point_litellm(paths, stack, bridge.meta["port"], f"CLIProxyAPI switch: {why}")
     except BaseException:
-        retire_bridge(paths, stack, force=True, why="the switch did not go through")
+        # Not forced: a LiteLLM instance that could not be moved back keeps its bridge (`doit up` finishes it).
+        retire_bridge(paths, stack, why="the switch did not go through")
         raise
     events.record(paths, "switch", CLIPROXY, "bridged", why, old_pid=old.pid, bridge_pid=bridge.pid)
     cancel_logins(paths, f"CLIProxyAPI was replaced ({why}) while the login waited", out)
@@ -125,6 +126,22 @@ def start_bridge(paths: Paths, stack: dict, why: str) -> process.ProcessRecord:
     return record
 
 
+def on_bridge(paths: Paths, stack: dict) -> list[tuple[str, process.ProcessRecord]]:
+    """The running LiteLLM instances whose config points at the bridge."""
+    bridged = str(litellm_bridge_config(paths))
+    return [(name, record) for name, record in running_litellm(paths, stack) if record.meta.get("config_path") == bridged]
+
+
+def leave_bridge(paths: Paths, stack: dict) -> None:
+    """Before a new switch: LiteLLM instances still on an old bridge go back to the usual config (the
+    running CLIProxyAPI at its address), then that bridge stops. Never kills a bridge in use."""
+    from . import swap
+
+    for name, record in on_bridge(paths, stack):
+        swap.replace(paths, stack, record, launch_for(paths, stack, name), "finishing an interrupted CLIProxyAPI switch", name)
+    retire_bridge(paths, stack)
+
+
 def point_litellm(paths: Paths, stack: dict, port: int, why: str) -> None:
     """Swap every running LiteLLM instance to a config whose CLIProxyAPI is at `port`."""
     from ..services.litellm import litellm_launch, render_litellm_local
@@ -148,11 +165,8 @@ def point_litellm(paths: Paths, stack: dict, port: int, why: str) -> None:
 
 def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: str = "the switch is over") -> bool:
     """Stop the bridge once no LiteLLM instance runs a config pointing at it (`force`: regardless)."""
-    if not force and stack is not None:
-        bridged = str(litellm_bridge_config(paths))
-        for _, lite in running_litellm(paths, stack):
-            if lite.meta.get("config_path") == bridged:
-                return False
+    if not force and stack is not None and on_bridge(paths, stack):
+        return False
     _stop(paths, bridge_record(paths), stack, why)
     bridge_config(paths).unlink(missing_ok=True)
     litellm_bridge_config(paths).unlink(missing_ok=True)

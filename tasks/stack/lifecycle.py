@@ -23,6 +23,8 @@ from .readiness import _instances, wait_ready
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
     """Cheap check for doit's uptodate: same live process, same restart inputs, config delivered."""
     if service == LITELLM:
+        if paths.record(CLIPROXY_BRIDGE).exists():  # a CLIProxyAPI switch to finish (ensure_running retires it)
+            return False
         names = litellm_instances(stack)
         return all(_is_current(paths, stack, name) for name in names) and not replicas.extras(paths, stack)
     return _is_current(paths, stack, service)

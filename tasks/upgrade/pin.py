@@ -15,8 +15,19 @@ from ..base.paths import Paths
 LOCAL_LIMIT = 1024 * 1024  # the same cap the config loader applies
 
 
-def write_pin(paths: Paths, tag: str, repo: str | None = None) -> bool:
-    """Pin `tag` (and `repo` when given); True when the file changed."""
+def check_pin(paths: Paths) -> None:
+    """FlowgateError now when the pin could not be written later (a YAML ruamel refuses, a section
+    that is not a mapping, a file or directory that is not writable); writes nothing."""
+    write_pin(paths, "v0", dry_run=True)
+    path = Path(os.path.realpath(paths.local_config))
+    target = path if path.exists() else path.parent
+    if not os.access(target, os.W_OK) or not os.access(path.parent, os.W_OK):
+        raise FlowgateError(f"{path} cannot be written, so the new release could not be pinned there",
+                            f"make it writable (chmod u+w {target}), then run the command again")
+
+
+def write_pin(paths: Paths, tag: str, repo: str | None = None, dry_run: bool = False) -> bool:
+    """Pin `tag` (and `repo` when given); True when the file changed. `dry_run`: check only."""
     from ruamel.yaml import YAML, YAMLError
     from ruamel.yaml.comments import CommentedMap
 
@@ -42,6 +53,8 @@ def write_pin(paths: Paths, tag: str, repo: str | None = None) -> bool:
     release["version"] = tag
     if repo is not None and str(release.get("repo") or "") != repo:
         release["repo"] = repo
+    if dry_run:
+        return False
     out = io.StringIO()
     yaml.dump(doc, out)
     new = (text.rstrip("\n") + "\n" + out.getvalue()) if only_comments else out.getvalue()

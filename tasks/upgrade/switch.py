@@ -21,6 +21,7 @@ from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, enabled_services
 from ..release import lines
 from ..release.installed import binary_intact, read_manifest
 from ..release.settings import settings_from_stack
+from ..release.store import valid_tag
 from ..stack import events, process
 from . import history
 
@@ -29,7 +30,11 @@ def upgrade(paths: Paths, stack: dict, to: str | None = None, repo: str | None =
     current = _current(paths, stack)
     settings = settings_from_stack(stack)
     repo = (repo or settings.repo).strip()
-    tag = (to or "").strip() or _newest(settings, repo)
+    _require_repo(repo)
+    tag = (to or "").strip()
+    tag = _newest(settings, repo) if tag.lower() in ("", "latest") else tag  # a pin is always a tag
+    if not valid_tag(tag):
+        raise FlowgateError(f"--to {tag!r} is not a release tag", "name one like v7.2.140 (`uv run doit outdated` lists them)")
     if repo.lower() == str(current.get("repo") or "").lower() and tag == current.get("tag"):
         out(f"{_title(current)} from {repo} is installed: nothing to upgrade")
         return {"action": "unchanged", "tag": tag}
@@ -50,10 +55,15 @@ def rollback(paths: Paths, stack: dict, out=print) -> dict:
 
 def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: str, out) -> dict:
     from ..release import fetch
-    from ..release.store import keep
+    from ..release.store import find, keep
+    from .pin import check_pin
 
     target = _with_release(stack, repo, tag)
-    keep(paths, current)  # the way back, kept before anything else changes
+    check_pin(paths)  # the pin must be writable once the new release serves: found out now, not after
+    keep(paths, current)  # the way back, kept (and verified) before anything else changes
+    if find(paths, str(current.get("repo")), str(current.get("tag"))) is None:
+        raise FlowgateError(f"{_title(current)} cannot be kept in {paths.bin_dir / 'releases'}, so there would be "
+                            "no way back: nothing was changed", "see that the disk has room, then run the command again")
     result = fetch(paths, settings_from_stack(target), progress=None)
     how = "kept copy, no download" if result.action == "restored" else f"verified by {', '.join(result.verified_by) or 'nothing'}"
     out(f"cliproxy: {result.describe()} is ready beside the running binary ({how})")
@@ -97,9 +107,14 @@ def _serve(paths: Paths, stack: dict, why: str, out) -> str:
         raise FlowgateError("cliproxy.enabled is false: there is no CLIProxyAPI to upgrade")
     old = process.read_record(paths.record(CLIPROXY))
     running = old is not None and process.is_alive(old)
-    if running and bluegreen.impossible(paths, stack) is None:
+    blocked = bluegreen.impossible(paths, stack) if running else ""
+    if running and blocked is None:
         switch_cliproxy(paths, stack, old, why, verify=verify, out=out)
         return "serves; LiteLLM moved to it without dropping a request"
+    if blocked:
+        out(f"warning: {blocked}: CLIProxyAPI restarts on the new release, and requests sent meanwhile fail "
+            "(`uv run doit restart litellm` first avoids that)")
+    bluegreen.leave_bridge(paths, stack)  # a bridge left by an interrupted switch
     bridge = bluegreen.start_bridge(paths, stack, why)  # proven alone first: the running one is untouched
     try:
         verify(bluegreen.url_of(stack, bridge.meta["port"]))
@@ -115,24 +130,27 @@ def _serve(paths: Paths, stack: dict, why: str, out) -> str:
 def _put_back(paths: Paths, stack: dict, before: dict, out) -> str:
     """Activate `before` again and, when the failure came after traffic moved, serve from it."""
     from ..release.store import activate, find
-    from ..stack.lifecycle import settle_cliproxy
+    from ..stack import bluegreen
+    from ..stack.lifecycle import settle_cliproxy, switch_cliproxy
 
     entry = find(paths, str(before.get("repo")), str(before.get("tag")))
     if entry is None:
         return f"{_title(before)} could not be restored (its kept copy is gone): run `uv run doit fetch`"
     activate(paths, entry)
     record = process.read_record(paths.record(CLIPROXY))
-    serving_old = record is not None and process.is_alive(record) \
-        and (record.meta.get("parts") or {}).get("binary") == before.get("binary_sha256")
-    if serving_old or record is None and not paths.record(CLIPROXY_BRIDGE).exists():
+    alive = record is not None and process.is_alive(record)
+    serving_old = alive and (record.meta.get("parts") or {}).get("binary") == before.get("binary_sha256")
+    if serving_old or not alive and not paths.record(CLIPROXY_BRIDGE).exists():
+        if serving_old:
+            bluegreen.leave_bridge(paths, stack)  # LiteLLM back from a half-made move, then no bridge
         return f"{_title(before)} serves as before" if serving_old else f"{_title(before)} is the installed release again"
-    # Traffic had moved (the new build is on the bridge or at the address): serve from the old one again.
-    if record is not None:
-        process.stop(paths.record(CLIPROXY), timeout=10.0)
-    try:
-        settle_cliproxy(paths, stack, out)
+    try:  # traffic had moved to the new build: back to the old one the same way, without a gap
+        if alive and bluegreen.impossible(paths, stack) is None:
+            switch_cliproxy(paths, stack, record, "putting the previous release back", out=out)
+        else:
+            settle_cliproxy(paths, stack, out)  # nothing at the address: start the old build there
     except FlowgateError as exc:
-        return f"{_title(before)} is installed again but did not start: {exc.message}"
+        return f"{_title(before)} is installed again but did not take over: {exc.message}"
     return f"{_title(before)} serves again"
 
 
@@ -147,14 +165,19 @@ def _current(paths: Paths, stack: dict) -> dict:
     return manifest
 
 
+def _require_repo(repo: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+        raise FlowgateError(f"--repo {repo!r} is not of the form owner/name", "e.g. --repo kaitranntt/CLIProxyAPIPlus")
+
+
 def _newest(settings, repo: str) -> str:
     from ..release import github
 
     with github.GitHub(github.api_base(settings.api_url), repo) as gh:
         release, _ = gh.get_release(None)
     tag = str((release or {}).get("tag_name") or "")
-    from ..release.store import valid_tag
-
     if not valid_tag(tag):
         raise FlowgateError(f"the newest release of {repo} has no usable tag", "name one: `uv run doit upgrade --to TAG`")
     return tag

@@ -173,3 +173,29 @@ def test_restart_drops_no_request_and_cancels_a_waiting_login_with_a_clear_messa
     assert "the codex login was cancelled: CLIProxyAPI was replaced (restart requested) while the login waited" in out + err
     assert "run `uv run doit login:codex` again" in out + err
     assert_at_rest(st)
+
+
+def test_an_interrupted_switch_is_finished_by_the_next_up_without_dropping_a_request(st):
+    """`doit restart cliproxy` killed (SIGKILL: no cleanup at all) once LiteLLM serves through the bridge."""
+    env = {**base_env(st.home), **st.env}
+    switched = len(st.events("switch", "cliproxy"))
+    with Traffic(st) as traffic:
+        wait_for(lambda: len(traffic.results) >= 5, what="traffic before the switch")
+        proc = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "restart", "cliproxy"],
+                                cwd=st.home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: [e for e in st.events("switch", "cliproxy")[switched:] if e["result"] == "bridged"],
+                 timeout=120, what="LiteLLM serving through the bridge")
+        proc.kill()
+        proc.wait(timeout=10)
+        assert st.record("cliproxy#bridge") is not None  # left behind, LiteLLM on it
+        shown = json.loads(st.doit("status", "--json").stdout)["services"][1]
+        assert shown["service"] == "cliproxy" and shown["swap"]["phase"] == "bridge"  # status tells
+        up = st.doit("up")
+        ended = time.monotonic()
+        wait_for(lambda: len([r for r in traffic.results if r[0] > ended]) >= 5, what="traffic after up")
+    assert up.returncode == 0, up.output
+    failed = [r for r in traffic.results if r[1] is not None]
+    assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
+    assert_at_rest(st)
+    again = st.doit("up")
+    assert "litellm: unchanged" in again.stdout and "cliproxy: unchanged" in again.stdout
