@@ -97,3 +97,22 @@ def test_a_fifo_is_refused_without_reading(paths):
     with pytest.raises(FlowgateError) as err:
         write_pin(paths, "v7.3.0")
     assert "not a regular file" in err.value.message
+
+
+def test_check_pin_writes_nothing_and_refuses_what_could_not_be_pinned_later(paths, monkeypatch):
+    from tasks.upgrade import pin
+
+    paths.local_config.write_text(MINE)
+    pin.check_pin(paths)
+    assert paths.local_config.read_text() == MINE
+    # a file this user may not write (the test may run as root, who may write anything: ask as the kernel would not)
+    real = str(paths.local_config.resolve())
+    monkeypatch.setattr(pin.os, "access", lambda p, mode: str(p) != real)
+    with pytest.raises(FlowgateError) as err:
+        pin.check_pin(paths)
+    assert "cannot be written" in err.value.message and "chmod u+w" in err.value.hint
+    monkeypatch.undo()
+    paths.local_config.write_text("cliproxy: 8317\n")
+    with pytest.raises(FlowgateError) as err:
+        pin.check_pin(paths)
+    assert "`cliproxy` is not a mapping" in err.value.message and paths.local_config.read_text() == "cliproxy: 8317\n"
