@@ -142,7 +142,9 @@ def _packaged_as() -> tuple[str | None, str]:
     """(version, quirk) from the trailer tests/fakes/today.double_binary appends to each release's
     build (`# build of <repo> <tag>`, `# quirk: <name>`): every release reports its own version,
     as a real build does. (None, "") when run straight from tests/fakes/. Quirks of broken builds:
-    `no-listener` (never listens, exit 0), `upstream-fails` (ready, but every model answers 500)."""
+    `no-listener` (never listens, exit 0), `upstream-fails` (ready, but every model answers 500),
+    `fails-at-home` (serves with any config file but FlowGate's usual `config.yaml`: it passes on a
+    switch's bridge, then fails at the configured address, after traffic moved)."""
     try:
         with open(sys.argv[0], "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -315,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load_dotenv(os.path.join(os.getcwd(), ".env"))
     config_path = flags.get("config") or os.path.join(os.getcwd(), "config.yaml")
+    if QUIRK == "fails-at-home" and os.path.basename(config_path) == "config.yaml":
+        log("error", "failed to start HTTP server: this build fails at its usual address (test double quirk)")
+        return 0
     try:
         text = read_config_file(config_path)
         cfg = parse_config_text(text)

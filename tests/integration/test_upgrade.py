@@ -122,6 +122,21 @@ def test_a_release_that_fails_the_smoke_test_is_rolled_back_by_itself(st):
     assert_at_rest(st)
 
 
+def test_a_release_that_fails_after_traffic_moved_is_rolled_back_without_dropping_a_request(st):
+    today.publish_mainline(st.github, st.dist, "v7.3.3", quirk="fails-at-home")
+    pin = st.paths.local_config.read_bytes()
+    proc, during, failed = under_traffic(st, "upgrade", "--to", "v7.3.3")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "moving LiteLLM to it" in proc.stdout  # it passed on the bridge, and traffic moved
+    assert "error: upgrade to v7.3.3 failed:" in proc.stderr and "rolled back: CLIProxyAPI v7.3.0 serves again" in proc.stderr
+    assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
+    assert len(during) >= 30
+    assert st.paths.local_config.read_bytes() == pin and version(st) == "7.3.0"
+    assert json.loads(st.paths.manifest.read_text())["tag"] == "v7.3.0"
+    assert_at_rest(st)
+    assert "cliproxy: unchanged" in st.doit("up").stdout
+
+
 def test_rollback_returns_to_the_release_before_the_last_upgrade(st):
     proc, _, failed = under_traffic(st, "rollback")
     assert proc.returncode == 0, proc.stdout + proc.stderr
