@@ -161,6 +161,24 @@ def test_a_line_switch_and_back_works_offline(st):
     assert_at_rest(st)
 
 
+def test_a_doit_up_during_an_upgrade_waits_and_keeps_the_new_release(st):
+    """`up` started mid-switch (its config read the old pin) waits for the stack lock, then finds the new
+    release pinned and serving: it must not put the old one back."""
+    env = {**base_env(st.home), **st.env}
+    seen = len(st.events("switch", "cliproxy"))
+    upgrade = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "upgrade", "--to", "v7.3.0"],
+                               cwd=st.home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: [e for e in st.events("switch", "cliproxy")[seen:] if e["result"] == "bridged"],
+             timeout=120, what="the upgrade's traffic on the bridge")
+    up = st.doit("up")
+    out, err = upgrade.communicate(timeout=300)
+    assert upgrade.returncode == 0, out + err
+    assert up.returncode == 0, up.output
+    assert "cliproxy: unchanged" in up.stdout and "switched" not in up.stdout
+    assert version(st) == "7.3.0" and json.loads(st.paths.manifest.read_text())["tag"] == "v7.3.0"
+    assert "version: v7.3.0" in st.paths.local_config.read_text()
+
+
 def test_a_new_cliproxy_port_moves_without_dropping_a_request(st):
     old_pid, new_port = st.pid("cliproxy"), free_port()
     text = st.paths.local_config.read_text()
