@@ -32,6 +32,15 @@ def _config_inputs() -> list[str]:
 
 
 def write_stack() -> dict:
+    from ..stack.lock import stack_lock
+
+    # Under the stack lock: `doit upgrade` writes the pin into local.yaml while it holds it, and a
+    # stack.json built from the old pin must not land after the new one.
+    with stack_lock(PATHS, what="config"):
+        return _write_stack()
+
+
+def _write_stack() -> dict:
     from ..config.load import load_stack
     from ..services.common import render_inputs
 
