@@ -24,7 +24,9 @@ def show_outdated(json_output: bool, refresh: bool) -> None:
 
         print(json.dumps(report, indent=2))
         return
-    print("\n".join(outdated.report_lines(report)))
+    from ..release.outdated_text import report_lines
+
+    print("\n".join(report_lines(report)))
 
 
 def task_outdated():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -29,9 +28,7 @@ from .installed import (
     write_manifest,
 )
 from .progress import ProgressBar, progress_enabled
-from .settings import ReleaseSettings
-
-_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+from .settings import ReleaseSettings, validate
 
 
 class FetchResult(NamedTuple):
@@ -52,16 +49,6 @@ class FetchResult(NamedTuple):
         version = self.tag[1:] if self.tag and self.tag[:1] in "vV" else self.tag
         about = ", ".join(x for x in (self.line, self.build) if x)
         return f"{title} {version}" + (f" ({about})" if about else "")
-
-
-def _validate(settings: ReleaseSettings) -> None:
-    if not _REPO_RE.match(settings.repo.strip()):
-        raise FlowgateError(f"cliproxy.release.repo {settings.repo!r} is not of the form owner/name",
-                            f"e.g. `cliproxy.release.repo: {lines.MAINLINE_REPO}`")
-    version = settings.version.strip()
-    if not version or any(c.isspace() or c in "/?#" for c in version):
-        raise FlowgateError(f"cliproxy.release.version {settings.version!r} is not a release tag",
-                            f"use a tag like {lines.MAINLINE_VERSION}, or latest")
 
 
 def _cleanup(*files: Path | None) -> None:
@@ -94,7 +81,7 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
     if settings.binary:
         p = locate_binary(paths, settings).path
         return FetchResult("user-binary", tag=None, sha256=None, requests=0, binary=p)
-    _validate(settings)
+    validate(settings)
     manifest = read_manifest(paths)
     intact = binary_intact(paths, manifest)
     if manifest and intact and config_satisfied(manifest, settings):

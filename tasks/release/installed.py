@@ -167,16 +167,17 @@ def tamper_problem(paths: Paths, binary: str | os.PathLike, manifest: dict | Non
             f"{manifest.get('tag') or ''} installed {expected[:12]}…")
 
 
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str):
+def parse_time(value: Any) -> float | None:
+    """An ISO 8601 time (the manifest's `checked_at`, GitHub's `published_at`) as epoch seconds; None
+    for anything else, or a time before 1970 or after 9998."""
+    if not isinstance(value, str) or len(value) > 40:
         return None
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
+        when = datetime.fromisoformat(value)
+        ts = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    except (ValueError, OverflowError):
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+    return ts if 0 <= ts < 253370764800 else None  # 9999-01-01
 
 
 def now_iso() -> str:
@@ -195,7 +196,7 @@ def config_satisfied(manifest: dict, settings: ReleaseSettings, now: float | Non
         return manifest.get("tag") == settings.version.strip()
     if manifest.get("requested") != "latest":
         return False
-    checked = _parse_time(manifest.get("checked_at"))
+    checked = parse_time(manifest.get("checked_at"))
     if checked is None:
         return False
     now = time.time() if now is None else now

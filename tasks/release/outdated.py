@@ -10,8 +10,8 @@ What was learnt is kept in .router/state/outdated.json, keyed by the repository 
 no request is made (`refresh` asks anyway). The network part has one overall deadline; a source
 that cannot be asked (offline, rate limit, a broken answer) is reported with what was kept, never
 raised: only a bad config or setting is an error. Every string from a peer is checked (tags by
-length and charset, dates parsed, versions matched) before it is used, and every line returned for
-the terminal goes through tasks.base.terminal.printable.
+length and charset, dates parsed, versions matched) before it is used; the text for a terminal is
+tasks.release.outdated_text's, which escapes every line.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any, Callable
 from ..base.errors import FlowgateError
 from ..base.fsutil import atomic_write, load_json
 from ..base.paths import Paths
-from ..base.terminal import printable
 from . import lines, pypi
-from .installed import installed_binary, installed_line, read_manifest
+from . import settings as settings_rules
+from .installed import installed_binary, installed_line, parse_time, read_manifest
 from .settings import ReleaseSettings
 
 DEADLINE = 15.0  # seconds for the whole network part, both sources together
@@ -40,7 +40,6 @@ CACHE_LIMIT = 1 << 20
 PROJECT = "litellm"
 UPGRADE = "uv run doit upgrade"
 
-_TAG = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"  # v7.2.140, v6.9.8-0, 2026.05.01
 _VERSION = r"[vV]?(\d{1,9}(?:[.-]\d{1,9})*)(.*)"
 
 
@@ -55,21 +54,8 @@ class Release(namedtuple("Release", "tag published_at prerelease")):
 
 
 def valid_tag(value: Any) -> str | None:
-    """`value` when it is a tag FlowGate may print and pass on (length and charset), else None."""
-    return value if isinstance(value, str) and re.fullmatch(_TAG, value) else None
-
-
-def _timestamp(value: Any) -> float | None:
-    """An ISO 8601 time (GitHub's `published_at`, the cache's `checked_at`) as epoch seconds; None for
-    anything else, or a time before 1970 or after 9998."""
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-        ts = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-    except (ValueError, OverflowError):
-        return None
-    return ts if 0 <= ts < 253370764800 else None  # 9999-01-01
+    """`value` when it is a tag FlowGate may print and pass on (tasks.release.settings), else None."""
+    return value if settings_rules.valid_tag(value) else None
 
 
 def _iso(ts: float) -> str:
@@ -90,7 +76,7 @@ def parse_releases(data: Any) -> tuple[list[Release], int]:
         if tag is None:
             refused += 1
             continue
-        ts = _timestamp(entry.get("published_at"))
+        ts = parse_time(entry.get("published_at"))
         found.append(Release(tag, None if ts is None else _iso(ts), entry.get("prerelease") is True))
     return found, refused
 
@@ -146,7 +132,7 @@ def _kept(cache: dict, section: str, **key: str) -> tuple[Any, float] | None:
     entry = cache.get(section)
     if not isinstance(entry, dict) or any(str(entry.get(k, "")).lower() != v.lower() for k, v in key.items()):
         return None
-    checked = _timestamp(entry.get("checked_at"))
+    checked = parse_time(entry.get("checked_at"))
     return (entry.get("data"), checked) if checked is not None else None
 
 
@@ -207,7 +193,6 @@ def check(paths: Paths, settings: ReleaseSettings, *, enabled: bool = True, lite
     """What `doit outdated` reports, as the JSON `--json` prints. Asks GitHub and PyPI only what the
     cache cannot answer (everything with `refresh`); raises FlowgateError only for bad settings."""
     from .github import api_base
-    from .install import _validate
     from .webjson import Deadline
 
     now = time.time() if now is None else now
@@ -215,7 +200,7 @@ def check(paths: Paths, settings: ReleaseSettings, *, enabled: bool = True, lite
     state = _state(paths, settings, enabled, manifest)
     api = None
     if state != "disabled":  # the settings `doit fetch` would use: wrong ones are a config error here too
-        _validate(settings)
+        settings_rules.validate(settings)
         api = api_base(settings.api_url, environ)
     repo, index = settings.repo.strip(), pypi.index_url(environ)
     cache = read_cache(paths)
@@ -304,108 +289,4 @@ def _litellm(installed: str | None, index: str, kept, source: str | None, error:
     out.update(newest_patch=patch, newest=overall,
                outdated=bool(patch and mine and pypi.final_key(patch) > mine),
                newer_line=bool(overall and mine and pypi.line_of(overall) != line and pypi.final_key(overall) > mine))
-    return out
-
-
-# -- the text --------------------------------------------------------------------------------------
-def _ago(seconds: float) -> str:
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 2 * 86400:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} days ago"
-
-
-def _status(name: str, section: dict, now: float) -> tuple[list[str], str | None]:
-    """The 'cannot check' line when the source could not be asked, and how to qualify what is
-    shown: 'checked 3 h ago, cached; ...', 'as of the last check', or None when nothing was kept."""
-    checked = _timestamp(section["checked_at"])
-    if section["source"] != "offline":
-        age = _ago(now - checked) if checked is not None else ""
-        return [], f"checked {age}" + (", cached; `--refresh` asks now" if section["source"] == "cache" else "")
-    last = "no earlier answer is kept" if checked is None else \
-        f"last checked {section['checked_at'][:16].replace('T', ' ')} UTC ({_ago(now - checked)}) (cached)"
-    return [f"{name}: cannot check for newer releases: {section['error']}; {last}"], \
-        None if checked is None else "as of the last check"
-
-
-def _date(release: dict) -> str:
-    return f"published {release['published_at'][:10]}" if release["published_at"] else "no publication date"
-
-
-def report_lines(report: dict, now: float | None = None) -> list[str]:
-    """The report for a terminal, one fact a line, each escaped for printing."""
-    now = time.time() if now is None else now
-    out = _cliproxy_lines(report["cliproxy"], now) + _litellm_lines(report["litellm"], now)
-    out += [f"note: {n}" for n in report.get("notes", ())]
-    return [printable(line) for line in out]
-
-
-def _cliproxy_lines(c: dict, now: float) -> list[str]:
-    name = "CLIProxyAPI"
-    if c["state"] == "disabled":
-        return [f"{name}: disabled in the config (cliproxy.enabled: false): nothing to check"]
-    if c["state"] == "user-binary":
-        return [f"{name}: you run your own binary ({c['binary']}, cliproxy.binary): FlowGate does not install "
-                "or update it, so there is nothing to compare; its source says what is newer"]
-    if c["state"] == "not-installed":
-        return [f"{name}: not installed yet: `uv run doit fetch` (or `uv run doit up`) installs {c['pinned']} "
-                f"from {c['repo']}"]
-    inst = c["installed"]
-    version = inst["version"] or inst["tag"]
-    about = ", ".join(x for x in (inst["line"], inst["build"]) if x)
-    pin = "latest (`doit up` moves to a newer release by itself)" if c["pinned"].lower() == "latest" else c["pinned"]
-    out = [f"{name}: installed {inst['title']} {version}" + (f" ({about})" if about else "")
-           + f", release {inst['tag']} of {inst['repo'] or c['repo']}; config pins {pin}"]
-    if inst["repo"] and inst["repo"].lower() != c["repo"].lower():
-        out.append(f"{name}: the config names {c['repo']} now: `uv run doit fetch` installs its {c['pinned']}")
-    elif c["pinned"].lower() not in ("latest", inst["tag"].lower()):
-        out.append(f"{name}: the config pins {c['pinned']}, not the installed {inst['tag']}: "
-                   "`uv run doit fetch` installs the pin")
-    failed, when = _status(name, c, now)
-    out += failed
-    if when is None:
-        return out
-    newer = c["newer"]
-    if not newer:
-        out.append(f"{name}: up to date: no release of {c['repo']} is newer than {inst['tag']} ({when})")
-    else:
-        stable = "" if c["outdated"] else "up to date with the newest release; "
-        out.append(f"{name}: {stable}{len(newer)} newer {'release' if len(newer) == 1 else 'releases'}"
-                   f"{'' if len(newer) < PER_PAGE else ' or more'} ({when}):")
-        for release in newer[:SHOWN]:
-            out.append(f"  {release['tag']}  {_date(release)}" + ("  (pre-release)" if release["prerelease"] else ""))
-        if len(newer) > SHOWN:
-            out.append(f"  … and {len(newer) - SHOWN} more (`--json` lists them)")
-        if c["outdated"]:
-            other = f", or `{UPGRADE} --to TAG` with another tag listed above" if len(newer) > 1 else ""
-            out.append(f"{name}: to move: `{UPGRADE}` (to {c['newest']}){other}")
-        else:
-            out.append(f"{name}: to try a pre-release: `{UPGRADE} --to {newer[0]['tag']}`")
-    if c["refused"]:
-        out.append(f"{name}: {c['refused']} release(s) in the answer had no usable tag and were left out")
-    return out
-
-
-def _litellm_lines(lite: dict, now: float) -> list[str]:
-    name = "LiteLLM"
-    if not lite["installed"]:
-        return [f"{name}: not installed in this environment (`uv sync` installs it): nothing to compare"]
-    if lite["line"] is None:
-        return [f"{name}: installed {lite['installed']}, not a version FlowGate can compare"]
-    out = [f"{name}: installed {lite['installed']} (line {lite['line']})"]
-    failed, when = _status(name, lite, now)
-    out += failed
-    if when is None:
-        return out
-    patch = lite["newest_patch"]
-    if lite["outdated"]:
-        out.append(f"{name}: a newer patch of {lite['line']}: {patch} ({when})")
-        out.append(f"{name}: to move: set `litellm[proxy]=={patch}` in pyproject.toml, then `uv sync`")
-    else:
-        out.append(f"{name}: up to date with its line {lite['line']} ({when})")
-    if lite["newer_line"]:
-        out.append(f"{name}: newest release overall: {lite['newest']} (a newer line; informational)")
     return out

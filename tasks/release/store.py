@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -23,21 +22,17 @@ from ..base.fsutil import atomic_write, load_json, write_error
 from ..base.paths import Paths
 from . import lines
 from .installed import _sha256_file, binary_intact, fingerprint, now_iso, write_manifest
+from .settings import valid_repo, valid_tag
 
 KEEP_PER_LINE = 3  # the active one counts
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def root(paths: Paths) -> Path:
     return paths.bin_dir / "releases"
 
 
-def valid_tag(tag: object) -> bool:
-    return isinstance(tag, str) and bool(_TAG_RE.match(tag))
-
-
 def entry_dir(paths: Paths, repo: str, tag: str) -> Path:
-    if not valid_tag(tag) or repo.count("/") != 1:
+    if not valid_tag(tag) or not valid_repo(repo):
         raise FlowgateError(f"{repo}@{tag!r} is not a release FlowGate can keep", "use a tag like v7.2.140")
     return root(paths) / f"{repo.lower().replace('/', '__')}@{tag}"
 
@@ -45,7 +40,7 @@ def entry_dir(paths: Paths, repo: str, tag: str) -> Path:
 def keep(paths: Paths, manifest: dict) -> Path | None:
     """Copy the active, intact binary `manifest` describes into the store (once; cheap when kept)."""
     repo, tag = str(manifest.get("repo") or ""), str(manifest.get("tag") or "")
-    if not binary_intact(paths, manifest) or not valid_tag(tag) or repo.count("/") != 1:
+    if not binary_intact(paths, manifest) or not valid_tag(tag) or not valid_repo(repo):
         return None
     where = entry_dir(paths, repo, tag)
     existing = find(paths, repo, tag)  # verified: a kept copy that changed is replaced, never trusted

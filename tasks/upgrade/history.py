@@ -10,7 +10,7 @@ import json
 from ..base.fsutil import atomic_write, load_json
 from ..base.paths import Paths
 from ..release.installed import now_iso
-from ..release.store import valid_tag
+from ..release.settings import valid_repo, valid_tag
 
 
 def _path(paths: Paths):
@@ -29,7 +29,7 @@ def previous(paths: Paths) -> dict | None:
     except (OSError, ValueError):
         return None
     prev = data.get("previous") if isinstance(data, dict) else None
-    if not isinstance(prev, dict) or not valid_tag(prev.get("tag")) or str(prev.get("repo") or "").count("/") != 1:
+    if not isinstance(prev, dict) or not valid_tag(prev.get("tag")) or not valid_repo(prev.get("repo")):
         return None
     return brief(prev)
 

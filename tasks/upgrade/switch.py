@@ -20,8 +20,7 @@ from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, enabled_services
 from ..release import lines
 from ..release.installed import binary_intact, read_manifest
-from ..release.settings import settings_from_stack
-from ..release.store import valid_tag
+from ..release.settings import settings_from_stack, valid_repo, valid_tag
 from ..stack import events, process
 from . import history
 
@@ -30,7 +29,8 @@ def upgrade(paths: Paths, stack: dict, to: str | None = None, repo: str | None =
     current = _current(paths, stack)
     settings = settings_from_stack(stack)
     repo = (repo or settings.repo).strip()
-    _require_repo(repo)
+    if not valid_repo(repo):
+        raise FlowgateError(f"--repo {repo!r} is not of the form owner/name", "e.g. --repo kaitranntt/CLIProxyAPIPlus")
     tag = (to or "").strip()
     tag = _newest(settings, repo) if tag.lower() in ("", "latest") else tag  # a pin is always a tag
     if not valid_tag(tag):
@@ -163,13 +163,6 @@ def _current(paths: Paths, stack: dict) -> dict:
     if not manifest or not binary_intact(paths, manifest):
         raise FlowgateError("no verified CLIProxyAPI release is installed yet", "run `uv run doit up` (or `uv run doit fetch`) first")
     return manifest
-
-
-def _require_repo(repo: str) -> None:
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
-        raise FlowgateError(f"--repo {repo!r} is not of the form owner/name", "e.g. --repo kaitranntt/CLIProxyAPIPlus")
 
 
 def _newest(settings, repo: str) -> str:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tasks.release import outdated, pypi
+from tasks.release import outdated, outdated_text, pypi
 from tasks.release.installed import read_manifest
 from tests.fakes.github import FakeGitHub
 from tests.fakes.pypi import FakePyPI
@@ -48,7 +48,7 @@ def check(rpaths, gh, index, version=V1, repo=FORK, litellm=LITELLM, **kw):
 
 
 def text(report, **kw) -> str:
-    return "\n".join(outdated.report_lines(report, **kw))
+    return "\n".join(outdated_text.report_lines(report, **kw))
 
 
 def tags(report) -> list[str]:

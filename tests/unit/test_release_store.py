@@ -6,6 +6,7 @@ import json
 
 from tasks import release
 from tasks.release import store
+from tasks.release.settings import valid_tag
 from tests.unit.release_support import (EXE, FORK, REPO, V1, V2, _clean_env, gh_fixture, publish,  # noqa: F401
                                         rpaths_fixture, script, settings)
 
@@ -50,6 +51,6 @@ def test_three_per_line_are_kept_and_the_active_one_always(gh, rpaths, tmp_path)
 
 def test_hostile_names_are_never_paths(rpaths):
     for tag in ("../../etc", "v1/../../x", "", "v" * 200, ".hidden"):
-        assert not store.valid_tag(tag)
+        assert not valid_tag(tag)
         assert store.find(rpaths, REPO, tag) is None
     assert store.find(rpaths, "no-slash", V1) is None
