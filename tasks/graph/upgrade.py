@@ -36,17 +36,11 @@ def _restack(result: dict) -> None:
 
 
 def _models(result: dict) -> None:
-    """The catalog the new release serves."""
-    if result.get("action") != "switched":
-        return
-    from ..catalog.discover import refresh
-    from ..base.errors import FlowgateError
+    """What the new release serves (its catalog may differ): said as after a login."""
+    if result.get("action") == "switched":
+        from ..catalog.discover import refresh_quietly
 
-    try:
-        catalog, changes = refresh(PATHS, read_stack())
-    except FlowgateError:
-        return  # not running: `up` reads it
-    print(f"models: {len(catalog.models)} served" + (f"; {changes}" if changes else ""))
+        refresh_quietly(PATHS, read_stack())
 
 
 def task_upgrade():

@@ -14,7 +14,7 @@ on the same auth directory:
        config, and the bridge stops once no LiteLLM points at it.
 
 At rest, CLIProxyAPI always listens where the config says; the bridge exists only during a switch
-(`run/cliproxy#bridge.json`, its config beside the usual one). An interrupted switch is finished
+(`run/cliproxy#bridge.json`, its config beside the usual one; `doit status` reads that record). An interrupted switch is finished
 by the next `doit up`: it starts what is missing, swaps LiteLLM back, then retires the bridge.
 Without a running LiteLLM there is no traffic to keep, and the caller stops then starts.
 """
@@ -171,14 +171,6 @@ def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: st
     bridge_config(paths).unlink(missing_ok=True)
     litellm_bridge_config(paths).unlink(missing_ok=True)
     return True
-
-
-def in_progress(paths: Paths) -> dict | None:
-    """For `doit status`: a switch under way (the bridge's pid and port), if any."""
-    record = process.read_record(bridge_record(paths))
-    if record is None or not process.is_alive(record):
-        return None
-    return {"bridge_pid": record.pid, "port": record.meta.get("port")}
 
 
 def cancel_logins(paths: Paths, why: str, out=print) -> None:

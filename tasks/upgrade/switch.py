@@ -55,13 +55,13 @@ def rollback(paths: Paths, stack: dict, out=print) -> dict:
 
 def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: str, out) -> dict:
     from ..release import fetch
-    from ..release.store import find, keep
+    from ..release.store import keep
     from .pin import check_pin
 
     target = _with_release(stack, repo, tag)
+    other_repo = repo.lower() != settings_from_stack(stack).repo.strip().lower()
     check_pin(paths)  # the pin must be writable once the new release serves: found out now, not after
-    keep(paths, current)  # the way back, kept (and verified) before anything else changes
-    if find(paths, str(current.get("repo")), str(current.get("tag"))) is None:
+    if keep(paths, current) is None:  # the way back, kept (and verified) before anything else changes
         raise FlowgateError(f"{_title(current)} cannot be kept in {paths.bin_dir / 'releases'}, so there would be "
                             "no way back: nothing was changed", "see that the disk has room, then run the command again")
     result = fetch(paths, settings_from_stack(target), progress=None)
@@ -86,11 +86,11 @@ def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: 
     from .pin import write_pin
 
     new = read_manifest(paths) or {}
-    write_pin(paths, tag, repo if repo.lower() != settings_from_stack(stack).repo.strip().lower() else None)
+    write_pin(paths, tag, repo if other_repo else None)
     history.record(paths, current, new)
     events.record(paths, "upgrade", CLIPROXY, "ok", why, tag=tag, repo=repo)
     out(f"cliproxy: {result.describe()} {serving}; pinned cliproxy.release.version: {tag}"
-        + (f" (repo {repo})" if repo.lower() != settings_from_stack(stack).repo.strip().lower() else "")
+        + (f" (repo {repo})" if other_repo else "")
         + " in config/local.yaml; `uv run doit rollback` goes back to " + _title(current))
     return {"action": "switched", "tag": tag, "repo": repo, "line": new.get("line")}
 
@@ -103,8 +103,6 @@ def _serve(paths: Paths, stack: dict, why: str, out) -> str:
     from .verify import smoke
 
     verify = lambda url: smoke(paths, stack, url, out)  # noqa: E731
-    if CLIPROXY not in enabled_services(stack):
-        raise FlowgateError("cliproxy.enabled is false: there is no CLIProxyAPI to upgrade")
     old = process.read_record(paths.record(CLIPROXY))
     running = old is not None and process.is_alive(old)
     blocked = bluegreen.impossible(paths, stack) if running else ""
@@ -156,6 +154,9 @@ def _put_back(paths: Paths, stack: dict, before: dict, out) -> str:
 
 def _current(paths: Paths, stack: dict) -> dict:
     settings = settings_from_stack(stack)
+    if CLIPROXY not in enabled_services(stack):
+        raise FlowgateError("cliproxy.enabled is false: there is no CLIProxyAPI to upgrade",
+                            "set cliproxy.enabled: true in config/local.yaml first")
     if settings.binary:
         raise FlowgateError("cliproxy.binary is set: FlowGate runs your own CLIProxyAPI binary and does not replace it",
                             "upgrade it yourself, or remove cliproxy.binary from config/local.yaml to let FlowGate manage releases")
