@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -138,10 +139,26 @@ def test_a_release_that_fails_after_traffic_moved_is_rolled_back_without_droppin
 
 
 def test_rollback_returns_to_the_release_before_the_last_upgrade(st):
+    """With a `doit up` started mid-switch (its config read the old pin): it waits for the stack lock,
+    then finds the rolled-back release pinned and serving, and must not put the other one back."""
+    seen = len(st.events("switch", "cliproxy"))
+    concurrent = {}
+
+    def up_mid_switch():
+        wait_for(lambda: [e for e in st.events("switch", "cliproxy")[seen:] if e["result"] == "bridged"],
+                 timeout=120, what="the rollback's traffic on the bridge")
+        concurrent["up"] = st.doit("up")
+
+    helper = threading.Thread(target=up_mid_switch)
+    helper.start()
     proc, _, failed = under_traffic(st, "rollback")
+    helper.join(timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not failed and "kept copy, no download" in proc.stdout
+    up = concurrent["up"]
+    assert up.returncode == 0 and "cliproxy: unchanged" in up.stdout and "switched" not in up.stdout, up.output
     assert version(st) == "7.2.140" and "version: v7.2.140" in st.paths.local_config.read_text()
+    assert json.loads(st.paths.manifest.read_text())["tag"] == "v7.2.140"
     assert st.doit("up").returncode == 0 and version(st) == "7.2.140"  # a later `up` keeps it
 
 
@@ -161,25 +178,8 @@ def test_a_line_switch_and_back_works_offline(st):
     assert_at_rest(st)
 
 
-def test_a_doit_up_during_an_upgrade_waits_and_keeps_the_new_release(st):
-    """`up` started mid-switch (its config read the old pin) waits for the stack lock, then finds the new
-    release pinned and serving: it must not put the old one back."""
-    env = {**base_env(st.home), **st.env}
-    seen = len(st.events("switch", "cliproxy"))
-    upgrade = subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "upgrade", "--to", "v7.3.0"],
-                               cwd=st.home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: [e for e in st.events("switch", "cliproxy")[seen:] if e["result"] == "bridged"],
-             timeout=120, what="the upgrade's traffic on the bridge")
-    up = st.doit("up")
-    out, err = upgrade.communicate(timeout=300)
-    assert upgrade.returncode == 0, out + err
-    assert up.returncode == 0, up.output
-    assert "cliproxy: unchanged" in up.stdout and "switched" not in up.stdout
-    assert version(st) == "7.3.0" and json.loads(st.paths.manifest.read_text())["tag"] == "v7.3.0"
-    assert "version: v7.3.0" in st.paths.local_config.read_text()
-
-
-def test_a_new_cliproxy_port_moves_without_dropping_a_request(st):
+def test_a_new_cliproxy_port_drops_no_request_and_cancels_a_waiting_login_with_a_clear_message(st):
+    login, _ = start_login(st, "codex", "--add")  # waits on the CLIProxyAPI about to be replaced
     old_pid, new_port = st.pid("cliproxy"), free_port()
     text = st.paths.local_config.read_text()
     st.paths.local_config.write_text(text.replace(f"port: {st.cliproxy_port}", f"port: {new_port}"))
@@ -187,25 +187,15 @@ def test_a_new_cliproxy_port_moves_without_dropping_a_request(st):
     proc, during, failed = under_traffic(st, "up")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "cliproxy: switched" in proc.stdout and "port changed" in proc.stdout
+    assert "codex login in progress" in proc.stdout and "is cancelled" in proc.stdout
     assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
     assert len(during) >= 30 and st.pid("cliproxy") != old_pid
-    assert_at_rest(st)
-    assert "cliproxy: unchanged" in st.doit("up").stdout
-
-
-def test_restart_drops_no_request_and_cancels_a_waiting_login_with_a_clear_message(st):
-    login, _ = start_login(st, "codex", "--add")
-    old = st.pid("cliproxy")
-    proc, during, failed = under_traffic(st, "restart", "cliproxy")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "cliproxy: switched" in proc.stdout and st.pid("cliproxy") != old
-    assert "codex login in progress" in proc.stdout and "is cancelled" in proc.stdout
-    assert not failed and len(during) >= 30
     code, out, err = login.finish(timeout=60)
     assert code != 0
-    assert "the codex login was cancelled: CLIProxyAPI was replaced (restart requested) while the login waited" in out + err
+    assert "the codex login was cancelled: CLIProxyAPI was replaced (port changed) while the login waited" in out + err
     assert "run `uv run doit login:codex` again" in out + err
     assert_at_rest(st)
+    assert "cliproxy: unchanged" in st.doit("up").stdout
 
 
 def test_an_interrupted_switch_is_finished_by_the_next_up_without_dropping_a_request(st):
