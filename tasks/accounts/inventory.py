@@ -21,13 +21,14 @@ NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-d
 
 
 class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable "
-                         "auth_index", defaults=("", False, ""))):
+                         "auth_index source", defaults=("", False, "", "oauth"))):
     """One account file as the binary lists it.
 
     name      the account file's name: what --enable/--disable/--remove take
     provider  FlowGate's provider name (codex, claude, copilot, ...)
     label     email, or the user name / label the binary shows
     auth_index  the binary's handle of the account for its api-call route (mainline; "" when not listed)
+    source    "oauth" (an account file from a login) or "api-key" (cliproxy.api_keys: managed in the config)
     """
 
     __slots__ = ()
@@ -56,7 +57,42 @@ class Account(namedtuple("Account", "name provider type label status disabled la
 
 def list_accounts(client: Management, stack: dict | None = None) -> list[Account]:
     files = client.get("auth-files").get("files") or []
-    return sorted((Account.from_file(f, stack) for f in files if isinstance(f, dict)), key=lambda a: (a.provider, a.name))
+    found = [Account.from_file(f, stack) for f in files if isinstance(f, dict)]
+    return sorted(found + api_key_accounts(client, stack), key=lambda a: (a.provider, a.source != "oauth", a.name))
+
+
+def api_key_accounts(client: Management, stack: dict | None) -> list[Account]:
+    """The `cliproxy.api_keys` entries as the binary lists them (one route per family: its
+    `codex-api-key`, `claude-api-key`, `openai-compatibility`), in the order FlowGate rendered them,
+    so each is labelled from its config entry. Never the key itself. Asked only when the config
+    declares some: a stack without API keys pays no extra request."""
+    from ..config.apikeys import CONFIG_KEYS, label
+    from .management import RouteMissing
+
+    entries = list(((stack or {}).get("cliproxy") or {}).get("api_keys") or [])
+    out: list[Account] = []
+    for provider, route in CONFIG_KEYS.items():
+        mine = [e for e in entries if e["provider"] == provider]
+        if not mine:
+            continue
+        try:
+            listed = client.get(route).get(route)
+        except RouteMissing:
+            listed = None
+        listed = listed if isinstance(listed, list) else []
+        for i, entry in enumerate(mine):
+            seen = listed[i] if i < len(listed) and isinstance(listed[i], dict) else None
+            index = ""
+            if seen is not None:
+                keys = seen.get("api-key-entries") if provider == "openai" else [seen]
+                index = str(seen.get("auth-index") or next((k.get("auth-index") for k in keys or []
+                                                             if isinstance(k, dict) and k.get("auth-index")), "") or "")
+            out.append(Account(name=f"{route}[{i}]", provider=entry["name"] if provider == "openai" else provider,
+                               type=route, label=label(entry), status="active" if seen is not None else "unknown",
+                               disabled=False, last_refresh="", status_message="" if seen is not None else
+                               "not loaded by the binary yet", unavailable=seen is None, auth_index=index,
+                               source="api-key"))
+    return out
 
 
 def wait_for(client: Management, stack: dict | None, match, wait: float) -> list[Account]:
@@ -102,6 +138,9 @@ def find(accounts: list[Account], wanted: str) -> Account:
 def change(paths: Paths, stack: dict, client: Management, wanted: str, what: str) -> Account:
     """enable / disable / remove one account through the management API; records an event."""
     account = find(list_accounts(client, stack), wanted)
+    if account.source == "api-key":
+        raise FlowgateError(f"{account.label} comes from cliproxy.api_keys in the config",
+                            f"edit cliproxy.api_keys in config/local.yaml to {what} it, then run `uv run doit up`")
     if what == "remove":
         client.request("DELETE", "auth-files", query={"name": account.name})
     else:

@@ -225,8 +225,9 @@ def _failed(paths, stack, client, provider, before, error: str, out) -> str:
 def _cancel(client: Management, state: str) -> bool:
     """Cancel the binary's login session where it can (mainline); never fails the caller."""
     try:
-        client.request("DELETE", "oauth-session", query={"state": state})
-        return True
+        answer = client.request("DELETE", "oauth-session", query={"state": state})
+        # the real binary answers 200 {"cancelled": false} for a session it no longer has
+        return not (isinstance(answer, dict) and answer.get("cancelled") is False)
     except (FlowgateError, KeyboardInterrupt):
         return False
 

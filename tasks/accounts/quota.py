@@ -87,6 +87,8 @@ def read_one(client, paths: Paths, account, now: float | None = None) -> Quota:
     """One account's quota; never raises (a failure is the note)."""
     now = time.time() if now is None else now
     base = Quota(account.name, account.provider, account.label, "", [], "")
+    if getattr(account, "source", "oauth") == "api-key":  # no subscription windows: the provider bills per token
+        return base._replace(note="no quota windows: an API key is billed per token")
     body = api_call_body(paths, account)
     if body is None:
         return base._replace(note=f"quota not available for {account.provider}")

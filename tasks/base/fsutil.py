@@ -81,6 +81,50 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, only_if_chang
     return True
 
 
+def write_in_place(path: Path, data: bytes | str, mode: int = 0o600) -> bool:
+    """Rewrite a regular file's content keeping its inode; True when it changed.
+
+    For a file a running process watches by itself (CLIProxyAPI puts an inotify watch on its config
+    file, not on the directory): a rename would replace the watched inode, the watch would be lost
+    and no later change would ever be reloaded. The content is written in one call from offset 0 and
+    cut to length; if that fails, the previous content is put back before the error is raised. A
+    missing file (or a symlink, which this never follows) is written with atomic_write instead."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if path.is_symlink() or not path.is_file():
+        return atomic_write(path, data, mode=mode)
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        old = b""
+        while chunk := os.read(fd, 1 << 20):
+            old += chunk
+        if (os.fstat(fd).st_mode & 0o777) != mode:
+            os.fchmod(fd, mode)
+        if old == data:
+            return False
+        try:
+            _write_all(fd, data)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                _write_all(fd, old)
+            raise write_error(path, exc) from None
+        return True
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view, done = memoryview(data), 0
+    while done < len(data):
+        done += os.pwrite(fd, view[done:], done)
+    os.ftruncate(fd, len(data))
+    os.fsync(fd)
+
+
 def write_error(path: Path, exc: OSError) -> FlowgateError:
     """Translate an OSError from writing `path` into a user-facing error."""
     if exc.errno == errno.ENOSPC:

@@ -64,6 +64,8 @@ def _who_serves(paths: Paths, stack: dict) -> tuple[list[dict], dict[str, list[t
     for account in accounts:
         if not account.active:
             continue
+        if account.source == "api-key":  # not an account file: the binary registers its family's models
+            continue
         try:
             models = client.get("auth-files/models", name=account.name).get("models") or []
         except RouteMissing:

@@ -19,6 +19,7 @@ from ..release import lines
 from .merge import deep_merge
 from .passthrough import unknown_settings
 from .profiles import DEFAULT_DESCRIPTION, resolve as resolve_profile
+from .apikeys import API_KEYS, shape_problems
 from .references import reference_problems
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
@@ -110,6 +111,7 @@ _CLIPROXY = Mapping({
         "proxy-url": Scalar(str),
     }),
     "store": STORE,
+    "api_keys": API_KEYS,  # provider API keys beside the OAuth accounts (tasks/config/apikeys.py)
 })
 _PROFILE = Mapping({
     "description": Scalar(str, default=""),
@@ -344,7 +346,7 @@ def _cross_check(cfg: dict) -> list[Problem]:
             problems.append(Problem((name, "host"), f"{svc['host']!r} is not a loopback address; set {name}.allow_remote: true to expose the service beyond this machine"))
     if cfg["cliproxy"]["enabled"] and cfg["litellm"]["port"] == cfg["cliproxy"]["port"]:
         problems.append(Problem(("cliproxy", "port"), f"is the same as litellm.port ({cfg['litellm']['port']}); the two services need different ports"))
-    return problems + team_problems(cfg)
+    return problems + shape_problems(cfg["cliproxy"]) + team_problems(cfg)
 
 
 def named_models(cfg: dict) -> list[str]:

@@ -8,6 +8,7 @@ import os
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from .apikeys import reference_problems as api_key_problems
 from .keyfiles import key_file_problem
 from .schema import Problem
 
@@ -24,6 +25,8 @@ def reference_problems(paths: Paths, stack: dict, environ=None) -> list[Problem]
             problem = key_file_problem(paths.user_path(model["api_key_file"]))
             if problem:
                 out.append(Problem(("models", i, "api_key_file"), f"{problem} (model {model['name']!r})"))
+    if stack["cliproxy"]["enabled"]:
+        out.extend(api_key_problems(paths, stack["cliproxy"], env))
     password_file = (stack.get("redis") or {}).get("password_file")
     if password_file:
         problem = key_file_problem(paths.user_path(password_file))

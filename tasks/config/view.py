@@ -26,13 +26,13 @@ def _view(name: str, fields: tuple[str, ...], doc: str):
 LiteLLM = _view("LiteLLM", ("host", "port", "allow_remote", "start_timeout", "stop_timeout", "env", "replicas"),
                 "litellm: settings of the gateway (the LiteLLM proxy and its replicas).")
 CLIProxy = _view("CLIProxy", ("enabled", "host", "port", "allow_remote", "binary", "release", "start_timeout",
-                              "stop_timeout", "settings", "store"),
+                              "stop_timeout", "settings", "store", "api_keys"),
                  "cliproxy: settings of CLIProxyAPI (settings: its pass-through config keys).")
 Redis = _view("Redis", ("url", "password_env", "password_file", "managed", "port", "start_timeout", "stop_timeout",
                         "binary", "host"),
               "redis: the shared router state (managed: FlowGate runs it on 127.0.0.1).")
 
-_DEFAULTS = {"replicas": 1, "store": None, "host": "127.0.0.1", "binary": None}
+_DEFAULTS = {"replicas": 1, "store": None, "api_keys": (), "host": "127.0.0.1", "binary": None}
 
 
 def _make(cls, data: dict | None):

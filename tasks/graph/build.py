@@ -99,6 +99,22 @@ def _key_files(stack: dict | None) -> list[str]:
     return [str(p) for p in litellm_key_files(PATHS, stack)] if stack else []
 
 
+def _api_key_entries(stack: dict | None) -> list[dict]:
+    return list(((stack or {}).get("cliproxy") or {}).get("api_keys") or [])
+
+
+def _api_key_files(stack: dict | None) -> list[str]:
+    from ..config.apikeys import key_files
+
+    return [str(p) for p in key_files(PATHS, _api_key_entries(stack))]
+
+
+def _api_key_fingerprint(stack: dict | None) -> str:
+    from ..config.apikeys import fingerprint
+
+    return fingerprint(_api_key_entries(stack))
+
+
 def render_service(service: str) -> dict:
     from ..config.references import require_references
     from ..config.names import CLIPROXY
@@ -138,7 +154,7 @@ def task_render():
     for service, templates, targets, outside in (
         (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook],
          _key_files(read_stack_or_none())),  # only LiteLLM's config carries them
-        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered], []),
+        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered], _api_key_files(read_stack_or_none())),
     ):
         yield {
             "name": service,
@@ -147,6 +163,8 @@ def task_render():
             "file_dep": [str(PATHS.render_inputs(service)), *SECRET_FILES, *(str(PATHS.templates / t) for t in templates),
                          *outside],
             "targets": [str(t) for t in targets],
+            # a key read from the environment (cliproxy.api_keys) changed: render again
+            "uptodate": [config_changed(_api_key_fingerprint(read_stack_or_none()))] if service == CLIPROXY else [],
             "clean": True,
         }
 

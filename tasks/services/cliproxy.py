@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..base.paths import Paths
+from ..config import apikeys
 from ..config.names import CLIPROXY
 from ..config.view import cliproxy
 from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, probe_path
@@ -26,6 +27,8 @@ def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | N
         "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
         "allow_remote": cp.allow_remote,
         "settings": cp.settings,
+        # Provider API keys (cliproxy.api_keys): the keys are read here, into this 0600 file only.
+        "provider_keys": apikeys.rendered(paths, list(cp.api_keys or ())),
     }
 
 

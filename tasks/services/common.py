@@ -40,7 +40,7 @@ def render_inputs(stack: dict, service: str) -> dict:
     """
     cp = cliproxy(stack)
     if service == CLIPROXY:
-        return {k: getattr(cp, k) for k in ("enabled", "host", "port", "allow_remote", "settings")}
+        return {k: getattr(cp, k) for k in ("enabled", "host", "port", "allow_remote", "settings", "api_keys")}
     return {
         "profile": stack["profile"],
         "models": stack["models"],

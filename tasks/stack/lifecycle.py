@@ -8,7 +8,7 @@ changes through its own hot reload: FlowGate rewrites the copy it runs with, nev
 from __future__ import annotations
 
 from ..base.errors import FlowgateError
-from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, write_in_place
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..config.view import litellm, of
@@ -42,7 +42,8 @@ def _is_current(paths: Paths, stack: dict, service: str) -> bool:
         return False
     if record.inputs_hash != launch.inputs_hash:
         return False
-    if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
+    if service == CLIPROXY and (record.meta.get("rendered_sha") != launch.meta["rendered_sha"]
+                                or _config_replaced(paths, record)):
         return False
     return health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) is None
 
@@ -103,6 +104,8 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     alive = record is not None and process.is_alive(record)
     # --- hardening: a hung process is restarted; nothing is stopped before the new launch is checked
     hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) if alive else None
+    if alive and not hung and service == CLIPROXY:
+        hung = _config_replaced(paths, record)
     if alive and record.inputs_hash == launch.inputs_hash and not hung:
         if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
             _deliver_cliproxy_config(paths)
@@ -144,6 +147,8 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
 
         write_conf(paths, stack)
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
+    if service == CLIPROXY:
+        meta["config_inode"] = _inode(paths.cliproxy_config)
     record = process.spawn(launch.argv, env=launch.env, cwd=launch.cwd, log_path=paths.log(service),
                            record_path=record_path, service=service, inputs_hash=launch.inputs_hash, meta=meta)
     action = "restarted" if why else "started"
@@ -234,12 +239,30 @@ def preflight(paths: Paths, stack: dict) -> None:
 
 
 def _deliver_cliproxy_config(paths: Paths) -> None:
-    """Copy the rendered config to the file the binary runs with (it watches it and reloads)."""
+    """Copy the rendered config to the file the binary runs with. The binary watches that file's
+    inode (not its directory) and reloads on a write: a rename over it would end its hot reload for
+    good, so the copy is written in place (found against the real binary; docs/dev/cliproxy-parity.md)."""
     try:
         text = paths.cliproxy_rendered.read_bytes()
     except FileNotFoundError:
         raise FlowgateError(f"{paths.cliproxy_rendered} is missing", "run `uv run doit render`") from None
-    atomic_write(paths.cliproxy_config, text, mode=0o600)
+    write_in_place(paths.cliproxy_config, text, mode=0o600)
+
+
+def _inode(path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def _config_replaced(paths: Paths, record) -> str | None:
+    """Why the running CLIProxyAPI must restart to see its config again: it watches the inode it
+    started with, and something (an editor's atomic save, a restore) put another file in its place."""
+    started_with = record.meta.get("config_inode")
+    if started_with is None or _inode(paths.cliproxy_config) in (None, started_with):
+        return None
+    return "its config file was replaced by another file, which the running binary does not watch"
 
 
 def rotate_logs(paths: Paths, stack: dict, services: list[str]) -> None:

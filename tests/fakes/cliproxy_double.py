@@ -567,6 +567,13 @@ def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
         raise
 
 
+def write_in_place(path: str, data: bytes) -> None:
+    """The real binary writes its config back with os.Create: the same inode, truncated and written."""
+    with open(path, "r+b") as fh:
+        fh.write(data)
+        fh.truncate()
+
+
 # -- remote-management.secret-key: bcrypt when available, otherwise a bcrypt-looking stand-in -----
 
 _BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -658,7 +665,7 @@ def persist_hashed_secret(config_path: str, plaintext: str, hashed: str) -> bool
         raw["remote-management"] = rm
         new_text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
     try:
-        atomic_write(config_path, new_text.encode("utf-8"))
+        write_in_place(config_path, new_text.encode("utf-8"))
     except OSError as exc:
         log("warn", f"failed to persist hashed management key: {exc}")
         return False
@@ -696,6 +703,13 @@ def ensure_auth_dir(path: str) -> None:
 POLL_INTERVAL = 0.3  # seconds between looks at the config file and the auth-dir
 
 
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
 class State:
     """What the server shares between requests: the configuration (hot-reloaded here), the
     auth-dir's accounts (AuthDir), the login sessions (Logins) and the usage statistics."""
@@ -706,6 +720,9 @@ class State:
         self.config_path = config_path
         self.cfg = cfg
         self.config_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        # The real binary puts an inotify watch on the config file itself: a file renamed over it is
+        # another inode, the watch is lost and no change is reloaded again (found against the real one).
+        self.watched_inode = _inode(config_path)
         self.auth_dir = resolve_auth_dir(cfg["auth-dir"])
         self.bound_host, self.bound_port = cfg["host"], cfg["port"]
         self.env_secret = os.environ.get("MANAGEMENT_PASSWORD", "").strip()
@@ -721,6 +738,8 @@ class State:
         self._missing_logged = False
 
     def check_config(self) -> None:
+        if self.watched_inode is not None and _inode(self.config_path) != self.watched_inode:
+            return  # the watched inode was replaced: as in the real binary, this watch sees nothing more
         try:
             with open(self.config_path, "rb") as fh:
                 raw = fh.read()
@@ -1399,6 +1418,7 @@ class Usage:
         self.state = state
         self.data = {"total_requests": 0, "success_count": 0, "failure_count": 0, "total_tokens": 0, "apis": {},
                      "requests_by_day": {}, "requests_by_hour": {}, "tokens_by_day": {}, "tokens_by_hour": {}}
+        self.queue: list[dict] = []
 
     def record(self, endpoint: str, model: str, tokens: int, ok: bool) -> None:
         with self.state.lock:
@@ -1406,6 +1426,11 @@ class Usage:
                 return
             u = self.data
             now = datetime.now()
+            # the mainline's usage queue (kept a while, popped by one reader): requests an account served
+            # or failed, never the registry's own 400 for an id no account serves (as the real v7.2.140)
+            if len(self.queue) < 10000 and self.state.auth.serves(model):
+                self.queue.append({"timestamp": rfc3339(utc_now()), "model": model, "endpoint": endpoint,
+                                   "auth_index": "", "failed": not ok, "tokens": {"total_tokens": tokens}})
             day, hour = now.strftime("%Y-%m-%d"), now.strftime("%H")
             u["total_requests"] += 1
             u["success_count" if ok else "failure_count"] += 1
@@ -1424,6 +1449,11 @@ class Usage:
     def snapshot(self) -> dict:
         with self.state.lock:
             return copy.deepcopy(self.data)
+
+    def pop(self, count: int) -> list[dict]:
+        with self.state.lock:
+            out, self.queue[:] = self.queue[:count], self.queue[count:]
+            return out
 
 
 class Handler(HTTPSurface):
@@ -1447,6 +1477,10 @@ class Handler(HTTPSurface):
         }
         if MAINLINE:
             routes[("DELETE", "/oauth-session")] = self._m_cancel_session
+            routes[("GET", "/usage-queue")] = self._m_usage_queue
+            routes[("POST", "/reset-quota")] = self._m_reset_quota
+            if method == "GET" and sub.startswith("/model-definitions/"):
+                routes[(method, sub)] = lambda q: self._m_model_definitions(sub.rsplit("/", 1)[-1])
         handler = routes.get((method, sub))
         if handler is None and method == "GET" and sub.lstrip("/") in AUTH_URL_ENDPOINTS:
             provider = AUTH_URL_ENDPOINTS[sub.lstrip("/")]
@@ -1455,7 +1489,9 @@ class Handler(HTTPSurface):
             self._not_found()
             return
         self._extra_headers = [("X-CPA-VERSION", VERSION), ("X-CPA-COMMIT", COMMIT), ("X-CPA-BUILD-DATE", BUILD_DATE)]
-        if self._management_auth():
+        if MAINLINE and sub == "/oauth-callback":  # the real mainline serves it without the management key
+            handler(query)
+        elif self._management_auth():
             handler(query)
 
     # -- the key check: 403 no key configured / remote disabled / banned, 401 missing / wrong -------
@@ -1535,7 +1571,8 @@ class Handler(HTTPSurface):
             "client_id": "cliproxy-double",
             "code_challenge": secrets.token_urlsafe(32),
             "code_challenge_method": "S256",
-            "redirect_uri": f"http://localhost:{CALLBACK_PORTS[provider]}/auth/callback",
+            # the real v7.2.140: Claude's redirect is /callback, the others' /auth/callback
+            "redirect_uri": f"http://localhost:{CALLBACK_PORTS[provider]}/{'callback' if provider == 'anthropic' else 'auth/callback'}",
             "response_type": "code",
             "scope": "openid email profile offline_access",
             "state": state,
@@ -1620,7 +1657,7 @@ class Handler(HTTPSurface):
         with self.state.lock:
             session = logins.sessions.get(state) if valid_state(state) else None
             if session is None or not logins.is_pending(session):
-                self._json(404, {"status": "error", "error": "unknown or expired state"})
+                self._json(200, {"status": "ok", "cancelled": False})  # the real v7.2.140's answer
                 return
             logins.sessions.pop(state, None)
         log("info", f"login session {state} cancelled")
@@ -1757,7 +1794,7 @@ class Handler(HTTPSurface):
             return
         path = os.path.join(st.auth_dir, name)
         if not os.path.isfile(path):
-            self._json(404, {"error": "file not found"})
+            self._json(404, {"error": "auth file not found"})
             return
         try:
             os.remove(path)
@@ -1814,6 +1851,35 @@ class Handler(HTTPSurface):
             rm = out.get("remote-management") if isinstance(out.get("remote-management"), dict) else {}
             out["remote-management"] = {**rm, **cfg["remote-management"]}
         self._json(200, json.loads(json.dumps(out, default=str)))
+
+    def _m_usage_queue(self, query: dict) -> None:
+        """Pops up to `count` request records (one reader only), as the mainline's usage queue."""
+        try:
+            count = max(1, min(int((query.get("count") or ["100"])[0]), 10000))
+        except ValueError:
+            count = 100
+        self._json(200, self.state.usage.pop(count))
+
+    def _m_reset_quota(self, query: dict) -> None:
+        body = self._json_body({"error": "invalid body"})
+        if body is None:
+            return
+        wanted = str(body.get("auth_index") or "")
+        with self.state.lock:
+            known = any(auth_index(name) == wanted for name in self.state.auth.accounts)
+        if not known:
+            self._json(404, {"error": "auth not found"})
+            return
+        self._json(200, {"status": "ok"})
+
+    def _m_model_definitions(self, channel: str) -> None:
+        channels = self.state.catalog.get()
+        # the registry's codex channel is its widest plan's list (the models.json here keeps one per plan)
+        models = channels.get(channel) if channel != "codex" else channels.get("codex-pro")
+        if not isinstance(models, list):
+            self._json(404, {"error": f"unknown channel {channel}"})
+            return
+        self._json(200, {"channel": channel, "models": models})
 
     def _m_usage(self, query: dict) -> None:
         usage = self.state.usage.snapshot()

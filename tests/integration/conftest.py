@@ -180,6 +180,15 @@ def redirect(state: str, email: str, code: str = "c0de") -> str:
     return f"http://localhost:1455/auth/callback?code={code}&state={state}&email={email}"
 
 
+def serve(st: Stack):
+    """For a fixture: yield the stack, then take it down, whatever its tests left running."""
+    try:
+        yield st
+    finally:
+        st.doit("down")
+        st.kill_all()
+
+
 def make_stack(tmp_path_factory, github, name: str, env: dict | None = None, line: str = "mainline") -> Stack:
     return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env, line)
 

@@ -57,7 +57,7 @@ def test_a_json_404_is_an_answer_not_a_missing_route(start_double):
     d = start_double()
     with pytest.raises(ManagementError) as err:
         client(d).request("DELETE", "auth-files", query={"name": "nope.json"})
-    assert not isinstance(err.value, RouteMissing) and err.value.status == 404 and err.value.error == "file not found"
+    assert not isinstance(err.value, RouteMissing) and err.value.status == 404 and err.value.error == "auth file not found"
 
 
 def test_connection_refused_says_the_binary_is_not_running():
