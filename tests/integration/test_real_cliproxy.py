@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 
 import anthropic
 import httpx
@@ -24,6 +25,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.provider import ProviderStandIn
 from tests.fakes.today import MAINLINE_REPO
 from tests.integration.conftest import make_stack, serve, start_login
+from tests.integration.test_real_clients import client_env, npm_clients  # noqa: F401  (a fixture)
 from tests.support import wait_for
 
 KEY = "sk-stand-in-7f3a"  # the provider stand-in's key, handed to FlowGate through the environment
@@ -260,3 +262,21 @@ def _try_chat(client, model):
                                               ).choices[0].message.content
     except openai.APIError:
         return None
+
+
+# ------------------------------------------------------------------------------ the real clients
+
+def test_codex_exec_and_claude_print_through_the_real_binary(real, provider, npm_clients, tmp_path):
+    env = client_env(tmp_path)
+    for client in ("codex", "claude"):
+        applied = real.doit(f"integrate:{client}", "--apply", env=env)
+        assert applied.returncode == 0, applied.output
+    codex = subprocess.run([str(npm_clients / "codex"), "exec", "--skip-git-repo-check", "ping from codex"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert codex.returncode == 0, codex.stdout + codex.stderr
+    assert re.search(r"stand-in reply to gpt-[\w.-]+: .*ping from codex", codex.stdout), codex.stdout
+    assert any(r.path == "/v1/responses" and "ping from codex" in json.dumps(r.body) for r in provider.received)
+    claude = subprocess.run([str(npm_clients / "claude"), "-p", "ping from claude"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert claude.returncode == 0, claude.stdout + claude.stderr
+    assert re.search(r"stand-in reply to claude-[\w.-]+: .*ping from claude", claude.stdout, re.S), claude.stdout
