@@ -69,6 +69,9 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
         status, text = self._send(method, route, query, body)
         data = _json_object(text)
         if 200 <= status < 300:
+            if data is None and text.strip():  # garbage, a list or a bomb: never read as "nothing there"
+                raise ManagementError(f"CLIProxyAPI's answer to {method} /{route.strip('/')} is not the expected "
+                                      "JSON object", "see `uv run doit logs cliproxy`", status=status)
             return data if data is not None else {}
         error = str((data or {}).get("error") or "").strip()
         if status == 404 and data is None:  # a bare 404: the route does not exist here
@@ -137,7 +140,7 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
 def _json_object(text: str) -> dict | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested answer is no answer
         return None
     return data if isinstance(data, dict) else None
 

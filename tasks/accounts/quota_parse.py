@@ -51,7 +51,7 @@ def _object(text: str) -> dict | None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested answer is no answer
         return None
     return data if isinstance(data, dict) else None
 

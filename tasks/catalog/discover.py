@@ -43,7 +43,7 @@ def served_ids(paths: Paths, stack: dict, timeout: float = 5.0) -> list[dict]:
         data = json.loads(body)["data"]
         return [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""),
                  "created": int(m.get("created") or 0)} for m in data if isinstance(m, dict) and m.get("id")]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise FlowgateError("CLIProxyAPI's model list is not the expected JSON",
                             "see `uv run doit logs cliproxy`") from None
 

@@ -51,6 +51,31 @@ class FetchResult(NamedTuple):
         return f"{title} {version}" + (f" ({about})" if about else "")
 
 
+# A CLIProxyAPI archive is ~20-30 MB: a download past this (or past the size GitHub lists for the
+# asset) is refused before it fills the disk.
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+
+
+def archive_limit(asset: dict) -> int:
+    size = asset.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and 0 < size < MAX_ARCHIVE_BYTES:
+        return size
+    return MAX_ARCHIVE_BYTES
+
+
+def remove_partials(directory: Path) -> list[str]:
+    """Temp files a killed download or extraction left (`.<name>.<random>.tmp`): fetch runs under the
+    stack lock, so any such file in the binary's folder belongs to a process that is gone."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
+
+
 def _cleanup(*files: Path | None) -> None:
     for f in files:
         if f is not None:
@@ -82,6 +107,7 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
         p = locate_binary(paths, settings).path
         return FetchResult("user-binary", tag=None, sha256=None, requests=0, binary=p)
     validate(settings)
+    remove_partials(paths.bin_dir)
     manifest = read_manifest(paths)
     intact = binary_intact(paths, manifest)
     if manifest and intact and config_satisfied(manifest, settings):
@@ -139,7 +165,8 @@ def fetch(paths: Paths, settings: ReleaseSettings, *, progress=None,
                 bar = _make_progress(progress, asset["name"])
                 try:
                     with os.fdopen(fd, "wb") as out:
-                        sha, size = gh.download(asset["browser_download_url"], out, bar)
+                        sha, size = gh.download(asset["browser_download_url"], out, bar, limit=archive_limit(asset),
+                                                too_large="refusing a release archive that large (nothing installed)")
                         out.flush()
                         os.fsync(out.fileno())
                 finally:

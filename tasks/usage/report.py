@@ -93,7 +93,8 @@ def as_csv(groups: list[dict], by: str) -> str:
     writer.writerow([by, *FIELDS])
     for g in groups:
         name = str(g[by])
-        writer.writerow(["'" + name if name[:1] in ("=", "+", "-", "@") and len(name) > 1 else name,
+        # a spreadsheet runs a cell starting with these as a formula (TAB and CR too): quote it as text
+        writer.writerow(["'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") and len(name) > 1 else name,
                          *("" if g[f] is None else g[f] for f in FIELDS)])
     return out.getvalue().rstrip("\n")
 

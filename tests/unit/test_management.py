@@ -107,3 +107,23 @@ def test_a_trickling_or_huge_answer_is_one_clear_error():
         finally:
             done.set()
             srv.close()
+
+
+def test_a_deeply_nested_answer_is_one_clear_error():
+    """100,000 nested lists crashed `status` and `accounts` with a RecursionError traceback."""
+    from tests.unit.test_localhttp import _raw_server
+
+    def nested(conn, done):
+        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + b"[" * 100_000 + b"]" * 100_000)
+
+    srv, done = _raw_server(nested)
+    try:
+        with pytest.raises(FlowgateError) as err:
+            Management("127.0.0.1", srv.getsockname()[1], MGMT_KEY, timeout=10).get("auth-files")
+        assert "Traceback" not in err.value.render()
+    finally:
+        done.set()
+        srv.close()
+    from tasks.accounts import quota_parse
+
+    assert quota_parse.codex("[" * 100_000 + "]" * 100_000, 0) is None

@@ -77,3 +77,13 @@ def test_corrupt_archive_with_allow_unverified(gh, rpaths, tmp_path):
     with pytest.raises(FlowgateError, match="not a valid archive"):
         release.fetch(rpaths, settings(gh, allow_unverified=True))
     assert bin_dir_leftovers(rpaths) == []
+
+
+def test_an_archive_with_too_many_members_is_refused(gh, rpaths, tmp_path):
+    before = install_v1(gh, rpaths, tmp_path)
+    files = {EXE: script(V2), **{f"filler/{i}": b"" for i in range(1001)}}
+    publish(gh, tmp_path, V2, files=files)
+    with pytest.raises(FlowgateError) as err:
+        release.fetch(rpaths, settings(gh, V2))
+    assert "more than 1000 entries" in err.value.message
+    assert_untouched(rpaths, before)

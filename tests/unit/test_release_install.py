@@ -254,3 +254,23 @@ def test_replace_running_binary(gh, rpaths, tmp_path):
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_an_archive_larger_than_the_cap_is_refused_and_leaves_nothing(gh, rpaths, tmp_path, monkeypatch):
+    before = install_v1(gh, rpaths, tmp_path)
+    publish(gh, tmp_path, V2)
+    monkeypatch.setattr("tasks.release.install.MAX_ARCHIVE_BYTES", 64)  # an endless archive, in small
+    with pytest.raises(FlowgateError) as err:
+        release.fetch(rpaths, settings(gh, V2))
+    assert "larger than 64 bytes" in err.value.message and "nothing installed" in err.value.message
+    assert_untouched(rpaths, before)
+    assert bin_dir_leftovers(rpaths) == []
+
+
+def test_a_partial_download_left_by_a_killed_fetch_is_removed_by_the_next(gh, rpaths, tmp_path):
+    install_v1(gh, rpaths, tmp_path)
+    partial = rpaths.bin_dir / f".{asset_name(V2, HOST_OS, HOST_ARCH)}.k1ll3d.tmp"
+    partial.write_bytes(b"\0" * 4096)
+    publish(gh, tmp_path, V2)
+    release.fetch(rpaths, settings(gh, V2))
+    assert not partial.exists() and bin_dir_leftovers(rpaths) == []

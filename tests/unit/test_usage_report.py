@@ -30,6 +30,9 @@ def test_groups_count_errors_tokens_and_percentiles(tmp_path):
     assert "\x1b" not in text and "\\x1b[31mevil" in text
     assert report.group(report.load(paths, 30 * 86400), "day")[0]["requests"] == 1  # the old day first
     assert report.as_csv([{"model": "=cmd()", **{f: 1 for f in report.FIELDS}}], "model").splitlines()[1].startswith("'=cmd()")
+    for lead in ("\tcmd", "\rcmd", "+1", "@x"):  # a tab or carriage return starts a formula too
+        text = report.as_csv([{"model": lead, **{f: 1 for f in report.FIELDS}}], "model")
+        assert text.split("\n", 1)[1].lstrip('"').startswith("'" + lead[0]), text
 
 
 def test_durations_and_an_empty_history():
