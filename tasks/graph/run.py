@@ -181,6 +181,9 @@ def stop_services(services: list[str], reason: str) -> None:
             if result.pid:
                 forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report
             print(f"{service} is not running" if result.outcome == "not-running" else result.message)
+        from ..stack.launcher_files import sweep
+
+        sweep(PATHS, BRIDGE)  # what an interrupted switch's bridge launcher left
 
 
 def task_down():

@@ -168,6 +168,9 @@ def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: st
     if not force and stack is not None and on_bridge(paths, stack):
         return False
     _stop(paths, bridge_record(paths), stack, why)
+    from .launcher_files import sweep
+
+    sweep(paths, BRIDGE)  # its launcher's state file: an interrupted switch left it (issue 31, item 20)
     bridge_config(paths).unlink(missing_ok=True)
     litellm_bridge_config(paths).unlink(missing_ok=True)
     return True

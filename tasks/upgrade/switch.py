@@ -32,9 +32,12 @@ def upgrade(paths: Paths, stack: dict, to: str | None = None, repo: str | None =
     if not valid_repo(repo):
         raise FlowgateError(f"--repo {repo!r} is not of the form owner/name", "e.g. --repo kaitranntt/CLIProxyAPIPlus")
     tag = (to or "").strip()
-    tag = _newest(settings, repo) if tag.lower() in ("", "latest") else tag  # a pin is always a tag
+    asked_latest = tag.lower() in ("", "latest")
+    tag = _newest(settings, repo) if asked_latest else tag  # a pin is always a tag
     if not valid_tag(tag):
         raise FlowgateError(f"--to {tag!r} is not a release tag", "name one like v7.2.140 (`uv run doit outdated` lists them)")
+    if asked_latest:
+        _refuse_downgrade(current, repo, tag)
     if repo.lower() == str(current.get("repo") or "").lower() and tag == current.get("tag"):
         out(f"{_title(current)} from {repo} is installed: nothing to upgrade")
         return {"action": "unchanged", "tag": tag}
@@ -164,6 +167,21 @@ def _current(paths: Paths, stack: dict) -> dict:
     if not manifest or not binary_intact(paths, manifest):
         raise FlowgateError("no verified CLIProxyAPI release is installed yet", "run `uv run doit up` (or `uv run doit fetch`) first")
     return manifest
+
+
+def _refuse_downgrade(current: dict, repo: str, tag: str) -> None:
+    """GitHub's "latest" is the release its maintainers marked, not the highest version: it can be older
+    than what runs. Moving back is a choice the user names with --to, never a silent upgrade."""
+    from ..release.outdated import version_key
+
+    if repo.lower() != str(current.get("repo") or "").lower():
+        return  # another line or fork: versions do not compare
+    mine, theirs = version_key(str(current.get("tag") or "")), version_key(tag)
+    if mine is not None and theirs is not None and theirs < mine:
+        raise FlowgateError(f"{repo}'s latest release is {tag}, older than the installed {current.get('tag')}: "
+                            "not downgrading",
+                            f"`uv run doit upgrade --to {tag}` moves back to it on purpose; "
+                            "`uv run doit outdated` lists the newer releases")
 
 
 def _newest(settings, repo: str) -> str:

@@ -131,6 +131,23 @@ def test_litellm_without_a_usable_run_record_is_recovered(st):
     assert litellm_status(st)["ready"] is True
 
 
+def test_a_run_record_that_is_a_directory_does_not_stop_down(st):
+    """Issue 31, item 21: `down` failed ("cannot write … Is a directory") and LiteLLM kept serving."""
+    rec = st.record("litellm")
+    path = st.paths.record("litellm")
+    path.unlink()
+    path.mkdir()
+    try:
+        down = st.doit("down")
+        assert down.returncode == 0 and "Traceback" not in down.output, down.output
+        assert group_gone(rec["pid"])
+        assert [p.name for p in st.paths.run_dir.glob("litellm.json.odd-*")]  # set aside, nothing deleted
+    finally:
+        again = st.doit("up")
+    assert again.returncode == 0, again.output
+    assert litellm_status(st)["ready"] is True
+
+
 def test_stopped_worker_of_a_killed_launcher_is_recovered(st):
     """SIGSTOP the server, SIGKILL its launcher: the stopped worker holds the port in a group whose
     leader is gone; it is still found by its command line (the launcher forks it), and replaced."""

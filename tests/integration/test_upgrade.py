@@ -220,5 +220,6 @@ def test_an_interrupted_switch_is_finished_by_the_next_up_without_dropping_a_req
     failed = [r for r in traffic.results if r[1] is not None]
     assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
     assert_at_rest(st)
+    assert not list(st.paths.run_dir.glob("cliproxy#bridge.*.json"))  # nothing of the killed switch's bridge left
     again = st.doit("up")
     assert "litellm: unchanged" in again.stdout and "cliproxy: unchanged" in again.stdout

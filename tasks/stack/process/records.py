@@ -103,12 +103,23 @@ def read_record(path: Path) -> ProcessRecord | None:
 
 
 def write_record(path: Path, record: ProcessRecord) -> None:
+    _set_aside_directory(Path(path))
     atomic_write(Path(path), record.to_json(), mode=RECORD_MODE)
 
 
 def remove_record(path: Path) -> None:
+    _set_aside_directory(Path(path))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _set_aside_directory(path: Path) -> None:
+    """A directory where a run record belongs (made by hand or by another tool) made `down` fail while
+    the service kept serving: it is renamed aside (`<name>.odd-<time>`, nothing deleted) so the record
+    can be written or removed."""
+    if path.is_dir() and not path.is_symlink():
+        with contextlib.suppress(OSError):
+            os.rename(path, path.with_name(f"{path.name}.odd-{time.time_ns()}"))
 
 
 # --------------------------------------------------------------------------- identity
