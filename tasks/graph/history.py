@@ -16,20 +16,19 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
     if json_output and csv_output:
         raise FlowgateError("give --json or --csv, not both")
     seconds = report.parse_since(since)
-    rows = report.load(PATHS, seconds)
-    groups = {b: report.group(rows, b) for b in wanted}
+    found = report.query(PATHS, seconds, wanted)  # summed in SQLite: bounded memory at any size
+    groups, totals = found["by"], found["totals"]
     if json_output:
         import json
 
-        print(json.dumps({"since": since, "totals": report.summary(rows), "by": groups}, indent=2))
+        print(json.dumps({"since": since, "totals": totals, "by": groups}, indent=2))
         return
     if csv_output:
         print("\n\n".join(report.as_csv(groups[b], b) for b in wanted))
         return
-    if not rows:
+    if not totals["requests"]:
         print(f"no requests in the last {since} (recorded in {PATHS.usage_db})")
         return
-    totals = report.summary(rows)
     print(f"last {since}: {totals['requests']} request(s), {totals['errors']} error(s), "
           f"{totals['tokens_in']} tokens in, {totals['tokens_out']} out ({totals['tokens_cached']} cached)")
     for b in wanted:

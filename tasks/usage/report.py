@@ -45,6 +45,36 @@ def load(paths: Paths, since: float) -> list[dict]:
         raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
 
 
+def query(paths: Paths, since: float, wanted: list[str]) -> dict:
+    """{"totals", "by": {grouping: [group, ...]}} of the last `since` seconds, summed by SQLite
+    (tasks.usage.aggregate): bounded memory whatever the number of rows."""
+    import sqlite3
+
+    from . import aggregate, store
+
+    if not paths.usage_db.exists():
+        return aggregate.report(_empty_db(), 0, wanted)
+    try:
+        db = store.connect(paths.usage_db, readonly=True)
+        try:
+            return aggregate.report(db, time.time() - since, wanted)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
+
+
+def _empty_db():
+    """An in-memory database with the schema and no row: the same answer shape before the first request."""
+    import sqlite3
+
+    from . import store
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(store.SCHEMA)
+    return db
+
+
 def percentile(values: list[float], p: float) -> float | None:
     """Nearest rank: the smallest value with at least p % of the values at or below it."""
     if not values:

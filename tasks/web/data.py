@@ -69,23 +69,34 @@ def series(rows: list[dict], buckets: int, width: int, now: float) -> dict:
 
 
 def usage(paths: Paths, now: float | None = None) -> dict:
-    from ..base.errors import FlowgateError
-    from ..usage import report, store
+    """Summed by SQLite (tasks.usage.aggregate): a few MB and a few GROUP BYs whatever the rows,
+    where loading 7 days of rows cost +530 MB and ~10 s of CPU per refresh at 1 M rows."""
+    import sqlite3
+
+    from ..usage import aggregate, store
 
     now = time.time() if now is None else now
-    try:
-        rows = report.load(paths, SPANS["7d"][0] * SPANS["7d"][1])
-    except FlowgateError as exc:
-        return {"error": exc.one_line()}
     out: dict = {"error": None, "recorder": store.read_health(paths)}
-    for span, (buckets, width) in SPANS.items():
-        mine = [r for r in rows if r["ts"] >= now - buckets * width]
-        out[span] = {"totals": report.summary(mine), "models": report.group(mine, "model"),
-                     "series": series(mine, buckets, width, now)}
-    failures = [r for r in rows if report.failed(r)][-FAILURES:]
+    if not paths.usage_db.exists():
+        empty = {"totals": aggregate.empty_summary(), "models": []}
+        return {**out, **{span: {**empty, "series": series([], b, w, now)} for span, (b, w) in SPANS.items()},
+                "failures": []}
+    try:
+        db = store.connect(paths.usage_db, readonly=True)
+        try:
+            for span, (buckets, width) in SPANS.items():
+                found = aggregate.report(db, now - buckets * width, ["model"])
+                shape = series([], buckets, width, now)  # the labels, and where the buckets start
+                start = (int(now) // width + 1) * width - buckets * width
+                shape["models"] = aggregate.series(db, start, buckets, width)
+                out[span] = {"totals": found["totals"], "models": found["by"]["model"], "series": shape}
+            failed = aggregate.failures(db, now - SPANS["7d"][0] * SPANS["7d"][1], FAILURES)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return {"error": f"cannot read {paths.usage_db}: {exc} (see `uv run doit doctor`)"}
     out["failures"] = [{"time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["ts"])), "model": r.get("model"),
-                        "route": r.get("route"), "status": r.get("status"), "error": r.get("error")}
-                       for r in reversed(failures)]
+                        "route": r.get("route"), "status": r.get("status"), "error": r.get("error")} for r in failed]
     return out
 
 

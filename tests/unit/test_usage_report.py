@@ -42,3 +42,31 @@ def test_durations_and_an_empty_history():
             report.parse_since(bad)
     assert report.percentile([], 50) is None and report.percentile([3.0], 95) == 3.0
     assert report.summary([])["requests"] == 0
+
+
+def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
+    """tasks.usage.aggregate against the reference over the rows themselves, every grouping."""
+    import random
+
+    from tasks.usage import aggregate
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    rand, now = random.Random(7), time.time()
+    rows = [{"ts": now - rand.uniform(0, 6 * 86400), "route": "/v1/chat/completions",
+             "model": rand.choice(["gpt-5.5", "claude-opus-5", "", None]), "account": rand.choice(["a@x", "", None]),
+             "status": rand.choice([200, 200, 200, 429, 500, 0, None]),
+             "latency_ms": rand.choice([None, round(rand.uniform(0.1, 99.9), 1)]),  # exact below 100 ms
+             "tokens_in": rand.randint(0, 500), "tokens_out": rand.choice([None, rand.randint(0, 900)]),
+             "tokens_cached": rand.randint(0, 10)} for _ in range(2000)]
+    db = store.connect(paths.usage_db)
+    store.insert(db, rows)
+    db.close()
+    kept = report.load(paths, 7 * 86400)
+    found = report.query(paths, 7 * 86400, list(report.BY))
+    assert found["totals"] == report.summary(kept)
+    for by in report.BY:
+        assert found["by"][by] == report.group(kept, by), by
+    db = store.connect(paths.usage_db, readonly=True)
+    latest = aggregate.failures(db, now - 7 * 86400, 10)
+    db.close()
+    assert [r["ts"] for r in latest] == sorted((r["ts"] for r in kept if report.failed(r)), reverse=True)[:10]
