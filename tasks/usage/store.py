@@ -37,7 +37,16 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+LOW_DISK_BYTES = 8 * 1024 * 1024  # below this a batch of rows (and the WAL's growth) no longer fits
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
+
+
+def free_bytes(directory: Path) -> int | None:
+    try:
+        st = os.statvfs(directory if directory.exists() else directory.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def health_file(paths: Paths) -> Path:
@@ -46,11 +55,13 @@ def health_file(paths: Paths) -> Path:
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the schema in place (a writer) or an existing database read-only."""
+    refuse_link(path)
     if readonly:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_MS / 1000, check_same_thread=False)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)  # private from the first byte
+        # private from the first byte; O_NOFOLLOW: a link planted here never gets our table and WAL mode
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
         db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch, never the file
@@ -61,6 +72,17 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
             db.executescript(SCHEMA)
     db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     return db
+
+
+class LinkedDatabase(sqlite3.Error):
+    """The usage database (or its WAL or shared-memory file) is a symbolic link: never opened through it."""
+
+
+def refuse_link(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if candidate.is_symlink():
+            raise LinkedDatabase(f"{candidate} is a symbolic link (to {os.readlink(candidate)}); FlowGate never "
+                                 "reads or writes a database through a link: remove it")
 
 
 def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
@@ -109,6 +131,10 @@ def read_health(paths: Paths) -> dict | None:
 def check(paths: Paths) -> tuple[bool, str]:
     """For `doit doctor`: (ok, what) about the database and the recorder's last word."""
     path = paths.usage_db
+    try:
+        refuse_link(path)
+    except LinkedDatabase as exc:
+        return False, f"{exc}; requests are not being recorded"
     if path.exists():
         try:
             db = connect(path, readonly=True)
@@ -122,6 +148,11 @@ def check(paths: Paths) -> tuple[bool, str]:
         what = f"{count} request(s) recorded in {path.name} ({mode})"
     else:
         what = f"no {path.name} yet (it appears with the first request through the gateway)"
+    free = free_bytes(path.parent)
+    if free is not None and free < LOW_DISK_BYTES:
+        # the recorder cannot even write its health file then: the free space is the finding
+        return False, (f"the disk holding {path.parent} has {free // 1024} KiB free: new requests are not recorded "
+                       "(free some space; serving goes on)")
     health = read_health(paths)
     if health and not health["ok"]:
         return False, f"the recorder reported: {health.get('detail') or 'recording failed'}"

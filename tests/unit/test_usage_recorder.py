@@ -143,6 +143,27 @@ def test_a_locked_database_is_one_log_line_and_a_doctor_finding(tmp_path, monkey
     assert not ok and "locked" in what
 
 
+def test_a_linked_database_is_never_written_through(tmp_path):
+    """Issue 31, item 12: a dangling link created files outside .router/, a link to another app's
+    database got a `requests` table and WAL mode, and doctor said ok."""
+    paths = _paths(tmp_path)
+    paths.usage_db.parent.mkdir(parents=True, exist_ok=True)
+    other = tmp_path / "other-app.sqlite3"
+    sqlite3.connect(other).execute("CREATE TABLE mine (x)").connection.close()
+    for target in (other, tmp_path / "elsewhere" / "dangling.sqlite3"):
+        paths.usage_db.unlink(missing_ok=True)
+        paths.usage_db.symlink_to(target)
+        logged: list[str] = []
+        writer = recorder.Writer(paths, 30, log=logged.append)
+        writer.write([{"ts": 1.0, "route": "/v1/x"}])
+        assert writer.dropped == 1 and "symbolic link" in logged[0]
+        ok, what = store.check(paths)
+        assert not ok and "symbolic link" in what
+    tables = [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")]
+    assert tables == ["mine"] and not (tmp_path / "elsewhere").exists()
+    assert sqlite3.connect(other).execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+
+
 def test_retention_deletes_old_rows(tmp_path):
     paths = _paths(tmp_path)
     db = store.connect(paths.usage_db)
@@ -177,3 +198,13 @@ def test_the_apps_shutdown_writes_what_is_pending(tmp_path, monkeypatch):
     asyncio.run(app({"type": "lifespan"}, receive, send_kept))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert [r["model"] for r in _rows(paths, 1)] == ["m"]
+
+
+def test_doctor_finds_a_full_disk_while_rows_are_dropped(tmp_path, monkeypatch):
+    """Issue 31, item 13: a full disk drops rows and cannot even record that it does; doctor said ok."""
+    paths = _paths(tmp_path)
+    store.connect(paths.usage_db).close()
+    assert store.check(paths)[0]
+    monkeypatch.setattr(store, "free_bytes", lambda directory: 4096)
+    ok, what = store.check(paths)
+    assert not ok and "4 KiB free" in what and "not recorded" in what
