@@ -73,8 +73,9 @@ def open_dashboard(no_browser: bool) -> None:
         return
     import webbrowser
 
+    page = token.opener(PATHS, url)  # the browser's argv carries no token (other users can read argv)
     try:
-        if webbrowser.open(url):
+        if webbrowser.open(page.as_uri()):
             print("(opened your browser)")
     except Exception:  # noqa: BLE001  (a broken browser setup must not fail the command: the URL is printed)
         pass

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hmac
 import os
 
+from pathlib import Path
+
 from ..base.paths import Paths
 
 MAX_TOKEN = 256
@@ -68,3 +70,22 @@ class Checker:
 
 def url(host: str, port: int, token: str) -> str:
     return f"http://{host}:{port}/flowgate/dashboard?token={token}"
+
+
+def opener(paths: Paths, target: str) -> Path:
+    """A private page (0600, in .router/state/) that sends the browser on to `target`.
+
+    Opening `target` itself would put the token in the browser's command line, which every local
+    user can read in the process list; the page's address carries no secret."""
+    import html
+    import json
+
+    from ..base.fsutil import atomic_write
+
+    page = paths.state_dir / "dashboard-open.html"
+    # json.dumps escapes quotes; `</` is broken up: the target cannot end the script
+    script = json.dumps(target).replace("</", "<\\/")
+    atomic_write(page, "<!doctype html><meta charset=utf-8><title>FlowGate dashboard</title>"
+                       f"<meta name=referrer content=no-referrer><script>location.replace({script})</script>"
+                       f"<p>Opening the dashboard: <a href=\"{html.escape(target)}\">continue</a></p>\n", mode=0o600)
+    return page

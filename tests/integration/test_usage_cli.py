@@ -166,3 +166,18 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     chromium(f"--screenshot={shot}", "--window-size=1280,1700", "--hide-scrollbars", url, tmp=tmp_path)
     assert shot.stat().st_size > 10_000
     print(f"dashboard screenshot: {shot}")
+
+
+def test_the_browser_is_opened_without_the_token_in_its_command_line(st, tmp_path):
+    """Issue 31, item 16: `doit dashboard` put the token in the browser's argv, readable by every local user."""
+    seen = tmp_path / "argv.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {seen}\n')
+    browser.chmod(0o755)
+    opened = st.doit("dashboard", env={"CI": "", "DISPLAY": ":99", "BROWSER": str(browser)})
+    assert opened.returncode == 0 and "(opened your browser)" in opened.stdout, opened.output
+    secret = st.paths.dashboard_token.read_text().strip()
+    argv = wait_for(lambda: seen.exists() and seen.read_text(), timeout=10, what="the browser started")
+    assert secret not in argv and argv.strip().startswith("file://") and argv.strip().endswith("dashboard-open.html")
+    page = st.paths.state_dir / "dashboard-open.html"
+    assert (page.stat().st_mode & 0o777) == 0o600 and f"token={secret}" in page.read_text()
