@@ -228,7 +228,10 @@ def check(paths: Paths, settings: ReleaseSettings, *, enabled: bool = True, lite
         except (FlowgateError, OSError) as exc:  # informational: the answer is shown all the same
             notes.append(f"the answers could not be kept for next time: {getattr(exc, 'message', exc)}")
     line = installed_line(paths, manifest) if state == "installed" else None
-    report = {"cliproxy": _cliproxy(settings, state, manifest, line, repo, api, *sections["github"]),
+    from . import refused as rolled_back
+
+    report = {"cliproxy": _cliproxy(settings, state, manifest, line, repo, api, *sections["github"],
+                                    rolled_back=rolled_back.load(paths)),
               "litellm": _litellm(litellm_installed, index, *sections["pypi"])}
     if notes:
         report["notes"] = notes
@@ -250,7 +253,8 @@ def _checked(kept) -> str | None:
 
 
 def _cliproxy(settings: ReleaseSettings, state: str, manifest: dict | None, line: lines.Line | None, repo: str,
-              api: str | None, kept, source: str | None, error: FlowgateError | None) -> dict:
+              api: str | None, kept, source: str | None, error: FlowgateError | None,
+              rolled_back: dict | None = None) -> dict:
     out: dict[str, Any] = {"state": state, "repo": repo, "api_url": api, "pinned": settings.version.strip(),
                            "binary": settings.binary or None, "installed": None, "newest": None, "newer": [],
                            "outdated": False, "upgrade": None, "refused": 0, "checked_at": None,
@@ -266,10 +270,14 @@ def _cliproxy(settings: ReleaseSettings, state: str, manifest: dict | None, line
     data = kept[0] if isinstance(kept[0], dict) else {}
     releases, refused = parse_releases(data.get("releases"))
     newer = newer_than(releases, manifest["tag"])
-    newest = newest_release(releases)
-    outdated = any(not r.prerelease for r in newer)
+    # a release rolled back here is named with why, never recommended again (`upgrade --to` still takes it)
+    failed_here = {tag: why for (r, tag), why in (rolled_back or {}).items() if r == repo.lower()}
+    usable = [r for r in releases if r.tag not in failed_here]
+    newest = newest_release(usable)
+    outdated = any(not r.prerelease and r.tag not in failed_here for r in newer)
     count = data.get("refused")
-    out.update(newest=newest.tag if newest else None, newer=[r.as_json() for r in newer], outdated=outdated,
+    listed = [{**r.as_json(), **({"rolled_back": failed_here[r.tag]} if r.tag in failed_here else {})} for r in newer]
+    out.update(newest=newest.tag if newest else None, newer=listed, outdated=outdated,
                upgrade=UPGRADE if outdated else None, checked_at=_checked(kept),
                refused=refused + (count if isinstance(count, int) and not isinstance(count, bool) else 0))
     return out

@@ -79,12 +79,18 @@ def _cliproxy_lines(c: dict, now: float) -> list[str]:
         out.append(f"{name}: {stable}{len(newer)} newer {'release' if len(newer) == 1 else 'releases'}"
                    f"{'' if len(newer) < PER_PAGE else ' or more'} ({when}):")
         for release in newer[:SHOWN]:
-            out.append(f"  {release['tag']}  {_date(release)}" + ("  (pre-release)" if release["prerelease"] else ""))
+            back = release.get("rolled_back")
+            out.append(f"  {release['tag']}  {_date(release)}" + ("  (pre-release)" if release["prerelease"] else "")
+                       + (f"  (rolled back here {back['at'][:10]}: {back['reason']})" if back else ""))
         if len(newer) > SHOWN:
             out.append(f"  … and {len(newer) - SHOWN} more (`--json` lists them)")
         if c["outdated"]:
             other = f", or `{UPGRADE} --to TAG` with another tag listed above" if len(newer) > 1 else ""
-            out.append(f"{name}: to move: `{UPGRADE}` (to {c['newest']}){other}")
+            if c["newest"] and any(r.get("rolled_back") for r in newer):
+                other += " (a release rolled back here is not recommended)"
+            skip = any(r.get("rolled_back") for r in newer)  # GitHub's "latest" may be the one that failed here
+            move = f"{UPGRADE} --to {c['newest']}" if skip else UPGRADE
+            out.append(f"{name}: to move: `{move}` (to {c['newest']}){other}")
         else:
             out.append(f"{name}: to try a pre-release: `{UPGRADE} --to {newer[0]['tag']}`")
     if c["refused"]:

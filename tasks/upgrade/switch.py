@@ -38,6 +38,14 @@ def upgrade(paths: Paths, stack: dict, to: str | None = None, repo: str | None =
         raise FlowgateError(f"--to {tag!r} is not a release tag", "name one like v7.2.140 (`uv run doit outdated` lists them)")
     if asked_latest:
         _refuse_downgrade(current, repo, tag)
+        from ..release import refused
+
+        failed = refused.load(paths).get((repo.lower(), tag))
+        if failed:
+            raise FlowgateError(f"{repo}'s latest release {tag} was rolled back here on {failed['at'][:10]} "
+                                f"({failed['reason']}): not trying it again by itself",
+                                f"`uv run doit upgrade --to {tag}` tries it again on purpose; "
+                                "`uv run doit outdated` lists the other releases")
     if repo.lower() == str(current.get("repo") or "").lower() and tag == current.get("tag"):
         out(f"{_title(current)} from {repo} is installed: nothing to upgrade")
         return {"action": "unchanged", "tag": tag}
@@ -82,8 +90,12 @@ def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: 
         reason = exc.message if isinstance(exc, FlowgateError) else ("interrupted" if isinstance(exc, KeyboardInterrupt)
                                                                       else f"{type(exc).__name__}: {exc}")
         events.record(paths, "upgrade", CLIPROXY, "rolled-back", f"{why}: {reason}", tag=tag)
+        from ..release import refused
+
+        refused.remember(paths, repo, tag, reason)  # `doit outdated` stops recommending it, and says why
         details = list(exc.details) if isinstance(exc, FlowgateError) else []
-        raise FlowgateError(f"{why} failed: {reason}; rolled back: {restored}, and the pin in config/local.yaml is unchanged",
+        pin = "the pin in config/local.yaml is unchanged" if paths.local_config.exists() else "nothing was pinned"
+        raise FlowgateError(f"{why} failed: {reason}; rolled back: {restored}, and {pin}",
                             (exc.hint if isinstance(exc, FlowgateError) and exc.hint else
                              "see `uv run doit logs cliproxy` and the lines above"), details=details) from None
     from .pin import write_pin
@@ -91,6 +103,9 @@ def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: 
     new = read_manifest(paths) or {}
     write_pin(paths, tag, repo if other_repo else None)
     history.record(paths, current, new)
+    from ..release import refused
+
+    refused.forget(paths, repo, tag)
     events.record(paths, "upgrade", CLIPROXY, "ok", why, tag=tag, repo=repo)
     out(f"cliproxy: {result.describe()} {serving}; pinned cliproxy.release.version: {tag}"
         + (f" (repo {repo})" if other_repo else "")

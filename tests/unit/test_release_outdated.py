@@ -71,6 +71,22 @@ def test_a_newer_release_is_listed_with_its_date_and_the_command_to_move(gh, ind
     assert json.loads(json.dumps(report)) == report  # what --json prints
 
 
+def test_a_release_rolled_back_here_is_named_and_never_recommended(gh, index, rpaths, tmp_path, installed):
+    """Issue 31, item 23: right after v8.0.24 was rolled back, `outdated` still recommended it."""
+    from tasks.release import refused
+
+    publish(gh, tmp_path, V2, repo=FORK, published_at=V2_DATE)
+    refused.remember(rpaths, FORK, V2, "the new CLIProxyAPI did not become ready")
+    report = check(rpaths, gh, index)
+    c = report["cliproxy"]
+    assert c["outdated"] is False and c["newest"] == V1 and c["newer"][0]["rolled_back"]["reason"].startswith("the new")
+    out = text(report)
+    assert f"  {V2}  published 2026-05-02  (rolled back here " in out and "did not become ready" in out
+    assert "to move:" not in out
+    refused.forget(rpaths, FORK, V2)  # a later upgrade to it that worked
+    assert check(rpaths, gh, index)["cliproxy"]["outdated"] is True
+
+
 def test_up_to_date_says_so(gh, index, rpaths, installed):
     report = check(rpaths, gh, index)
     assert report["cliproxy"]["newer"] == [] and report["cliproxy"]["outdated"] is False
