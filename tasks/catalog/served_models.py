@@ -14,6 +14,7 @@ import json
 import re
 import time
 
+from . import codex_list
 from .routes import MARK
 
 CACHE_S = 5.0  # how long a live answer stands in for the next /v1/models or error
@@ -50,10 +51,8 @@ def named_models() -> list[str]:
     return list(dict.fromkeys(n for n in names if isinstance(n, str) and "*" not in n))
 
 
-async def served() -> list[dict] | None:
-    """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
-    if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
-        return _cache["models"]
+async def ask(path: str):
+    """CLIProxyAPI's JSON answer to `GET /v1<path>` with FlowGate's client key, or None (logged)."""
     upstream = _upstream()
     if upstream is None:
         return None
@@ -64,13 +63,21 @@ async def served() -> list[dict] | None:
     try:
         async with httpx.AsyncClient(timeout=DEADLINE_S) as client:
             answer = await asyncio.wait_for(
-                client.get(upstream[0] + "/models", headers={"Authorization": f"Bearer {upstream[1]}"}), DEADLINE_S)
-        data = answer.json()["data"] if answer.status_code == 200 and len(answer.content) < 4 << 20 else None
-        models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
-                  for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
-    except Exception as exc:  # the list degrades to the named models; the log says why
-        print(f"flowgate: cannot ask CLIProxyAPI for its models: {type(exc).__name__}: {exc}", flush=True)
-        models = None
+                client.get(upstream[0] + path, headers={"Authorization": f"Bearer {upstream[1]}"}), DEADLINE_S)
+        return answer.json() if answer.status_code == 200 and len(answer.content) < 4 << 20 else None
+    except Exception as exc:  # the caller degrades (named models only, no Codex entries); the log says why
+        print(f"flowgate: cannot ask CLIProxyAPI for {path}: {type(exc).__name__}: {exc}", flush=True)
+        return None
+
+
+async def served() -> list[dict] | None:
+    """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
+    if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
+        return _cache["models"]
+    answer = await ask("/models")
+    data = answer.get("data") if isinstance(answer, dict) else None
+    models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
+              for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
     _cache.update(at=time.monotonic(), models=models)
     return models
 
@@ -119,12 +126,20 @@ def wrap(app):
             return await app(scope, receive, send)
         path, method = scope["path"], scope["method"]
         if method == "GET" and path in LIST_ROUTES:
+            version = codex_list.asked_by_codex(scope)
+            if version is not None:  # Codex's catalog request: its own shape (tasks.catalog.codex_list)
+                scope = {**scope, "query_string": codex_list.without_client_version(scope.get("query_string", b""))}
+                return await _buffered(app, scope, receive, send, 200, lambda p, b: _codex_body(version))
             return await _buffered(app, scope, receive, send, 200, _list_body)
         if method == "POST" and path in MODEL_ROUTES:
             return await _buffered(app, scope, receive, send, 400, _unserved_body)
         return await app(scope, receive, send)
 
     return asgi
+
+
+async def _codex_body(version: str) -> bytes:
+    return await codex_list.answer(version, served, ask, CACHE_S)
 
 
 async def _list_body(path: str, body: bytes) -> bytes:

@@ -6,6 +6,7 @@ The packages are installed once into a cache directory (FLOWGATE_NPM_CLIENTS, de
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -67,3 +68,25 @@ def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):
     # Claude Code puts system reminders before the prompt in the same message; the double echoes it all.
     reply = proc.stdout.strip()
     assert reply.startswith("double(claude-sonnet-5): ") and reply.endswith("ping from claude"), reply
+
+
+def test_codex_lists_exactly_the_served_codex_models(stack, npm_clients, tmp_path):
+    from tasks.catalog import store
+
+    env = client_env(tmp_path)
+    assert stack.doit("integrate:codex", "--apply", env=env).returncode == 0
+    log_before = stack.paths.log("litellm").stat().st_size
+    proc = subprocess.run([str(npm_clients / "codex"), "debug", "models"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and "failed to refresh available models" not in proc.stderr, proc.stderr
+    models = json.loads(proc.stdout)["models"]
+    served = [m for m in store.read(stack.paths).models if m.owned_by == "openai"]
+    assert sorted(m["slug"] for m in models) == sorted(m.id for m in served)  # nothing of Codex's built-in list
+    by_slug = {m["slug"]: m for m in models}
+    # CLIProxyAPI's metadata for each (its Codex catalog): context window, reasoning levels, no upgrade
+    # to a model no account serves (Codex's "Try new model" dialog would rewrite config.toml to it)
+    assert by_slug["gpt-5.5"]["context_window"] == 272000
+    assert [level["effort"] for level in by_slug["gpt-5.5"]["supported_reasoning_levels"]] == ["low", "medium", "high", "xhigh"]
+    assert all(m["upgrade"] is None or m["upgrade"]["model"] in by_slug for m in models)
+    log = stack.paths.log("litellm").read_bytes()[log_before:].decode(errors="replace")
+    assert "catalog cut" not in log and "Traceback" not in log

@@ -40,6 +40,7 @@ def test_merge_changes_only_what_flowgate_owns():
     assert data["model"] == "gpt-5-codex" and data["model_provider"] == "flowgate"
     assert data["model_providers"]["flowgate"] == {
         "name": "FlowGate", "base_url": "http://127.0.0.1:4000/v1", "wire_api": "responses",
+        "model_catalog_url": "http://127.0.0.1:4000/v1/models",  # Codex lists what the gateway serves, only that
         "auth": {"command": "cat", "args": ["/srv/flowgate/.router/secrets/litellm_master_key"]}}
     assert data["model_providers"]["azure"]["env_key"] == "AZURE_KEY"  # another provider's settings are theirs
     assert data["profiles"]["fast"]["model"] == "o4-mini" and notices == []
