@@ -16,7 +16,7 @@ from pathlib import Path
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from .files import FileChange, parse_error, read_text
-from .gateway import Gateway, client_models, gateway
+from .gateway import Gateway, client_models, gateway, picker_slots
 
 OVERRIDING_TOKENS = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
 _INDENT = re.compile(r'^([ \t]+)"', re.MULTILINE)
@@ -27,13 +27,16 @@ def settings_path(environ=None) -> Path:
     return Path(os.path.expanduser(env.get("CLAUDE_CONFIG_DIR") or "~/.claude")) / "settings.json"
 
 
-def wanted_env(gw: Gateway, model: str, fast_model: str) -> dict:
+def wanted_env(gw: Gateway, model: str, fast_model: str, slots: dict | None = None) -> dict:
+    """slots: Claude Code's picker slots by family (gateway.picker_slots); without: all the model."""
+    slots = slots or {"opus": model, "sonnet": model, "haiku": fast_model}
     return {
         "ANTHROPIC_BASE_URL": gw.root_url,  # no /v1: Claude Code appends /v1/messages itself
         "ANTHROPIC_MODEL": model,
-        "ANTHROPIC_DEFAULT_OPUS_MODEL": model,
-        "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": fast_model,  # background work
+        # The /model picker's Opus, Sonnet and Haiku entries: each the newest served id of its family.
+        "ANTHROPIC_DEFAULT_OPUS_MODEL": slots["opus"],
+        "ANTHROPIC_DEFAULT_SONNET_MODEL": slots["sonnet"],
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": slots["haiku"],  # background work
         # The model picker lists the gateway's /v1/models (the ids the accounts serve now).
         "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
     }
@@ -122,5 +125,6 @@ def plan(paths: Paths, stack: dict, environ=None) -> tuple[list[FileChange], lis
     gw = gateway(paths, stack)
     path = settings_path(environ)
     old = read_text(path)
-    new, notices = merge_settings(old, path, gw.key_shell_command, wanted_env(gw, model, fast_model))
+    env = wanted_env(gw, model, fast_model, picker_slots(paths, stack, model, fast_model))
+    new, notices = merge_settings(old, path, gw.key_shell_command, env)
     return [FileChange(path, old, new)], notices

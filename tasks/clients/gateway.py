@@ -68,3 +68,35 @@ def client_models(paths: Paths, stack: dict, client: str) -> tuple[str, str]:
                                     f"(served for {client}: {', '.join(fitting[:12]) or 'nothing'})",
                                     "set it to `auto` or to a served id (`uv run doit models` lists them)")
     return resolved["model"], resolved["fast_model"]
+
+
+def picker_slots(paths: Paths, stack: dict, model: str, fast_model: str) -> dict[str, str]:
+    """Claude Code's Opus / Sonnet / Haiku slots: the model where it is of that family, else the
+    newest served id of the family, else the model (Haiku: the fast model)."""
+    from ..catalog import choose, store
+
+    catalog = store.read(paths)
+    newest = choose.claude_families(catalog.models if catalog else [])
+    out = {}
+    for family in ("opus", "sonnet", "haiku"):
+        own = model if model.startswith(f"claude-{family}-") else fast_model if family == "haiku" else None
+        out[family] = own or newest[family] or model
+    return out
+
+
+def choice_lines(paths: Paths, stack: dict, client: str) -> list[str]:
+    """What `integrate` chose for `client`'s slots, and why (one line each)."""
+    from ..catalog import choose, store
+
+    catalog = store.read(paths)
+    resolved = choose.slots(stack, catalog, client)
+    lines = []
+    for slot in ("model",) if client == "codex" else ("model", "fast_model"):
+        if not resolved[slot]:
+            continue
+        if slot in resolved["auto"]:
+            why = "auto: " + choose.why(client, slot, catalog.models if catalog else [], resolved[slot])
+        else:
+            why = f"named in clients.{client}.{slot}"
+        lines.append(f"{client} {slot.replace('_', ' ')}: {resolved[slot]} ({why})")
+    return lines

@@ -24,6 +24,10 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         changes, notices = codex.plan(PATHS, stack, profile_only)
     else:
         changes, notices = claude.plan(PATHS, stack)
+    from ..clients.gateway import choice_lines
+
+    for line in choice_lines(PATHS, stack, client):
+        print(line)
     if not apply:
         for change in changes:
             print(change.diff() if change.changed else f"{change.path}: already up to date")

@@ -52,10 +52,13 @@ def test_codex_exec_through_the_gateway(stack, npm_clients, tmp_path):
     env = client_env(tmp_path)
     applied = stack.doit("integrate:codex", "--apply", env=env)
     assert applied.returncode == 0, applied.output
+    assert ("codex model: gpt-5.6-sol (auto: the newest general GPT served for Codex (5.6), first in Codex's own "
+            "order of gpt-5.6-sol, gpt-5.6-terra, gpt-5.6-luna)") in applied.stdout
     proc = subprocess.run([str(npm_clients / "codex"), "exec", "--skip-git-repo-check", "ping from codex"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "double(gpt-5.5): ping from codex" in proc.stdout  # the automatic choice: what the account serves
+    assert "double(gpt-5.6-sol): ping from codex" in proc.stdout  # the automatic choice: what the account serves
+    assert "failed to refresh available models" not in proc.stderr  # the gateway's list decodes
 
 
 def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):

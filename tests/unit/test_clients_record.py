@@ -46,10 +46,12 @@ def test_forget_and_a_damaged_record(paths):
 def test_status_flags_applied_settings_naming_a_model_no_longer_served(paths):
     keep(paths, "codex-plus", "claude")
     stack = load_stack(paths)
-    apply_record(paths, stack)  # codex: gpt-5.5 and gpt-5.4-mini, chosen automatically
-    keep(paths, "codex-free", "claude")  # the plan changed: still gpt-5.5, but ...
+    apply_record(paths, stack)  # codex: gpt-5.6-sol and gpt-5.4-mini, chosen automatically
+    keep(paths, "codex-free", "claude")  # the plan changed: no Sol on it, the mini still served ...
+    report = status.collect(paths, stack)
+    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.6-sol")}
     keep(paths, "claude")  # ... then the codex account was removed
     report = status.collect(paths, stack)
-    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.5"), ("codex", "gpt-5.4-mini")}
-    assert ("codex settings name gpt-5.5 (model), which no account serves now: run `uv run doit integrate:codex --apply`"
+    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.6-sol"), ("codex", "gpt-5.4-mini")}
+    assert ("codex settings name gpt-5.6-sol (model), which no account serves now: run `uv run doit integrate:codex --apply`"
             in status.table(report))
