@@ -24,10 +24,14 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         changes, notices = codex.plan(PATHS, stack, profile_only)
     else:
         changes, notices = claude.plan(PATHS, stack)
+    import os
+
+    from ..clients.drift import overriding_env
     from ..clients.gateway import choice_lines
 
     for line in choice_lines(PATHS, stack, client):
         print(line)
+    notices += overriding_env(client, os.environ)  # the shell wins over the settings file for these
     if not apply:
         for change in changes:
             print(change.diff() if change.changed else f"{change.path}: already up to date")

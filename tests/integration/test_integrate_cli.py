@@ -156,3 +156,17 @@ def test_claude_restore_never_loses_a_users_setting(doit, home, tmp_path, existi
     assert restored.returncode == 0, restored.output
     expected = {**mine, "permissions": {"allow": ["Bash(ls:*)"]}, "env": {**mine.get("env", {}), "MY_VAR": "2"}}
     assert json.loads(settings.read_text()) == expected  # the token apply removed is back too
+
+
+def test_integrate_says_what_it_chose_and_names_overriding_variables(doit, tmp_path):
+    env = {**client_env(tmp_path), "ANTHROPIC_AUTH_TOKEN": "sk-elsewhere", "OPENAI_BASE_URL": "https://example.invalid/v1"}
+    claude = doit("integrate:claude", env=env)
+    assert claude.returncode == 0, claude.output
+    assert "claude model: claude-sonnet-5 (auto: the newest Sonnet served)" in claude.stdout
+    assert "claude fast model: claude-haiku-4-5-20251001 (auto: the newest Haiku served)" in claude.stdout
+    assert ("note: ANTHROPIC_AUTH_TOKEN is set in your environment: Claude Code sends it instead of the gateway key "
+            "(the gateway answers 401); unset it (`unset ANTHROPIC_AUTH_TOKEN`) to use the gateway") in claude.stdout
+    assert "sk-elsewhere" not in claude.output and "OPENAI_BASE_URL" not in claude.stdout
+    codex = doit("integrate:codex", "--apply", env=env)
+    assert "codex model: gpt-5.6-sol (auto: the newest general GPT served for Codex (5.6)" in codex.stdout
+    assert "note: OPENAI_BASE_URL is set in your environment" in codex.stdout

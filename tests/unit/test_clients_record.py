@@ -55,3 +55,22 @@ def test_status_flags_applied_settings_naming_a_model_no_longer_served(paths):
     assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.6-sol"), ("codex", "gpt-5.4-mini")}
     assert ("codex settings name gpt-5.6-sol (model), which no account serves now: run `uv run doit integrate:codex --apply`"
             in status.table(report))
+
+
+def test_status_reads_what_the_clients_files_name_now(paths, tmp_path):
+    """A client that rewrote its own settings (Codex's "Try new model" dialog) is noticed, with the fix."""
+    from tasks.clients import codex
+    from tasks.clients.files import apply
+
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    env = {"CODEX_HOME": str(tmp_path)}
+    changes, _ = codex.plan(paths, stack, False, env)
+    apply(changes)
+    record.remember(paths, "codex", record.current_settings(paths, stack, "codex"), files=[str(c.path) for c in changes],
+                    created=[])
+    assert status.collect(paths, stack)["models"]["clients"] == []
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace('model = "gpt-5.6-sol"', 'model = "gpt-6-sol"'))
+    assert (f"codex settings name gpt-6-sol (model in {config}), which no account serves now: "
+            "run `uv run doit integrate:codex --apply`") in status.table(status.collect(paths, stack))
