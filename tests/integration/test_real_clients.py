@@ -93,3 +93,33 @@ def test_codex_lists_exactly_the_served_codex_models(stack, npm_clients, tmp_pat
     assert all(m["upgrade"] is None or m["upgrade"]["model"] in by_slug for m in models)
     log = stack.paths.log("litellm").read_bytes()[log_before:].decode(errors="replace")
     assert "catalog cut" not in log and "Traceback" not in log
+
+
+def test_claude_with_a_wrong_key_stops_at_once_with_the_gateways_words(stack, npm_clients, tmp_path):
+    """The gateway's 401 is Anthropic-shaped and says not to retry: Claude Code had retried it for
+    over a minute. With an ANTHROPIC_AUTH_TOKEN exported in the shell (it wins over the key helper as
+    the bearer), integrate names the variable, and the gateway takes its key from the `x-api-key`
+    the helper fills when Claude Code sends it: an answer, or at once the gateway's words."""
+    import time
+
+    env = client_env(tmp_path)
+    assert stack.doit("integrate:claude", "--apply", env=env).returncode == 0
+    settings = tmp_path / "claude" / "settings.json"
+    wired = settings.read_text()
+    settings.write_text(wired.replace(json.loads(wired)["apiKeyHelper"], "echo sk-wrong-0123456789"))
+    started = time.monotonic()
+    proc = subprocess.run([str(npm_clients / "claude"), "-p", "ping"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and time.monotonic() - started < 30, proc.stdout + proc.stderr
+    assert "Invalid API key" in proc.stdout  # Claude Code's own words for a key helper's key refused
+
+    settings.write_text(wired)
+    env = client_env(tmp_path, ANTHROPIC_AUTH_TOKEN="sk-elsewhere-0123456789")
+    applied = stack.doit("integrate:claude", "--apply", env=env)
+    assert "note: ANTHROPIC_AUTH_TOKEN is set in your environment" in applied.stdout, applied.output
+    started = time.monotonic()
+    proc = subprocess.run([str(npm_clients / "claude"), "-p", "ping despite the token"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert time.monotonic() - started < 30, proc.stdout + proc.stderr
+    answered = proc.returncode == 0 and proc.stdout.strip().endswith("ping despite the token")
+    assert answered or "wrong gateway key" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
