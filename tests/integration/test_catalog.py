@@ -71,6 +71,12 @@ def test_an_id_the_catalog_gains_works_without_a_config_edit(stack):
     catalog["claude"].append({"id": new_claude, "created": 1790000000, "owned_by": "anthropic"})
     stack.catalog_file.write_text(json.dumps(catalog))  # as the binary's 3-hourly refresh would
     wait_for(lambda: {new_gpt, new_claude} <= listed(stack), timeout=30, what="the gateway to list the new ids")
+    # Codex's own list gains the Codex id (CLIProxyAPI's entry for it), never the Claude one: its picker
+    # follows at its next refresh, without `integrate`
+    with gateway(stack) as client:
+        codex = client.get("/v1/models", params={"client_version": "0.171.0"}).json()["models"]
+    slugs = [m["slug"] for m in codex]
+    assert new_gpt in slugs and new_claude not in slugs and not any(s.startswith("claude-") for s in slugs)
     with gateway(stack) as client:
         chat = client.post("/v1/chat/completions", json={"model": new_gpt, "messages": [{"role": "user", "content": "hi"}]})
         assert chat.json()["choices"][0]["message"]["content"] == f"double({new_gpt}): hi"
