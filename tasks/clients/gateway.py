@@ -13,6 +13,7 @@ from ..services.common import base_url
 from ..services.secrets import LITELLM_MASTER_KEY
 
 CLIENTS = ("codex", "claude")
+WIRING = 2
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class Gateway:
         return shlex.join(self.key_argv)
 
     def fingerprint(self) -> dict:
-        """What client settings depend on: when any of it changes they are stale."""
-        return {"url": self.root_url, "key_path": str(self.key_path)}
+        """What client settings depend on: when any of it changes they are stale. `wiring` is the
+        version of what integrate writes (2: Codex's model_catalog_url, Claude Code's picker slots
+        by family), so settings applied by an older FlowGate are named stale too."""
+        return {"url": self.root_url, "key_path": str(self.key_path), "wiring": WIRING}
 
 
 def gateway(paths: Paths, stack: dict) -> Gateway:

@@ -35,6 +35,16 @@ def test_status_table_names_the_stale_client_and_the_fix(paths):
     assert "codex settings are stale (gateway address changed since applied): run `uv run doit integrate:codex --apply`" in text
 
 
+def test_settings_applied_by_an_older_flowgate_are_stale(paths):
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    settings = record.current_settings(paths, stack, "codex")
+    del settings["wiring"]  # as FlowGate recorded them before Codex's model list was wired
+    record.remember(paths, "codex", settings, files=["/f"], created=[])
+    assert record.stale(paths, stack) == [{"client": "codex", "changed": ["what integrate writes (a newer FlowGate)"],
+                                           "command": "uv run doit integrate:codex --apply"}]
+
+
 def test_forget_and_a_damaged_record(paths):
     stack = load_stack(paths)
     apply_record(paths, stack)
