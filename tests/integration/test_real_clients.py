@@ -122,4 +122,5 @@ def test_claude_with_a_wrong_key_stops_at_once_with_the_gateways_words(stack, np
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert time.monotonic() - started < 30, proc.stdout + proc.stderr
     answered = proc.returncode == 0 and proc.stdout.strip().endswith("ping despite the token")
-    assert answered or "wrong gateway key" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    refused = proc.returncode == 1 and ("Invalid API key" in proc.stdout or "wrong gateway key" in proc.stdout + proc.stderr)
+    assert answered or refused, proc.stdout + proc.stderr

@@ -26,7 +26,7 @@ def tui_env(stack, tmp_path):
         pytest.skip("the interactive clients are driven on the mainline stack (the clients do not see the line)")
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed: the interactive clients cannot be driven (.ci/run installs it)")
-    env = client_env(tmp_path, TERM="xterm-256color", PATH="/usr/bin:/bin")
+    env = client_env(tmp_path, TERM="xterm-256color")
     env.pop("NO_COLOR")
     work = tmp_path / "work"
     work.mkdir()
