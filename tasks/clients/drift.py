@@ -13,6 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..base.errors import FlowgateError
+from ..base.fsutil import read_foreign
+
+LIMIT = 1 << 20  # tasks.clients.files.SETTINGS_LIMIT
 PROVIDER = "flowgate"  # tasks.clients.codex.PROVIDER (not imported: status reads this on its fast path)
 CLAUDE_MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
                      "ANTHROPIC_DEFAULT_HAIKU_MODEL")
@@ -39,9 +43,12 @@ def configured(client: str, files: list[str]) -> list[tuple[str, str, str]] | No
     none of them can be read (missing, or not parseable)."""
     out, read_any = [], False
     for name in files:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+        try:  # a regular file of at most LIMIT bytes (a FIFO would block status), never read whole
+            raw = read_foreign(Path(name), LIMIT, "")
+            text = raw.decode("utf-8") if raw is not None else None
+        except (FlowgateError, UnicodeDecodeError):
+            continue
+        if text is None:
             continue
         try:
             found = _codex(text) if client == "codex" else _claude(text)

@@ -84,3 +84,14 @@ def test_status_reads_what_the_clients_files_name_now(paths, tmp_path):
     config.write_text(config.read_text().replace('model = "gpt-5.6-sol"', 'model = "gpt-6-sol"'))
     assert (f"codex settings name gpt-6-sol (model in {config}), which no account serves now: "
             "run `uv run doit integrate:codex --apply`") in status.table(status.collect(paths, stack))
+
+
+def test_status_never_blocks_on_a_client_file_that_is_no_file(paths, tmp_path):
+    import os
+
+    keep(paths, "codex-plus")
+    stack = load_stack(paths)
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    record.remember(paths, "codex", record.current_settings(paths, stack, "codex"), files=[str(fifo)], created=[])
+    assert status.collect(paths, stack)["models"]["clients"] == []  # unreadable: what was applied, which is served
