@@ -4,7 +4,10 @@ Rendered by FlowGate; do not edit. LiteLLM 1.108.14 without a database answers a
 400 "No connected db." and a missing one with 500 (its auth error path imports prisma, which is not
 installed, and logs an 11 KB traceback per request). This hook accepts exactly the master key, sent
 as `Authorization: Bearer <key>` or `x-api-key: <key>`, and refuses anything else with a 401 that
-names where the key lives: LiteLLM logs a 401 as one short entry, no traceback.
+names where the key lives: LiteLLM logs a 401 as one short entry, no traceback. A request carrying
+the key in either header is accepted: Claude Code with an `ANTHROPIC_AUTH_TOKEN` exported in the
+shell sends that token as the bearer and the key helper's key as `x-api-key`, and retries a 401 for
+a minute.
 """
 
 import hmac
@@ -23,7 +26,10 @@ async def user_api_key_auth(request, api_key: str) -> UserAPIKeyAuth:
         return UserAPIKeyAuth(user_role=LitellmUserRoles.INTERNAL_USER_VIEW_ONLY)
     master_key = proxy_server.master_key or ""
     sent = (api_key or "").strip()
-    if master_key and sent and hmac.compare_digest(sent.encode(), master_key.encode()):
+    headers = getattr(request, "headers", None) or {}
+    bearer = (headers.get("authorization") or "").strip()
+    candidates = {sent, (headers.get("x-api-key") or "").strip(), bearer[7:].strip() if bearer[:7].lower() == "bearer " else ""}
+    if master_key and any(c and hmac.compare_digest(c.encode(), master_key.encode()) for c in candidates):
         return UserAPIKeyAuth(api_key=MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
                               user_id=proxy_server.litellm_proxy_admin_name)
     what = "wrong gateway key" if sent else "no gateway key"

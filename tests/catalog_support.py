@@ -12,6 +12,7 @@ from tasks.catalog.discover import OWNER_PROVIDER
 from tasks.catalog.routes import protocol_of
 
 REGISTRY = Path(__file__).resolve().parent / "fakes" / "models.json"
+CODEX_CATALOG = REGISTRY.with_name("codex_client_models.json")  # the double's Codex catalog: its priorities
 
 
 def registry() -> dict:
@@ -21,11 +22,12 @@ def registry() -> dict:
 def catalog(*channels: str) -> store.Catalog:
     """What accounts of `channels` (e.g. codex-plus, claude) serve, attributed by owned_by."""
     models: dict[str, store.Served] = {}
+    ranks = {m["slug"]: m["priority"] for m in json.loads(CODEX_CATALOG.read_text())["models"]}
     for channel in channels:
         for m in registry()[channel]:
             provider = OWNER_PROVIDER.get(m["owned_by"], m["owned_by"])
             models.setdefault(m["id"], store.Served(m["id"], m["owned_by"], m["created"], protocol_of(m["id"]),
-                                                    [provider], []))
+                                                    [provider], [], ranks.get(m["id"]) if m["owned_by"] == "openai" else None))
     return store.Catalog(time.time(), sorted(models.values()), [], False)
 
 

@@ -34,6 +34,7 @@ def base_env(home: Path) -> dict:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     # The CLIProxyAPI double installed from a release archive serves the real registry's catalog.
     env.setdefault("CLIPROXY_DOUBLE_CATALOG", str(ROOT / "tests" / "fakes" / "models.json"))
+    env.setdefault("CLIPROXY_DOUBLE_CODEX_CATALOG", str(ROOT / "tests" / "fakes" / "codex_client_models.json"))
     return env
 
 

@@ -48,6 +48,24 @@ def served_ids(paths: Paths, stack: dict, timeout: float = 5.0) -> list[dict]:
                             "see `uv run doit logs cliproxy`") from None
 
 
+def codex_ranks(paths: Paths, stack: dict, timeout: float = 5.0) -> dict[str, int]:
+    """{slug: priority} from the binary's Codex catalog (`GET /v1/models?client_version=`, mainline
+    since v7.1.4): Codex's own order of its models. Best effort: {} when the binary has none."""
+    from ..base.localhttp import exchange
+    from ..services.common import connect_host
+    from ..services.secrets import CLIPROXY_API_KEY, read
+
+    cp = cliproxy(stack)
+    try:
+        status, body = exchange(connect_host(cp.host).strip("[]"), int(cp.port), "GET", "/v1/models?client_version=0",
+                                headers={"Authorization": f"Bearer {read(paths, CLIPROXY_API_KEY)}"}, timeout=timeout)
+        models = json.loads(body)["models"] if status == 200 and len(body) <= MAX_ANSWER else None
+        return {m["slug"]: m["priority"] for m in models or []
+                if isinstance(m, dict) and isinstance(m.get("slug"), str) and isinstance(m.get("priority"), int)}
+    except (OSError, ValueError, KeyError, TypeError, FlowgateError):
+        return {}
+
+
 def _who_serves(paths: Paths, stack: dict) -> tuple[list[dict], dict[str, list[tuple[str, str]]], bool]:
     """(accounts, id -> [(provider, label)], per_account). Best effort: a management failure leaves
     the accounts unknown, never the catalog."""
@@ -81,12 +99,14 @@ def _who_serves(paths: Paths, stack: dict) -> tuple[list[dict], dict[str, list[t
 def read_live(paths: Paths, stack: dict) -> store.Catalog:
     served = served_ids(paths, stack)
     accounts, serving, per_account = _who_serves(paths, stack)
+    ranks = codex_ranks(paths, stack) if any(m["owned_by"] == "openai" for m in served) else {}
     models = []
     for m in sorted(served, key=lambda m: m["id"]):
         who = serving.get(m["id"], [])
         providers = sorted({p for p, _ in who}) or [OWNER_PROVIDER.get(m["owned_by"], m["owned_by"] or "?")]
         models.append(store.Served(m["id"], m["owned_by"], m["created"], protocol_of(m["id"]), providers,
-                                   sorted({label for _, label in who})))
+                                   sorted({label for _, label in who}),
+                                   ranks.get(m["id"]) if m["owned_by"] == "openai" else None))
     return store.Catalog(time.time(), models, accounts, per_account)
 
 

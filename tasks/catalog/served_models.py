@@ -2,9 +2,12 @@
 
 With pattern routes LiteLLM's own `GET /v1/models` lists its price map's ids, not what the accounts
 serve. This ASGI layer lets LiteLLM answer (so its key check holds), then replaces a 200 body with
-the config's named models plus what CLIProxyAPI serves right now (asked live, kept CACHE_S). And a
-400 "unknown provider for model X" (CLIProxyAPI's refusal, wrapped by LiteLLM) becomes one clear
-error naming X, the nearest served ids and `doit models`; nothing else is buffered or touched.
+the config's named models plus what CLIProxyAPI serves right now (asked live, kept CACHE_S); Codex's
+request for its catalog gets Codex's own shape (tasks.catalog.codex_list). Every error of a model
+route leaves in that route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere; the key
+check's 401 too, from the lean path and LiteLLM's alike), and a 400 "unknown provider for model X"
+(CLIProxyAPI's refusal) becomes one clear error naming X, the nearest served ids and `doit models`.
+Successes, streams included, are never buffered or touched.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import re
 import time
 
+from . import codex_list
 from .routes import MARK
 
 CACHE_S = 5.0  # how long a live answer stands in for the next /v1/models or error
@@ -50,10 +54,8 @@ def named_models() -> list[str]:
     return list(dict.fromkeys(n for n in names if isinstance(n, str) and "*" not in n))
 
 
-async def served() -> list[dict] | None:
-    """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
-    if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
-        return _cache["models"]
+async def ask(path: str):
+    """CLIProxyAPI's JSON answer to `GET /v1<path>` with FlowGate's client key, or None (logged)."""
     upstream = _upstream()
     if upstream is None:
         return None
@@ -64,13 +66,21 @@ async def served() -> list[dict] | None:
     try:
         async with httpx.AsyncClient(timeout=DEADLINE_S) as client:
             answer = await asyncio.wait_for(
-                client.get(upstream[0] + "/models", headers={"Authorization": f"Bearer {upstream[1]}"}), DEADLINE_S)
-        data = answer.json()["data"] if answer.status_code == 200 and len(answer.content) < 4 << 20 else None
-        models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
-                  for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
-    except Exception as exc:  # the list degrades to the named models; the log says why
-        print(f"flowgate: cannot ask CLIProxyAPI for its models: {type(exc).__name__}: {exc}", flush=True)
-        models = None
+                client.get(upstream[0] + path, headers={"Authorization": f"Bearer {upstream[1]}"}), DEADLINE_S)
+        return answer.json() if answer.status_code == 200 and len(answer.content) < 4 << 20 else None
+    except Exception as exc:  # the caller degrades (named models only, no Codex entries); the log says why
+        print(f"flowgate: cannot ask CLIProxyAPI for {path}: {type(exc).__name__}: {exc}", flush=True)
+        return None
+
+
+async def served() -> list[dict] | None:
+    """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
+    if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
+        return _cache["models"]
+    answer = await ask("/models")
+    data = answer.get("data") if isinstance(answer, dict) else None
+    models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
+              for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
     _cache.update(at=time.monotonic(), models=models)
     return models
 
@@ -106,9 +116,52 @@ def error_body(path: str, message: str) -> bytes:
                                  "code": "model_not_found"}}).encode()
 
 
+# A wrong key stays wrong: `x-should-retry: false` stops the SDKs' retries (Claude Code retried a 401
+# with backoff for over a minute before saying anything).
+NO_RETRY = (401, 403)
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 429: "rate_limit_error"}
+
+
+def _message_of(data, body: bytes) -> str:
+    """The error's own words, whatever shape it came in (OpenAI's, Anthropic's, FastAPI's `detail`)."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(data, dict) and data.get("detail"):
+        detail = data["detail"]
+        return str(detail.get("error") or detail) if isinstance(detail, dict) else str(detail)
+    return body.decode("utf-8", "replace").strip()[:2000] or "error"
+
+
+def shaped(path: str, status: int, body: bytes) -> bytes:
+    """An error body in the protocol of `path`: Anthropic's on /v1/messages, OpenAI's elsewhere.
+    A body already in that shape is returned as it is."""
+    try:
+        data = json.loads(body) if len(body) <= _MAX_ERROR else None
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if path.startswith("/v1/messages"):
+        if isinstance(data, dict) and data.get("type") == "error" and isinstance(error, dict) and "type" in error:
+            return body
+        kind = ANTHROPIC_TYPES.get(status, "api_error")
+        return json.dumps({"type": "error", "error": {"type": kind, "message": _message_of(data, body)}}).encode()
+    if isinstance(error, dict) and "message" in error and data.get("type") != "error":
+        return body
+    kind = OPENAI_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return json.dumps({"error": {"message": _message_of(data, body), "type": kind, "param": None,
+                                 "code": str(status)}}).encode()
+
+
 def _with_length(start: dict, size: int) -> dict:
-    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() != b"content-length"]
-    return {**start, "headers": [*headers, (b"content-length", str(size).encode())]}
+    drop = (b"content-length", b"content-type")
+    headers = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in drop]
+    return {**start, "headers": [*headers, (b"content-type", b"application/json"), (b"content-length", str(size).encode())]}
 
 
 def wrap(app):
@@ -119,43 +172,65 @@ def wrap(app):
             return await app(scope, receive, send)
         path, method = scope["path"], scope["method"]
         if method == "GET" and path in LIST_ROUTES:
-            return await _buffered(app, scope, receive, send, 200, _list_body)
+            version = codex_list.asked_by_codex(scope)
+            if version is not None:  # Codex's catalog request: its own shape (tasks.catalog.codex_list)
+                scope = {**scope, "query_string": codex_list.without_client_version(scope.get("query_string", b""))}
+                return await _buffered(app, scope, receive, send, _OK, lambda p, b, s: _codex_body(version))
+            return await _buffered(app, scope, receive, send, _OK, _list_body)
         if method == "POST" and path in MODEL_ROUTES:
-            return await _buffered(app, scope, receive, send, 400, _unserved_body)
+            return await _buffered(app, scope, receive, send, _ERROR, _error_answer)
         return await app(scope, receive, send)
 
     return asgi
 
 
-async def _list_body(path: str, body: bytes) -> bytes:
+async def _codex_body(version: str) -> bytes:
+    return await codex_list.answer(version, served, ask, CACHE_S)
+
+
+async def _list_body(path: str, body: bytes, status: int) -> bytes:
     return model_list_body(named_models(), await served())
 
 
-async def _unserved_body(path: str, body: bytes) -> bytes:
-    found = _UNKNOWN.search(body) if len(body) <= _MAX_ERROR else None
+def _OK(status: int) -> bool:
+    return status == 200
+
+
+def _ERROR(status: int) -> bool:
+    return status >= 400
+
+
+async def _error_answer(path: str, body: bytes, status: int) -> bytes:
+    """Every error of a model route in the route's own protocol shape (401 included, from either
+    path); CLIProxyAPI's "unknown provider" 400 as one clear message naming what is served."""
+    found = _UNKNOWN.search(body) if status == 400 and len(body) <= _MAX_ERROR else None
     if not found:
-        return body
+        return shaped(path, status, body)
     model = found.group(1).decode("utf-8", "replace")
     named, live = named_models(), await served() or []
     routable = named + [m["id"] for m in live if m["id"] not in named]
     return error_body(path, unserved_message(model, routable))
 
 
-async def _buffered(app, scope, receive, send, status: int, rewrite):
-    """Run `app`; when it answers `status`, hold the body and send `rewrite(path, body)` instead.
-    Any other answer (every success of a model route, streams included) passes through untouched."""
+async def _buffered(app, scope, receive, send, held_when, rewrite):
+    """Run `app`; when its status passes `held_when`, hold the body and send
+    `rewrite(path, body, status)` instead. Any other answer (every success of a model route, streams
+    included) passes through untouched."""
     held: dict = {}
 
     async def send_or_hold(message):
-        if message["type"] == "http.response.start" and message["status"] == status:
+        if message["type"] == "http.response.start" and held_when(message["status"]):
             held.update(start=message, chunks=[])
             return
         if "start" not in held:
             return await send(message)
         held["chunks"].append(message.get("body", b""))
         if not message.get("more_body"):
-            body = await rewrite(scope["path"], b"".join(held["chunks"]))
-            await send(_with_length(held["start"], len(body)))
+            body = await rewrite(scope["path"], b"".join(held["chunks"]), held["start"]["status"])
+            start = _with_length(held["start"], len(body))
+            if start["status"] in NO_RETRY:
+                start["headers"].append((b"x-should-retry", b"false"))
+            await send(start)
             await send({"type": "http.response.body", "body": body})
 
     return await app(scope, receive, send_or_hold)

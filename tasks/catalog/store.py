@@ -16,8 +16,10 @@ from ..base.paths import Paths
 MAX_BYTES = 4 * 1024 * 1024  # a catalog of a few hundred ids is ~100 kB; anything past this is not ours
 
 
-class Served(namedtuple("Served", "id owned_by created protocol providers accounts")):
-    """One served id: who owns it upstream, how LiteLLM speaks to it, which providers/accounts serve it."""
+class Served(namedtuple("Served", "id owned_by created protocol providers accounts rank", defaults=(None,))):
+    """One served id: who owns it upstream, how LiteLLM speaks to it, which providers/accounts serve it;
+    rank: its place in Codex's own order (CLIProxyAPI's Codex catalog `priority`, lower first), None
+    when not a Codex model or not known."""
 
     __slots__ = ()
 
@@ -50,7 +52,8 @@ def read(paths: Paths) -> Catalog | None:
         raw, _ = read_regular(path(paths), MAX_BYTES)
         data = json.loads(raw)
         models = [Served(str(m["id"]), str(m.get("owned_by") or ""), int(m.get("created") or 0),
-                         str(m["protocol"]), list(m.get("providers") or []), list(m.get("accounts") or []))
+                         str(m["protocol"]), list(m.get("providers") or []), list(m.get("accounts") or []),
+                         m.get("rank") if isinstance(m.get("rank"), int) else None)
                   for m in data["models"]]
         return Catalog(float(data["read_at"]), models, list(data.get("accounts") or []), bool(data.get("per_account")))
     except Exception:  # missing, odd or foreign: as if never read (the next refresh rewrites it)

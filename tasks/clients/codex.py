@@ -31,7 +31,10 @@ def settings_files(environ=None) -> list[Path]:
 
 
 def provider_settings(gw: Gateway) -> dict:
+    # model_catalog_url: Codex's model list is then the gateway's alone (the served Codex models,
+    # tasks.catalog.codex_list), not merged with the catalog built into Codex.
     return {"name": "FlowGate", "base_url": gw.openai_url, "wire_api": "responses",
+            "model_catalog_url": gw.openai_url + "/models",
             "auth": {"command": gw.key_argv[0], "args": gw.key_argv[1:]}}
 
 
@@ -87,13 +90,51 @@ def merge_config(text: str, path: Path, model: str, gw: Gateway) -> tuple[str, l
     return tomlkit.dumps(doc), notices
 
 
-def profile_text(model: str, gw: Gateway) -> str:
+def unmerge_config(text: str, user: str, path: Path) -> str | None:
+    """`text` without what FlowGate set (the provider table; `model_provider` and `model` while they
+    select FlowGate), those keys as the user had them in `user`; everything else as it is now."""
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    try:
+        doc = tomlkit.parse(text)
+    except ParseError as exc:
+        raise parse_error(path, exc.line, str(exc)) from None
+    try:
+        mine = tomlkit.parse(user)
+    except ParseError:
+        mine = tomlkit.document()
+    if _plain(doc.get("model_provider")) == PROVIDER:
+        for key in ("model_provider", "model"):
+            if key in mine:
+                doc[key] = mine.item(key)
+            elif key in doc:
+                del doc[key]
+    providers = doc.get("model_providers")
+    if providers is not None and PROVIDER in providers:
+        del providers[PROVIDER]
+        theirs = mine.get("model_providers") or {}
+        if PROVIDER in theirs:
+            providers[PROVIDER] = theirs[PROVIDER]
+        elif not providers and "model_providers" not in mine:
+            del doc["model_providers"]
+    out = tomlkit.dumps(doc)
+    header = set(profile_text("", None, header_only=True).splitlines(keepends=True))  # the profile file's own
+    out = "".join(line for line in out.splitlines(keepends=True) if line not in header)
+    if user.strip() and tomlkit.parse(out).unwrap() == mine.unwrap():
+        return user  # nothing of the user's changed since: their file byte for byte
+    return out if out.strip() else None
+
+
+def profile_text(model: str, gw: Gateway | None, header_only: bool = False) -> str:
     """FlowGate's profile file: entirely generated, so rendered from scratch."""
     import tomlkit
 
     doc = tomlkit.document()
     doc.add(tomlkit.comment("Written by FlowGate (`uv run doit integrate:codex --apply`): `codex --profile flowgate`"))
     doc.add(tomlkit.comment("uses the local gateway. The key is read by the `auth` command, never stored here."))
+    if header_only:
+        return tomlkit.dumps(doc)
     doc.add("model_provider", PROVIDER)
     doc.add("model", model)
     doc.add(tomlkit.nl())

@@ -12,6 +12,7 @@ from ..base.errors import FlowgateError
 from ..base.fsutil import PRIVATE_FILE_MODE, atomic_write
 
 BACKUP_MARK = ".flowgate-backup-"
+BEFORE_RESTORE_MARK = ".flowgate-before-restore-"  # not a backup of the user's version: never restored from
 
 
 @dataclass
@@ -60,9 +61,9 @@ def backups(path: Path) -> list[Path]:
     return sorted(path.parent.glob(path.name + BACKUP_MARK + "*"))
 
 
-def backup(path: Path) -> Path:
+def backup(path: Path, mark: str = BACKUP_MARK) -> Path:
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
-    target = path.with_name(path.name + BACKUP_MARK + stamp)
+    target = path.with_name(path.name + mark + stamp)
     atomic_write(target, path.read_bytes(), mode=PRIVATE_FILE_MODE, only_if_changed=False)
     return target
 
@@ -110,30 +111,41 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def restore(path: Path, created: bool = False, original: str | None = None, written: str | None = None) -> str:
-    """Put back what the user had before FlowGate first touched `path`, then clear FlowGate's backups.
+def restore(path: Path, unmerge, created: bool = False, original: str | None = None,
+            written: str | None = None) -> str:
+    """Take FlowGate's settings out of `path` and put the user's own values for them back; every
+    other line stays as it is now (a user's edits after any number of applies survive).
 
-    original  the backup the first apply made (the user's own version); without a record of it, the
-              newest backup is the best guess
-    created   FlowGate made the file: it goes, unless it holds changes FlowGate did not write (its
-              content differs from `written`, the digest of what FlowGate wrote last): those are
-              kept in a backup first, never deleted
+    unmerge   (current text, the user's version or "") -> the text without FlowGate's settings (the
+              user's version exactly when nothing else changed), or None when nothing is left
+    original  the backup the first apply made (the user's version); without a record of it, the
+              oldest backup here
+    created   FlowGate made the file: it goes when nothing of the user's is left in it
+    written   the digest of what FlowGate wrote last: a created file still exactly that goes
+              without a copy
+    The file as it was before the restore is kept beside it (`.flowgate-before-restore-<time>`, the
+    last one only); FlowGate's backups go.
     """
     saved = backups(path)
-    source = path.with_name(original) if original else (saved[-1] if saved and not created else None)
-    if source is not None and source.exists():
-        atomic_write(writable_target(path), source.read_bytes(), mode=PRIVATE_FILE_MODE)
-        for old in saved:
-            old.unlink(missing_ok=True)
-        return f"{path}: restored your version from before FlowGate ({source.name}); FlowGate's backups removed"
-    if created and path.exists():
-        current = read_text(path) or ""
-        kept = backup(path) if written is not None and digest(current) != written else None
+    source = path.with_name(original) if original else (saved[0] if saved and not created else None)
+    user = source.read_text(encoding="utf-8") if source is not None and source.exists() else None
+    current = read_text(path)
+    if current is None:
+        return f"{path}: not there, left as it is"
+    new = unmerge(current, user or "")
+    if new is not None and not new.strip() and created:
+        new = None
+    if new == current:
+        return f"{path}: no FlowGate settings here, left as it is"
+    kept = backup(path, BEFORE_RESTORE_MARK) if new is not None or digest(current) != written else None
+    if new is None:
         path.unlink()
-        for old in saved:
-            if old != kept:
-                old.unlink(missing_ok=True)
-        if kept:
-            return f"{path}: removed (FlowGate created it); it held changes of yours, kept in {kept.name}"
-        return f"{path}: removed (FlowGate created it)"
-    return f"{path}: no FlowGate backup here, left as it is"
+    else:
+        atomic_write(writable_target(path), new, mode=PRIVATE_FILE_MODE)
+    for old in saved + sorted(path.parent.glob(path.name + BEFORE_RESTORE_MARK + "*")):
+        if old != kept:
+            old.unlink(missing_ok=True)
+    if new is None:
+        return f"{path}: removed (FlowGate created it)" + (f"; it as it was is in {kept.name}" if kept else "")
+    how = "your version from before FlowGate" if new == user else "FlowGate's settings taken out, your own kept"
+    return f"{path}: restored ({how}); the file as it was is in {kept.name}"

@@ -13,6 +13,7 @@ from ..services.common import base_url
 from ..services.secrets import LITELLM_MASTER_KEY
 
 CLIENTS = ("codex", "claude")
+WIRING = 2
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ class Gateway:
         return shlex.join(self.key_argv)
 
     def fingerprint(self) -> dict:
-        """What client settings depend on: when any of it changes they are stale."""
-        return {"url": self.root_url, "key_path": str(self.key_path)}
+        """What client settings depend on: when any of it changes they are stale. `wiring` is the
+        version of what integrate writes (2: Codex's model_catalog_url, Claude Code's picker slots
+        by family), so settings applied by an older FlowGate are named stale too."""
+        return {"url": self.root_url, "key_path": str(self.key_path), "wiring": WIRING}
 
 
 def gateway(paths: Paths, stack: dict) -> Gateway:
@@ -68,3 +71,35 @@ def client_models(paths: Paths, stack: dict, client: str) -> tuple[str, str]:
                                     f"(served for {client}: {', '.join(fitting[:12]) or 'nothing'})",
                                     "set it to `auto` or to a served id (`uv run doit models` lists them)")
     return resolved["model"], resolved["fast_model"]
+
+
+def picker_slots(paths: Paths, stack: dict, model: str, fast_model: str) -> dict[str, str]:
+    """Claude Code's Opus / Sonnet / Haiku slots: the model where it is of that family, else the
+    newest served id of the family, else the model (Haiku: the fast model)."""
+    from ..catalog import choose, store
+
+    catalog = store.read(paths)
+    newest = choose.claude_families(catalog.models if catalog else [])
+    out = {}
+    for family in ("opus", "sonnet", "haiku"):
+        own = model if model.startswith(f"claude-{family}-") else fast_model if family == "haiku" else None
+        out[family] = own or newest[family] or model
+    return out
+
+
+def choice_lines(paths: Paths, stack: dict, client: str) -> list[str]:
+    """What `integrate` chose for `client`'s slots, and why (one line each)."""
+    from ..catalog import choose, store
+
+    catalog = store.read(paths)
+    resolved = choose.slots(stack, catalog, client)
+    lines = []
+    for slot in ("model",) if client == "codex" else ("model", "fast_model"):
+        if not resolved[slot]:
+            continue
+        if slot in resolved["auto"]:
+            why = "auto: " + choose.why(client, slot, catalog.models if catalog else [], resolved[slot])
+        else:
+            why = f"named in clients.{client}.{slot}"
+        lines.append(f"{client} {slot.replace('_', ' ')}: {resolved[slot]} ({why})")
+    return lines

@@ -12,7 +12,8 @@ import time
 from ..base.fsutil import atomic_write
 from ..base.paths import Paths
 
-WORDS = {"url": "gateway address", "key_path": "key path", "fast_model": "fast model"}
+WORDS = {"url": "gateway address", "key_path": "key path", "fast_model": "fast model",
+         "wiring": "what integrate writes (a newer FlowGate)"}
 
 
 def record_path(paths: Paths):

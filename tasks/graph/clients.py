@@ -24,6 +24,14 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         changes, notices = codex.plan(PATHS, stack, profile_only)
     else:
         changes, notices = claude.plan(PATHS, stack)
+    import os
+
+    from ..clients.drift import overriding_env
+    from ..clients.gateway import choice_lines
+
+    for line in choice_lines(PATHS, stack, client):
+        print(line)
+    notices += overriding_env(client, os.environ)  # the shell wins over the settings file for these
     if not apply:
         for change in changes:
             print(change.diff() if change.changed else f"{change.path}: already up to date")
@@ -48,9 +56,11 @@ def restore_client(client: str) -> None:
 
     entry = record.forget(PATHS, client)
     created, originals, written = entry.get("created", []), entry.get("originals", {}), entry.get("written", {})
-    paths = codex.settings_files() if client == "codex" else [claude.settings_path()]
-    for path in paths:
-        print(files.restore(path, created=str(path) in created, original=originals.get(str(path)),
+    unmerge = {p: codex.unmerge_config for p in codex.settings_files()} if client == "codex" \
+        else {claude.settings_path(): claude.unmerge_settings}
+    for path, undo in unmerge.items():
+        print(files.restore(path, lambda text, user, p=path, undo=undo: undo(text, user, p),
+                            created=str(path) in created, original=originals.get(str(path)),
                             written=written.get(str(path))))
 
 
@@ -67,7 +77,7 @@ def _say_if_down(stack: dict) -> None:
 def _client_params(client: str) -> list[dict]:
     params = [
         {"name": "apply", "long": "apply", "type": bool, "default": False, "help": "write the settings (backs up first)"},
-        {"name": "restore", "long": "restore", "type": bool, "default": False, "help": "put the last backup back"},
+        {"name": "restore", "long": "restore", "type": bool, "default": False, "help": "take FlowGate's settings out again, your own (and later edits) kept"},
     ]
     if client == "codex":
         params.append({"name": "profile_only", "long": "profile-only", "type": bool, "default": False,

@@ -66,7 +66,8 @@ class Check:
 
 
 def run_checks(paths: Paths, environ=None) -> list[Check]:
-    """All checks, in order: config, litellm, binary, providers, accounts, ports, secrets, disk, state, usage."""
+    """All checks, in order: config, litellm, binary, providers, accounts, ports, secrets, disk, state, usage,
+    clients."""
     env = dict(os.environ if environ is None else environ)
     stack_box: list[dict | None] = [None]
     line_box: list[lines.Line | None] = [None]  # the binary's line, from its banner
@@ -90,6 +91,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("disk", lambda: _check_disk(paths)))
     checks.append(_guard("state", lambda: _check_state(paths)))
     checks.append(_guard("usage", lambda: _check_usage(paths)))
+    checks.append(_guard("clients", lambda: _check_clients(paths, stack, env)))
     return checks
 
 
@@ -227,6 +229,38 @@ def _check_accounts(paths: Paths, stack: dict | None) -> Check:
         return Check("accounts", False, "no account is logged in: no model can be served",
                      " or ".join(f"`uv run doit login:{n}`" for n in names[:2]))
     return Check("accounts", True, ", ".join(f"{n}: {c} active" for n, c in active.items()))
+
+
+def _check_clients(paths: Paths, stack: dict | None, env: dict) -> Check:
+    """The wired clients' own settings name served models, and nothing in the environment overrides
+    the wiring (tasks.clients.drift)."""
+    from ..catalog import store
+    from ..clients import claude, codex, drift, record
+
+    applied = record.read(paths)
+    files = {"codex": [str(p) for p in codex.settings_files(env)], "claude": [str(claude.settings_path(env))]}
+    for client, entry in applied.items():
+        if client in files:
+            files[client] = list(dict.fromkeys(files[client] + [f for f in entry.get("files", []) if isinstance(f, str)]))
+    wired = {c: found for c, f in files.items() if (found := drift.configured(c, f))}
+    problems, fixes = [], []
+    catalog = store.read(paths) if stack else None
+    if catalog is not None:
+        routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
+        for client in wired:
+            for entry in drift.unserved(client, files[client], routable) or []:
+                problems.append(f"{entry['file']} names {entry['model']} ({entry['slot']}), which no account serves now")
+                fixes.append(f"`{entry['command']}`")
+    for client in sorted(set(wired) | set(applied)):
+        for line in drift.overriding_env(client, env):
+            problems.append(line.split(";")[0] + f" ({client})")
+            fixes.append(f"unset {line.split(' ', 1)[0]}")
+    if problems:
+        return Check("clients", False, "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+    if not wired:
+        return Check("clients", True, "no client is wired to the gateway (`uv run doit integrate:codex --apply`)")
+    return Check("clients", True, ", ".join(f"{c}: {', '.join(sorted({m for _, _, m in found}))}"
+                                            for c, found in sorted(wired.items())) + (" (served)" if catalog else ""))
 
 
 def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:

@@ -162,12 +162,18 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
     catalog = store.read(paths) if stack else None
     if catalog is None:
         return None
+    from ..clients import drift
+
     routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
-    clients = [{"client": client, "slot": slot, "model": entry["settings"][slot],
-                "command": f"uv run doit integrate:{client} --apply"}
-               for client, entry in sorted(read(paths).items()) for slot in ("model", "fast_model")
-               if isinstance(entry.get("settings"), dict) and entry["settings"].get(slot)
-               and entry["settings"][slot] not in routable]
+    clients = []
+    for client, entry in sorted(read(paths).items()):
+        # what the client's own files name now (a client may have rewritten them); what was applied
+        # when they cannot be read
+        found = drift.unserved(client, [f for f in entry.get("files", []) if isinstance(f, str)], routable)
+        clients += found if found is not None else [
+            {"client": client, "slot": slot, "model": entry["settings"][slot], "command": f"uv run doit integrate:{client} --apply"}
+            for slot in ("model", "fast_model")
+            if isinstance(entry.get("settings"), dict) and entry["settings"].get(slot) and entry["settings"][slot] not in routable]
     unserved: dict[str, list[str]] = {}
     for profile, models in (stack.get("profile_models") or {}).items():
         for model in models:
@@ -249,7 +255,8 @@ def table(report: dict) -> str:
         lines.append(f"models: {models['served']} served (read {when}; `uv run doit models` lists them)"
                      if models["served"] else "models: no account serves a model: log in with `uv run doit login:<provider>`")
         for entry in models["clients"]:
-            lines.append(f"{entry['client']} settings name {printable(entry['model'])} ({entry['slot'].replace('_', ' ')}), "
+            where = f" in {printable(entry['file'])}" if entry.get("file") else ""
+            lines.append(f"{entry['client']} settings name {printable(entry['model'])} ({entry['slot'].replace('_', ' ')}{where}), "
                          f"which no account serves now: run `{entry['command']}`")
         for entry in models["unserved"]:
             lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")

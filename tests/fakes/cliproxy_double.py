@@ -42,6 +42,8 @@ Test knobs (environment, all optional; not in the real binary):
     CLIPROXY_DOUBLE_CATALOG        the model registry file (default: models.json beside this script,
                                    tests/fakes/models.json); re-read when it changes, as the real
                                    binary refreshes its catalog every 3 h without a release
+    CLIPROXY_DOUBLE_CODEX_CATALOG  Codex's model templates for `GET /v1/models?client_version=` (default:
+                                   codex_client_models.json beside this script); missing: `{"models": null}`
     CLIPROXY_DOUBLE_CODEX_PLAN     the plan a new codex login gets (default plus): free, plus, pro, team
     CLIPROXY_DOUBLE_START_DELAY    seconds to wait after the banner before binding
     CLIPROXY_DOUBLE_EXIT_AT_START  exit right after the banner with this status
@@ -1023,7 +1025,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
             self._management(method, path[len("/v0/management"):], query)
             return
         api_routes = {
-            ("GET", "/v1/models"): self._models,
+            ("GET", "/v1/models"): lambda: self._models(query),
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/completions"): self._completions,
             ("POST", "/v1/responses"): self._responses,
@@ -1068,7 +1070,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
 
     # -- /v1 --------------------------------------------------------------------------------------
 
-    def _models(self) -> None:
+    def _models(self, query: dict) -> None:
+        if "client_version" in query:  # Codex asks for its own catalog shape (the real one since v7.1.4)
+            self._json(200, {"models": codex_client_models(self.state.auth.models())})
+            return
         self._json(200, {"object": "list", "data": self.state.auth.models()})
 
     def _resolve(self, data: dict, anthropic: bool = False) -> str | None:
@@ -1993,6 +1998,34 @@ class Catalog:
                 log("warn", f"model catalog {self.path} unreadable, keeping the last one: {exc}")
             self._key = key
         return self.channels
+
+
+def codex_client_models(served: list[dict]) -> list[dict] | None:
+    """`GET /v1/models?client_version=` as the real binary builds it (internal/client/codex/models):
+    every served id, a served id with a template as the template (display name from the registry),
+    any other id as the gpt-5.5 template renamed, without upgrade, after the templates by name; all
+    sorted by priority. Without its templates the real one answers `{"models": null}`, and so does this."""
+    path = (os.environ.get("CLIPROXY_DOUBLE_CODEX_CATALOG")
+            or os.path.join(os.path.dirname(os.path.abspath(__file__)), "codex_client_models.json"))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            templates = {m["slug"]: m for m in json.load(fh)["models"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    base = max(m["priority"] for m in templates.values())
+    out, others = [], []
+    for m in served:
+        if m["id"] in templates:
+            out.append(dict(templates[m["id"]]))
+            continue
+        entry = {**templates["gpt-5.5"], "slug": m["id"], "display_name": m["id"], "description": m["id"],
+                 "service_tiers": [], "prefer_websockets": False}
+        for key in ("apply_patch_tool_type", "upgrade", "availability_nux"):
+            entry.pop(key, None)
+        others.append(entry)
+    for rank, entry in enumerate(sorted(others, key=lambda e: (e["display_name"].lower(), e["slug"])), 1):
+        entry["priority"] = base + 100 * rank
+    return sorted(out + others, key=lambda e: e["priority"])
 
 
 def channel_of(account: dict) -> str | None:

@@ -40,8 +40,8 @@ def test_logins_say_what_became_routable_and_the_gateway_lists_exactly_it(stack)
     assert set(rows) == CODEX | CLAUDE and data["read_at"]
     assert rows["claude-sonnet-4-6"]["protocol"] == "anthropic" and rows["gpt-5.5"]["protocol"] == "openai"
     assert rows["gpt-5.5"]["providers"] == ["codex"] and rows["gpt-5.5"]["accounts"] == ["dev@example.com"]
-    assert data["clients"]["codex"]["model"] == "gpt-5.5" and data["clients"]["claude"]["fast_model"] == "claude-haiku-4-5-20251001"
-    assert "codex model (auto)" in rows["gpt-5.5"]["used_by"] and "profile reliable" in rows["gpt-5.5"]["used_by"]
+    assert data["clients"]["codex"]["model"] == "gpt-5.6-sol" and data["clients"]["claude"]["fast_model"] == "claude-haiku-4-5-20251001"
+    assert "codex model (auto)" in rows["gpt-5.6-sol"]["used_by"] and "profile reliable" in rows["gpt-5.5"]["used_by"]
     table = stack.doit("models").stdout
     assert "claude-opus-4-8" in table and "catalog read:" in table
 
@@ -71,6 +71,12 @@ def test_an_id_the_catalog_gains_works_without_a_config_edit(stack):
     catalog["claude"].append({"id": new_claude, "created": 1790000000, "owned_by": "anthropic"})
     stack.catalog_file.write_text(json.dumps(catalog))  # as the binary's 3-hourly refresh would
     wait_for(lambda: {new_gpt, new_claude} <= listed(stack), timeout=30, what="the gateway to list the new ids")
+    # Codex's own list gains the Codex id (CLIProxyAPI's entry for it), never the Claude one: its picker
+    # follows at its next refresh, without `integrate`
+    with gateway(stack) as client:
+        codex = client.get("/v1/models", params={"client_version": "0.171.0"}).json()["models"]
+    slugs = [m["slug"] for m in codex]
+    assert new_gpt in slugs and new_claude not in slugs and not any(s.startswith("claude-") for s in slugs)
     with gateway(stack) as client:
         chat = client.post("/v1/chat/completions", json={"model": new_gpt, "messages": [{"role": "user", "content": "hi"}]})
         assert chat.json()["choices"][0]["message"]["content"] == f"double({new_gpt}): hi"
@@ -105,7 +111,8 @@ def test_an_unserved_id_is_a_clear_400_naming_the_nearest(stack):
 
 
 def test_status_and_smoke_follow_what_is_served(stack):
-    served = json.loads(stack.doit("models", "--json").stdout)["models"]
+    data = json.loads(stack.doit("models", "--json").stdout)
+    served, codex_model = data["models"], data["clients"]["codex"]["model"]
     status = stack.doit("status")
     assert f"models: {len(served)} served" in status.stdout, status.output
     smoke = stack.doit("smoke")
@@ -113,7 +120,7 @@ def test_status_and_smoke_follow_what_is_served(stack):
     lines = smoke.stdout.splitlines()
     assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
     assert any("count_tokens" in l and "claude-sonnet-5" in l for l in lines)
-    assert any("responses (stream)" in l and "gpt-5.5" in l for l in lines)
+    assert any("responses (stream)" in l and codex_model in l for l in lines)  # the codex slot's choice
 
 
 def test_an_account_removed_under_load_fails_no_request(stack):

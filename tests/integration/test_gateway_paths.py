@@ -147,10 +147,16 @@ def test_responses_take_the_lean_path(st):
                                         ("sk-wrong-key-0123456789", "x-api-key")],
                          ids=["no key", "wrong bearer", "wrong x-api-key"])
 def test_a_wrong_or_missing_key_is_401_naming_the_key_file(st, path_kind, key, header):
-    path, body = request(path_kind, "gpt-5.5", "key")
-    resp = post(st, path, body, key=key, header=header)
-    assert resp.status_code == 401, resp.text
-    assert str(st.paths.secret("litellm_master_key")) in resp.json()["error"]["message"]
+    """In the route's own protocol shape: Anthropic's on /v1/messages, OpenAI's elsewhere."""
+    for model in ("gpt-5.5", "claude-sonnet-4-6"):
+        path, body = request(path_kind, model, "key")
+        resp = post(st, path, body, key=key, header=header)
+        assert resp.status_code == 401, resp.text
+        assert str(st.paths.secret("litellm_master_key")) in resp.json()["error"]["message"]
+        if path.startswith("/v1/messages"):
+            assert resp.json()["type"] == "error" and resp.json()["error"]["type"] == "authentication_error"
+        else:
+            assert set(resp.json()) == {"error"} and resp.json()["error"]["code"] == "401"
 
 
 @pytest.mark.parametrize("path_kind", [LEAN, LITELLM])
@@ -223,3 +229,13 @@ def test_a_stream_on_litellms_path_arrives_unbuffered(st, gated):
         gated.gate.set()
         rest = "".join(lines)
     assert "last" in rest and "[DONE]" in rest
+
+
+def test_the_key_in_either_header_is_enough(st):
+    """Claude Code with an ANTHROPIC_AUTH_TOKEN exported sends that token as the bearer and the key
+    helper's key as x-api-key: the gateway's key in either header is accepted."""
+    path, body = request(LEAN, "claude-sonnet-4-6", "either header")
+    resp = httpx.post(f"{st.litellm_url}{path}", json=body, timeout=60,
+                      headers={"anthropic-version": "2023-06-01", "Authorization": "Bearer sk-elsewhere-0123456789",
+                               "x-api-key": st.master_key})
+    assert resp.status_code == 200 and answer_text(resp) == "double(claude-sonnet-4-6): either header", resp.text

@@ -99,3 +99,74 @@ def test_claude_apply_removes_another_gateways_token(doit, tmp_path):
     assert after["model"] == "opus" and "ANTHROPIC_API_KEY" not in after["env"]
     [backup] = settings.parent.glob("settings.json.flowgate-backup-*")
     assert "sk-ant-FGTEST-other" in backup.read_text() and stat.S_IMODE(backup.stat().st_mode) == 0o600
+
+
+def users_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["created", "existing"])
+def test_codex_restore_never_loses_a_users_line(doit, home, tmp_path, existing):
+    """Apply, the user's edits, a port change and a second apply (as status asks), restore: every
+    line the user wrote is there, before and after FlowGate's."""
+    env = client_env(tmp_path)
+    config = tmp_path / "codex" / "config.toml"
+    config.parent.mkdir()
+    before = "# mine\nmodel = 'o3'\napproval_policy = \"never\"\n\n[tools]\nweb_search = true\n" if existing else None
+    if before:
+        config.write_text(before)
+    assert doit("integrate:codex", "--apply", env=env).returncode == 0
+    added = '\n[projects."/home/me/src/app"]\ntrust_level = "trusted"\n'
+    config.write_text(config.read_text() + added)
+    (home / "config" / "local.yaml").write_text("litellm:\n  port: 4111\n")
+    again = doit("integrate:codex", "--apply", env=env)
+    assert again.returncode == 0 and "4111" in config.read_text(), again.output
+    config.write_text(config.read_text().replace("# mine", "# mine, edited"))
+    restored = doit("integrate:codex", "--restore", env=env)
+    assert restored.returncode == 0, restored.output
+    text = config.read_text()
+    assert tomllib.loads(text)["projects"] == {"/home/me/src/app": {"trust_level": "trusted"}}
+    assert "flowgate" not in text and "model_provider" not in text
+    if existing:
+        assert users_lines(text) == users_lines(before.replace("# mine", "# mine, edited") + added)
+    else:
+        assert users_lines(text) == users_lines(added)
+    assert not (tmp_path / "codex" / "flowgate.config.toml").exists()
+    assert "config.toml: restored (FlowGate's settings taken out, your own kept)" in restored.stdout
+    assert not list(config.parent.glob("config.toml.flowgate-backup-*"))  # the file holds all the user's lines
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["created", "existing"])
+def test_claude_restore_never_loses_a_users_setting(doit, home, tmp_path, existing):
+    env = client_env(tmp_path)
+    settings = tmp_path / "claude" / "settings.json"
+    settings.parent.mkdir()
+    mine = {"theme": "dark", "env": {"ANTHROPIC_AUTH_TOKEN": "sk-other", "FOO": "1"},
+            "apiKeyHelper": "pass show anthropic"} if existing else {}
+    if existing:
+        settings.write_text(json.dumps(mine, indent=4) + "\n")
+    assert doit("integrate:claude", "--apply", env=env).returncode == 0
+    data = json.loads(settings.read_text())
+    data["permissions"] = {"allow": ["Bash(ls:*)"]}
+    data["env"]["MY_VAR"] = "2"
+    settings.write_text(json.dumps(data, indent=4) + "\n")
+    (home / "config" / "local.yaml").write_text("litellm:\n  port: 4111\n")
+    assert doit("integrate:claude", "--apply", env=env).returncode == 0
+    restored = doit("integrate:claude", "--restore", env=env)
+    assert restored.returncode == 0, restored.output
+    expected = {**mine, "permissions": {"allow": ["Bash(ls:*)"]}, "env": {**mine.get("env", {}), "MY_VAR": "2"}}
+    assert json.loads(settings.read_text()) == expected  # the token apply removed is back too
+
+
+def test_integrate_says_what_it_chose_and_names_overriding_variables(doit, tmp_path):
+    env = {**client_env(tmp_path), "ANTHROPIC_AUTH_TOKEN": "sk-elsewhere", "OPENAI_BASE_URL": "https://example.invalid/v1"}
+    claude = doit("integrate:claude", env=env)
+    assert claude.returncode == 0, claude.output
+    assert "claude model: claude-sonnet-5 (auto: the newest Sonnet served)" in claude.stdout
+    assert "claude fast model: claude-haiku-4-5-20251001 (auto: the newest Haiku served)" in claude.stdout
+    assert ("note: ANTHROPIC_AUTH_TOKEN is set in your environment: Claude Code sends it instead of the gateway key "
+            "(the gateway answers 401); unset it (`unset ANTHROPIC_AUTH_TOKEN`) to use the gateway") in claude.stdout
+    assert "sk-elsewhere" not in claude.output and "OPENAI_BASE_URL" not in claude.stdout
+    codex = doit("integrate:codex", "--apply", env=env)
+    assert "codex model: gpt-5.6-sol (auto: the newest general GPT served for Codex (5.6)" in codex.stdout
+    assert "note: OPENAI_BASE_URL is set in your environment" in codex.stdout

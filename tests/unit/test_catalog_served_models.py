@@ -71,6 +71,33 @@ def test_a_refused_list_is_passed_on(router):
                                                   b'{"error": "wrong gateway key"}')
 
 
+LITELLM_401 = json.dumps({"error": {"message": "wrong gateway key: send the key in .router/secrets/litellm_master_key",
+                                    "type": "auth_error", "param": "api_key", "code": "401"}}).encode()
+
+
+def test_every_error_on_messages_is_anthropic_shaped_401_included(router):
+    status, headers, body = call(served_models.wrap(answering(401, LITELLM_401)), "POST", "/v1/messages")
+    assert status == 401 and headers[b"content-type"] == b"application/json"
+    assert headers[b"x-should-retry"] == b"false"  # a wrong key stays wrong: the SDKs stop at once
+    assert json.loads(body) == {"type": "error", "error": {
+        "type": "authentication_error", "message": "wrong gateway key: send the key in .router/secrets/litellm_master_key"}}
+    status, _, body = call(served_models.wrap(answering(500, b"Internal Server Error")), "POST", "/v1/messages/count_tokens")
+    assert json.loads(body) == {"type": "error", "error": {"type": "api_error", "message": "Internal Server Error"}}
+    anthropic = b'{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}'
+    assert call(served_models.wrap(answering(529, anthropic)), "POST", "/v1/messages")[2] == anthropic  # as it came
+
+
+def test_every_error_on_openai_routes_is_openai_shaped(router):
+    assert call(served_models.wrap(answering(401, LITELLM_401)), "POST", "/v1/responses")[2] == LITELLM_401
+    anthropic = b'{"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}'
+    status, _, body = call(served_models.wrap(answering(429, anthropic)), "POST", "/v1/chat/completions")
+    assert status == 429 and json.loads(body) == {"error": {"message": "slow down", "type": "rate_limit_error",
+                                                            "param": None, "code": "429"}}
+    detail = b'{"detail": "Method Not Allowed"}'
+    assert json.loads(call(served_models.wrap(answering(405, detail)), "POST", "/v1/responses")[2])["error"]["message"] \
+        == "Method Not Allowed"
+
+
 def test_unknown_provider_becomes_one_clear_error_per_protocol(router):
     litellm_body = json.dumps({"error": {"message": "litellm.BadRequestError: OpenAIException - unknown provider for "
                                                     "model gpt-5.5-pro\n\nLiteLLM: model group ...", "code": "400"}}).encode()
@@ -84,9 +111,11 @@ def test_unknown_provider_becomes_one_clear_error_per_protocol(router):
     assert json.loads(body)["type"] == "error" and json.loads(body)["error"]["type"] == "invalid_request_error"
 
 
-def test_other_answers_pass_through_untouched(router):
+def test_other_answers_keep_their_words(router):
     other = b'{"error": {"message": "max_tokens: must be positive"}}'
-    assert call(served_models.wrap(answering(400, other)), "POST", "/v1/messages")[2] == other
+    assert call(served_models.wrap(answering(400, other)), "POST", "/v1/chat/completions")[2] == other
+    assert json.loads(call(served_models.wrap(answering(400, other)), "POST", "/v1/messages")[2]) == {
+        "type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: must be positive"}}
     ok = b'{"choices": []}'
     assert call(served_models.wrap(answering(200, ok, chunks=4)), "POST", "/v1/chat/completions")[2] == ok
 

@@ -80,7 +80,19 @@ def test_plan_uses_claude_config_dir_and_the_automatic_choice(paths, tmp_path):
     env = json.loads(change.new)["env"]
     assert env["ANTHROPIC_MODEL"] == "claude-sonnet-5"  # the newest Sonnet of the v7.2.140 catalog
     assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-haiku-4-5-20251001"
+    # the picker's slots follow what is served: the Opus entry is the newest Opus, never a Sonnet
+    assert (env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"]) == ("claude-opus-5", "claude-sonnet-5")
     assert str(paths.secret("litellm_master_key")) in json.loads(change.new)["apiKeyHelper"]
+
+
+def test_a_pinned_model_takes_its_familys_slot(paths, tmp_path):
+    keep(paths, "claude")
+    stack = load_stack(paths)
+    stack["clients"]["claude"]["model"] = "claude-opus-4-8"
+    [change], _ = plan(paths, stack, environ={"CLAUDE_CONFIG_DIR": str(tmp_path)})
+    env = json.loads(change.new)["env"]
+    assert (env["ANTHROPIC_MODEL"], env["ANTHROPIC_DEFAULT_OPUS_MODEL"], env["ANTHROPIC_DEFAULT_SONNET_MODEL"]) == (
+        "claude-opus-4-8", "claude-opus-4-8", "claude-sonnet-5")
 
 
 def test_plan_without_a_claude_account_names_the_login(paths, tmp_path):

@@ -40,6 +40,7 @@ def test_merge_changes_only_what_flowgate_owns():
     assert data["model"] == "gpt-5-codex" and data["model_provider"] == "flowgate"
     assert data["model_providers"]["flowgate"] == {
         "name": "FlowGate", "base_url": "http://127.0.0.1:4000/v1", "wire_api": "responses",
+        "model_catalog_url": "http://127.0.0.1:4000/v1/models",  # Codex lists what the gateway serves, only that
         "auth": {"command": "cat", "args": ["/srv/flowgate/.router/secrets/litellm_master_key"]}}
     assert data["model_providers"]["azure"]["env_key"] == "AZURE_KEY"  # another provider's settings are theirs
     assert data["profiles"]["fast"]["model"] == "o4-mini" and notices == []
@@ -99,7 +100,7 @@ def test_client_model_must_be_served(paths, tmp_path):
     assert "'gpt-5-codex', which no account serves now" in info.value.message and "gpt-5.5" in info.value.message
 
 
-def test_auto_picks_the_newest_plain_gpt_of_the_plan(paths, tmp_path):
-    keep(paths, "codex-free")
+def test_auto_picks_the_newest_general_gpt_of_the_plan(paths, tmp_path):
+    keep(paths, "codex-free")  # gpt-5.5, gpt-5.6-terra and -luna: Terra is first in Codex's own order
     changes, _ = plan(paths, load_stack(paths), profile_only=True, environ={"CODEX_HOME": str(tmp_path)})
-    assert 'model = "gpt-5.5"' in changes[0].new
+    assert 'model = "gpt-5.6-terra"' in changes[0].new

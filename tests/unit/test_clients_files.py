@@ -11,19 +11,27 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def nothing_of_flowgate(text: str, user: str) -> str | None:
+    """An unmerge for these files: FlowGate's lines start with "flowgate"; the user's own come back."""
+    kept = [line for line in text.splitlines(keepends=True) if not line.startswith("flowgate")]
+    return "".join(kept) + user if kept or user else None
+
+
 def test_backup_then_restore_round_trip(tmp_path):
     target = tmp_path / "config.toml"
     original = b"# mine\nmodel = 'o3'\n"
     target.write_bytes(original)
     target.chmod(0o644)
-    [line] = apply([FileChange(target, original.decode(), "model = 'x'\n")])
+    written: dict = {}
+    [line] = apply([FileChange(target, original.decode(), "flowgate = 'x'\n")], written)
     assert "written (0600)" in line
     [saved] = backups(target)
     assert saved.read_bytes() == original and mode(saved) == 0o600 and mode(target) == 0o600
-    assert restore(target, original=saved.name).endswith(f"restored your version from before FlowGate ({saved.name}); "
-                                                         "FlowGate's backups removed")
+    said = restore(target, nothing_of_flowgate, original=saved.name, written=digest("flowgate = 'x'\n"))
+    [before] = tmp_path.glob("config.toml.flowgate-before-restore-*")
+    assert said == f"{target}: restored (your version from before FlowGate); the file as it was is in {before.name}"
     assert target.read_bytes() == original and mode(target) == 0o600
-    assert backups(target) == []  # nothing of FlowGate's is left behind
+    assert backups(target) == [] and before.read_text() == "flowgate = 'x'\n"
 
 
 def test_apply_twice_writes_nothing_the_second_time(tmp_path):
@@ -36,33 +44,34 @@ def test_apply_twice_writes_nothing_the_second_time(tmp_path):
     assert target.stat().st_mtime_ns == before and backups(target) == []
 
 
-def test_restore_brings_back_the_users_version_never_flowgates(tmp_path):
+def test_restore_keeps_every_line_the_user_added_between_applies(tmp_path):
     target = tmp_path / "f"
     target.write_text("mine\n")
     first: dict = {}
     apply([FileChange(target, "mine\n", "flowgate one\n")], first)
-    apply([FileChange(target, "flowgate one\n", "flowgate two\n")], {})  # other settings, applied again
-    assert [b.read_text() for b in backups(target)] == ["mine\n", "flowgate one\n"]
-    restore(target, original=first[str(target)])
-    assert target.read_text() == "mine\n" and backups(target) == []
-    # without a record of the first backup (an older FlowGate) the newest one is the best guess
-    apply([FileChange(target, "mine\n", "flowgate\n")])
-    restore(target)
-    assert target.read_text() == "mine\n"
+    target.write_text("flowgate one\nadded later\n")  # the user's edit after the first apply
+    apply([FileChange(target, target.read_text(), "flowgate two\nadded later\n")], {})  # applied again
+    restore(target, nothing_of_flowgate, original=first[str(target)], written=digest("flowgate two\nadded later\n"))
+    assert target.read_text() == "added later\nmine\n"
+    # without a record of the first backup (an older FlowGate) the oldest one is the user's version
+    apply([FileChange(target, target.read_text(), "flowgate\n")])
+    apply([FileChange(target, "flowgate\n", "flowgate 2\n")])
+    restore(target, nothing_of_flowgate)
+    assert target.read_text() == "added later\nmine\n"
 
 
-def test_a_created_file_goes_unless_it_holds_the_users_changes(tmp_path):
+def test_a_created_file_goes_unless_it_holds_the_users_lines(tmp_path):
     fresh = tmp_path / "new"
-    apply([FileChange(fresh, None, "x\n")])
-    assert restore(fresh) == f"{fresh}: no FlowGate backup here, left as it is"
-    assert restore(fresh, created=True, written=digest("x\n")) == f"{fresh}: removed (FlowGate created it)"
-    assert not fresh.exists()
-    apply([FileChange(fresh, None, "x\n")])
-    fresh.write_text("x\nmine = 1\n")  # the user added their own keys since
-    said = restore(fresh, created=True, written=digest("x\n"))
-    [kept] = backups(fresh)
-    assert said == f"{fresh}: removed (FlowGate created it); it held changes of yours, kept in {kept.name}"
-    assert kept.read_text() == "x\nmine = 1\n" and not fresh.exists()
+    apply([FileChange(fresh, None, "flowgate\n")])
+    assert restore(fresh, nothing_of_flowgate, created=True, written=digest("flowgate\n")) == \
+        f"{fresh}: removed (FlowGate created it)"
+    assert not fresh.exists() and backups(fresh) == []
+    apply([FileChange(fresh, None, "flowgate\n")])
+    fresh.write_text("flowgate\nmine = 1\n")  # the user added their own keys since
+    said = restore(fresh, nothing_of_flowgate, created=True, written=digest("flowgate\n"))
+    assert said.startswith(f"{fresh}: restored (FlowGate's settings taken out, your own kept)")
+    assert fresh.read_text() == "mine = 1\n"
+    assert restore(fresh, nothing_of_flowgate) == f"{fresh}: no FlowGate settings here, left as it is"
 
 
 def test_diff_shows_the_change_against_the_file():
@@ -104,10 +113,12 @@ def test_a_symlinked_settings_file_is_written_through_the_link(tmp_path):
     real.write_text("model = 'o3'\n")
     link = tmp_path / "config.toml"
     link.symlink_to(real)
-    [line] = apply([FileChange(link, "model = 'o3'\n", "model = 'x'\n")])
-    assert link.is_symlink() and real.read_text() == "model = 'x'\n"  # the link stays a link
+    [line] = apply([FileChange(link, "model = 'o3'\n", "flowgate = 'x'\n")])
+    assert link.is_symlink() and real.read_text() == "flowgate = 'x'\n"  # the link stays a link
     assert f"written (0600) (through the link to {real})" in line
-    assert restore(link).startswith(f"{link}: restored your version from before FlowGate") and link.is_symlink() and real.read_text() == "model = 'o3'\n"
+    said = restore(link, nothing_of_flowgate, written=digest("flowgate = 'x'\n"))
+    assert said.startswith(f"{link}: restored (your version from before FlowGate)") and link.is_symlink()
+    assert real.read_text() == "model = 'o3'\n"
 
 
 def test_a_read_only_settings_file_is_respected(tmp_path):

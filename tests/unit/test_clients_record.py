@@ -35,6 +35,16 @@ def test_status_table_names_the_stale_client_and_the_fix(paths):
     assert "codex settings are stale (gateway address changed since applied): run `uv run doit integrate:codex --apply`" in text
 
 
+def test_settings_applied_by_an_older_flowgate_are_stale(paths):
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    settings = record.current_settings(paths, stack, "codex")
+    del settings["wiring"]  # as FlowGate recorded them before Codex's model list was wired
+    record.remember(paths, "codex", settings, files=["/f"], created=[])
+    assert record.stale(paths, stack) == [{"client": "codex", "changed": ["what integrate writes (a newer FlowGate)"],
+                                           "command": "uv run doit integrate:codex --apply"}]
+
+
 def test_forget_and_a_damaged_record(paths):
     stack = load_stack(paths)
     apply_record(paths, stack)
@@ -46,10 +56,42 @@ def test_forget_and_a_damaged_record(paths):
 def test_status_flags_applied_settings_naming_a_model_no_longer_served(paths):
     keep(paths, "codex-plus", "claude")
     stack = load_stack(paths)
-    apply_record(paths, stack)  # codex: gpt-5.5 and gpt-5.4-mini, chosen automatically
-    keep(paths, "codex-free", "claude")  # the plan changed: still gpt-5.5, but ...
+    apply_record(paths, stack)  # codex: gpt-5.6-sol and gpt-5.4-mini, chosen automatically
+    keep(paths, "codex-free", "claude")  # the plan changed: no Sol on it, the mini still served ...
+    report = status.collect(paths, stack)
+    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.6-sol")}
     keep(paths, "claude")  # ... then the codex account was removed
     report = status.collect(paths, stack)
-    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.5"), ("codex", "gpt-5.4-mini")}
-    assert ("codex settings name gpt-5.5 (model), which no account serves now: run `uv run doit integrate:codex --apply`"
+    assert {(c["client"], c["model"]) for c in report["models"]["clients"]} == {("codex", "gpt-5.6-sol"), ("codex", "gpt-5.4-mini")}
+    assert ("codex settings name gpt-5.6-sol (model), which no account serves now: run `uv run doit integrate:codex --apply`"
             in status.table(report))
+
+
+def test_status_reads_what_the_clients_files_name_now(paths, tmp_path):
+    """A client that rewrote its own settings (Codex's "Try new model" dialog) is noticed, with the fix."""
+    from tasks.clients import codex
+    from tasks.clients.files import apply
+
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    env = {"CODEX_HOME": str(tmp_path)}
+    changes, _ = codex.plan(paths, stack, False, env)
+    apply(changes)
+    record.remember(paths, "codex", record.current_settings(paths, stack, "codex"), files=[str(c.path) for c in changes],
+                    created=[])
+    assert status.collect(paths, stack)["models"]["clients"] == []
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace('model = "gpt-5.6-sol"', 'model = "gpt-6-sol"'))
+    assert (f"codex settings name gpt-6-sol (model in {config}), which no account serves now: "
+            "run `uv run doit integrate:codex --apply`") in status.table(status.collect(paths, stack))
+
+
+def test_status_never_blocks_on_a_client_file_that_is_no_file(paths, tmp_path):
+    import os
+
+    keep(paths, "codex-plus")
+    stack = load_stack(paths)
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    record.remember(paths, "codex", record.current_settings(paths, stack, "codex"), files=[str(fifo)], created=[])
+    assert status.collect(paths, stack)["models"]["clients"] == []  # unreadable: what was applied, which is served

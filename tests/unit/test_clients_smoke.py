@@ -45,14 +45,14 @@ def test_one_model_per_provider_on_its_own_protocols(paths, gateway, double):
     log_in(double, "codex", "claude")
     models, served = smoke.models_to_check(paths, gateway, None)
     # the client slots' automatic choices, one per provider; the catalog was read and kept on the way
-    assert models == [("claude-sonnet-5", "anthropic"), ("gpt-5.5", "openai")]
+    assert models == [("claude-sonnet-5", "anthropic"), ("gpt-5.6-sol", "openai")]
     assert set(served) == {m["id"] for ch in ("codex-pro", "claude") for m in registry()[ch]}
     assert set(store.read(paths).ids()) == set(served)
     checks = list(smoke.run(paths, gateway, models, served, timeout=10))
     assert [c.name for c in checks] == ["models", "messages", "messages (stream)", "count_tokens", "chat",
                                         "chat", "chat (stream)", "responses", "responses (stream)"]
     assert all(c.ok and c.status == 200 for c in checks), [c.line() for c in checks]
-    assert checks[5].detail == "double(gpt-5.5): Reply with the single word: ok"
+    assert checks[5].detail == "double(gpt-5.6-sol): Reply with the single word: ok"
     assert smoke.summary(checks) == "9 passed, 0 failed"
 
 

@@ -17,7 +17,7 @@ from tasks.services import secrets
 from tasks.stack import process
 from tests.support import free_port
 
-NAMES = ["config", "litellm", "binary", "providers", "accounts", "ports", "secrets", "disk", "state", "usage"]
+NAMES = ["config", "litellm", "binary", "providers", "accounts", "ports", "secrets", "disk", "state", "usage", "clients"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
 MAINLINE_BANNER = "CLIProxyAPI Version: 7.2.140, Commit: x, BuiltAt: y"
 
@@ -38,8 +38,14 @@ def by_name(checks) -> dict:
     return {c.name: c for c in checks}
 
 
-def run(paths, **kwargs) -> dict:
-    checks = doctor.run_checks(paths, environ=dict(os.environ), **kwargs)
+def clean_env(paths, **extra) -> dict:
+    """The environment without the machine's own client settings and keys: the clients' files under the home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "CODEX_", "CLAUDE_"))}
+    return {**env, "CODEX_HOME": str(paths.home / "codex"), "CLAUDE_CONFIG_DIR": str(paths.home / "claude"), **extra}
+
+
+def run(paths, environ=None, **kwargs) -> dict:
+    checks = doctor.run_checks(paths, environ=environ or clean_env(paths), **kwargs)
     assert [c.name for c in checks] == NAMES
     return by_name(checks)
 
@@ -356,3 +362,30 @@ def test_no_account_logged_in_fails_with_the_login(paths, free_ports, start_doub
     assert "uv run doit login:codex" in accounts.fix
     write_account(double.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com"})
     assert run(paths)["accounts"].detail == "codex: 1 active"
+
+
+def test_clients_whose_own_settings_name_an_unserved_model_or_are_overridden(paths, tmp_path):
+    from tasks.clients import codex, claude
+    from tasks.clients.files import apply
+    from tasks.config.load import load_stack
+    from tests.catalog_support import keep
+
+    keep(paths, "codex-plus", "claude")
+    env = clean_env(paths)
+    assert run(paths, env)["clients"].detail.startswith("no client is wired to the gateway")
+    stack = load_stack(paths)
+    apply(codex.plan(paths, stack, False, env)[0] + claude.plan(paths, stack, env)[0])
+    check = run(paths, env)["clients"]
+    assert check.ok and check.detail == ("claude: claude-haiku-4-5-20251001, claude-opus-5, claude-sonnet-5, "
+                                         "codex: gpt-5.6-sol (served)"), check.detail
+    # Codex's "Try new model" dialog rewrote config.toml to a model no account serves
+    config = paths.home / "codex" / "config.toml"
+    config.write_text(config.read_text().replace('model = "gpt-5.6-sol"', 'model = "gpt-6-sol"'))
+    check = run(paths, env)["clients"]
+    assert not check.ok and f"{config} names gpt-6-sol (model), which no account serves now" in check.detail
+    assert check.fix == "`uv run doit integrate:codex --apply`"
+    config.write_text(config.read_text().replace('model = "gpt-6-sol"', 'model = "gpt-5.6-sol"'))
+    check = run(paths, clean_env(paths, ANTHROPIC_AUTH_TOKEN="sk-elsewhere"))["clients"]
+    assert not check.ok and check.detail == "ANTHROPIC_AUTH_TOKEN is set in your environment: Claude Code sends it " \
+        "instead of the gateway key (the gateway answers 401) (claude)"
+    assert check.fix == "unset ANTHROPIC_AUTH_TOKEN" and "sk-elsewhere" not in check.detail
