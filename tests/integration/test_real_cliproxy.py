@@ -280,3 +280,17 @@ def test_codex_exec_and_claude_print_through_the_real_binary(real, provider, npm
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert claude.returncode == 0, claude.stdout + claude.stderr
     assert re.search(r"stand-in reply to claude-[\w.-]+: .*ping from claude", claude.stdout, re.S), claude.stdout
+
+
+def test_codex_gets_its_model_list_in_its_own_shape_from_the_real_registry(real):
+    """The gateway's Codex list is built from the real binary's own answer to Codex's request."""
+    direct = httpx.get(f"http://127.0.0.1:{real.cliproxy_port}/v1/models", params={"client_version": "0.171.0"},
+                       headers={"Authorization": f"Bearer {real.paths.secret('cliproxy_api_key').read_text().strip()}"},
+                       timeout=10).json()
+    assert isinstance(direct.get("models"), list) and direct["models"], direct  # the mainline answers Codex itself
+    gateway = httpx.get(f"{real.litellm_url}/v1/models", params={"client_version": "0.171.0"},
+                        headers={"Authorization": f"Bearer {real.master_key}"}, timeout=10).json()
+    slugs = [m["slug"] for m in gateway["models"]]
+    assert "gpt-5.5" in slugs and not any(s.startswith("claude") for s in slugs)
+    served = {m["slug"] for m in direct["models"]}
+    assert set(slugs) <= served | {"gpt-5.5"}, (slugs, served)
