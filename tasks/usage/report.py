@@ -13,6 +13,7 @@ import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from .recorder import CUT_OFF
 
 BY = ("model", "day", "hour", "account")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -54,7 +55,8 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def failed(row: dict) -> bool:
-    return not row.get("status") or row["status"] >= 400
+    """An error status, no status, or an answer the recorder saw break off (recorder.CUT_OFF)."""
+    return not row.get("status") or row["status"] >= 400 or row.get("error") == CUT_OFF
 
 
 def key_of(row: dict, by: str) -> str:

@@ -103,6 +103,21 @@ def test_json_streams_and_failures_are_recorded_with_model_and_tokens(tmp_path):
     assert store.check(paths)[0]
 
 
+def test_a_stream_cut_off_before_its_end_is_recorded_as_an_error(tmp_path):
+    paths = _paths(tmp_path)
+    events = sse({"choices": [{"delta": {"content": "half"}}]})[:1]
+
+    async def cut(scope, receive, send):  # as the lean path leaves a stream its upstream broke off
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": events[0], "more_body": True})
+
+    assert _call(recorder.record_usage(cut, paths), "/v1/chat/completions", {"model": "gpt-5", "stream": True}) == 200
+    [row] = _rows(paths, 1)
+    assert (row["status"], row["error"], row["stream"]) == (200, recorder.CUT_OFF, 1)
+
+
 def test_probes_and_the_dashboard_are_not_traffic(tmp_path):
     paths = _paths(tmp_path)
     wrapped = recorder.record_usage(_app(200, [b"{}"], b"application/json"), paths)
