@@ -20,8 +20,9 @@ replicas). What it keeps as LiteLLM's path does:
   with no retry left the answer is relayed as it came;
 - headers: `x-litellm-call-id`, `-model-id`, `-model-api-base`, `-version` as LiteLLM sends them,
   CORS from LiteLLM's own middleware settings, no compression requested upstream;
-- Responses ids: a `previous_response_id` LiteLLM encoded (a turn it served) takes LiteLLM's path,
-  which decodes it; the lean path's ids are the upstream's, which LiteLLM forwards as they are.
+- Responses ids: a `previous_response_id` LiteLLM issued (a turn it served: encoded, or encrypted
+  by its proxy) takes LiteLLM's path, which decodes it; the lean path's ids are the upstream's,
+  which LiteLLM forwards as they are.
 Anything else goes to LiteLLM's normal path with the body replayed: a missing or wrong gateway key
 (LiteLLM answers 401 through FlowGate's hook), a route or body key the lean path does not forward
 as it is, no deployment or one over its rpm limit. An upstream 4xx it does not retry reaches the
@@ -100,13 +101,21 @@ def sent_key(scope) -> str:
 
 
 def litellm_encoded(response_id) -> bool:
-    """Whether a Responses id is one LiteLLM encoded (`resp_` + base64 of `litellm:...`)."""
+    """Whether a Responses id is one LiteLLM's path issued: its plain encoding (`resp_` + base64 of
+    `litellm:...`) or the proxy's encrypted one (ResponsesIDSecurity, keyed by the master key)."""
     if not isinstance(response_id, str) or not response_id.startswith("resp_"):
         return False
     try:
-        return base64.b64decode(response_id[5:17]).startswith(b"litellm:")  # 12 characters: 9 bytes
+        if base64.b64decode(response_id[5:17]).startswith(b"litellm:"):  # 12 characters: 9 bytes
+            return True
     except ValueError:
-        return False
+        pass
+    try:
+        from litellm.proxy.hooks.responses_id_security import ResponsesIDSecurity
+
+        return ResponsesIDSecurity()._is_encrypted_response_id(response_id)
+    except Exception:  # noqa: BLE001  (cannot tell: LiteLLM's path reads it)
+        return True
 
 
 def forwardable(deployment: dict, protocol: str, root: str, model: str) -> tuple[str, str] | None:
