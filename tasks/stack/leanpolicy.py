@@ -14,7 +14,8 @@ What the lean path implements itself (so these settings leave it on):
 - router_settings: num_retries, retry_after, timeout, allowed_fails and cooldown_time (LiteLLM's
   Router picks the deployment and counts the failures it retries), routing_strategy simple-shuffle or
   usage-based-routing-v2 (its rpm pre-call check runs), the shared Redis (redis_*, cache_kwargs);
-- general_settings: FlowGate's own master_key and custom_auth.
+- general_settings: FlowGate's own master_key and custom_auth; disable_spend_logs and
+  disable_error_logs (LiteLLM's database logs, which the lean path never writes).
 
 What sends requests to LiteLLM's path:
 - every request: any callback (callbacks, success_callback, failure_callback, ...), guardrails, a
@@ -38,7 +39,7 @@ SAFE = {
     "router_settings": frozenset({"routing_strategy", "num_retries", "retry_after", "timeout", "allowed_fails",
                                   "cooldown_time", "redis_host", "redis_port", "redis_password", "cache_kwargs",
                                   "fallbacks", "context_window_fallbacks", "content_policy_fallbacks"}),
-    "general_settings": frozenset({"master_key", "custom_auth"}),
+    "general_settings": frozenset({"master_key", "custom_auth", "disable_spend_logs", "disable_error_logs"}),
 }
 SECTIONS = ("model_list", *SAFE)
 ROUTING = frozenset({"simple-shuffle", "usage-based-routing-v2"})  # strategies that need no answer's data
