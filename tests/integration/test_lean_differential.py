@@ -285,9 +285,19 @@ def test_7_headers_and_cors_as_litellm_sends_them(stacks):
     assert received(st)[0]["headers"].get("x-custom-tag") == "kept"
 
 
-@pytest.mark.parametrize("model", ["double-status-500", "double-status-408", "double-status-429-after-1"])
-def test_8_a_failing_upstream_gets_as_many_attempts_as_on_litellms_path(stacks, model):
-    got = both(stacks, chat, model=model)
+def responses_status(st, model: str):
+    try:
+        raw = oai(st).responses.with_raw_response.create(model=model, input="fail")
+    except openai.APIStatusError as exc:
+        return exc.status_code, None, path_of(exc.response.headers)
+    return raw.status_code, raw.parse().output_text, path_of(raw.headers)
+
+
+@pytest.mark.parametrize("model,call", [("double-status-500", chat), ("double-status-408", chat),
+                                        ("double-status-429-after-1", chat), ("double-status-500", responses_status)],
+                         ids=["500", "408", "429 retry-after", "500 responses"])
+def test_8_a_failing_upstream_gets_as_many_attempts_as_on_litellms_path(stacks, model, call):
+    got = both(stacks, call, model=model)
     assert got[LEAN][0][:2] == got[LITELLM][0][:2], got
     attempts = {kind: len(got[kind][1]) for kind in got}
     assert attempts[LEAN] == attempts[LITELLM] == 2, attempts  # num_retries: 1

@@ -76,6 +76,8 @@ class Upstream:
             return web.json_response({"error": {"message": "upstream failure"}}, status=500)
         if model.startswith("busy"):
             return web.json_response({"error": {"message": "slow down"}}, status=429, headers={"retry-after": "7"})
+        if model.startswith("stall"):  # no answer at all until the test ends
+            await asyncio.wait_for(self.gate.wait(), DEADLINE)
         if model.startswith("late"):
             return web.json_response({"error": {"message": "request timeout"}}, status=408)
         if model.startswith("bad"):
@@ -277,6 +279,21 @@ def test_a_deployments_num_retries_wins_over_the_routers(world):
         router.deployments["busy"] = deployment("openai/busy", lean.root + "/v1", num_retries=0)
         status, _, _ = await call(lean, "/v1/chat/completions", {**CHAT, "model": "busy"})
         assert status == 429 and not inner.got and len(upstream.seen) == 1
+    world(test)
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_an_upstream_silent_past_the_timeout_before_its_head_is_a_timeout_litellm_retries(world, retries):
+    async def test(lean, upstream, inner, router):
+        router.timeout, router.num_retries = 0.2, retries
+        router.deployments["stall"] = deployment("openai/stall", lean.root + "/v1")
+        status, headers, chunks = await call(lean, "/v1/chat/completions", {**CHAT, "model": "stall"})
+        upstream.gate.set()
+        if retries:  # LiteLLM's path makes the retry
+            assert status == 299 and json.loads(inner.got[0][1])["num_retries"] == 0
+        else:  # none left: a 408 in the request's protocol family, as LiteLLM's timeout answers
+            assert status == 408 and not inner.got and json.loads(b"".join(chunks))["error"]["code"] == "408"
+        assert len(upstream.seen) == 1
     world(test)
 
 
