@@ -27,9 +27,15 @@ Anything else goes to LiteLLM's normal path with the body replayed: a missing or
 (LiteLLM answers 401 through FlowGate's hook), a route or body key the lean path does not forward
 as it is, no deployment or one over its rpm limit. An upstream 4xx it does not retry reaches the
 client as the upstream sent it. A stream the upstream cuts off after its first byte is left
-incomplete (no end of body: the recorder writes it as an error). Not kept: a failed lean attempt
-does not count towards the deployment's cooldown (LiteLLM's retries after it do), and no
-`x-litellm-response-cost` (it needs the answer's usage before its head).
+incomplete (no end of body: the recorder writes it as an error). The upstream receives what
+LiteLLM's path would send (tests/integration/test_lean_differential.py compares them): the same
+body (a key LiteLLM would change takes its path: leanpolicy.BODY_KEYS), no query string, Anthropic's
+headers on Messages only. Known differences, none a client acts on: LiteLLM asks the upstream for a
+chat stream's usage chunk (for its cost tracking) and strips it when the client did not ask, where
+the lean path does not ask; a usage chunk the client asked for keeps the upstream's `choices: []`
+(LiteLLM's has one empty choice); a failed lean attempt does not count towards the deployment's
+cooldown (LiteLLM's retries after it do); no `x-litellm-response-cost` (it needs the answer's usage
+before its head).
 
 Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGate's launch unless
 `litellm.lean_path: false`).
@@ -55,7 +61,8 @@ ROUTES = {
     "/responses": ("openai", "/v1/responses", "responses"),
     "/v1/messages": ("anthropic", "/v1/messages", "messages"),
 }
-CLIENT_HEADERS = (b"anthropic-version", b"anthropic-beta", b"accept")  # passed on to the upstream
+# passed on to the upstream, per protocol (LiteLLM's path passes Anthropic's own headers on Messages only)
+CLIENT_HEADERS = {"anthropic": (b"anthropic-version", b"anthropic-beta", b"accept"), "openai": (b"accept",)}
 PATH_HEADER = (b"x-flowgate-path", b"lean")  # on answers the lean path served: which path answered
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "server", "date"})
 BODY_LIMIT = 32 * 2**20  # bytes: a larger body goes to LiteLLM's path (and its own limit)
@@ -242,7 +249,7 @@ class LeanPath:
         except Exception:
             return raw
         headers = {"content-type": "application/json"}
-        for name in CLIENT_HEADERS:
+        for name in CLIENT_HEADERS[protocol]:
             value = _header(scope, name)
             if value is not None:
                 headers[name.decode()] = value.decode("latin-1")
@@ -251,8 +258,7 @@ class LeanPath:
             headers.setdefault("anthropic-version", "2023-06-01")
         else:
             headers["authorization"] = f"Bearer {target[1]}"
-        query = scope.get("query_string") or b""
-        url = self.root + path + (f"?{query.decode('latin-1')}" if query else "")
+        url = self.root + path  # no query string: LiteLLM's path sends none (Claude Code's `?beta=true`)
         if _header(scope, b"origin") is not None:
             send = self._with_cors(scope, send)
         params = deployment["litellm_params"]

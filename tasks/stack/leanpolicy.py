@@ -53,11 +53,13 @@ DEPLOYMENT_KEYS = frozenset({"model", "api_base", "api_key", "rpm", "timeout", "
 # Each is covered by the differential suite (what the upstream received, on both paths).
 _OPENAI_COMMON = {"model", "stream", "tools", "tool_choice", "parallel_tool_calls", "user"}
 BODY_KEYS = {
-    "chat": frozenset(_OPENAI_COMMON | {"messages", "stream_options", "response_format", "reasoning_effort"}),
+    # not reasoning_effort: with tools, LiteLLM sends a gpt-5 chat request to the upstream's Responses API
+    "chat": frozenset(_OPENAI_COMMON | {"messages", "stream_options", "response_format"}),
     "responses": frozenset(_OPENAI_COMMON | {"input", "instructions", "reasoning", "store", "include", "text",
-                                             "prompt_cache_key", "previous_response_id", "max_output_tokens"}),
+                                             "prompt_cache_key", "previous_response_id", "max_output_tokens",
+                                             "temperature", "metadata", "truncation", "service_tier"}),
     "messages": frozenset({"model", "messages", "stream", "system", "max_tokens", "tools", "tool_choice",
-                           "thinking", "stop_sequences", "temperature", "top_p", "top_k"}),
+                           "thinking", "stop_sequences", "temperature", "top_p", "top_k", "metadata"}),
 }
 
 Policy = namedtuple("Policy", ("off", "models"))

@@ -116,11 +116,18 @@ def path_of(headers) -> str:
     return LEAN if headers.get("x-flowgate-path") == "lean" else LITELLM
 
 
-def sent(entries: list[dict]) -> list[tuple]:
-    """What the upstream received, as compared: the path and the body (the key is each stack's own;
-    LiteLLM's path spells out `stream: false` on Messages, which means what its absence means)."""
-    return [(e["path"], {k: v for k, v in e["body"].items() if not (k == "stream" and v is False)})
-            for e in entries]
+def sent(entries: list[dict], asked: dict | None = None) -> list[tuple]:
+    """What the upstream received, as compared: the path, the query and the body (the key is each
+    stack's own). LiteLLM's path spells out `stream: false` on Messages, which means what its absence
+    means, and asks for a chat stream's usage chunk (`stream_options`) to count its cost, which it
+    strips from the client's stream when `asked` (the client's body) did not ask for it: the client
+    sees the same stream either way."""
+    def body(b: dict) -> dict:
+        out = {k: v for k, v in b.items() if not (k == "stream" and v is False)}
+        if asked is not None and "stream_options" not in asked and out.get("stream_options") == {"include_usage": True}:
+            del out["stream_options"]
+        return out
+    return [(e["path"], e["query"], body(e["body"])) for e in entries]
 
 
 def chat(st, **kwargs):
@@ -247,7 +254,7 @@ def test_6_responses_ids_round_trip_across_both_paths(stacks):
     st = stacks[LEAN]
     client = oai(st)
     # a turn LiteLLM's path serves (a parameter the lean path does not forward), then a plain one
-    first = client.responses.with_raw_response.create(model="gpt-5.5", input="turn one", temperature=1)
+    first = client.responses.with_raw_response.create(model="gpt-5.5", input="turn one", top_p=1)
     assert path_of(first.headers) == LITELLM
     forget(st)
     second = client.responses.with_raw_response.create(model="gpt-5.5", input="turn two",
@@ -259,7 +266,7 @@ def test_6_responses_ids_round_trip_across_both_paths(stacks):
     third = client.responses.with_raw_response.create(model="gpt-5.5", input="turn three")
     assert path_of(third.headers) == LEAN
     forget(st)
-    fourth = client.responses.with_raw_response.create(model="gpt-5.5", input="turn four", temperature=1,
+    fourth = client.responses.with_raw_response.create(model="gpt-5.5", input="turn four", top_p=1,
                                                        previous_response_id=third.parse().id)
     assert fourth.status_code == 200 and received(st)[0]["body"]["previous_response_id"] == third.parse().id
 
@@ -305,6 +312,55 @@ def test_8_a_failing_upstream_gets_as_many_attempts_as_on_litellms_path(stacks, 
         for kind in got:
             first, second = got[kind][1]
             assert second["at"] - first["at"] >= 1.0, kind
+
+
+TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+CLAUDE_CODE = {"model": "claude-sonnet-4-6", "max_tokens": 32000, "temperature": 1, "stream": True,
+               "system": [{"type": "text", "text": "You are Claude Code", "cache_control": {"type": "ephemeral"}}],
+               "messages": [{"role": "user", "content": [{"type": "text", "text": "hi",
+                                                          "cache_control": {"type": "ephemeral"}}]}],
+               "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object", "properties": {}}}],
+               "metadata": {"user_id": "user_abc_account__session_123"},
+               "thinking": {"type": "enabled", "budget_tokens": 1024}}
+CODEX = {"model": "gpt-5.5", "instructions": "You are Codex", "stream": True,
+         "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+         "tools": [{"type": "function", "name": "shell", "description": "run", "strict": False,
+                    "parameters": {"type": "object", "properties": {}}}],
+         "tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
+         "store": False, "include": ["reasoning.encrypted_content"], "prompt_cache_key": "abc-123",
+         "text": {"verbosity": "medium"}}
+CHAT_BASE = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("path,body,lean", [
+    ("/v1/messages?beta=true", CLAUDE_CODE, True),
+    ("/v1/responses", CODEX, True),
+    ("/v1/responses", {"model": "gpt-5.5", "input": "hi", "max_output_tokens": 100, "temperature": 1, "user": "u",
+                       "metadata": {"a": "b"}, "truncation": "auto", "service_tier": "auto"}, True),
+    ("/v1/chat/completions", {**CHAT_BASE, "stream": True}, True),
+    ("/v1/chat/completions", {**CHAT_BASE, "stream": True, "stream_options": {"include_usage": True}}, True),
+    ("/v1/chat/completions", {**CHAT_BASE, "tools": TOOLS, "tool_choice": "auto", "parallel_tool_calls": True,
+                              "user": "u1"}, True),
+    ("/v1/chat/completions", {**CHAT_BASE, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object"}}}}, True),
+    ("/v1/chat/completions", {**CHAT_BASE, "reasoning_effort": "low", "tools": TOOLS}, False),  # LiteLLM: Responses
+    ("/v1/messages", {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}],
+                      "system": "be brief", "stop_sequences": ["zz"], "top_p": 0.5, "top_k": 5,
+                      "tools": [{"name": "f", "input_schema": {"type": "object"}}], "tool_choice": {"type": "auto"}}, True),
+], ids=["claude code", "codex", "responses params", "chat stream", "chat stream usage", "chat tools",
+        "chat json schema", "chat effort and tools", "messages params"])
+def test_clients_requests_reach_the_upstream_as_litellm_sends_them(stacks, path, body, lean):
+    def post(st):
+        resp = httpx.post(st.litellm_url + path, json=body, timeout=60,
+                          headers={"Authorization": f"Bearer {st.master_key}", "anthropic-version": "2023-06-01",
+                                   "anthropic-beta": "claude-code-20250219"})
+        return resp.status_code, path_of(resp.headers)
+
+    got = both(stacks, post)
+    assert got[LEAN][0] == (200, LEAN if lean else LITELLM) and got[LITELLM][0] == (200, LITELLM)
+    assert sent(got[LEAN][1], body) == sent(got[LITELLM][1], body)
+    headers = [{k: e["headers"].get(k) for k in ("anthropic-version", "anthropic-beta")} for e in got[LEAN][1]]
+    assert headers == [{k: e["headers"].get(k) for k in ("anthropic-version", "anthropic-beta")} for e in got[LITELLM][1]]
 
 
 def test_9_parameters_reach_the_upstream_as_litellm_sends_them(stacks):
