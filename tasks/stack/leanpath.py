@@ -148,17 +148,16 @@ def litellm_state():
 
 def config_policy(root: str) -> leanpolicy.Policy:
     """The policy for the config LiteLLM booted with (CONFIG_FILE_PATH), decided once."""
-    path = os.environ.get("CONFIG_FILE_PATH")
     try:
         import yaml
 
-        with open(path or "", encoding="utf-8") as fh:
-            config = yaml.safe_load(fh) or {}
-    except (OSError, ValueError) as exc:  # yaml's errors are ValueErrors' siblings: caught below too
-        return leanpolicy.Policy(f"config unreadable: {exc}", {})
-    except Exception as exc:  # noqa: BLE001  (a config LiteLLM could not read: LiteLLM's path says why)
-        return leanpolicy.Policy(f"config unreadable: {type(exc).__name__}", {})
-    return leanpolicy.decide(config if isinstance(config, dict) else {}, root)
+        with open(os.environ.get("CONFIG_FILE_PATH") or "", encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+    except Exception as exc:  # noqa: BLE001  (unreadable, or not YAML: LiteLLM's path says why, if it can)
+        return leanpolicy.Policy(f"the config is unreadable: {type(exc).__name__}", {})
+    if not isinstance(config, dict):
+        return leanpolicy.Policy("the config is not a mapping", {})
+    return leanpolicy.decide(config, root)
 
 
 def litellm_backoff(router, retries: int, headers) -> float:

@@ -418,6 +418,20 @@ def test_a_stream_arrives_unbuffered(world):
     world(test)
 
 
+def test_the_policy_is_the_booted_configs(tmp_path, monkeypatch):
+    config = tmp_path / "config.yaml"
+    config.write_text("model_list: []\nlitellm_settings: {callbacks: [detect_prompt_injection]}\n")
+    monkeypatch.setenv("CONFIG_FILE_PATH", str(config))
+    assert leanpath.config_policy("http://127.0.0.1:8317").off == "litellm_settings.callbacks"
+    config.write_text("model_list: []\nlitellm_settings: {num_retries: 1}\n")
+    assert leanpath.config_policy("http://127.0.0.1:8317") == leanpolicy.Policy(None, {})
+    for text in ("- a list\n", "key: [unclosed\n"):  # not a mapping, not YAML: LiteLLM's path for all
+        config.write_text(text)
+        assert leanpath.config_policy("http://127.0.0.1:8317").off.startswith("the config is")
+    monkeypatch.setenv("CONFIG_FILE_PATH", str(tmp_path / "missing.yaml"))
+    assert leanpath.config_policy("http://127.0.0.1:8317").off == "the config is unreadable: FileNotFoundError"
+
+
 def test_without_an_upstream_the_app_is_litellms_own(monkeypatch):
     sentinel = object()
     monkeypatch.delenv("FLOWGATE_LEAN_UPSTREAM", raising=False)
