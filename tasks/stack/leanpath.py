@@ -30,7 +30,7 @@ client as the upstream sent it. A stream the upstream cuts off after its first b
 incomplete (no end of body: the recorder writes it as an error). The upstream receives what
 LiteLLM's path would send (tests/integration/test_lean_differential.py compares them): the same
 body (a key LiteLLM would change takes its path: leanpolicy.BODY_KEYS), no query string, Anthropic's
-headers on Messages only. Known differences, none a client acts on: LiteLLM asks the upstream for a
+headers on Messages only, with the `anthropic-beta` LiteLLM's own rule makes of them. Known differences, none a client acts on: LiteLLM asks the upstream for a
 chat stream's usage chunk (for its cost tracking) and strips it when the client did not ask, where
 the lean path does not ask; a usage chunk the client asked for keeps the upstream's `choices: []`
 (LiteLLM's has one empty choice); a failed lean attempt does not count towards the deployment's
@@ -125,6 +125,19 @@ def litellm_encoded(response_id) -> bool:
         return True
 
 
+def anthropic_betas(headers: dict, data: dict) -> dict | None:
+    """`headers` with the `anthropic-beta` LiteLLM's path sends for this Messages body (its own rule:
+    the client's betas plus those the body's features need, e.g. context_management's, sorted);
+    None when that rule cannot be applied (the request then takes LiteLLM's path)."""
+    try:
+        from litellm.llms.anthropic.pass_through.messages.transformation import AnthropicMessagesConfig
+
+        return dict(AnthropicMessagesConfig._update_headers_with_anthropic_beta(
+            headers, data, custom_llm_provider="anthropic", messages=data.get("messages") or ()))
+    except Exception:  # noqa: BLE001  (a LiteLLM without it, or a body it cannot read)
+        return None
+
+
 def forwardable(deployment: dict, protocol: str, root: str, model: str) -> tuple[str, str] | None:
     """(upstream model id, key) when `deployment` is CLIProxyAPI in the request's protocol and the
     model's name is the upstream's own, else None."""
@@ -169,15 +182,16 @@ def litellm_backoff(router, retries: int, headers) -> float:
                                  min_timeout=getattr(router, "retry_after", 0) or 0)
 
 
-def _loads():
+def _json():
+    """(loads, dumps to bytes): orjson, which comes with LiteLLM; plain json when it does not."""
     try:
         import orjson
 
-        return orjson.loads
-    except ImportError:  # orjson comes with LiteLLM; plain json when it does not
+        return orjson.loads, orjson.dumps
+    except ImportError:
         import json
 
-        return json.loads
+        return json.loads, lambda v: json.dumps(v, separators=(",", ":")).encode()
 
 
 class LeanPath:
@@ -185,7 +199,7 @@ class LeanPath:
         self.app, self.root, self.state = app, root.rstrip("/"), state
         self.policy = policy  # default: decided from the booted config on the first request
         self.cors = cors  # default: LiteLLM's CORSMiddleware settings, read on the first request
-        self.loads = _loads()
+        self.loads, self.dumps = _json()
         self.backoff = litellm_backoff  # seconds before a retry (tests pass their own)
         self.session = None
         self.version = None
@@ -230,7 +244,10 @@ class LeanPath:
             return raw
         model = data.get("model") if isinstance(data, dict) else None
         protocol, path, kind = route
-        if not isinstance(model, str) or model in policy.models or not leanpolicy.BODY_KEYS[kind].issuperset(data):
+        if not isinstance(model, str) or model in policy.models:
+            return raw
+        dropped = leanpolicy.DROPPED[kind].intersection(data)
+        if not leanpolicy.BODY_KEYS[kind].union(dropped).issuperset(data):
             return raw
         if litellm_encoded(data.get("previous_response_id")):  # a turn LiteLLM served: it decodes the id
             return raw
@@ -253,6 +270,9 @@ class LeanPath:
             if value is not None:
                 headers[name.decode()] = value.decode("latin-1")
         if protocol == "anthropic":
+            headers = anthropic_betas(headers, data)
+            if headers is None:
+                return raw
             headers["x-api-key"] = target[1]
             headers.setdefault("anthropic-version", "2023-06-01")
         else:
@@ -260,6 +280,8 @@ class LeanPath:
         url = self.root + path  # no query string: LiteLLM's path sends none (Claude Code's `?beta=true`)
         if _header(scope, b"origin") is not None:
             send = self._with_cors(scope, send)
+        if dropped:  # what LiteLLM's path leaves out (Codex's client_metadata)
+            raw = self._replace({k: v for k, v in data.items() if k not in dropped})
         params = deployment["litellm_params"]
         stream = bool(data.get("stream"))
         try:
@@ -300,9 +322,7 @@ class LeanPath:
         return value if isinstance(value, int) and value > 0 else 0
 
     def _replace(self, data: dict, **changes) -> bytes:
-        import json
-
-        return json.dumps({**data, **changes}, separators=(",", ":")).encode()
+        return self.dumps({**data, **changes})
 
     def _answer_headers(self, model: str, params: dict, deployment: dict) -> list:
         if self.version is None:

@@ -25,7 +25,8 @@ What sends requests to LiteLLM's path:
   content_policy_fallbacks (LiteLLM falls back on a 4xx too), a named model whose litellm_params the
   lean path does not apply (anything outside DEPLOYMENT_KEYS), a tpm limit, an alias (a name whose
   upstream id differs: LiteLLM answers with the client's name), a deployment that is not CLIProxyAPI;
-- one request: a body key outside BODY_KEYS for its route (LiteLLM may drop, rename or act on it),
+- one request: a body key outside BODY_KEYS (and DROPPED, which it leaves out as LiteLLM does) for
+  its route (LiteLLM may drop, rename or act on it),
   a Responses `previous_response_id` LiteLLM encoded, a LiteLLM request key.
 """
 
@@ -59,8 +60,11 @@ BODY_KEYS = {
                                              "prompt_cache_key", "previous_response_id", "max_output_tokens",
                                              "temperature", "metadata", "truncation", "service_tier"}),
     "messages": frozenset({"model", "messages", "stream", "system", "max_tokens", "tools", "tool_choice",
-                           "thinking", "stop_sequences", "temperature", "top_p", "top_k", "metadata"}),
+                           "thinking", "stop_sequences", "temperature", "top_p", "top_k", "metadata",
+                           "context_management", "output_config"}),
 }
+# Body keys LiteLLM's path leaves out of what it sends upstream: the lean path leaves them out too.
+DROPPED = {"chat": frozenset(), "responses": frozenset({"client_metadata"}), "messages": frozenset()}
 
 Policy = namedtuple("Policy", ("off", "models"))
 Policy.__doc__ = """off: why no request takes the lean path (a setting's dotted name), or None;

@@ -322,14 +322,16 @@ CLAUDE_CODE = {"model": "claude-sonnet-4-6", "max_tokens": 32000, "temperature":
                                                           "cache_control": {"type": "ephemeral"}}]}],
                "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object", "properties": {}}}],
                "metadata": {"user_id": "user_abc_account__session_123"},
-               "thinking": {"type": "enabled", "budget_tokens": 1024}}
+               "thinking": {"type": "enabled", "budget_tokens": 1024}, "output_config": {"effort": "high"},
+               "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}}
 CODEX = {"model": "gpt-5.5", "instructions": "You are Codex", "stream": True,
          "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
          "tools": [{"type": "function", "name": "shell", "description": "run", "strict": False,
                     "parameters": {"type": "object", "properties": {}}}],
          "tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
          "store": False, "include": ["reasoning.encrypted_content"], "prompt_cache_key": "abc-123",
-         "text": {"verbosity": "medium"}}
+         "text": {"verbosity": "medium"},
+         "client_metadata": {"session_id": "0a1b", "x-codex-turn-metadata": '{"turn_id":"0a1c"}'}}  # LiteLLM drops it
 CHAT_BASE = {"model": "gpt-5.5", "messages": [{"role": "user", "content": "hi"}]}
 
 
