@@ -7,8 +7,8 @@ rendered LiteLLM config, by tasks.stack.leanpolicy (an allow-list: any callback,
 alias map, header forwarding, 4xx fallback rule or setting it does not know sends the affected
 requests, or all of them, to LiteLLM's path; `litellm.lean_path: false` turns it off). A request it
 takes is one LiteLLM would forward unchanged: CLIProxyAPI speaks chat completions, Responses and
-Messages natively, so the raw body (model id replaced by the deployment's: only for pattern routes,
-where they are equal) goes out on a pooled connection and the answer streams back unbuffered.
+Messages natively, so the raw body (less what LiteLLM leaves out: leanpolicy.DROPPED) goes out on a
+pooled connection and the answer streams back unbuffered.
 LiteLLM's Router still makes every decision: which deployment (explicit or pattern routes), its
 cooldowns, and its rpm check and count (the pre-call check, which shares counts through Redis with
 replicas). What it keeps as LiteLLM's path does:
@@ -27,10 +27,12 @@ Anything else goes to LiteLLM's normal path with the body replayed: a missing or
 (LiteLLM answers 401 through FlowGate's hook), a route or body key the lean path does not forward
 as it is, no deployment or one over its rpm limit. An upstream 4xx it does not retry reaches the
 client as the upstream sent it. A stream the upstream cuts off after its first byte is left
-incomplete (no end of body: the recorder writes it as an error). The upstream receives what
-LiteLLM's path would send (tests/integration/test_lean_differential.py compares them): the same
-body (a key LiteLLM would change takes its path: leanpolicy.BODY_KEYS), no query string, Anthropic's
-headers on Messages only, with the `anthropic-beta` LiteLLM's own rule makes of them. Known differences, none a client acts on: LiteLLM asks the upstream for a
+incomplete (no end of body: the recorder writes it as an error).
+
+The upstream receives what LiteLLM's path would send (tests/integration/test_lean_differential.py
+compares them): the same body (a key LiteLLM would change takes its path: leanpolicy.BODY_KEYS), no
+query string, Anthropic's headers on Messages only, with the `anthropic-beta` LiteLLM's own rule
+makes of them. Known differences, none a client acts on: LiteLLM asks the upstream for a
 chat stream's usage chunk (for its cost tracking) and strips it when the client did not ask, where
 the lean path does not ask; a usage chunk the client asked for keeps the upstream's `choices: []`
 (LiteLLM's has one empty choice); a failed lean attempt does not count towards the deployment's
