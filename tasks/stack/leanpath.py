@@ -208,7 +208,7 @@ class LeanPath:
 
     async def __call__(self, scope, receive, send):
         route = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if route is None:
+        if route is None or self._policy().off:  # LiteLLM's path reads the body itself
             return await self.app(scope, receive, send)
         body, more, size = [], True, 0
         while more:
@@ -233,9 +233,7 @@ class LeanPath:
 
     async def _forward(self, scope, raw: bytes, route, send) -> bytes | None:
         """Serve the request on the lean path (None); or the body LiteLLM's path is to serve (nothing sent)."""
-        policy = self._policy()
-        if policy.off:
-            return raw
+        policy = self.policy
         master, router = self.state()
         key = sent_key(scope)
         if not (master and router and key and hmac.compare_digest(key.encode(), master.encode())):
