@@ -36,8 +36,9 @@ makes of them. Known differences, none a client acts on: LiteLLM asks the upstre
 chat stream's usage chunk (for its cost tracking) and strips it when the client did not ask, where
 the lean path does not ask; a usage chunk the client asked for keeps the upstream's `choices: []`
 (LiteLLM's has one empty choice); a failed lean attempt does not count towards the deployment's
-cooldown (LiteLLM's retries after it do); no `x-litellm-response-cost` (it needs the answer's usage
-before its head).
+cooldown (LiteLLM's retries after it do; FlowGate's model groups have one deployment each, which
+LiteLLM does not cool down for the errors it retries); no `x-litellm-response-cost` (it needs the
+answer's usage before its head).
 
 Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGate's launch unless
 `litellm.lean_path: false`).
