@@ -39,12 +39,17 @@ litellm_settings:
   drop_params: true
   num_retries: 1
   request_timeout: 2
+  set_verbose: false
 router_settings:
   routing_strategy: simple-shuffle
   retry_after: 1   # LiteLLM's least wait before a retry
   timeout: 2
+  allowed_fails: 3
+  cooldown_time: 5
   fallbacks:
     - double-status-400: [gpt-5.5]
+  context_window_fallbacks:
+    - gpt-5.4: [gpt-5.5]
 """
 GUARDED = """litellm_settings:
   callbacks: [detect_prompt_injection]
@@ -232,6 +237,12 @@ def test_3_a_400_falls_back_on_both_paths(stacks):
     got = both(stacks, chat, model="double-status-400")
     assert got[LEAN][0] == got[LITELLM][0] and got[LEAN][0][0] == 200
     assert got[LEAN][0][1][1] == "double(gpt-5.5): hello there" and got[LEAN][0][2] == LITELLM
+    assert sent(got[LEAN][1]) == sent(got[LITELLM][1])
+
+
+def test_3_a_model_with_context_window_fallbacks_takes_litellms_path_on_both(stacks):
+    got = both(stacks, chat, model="gpt-5.4")
+    assert got[LEAN][0] == got[LITELLM][0] and got[LEAN][0][0] == 200 and got[LEAN][0][2] == LITELLM
     assert sent(got[LEAN][1]) == sent(got[LITELLM][1])
 
 
