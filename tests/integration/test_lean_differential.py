@@ -188,6 +188,31 @@ def test_responses_and_messages_match_through_both_paths(stacks):
         assert sent(got[LEAN][1]) == sent(got[LITELLM][1]), call.__name__
 
 
+def test_streams_give_the_sdk_the_same_events_on_both_paths(stacks):
+    def chat_stream(st):
+        chunks = list(oai(st).chat.completions.create(model="gpt-5.5", stream=True,
+                                                      messages=[{"role": "user", "content": "stream it"}]))
+        return ("".join(c.choices[0].delta.content or "" for c in chunks if c.choices),
+                [c.choices[0].finish_reason for c in chunks if c.choices][-1])
+
+    def responses_stream(st):
+        events = list(oai(st).responses.create(model="gpt-5.5", input="stream it", stream=True))
+        done = [e for e in events if e.type == "response.completed"]
+        return [e.type for e in events], done[0].response.output_text if done else None
+
+    def messages_stream(st):
+        with claude(st).messages.stream(model="claude-sonnet-4-6", max_tokens=64,
+                                        messages=[{"role": "user", "content": "stream it"}]) as stream:
+            events = [e.type for e in stream]
+            final = stream.get_final_message()
+        return events, final.content[0].text, final.stop_reason, final.usage.output_tokens
+
+    for call in (chat_stream, responses_stream, messages_stream):
+        got = both(stacks, call)
+        assert got[LEAN][0] == got[LITELLM][0], call.__name__
+        assert sent(got[LEAN][1], {"stream": True}) == sent(got[LITELLM][1], {"stream": True}), call.__name__
+
+
 # ---------------------------------------------------------------------------------------- the cases
 
 def test_1_a_guardrail_blocks_and_the_upstream_never_sees_the_request(stacks):
