@@ -24,6 +24,7 @@ BATCH_MAX = 500
 BATCH_WAIT = 0.5  # seconds the writer collects a batch before writing it
 RETRY_S = 30.0  # after a failure, the writer tries the database again this much later
 PRUNE_EVERY = 3600.0
+UNPARSED = "unparsed: "  # the error of a row whose bodies the writer could not read (not the request's failure)
 CUT_OFF = "the answer was cut off before its end"  # the error a response with no end of body is recorded with
 SKIP = ("/health", "/flowgate/", "/favicon.ico")  # probes and the dashboard are not gateway traffic
 
@@ -157,7 +158,7 @@ class Writer(threading.Thread):
             elif not ended:  # the answer began, then broke off (an upstream that cut its stream)
                 fields["error"] = CUT_OFF
         except Exception as exc:  # noqa: BLE001  (a body nobody foresaw must not stop the writer)
-            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"unparsed: {exc}"[:300]}
+            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"{UNPARSED}{exc}"[:300]}
         return {"ts": ts, "route": route[:200], "method": method, "model": model, "status": status,
                 "latency_ms": round(latency * 1000, 2), "ttfb_ms": round(ttfb * 1000, 2) if ttfb is not None else None,
                 "stream": int(event_stream or streamed), "account": None, **fields}
