@@ -71,6 +71,8 @@ HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "serve
 BODY_LIMIT = 32 * 2**20  # bytes: a larger body goes to LiteLLM's path (and its own limit)
 CONNECT_TIMEOUT = 10  # seconds at most to connect (a refused connection goes to LiteLLM's path at once)
 TIMED_OUT = b'{"error":{"message":"the upstream did not answer in time","type":"timeout","code":"408"}}'
+DISCONNECTED = (b'{"error":{"message":"the upstream closed the connection before answering",'
+                b'"type":"api_connection_error","code":"500"}}')
 RETRIED = frozenset({408, 409, 429})  # and every 5xx: litellm.should_retry
 
 
@@ -286,7 +288,7 @@ class LeanPath:
         params = deployment["litellm_params"]
         stream = bool(data.get("stream"))
         try:
-            await self._relay(url, raw, headers, send, self._answer_headers(model, params, deployment),
+            await self._relay(url, raw, headers, send, self._answer_headers(params, deployment),
                               self._timeouts(router, params, stream))
             return None
         except Retry as failed:
@@ -325,7 +327,7 @@ class LeanPath:
     def _replace(self, data: dict, **changes) -> bytes:
         return self.dumps({**data, **changes})
 
-    def _answer_headers(self, model: str, params: dict, deployment: dict) -> list:
+    def _answer_headers(self, params: dict, deployment: dict) -> list:
         if self.version is None:
             try:
                 from litellm._version import version
@@ -382,8 +384,10 @@ class LeanPath:
                 total=None, connect=None, sock_connect=connect, sock_read=read))
         except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError):
             raise Retry() from None  # no connection: nothing reached the upstream
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError):  # sent, then silence or a reset
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):  # sent, then silence past the timeout
             raise Retry(answer=(408, [(b"content-type", b"application/json"), *extra], TIMED_OUT)) from None
+        except (aiohttp.ClientConnectionError, OSError):  # sent, then the connection closed or reset
+            raise Retry(answer=(500, [(b"content-type", b"application/json"), *extra], DISCONNECTED)) from None
         try:
             out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                    if k.lower() not in HOP_HEADERS]

@@ -76,6 +76,9 @@ class Upstream:
             return web.json_response({"error": {"message": "upstream failure"}}, status=500)
         if model.startswith("busy"):
             return web.json_response({"error": {"message": "slow down"}}, status=429, headers={"retry-after": "7"})
+        if model.startswith("drop"):  # the connection closes before any answer
+            request.transport.close()
+            return web.Response()
         if model.startswith("stall"):  # no answer at all until the test ends
             await asyncio.wait_for(self.gate.wait(), DEADLINE)
         if model.startswith("late"):
@@ -293,6 +296,20 @@ def test_an_upstream_silent_past_the_timeout_before_its_head_is_a_timeout_litell
             assert status == 299 and json.loads(inner.got[0][1])["num_retries"] == 0
         else:  # none left: a 408 in the request's protocol family, as LiteLLM's timeout answers
             assert status == 408 and not inner.got and json.loads(b"".join(chunks))["error"]["code"] == "408"
+        assert len(upstream.seen) == 1
+    world(test)
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_connection_closed_before_the_head_is_an_error_litellm_retries(world, retries):
+    async def test(lean, upstream, inner, router):
+        router.num_retries = retries
+        router.deployments["drop"] = deployment("openai/drop", lean.root + "/v1")
+        status, _, chunks = await call(lean, "/v1/chat/completions", {**CHAT, "model": "drop"})
+        if retries:
+            assert status == 299 and json.loads(inner.got[0][1])["num_retries"] == 0
+        else:  # no extra attempt: the failure answered as LiteLLM's connection error is (500)
+            assert status == 500 and not inner.got and "closed the connection" in json.loads(b"".join(chunks))["error"]["message"]
         assert len(upstream.seen) == 1
     world(test)
 
