@@ -18,8 +18,10 @@ replicas). What it keeps as LiteLLM's path does:
   connection, a timeout) before the first byte waits as LiteLLM would (`retry-after` honoured) and
   goes to LiteLLM's path with one retry fewer (`num_retries`), so the upstream sees LiteLLM's count;
   with no retry left the answer is relayed as it came;
-- headers: `x-litellm-call-id`, `-model-id`, `-model-api-base`, `-version` as LiteLLM sends them,
-  CORS from LiteLLM's own middleware settings, no compression requested upstream;
+- headers: `x-litellm-call-id`, `-model-id`, `-model-name`, `-model-api-base`, `-version`,
+  `-model-group`, `-attempted-retries`, `-attempted-fallbacks`, the security headers and a stream's
+  `x-accel-buffering` as LiteLLM sends them, CORS from LiteLLM's own middleware settings, no
+  compression requested upstream;
 - Responses ids: a `previous_response_id` LiteLLM issued (a turn it served: encoded, or encrypted
   by its proxy) takes LiteLLM's path, which decodes it; the lean path's ids are the upstream's,
   which LiteLLM forwards as they are.
@@ -67,6 +69,10 @@ ROUTES = {
 # passed on to the upstream, per protocol (LiteLLM's path passes Anthropic's own headers on Messages only)
 CLIENT_HEADERS = {"anthropic": (b"anthropic-version", b"anthropic-beta", b"accept"), "openai": (b"accept",)}
 PATH_HEADER = (b"x-flowgate-path", b"lean")  # on answers the lean path served: which path answered
+# on every answer, as LiteLLM's path sends them (its retry and fallback counts; its security middleware's)
+STATIC_HEADERS = ((b"x-litellm-attempted-retries", b"0"), (b"x-litellm-attempted-fallbacks", b"0"),
+                  (b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+                  (b"x-content-type-options", b"nosniff"), PATH_HEADER)
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "server", "date"})
 BODY_LIMIT = 32 * 2**20  # bytes: a larger body goes to LiteLLM's path (and its own limit)
 CONNECT_TIMEOUT = 10  # seconds at most to connect (a refused connection goes to LiteLLM's path at once)
@@ -288,7 +294,7 @@ class LeanPath:
         params = deployment["litellm_params"]
         stream = bool(data.get("stream"))
         try:
-            await self._relay(url, raw, headers, send, self._answer_headers(params, deployment),
+            await self._relay(url, raw, headers, send, self._answer_headers(protocol, model, params, deployment),
                               self._timeouts(router, params, stream))
             return None
         except Retry as failed:
@@ -327,7 +333,9 @@ class LeanPath:
     def _replace(self, data: dict, **changes) -> bytes:
         return self.dumps({**data, **changes})
 
-    def _answer_headers(self, params: dict, deployment: dict) -> list:
+    def _answer_headers(self, protocol: str, model: str, params: dict, deployment: dict) -> list:
+        """The headers LiteLLM's path puts on an answer, those that need no answer to know (not its
+        cost and durations, nor the upstream's headers again as `llm_provider-*`)."""
         if self.version is None:
             try:
                 from litellm._version import version
@@ -336,8 +344,10 @@ class LeanPath:
             self.version = str(version).encode()
         out = [(b"x-litellm-call-id", str(uuid.uuid4()).encode()),
                (b"x-litellm-model-id", str((deployment.get("model_info") or {}).get("id") or "").encode("latin-1")),
+               (b"x-litellm-model-name", f"{protocol}/{model}".encode("latin-1")),
                (b"x-litellm-model-api-base", str(params.get("api_base") or "").encode("latin-1")),
-               (b"x-litellm-version", self.version), PATH_HEADER]
+               (b"x-litellm-version", self.version), (b"x-litellm-model-group", model.encode("latin-1")),
+               *STATIC_HEADERS]
         return [h for h in out if h[1]]
 
     def _with_cors(self, scope, send):
@@ -392,6 +402,8 @@ class LeanPath:
             out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                    if k.lower() not in HOP_HEADERS]
             out += extra
+            if resp.content_type == "text/event-stream":
+                out.append((b"x-accel-buffering", b"no"))  # as LiteLLM's path: no proxy buffers a stream
             if resp.status >= 500 or resp.status in RETRIED:
                 try:
                     body = await resp.read()

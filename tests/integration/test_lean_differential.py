@@ -60,7 +60,12 @@ general_settings:
   forward_client_headers_to_llm_api: true
 """
 LEAN, LITELLM = "lean", "litellm"
-LITELLM_HEADERS = ("x-litellm-call-id", "x-litellm-model-id", "x-litellm-model-api-base", "x-litellm-version")
+# Present on both paths (the value of those after `*` alike): not the cost and durations LiteLLM
+# knows only from the answer, nor its `llm_provider-*` copies of the upstream's headers.
+LITELLM_HEADERS = ("x-litellm-call-id", "x-litellm-model-id", "x-litellm-model-api-base", "*", "x-litellm-version",
+                   "x-litellm-model-name", "x-litellm-model-group", "x-litellm-attempted-retries",
+                   "x-litellm-attempted-fallbacks", "x-frame-options", "content-security-policy",
+                   "x-content-type-options")
 
 
 def _up(tmp_path_factory, github, name: str, extra: str, lean: bool):
@@ -316,12 +321,21 @@ def test_7_headers_and_cors_as_litellm_sends_them(stacks):
         resp = httpx.post(f"{st.litellm_url}/v1/chat/completions", timeout=60,
                           headers={"Authorization": f"Bearer {st.master_key}", "Origin": "http://app.example"},
                           json={"model": "gpt-5.5", "messages": [{"role": "user", "content": "cors"}]})
-        return resp.status_code, {h: bool(resp.headers.get(h)) for h in LITELLM_HEADERS}, \
+        same = LITELLM_HEADERS[LITELLM_HEADERS.index("*") + 1:]
+        return resp.status_code, {h: resp.headers.get(h) if h in same else bool(resp.headers.get(h))
+                                  for h in LITELLM_HEADERS if h != "*"}, \
             resp.headers.get("access-control-allow-origin"), resp.headers.get("access-control-allow-credentials"), \
-            path_of(resp.headers)
+            streamed(st), path_of(resp.headers)
+
+    def streamed(st):
+        with httpx.stream("POST", f"{st.litellm_url}/v1/chat/completions", timeout=60,
+                          headers={"Authorization": f"Bearer {st.master_key}"},
+                          json={"model": "gpt-5.5", "stream": True, "messages": [{"role": "user", "content": "s"}]}) as r:
+            r.read()
+            return r.headers.get("x-accel-buffering")
 
     lean, litellm = head(stacks[LEAN]), head(stacks[LITELLM])
-    assert lean[:4] == litellm[:4] and lean[4] == LEAN
+    assert lean[:5] == litellm[:5] and lean[5] == LEAN and lean[4] == "no"
     assert lean[2] == "*" and all(lean[1].values())  # LiteLLM's CORS: any origin, no credentials
     st = stacks["guarded"]  # forward_client_headers_to_llm_api
     forget(st)
