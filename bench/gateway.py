@@ -4,7 +4,10 @@ three paths to the same instant upstream (bench/_upstream.py):
 - direct: the upstream alone;
 - bare: `litellm --config` (one worker process, as FlowGate runs by default);
 - flowgate: FlowGate's launcher (`python -m tasks.stack.launcher litellm`), the same config with
-  FlowGate's key hook, told where CLIProxyAPI is (here: the bench upstream) as `doit up` tells it.
+  FlowGate's key hook, told where CLIProxyAPI is (here: the bench upstream) as `doit up` tells it;
+- fg-litellm: the same launcher on a config that sends every request to LiteLLM's path (fallbacks for
+  both models, as the `reliable` profile has: tasks.stack.leanpolicy), so the cost of the lean path's
+  check and the body's replay in front of LiteLLM shows beside bare LiteLLM.
 
 Load comes from `wrk` (Debian package `wrk`; one thread, a Lua body); stream timings from a client
 here that reads the first body bytes. Per path: added latency p50/p99 on one connection
@@ -57,6 +60,10 @@ general_settings:
   master_key: {key}
   custom_auth: flowgate_auth.user_api_key_auth
 """
+# Fallbacks for both models: the lean path stands aside for them (LiteLLM falls back on a 400 too).
+TO_LITELLM = CONFIG.replace("router_settings: {{routing_strategy: simple-shuffle}}",
+                            "router_settings: {{routing_strategy: simple-shuffle, fallbacks: "
+                            "[{{gpt-5: [claude-sonnet-4-5]}}, {{claude-sonnet-4-5: [gpt-5]}}]}}")
 
 
 def free_port() -> int:
@@ -173,6 +180,17 @@ def measure(name: str, port: int, tmp: Path, auth: bool) -> dict:
     return row
 
 
+def served_path(port: int) -> str:
+    """Which path answered a chat request (`x-flowgate-path`), so a row measures what it names."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", APIS["chat"][0], body=APIS["chat"][1],
+                 headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.getheader("x-flowgate-path") or "litellm"
+
+
 def rss_run(pid: int, port: int, tmp: Path) -> tuple[float, float, int, int, float]:
     """wrk runs for its whole -d even when a script stops its thread: rounds of 10 s until the count."""
     before, start, total, failed = rss_mb(pid), time.perf_counter(), 0, 0
@@ -204,7 +222,7 @@ def litellm_env(tmp: Path, root: str) -> dict:
 
 
 def report(rows: list[dict], rss) -> None:
-    direct, bare, fg = rows
+    direct, bare, fg, to_litellm = rows
     print(f"\n{os.cpu_count()} CPUs; latency: 1 connection x {LATENCY_SECONDS:g} s per API; throughput: 32 connections x "
           f"{SECONDS:g} s (chat); first bytes: {STREAMS} streamed + {STREAMS} plain per API; one LiteLLM process per gateway")
     print(f"{'path':9} {'chat p50/p99 ms':>17} {'responses p50':>14} {'messages p50':>13} {'req/s @32':>10} "
@@ -222,12 +240,18 @@ def report(rows: list[dict], rss) -> None:
     print(f"added latency p99, chat     : bare {added(bare, q='p99'):6.2f} ms, flowgate {added(fg, q='p99'):6.2f} ms")
     print(f"throughput at 32 connections: flowgate {fg['throughput']['rps']:.0f} / bare {bare['throughput']['rps']:.0f} "
           f"req/s = {fg['throughput']['rps'] / bare['throughput']['rps']:.2f}x")
+    for api in APIS:
+        print(f"on LiteLLM's path (fg-litellm), {api:9}: added p50 {added(to_litellm, api):6.2f} ms = "
+              f"{added(to_litellm, api) - added(bare, api):+.2f} ms over bare LiteLLM")
+    print(f"throughput on LiteLLM's path: fg-litellm {to_litellm['throughput']['rps']:.0f} / bare "
+          f"{bare['throughput']['rps']:.0f} req/s = {to_litellm['throughput']['rps'] / bare['throughput']['rps']:.2f}x")
     def over(r, api, kind):
         return r[f"{kind}_{api}"] - direct[f"{kind}_{api}"]
     for api in APIS:  # both from the same alternating client (ttfb)
         print(f"stream TTFB overhead, {api:9}: flowgate {over(fg, api, 'ttfb'):6.2f} ms vs non-stream "
               f"{over(fg, api, 'plain'):.2f} ms (bare {over(bare, api, 'ttfb'):.2f} vs {over(bare, api, 'plain'):.2f})")
-    print(f"failed: direct {direct['failed']}, bare {bare['failed']}, flowgate {fg['failed']}")
+    print(f"failed: direct {direct['failed']}, bare {bare['failed']}, flowgate {fg['failed']}, "
+          f"fg-litellm {to_litellm['failed']}")
     before, after, total, failed, took = rss
     print(f"RSS of FlowGate's LiteLLM process: {before:.1f} MB before, {after:.1f} MB after {total} requests "
           f"({failed} failed, {took:.0f} s) = {after - before:+.1f} MB")
@@ -237,7 +261,8 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     tmp, up_port, root = workdir("bench-gateway-", CONFIG)
-    bare_port, fg_port = free_port(), free_port()
+    (tmp / "config.litellm.yaml").write_text(TO_LITELLM.format(root=root, key=KEY))
+    bare_port, fg_port, fgl_port = free_port(), free_port(), free_port()
     env, services, rows = litellm_env(tmp, root), [], []
     try:
         up = Service([sys.executable, str(Path(__file__).with_name("_upstream.py")), str(up_port)], up_port, "/")
@@ -254,8 +279,17 @@ def main() -> None:
             fg = Service([sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
                           "--port", str(fg_port), "--grace", "5"], fg_port, "/health/liveliness", env, tmp, log)
         services.append(fg)
+        assert served_path(fg_port) == "lean", "the default config is not on the lean path"
         rows.append(measure("flowgate", fg_port, tmp, True))
         rss = rss_run(fg.proc.pid, fg_port, tmp)
+        fg.stop()
+        with open(tmp / "fg-litellm.log", "w") as log:
+            fgl = Service([sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
+                           "--port", str(fgl_port), "--grace", "5"], fgl_port, "/health/liveliness",
+                          {**env, "CONFIG_FILE_PATH": str(tmp / "config.litellm.yaml")}, tmp, log)
+        services.append(fgl)
+        assert served_path(fgl_port) == "litellm", "the fallback config is not on LiteLLM's path"
+        rows.append(measure("fg-litellm", fgl_port, tmp, True))
     finally:
         for s in services:
             s.stop()

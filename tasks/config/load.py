@@ -88,6 +88,8 @@ _LITELLM = Mapping({
     "stop_timeout": _seconds(10, 0, 600),
     "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_rule=ENV_NAME),
     "replicas": REPLICAS,
+    # The lean path in front of LiteLLM (tasks.stack.leanpath): false sends every request to LiteLLM's own path.
+    "lean_path": Scalar(bool, default=True),
 })
 _RELEASE = Mapping({
     "repo": Scalar(str, default=lines.MAINLINE_REPO, what="owner/name"),
@@ -344,6 +346,11 @@ def _cross_check(cfg: dict) -> list[Problem]:
     for name, svc in services:
         if not svc["allow_remote"] and not is_loopback(svc["host"]):
             problems.append(Problem((name, "host"), f"{svc['host']!r} is not a loopback address; set {name}.allow_remote: true to expose the service beyond this machine"))
+    from ..stack.launcher_files import LEAN_UPSTREAM_ENV
+
+    if LEAN_UPSTREAM_ENV in cfg["litellm"]["env"]:  # the launch's own: a copy here would decide silently
+        problems.append(Problem(("litellm", "env", LEAN_UPSTREAM_ENV), "is FlowGate's own (where the lean path "
+                                "forwards); to turn the lean path off set litellm.lean_path: false"))
     if cfg["cliproxy"]["enabled"] and cfg["litellm"]["port"] == cfg["cliproxy"]["port"]:
         problems.append(Problem(("cliproxy", "port"), f"is the same as litellm.port ({cfg['litellm']['port']}); the two services need different ports"))
     return problems + shape_problems(cfg["cliproxy"]) + team_problems(cfg)

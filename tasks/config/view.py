@@ -23,7 +23,8 @@ def _view(name: str, fields: tuple[str, ...], doc: str):
     return cls
 
 
-LiteLLM = _view("LiteLLM", ("host", "port", "allow_remote", "start_timeout", "stop_timeout", "env", "replicas"),
+LiteLLM = _view("LiteLLM", ("host", "port", "allow_remote", "start_timeout", "stop_timeout", "env", "replicas",
+                            "lean_path"),
                 "litellm: settings of the gateway (the LiteLLM proxy and its replicas).")
 CLIProxy = _view("CLIProxy", ("enabled", "host", "port", "allow_remote", "binary", "release", "start_timeout",
                               "stop_timeout", "settings", "store", "api_keys"),
@@ -32,7 +33,7 @@ Redis = _view("Redis", ("url", "password_env", "password_file", "managed", "port
                         "binary", "host"),
               "redis: the shared router state (managed: FlowGate runs it on 127.0.0.1).")
 
-_DEFAULTS = {"replicas": 1, "store": None, "api_keys": (), "host": "127.0.0.1", "binary": None}
+_DEFAULTS = {"replicas": 1, "store": None, "api_keys": (), "host": "127.0.0.1", "binary": None, "lean_path": True}
 
 
 def _make(cls, data: dict | None):

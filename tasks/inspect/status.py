@@ -123,6 +123,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "quota": quota,  # {"accounts": [...]} per account (tasks.accounts.quota), or {"error": ...}
         "stale_clients": stale(paths, stack) if stack else [],
         "models": _models(paths, stack),
+        "lean_path": _lean_path(paths, stack),
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -183,6 +184,16 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
             "unserved": [{"model": m, "used_by": who} for m, who in unserved.items()]}
 
 
+def _lean_path(paths: Paths, stack: dict | None) -> str | None:
+    """Which path serves which models, and why, in one line (tasks.stack.leanpolicy)."""
+    if not stack:
+        return None
+    from ..services.litellm import lean_policy
+    from ..stack.leanpolicy import summary
+
+    return summary(lean_policy(paths, stack))
+
+
 def _uptime(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -228,6 +239,8 @@ def table(report: dict) -> str:
     lines += notes
     source = " (selected with `doit profile`)" if report.get("profile_source") == "selected" else ""
     lines.append(f"profile: {report['profile'] or 'unknown (config not loaded)'}{source}")
+    if report.get("lean_path"):
+        lines.append(printable(report["lean_path"]))
     if report.get("pending"):
         lines.append("`uv run doit up` would:")
         lines += [f"  - {item}" for item in report["pending"]]

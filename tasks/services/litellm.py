@@ -128,6 +128,27 @@ def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
     }
 
 
+def lean_policy(paths: Paths, stack: dict):
+    """Which requests the lean path takes under this config (tasks.stack.leanpolicy), decided from
+    the config LiteLLM is rendered with, its secrets left out (`doit status`)."""
+    from ..stack import leanpolicy
+
+    masked = {CLIPROXY_API_KEY: "***"}
+    models = []
+    for m in stack["models"]:
+        if m["via"] == "direct":  # never reads its key file: a direct model is not CLIProxyAPI whatever its key
+            params = {**m["params"], "model": m["model"], "api_base": m["api_base"], "api_key": "***"}
+        else:
+            params = litellm_params(paths, stack, m, masked)
+        models.append({"model_name": m["name"], "litellm_params": params, "model_info": m["model_info"]})
+    config = {"model_list": models, "litellm_settings": stack["litellm_settings"],
+              "router_settings": stack["router_settings"],
+              "general_settings": {"master_key": "***", "custom_auth": "flowgate_auth.user_api_key_auth",
+                                   **stack["general_settings"]}}
+    root = base_url(cliproxy(stack)) if cliproxy(stack).enabled else None
+    return leanpolicy.decide(config, root, enabled=litellm(stack).lean_path)
+
+
 def render_litellm(paths: Paths, stack: dict, secrets: dict) -> str:
     from .render import parse_rendered, render_template  # here: the no-op `doit up` renders nothing
 
@@ -195,9 +216,13 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(config)}
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
     env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
-    if cliproxy(stack).enabled:  # the lean path's upstream (derived from the config: not a restart input)
-        from ..stack.launcher_files import LEAN_UPSTREAM_ENV
+    from ..stack.launcher_files import LEAN_UPSTREAM_ENV
 
+    # The lean path's upstream, set after litellm.env (where the config refuses it) and only when
+    # litellm.lean_path allows: the switch is the one way to turn it off.
+    env.pop(LEAN_UPSTREAM_ENV, None)
+    lean = bool(cliproxy(stack).enabled and lite.lean_path)
+    if lean:
         env[LEAN_UPSTREAM_ENV] = base_url(cliproxy(stack))
     replicas = int(lite.replicas)
     if replicas > 1:  # how a new instance steers connections (litellm_server); not a restart input
@@ -214,6 +239,8 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
         "keys": sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
         "version": litellm_version(),
     }
+    if not lite.lean_path:  # a restart input only when off: the records of running stacks stay as they are
+        parts["lean_path"] = False
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, lite.host, lite.port, parts,
                   meta={"version": parts["version"], "config_sha": parts["config"], "config_path": str(config), "launcher": True,
                         "shared_port": shared, "run_dir": str(paths.run_dir)})

@@ -2,65 +2,84 @@
 per-request work (~10 ms of CPU here: its middleware stack, auth dependencies, request and response
 models, success logging), around LiteLLM's ASGI app.
 
-CLIProxyAPI speaks chat completions, Responses and Messages natively, so a request whose deployment
-is CLIProxyAPI in the request's own protocol needs no translation: the raw body (model id replaced
-by the deployment's) goes out on a pooled connection and the answer streams back unbuffered.
+An optimisation, never a feature: which requests may take it is decided once per config, from the
+rendered LiteLLM config, by tasks.stack.leanpolicy (an allow-list: any callback, guardrail, cache,
+alias map, header forwarding, 4xx fallback rule or setting it does not know sends the affected
+requests, or all of them, to LiteLLM's path; `litellm.lean_path: false` turns it off). A request it
+takes is one LiteLLM would forward unchanged: CLIProxyAPI speaks chat completions, Responses and
+Messages natively, so the raw body (less what LiteLLM leaves out: leanpolicy.DROPPED) goes out on a
+pooled connection and the answer streams back unbuffered.
 LiteLLM's Router still makes every decision: which deployment (explicit or pattern routes), its
 cooldowns, and its rpm check and count (the pre-call check, which shares counts through Redis with
-replicas). Anything else goes to LiteLLM's normal path with the body replayed, so the contract is
-LiteLLM's own:
-- a missing or wrong gateway key (LiteLLM answers 401 through FlowGate's hook);
-- a route, parameter or deployment the lean path does not handle (translation, `via: direct`
-  models, LiteLLM's own request keys, a tpm limit it would have to count);
-- no deployment available, or over its rpm limit (LiteLLM's retries, fallbacks and 429);
-- the upstream failing before its first byte (5xx, 429, no connection): LiteLLM retries, falls back
-  per the active profile and cools the deployment down.
-An upstream 4xx other than 429 reaches the client as the upstream sent it. A request the upstream
-failed counts twice against an rpm limit (here, then on LiteLLM's path): a limit errs on the safe side.
+replicas). What it keeps as LiteLLM's path does:
+- timeouts: the Router's own (deployment `timeout`, router `timeout`, `request_timeout`), applied as
+  LiteLLM's HTTP client applies them: to connecting and to each read, never to a whole stream;
+- attempts: the first attempt is this one; an answer LiteLLM retries (408, 409, 429, 5xx, no
+  connection, a timeout) before the first byte waits as LiteLLM would (`retry-after` honoured) and
+  goes to LiteLLM's path with one retry fewer (`num_retries`), so the upstream sees LiteLLM's count;
+  with no retry left the answer is relayed as it came;
+- headers: `x-litellm-call-id`, `-model-id`, `-model-name`, `-model-api-base`, `-version`,
+  `-model-group`, `-attempted-retries`, `-attempted-fallbacks`, the security headers and a stream's
+  `x-accel-buffering` as LiteLLM sends them, CORS from LiteLLM's own middleware settings, no
+  compression requested upstream;
+- Responses ids: a `previous_response_id` LiteLLM issued (a turn it served: encoded, or encrypted
+  by its proxy) takes LiteLLM's path, which decodes it; the lean path's ids are the upstream's,
+  which LiteLLM forwards as they are.
+Anything else goes to LiteLLM's normal path with the body replayed: a missing or wrong gateway key
+(LiteLLM answers 401 through FlowGate's hook), a route or body key the lean path does not forward
+as it is, no deployment or one over its rpm limit. An upstream 4xx it does not retry reaches the
+client as the upstream sent it. A stream the upstream cuts off after its first byte is left
+incomplete (no end of body: the recorder writes it as an error).
 
-Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGate's launch).
+The upstream receives what LiteLLM's path would send (tests/integration/test_lean_differential.py
+compares them): the same body (a key LiteLLM would change takes its path: leanpolicy.BODY_KEYS), no
+query string, Anthropic's headers on Messages only, with the `anthropic-beta` LiteLLM's own rule
+makes of them. Known differences, none a client acts on: LiteLLM asks the upstream for a
+chat stream's usage chunk (for its cost tracking) and strips it when the client did not ask, where
+the lean path does not ask; a usage chunk the client asked for keeps the upstream's `choices: []`
+(LiteLLM's has one empty choice); a failed lean attempt does not count towards the deployment's
+cooldown (LiteLLM's retries after it do; FlowGate's model groups have one deployment each, which
+LiteLLM does not cool down for the errors it retries); no `x-litellm-response-cost` (it needs the
+answer's usage before its head).
+
+Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGate's launch unless
+`litellm.lean_path: false`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import os
+import uuid
 
+from . import leanpolicy
 from .launcher_files import LEAN_UPSTREAM_ENV
 
-# path -> (the provider whose deployments take the request as it is, its path under CLIProxyAPI's root)
+# path -> (the provider whose deployments take the request as it is, its path under CLIProxyAPI's
+# root, the body keys it forwards: leanpolicy.BODY_KEYS)
 ROUTES = {
-    "/v1/chat/completions": ("openai", "/v1/chat/completions"),
-    "/chat/completions": ("openai", "/v1/chat/completions"),
-    "/v1/responses": ("openai", "/v1/responses"),
-    "/responses": ("openai", "/v1/responses"),
-    "/v1/messages": ("anthropic", "/v1/messages"),
+    "/v1/chat/completions": ("openai", "/v1/chat/completions", "chat"),
+    "/chat/completions": ("openai", "/v1/chat/completions", "chat"),
+    "/v1/responses": ("openai", "/v1/responses", "responses"),
+    "/responses": ("openai", "/v1/responses", "responses"),
+    "/v1/messages": ("anthropic", "/v1/messages", "messages"),
 }
-# Request keys LiteLLM acts on itself rather than forwarding: such a request takes its path.
-LITELLM_KEYS = frozenset({"fallbacks", "context_window_fallbacks", "num_retries", "max_retries", "timeout",
-                          "request_timeout", "caching", "cache", "tags", "guardrails", "api_key", "api_base",
-                          "base_url", "api_version", "user_config", "model_list", "metadata_params"})
-# litellm_params a deployment may carry with the lean path still forwarding it as LiteLLM would
-# (the Router fills in the flags, all false by default).
-DEPLOYMENT_KEYS = frozenset({"model", "api_base", "api_key", "rpm", "timeout", "num_retries",
-                             "max_retries", "weight", "order"})
-CLIENT_HEADERS = (b"anthropic-version", b"anthropic-beta", b"accept")  # passed on to the upstream
+# passed on to the upstream, per protocol (LiteLLM's path passes Anthropic's own headers on Messages only)
+CLIENT_HEADERS = {"anthropic": (b"anthropic-version", b"anthropic-beta", b"accept"), "openai": (b"accept",)}
 PATH_HEADER = (b"x-flowgate-path", b"lean")  # on answers the lean path served: which path answered
+# on every answer, as LiteLLM's path sends them (its retry and fallback counts; its security middleware's)
+STATIC_HEADERS = ((b"x-litellm-attempted-retries", b"0"), (b"x-litellm-attempted-fallbacks", b"0"),
+                  (b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+                  (b"x-content-type-options", b"nosniff"), PATH_HEADER)
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "server", "date"})
 BODY_LIMIT = 32 * 2**20  # bytes: a larger body goes to LiteLLM's path (and its own limit)
-CONNECT_TIMEOUT = 10  # seconds
-
-
-def _loads():
-    try:
-        import orjson
-
-        return orjson.loads, orjson.dumps
-    except ImportError:  # orjson comes with LiteLLM; plain json when it does not
-        import json
-
-        return json.loads, lambda v: json.dumps(v, separators=(",", ":")).encode()
+CONNECT_TIMEOUT = 10  # seconds at most to connect (a refused connection goes to LiteLLM's path at once)
+TIMED_OUT = b'{"error":{"message":"the upstream did not answer in time","type":"timeout","code":"408"}}'
+DISCONNECTED = (b'{"error":{"message":"the upstream closed the connection before answering",'
+                b'"type":"api_connection_error","code":"500"}}')
+RETRIED = frozenset({408, 409, 429})  # and every 5xx: litellm.should_retry
 
 
 class Replay:
@@ -74,6 +93,14 @@ class Replay:
             return await self.receive()
         body, self.body = self.body, None
         return {"type": "http.request", "body": body, "more_body": False}
+
+
+class Retry(Exception):
+    """An attempt LiteLLM would retry, before any byte reached the client."""
+
+    def __init__(self, headers=None, answer: tuple | None = None):
+        super().__init__("retry")
+        self.headers, self.answer = headers, answer  # answer: (status, headers, body) to relay when none is left
 
 
 def _header(scope, name: bytes) -> bytes | None:
@@ -91,19 +118,49 @@ def sent_key(scope) -> str:
     return (_header(scope, b"x-api-key") or b"").decode("latin-1").strip()
 
 
-def forwardable(deployment: dict, protocol: str, root: str) -> tuple[str, str] | None:
-    """(upstream model id, key) when `deployment` is CLIProxyAPI in the request's protocol, else None."""
+def litellm_encoded(response_id) -> bool:
+    """Whether a Responses id is one LiteLLM's path issued: its plain encoding (`resp_` + base64 of
+    `litellm:...`) or the proxy's encrypted one (ResponsesIDSecurity, keyed by the master key)."""
+    if not isinstance(response_id, str) or not response_id.startswith("resp_"):
+        return False
+    try:
+        if base64.b64decode(response_id[5:17]).startswith(b"litellm:"):  # 12 characters: 9 bytes
+            return True
+    except ValueError:
+        pass
+    try:
+        from litellm.proxy.hooks.responses_id_security import ResponsesIDSecurity
+
+        return ResponsesIDSecurity()._is_encrypted_response_id(response_id)
+    except Exception:  # noqa: BLE001  (cannot tell: LiteLLM's path reads it)
+        return True
+
+
+def anthropic_betas(headers: dict, data: dict) -> dict | None:
+    """`headers` with the `anthropic-beta` LiteLLM's path sends for this Messages body (its own rule:
+    the client's betas plus those the body's features need, e.g. context_management's, sorted);
+    None when that rule cannot be applied (the request then takes LiteLLM's path)."""
+    try:
+        from litellm.llms.anthropic.pass_through.messages.transformation import AnthropicMessagesConfig
+
+        return dict(AnthropicMessagesConfig._update_headers_with_anthropic_beta(
+            headers, data, custom_llm_provider="anthropic", messages=data.get("messages") or ()))
+    except Exception:  # noqa: BLE001  (a LiteLLM without it, or a body it cannot read)
+        return None
+
+
+def forwardable(deployment: dict, protocol: str, root: str, model: str) -> tuple[str, str] | None:
+    """(upstream model id, key) when `deployment` is CLIProxyAPI in the request's protocol and the
+    model's name is the upstream's own, else None."""
     params = deployment.get("litellm_params") or {}
-    if any(v for k, v in params.items() if k not in DEPLOYMENT_KEYS) or (deployment.get("model_info") or {}).get("tpm"):
+    if leanpolicy.deployment_reason(params, deployment.get("model_info"), root) is not None:
         return None
-    provider, _, model = str(params.get("model") or "").partition("/")
-    base = str(params.get("api_base") or "").rstrip("/")
-    key = params.get("api_key")
-    if provider != protocol or not model or not isinstance(key, str) or key.startswith("os.environ/"):
+    provider, _, upstream = str(params.get("model") or "").partition("/")
+    if provider != protocol or params["api_key"].startswith("os.environ/"):
         return None
-    if base != (root + "/v1" if protocol == "openai" else root):
+    if upstream != model and not (upstream == "*" or upstream.endswith("*")):  # an alias: LiteLLM's path
         return None
-    return model, key
+    return model, params["api_key"]
 
 
 def litellm_state():
@@ -113,16 +170,54 @@ def litellm_state():
     return proxy_server.master_key, proxy_server.llm_router
 
 
+def config_policy(root: str) -> leanpolicy.Policy:
+    """The policy for the config LiteLLM booted with (CONFIG_FILE_PATH), decided once."""
+    try:
+        import yaml
+
+        with open(os.environ.get("CONFIG_FILE_PATH") or "", encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+    except Exception as exc:  # noqa: BLE001  (unreadable, or not YAML: LiteLLM's path says why, if it can)
+        return leanpolicy.Policy(f"the config is unreadable: {type(exc).__name__}", {})
+    if not isinstance(config, dict):
+        return leanpolicy.Policy("the config is not a mapping", {})
+    return leanpolicy.decide(config, root)
+
+
+def litellm_backoff(router, retries: int, headers) -> float:
+    """LiteLLM's wait before its first retry: the upstream's `retry-after` (up to 60 s), else its
+    backoff (at least router_settings.retry_after), plus its jitter."""
+    from litellm.utils import calculate_retry_after
+
+    return calculate_retry_after(remaining_retries=retries, max_retries=retries, response_headers=headers,
+                                 min_timeout=getattr(router, "retry_after", 0) or 0)
+
+
+def _json():
+    """(loads, dumps to bytes): orjson, which comes with LiteLLM; plain json when it does not."""
+    try:
+        import orjson
+
+        return orjson.loads, orjson.dumps
+    except ImportError:
+        import json
+
+        return json.loads, lambda v: json.dumps(v, separators=(",", ":")).encode()
+
+
 class LeanPath:
-    def __init__(self, app, root: str, state=litellm_state, request_timeout: float | None = None):
+    def __init__(self, app, root: str, state=litellm_state, policy: leanpolicy.Policy | None = None, cors=None):
         self.app, self.root, self.state = app, root.rstrip("/"), state
-        self.request_timeout = request_timeout  # default: LiteLLM's request_timeout
-        self.loads, self.dumps = _loads()
+        self.policy = policy  # default: decided from the booted config on the first request
+        self.cors = cors  # default: LiteLLM's CORSMiddleware settings, read on the first request
+        self.loads, self.dumps = _json()
+        self.backoff = litellm_backoff  # seconds before a retry (tests pass their own)
         self.session = None
+        self.version = None
 
     async def __call__(self, scope, receive, send):
         route = ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if route is None:
+        if route is None or self._policy().off:  # LiteLLM's path reads the body itself
             return await self.app(scope, receive, send)
         body, more, size = [], True, 0
         while more:
@@ -135,84 +230,187 @@ class LeanPath:
             if size > BODY_LIMIT:
                 return await self.app(scope, Replay(b"".join(body), receive), send)
         raw = b"".join(body)
-        if not await self._forward(scope, raw, route, send):
-            await self.app(scope, Replay(raw, receive), send)
+        handover = await self._forward(scope, raw, route, send)
+        if handover is not None:
+            await self.app(scope, Replay(handover, receive), send)
 
-    async def _forward(self, scope, raw: bytes, route, send) -> bool:
-        """Serve the request on the lean path; False (nothing sent) hands it to LiteLLM."""
+    def _policy(self) -> leanpolicy.Policy:
+        if self.policy is None:
+            self.policy = config_policy(self.root)
+            print(f"flowgate: {leanpolicy.summary(self.policy)}", flush=True)
+        return self.policy
+
+    async def _forward(self, scope, raw: bytes, route, send) -> bytes | None:
+        """Serve the request on the lean path (None); or the body LiteLLM's path is to serve (nothing sent)."""
+        policy = self.policy
         master, router = self.state()
         key = sent_key(scope)
         if not (master and router and key and hmac.compare_digest(key.encode(), master.encode())):
-            return False
+            return raw
         try:
             data = self.loads(raw)
         except ValueError:
-            return False
+            return raw
         model = data.get("model") if isinstance(data, dict) else None
-        if not isinstance(model, str) or any(k in LITELLM_KEYS or k.startswith(("litellm", "mock_")) for k in data):
-            return False
-        protocol, path = route
+        protocol, path, kind = route
+        if not isinstance(model, str) or model in policy.models:
+            return raw
+        dropped = leanpolicy.DROPPED[kind].intersection(data)
+        if not leanpolicy.BODY_KEYS[kind].union(dropped).issuperset(data):
+            return raw
+        if litellm_encoded(data.get("previous_response_id")):  # a turn LiteLLM served: it decodes the id
+            return raw
         try:
             deployment = await router.async_get_available_deployment(
                 model=model, request_kwargs={}, messages=data.get("messages"),
-                input=data.get("input") if path == "/v1/responses" else None)
+                input=data.get("input") if kind == "responses" else None)
         except Exception:  # no deployment, all cooling down: LiteLLM's path says so (or falls back)
-            return False
-        target = forwardable(deployment, protocol, self.root) if isinstance(deployment, dict) else None
+            return raw
+        target = forwardable(deployment, protocol, self.root, model) if isinstance(deployment, dict) else None
         if target is None:
-            return False
-        upstream_model, upstream_key = target
-        if upstream_model != model:
-            raw = self.dumps({**data, "model": upstream_model})
+            return raw
         try:  # the rpm check and count LiteLLM does before a call (shared through Redis with replicas)
             await router.async_routing_strategy_pre_call_checks(deployment=deployment, parent_otel_span=None)
         except Exception:
-            return False
+            return raw
         headers = {"content-type": "application/json"}
-        for name in CLIENT_HEADERS:
+        for name in CLIENT_HEADERS[protocol]:
             value = _header(scope, name)
             if value is not None:
                 headers[name.decode()] = value.decode("latin-1")
         if protocol == "anthropic":
-            headers["x-api-key"] = upstream_key
+            headers = anthropic_betas(headers, data)
+            if headers is None:
+                return raw
+            headers["x-api-key"] = target[1]
             headers.setdefault("anthropic-version", "2023-06-01")
         else:
-            headers["authorization"] = f"Bearer {upstream_key}"
-        query = scope.get("query_string") or b""
-        url = self.root + path + (f"?{query.decode('latin-1')}" if query else "")
-        return await self._relay(url, raw, headers, send, deployment)
+            headers["authorization"] = f"Bearer {target[1]}"
+        url = self.root + path  # no query string: LiteLLM's path sends none (Claude Code's `?beta=true`)
+        if _header(scope, b"origin") is not None:
+            send = self._with_cors(scope, send)
+        if dropped:  # what LiteLLM's path leaves out (Codex's client_metadata)
+            raw = self._replace({k: v for k, v in data.items() if k not in dropped})
+        params = deployment["litellm_params"]
+        stream = bool(data.get("stream"))
+        try:
+            await self._relay(url, raw, headers, send, self._answer_headers(protocol, model, params, deployment),
+                              self._timeouts(router, params, stream))
+            return None
+        except Retry as failed:
+            retries = self._retries(router, params)
+            if retries < 1:  # no retry left: the answer as it came (LiteLLM's path would not try again)
+                if failed.answer is None:
+                    return raw  # no connection: nothing reached the upstream; LiteLLM's path says so
+                await self._send_answer(send, *failed.answer)
+                return None
+            await asyncio.sleep(self.backoff(router, retries, failed.headers))
+            return self._replace(data, num_retries=retries - 1)
 
-    def _request_timeout(self) -> float:
-        if self.request_timeout is None:
+    # ------------------------------------------------------------------ LiteLLM's numbers
+
+    @staticmethod
+    def _timeouts(router, params: dict, stream: bool) -> tuple[float, float]:
+        """(connect, read) in seconds: the Router's timeout for this call, applied per phase."""
+        try:
+            timeout = router._get_timeout(kwargs={"stream": stream}, data=params)
+        except Exception:  # noqa: BLE001  (a Router without it: the deployment's, else LiteLLM's default)
             import litellm
 
-            self.request_timeout = float(litellm.request_timeout or 600)
-        return self.request_timeout
+            timeout = params.get("timeout") or litellm.request_timeout or 600
+        read = getattr(timeout, "read", timeout)
+        connect = getattr(timeout, "connect", timeout)
+        read = float(read) if read else None
+        return min(float(connect or CONNECT_TIMEOUT), CONNECT_TIMEOUT), read
+
+    @staticmethod
+    def _retries(router, params: dict) -> int:
+        value = params.get("num_retries")
+        if not isinstance(value, int):
+            value = getattr(router, "num_retries", 0)
+        return value if isinstance(value, int) and value > 0 else 0
+
+    def _replace(self, data: dict, **changes) -> bytes:
+        return self.dumps({**data, **changes})
+
+    def _answer_headers(self, protocol: str, model: str, params: dict, deployment: dict) -> list:
+        """The headers LiteLLM's path puts on an answer, those that need no answer to know (not its
+        cost and durations, nor the upstream's headers again as `llm_provider-*`)."""
+        if self.version is None:
+            try:
+                from litellm._version import version
+            except ImportError:
+                version = ""
+            self.version = str(version).encode()
+        out = [(b"x-litellm-call-id", str(uuid.uuid4()).encode()),
+               (b"x-litellm-model-id", str((deployment.get("model_info") or {}).get("id") or "").encode("latin-1")),
+               (b"x-litellm-model-name", f"{protocol}/{model}".encode("latin-1")),
+               (b"x-litellm-model-api-base", str(params.get("api_base") or "").encode("latin-1")),
+               (b"x-litellm-version", self.version), (b"x-litellm-model-group", model.encode("latin-1")),
+               *STATIC_HEADERS]
+        return [h for h in out if h[1]]
+
+    def _with_cors(self, scope, send):
+        """`send` adding the CORS headers LiteLLM's own CORSMiddleware would (its settings, read once)."""
+        if self.cors is None:
+            from starlette.middleware.cors import CORSMiddleware
+
+            options = next((m.kwargs for m in getattr(self.app, "user_middleware", ())
+                            if getattr(m, "cls", None) is CORSMiddleware), None)
+            self.cors = CORSMiddleware(app=None, **options) if options is not None else False
+        if not self.cors:
+            return send
+        import functools
+
+        from starlette.datastructures import Headers
+
+        return functools.partial(self.cors.send, send=send, request_headers=Headers(scope=scope))
+
+    # ------------------------------------------------------------------ the exchange
 
     def _client(self):
         if self.session is None:
             import aiohttp
 
+            # No Accept-Encoding of its own: the upstream answers uncompressed, as LiteLLM's path does
+            # for a client that asked for no compression (and the recorder can read every answer).
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, keepalive_timeout=30),
-                auto_decompress=False, skip_auto_headers=("User-Agent",))
+                auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding"))
         return self.session
 
-    async def _relay(self, url: str, raw: bytes, headers: dict, send, deployment: dict) -> bool:
+    @staticmethod
+    async def _send_answer(send, status: int, headers: list, body: bytes) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _relay(self, url: str, raw: bytes, headers: dict, send, extra: list, timeouts) -> None:
+        """The exchange; raises Retry when LiteLLM would try again (nothing sent to the client)."""
         import aiohttp
 
-        deadline = float(deployment["litellm_params"].get("timeout") or self._request_timeout())
+        connect, read = timeouts
         try:
             resp = await self._client().post(url, data=raw, headers=headers, timeout=aiohttp.ClientTimeout(
-                total=deadline, connect=CONNECT_TIMEOUT))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return False  # no connection, or no answer in time: LiteLLM's path retries and falls back
+                total=None, connect=None, sock_connect=connect, sock_read=read))
+        except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError):
+            raise Retry() from None  # no connection: nothing reached the upstream
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):  # sent, then silence past the timeout
+            raise Retry(answer=(408, [(b"content-type", b"application/json"), *extra], TIMED_OUT)) from None
+        except (aiohttp.ClientConnectionError, OSError):  # sent, then the connection closed or reset
+            raise Retry(answer=(500, [(b"content-type", b"application/json"), *extra], DISCONNECTED)) from None
         try:
-            if resp.status >= 500 or resp.status == 429:
-                return False
             out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in resp.headers.items()
                    if k.lower() not in HOP_HEADERS]
-            out.append(PATH_HEADER)
+            out += extra
+            if resp.content_type == "text/event-stream":
+                out.append((b"x-accel-buffering", b"no"))  # as LiteLLM's path: no proxy buffers a stream
+            if resp.status >= 500 or resp.status in RETRIED:
+                try:
+                    body = await resp.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                    body = b""
+                raise Retry(resp.headers, (resp.status, [h for h in out if h[0] != b"content-length"]
+                                           + [(b"content-length", str(len(body)).encode())], body))
             # The head goes out with the first body bytes: a stream's first event then reaches the
             # client sooner (measured: -0.2 ms), and an upstream that breaks off before sending any
             # can still go to LiteLLM's path.
@@ -224,13 +422,12 @@ class LeanPath:
                         start = None
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                # broken off before the first byte: LiteLLM's path; after it: left incomplete (the
-                # server closes the connection)
-                return start is None
+                if start is not None:  # broken off before the first byte: LiteLLM's path
+                    raise Retry() from None
+                return  # after it: left incomplete (the server closes the connection; recorded as an error)
             if start:
                 await send(start)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return True
         finally:
             resp.release()
 

@@ -94,13 +94,16 @@ def _events(text: bytes):
 
 
 def response_fields(head: bytes, tail: bytes, complete: bool, stream: bool) -> dict:
-    """tokens_in / tokens_out / tokens_cached (None when not found) and `error` (a failure's message)."""
+    """tokens_in / tokens_out / tokens_cached (None when not found) and `error` (a stream's error
+    event's message: its status was 200 already)."""
     tokens = Tokens()
     body = head + tail if complete else None
+    error = None
     if stream:
         for part in ((body,) if complete else (head, tail)):
             for event in _events(part):
                 tokens.walk(event)
+                error = error or stream_error(event)
     elif complete:
         data = _json(body)
         if isinstance(data, dict):
@@ -109,7 +112,19 @@ def response_fields(head: bytes, tail: bytes, complete: bool, stream: bool) -> d
             tokens.search(body)
     else:
         tokens.search(tail)
-    return {**tokens.as_dict(), "error": None}
+    return {**tokens.as_dict(), "error": error}
+
+
+def stream_error(event: dict) -> str | None:
+    """The message of an error event in a stream (a 200 whose answer failed midway): OpenAI's and
+    LiteLLM's `{"error": {...}}`, Anthropic's and Responses' `{"type": "error", ...}`."""
+    error = event.get("error")
+    if not error and event.get("type") != "error":
+        return None
+    for candidate in (error.get("message") if isinstance(error, dict) else error, event.get("message")):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate.strip()[:MAX_TEXT]
+    return "an error event in the stream"
 
 
 def error_message(head: bytes) -> str:

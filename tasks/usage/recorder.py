@@ -2,7 +2,7 @@
 
 On the request path it only takes times and keeps references to the body chunks that pass by (a
 bounded head and tail of each body: no copy, no JSON parsing, no I/O); when the response has ended
-it appends one tuple to a bounded queue. A background thread takes the queue in batches, finds the
+(or broke off: a response whose body never ended is recorded as an error) it appends one tuple to a bounded queue. A background thread takes the queue in batches, finds the
 model and tokens in the bodies (tasks.usage.extract) and writes one transaction per batch
 (tasks.usage.store). A queue that is full drops the record (counted, one log line); a database
 that is locked, full or corrupt leaves serving alone: one log line, the health file for `doit
@@ -24,6 +24,8 @@ BATCH_MAX = 500
 BATCH_WAIT = 0.5  # seconds the writer collects a batch before writing it
 RETRY_S = 30.0  # after a failure, the writer tries the database again this much later
 PRUNE_EVERY = 3600.0
+UNPARSED = "unparsed: "  # the error of a row whose bodies the writer could not read (not the request's failure)
+CUT_OFF = "the answer was cut off before its end"  # the error a response with no end of body is recorded with
 SKIP = ("/health", "/flowgate/", "/favicon.ico")  # probes and the dashboard are not gateway traffic
 
 
@@ -146,15 +148,17 @@ class Writer(threading.Thread):
         from . import extract
 
         try:
-            ts, route, method, status, latency, ttfb, request, response, event_stream = record
+            ts, route, method, status, latency, ttfb, request, response, event_stream, ended = record
             head, _, complete = request.parts()
             model, streamed = extract.request_model(head, complete)
             r_head, r_tail, r_complete = response.parts()
             fields = extract.response_fields(r_head, r_tail, r_complete, event_stream)
             if status >= 400 or status == 0:
                 fields["error"] = extract.error_message(r_head) or f"HTTP {status}"
+            elif not ended:  # the answer began, then broke off (an upstream that cut its stream)
+                fields["error"] = CUT_OFF
         except Exception as exc:  # noqa: BLE001  (a body nobody foresaw must not stop the writer)
-            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"unparsed: {exc}"[:300]}
+            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"{UNPARSED}{exc}"[:300]}
         return {"ts": ts, "route": route[:200], "method": method, "model": model, "status": status,
                 "latency_ms": round(latency * 1000, 2), "ttfb_ms": round(ttfb * 1000, 2) if ttfb is not None else None,
                 "stream": int(event_stream or streamed), "account": None, **fields}
@@ -183,7 +187,7 @@ def record_usage(app, paths: Paths | None = None):
             return await app(scope, receive, send)
         started, t0 = time.time(), perf()
         request, response = Body(False), Body(True)
-        seen = {"status": 0, "ttfb": None, "sse": False}
+        seen = {"status": 0, "ttfb": None, "sse": False, "ended": False}
 
         async def receive_kept():
             message = await receive()
@@ -201,13 +205,15 @@ def record_usage(app, paths: Paths | None = None):
                 if body and seen["ttfb"] is None and seen["sse"]:
                     seen["ttfb"] = perf() - t0
                 response.add(body)
+                if not message.get("more_body", False):
+                    seen["ended"] = True
             await send(message)
 
         try:
             await app(scope, receive_kept, send_kept)
         finally:
             writer.put((started, scope["path"], scope.get("method", ""), seen["status"], perf() - t0, seen["ttfb"],
-                        request, response, seen["sse"]))
+                        request, response, seen["sse"], seen["ended"]))
 
     recorded.writer = writer  # for tests and the bench
     return recorded

@@ -13,6 +13,7 @@ import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
+from .recorder import CUT_OFF, UNPARSED
 
 BY = ("model", "day", "hour", "account")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -84,7 +85,11 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def failed(row: dict) -> bool:
-    return not row.get("status") or row["status"] >= 400
+    """An error status, no status, or a 200 whose answer failed midway: it broke off
+    (recorder.CUT_OFF) or its stream carried an error event."""
+    error = row.get("error")
+    return (not row.get("status") or row["status"] >= 400
+            or bool(error and (error == CUT_OFF or not error.startswith(UNPARSED))))
 
 
 def key_of(row: dict, by: str) -> str:

@@ -62,7 +62,12 @@ Test-only additions to the real surface:
     POST /oauth-callback also takes "email" (in the body, or `email=` in redirect_url's query) for
     the account it writes. Chat replies are `double(<model>): <last user text>` and token usage
     counts words. A model id starting with `double-fail` answers 500 on every API route (a failing
-    upstream, for fallbacks). `POST /v0/management/api-call` plays the two quota upstreams itself
+    upstream, for fallbacks); `double-status-<code>` answers that status (`-after-<s>` adds
+    `Retry-After: <s>`); `double-slow-<ms>` is served with <ms> between stream chunks; `double-cut`
+    is served, but its stream breaks off after two chunks. A JSON answer on the client API is gzipped
+    when the request's Accept-Encoding asks for gzip (as gin's gzip middleware does). The client
+    API's POSTs are kept (the last 500: time, path, headers, body) for `GET /_double/requests`, and
+    `DELETE /_double/requests` forgets them (no auth: for the tests' eyes only). `POST /v0/management/api-call` plays the two quota upstreams itself
     (no network here): codex `wham/usage` and claude `oauth/usage` answer the values in
     CODEX_WINDOWS / CLAUDE_WINDOWS for the account whose token the request carries; an account file's
     `double_upstream: {"status_code", "body"}` replaces that answer (failures, hostile bodies); any
@@ -73,6 +78,7 @@ Test-only additions to the real surface:
 from __future__ import annotations
 
 import base64
+import collections
 import copy
 import hashlib
 import hmac
@@ -733,6 +739,7 @@ class State:
         self.catalog = Catalog(os.environ.get("CLIPROXY_DOUBLE_CATALOG")
                                or os.path.join(os.path.dirname(os.path.abspath(__file__)), "models.json"))
         self.stream_delay = _env_float("CLIPROXY_DOUBLE_STREAM_DELAY", 0.0)
+        self.journal: collections.deque = collections.deque(maxlen=500)  # the client API's POSTs
         self.callback_delay = _env_float("CLIPROXY_DOUBLE_CALLBACK_DELAY", 0.05)
         self.auth = AuthDir(self)
         self.logins = Logins(self)
@@ -856,6 +863,10 @@ def split_deltas(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text) or [""]
 
 
+def parsed_query(query: dict) -> dict:
+    return {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+
+
 def new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(12)
 
@@ -916,6 +927,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         started = time.monotonic()
         self._status = 0
+        self._delay, self._cut_after = None, None
         self._extra_headers: list[tuple[str, str]] = []
         self._headers_done = False
         parsed = urllib.parse.urlsplit(self.path)
@@ -952,6 +964,11 @@ class HTTPSurface(BaseHTTPRequestHandler):
         return ip[7:] if ip.startswith("::ffff:") else ip
 
     def _send(self, status: int, body: bytes, ctype: str, headers: list[tuple[str, str]] | None = None) -> None:
+        if (body and ctype.startswith("application/json") and self.path.startswith("/v1/")
+                and "gzip" in self.headers.get("Accept-Encoding", "")):
+            import gzip
+
+            body, headers = gzip.compress(body), [*(headers or []), ("Content-Encoding", "gzip")]
         self.send_response(status)
         for k, v in self._extra_headers + (headers or []):
             self.send_header(k, v)
@@ -982,11 +999,19 @@ class HTTPSurface(BaseHTTPRequestHandler):
         self._headers_done = True
 
     def _chunk(self, data: str) -> None:
+        cut = getattr(self, "_cut_after", None)
+        if cut is not None:
+            if cut == 0:  # `double-cut`: the connection drops mid-stream
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                raise BrokenPipeError("double-cut")
+            self._cut_after = cut - 1
         raw = data.encode("utf-8")
         self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
         self.wfile.flush()
-        if self.state.stream_delay > 0:
-            time.sleep(self.state.stream_delay)
+        delay = getattr(self, "_delay", None) or self.state.stream_delay
+        if delay > 0:
+            time.sleep(delay)
 
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
@@ -1024,6 +1049,11 @@ class HTTPSurface(BaseHTTPRequestHandler):
         if path.startswith("/v0/management/"):
             self._management(method, path[len("/v0/management"):], query)
             return
+        if path == "/_double/requests" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                self.state.journal.clear()
+            self._json(200, list(self.state.journal))
+            return
         api_routes = {
             ("GET", "/v1/models"): lambda: self._models(query),
             ("POST", "/v1/chat/completions"): self._chat,
@@ -1036,6 +1066,13 @@ class HTTPSurface(BaseHTTPRequestHandler):
         if handler is None:
             self._not_found()
             return
+        if method == "POST":
+            try:
+                body = json.loads(self._body.decode("utf-8") or "null")
+            except (ValueError, UnicodeDecodeError):
+                body = None
+            self.state.journal.append({"at": time.time(), "path": path, "query": parsed_query(query), "body": body,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
         if self._check_api_key(query):
             handler()
 
@@ -1087,6 +1124,19 @@ class HTTPSurface(BaseHTTPRequestHandler):
                     else openai_error(message, "server_error", code="upstream_error"))
             self._json(500, body)
             return None
+        fault = re.fullmatch(r"double-status-(\d{3})(?:-after-(\d+))?", model)
+        if fault:
+            message = f"double status {fault.group(1)} for {model}"
+            body = ({"type": "error", "error": {"type": "api_error", "message": message}} if anthropic
+                    else openai_error(message, "server_error"))
+            self._json(int(fault.group(1)), body, [("Retry-After", fault.group(2))] if fault.group(2) else None)
+            return None
+        if model.startswith("double-slow-"):
+            self._delay = int(model.rsplit("-", 1)[1]) / 1000
+            return model
+        if model == "double-cut":
+            self._cut_after = 2
+            return model
         if not model or not self.state.auth.serves(re.sub(r"\([^()]*\)$", "", model)):
             message = f"unknown provider for model {model}"
             if anthropic:

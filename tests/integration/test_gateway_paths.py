@@ -25,7 +25,7 @@ MODELS = f"""models:
   - {{name: claude-haiku-4-5}}
   - {{name: claude-failing, model: double-fail-claude, protocol: anthropic}}
   - {{name: ghost, model: ghost-model, protocol: openai}}
-  - {{name: limited-lean, model: gpt-5.5, protocol: openai, params: {{rpm: {RPM}}}}}
+  - {{name: gpt-5.4, params: {{rpm: {RPM}}}}}   # a served id with a limit: the lean path (an alias would not be)
   - {{name: limited-litellm, model: gpt-5.5, protocol: openai, params: {{rpm: {RPM}}}}}
   - {{name: gated, via: direct, model: openai/gated, api_base: "http://127.0.0.1:{{gated_port}}/v1", api_key_env: GATED_KEY}}
 router_settings:
@@ -191,7 +191,7 @@ def test_the_rpm_limit_holds(st, path_kind):
     # The router counts per minute ("%H-%M" keys): do not straddle a minute boundary.
     wait_for(lambda: datetime.datetime.now(datetime.timezone.utc).second < 40, timeout=40, interval=0.5,
              what="the start of a minute")
-    model = f"limited-{path_kind}"
+    model = {LEAN: "gpt-5.4", LITELLM: "limited-litellm"}[path_kind]
     answers = [post(st, *request(path_kind, model, f"hi {i}")) for i in range(RPM + 2)]
     # LiteLLM's usage-based-routing-v2 admits a request while usage + 1 < rpm: RPM - 1 of them.
     assert [r.status_code for r in answers] == [200] * (RPM - 1) + [429] * 3, [r.text for r in answers]

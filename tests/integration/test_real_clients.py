@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 PACKAGES = {"codex": "@openai/codex@^0.171", "claude": "@anthropic-ai/claude-code@^2.1"}
@@ -48,8 +49,20 @@ def client_env(tmp_path: Path, **extra) -> dict:
     return env
 
 
+def forget_upstream_requests(stack) -> None:
+    httpx.delete(f"http://127.0.0.1:{stack.cliproxy_port}/_double/requests", timeout=10)
+
+
+def lean_served(stack, path: str) -> list[bool]:
+    """For each request the upstream received on `path`: whether the lean path forwarded it (LiteLLM's
+    path sends its own user agent; the lean path sends none)."""
+    seen = httpx.get(f"http://127.0.0.1:{stack.cliproxy_port}/_double/requests", timeout=10).json()
+    return [not e["headers"].get("user-agent", "").startswith("litellm/") for e in seen if e["path"] == path]
+
+
 def test_codex_exec_through_the_gateway(stack, npm_clients, tmp_path):
     env = client_env(tmp_path)
+    forget_upstream_requests(stack)
     applied = stack.doit("integrate:codex", "--apply", env=env)
     assert applied.returncode == 0, applied.output
     assert ("codex model: gpt-5.6-sol (auto: the newest general GPT served for Codex (5.6), first in Codex's own "
@@ -59,10 +72,12 @@ def test_codex_exec_through_the_gateway(stack, npm_clients, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "double(gpt-5.6-sol): ping from codex" in proc.stdout  # the automatic choice: what the account serves
     assert "failed to refresh available models" not in proc.stderr  # the gateway's list decodes
+    assert lean_served(stack, "/v1/responses") == [True]  # Codex's turn needs nothing of LiteLLM's path
 
 
 def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):
     env = client_env(tmp_path)
+    forget_upstream_requests(stack)
     applied = stack.doit("integrate:claude", "--apply", env=env)
     assert applied.returncode == 0, applied.output
     proc = subprocess.run([str(npm_clients / "claude"), "-p", "ping from claude"],
@@ -71,6 +86,7 @@ def test_claude_print_through_the_gateway(stack, npm_clients, tmp_path):
     # Claude Code puts system reminders before the prompt in the same message; the double echoes it all.
     reply = proc.stdout.strip()
     assert reply.startswith("double(claude-sonnet-5): ") and reply.endswith("ping from claude"), reply
+    assert lean_served(stack, "/v1/messages") and all(lean_served(stack, "/v1/messages"))  # nor Claude Code's
 
 
 def test_codex_lists_exactly_the_served_codex_models(stack, npm_clients, tmp_path):

@@ -18,7 +18,7 @@ def test_connect_host():
     assert connect_host("0.0.0.0") == "127.0.0.1"
     assert connect_host("::1") == "[::1]"
     assert connect_host("127.0.0.1") == "127.0.0.1"
-    assert base_url(LiteLLM._make(["::", 1, False, 1, 1, {}, 1])) == "http://[::1]:1"
+    assert base_url(LiteLLM._make(["::", 1, False, 1, 1, {}, 1, True])) == "http://[::1]:1"
 
 
 def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
@@ -39,6 +39,20 @@ def test_without_cliproxy_litellm_has_no_lean_path(paths):
     stack = load_stack(paths)
     stack["cliproxy"]["enabled"] = False
     assert "FLOWGATE_LEAN_UPSTREAM" not in litellm_launch(paths, stack, environ={}).env
+
+
+def test_the_lean_path_switch_is_the_one_way_to_turn_it_off_and_restarts_litellm(paths):
+    on = litellm_launch(paths, load_stack(paths), environ={})
+    paths.local_config.write_text("litellm:\n  lean_path: false\n")
+    off = litellm_launch(paths, load_stack(paths), environ={"FLOWGATE_LEAN_UPSTREAM": "http://127.0.0.1:8317"})
+    assert "FLOWGATE_LEAN_UPSTREAM" not in off.env  # not even from the environment FlowGate runs in
+    assert restart_reasons(on.parts, off.parts) == ["litellm.lean_path changed"]
+    assert restart_reasons(off.parts, on.parts) == ["litellm.lean_path changed"]
+    paths.local_config.write_text("litellm:\n  env: {FLOWGATE_LEAN_UPSTREAM: 'http://127.0.0.1:9'}\n")
+    with pytest.raises(FlowgateError) as info:  # refused, not silently overridden
+        load_stack(paths)
+    assert ("litellm.env.FLOWGATE_LEAN_UPSTREAM: is FlowGate's own (where the lean path forwards); to turn the "
+            "lean path off set litellm.lean_path: false") in "\n".join(info.value.details)
 
 
 def test_litellm_restart_inputs_follow_config_env_and_key_values(paths):

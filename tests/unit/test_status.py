@@ -32,6 +32,21 @@ def test_nothing_running_is_stopped_and_not_ready(paths):
     assert "profile: default" in text
 
 
+def test_it_says_which_path_serves_which_models_and_why(paths):
+    assert "lean path: every CLIProxyAPI model in its own protocol" in status.table(status.collect(paths, load_stack(paths)))
+    paths.local_config.write_text(json.dumps({
+        "models": [{"name": "fast", "model": "gpt-5.4-mini"}],
+        "router_settings": {"fallbacks": [{"gpt-5.5": ["claude-sonnet-4-6"]}]}}))
+    assert ("lean path: CLIProxyAPI models in their own protocol; LiteLLM's path: fast (alias of gpt-5.4-mini); "
+            "gpt-5.5 (fallbacks)") in status.table(status.collect(paths, load_stack(paths))).splitlines()
+    paths.local_config.write_text(json.dumps({"litellm_settings": {"callbacks": ["detect_prompt_injection"]}}))
+    assert ("lean path: off (litellm_settings.callbacks): LiteLLM's path serves every model"
+            in status.table(status.collect(paths, load_stack(paths))).splitlines())
+    paths.local_config.write_text(json.dumps({"litellm": {"lean_path": False}}))
+    report = status.collect(paths, load_stack(paths))
+    assert report["lean_path"] == "lean path: off (litellm.lean_path: false): LiteLLM's path serves every model"
+
+
 def test_without_a_config_it_still_reports_and_says_so(paths):
     report = status.collect(paths, None)
     assert report["profile"] is None and len(report["services"]) == 2

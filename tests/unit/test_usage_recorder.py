@@ -103,6 +103,37 @@ def test_json_streams_and_failures_are_recorded_with_model_and_tokens(tmp_path):
     assert store.check(paths)[0]
 
 
+def test_a_stream_cut_off_before_its_end_is_recorded_as_an_error(tmp_path):
+    paths = _paths(tmp_path)
+    events = sse({"choices": [{"delta": {"content": "half"}}]})[:1]
+
+    async def cut(scope, receive, send):  # as the lean path leaves a stream its upstream broke off
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": events[0], "more_body": True})
+
+    assert _call(recorder.record_usage(cut, paths), "/v1/chat/completions", {"model": "gpt-5", "stream": True}) == 200
+    [row] = _rows(paths, 1)
+    assert (row["status"], row["error"], row["stream"]) == (200, recorder.CUT_OFF, 1)
+
+
+def test_an_error_event_in_a_stream_is_recorded_as_its_error(tmp_path):
+    paths = _paths(tmp_path)
+    cases = [({"error": {"message": "litellm.APIConnectionError: upstream went away", "code": "500"}},
+              "litellm.APIConnectionError: upstream went away"),  # LiteLLM's path, an upstream that cut off
+             ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "Overloaded"),
+             ({"type": "error", "code": "server_error", "message": "responses failed"}, "responses failed")]
+    for event, _ in cases:
+        app = _app(200, sse({"choices": [{"delta": {"content": "half"}}]}, event), b"text/event-stream")
+        _call(recorder.record_usage(app, paths), "/v1/chat/completions", {"model": "gpt-5", "stream": True})
+    rows = _rows(paths, len(cases))
+    assert [(r["status"], r["error"]) for r in rows] == [(200, message) for _, message in cases]
+    from tasks.usage import report
+
+    assert all(report.failed(r) for r in rows) and not report.failed({**rows[0], "error": None})
+
+
 def test_probes_and_the_dashboard_are_not_traffic(tmp_path):
     paths = _paths(tmp_path)
     wrapped = recorder.record_usage(_app(200, [b"{}"], b"application/json"), paths)
