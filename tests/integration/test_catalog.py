@@ -66,6 +66,16 @@ def test_an_id_the_catalog_gains_works_without_a_config_edit(stack):
     litellm_pid = stack.pid("litellm")
     rendered = stack.paths.litellm_config.read_bytes()
     new_gpt, new_claude = f"gpt-9-{secrets.token_hex(3)}", f"claude-verse-{secrets.token_hex(3)}"  # named by no file
+    original = stack.catalog_file.read_text()
+    try:
+        _the_catalog_gains(stack, new_gpt, new_claude, litellm_pid, rendered)
+    finally:  # the shared stack serves the shipped catalog again: a later choice of "the newest" must not see these
+        stack.catalog_file.write_text(original)
+        wait_for(lambda: not ({new_gpt, new_claude} & listed(stack)), timeout=30, what="the added ids gone again")
+        stack.doit("models")  # and the kept catalog (.router/state/catalog.json) follows
+
+
+def _the_catalog_gains(stack, new_gpt: str, new_claude: str, litellm_pid: int, rendered: bytes) -> None:
     catalog = json.loads(stack.catalog_file.read_text())
     catalog["codex-plus"].append({"id": new_gpt, "created": 1790000000, "owned_by": "openai"})
     catalog["claude"].append({"id": new_claude, "created": 1790000000, "owned_by": "anthropic"})
