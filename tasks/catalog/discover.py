@@ -14,6 +14,7 @@ from ..base.paths import Paths
 from ..config.view import cliproxy
 from . import store
 from .routes import protocol_of
+from .served_models import clean_created
 
 MAX_ANSWER = 4 * 1024 * 1024
 OWNER_PROVIDER = {"openai": "codex", "anthropic": "claude"}  # owned_by -> FlowGate's provider, when unattributed
@@ -42,7 +43,7 @@ def served_ids(paths: Paths, stack: dict, timeout: float = 5.0) -> list[dict]:
     try:
         data = json.loads(body)["data"]
         return [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""),
-                 "created": int(m.get("created") or 0)} for m in data if isinstance(m, dict) and m.get("id")]
+                 "created": clean_created(m.get("created"))} for m in data if isinstance(m, dict) and m.get("id")]
     except (ValueError, KeyError, TypeError, RecursionError):
         raise FlowgateError("CLIProxyAPI's model list is not the expected JSON",
                             "see `uv run doit logs cliproxy`") from None

@@ -73,13 +73,24 @@ async def ask(path: str):
         return None
 
 
+MAX_CREATED = 253402300799  # 9999-12-31: later dates (1e20 was seen) cannot be formatted, and made /v1/models a 500
+
+
+def clean_created(value) -> int:
+    """A catalog entry's `created`, as the binary sent it when it is a plausible epoch second, else 0:
+    one bad entry in the upstream's list must not break the list for everyone."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return int(value) if 0 <= value <= MAX_CREATED else 0
+
+
 async def served() -> list[dict] | None:
     """What CLIProxyAPI serves now ([{id, owned_by, created}]), or None when it cannot tell."""
     if _cache["models"] is not None and time.monotonic() - _cache["at"] < CACHE_S:
         return _cache["models"]
     answer = await ask("/models")
     data = answer.get("data") if isinstance(answer, dict) else None
-    models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": int(m.get("created") or 0)}
+    models = [{"id": str(m["id"]), "owned_by": str(m.get("owned_by") or ""), "created": clean_created(m.get("created"))}
               for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else None
     _cache.update(at=time.monotonic(), models=models)
     return models

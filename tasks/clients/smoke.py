@@ -33,9 +33,12 @@ class Check:
     detail: str = ""
 
     def line(self) -> str:
+        """For a terminal: the model id, reply text and upstream errors are peers' text, escaped."""
+        from ..base.terminal import printable
+
         status = str(self.status) if self.status is not None else "---"
-        return (f"{'ok' if self.ok else 'FAIL':<5}{status:>4} {self.ms:>6} ms  {self.name:<22}"
-                f"{self.model or '':<28}{self.detail}").rstrip()
+        return printable(f"{'ok' if self.ok else 'FAIL':<5}{status:>4} {self.ms:>6} ms  {self.name:<22}"
+                         f"{self.model or '':<28}{self.detail}").rstrip()
 
 
 class Failure(Exception):

@@ -123,3 +123,20 @@ def test_other_answers_keep_their_words(router):
 def test_with_no_account_the_message_names_the_login():
     assert "no account is logged in" in served_models.unserved_message("gpt-5.5", [])
     assert "uv run doit login:codex" in served_models.unserved_message("gpt-5.5", [])
+
+
+def test_one_bad_created_in_the_upstream_catalog_breaks_nothing(monkeypatch):
+    """Issue 31, item 8: one `created: 1e20` made the gateway's GET /v1/models answer 500 to everyone."""
+    async def ask(path):
+        return {"data": [{"id": "gpt-5.5", "created": 1e20, "owned_by": "openai"},
+                         {"id": "gpt-5.4", "created": "yesterday", "owned_by": "openai"},
+                         {"id": "gpt-5.4-mini", "created": float("nan"), "owned_by": "openai"},
+                         {"id": "claude-opus-5", "created": -7, "owned_by": "anthropic"},
+                         {"id": "claude-sonnet-5", "created": 1784038800, "owned_by": "anthropic"}]}
+
+    monkeypatch.setattr(served_models, "ask", ask)
+    served_models._cache.update(at=0.0, models=None)
+    live = asyncio.run(served_models.served())
+    assert [m["created"] for m in live] == [0, 0, 0, 0, 1784038800]
+    body = json.loads(served_models.model_list_body([], live))
+    assert [m["id"] for m in body["data"]] == ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "claude-opus-5", "claude-sonnet-5"]

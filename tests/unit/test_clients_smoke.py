@@ -99,3 +99,10 @@ def test_a_hanging_gateway_fails_each_check_at_its_deadline(paths, gateway):
         listener.close()
     # every check ends at its deadline with the reason (the default --timeout is 60 s, not minutes)
     assert [c.ok for c in checks] == [False] * 5 and all("Timeout" in c.detail for c in checks)
+
+
+def test_peer_text_is_escaped_before_the_terminal():
+    """Issue 31, item 9: reply text, upstream errors and model ids reached the terminal raw."""
+    line = smoke.Check("chat", "gpt-\x1b[31mred", False, 400, 3, "upstream said \x1b]0;pwned\x07 and \r\x1b[2K").line()
+    assert "\x1b" not in line and "\x07" not in line and "\r" not in line
+    assert "gpt-\\x1b[31mred" in line and "\\x1b]0;pwned\\x07" in line
