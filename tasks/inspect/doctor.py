@@ -10,18 +10,14 @@ first use; yaml only when the config is loaded). This module knows nothing of do
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import os
 import shutil
-import signal
-import subprocess
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import release
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..config.load import SCHEMA, load_stack
@@ -32,34 +28,17 @@ from ..release import lines
 from ..services import secrets
 from ..stack import process
 from ..stack.portcheck import check_port
+from .binarycheck import check_binary, check_providers
+from .checks import Check
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 DISK_FAIL_BELOW = 200 * MIB
 DISK_WARN_BELOW = 1 * GIB
-BINARY_TIMEOUT = 5.0  # seconds for the binary to print its banner and exit on a bad config
 STATE_FIX = "run `uv run doit up` or `uv run doit down`"
 
 _STATUS_WIDTH = 6
 _NAME_WIDTH = 14
-
-
-@dataclass
-class Check:
-    name: str  # short, e.g. "config"
-    ok: bool
-    detail: str  # what was found, one line
-    fix: str = ""  # what to do when not ok (or when warn), one line
-    warn: bool = False  # ok but worth a look (e.g. disk getting full)
-    skipped: bool = False  # not run: what it needs is missing (an invalid config); never "ok"
-
-    @property
-    def status(self) -> str:
-        if self.skipped:
-            return "skip"
-        if not self.ok:
-            return "FAIL"
-        return "warn" if self.warn else "ok"
 
 
 # --------------------------------------------------------------------------- running and output
@@ -77,20 +56,21 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
         return check
 
     def binary() -> Check:
-        check, line_box[0] = _check_binary(paths, stack, env)
+        check, line_box[0] = check_binary(paths, stack, env)
         return check
 
     checks = [_guard("config", config)]
     stack = stack_box[0]
     checks.append(_guard("litellm", _check_litellm))
     checks.append(_guard("binary", binary))
-    checks.append(_guard("providers", lambda: _check_providers(stack, line_box[0])))
+    checks.append(_guard("providers", lambda: check_providers(stack, line_box[0])))
     checks.append(_guard("accounts", lambda: _check_accounts(paths, stack)))
     checks.append(_guard("ports", lambda: _check_ports(paths, stack)))
     checks.append(_guard("secrets", lambda: _check_secrets(paths, stack)))
-    checks.append(_guard("disk", lambda: _check_disk(paths)))
+    space = functools.cache(lambda: _free_space(paths))  # the disk check and the usage check read one measure
+    checks.append(_guard("disk", lambda: _check_disk(space())))
     checks.append(_guard("state", lambda: _check_state(paths)))
-    checks.append(_guard("usage", lambda: _check_usage(paths)))
+    checks.append(_guard("usage", lambda: _check_usage(paths, space)))
     checks.append(_guard("clients", lambda: _check_clients(paths, stack, env)))
     return checks
 
@@ -165,49 +145,6 @@ def _check_litellm() -> Check:
     return Check("litellm", True, version)
 
 
-# --------------------------------------------------------------------------- binary
-
-
-def _check_binary(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, lines.Line | None]:
-    check, version = _binary_version(paths, stack, env)
-    return check, lines.by_version(version)
-
-
-def _binary_version(paths: Paths, stack: dict | None, env: dict) -> tuple[Check, str | None]:
-    settings = None
-    if stack is not None:
-        if not cliproxy(stack).enabled:
-            return Check("binary", True, "cliproxy disabled"), None
-        settings = release.settings_from_stack(stack)
-    fallback = "" if stack is not None else " (config invalid: looked in the default place)"
-    try:
-        binary = release.locate_binary(paths, settings)
-    except FlowgateError as exc:
-        return Check("binary", False, exc.message + fallback, exc.hint or ""), None
-    path, user = binary.path, binary.user
-    rerun = ("point cliproxy.binary at the cli-proxy-api (or cli-proxy-api-plus) executable" if user
-             else "re-install it with `uv run doit fetch`")
-    version, problem = _run_banner(path, env)
-    if version is None:
-        return Check("binary", False, f"{path} {problem}{fallback}", rerun), None
-
-    line = lines.by_version(version)
-    manifest = None if user else release.read_manifest(paths)
-    tag = (manifest or {}).get("tag")
-    about = [line.name] if line else []
-    if user:
-        about.append(f"your cliproxy.binary {path}")
-    else:
-        about += [f"release {tag} of {manifest.get('repo')}"] if tag else ["no install manifest"]
-        about += [manifest["build"]] if (manifest or {}).get("build") else []
-    detail = f"{line.title if line else 'CLIProxyAPI'} {version} ({', '.join(about)})"
-    detail += ("" if user else f" at {path}") + fallback
-    if settings and not user and not settings.is_latest and tag and tag != settings.version.strip():
-        return Check("binary", True, f"{detail}; config pins {settings.version.strip()}",
-                     "run `uv run doit fetch` to install the pinned release", warn=True), version
-    return Check("binary", True, detail), version
-
-
 def _check_accounts(paths: Paths, stack: dict | None) -> Check:
     """At least one active account while CLIProxyAPI runs: without one nothing can be served."""
     if stack is None:
@@ -261,56 +198,6 @@ def _check_clients(paths: Paths, stack: dict | None, env: dict) -> Check:
         return Check("clients", True, "no client is wired to the gateway (`uv run doit integrate:codex --apply`)")
     return Check("clients", True, ", ".join(f"{c}: {', '.join(sorted({m for _, _, m in found}))}"
                                             for c, found in sorted(wired.items())) + (" (served)" if catalog else ""))
-
-
-def _check_providers(stack: dict | None, line: lines.Line | None) -> Check:
-    """Every configured login provider must be one the running binary's line has built in."""
-    if stack is None:
-        return Check("providers", True, "not checked: the config is invalid", skipped=True)
-    from ..accounts.providers import configured_names, unsupported
-
-    names = configured_names(stack)
-    if not cliproxy(stack).enabled or line is None:
-        return Check("providers", True, ", ".join(names) + " (not checked: no binary to ask)")
-    problems = unsupported(stack, line.name)
-    if problems:
-        return Check("providers", False, "; ".join(p.problem for p in problems), "; ".join(p.fix for p in problems))
-    return Check("providers", True, f"{', '.join(names) or 'none'} (all built into {line.title})")
-
-
-def _run_banner(path: Path, env: dict) -> tuple[str | None, str]:
-    """Run the binary on a config that does not exist; (version from its banner, or None + why)."""
-    run_env = {k: v for k, v in env.items() if k != "MANAGEMENT_PASSWORD"}
-    with tempfile.TemporaryDirectory(prefix="flowgate-doctor-") as cwd:
-        # A temp cwd: the binary reads ./.env and may create ./logs; nothing lands in the home.
-        try:
-            proc = subprocess.Popen([str(path), "-config", os.path.join(cwd, "nonexistent", "x.yaml")],
-                                    cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            return None, f"cannot be run: {exc.strerror or exc}"
-        timed_out = False
-        try:
-            out, err = proc.communicate(timeout=BINARY_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                proc.kill()
-            try:
-                out, err = proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:  # something outside its group holds the pipes
-                out, err = b"", b""
-    text = out.decode("utf-8", "replace")
-    version = lines.banner_version(text) or lines.banner_version(err.decode("utf-8", "replace"))
-    if version:
-        return version, ""
-    if timed_out:
-        return None, f"printed no `CLIProxyAPI Version:` banner and did not exit within {BINARY_TIMEOUT:g} s"
-    first = next((ln.strip() for ln in (text + "\n" + err.decode("utf-8", "replace")).splitlines() if ln.strip()), "")
-    said = f": {first[:120]}" if first else " and printed nothing"
-    return None, f"ran (exit {proc.returncode}) but printed no `CLIProxyAPI Version:` banner{said}"
 
 
 # --------------------------------------------------------------------------- ports
@@ -376,11 +263,16 @@ def _human(n: float) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.1f} MiB"
 
 
-def _check_disk(paths: Paths) -> Check:
+def _free_space(paths: Paths) -> tuple[Path, int]:
+    """The free space on the disk that holds (or will hold) .router/: the nearest existing parent's."""
     where = paths.router
     while not where.exists() and where.parent != where:
         where = where.parent
-    free = shutil.disk_usage(where).free
+    return where, shutil.disk_usage(where).free
+
+
+def _check_disk(space: tuple[Path, int]) -> Check:
+    where, free = space
     detail = f"{_human(free)} free"
     fix = f"free some space on the disk holding {where} (old logs in .router/logs can go)"
     if free < DISK_FAIL_BELOW:
@@ -414,11 +306,15 @@ def _check_state(paths: Paths) -> Check:
     return Check("state", True, "running: " + ", ".join(running) if running else "no services running")
 
 
-def _check_usage(paths: Paths) -> Check:
+def _check_usage(paths: Paths, space: Callable[[], tuple[Path, int]]) -> Check:
     """The usage database is readable, and the recorder's last word was not a failure."""
     from ..usage import store
 
     ok, detail = store.check(paths)
+    where, free = space()
+    if ok and free < DISK_FAIL_BELOW:
+        # a full disk drops the recorder's rows and its own health file with them: the space is the finding
+        ok, detail = False, f"{_human(free)} free on the disk holding {where}: new requests may not be recorded"
     fix = ("" if ok else f"free disk space, stop whatever holds {paths.usage_db.name} locked, or move a corrupt "
            f"{paths.usage_db} aside; recording resumes by itself (serving is not affected)")
     return Check("usage", ok, detail, fix)

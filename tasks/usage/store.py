@@ -37,16 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
-LOW_DISK_BYTES = 8 * 1024 * 1024  # below this a batch of rows (and the WAL's growth) no longer fits
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
-
-
-def free_bytes(directory: Path) -> int | None:
-    try:
-        st = os.statvfs(directory if directory.exists() else directory.parent)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
 
 
 def health_file(paths: Paths) -> Path:
@@ -148,11 +139,6 @@ def check(paths: Paths) -> tuple[bool, str]:
         what = f"{count} request(s) recorded in {path.name} ({mode})"
     else:
         what = f"no {path.name} yet (it appears with the first request through the gateway)"
-    free = free_bytes(path.parent)
-    if free is not None and free < LOW_DISK_BYTES:
-        # the recorder cannot even write its health file then: the free space is the finding
-        return False, (f"the disk holding {path.parent} has {free // 1024} KiB free: new requests are not recorded "
-                       "(free some space; serving goes on)")
     health = read_health(paths)
     if health and not health["ok"]:
         return False, f"the recorder reported: {health.get('detail') or 'recording failed'}"

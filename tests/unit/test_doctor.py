@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import pytest
 
-from tasks.inspect import doctor
+from tasks.inspect import binarycheck, doctor
 from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (the fixture)
 from tasks.services import secrets
 from tasks.stack import process
@@ -183,7 +183,7 @@ def test_binary_without_banner_fails(paths, free_ports, tmp_path):
 
 
 def test_hanging_binary_is_killed(paths, free_ports, tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor, "BINARY_TIMEOUT", 0.5)
+    monkeypatch.setattr(binarycheck, "BINARY_TIMEOUT", 0.5)
     script = make_script(tmp_path / "cpa", "import time\ntime.sleep(60)")
     write_local(paths, {**free_ports, "cliproxy": {**free_ports["cliproxy"], "binary": str(script)}})
     binary = run(paths)["binary"]
@@ -283,6 +283,18 @@ def test_disk_thresholds(paths, free_ports, monkeypatch, free, ok, warn):
     else:
         assert "MiB free" in disk.detail and disk.fix
 
+
+
+def test_usage_fails_on_a_full_disk_even_when_the_recorder_could_not_say_so(paths, free_ports, monkeypatch):
+    """Issue 31, item 13: a full disk drops rows and the recorder's health file with them; usage said ok."""
+    from tasks.usage import store
+
+    write_local(paths, free_ports)
+    store.connect(paths.usage_db).close()
+    assert run(paths)["usage"].ok
+    monkeypatch.setattr(doctor.shutil, "disk_usage", lambda path: Usage(100 * doctor.GIB, 0, 4 * doctor.MIB))
+    usage = run(paths)["usage"]
+    assert not usage.ok and "4.0 MiB free" in usage.detail and "not be recorded" in usage.detail and usage.fix
 
 def test_stale_record_warns(paths, free_ports):
     write_local(paths, free_ports)

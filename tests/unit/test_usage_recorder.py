@@ -230,12 +230,3 @@ def test_the_apps_shutdown_writes_what_is_pending(tmp_path, monkeypatch):
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert [r["model"] for r in _rows(paths, 1)] == ["m"]
 
-
-def test_doctor_finds_a_full_disk_while_rows_are_dropped(tmp_path, monkeypatch):
-    """Issue 31, item 13: a full disk drops rows and cannot even record that it does; doctor said ok."""
-    paths = _paths(tmp_path)
-    store.connect(paths.usage_db).close()
-    assert store.check(paths)[0]
-    monkeypatch.setattr(store, "free_bytes", lambda directory: 4096)
-    ok, what = store.check(paths)
-    assert not ok and "4 KiB free" in what and "not recorded" in what
