@@ -14,7 +14,13 @@ from __future__ import annotations
 import math
 import sqlite3
 
-FAILED = "(status IS NULL OR status = 0 OR status >= 400)"
+from .recorder import CUT_OFF, UNPARSED
+
+assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
+# as report.failed: an error status, no status, or a 200 whose answer broke off (CUT_OFF) or whose stream
+# carried an error event; a row whose bodies could not be read (UNPARSED) is not the request's failure
+FAILED = (f"(status IS NULL OR status = 0 OR status >= 400 OR (error IS NOT NULL AND error <> '' AND "
+          f"(error = '{CUT_OFF}' OR substr(error, 1, {len(UNPARSED)}) <> '{UNPARSED}')))")
 KEYS = {
     "model": "COALESCE(NULLIF(model, ''), '-')",
     "account": "COALESCE(NULLIF(account, ''), 'unknown')",

@@ -8,7 +8,7 @@ import pytest
 
 from tasks.base.errors import FlowgateError
 from tasks.base.paths import Paths
-from tasks.usage import report, store
+from tasks.usage import recorder, report, store
 from tests.conftest import ROOT
 
 
@@ -57,7 +57,10 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
              "status": rand.choice([200, 200, 200, 429, 500, 0, None]),
              "latency_ms": rand.choice([None, round(rand.uniform(0.1, 99.9), 1)]),  # exact below 100 ms
              "tokens_in": rand.randint(0, 500), "tokens_out": rand.choice([None, rand.randint(0, 900)]),
-             "tokens_cached": rand.randint(0, 10)} for _ in range(2000)]
+             "tokens_cached": rand.randint(0, 10),
+             # a 200 that broke off or carried an error event fails; an unparsed row does not
+             "error": rand.choice([None, None, "", recorder.CUT_OFF, "upstream said no", recorder.UNPARSED + "x"])}
+            for _ in range(2000)]
     db = store.connect(paths.usage_db)
     store.insert(db, rows)
     db.close()
