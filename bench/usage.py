@@ -32,8 +32,8 @@ PROGRAMS = {
     "doit usage (SQL)": "from tasks.usage import report; r = report.query(P, 7 * 86400, ['model', 'day']); "
                         "assert r['totals']['requests'] > 0",
     "dashboard data (SQL)": "from tasks.web import data; d = data.usage(P); assert d['error'] is None",
-    "former: rows in Python": "from tasks.usage import report; rows = report.load(P, 7 * 86400); "
-                              "g = [report.group(rows, b) for b in ('model', 'day')]; s = report.summary(rows)",
+    "former: rows in Python": "from tests import usage_reference as r; rows = r.load(P, 7 * 86400); "
+                              "g = [r.group(rows, b) for b in ('model', 'day')]; s = r.summary(rows)",
 }
 
 

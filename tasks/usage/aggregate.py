@@ -17,7 +17,7 @@ import sqlite3
 from .recorder import CUT_OFF, UNPARSED
 
 assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
-# as report.failed: an error status, no status, or a 200 whose answer broke off (CUT_OFF) or whose stream
+# as tests/usage_reference.failed: an error status, no status, or a 200 whose answer broke off (CUT_OFF) or whose stream
 # carried an error event; a row whose bodies could not be read (UNPARSED) is not the request's failure
 FAILED = (f"(status IS NULL OR status = 0 OR status >= 400 OR (error IS NOT NULL AND error <> '' AND "
           f"(error = '{CUT_OFF}' OR substr(error, 1, {len(UNPARSED)}) <> '{UNPARSED}')))")
@@ -73,8 +73,13 @@ class _Fold:
         return None  # unreachable: the ranks add up to n
 
 
-def empty_summary() -> dict:
-    return _Fold().summary()
+def empty_db() -> sqlite3.Connection:
+    """An in-memory database with the schema and no row: the same answers before the first request."""
+    from .store import SCHEMA
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    return db
 
 
 def _source(db: sqlite3.Connection, since: float) -> str:

@@ -7,13 +7,11 @@ formula are quoted.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from .recorder import CUT_OFF, UNPARSED
 
 BY = ("model", "day", "hour", "account")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -28,24 +26,6 @@ def parse_since(text: str) -> float:
     return int(found.group(1)) * UNITS[found.group(2)]
 
 
-def load(paths: Paths, since: float) -> list[dict]:
-    """The rows of the last `since` seconds ([] when nothing was recorded yet)."""
-    import sqlite3
-
-    from . import store
-
-    if not paths.usage_db.exists():
-        return []
-    try:
-        db = store.connect(paths.usage_db, readonly=True)
-        try:
-            return store.rows_since(db, time.time() - since)
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
-
-
 def query(paths: Paths, since: float, wanted: list[str]) -> dict:
     """{"totals", "by": {grouping: [group, ...]}} of the last `since` seconds, summed by SQLite
     (tasks.usage.aggregate): bounded memory whatever the number of rows."""
@@ -54,7 +34,7 @@ def query(paths: Paths, since: float, wanted: list[str]) -> dict:
     from . import aggregate, store
 
     if not paths.usage_db.exists():
-        return aggregate.report(_empty_db(), 0, wanted)
+        return aggregate.report(aggregate.empty_db(), 0, wanted)
     try:
         db = store.connect(paths.usage_db, readonly=True)
         try:
@@ -63,50 +43,6 @@ def query(paths: Paths, since: float, wanted: list[str]) -> dict:
             db.close()
     except sqlite3.Error as exc:
         raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
-
-
-def _empty_db():
-    """An in-memory database with the schema and no row: the same answer shape before the first request."""
-    import sqlite3
-
-    from . import store
-
-    db = sqlite3.connect(":memory:")
-    db.executescript(store.SCHEMA)
-    return db
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest rank: the smallest value with at least p % of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)], 1)
-
-
-def failed(row: dict) -> bool:
-    """An error status, no status, or a 200 whose answer failed midway: it broke off
-    (recorder.CUT_OFF) or its stream carried an error event."""
-    error = row.get("error")
-    return (not row.get("status") or row["status"] >= 400
-            or bool(error and (error == CUT_OFF or not error.startswith(UNPARSED))))
-
-
-def key_of(row: dict, by: str) -> str:
-    if by == "model":
-        return row.get("model") or "-"
-    if by == "account":
-        return row.get("account") or "unknown"
-    stamp = time.localtime(row["ts"])
-    return time.strftime("%Y-%m-%d" if by == "day" else "%Y-%m-%d %H:00", stamp)
-
-
-def group(rows: list[dict], by: str) -> list[dict]:
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(key_of(row, by), []).append(row)
-    out = [{by: key, **summary(mine)} for key, mine in groups.items()]
-    return sorted(out, key=lambda g: g[by] if by in ("day", "hour") else (-g["requests"], g[by]))
 
 
 def table(groups: list[dict], by: str) -> str:
@@ -132,11 +68,3 @@ def as_csv(groups: list[dict], by: str) -> str:
         writer.writerow(["'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") and len(name) > 1 else name,
                          *("" if g[f] is None else g[f] for f in FIELDS)])
     return out.getvalue().rstrip("\n")
-
-
-def summary(rows: list[dict]) -> dict:
-    """Totals over every row, the same fields as a group's."""
-    latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None]
-    return {"requests": len(rows), "errors": sum(1 for r in rows if failed(r)),
-            **{t: sum(r.get(t) or 0 for r in rows) for t in ("tokens_in", "tokens_out", "tokens_cached")},
-            "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95)}

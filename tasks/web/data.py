@@ -51,21 +51,14 @@ def _quota(data: dict | None) -> dict:
     return {"accounts": out, "error": None}
 
 
-def series(rows: list[dict], buckets: int, width: int, now: float) -> dict:
+def series(db, buckets: int, width: int, now: float) -> dict:
     """Requests and tokens (in + out) per bucket per model, oldest bucket first; labels in local time."""
-    end = (int(now) // width + 1) * width
-    start = end - buckets * width
+    from ..usage import aggregate
+
+    start = (int(now) // width + 1) * width - buckets * width
     labels = [time.strftime("%H:00" if buckets <= 24 else "%m-%d %H:00", time.localtime(start + i * width))
               for i in range(buckets)]
-    models: dict[str, dict] = {}
-    for row in rows:
-        i = int((row["ts"] - start) // width)
-        if not 0 <= i < buckets:
-            continue
-        entry = models.setdefault(row.get("model") or "-", {"requests": [0] * buckets, "tokens": [0] * buckets})
-        entry["requests"][i] += 1
-        entry["tokens"][i] += (row.get("tokens_in") or 0) + (row.get("tokens_out") or 0)
-    return {"labels": labels, "models": models}
+    return {"labels": labels, "models": aggregate.series(db, start, buckets, width)}
 
 
 def usage(paths: Paths, now: float | None = None) -> dict:
@@ -77,19 +70,13 @@ def usage(paths: Paths, now: float | None = None) -> dict:
 
     now = time.time() if now is None else now
     out: dict = {"error": None, "recorder": store.read_health(paths)}
-    if not paths.usage_db.exists():
-        empty = {"totals": aggregate.empty_summary(), "models": []}
-        return {**out, **{span: {**empty, "series": series([], b, w, now)} for span, (b, w) in SPANS.items()},
-                "failures": []}
     try:
-        db = store.connect(paths.usage_db, readonly=True)
+        db = store.connect(paths.usage_db, readonly=True) if paths.usage_db.exists() else aggregate.empty_db()
         try:
             for span, (buckets, width) in SPANS.items():
                 found = aggregate.report(db, now - buckets * width, ["model"])
-                shape = series([], buckets, width, now)  # the labels, and where the buckets start
-                start = (int(now) // width + 1) * width - buckets * width
-                shape["models"] = aggregate.series(db, start, buckets, width)
-                out[span] = {"totals": found["totals"], "models": found["by"]["model"], "series": shape}
+                out[span] = {"totals": found["totals"], "models": found["by"]["model"],
+                             "series": series(db, buckets, width, now)}
             failed = aggregate.failures(db, now - SPANS["7d"][0] * SPANS["7d"][1], FAILURES)
         finally:
             db.close()

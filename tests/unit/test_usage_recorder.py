@@ -10,6 +10,7 @@ import sqlite3
 
 from tasks.base.paths import Paths
 from tasks.usage import recorder, store
+from tests import usage_reference as reference
 from tests.conftest import ROOT
 from tests.support import wait_for
 
@@ -131,7 +132,9 @@ def test_an_error_event_in_a_stream_is_recorded_as_its_error(tmp_path):
     assert [(r["status"], r["error"]) for r in rows] == [(200, message) for _, message in cases]
     from tasks.usage import report
 
-    assert all(report.failed(r) for r in rows) and not report.failed({**rows[0], "error": None})
+    assert all(reference.failed(r) for r in rows) and not reference.failed({**rows[0], "error": None})
+    # and so does `doit usage`, which sums inside SQLite
+    assert report.query(paths, 86400, [])["totals"]["errors"] == len(cases)
 
 
 def test_probes_and_the_dashboard_are_not_traffic(tmp_path):

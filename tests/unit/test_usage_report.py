@@ -9,6 +9,7 @@ import pytest
 from tasks.base.errors import FlowgateError
 from tasks.base.paths import Paths
 from tasks.usage import recorder, report, store
+from tests import usage_reference as reference
 from tests.conftest import ROOT
 
 
@@ -22,13 +23,13 @@ def test_groups_count_errors_tokens_and_percentiles(tmp_path):
     db = store.connect(paths.usage_db)
     store.insert(db, rows)
     db.close()
-    got = report.group(report.load(paths, report.parse_since("7d")), "model")
+    got = reference.group(reference.load(paths, report.parse_since("7d")), "model")
     assert got[0] == {"model": "gpt-5", "requests": 20, "errors": 0, "tokens_in": 200, "tokens_out": 40,
                       "tokens_cached": 20, "p50_ms": 10.0, "p95_ms": 19.0}
     assert got[1]["model"] == "\x1b[31mevil" and got[1]["errors"] == 1 and len(got) == 2
     text = report.table(got, "model")
     assert "\x1b" not in text and "\\x1b[31mevil" in text
-    assert report.group(report.load(paths, 30 * 86400), "day")[0]["requests"] == 1  # the old day first
+    assert reference.group(reference.load(paths, 30 * 86400), "day")[0]["requests"] == 1  # the old day first
     assert report.as_csv([{"model": "=cmd()", **{f: 1 for f in report.FIELDS}}], "model").splitlines()[1].startswith("'=cmd()")
     for lead in ("\tcmd", "\rcmd", "+1", "@x"):  # a tab or carriage return starts a formula too
         text = report.as_csv([{"model": lead, **{f: 1 for f in report.FIELDS}}], "model")
@@ -40,8 +41,8 @@ def test_durations_and_an_empty_history():
     for bad in ("", "7", "0d", "1y", "-1d"):
         with pytest.raises(FlowgateError):
             report.parse_since(bad)
-    assert report.percentile([], 50) is None and report.percentile([3.0], 95) == 3.0
-    assert report.summary([])["requests"] == 0
+    assert reference.percentile([], 50) is None and reference.percentile([3.0], 95) == 3.0
+    assert reference.summary([])["requests"] == 0
 
 
 def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
@@ -64,12 +65,12 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
     db = store.connect(paths.usage_db)
     store.insert(db, rows)
     db.close()
-    kept = report.load(paths, 7 * 86400)
+    kept = reference.load(paths, 7 * 86400)
     found = report.query(paths, 7 * 86400, list(report.BY))
-    assert found["totals"] == report.summary(kept)
+    assert found["totals"] == reference.summary(kept)
     for by in report.BY:
-        assert found["by"][by] == report.group(kept, by), by
+        assert found["by"][by] == reference.group(kept, by), by
     db = store.connect(paths.usage_db, readonly=True)
     latest = aggregate.failures(db, now - 7 * 86400, 10)
     db.close()
-    assert [r["ts"] for r in latest] == sorted((r["ts"] for r in kept if report.failed(r)), reverse=True)[:10]
+    assert [r["ts"] for r in latest] == sorted((r["ts"] for r in kept if reference.failed(r)), reverse=True)[:10]

@@ -9,11 +9,15 @@ from tests.conftest import ROOT
 
 
 def test_series_put_each_request_in_its_hour_per_model():
+    from tasks.usage import aggregate
+
     now = 100 * 3600 + 1800.0  # half past an hour
-    rows = [{"ts": now - 10, "model": "a", "tokens_in": 3, "tokens_out": 4},
-            {"ts": now - 3600, "model": "a", "tokens_in": None, "tokens_out": 1},
-            {"ts": now - 2 * 86400, "model": "b"}]  # outside 24 h
-    got = data.series(rows, 24, 3600, now)
+    rows = [{"ts": now - 10, "route": "/v1/x", "model": "a", "tokens_in": 3, "tokens_out": 4},
+            {"ts": now - 3600, "route": "/v1/x", "model": "a", "tokens_in": None, "tokens_out": 1},
+            {"ts": now - 2 * 86400, "route": "/v1/x", "model": "b"}]  # outside 24 h
+    db = aggregate.empty_db()
+    store.insert(db, rows)
+    got = data.series(db, 24, 3600, now)
     assert len(got["labels"]) == 24 and set(got["models"]) == {"a"}
     assert got["models"]["a"]["requests"][-2:] == [1, 1] and got["models"]["a"]["tokens"][-2:] == [1, 7]
 
