@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from .keyfiles import key_file_problem, read_key_file
+from .keyfiles import read_key_file
 from .schema import ListOf, Mapping, Problem, Scalar
 from .valuerules import ENV_NAME, MODEL_NAME
 
@@ -73,20 +73,6 @@ def shape_problems(cliproxy: dict) -> list[Problem]:
         for key in set(CONFIG_KEYS.values()) & set(settings):
             out.append(Problem(("cliproxy", "settings", key), "is FlowGate's when cliproxy.api_keys is set; "
                                                               "declare the key under cliproxy.api_keys instead"))
-    return out
-
-
-def reference_problems(paths: Paths, cliproxy: dict, environ=None) -> list[Problem]:
-    env = os.environ if environ is None else environ
-    out = []
-    for i, entry in enumerate(cliproxy.get("api_keys") or []):
-        where = ("cliproxy", "api_keys", i)
-        if entry["key_env"] and not env.get(entry["key_env"]):
-            out.append(Problem(where + ("key_env",), f"environment variable {entry['key_env']} is not set"))
-        if entry["key_file"]:
-            problem = key_file_problem(paths.user_path(entry["key_file"]))
-            if problem:
-                out.append(Problem(where + ("key_file",), problem))
     return out
 
 

@@ -8,7 +8,6 @@ import os
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from .apikeys import reference_problems as api_key_problems
 from .keyfiles import key_file_problem
 from .schema import Problem
 
@@ -16,22 +15,28 @@ from .schema import Problem
 def reference_problems(paths: Paths, stack: dict, environ=None) -> list[Problem]:
     """Problems with what the config refers to outside itself (env vars, key files)."""
     env = os.environ if environ is None else environ
-    out = []
+    out: list[Problem] = []
     for i, model in enumerate(stack["models"]):
-        if model["api_key_env"] and not env.get(model["api_key_env"]):
-            out.append(Problem(("models", i, "api_key_env"),
-                               f"environment variable {model['api_key_env']} is not set (model {model['name']!r})"))
-        if model["api_key_file"]:
-            problem = key_file_problem(paths.user_path(model["api_key_file"]))
-            if problem:
-                out.append(Problem(("models", i, "api_key_file"), f"{problem} (model {model['name']!r})"))
+        out += key_source_problems(paths, env, ("models", i), model, "api_key_env", "api_key_file",
+                                   f" (model {model['name']!r})")
     if stack["cliproxy"]["enabled"]:
-        out.extend(api_key_problems(paths, stack["cliproxy"], env))
-    password_file = (stack.get("redis") or {}).get("password_file")
-    if password_file:
-        problem = key_file_problem(paths.user_path(password_file))
+        for i, entry in enumerate(stack["cliproxy"].get("api_keys") or []):
+            out += key_source_problems(paths, env, ("cliproxy", "api_keys", i), entry, "key_env", "key_file")
+    out += key_source_problems(paths, env, ("redis",), stack.get("redis") or {}, None, "password_file")
+    return out
+
+
+def key_source_problems(paths: Paths, env, where: tuple, section: dict, env_key: str | None, file_key: str,
+                        about: str = "") -> list[Problem]:
+    """A secret the config names by an environment variable (`env_key`) or a one-line file (`file_key`):
+    the variable set, the file usable (tasks.config.keyfiles)."""
+    out = []
+    if env_key and section.get(env_key) and not env.get(section[env_key]):
+        out.append(Problem(where + (env_key,), f"environment variable {section[env_key]} is not set{about}"))
+    if section.get(file_key):
+        problem = key_file_problem(paths.user_path(section[file_key]))
         if problem:
-            out.append(Problem(("redis", "password_file"), problem))
+            out.append(Problem(where + (file_key,), f"{problem}{about}"))
     return out
 
 

@@ -30,14 +30,19 @@ def load(paths: Paths) -> dict[tuple[str, str], dict]:
 
 
 def remember(paths: Paths, repo: str, tag: str, reason: str) -> None:
-    kept = [{"repo": r, "tag": t, **v} for (r, t), v in load(paths).items() if (r, t) != (repo.lower(), tag)]
-    kept.append({"repo": repo.lower(), "tag": tag, "reason": reason[:300], "at": now_iso()})
-    atomic_write(_path(paths), json.dumps(kept[-KEEP:], indent=1) + "\n")
+    _write(paths, _without(paths, repo, tag) + [{"repo": repo.lower(), "tag": tag, "reason": reason[:300],
+                                                  "at": now_iso()}])
 
 
 def forget(paths: Paths, repo: str, tag: str) -> None:
     """A release that later served fine (an upgrade to it succeeded) is no longer refused."""
-    known = load(paths)
-    if (repo.lower(), tag) in known:
-        kept = [{"repo": r, "tag": t, **v} for (r, t), v in known.items() if (r, t) != (repo.lower(), tag)]
-        atomic_write(_path(paths), json.dumps(kept, indent=1) + "\n")
+    if (repo.lower(), tag) in load(paths):
+        _write(paths, _without(paths, repo, tag))
+
+
+def _without(paths: Paths, repo: str, tag: str) -> list[dict]:
+    return [{"repo": r, "tag": t, **v} for (r, t), v in load(paths).items() if (r, t) != (repo.lower(), tag)]
+
+
+def _write(paths: Paths, entries: list[dict]) -> None:
+    atomic_write(_path(paths), json.dumps(entries[-KEEP:], indent=1) + "\n")
