@@ -151,10 +151,11 @@ def task_render():
     from ..services.cliproxy import CLIPROXY_TEMPLATE
     from ..services.litellm import LITELLM_AUTH_HOOK, LITELLM_TEMPLATE
 
+    stack = read_stack_or_none()  # once: every doit command loads these task definitions
     for service, templates, targets, outside in (
         (LITELLM, [LITELLM_TEMPLATE, LITELLM_AUTH_HOOK], [PATHS.litellm_config, PATHS.litellm_auth_hook],
-         _key_files(read_stack_or_none())),  # only LiteLLM's config carries them
-        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered], _api_key_files(read_stack_or_none())),
+         _key_files(stack)),  # only LiteLLM's config carries them
+        (CLIPROXY, [CLIPROXY_TEMPLATE], [PATHS.cliproxy_rendered], _api_key_files(stack)),
     ):
         yield {
             "name": service,
@@ -164,7 +165,7 @@ def task_render():
                          *outside],
             "targets": [str(t) for t in targets],
             # a key read from the environment (cliproxy.api_keys) changed: render again
-            "uptodate": [config_changed(_api_key_fingerprint(read_stack_or_none()))] if service == CLIPROXY else [],
+            "uptodate": [config_changed(_api_key_fingerprint(stack))] if service == CLIPROXY else [],
             "clean": True,
         }
 
