@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from ..config.names import CLIPROXY
-from .common import PATHS, action, read_stack, read_stack_or_none
+from .common import JSON_FLAG, PATHS, command, flag, option, read_stack, read_stack_or_none
 
 LOGIN_PARAMS = [
-    {"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
-     "help": "print the URL, never open a browser"},
-    {"name": "callback_url", "long": "callback-url", "type": str, "default": "",
-     "help": "the address a browser on another machine landed on: hand it to the waiting login"},
-    {"name": "timeout", "long": "timeout", "type": float, "default": 300.0, "help": "seconds to wait for the login"},
-    {"name": "add", "long": "add", "type": bool, "default": False,
-     "help": "log in to another account even when one is active"},
+    flag("no_browser", "print the URL, never open a browser"),
+    option("callback_url", "the address a browser on another machine landed on: hand it to the waiting login"),
+    option("timeout", "seconds to wait for the login", float, 300.0),
+    flag("add", "log in to another account even when one is active"),
 ]
 
 
@@ -58,16 +55,10 @@ def run_login(name: str, no_browser: bool, callback_url: str, timeout: float, ad
 def task_login():
     """Log in to an OAuth provider through CLIProxyAPI: `doit login:codex [--no-browser] [--add]`."""
     for name in login_names():
-        yield {
-            "name": name,
-            "doc": f"log in to {name} (--no-browser, --callback-url URL, --timeout S, --add)",
-            "actions": [(action(run_login), [name])],
-            "params": LOGIN_PARAMS,
-            # start:cliproxy, not ready: the action waits for CLIProxyAPI alone, never for LiteLLM.
-            "task_dep": ["start:cliproxy"],
-            "uptodate": [False],  # "already logged in" needs the running binary: the action says it
-            "meta": {"quiet": True},
-        }
+        # start:cliproxy, not ready: the action waits for CLIProxyAPI alone, never for LiteLLM; always
+        # run ("already logged in" needs the running binary: the action says it)
+        yield command(run_login, *LOGIN_PARAMS, args=[name], name=name, task_dep=["start:cliproxy"],
+                      doc=f"log in to {name} (--no-browser, --callback-url URL, --timeout S, --add)")
 
 
 def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> None:
@@ -107,17 +98,8 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
 
 def task_accounts():
     """List the accounts CLIProxyAPI knows (--json); --disable / --enable / --remove NAME."""
-    return {
-        "actions": [action(show_accounts)],
-        "params": [
-            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
-            {"name": "disable", "long": "disable", "type": str, "default": "", "help": "disable the account file NAME"},
-            {"name": "enable", "long": "enable", "type": str, "default": "", "help": "enable the account file NAME"},
-            {"name": "remove", "long": "remove", "type": str, "default": "", "help": "delete the account file NAME"},
-        ],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(show_accounts, JSON_FLAG, option("disable", "disable the account file NAME"),
+                   option("enable", "enable the account file NAME"), option("remove", "delete the account file NAME"))
 
 
 def import_codex(file: str) -> dict:
@@ -146,13 +128,7 @@ def import_codex(file: str) -> dict:
 
 def task_import():
     """Import a login made by another tool: `doit import:codex [--file PATH]` (Codex CLI's auth.json)."""
-    yield {
-        "name": "codex",
-        "doc": "import Codex CLI's login ($CODEX_HOME/auth.json, or --file PATH) as a codex account",
-        "actions": [action(import_codex)],
-        "params": [{"name": "file", "long": "file", "type": str, "default": "",
-                    "help": "the auth.json to import (default $CODEX_HOME/auth.json, else ~/.codex/auth.json)"}],
-        "task_dep": ["config"],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    yield command(import_codex,
+                  option("file", "the auth.json to import (default $CODEX_HOME/auth.json, else ~/.codex/auth.json)"),
+                  name="codex", task_dep=["config"],
+                  doc="import Codex CLI's login ($CODEX_HOME/auth.json, or --file PATH) as a codex account")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .common import PATHS, action, read_stack
+from .common import PATHS, command, flag, option, read_stack
 
 CLIENT_NAMES = ("codex", "claude")  # tasks.clients.gateway.CLIENTS, without importing it at load time
 
@@ -75,13 +75,10 @@ def _say_if_down(stack: dict) -> None:
 
 
 def _client_params(client: str) -> list[dict]:
-    params = [
-        {"name": "apply", "long": "apply", "type": bool, "default": False, "help": "write the settings (backs up first)"},
-        {"name": "restore", "long": "restore", "type": bool, "default": False, "help": "take FlowGate's settings out again, your own (and later edits) kept"},
-    ]
+    params = [flag("apply", "write the settings (backs up first)"),
+              flag("restore", "take FlowGate's settings out again, your own (and later edits) kept")]
     if client == "codex":
-        params.append({"name": "profile_only", "long": "profile-only", "type": bool, "default": False,
-                       "help": "write only flowgate.config.toml (`codex --profile flowgate`), not config.toml"})
+        params.append(flag("profile_only", "write only flowgate.config.toml (`codex --profile flowgate`), not config.toml"))
     return params
 
 
@@ -90,16 +87,9 @@ def task_integrate():
     docs = {"codex": "Codex CLI: $CODEX_HOME/config.toml + flowgate.config.toml (--apply, --restore, --profile-only)",
             "claude": "Claude Code: $CLAUDE_CONFIG_DIR/settings.json (--apply, --restore)"}
     for client in CLIENT_NAMES:
-        yield {
-            "name": client,
-            "doc": docs[client],
-            "actions": [(action(integrate), [client])],
-            "params": _client_params(client),
-            # Not `ready`: printing must change nothing, and client files do not need a running stack.
-            "task_dep": ["config"],
-            "uptodate": [False],
-            "meta": {"quiet": True},
-        }
+        # Not `ready`: printing must change nothing, and client files do not need a running stack.
+        yield command(integrate, *_client_params(client), args=[client], name=client, doc=docs[client],
+                      task_dep=["config"])
 
 
 def run_smoke(model: str | None, json_output: bool, timeout: float) -> None:
@@ -128,18 +118,10 @@ def run_smoke(model: str | None, json_output: bool, timeout: float) -> None:
 
 def task_smoke():
     """Real requests through the running gateway for what the accounts serve (CI: after `doit up`)."""
-    return {
-        "actions": [action(run_smoke)],
-        "params": [
-            {"name": "model", "long": "model", "type": str, "default": None, "help": "check this model only"},
-            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for CI"},
-            {"name": "timeout", "long": "timeout", "type": float, "default": 60.0,
-             "help": "seconds one request may take before its check fails"},
-        ],
-        "task_dep": ["ready"],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(run_smoke, option("model", "check this model only", default=None),
+                   flag("json_output", "print JSON for CI", long="json"),
+                   option("timeout", "seconds one request may take before its check fails", float, 60.0),
+                   task_dep=["ready"])
 
 
 def show_models(json_output: bool) -> None:
@@ -166,6 +148,4 @@ def show_models(json_output: bool) -> None:
 
 def task_models():
     """What clients may ask for now: every id the accounts serve and the config's own models (--json)."""
-    return {"actions": [action(show_models)],
-            "params": [{"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON"}],
-            "task_dep": ["config"], "uptodate": [False], "meta": {"quiet": True}}
+    return command(show_models, flag("json_output", "print JSON", long="json"), task_dep=["config"])

@@ -61,6 +61,28 @@ def action(fn):
     return run
 
 
+def option(name: str, help: str, type=str, default="", long: str | None = None, short: str | None = None) -> dict:
+    """A command-line option of a task (`--long VALUE`); `name` is the action's parameter."""
+    spec = {"name": name, "long": long or name.replace("_", "-"), "type": type, "default": default, "help": help}
+    return {**spec, "short": short} if short else spec
+
+
+def flag(name: str, help: str, long: str | None = None, short: str | None = None) -> dict:
+    """A yes/no option (`--long`), off by default."""
+    return option(name, help, bool, False, long, short)
+
+
+JSON_FLAG = flag("json_output", "print JSON for scripts", long="json")
+
+
+def command(fn, *params: dict, args: list | None = None, **more) -> dict:
+    """A task that runs every time it is asked for and prints only what `fn` prints: FlowGate's
+    commands (status, usage, accounts, ...), as against the file-producing tasks of the graph.
+    `args`: positional arguments for `fn` (a task per provider or client)."""
+    run = (action(fn), args) if args else action(fn)
+    return {"actions": [run], "params": list(params), "uptodate": [False], "meta": {"quiet": True}, **more}
+
+
 def read_stack() -> dict:
     """The validated config the `config` task wrote (cheap: JSON, no YAML import)."""
     try:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from .build import SECRET_FILES
-from .common import PATHS, action, read_stack, read_stack_or_none
+from .common import PATHS, action, option, read_stack, read_stack_or_none
 
 DEFAULT_OUT = {"k8s": ("deploy", "k8s"), "compose": ("deploy", "compose")}
 SERVICE_TEMPLATES = ("litellm.yaml.j2", "cliproxy.yaml.j2")  # tasks.services renders the configs from these
@@ -99,7 +99,7 @@ def _inputs(target: str) -> list[str]:
     return [str(PATHS.stack_json), *SECRET_FILES, *map(str, templates), *(input_files(PATHS, stack) if stack else [])]
 
 
-_OUT = {"name": "out", "long": "out", "type": str, "default": None, "help": "directory to write to"}
+_OUT = option("out", "directory to write to", default=None)
 
 
 def task_export():
@@ -108,8 +108,8 @@ def task_export():
         "name": "k8s",
         "doc": "Kubernetes manifests into deploy/k8s/ (--out DIR, --existing-secret NAME); apply with kubectl",
         "actions": [(action(export), ["k8s"])],
-        "params": [_OUT, {"name": "existing_secret", "long": "existing-secret", "type": str, "default": None,
-                          "help": "reference this Secret in the cluster instead of writing secret.yaml"}],
+        "params": [_OUT, option("existing_secret", "reference this Secret in the cluster instead of writing secret.yaml",
+                                default=None)],
         "file_dep": _inputs("k8s"),
         "uptodate": [_current("k8s")],
     }

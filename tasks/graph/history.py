@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import PATHS, action, read_stack_or_none
+from .common import JSON_FLAG, PATHS, command, flag, option, read_stack_or_none
 
 
 def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None:
@@ -40,18 +40,10 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
 
 def task_usage():
     """What went through the gateway: requests, errors, tokens, latency per model / day (--by, --since)."""
-    return {
-        "actions": [action(show_usage)],
-        "params": [
-            {"name": "since", "long": "since", "type": str, "default": "7d", "help": "how far back: 30m, 24h, 7d, 2w"},
-            {"name": "by", "long": "by", "type": str, "default": "",
-             "help": "model, day, hour or account (comma-separated; default model,day)"},
-            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
-            {"name": "csv_output", "long": "csv", "type": bool, "default": False, "help": "print CSV"},
-        ],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(show_usage,
+                   option("since", "how far back: 30m, 24h, 7d, 2w", default="7d"),
+                   option("by", "model, day, hour or account (comma-separated; default model,day)"),
+                   JSON_FLAG, flag("csv_output", "print CSV", long="csv"))
 
 
 def open_dashboard(no_browser: bool) -> None:
@@ -83,10 +75,4 @@ def open_dashboard(no_browser: bool) -> None:
 
 def task_dashboard():
     """Print the dashboard's URL (with its token) and open it in a browser (--no-browser: print only)."""
-    return {
-        "actions": [action(open_dashboard)],
-        "params": [{"name": "no_browser", "long": "no-browser", "type": bool, "default": False,
-                    "help": "print the URL, never open a browser"}],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(open_dashboard, flag("no_browser", "print the URL, never open a browser"))

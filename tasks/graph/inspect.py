@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import PATHS, action, read_stack_or_none, service_choice
+from .common import JSON_FLAG, PATHS, command, flag, option, read_stack_or_none, service_choice
 
 
 def show_status(json_output: bool):
@@ -42,13 +42,7 @@ def show_status(json_output: bool):
 
 def task_status():
     """Show each service's state, pid, uptime, address, readiness, version and drift (exit 1 unless ready)."""
-    return {
-        "actions": [action(show_status)],
-        "params": [{"name": "json_output", "long": "json", "type": bool, "default": False,
-                    "help": "print JSON for scripts"}],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(show_status, JSON_FLAG)
 
 
 def show_logs(pos: list[str], lines: int, follow: bool) -> None:
@@ -99,23 +93,14 @@ def _follow(logs) -> None:
         pass
 
 
-LOGS_PARAMS = [
-    {"name": "lines", "short": "n", "long": "lines", "type": int, "default": 20, "help": "lines per log"},
-    {"name": "follow", "short": "f", "long": "follow", "type": bool, "default": False, "help": "keep printing new lines"},
-]
+LOGS_PARAMS = [option("lines", "lines per log", int, 20, short="n"), flag("follow", "keep printing new lines", short="f")]
 
 
 def task_logs():
     """Show the last lines of each service's log (`-n 50`, `-f` to follow, or name one service)."""
     from .posargs import with_options_anywhere
 
-    return {
-        "actions": [action(with_options_anywhere("logs", show_logs, LOGS_PARAMS))],
-        "pos_arg": "pos",
-        "params": LOGS_PARAMS,
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(with_options_anywhere("logs", show_logs, LOGS_PARAMS), *LOGS_PARAMS, pos_arg="pos")
 
 
 def run_doctor() -> None:
@@ -131,4 +116,4 @@ def run_doctor() -> None:
 
 def task_doctor():
     """Read-only health checks (config, litellm, binary, ports, secrets, disk), each with its fix."""
-    return {"actions": [action(run_doctor)], "uptodate": [False], "meta": {"quiet": True}}
+    return command(run_doctor)

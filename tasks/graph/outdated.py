@@ -3,7 +3,7 @@ tasks/release/outdated.py). Informational: exit 0 whatever it finds, offline inc
 
 from __future__ import annotations
 
-from .common import PATHS, action, read_stack
+from .common import JSON_FLAG, PATHS, command, flag, read_stack
 
 
 def show_outdated(json_output: bool, refresh: bool) -> None:
@@ -31,14 +31,5 @@ def show_outdated(json_output: bool, refresh: bool) -> None:
 
 def task_outdated():
     """Installed CLIProxyAPI and LiteLLM against their newest releases (cached; --refresh, --json)."""
-    return {
-        "actions": [action(show_outdated)],
-        "params": [
-            {"name": "json_output", "long": "json", "type": bool, "default": False, "help": "print JSON for scripts"},
-            {"name": "refresh", "long": "refresh", "type": bool, "default": False,
-             "help": "ask GitHub and PyPI now, whatever the cache holds"},
-        ],
-        "task_dep": ["config"],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(show_outdated, JSON_FLAG, flag("refresh", "ask GitHub and PyPI now, whatever the cache holds"),
+                   task_dep=["config"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from ..config.names import LITELLM
-from .common import PATHS, action, read_stack_or_none
+from .common import PATHS, command, flag, read_stack_or_none
 
 
 def profile(pos: list[str], clear: bool) -> None:
@@ -111,11 +111,5 @@ def _rebuild() -> dict:
 
 def task_profile():
     """List the routing profiles, or switch to one: `doit profile reliable` (`--clear`: the config's)."""
-    return {
-        "actions": [action(profile)],
-        "pos_arg": "pos",
-        "params": [{"name": "clear", "long": "clear", "type": bool, "default": False,
-                    "help": "forget the profile chosen here; `profile:` in the config applies again"}],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    return command(profile, flag("clear", "forget the profile chosen here; `profile:` in the config applies again"),
+                   pos_arg="pos")

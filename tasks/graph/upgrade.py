@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import PATHS, action, read_stack
+from .common import PATHS, command, option, read_stack
 
 
 def run_upgrade(to: str, repo: str) -> dict:
@@ -45,20 +45,13 @@ def _models(result: dict) -> None:
 
 def task_upgrade():
     """Move CLIProxyAPI to the newest release (or --to TAG), proven before it serves, rolled back if not."""
-    return {
-        "actions": [action(run_upgrade)],
-        "params": [
-            {"name": "to", "long": "to", "type": str, "default": "", "help": "the release tag to move to (default: the newest)"},
-            {"name": "repo", "long": "repo", "type": str, "default": "",
-             "help": "another repository (owner/name), e.g. to switch lines; default cliproxy.release.repo"},
-        ],
-        # fetch first: the release the pin names is the one installed (after an interrupted upgrade too)
-        "task_dep": ["render", "fetch"],
-        "uptodate": [False],
-        "meta": {"quiet": True},
-    }
+    # fetch first: the release the pin names is the one installed (after an interrupted upgrade too)
+    return command(run_upgrade,
+                   option("to", "the release tag to move to (default: the newest)"),
+                   option("repo", "another repository (owner/name), e.g. to switch lines; default cliproxy.release.repo"),
+                   task_dep=["render", "fetch"])
 
 
 def task_rollback():
     """Go back to the CLIProxyAPI release that served before the last upgrade (no network needed)."""
-    return {"actions": [action(run_rollback)], "task_dep": ["render", "fetch"], "uptodate": [False], "meta": {"quiet": True}}
+    return command(run_rollback, task_dep=["render", "fetch"])

@@ -67,35 +67,40 @@ def _cliproxy_lines(c: dict, now: float) -> list[str]:
     elif c["pinned"].lower() not in ("latest", inst["tag"].lower()):
         out.append(f"{name}: the config pins {c['pinned']}, not the installed {inst['tag']}: "
                    "`uv run doit fetch` installs the pin")
-    failed, when = _status(name, c, now)
-    out += failed
-    if when is None:
-        return out
-    newer = c["newer"]
-    if not newer:
-        out.append(f"{name}: up to date: no release of {c['repo']} is newer than {inst['tag']} ({when})")
-    else:
-        stable = "" if c["outdated"] else "up to date with the newest release; "
-        out.append(f"{name}: {stable}{len(newer)} newer {'release' if len(newer) == 1 else 'releases'}"
-                   f"{'' if len(newer) < PER_PAGE else ' or more'} ({when}):")
-        for release in newer[:SHOWN]:
-            back = release.get("rolled_back")
-            out.append(f"  {release['tag']}  {_date(release)}" + ("  (pre-release)" if release["prerelease"] else "")
-                       + (f"  (rolled back here {back['at'][:10]}: {back['reason']})" if back else ""))
-        if len(newer) > SHOWN:
-            out.append(f"  … and {len(newer) - SHOWN} more (`--json` lists them)")
-        if c["outdated"]:
-            other = f", or `{UPGRADE} --to TAG` with another tag listed above" if len(newer) > 1 else ""
-            if c["newest"] and any(r.get("rolled_back") for r in newer):
-                other += " (a release rolled back here is not recommended)"
-            skip = any(r.get("rolled_back") for r in newer)  # GitHub's "latest" may be the one that failed here
-            move = f"{UPGRADE} --to {c['newest']}" if skip else UPGRADE
-            out.append(f"{name}: to move: `{move}` (to {c['newest']}){other}")
-        else:
-            out.append(f"{name}: to try a pre-release: `{UPGRADE} --to {newer[0]['tag']}`")
+    out = _checked(name, c, now, out, lambda when: _cliproxy_newer(name, c, when))
     if c["refused"]:
         out.append(f"{name}: {c['refused']} release(s) in the answer had no usable tag and were left out")
     return out
+
+
+def _checked(name: str, section: dict, now: float, out: list[str], newer) -> list[str]:
+    """`out`, the 'cannot check' line if the source could not be asked, then what `newer(when)` says
+    when an answer (fresh or kept) is there to say it from."""
+    failed, when = _status(name, section, now)
+    return out + failed + ([] if when is None else newer(when))
+
+
+def _cliproxy_newer(name: str, c: dict, when: str) -> list[str]:
+    newer, tag = c["newer"], c["installed"]["tag"]
+    if not newer:
+        return [f"{name}: up to date: no release of {c['repo']} is newer than {tag} ({when})"]
+    stable = "" if c["outdated"] else "up to date with the newest release; "
+    out = [f"{name}: {stable}{len(newer)} newer {'release' if len(newer) == 1 else 'releases'}"
+           f"{'' if len(newer) < PER_PAGE else ' or more'} ({when}):"]
+    for release in newer[:SHOWN]:
+        back = release.get("rolled_back")
+        out.append(f"  {release['tag']}  {_date(release)}" + ("  (pre-release)" if release["prerelease"] else "")
+                   + (f"  (rolled back here {back['at'][:10]}: {back['reason']})" if back else ""))
+    if len(newer) > SHOWN:
+        out.append(f"  … and {len(newer) - SHOWN} more (`--json` lists them)")
+    if not c["outdated"]:
+        return out + [f"{name}: to try a pre-release: `{UPGRADE} --to {newer[0]['tag']}`"]
+    # GitHub's "latest" may be the one that failed here: then the move names its tag
+    skip = any(r.get("rolled_back") for r in newer)
+    other = f", or `{UPGRADE} --to TAG` with another tag listed above" if len(newer) > 1 else ""
+    other += " (a release rolled back here is not recommended)" if skip and c["newest"] else ""
+    move = f"{UPGRADE} --to {c['newest']}" if skip else UPGRADE
+    return out + [f"{name}: to move: `{move}` (to {c['newest']}){other}"]
 
 
 def _litellm_lines(lite: dict, now: float) -> list[str]:
@@ -104,17 +109,15 @@ def _litellm_lines(lite: dict, now: float) -> list[str]:
         return [f"{name}: not installed in this environment (`uv sync` installs it): nothing to compare"]
     if lite["line"] is None:
         return [f"{name}: installed {lite['installed']}, not a version FlowGate can compare"]
-    out = [f"{name}: installed {lite['installed']} (line {lite['line']})"]
-    failed, when = _status(name, lite, now)
-    out += failed
-    if when is None:
-        return out
-    patch = lite["newest_patch"]
-    if lite["outdated"]:
-        out.append(f"{name}: a newer patch of {lite['line']}: {patch} ({when})")
-        out.append(f"{name}: to move: set `litellm[proxy]=={patch}` in pyproject.toml, then `uv sync`")
-    else:
-        out.append(f"{name}: up to date with its line {lite['line']} ({when})")
+    return _checked(name, lite, now, [f"{name}: installed {lite['installed']} (line {lite['line']})"],
+                    lambda when: _litellm_newer(name, lite, when))
+
+
+def _litellm_newer(name: str, lite: dict, when: str) -> list[str]:
+    patch, line = lite["newest_patch"], lite["line"]
+    out = ([f"{name}: a newer patch of {line}: {patch} ({when})",
+            f"{name}: to move: set `litellm[proxy]=={patch}` in pyproject.toml, then `uv sync`"]
+           if lite["outdated"] else [f"{name}: up to date with its line {line} ({when})"])
     if lite["newer_line"]:
         out.append(f"{name}: newest release overall: {lite['newest']} (a newer line; informational)")
     return out
