@@ -17,6 +17,7 @@ import threading
 import time
 
 from ..base.paths import Paths
+from .rollup import CUT_OFF, UNPARSED  # the errors it writes, which the sums read
 
 KEEP = 32 * 1024  # bytes kept of each body's head, and of a response's tail (a usage chunk is < 1 KiB)
 QUEUE_MAX = 2000  # records waiting for the writer (at most ~130 MB of body references); beyond, dropped
@@ -24,8 +25,6 @@ BATCH_MAX = 500
 BATCH_WAIT = 0.5  # seconds the writer collects a batch before writing it
 RETRY_S = 30.0  # after a failure, the writer tries the database again this much later
 PRUNE_EVERY = 3600.0
-UNPARSED = "unparsed: "  # the error of a row whose bodies the writer could not read (not the request's failure)
-CUT_OFF = "the answer was cut off before its end"  # the error a response with no end of body is recorded with
 SKIP = ("/health", "/flowgate/", "/favicon.ico")  # probes and the dashboard are not gateway traffic
 
 

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from ..base.paths import Paths
+from . import rollup
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the hourly rollup (tasks.usage.rollup)
 COLUMNS = ("ts", "route", "method", "model", "status", "latency_ms", "ttfb_ms", "stream", "tokens_in", "tokens_out",
            "tokens_cached", "account", "error")
 SCHEMA = f"""
@@ -35,7 +36,7 @@ CREATE TABLE IF NOT EXISTS requests (
     error TEXT                    -- a failure's message, as the upstream said it (bounded)
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
-PRAGMA user_version = {SCHEMA_VERSION};
+{rollup.TABLE}
 """
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
 
@@ -60,9 +61,25 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            db.executescript(SCHEMA)
+            _migrate(db)
     db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """The schema in place, and the rollup of the rows written before it had one (schema 1): once,
+    in one transaction with the version, so a second writer starting meanwhile waits, then skips it."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        if version == 1:
+            rollup.build(db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class LinkedDatabase(sqlite3.Error):
@@ -77,18 +94,23 @@ def refuse_link(path: Path) -> None:
 
 
 def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
-    """One transaction for the batch."""
+    """One transaction for the batch and its rollup."""
     marks = ",".join("?" * len(COLUMNS))
     with db:
         db.execute("BEGIN IMMEDIATE")
+        last = db.execute("SELECT COALESCE(max(id), 0) FROM requests").fetchone()[0]
         db.executemany(f"INSERT INTO requests ({','.join(COLUMNS)}) VALUES ({marks})",
                        [tuple(row.get(c) for c in COLUMNS) for row in rows])
+        rollup.add(db, last)
 
 
 def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
-    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    """Rows older than the retention, by whole hours (the rollup's unit: its sums stay the rows')."""
+    hour = int(((time.time() if now is None else now) - retention_days * 86400) // 3600)
     with db:
-        return db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+        db.execute("BEGIN IMMEDIATE")
+        rollup.prune(db, hour)
+        return db.execute("DELETE FROM requests WHERE ts < ?", (hour * 3600,)).rowcount
 
 
 def rows_since(db: sqlite3.Connection, since: float) -> list[dict]:

@@ -45,15 +45,18 @@ def test_durations_and_an_empty_history():
     assert reference.summary([])["requests"] == 0
 
 
-def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
-    """tasks.usage.aggregate against the reference over the rows themselves, every grouping."""
-    import random
+@pytest.fixture(params=["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
+def zone(request, monkeypatch):
+    """Local days and hours in zones offset by whole hours, 30 and 45 minutes (and with DST)."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
 
-    from tasks.usage import aggregate
 
-    paths = Paths(root=ROOT, home=tmp_path)
-    rand, now = random.Random(7), time.time()
-    rows = [{"ts": now - rand.uniform(0, 6 * 86400), "route": "/v1/chat/completions",
+def _random_rows(rand, now: float, n: int) -> list[dict]:
+    return [{"ts": now - rand.uniform(0, 6 * 86400), "route": "/v1/chat/completions",
              "model": rand.choice(["gpt-5.5", "claude-opus-5", "", None]), "account": rand.choice(["a@x", "", None]),
              "status": rand.choice([200, 200, 200, 429, 500, 0, None]),
              "latency_ms": rand.choice([None, round(rand.uniform(0.1, 99.9), 1)]),  # exact below 100 ms
@@ -61,15 +64,54 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
              "tokens_cached": rand.randint(0, 10),
              # a 200 that broke off or carried an error event fails; an unparsed row does not
              "error": rand.choice([None, None, "", recorder.CUT_OFF, "upstream said no", recorder.UNPARSED + "x"])}
-            for _ in range(2000)]
+            for _ in range(n)]
+
+
+def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path, zone):
+    """tasks.usage.aggregate against the reference over the rows themselves, every grouping: from the
+    hourly rollup (written batch by batch), from the rows alone (a database from before the rollup,
+    read-only), and after a writer has rolled that database up."""
+    import random
+
+    from tasks.usage import aggregate
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    rand, now = random.Random(7), time.time()
     db = store.connect(paths.usage_db)
-    store.insert(db, rows)
+    for _ in range(4):  # batches landing in the same hours: the rollup's rows are added to
+        store.insert(db, _random_rows(rand, now, 500))
     db.close()
     kept = reference.load(paths, 7 * 86400)
-    found = report.query(paths, 7 * 86400, list(report.BY))
-    assert found["totals"] == reference.summary(kept)
-    for by in report.BY:
-        assert found["by"][by] == reference.group(kept, by), by
+    since = 3 * 86400 + 1234.5  # the span starts inside an hour that holds rows
+    part = [r for r in kept if r["ts"] >= now - since]
+
+    def same_answers(rolled: bool) -> None:
+        readonly = store.connect(paths.usage_db, readonly=True)
+        assert aggregate.rollup_covers(readonly) is rolled
+        start = (int(now) // 3600 + 1) * 3600 - 24 * 3600
+        series = aggregate.series(readonly, start, 24, 3600)
+        readonly.close()
+        found = report.query(paths, 7 * 86400, list(report.BY))
+        assert found["totals"] == reference.summary(kept)
+        for by in report.BY:
+            assert found["by"][by] == reference.group(kept, by), by
+        assert report.query(paths, since, ["model", "day"])["by"]["day"] == reference.group(part, "day")
+        hours = [r for r in kept if start <= r["ts"] < start + 24 * 3600]
+        assert sum(sum(m["requests"]) for m in series.values()) == len(hours)
+        for model, entry in series.items():
+            mine = [r for r in hours if (r["model"] or "-") == model]
+            assert sum(entry["requests"]) == len(mine) and sum(entry["tokens"]) == sum(
+                (r["tokens_in"] or 0) + (r["tokens_out"] or 0) for r in mine), model
+
+    same_answers(rolled=True)
+    import sqlite3
+
+    raw = sqlite3.connect(paths.usage_db)  # as a database written before the rollup existed
+    raw.executescript("DELETE FROM hourly; PRAGMA user_version = 1;")
+    raw.close()
+    same_answers(rolled=False)
+    store.connect(paths.usage_db).close()  # a writer of today rolls it up, once
+    same_answers(rolled=True)
     db = store.connect(paths.usage_db, readonly=True)
     latest = aggregate.failures(db, now - 7 * 86400, 10)
     db.close()
