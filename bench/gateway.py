@@ -3,10 +3,10 @@ three paths to the same instant upstream (bench/_upstream.py):
 
 - direct: the upstream alone;
 - bare: `litellm --config` (one worker process, as FlowGate runs by default);
-- flowgate: FlowGate's launcher (`python -m tasks.stack.launcher litellm`), the same config with
+- flowgate: FlowGate's launcher (`python -m tasks.gateway`), the same config with
   FlowGate's key hook, told where CLIProxyAPI is (here: the bench upstream) as `doit up` tells it;
 - fg-litellm: the same launcher on a config that sends every request to LiteLLM's path (fallbacks for
-  both models, as the `reliable` profile has: tasks.stack.leanpolicy), so the cost of the lean path's
+  both models, as the `reliable` profile has: tasks.gateway.leanpolicy), so the cost of the lean path's
   check and the body's replay in front of LiteLLM shows beside bare LiteLLM.
 
 Load comes from `wrk` (Debian package `wrk`; one thread, a Lua body); stream timings from a client
@@ -276,7 +276,7 @@ def main() -> None:
         rows.append(measure("bare", bare_port, tmp, True))
         bare.stop()
         with open(tmp / "flowgate.log", "w") as log:
-            fg = Service([sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
+            fg = Service([sys.executable, "-m", "tasks.gateway", "--host", "127.0.0.1",
                           "--port", str(fg_port), "--grace", "5"], fg_port, "/health/liveliness", env, tmp, log)
         services.append(fg)
         assert served_path(fg_port) == "lean", "the default config is not on the lean path"
@@ -284,7 +284,7 @@ def main() -> None:
         rss = rss_run(fg.proc.pid, fg_port, tmp)
         fg.stop()
         with open(tmp / "fg-litellm.log", "w") as log:
-            fgl = Service([sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
+            fgl = Service([sys.executable, "-m", "tasks.gateway", "--host", "127.0.0.1",
                            "--port", str(fgl_port), "--grace", "5"], fgl_port, "/health/liveliness",
                           {**env, "CONFIG_FILE_PATH": str(tmp / "config.litellm.yaml")}, tmp, log)
         services.append(fgl)

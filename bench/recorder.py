@@ -61,7 +61,7 @@ def on_path_cost(n: int = 5000) -> tuple[float, float]:
     from pathlib import Path
 
     from tasks.base.paths import Paths
-    from tasks.usage.recorder import BATCH_WAIT, record_usage
+    from tasks.gateway.usage.recorder import BATCH_WAIT, record_usage
 
     body = json.dumps({"model": "gpt-5.5", "messages": [{"role": "user", "content": "x" * 2000}]}).encode()
     answer = json.dumps({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 3}}).encode()

@@ -85,7 +85,7 @@ def main() -> None:
         launches = {
             "bare": [str(Path(sys.executable).with_name("litellm")), "--config", str(tmp / "config.yaml"),
                      "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-            "flowgate": [sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", "127.0.0.1",
+            "flowgate": [sys.executable, "-m", "tasks.gateway", "--host", "127.0.0.1",
                          "--port", str(port), "--grace", "5"],
         }
         for name, argv in launches.items():

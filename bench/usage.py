@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tasks.base.paths import Paths  # noqa: E402
-from tasks.usage import store  # noqa: E402
+from tasks.gateway.usage import store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_ROWS", "1000000,10000000").split(",")]

@@ -8,12 +8,12 @@ import math
 import time
 
 from tasks.base.paths import Paths
-from tasks.usage.recorder import CUT_OFF, UNPARSED
+from tasks.gateway.usage.recorder import CUT_OFF, UNPARSED
 
 
 def load(paths: Paths, since: float) -> list[dict]:
     """The rows of the last `since` seconds ([] when nothing was recorded yet)."""
-    from tasks.usage import store
+    from tasks.gateway.usage import store
 
     if not paths.usage_db.exists():
         return []

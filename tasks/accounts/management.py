@@ -168,6 +168,6 @@ def _translate(status: int, error: str, method: str, route: str) -> ManagementEr
 def cliproxy_ready(paths: Paths, stack: dict, timeout: float = 0.5) -> bool:
     """Cheap: our recorded CLIProxyAPI process is alive and answers its probe."""
     from ..config.names import CLIPROXY
-    from ..stack.readiness import is_ready
+    from ..stack.watch.readiness import is_ready
 
     return is_ready(paths, stack, CLIPROXY, timeout)

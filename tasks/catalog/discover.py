@@ -14,7 +14,7 @@ from ..base.paths import Paths
 from ..config.view import cliproxy
 from . import store
 from .routes import protocol_of
-from .served_models import clean_created
+from ..gateway.served_models import clean_created
 
 MAX_ANSWER = 4 * 1024 * 1024
 OWNER_PROVIDER = {"openai": "codex", "anthropic": "claude"}  # owned_by -> FlowGate's provider, when unattributed

@@ -8,11 +8,11 @@ trigger. Named models (`models:` in the config) win over the patterns, as LiteLL
 from __future__ import annotations
 
 from ..config.view import cliproxy
+from ..gateway.served_models import MARK  # the gateway tells the pattern routes apart by it
 
 # (model_name pattern, LiteLLM provider): Claude ids on Anthropic Messages (count_tokens included),
 # every other id on OpenAI chat completions and Responses. Order matters: the first match wins.
 PATTERNS = (("claude-*", "anthropic"), ("*", "openai"))
-MARK = "flowgate-catalog"  # model_info.flowgate of the pattern routes: how served_models tells them apart
 
 
 def protocol_of(model_id: str) -> str:

@@ -32,7 +32,7 @@ def settings_files(environ=None) -> list[Path]:
 
 def provider_settings(gw: Gateway) -> dict:
     # model_catalog_url: Codex's model list is then the gateway's alone (the served Codex models,
-    # tasks.catalog.codex_list), not merged with the catalog built into Codex.
+    # tasks.gateway.codex_list), not merged with the catalog built into Codex.
     return {"name": "FlowGate", "base_url": gw.openai_url, "wire_api": "responses",
             "model_catalog_url": gw.openai_url + "/models",
             "auth": {"command": gw.key_argv[0], "args": gw.key_argv[1:]}}

@@ -88,7 +88,7 @@ _LITELLM = Mapping({
     "stop_timeout": _seconds(10, 0, 600),
     "env": MapOf(Scalar(str, what="a string (quote numbers)"), key_rule=ENV_NAME),
     "replicas": REPLICAS,
-    # The lean path in front of LiteLLM (tasks.stack.leanpath): false sends every request to LiteLLM's own path.
+    # The lean path in front of LiteLLM (tasks.gateway.leanpath): false sends every request to LiteLLM's own path.
     "lean_path": Scalar(bool, default=True),
 })
 _RELEASE = Mapping({
@@ -346,7 +346,7 @@ def _cross_check(cfg: dict) -> list[Problem]:
     for name, svc in services:
         if not svc["allow_remote"] and not is_loopback(svc["host"]):
             problems.append(Problem((name, "host"), f"{svc['host']!r} is not a loopback address; set {name}.allow_remote: true to expose the service beyond this machine"))
-    from ..stack.launcher_files import LEAN_UPSTREAM_ENV
+    from ..gateway.handoff import LEAN_UPSTREAM_ENV
 
     if LEAN_UPSTREAM_ENV in cfg["litellm"]["env"]:  # the launch's own: a copy here would decide silently
         problems.append(Problem(("litellm", "env", LEAN_UPSTREAM_ENV), "is FlowGate's own (where the lean path "

@@ -10,7 +10,7 @@ from .view import cliproxy
 LITELLM = "litellm"
 CLIPROXY = "cliproxy"
 REDIS = "redis"  # only with redis.managed: true (tasks.services.redis)
-CLIPROXY_BRIDGE = f"{CLIPROXY}#bridge"  # a new CLIProxyAPI while a switch moves traffic to it (tasks.stack.bluegreen)
+CLIPROXY_BRIDGE = f"{CLIPROXY}#bridge"  # a new CLIProxyAPI while a switch moves traffic to it (tasks.stack.swaps.bluegreen)
 SERVICES = (LITELLM, CLIPROXY, REDIS)  # LiteLLM first: it is the one clients talk to
 RENDERED = (LITELLM, CLIPROXY)  # the services FlowGate renders a config for from templates/
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .schema import Mapping, Scalar
 
-RETENTION_DAYS = 30
+from ..gateway.handoff import RETENTION_DEFAULT as RETENTION_DAYS  # the recorder's own default
 
 USAGE = Mapping({
     "retention_days": Scalar(int, default=RETENTION_DAYS, min=1, max=3650, what="a number of days from 1 to 3650"),

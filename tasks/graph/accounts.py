@@ -38,7 +38,7 @@ def _config_newer_than_stack() -> bool:
 
 def run_login(name: str, no_browser: bool, callback_url: str, timeout: float, add: bool) -> dict:
     from ..accounts.login import LoginOptions, login
-    from ..stack.readiness import wait_ready
+    from ..stack.watch.readiness import wait_ready
     from .run import OUTCOMES
 
     stack = read_stack()

@@ -68,7 +68,7 @@ def _say_if_down(stack: dict) -> None:
     from ..config.names import LITELLM
     from ..config.view import litellm
     from ..services.common import base_url
-    from ..stack.readiness import is_ready
+    from ..stack.watch.readiness import is_ready
 
     if not PATHS.secret("litellm_master_key").exists() or not is_ready(PATHS, stack, LITELLM):
         print(f"the gateway at {base_url(litellm(stack))} is not up yet: `uv run doit up` starts it")

@@ -43,7 +43,7 @@ def ask_early(argv: list[str] | None = None) -> None:
     task = first_task(sys.argv[1:] if argv is None else argv)
     if task not in ("up", "status"):
         return
-    from ..stack.probe import send_early
+    from ..stack.watch.probe import send_early
 
     if send_early(PATHS) and task == "status":
         stack = read_stack_or_none()

@@ -51,8 +51,8 @@ def open_dashboard(no_browser: bool) -> None:
     from ..base.errors import FlowgateError
     from ..config.names import LITELLM
     from ..services.common import connect_host
-    from ..stack.readiness import is_ready
-    from ..web import token
+    from ..stack.watch.readiness import is_ready
+    from ..gateway.dashboard import token
 
     stack = read_stack_or_none()
     if stack is None or not is_ready(PATHS, stack, LITELLM):

@@ -49,7 +49,7 @@ def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack import process
 
     from ..config.names import LITELLM, REDIS, enabled_services
-    from ..stack.replicas import recorded
+    from ..stack.swaps.replicas import recorded
 
     # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
     chosen = service_choice(pos)

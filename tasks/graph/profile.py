@@ -1,7 +1,7 @@
 """`doit profile [NAME] [--clear]`: list the routing profiles, or switch the running stack to one.
 
 A switch re-renders LiteLLM's config and hands it to a new LiteLLM instance without downtime
-(tasks.stack.swap); CLIProxyAPI is untouched (profiles cannot change its settings). It calls
+(tasks.stack.swaps.swap); CLIProxyAPI is untouched (profiles cannot change its settings). It calls
 the same core steps as `config` and `render:litellm` instead of running those tasks: doit runs a
 task's dependencies before it, and the choice must be persisted first. The next `doit up` finds
 their outputs current.
@@ -68,7 +68,7 @@ def _apply(before: str) -> str:
     """Config and render for the new choice, then a swap if LiteLLM runs. Returns the new profile."""
     from ..stack import events, process
     from ..stack.lifecycle import ensure_running
-    from ..stack.readiness import wait_ready
+    from ..stack.watch.readiness import wait_ready
 
     stack = _rebuild()
     after = stack["profile"]

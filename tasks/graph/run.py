@@ -40,7 +40,7 @@ def task_start():
     # preflight first: doit does not promise to run task_deps in list order, so each start
     # depends on it explicitly (nothing starts while a port is taken or the binary is missing).
     # CLIProxyAPI before LiteLLM: a new binary or port moves LiteLLM through a bridge and back
-    # (tasks.stack.bluegreen), so LiteLLM must not first swap to an address nothing serves yet.
+    # (tasks.stack.swaps.bluegreen), so LiteLLM must not first swap to an address nothing serves yet.
     # Starting only spawns: a cold `up` still boots both side by side.
     for service, deps in ((LITELLM, ["preflight", "render:litellm", "start:cliproxy"]),
                           (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
@@ -68,7 +68,7 @@ def task_preflight():
 
 def wait_ready() -> None:
     from ..stack.lifecycle import rotate_logs
-    from ..stack.readiness import wait_ready as wait
+    from ..stack.watch.readiness import wait_ready as wait
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
@@ -86,7 +86,7 @@ def task_ready():
 def summary() -> None:
     from ..config.view import litellm, of, redis
     from ..services.common import base_url
-    from ..stack.launches import Outcome
+    from ..stack.launch.launches import Outcome
 
     stack = read_stack()
     print(f"FlowGate is up (profile {stack['profile']})")
@@ -159,9 +159,9 @@ def task_up():
 def stop_services(services: list[str], reason: str) -> None:
     from ..stack.lifecycle import stop_service
     from ..stack.lock import stack_lock
-    from ..stack.launcher_files import forget
-    from ..stack.replicas import recorded
-    from ..stack.swap import stop_leftovers
+    from ..stack.launch.launcher_files import forget
+    from ..stack.swaps.replicas import recorded
+    from ..stack.swaps.swap import stop_leftovers
     from ..config.names import CLIPROXY_BRIDGE as BRIDGE
     from ..config.view import litellm
 
@@ -181,7 +181,7 @@ def stop_services(services: list[str], reason: str) -> None:
             if result.pid:
                 forget(PATHS, service, result.pid)  # its launcher's state: nothing is left to report
             print(f"{service} is not running" if result.outcome == "not-running" else result.message)
-        from ..stack.launcher_files import sweep
+        from ..stack.launch.launcher_files import sweep
 
         sweep(PATHS, BRIDGE)  # what an interrupted switch's bridge launcher left
 
@@ -194,7 +194,7 @@ def task_down():
 
 def restart(pos: list[str]) -> None:
     from ..stack.lifecycle import restart_service
-    from ..stack.readiness import wait_ready as wait
+    from ..stack.watch.readiness import wait_ready as wait
     from ..stack.lock import stack_lock
 
     stack = read_stack()

@@ -27,7 +27,7 @@ from ..config.view import cliproxy
 from ..release import lines
 from ..services import secrets
 from ..stack import process
-from ..stack.portcheck import check_port
+from ..stack.launch.portcheck import check_port
 from .binarycheck import check_binary, check_providers
 from .checks import Check
 
@@ -218,7 +218,7 @@ def _check_ports(paths: Paths, stack: dict | None) -> Check:
     if conflicts:
         return Check("ports", False, "; ".join(f"{s.where}: {s.problem}" for s in conflicts) + suffix,
                      "; ".join(s.fix for s in conflicts))
-    from ..stack.portcheck import strangers
+    from ..stack.launch.portcheck import strangers
 
     shared = [(s, strangers(paths, s.service, s.host, s.port)) for s in states if s.ours]
     shared = [(s, who) for s, who in shared if who]
@@ -308,7 +308,7 @@ def _check_state(paths: Paths) -> Check:
 
 def _check_usage(paths: Paths, space: Callable[[], tuple[Path, int]]) -> Check:
     """The usage database is readable, and the recorder's last word was not a failure."""
-    from ..usage import store
+    from ..gateway.usage import store
 
     ok, detail = store.check(paths)
     where, free = space()

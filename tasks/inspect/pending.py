@@ -105,8 +105,9 @@ def _binary_pending(paths: Paths, stack: dict) -> str | None:
 
 def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, answered: bool | None) -> str | None:
     from ..services.common import restart_reasons
-    from ..stack import health, process
-    from ..stack.launches import launch_for
+    from ..stack.watch import health
+    from ..stack import process
+    from ..stack.launch.launches import launch_for
 
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):

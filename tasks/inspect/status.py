@@ -8,15 +8,16 @@ from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..release import lines
 from ..services.common import connect_host, probe_path
-from ..stack import probe, process
+from ..stack.watch import probe
+from ..stack import process
 
 
 def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
     from ..stack.lifecycle import config_drift
 
-    from ..stack import health, recover
+    from ..stack.watch import health, recover
 
-    from ..stack.replicas import probe_address, probe_target
+    from ..stack.swaps.replicas import probe_address, probe_target
 
     enabled = not stack or service_of(service) in enabled_services(stack)
     record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
@@ -56,7 +57,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
             entry["restart"] = None  # it answers: the restart is over
         entry["drift"] = config_drift(paths, service, record)
         if port and service_of(service) == service:  # replicas share the first instance's address: asked once
-            from ..stack.portcheck import strangers
+            from ..stack.launch.portcheck import strangers
 
             entry["strangers"] = strangers(paths, service, host, port)
         if service_of(service) == LITELLM:  # what its launcher boots, whatever is rendered now
@@ -69,7 +70,7 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
 
 def _serving_config(paths: Paths, service: str, record) -> str:
-    from ..stack.launcher_files import booted_config
+    from ..stack.launch.launcher_files import booted_config
 
     kept = booted_config(paths, service, record.pid)
     return str(kept if kept.exists() else paths.litellm_config)
@@ -77,7 +78,8 @@ def _serving_config(paths: Paths, service: str, record) -> str:
 
 def _supervision(paths: Paths, service: str, record, state) -> dict:
     """What the launcher knows (restarts, last exit, why it gave up) and a LiteLLM swap under way."""
-    from ..stack import launcher_files, swap
+    from ..stack.launch import launcher_files
+    from ..stack.swaps import swap
 
     sup = (launcher_files.read_state(paths, service, record.pid) if record is not None else None) or {}
     out = {"restarts": sup.get("restarts", 0), "last_exit_code": sup.get("last_exit_code"),
@@ -91,7 +93,7 @@ def _supervision(paths: Paths, service: str, record, state) -> dict:
 
 
 def _switch(paths: Paths, service: str) -> dict | None:
-    """A CLIProxyAPI switch under way: its bridge (tasks.stack.bluegreen), read without importing it."""
+    """A CLIProxyAPI switch under way: its bridge (tasks.stack.swaps.bluegreen), read without importing it."""
     if service != CLIPROXY:
         return None
     bridge = process.read_record(paths.record(CLIPROXY_BRIDGE))
@@ -105,7 +107,7 @@ def collect(paths: Paths, stack: dict | None) -> dict:
 
     from .pending import pending
 
-    from ..stack.replicas import recorded
+    from ..stack.swaps.replicas import recorded
 
     instances = litellm_instances(stack) if stack else [LITELLM]
     instances += [name for name in recorded(paths) if name not in instances]  # beyond replicas: still running
@@ -185,11 +187,11 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
 
 
 def _lean_path(paths: Paths, stack: dict | None) -> str | None:
-    """Which path serves which models, and why, in one line (tasks.stack.leanpolicy)."""
+    """Which path serves which models, and why, in one line (tasks.gateway.leanpolicy)."""
     if not stack:
         return None
     from ..services.litellm import lean_policy
-    from ..stack.leanpolicy import summary
+    from ..gateway.leanpolicy import summary
 
     return summary(lean_policy(paths, stack))
 
@@ -207,7 +209,7 @@ def _uptime(seconds: float | None) -> str:
 
 def table(report: dict) -> str:
     from ..base.terminal import printable
-    from ..stack import launcher_files
+    from ..stack.launch import launcher_files
 
     headers = ["service", "state", "pid", "uptime", "address", "ready", "restarts", "version", "drift"]
     rows, notes = [], []

@@ -42,7 +42,7 @@ def render_cliproxy(paths: Paths, stack: dict, secrets: dict, auth_dir: str | No
 
 def cliproxy_launch(paths: Paths, stack: dict, binary: Path, binary_id: str, environ=None,
                     line: str | None = None, service: str = CLIPROXY, config: Path | None = None) -> Launch:
-    """`service` and `config`: another instance than the usual one (tasks.stack.bluegreen's bridge)."""
+    """`service` and `config`: another instance than the usual one (tasks.stack.swaps.bluegreen's bridge)."""
     cp = cliproxy(stack)
     config = config or paths.cliproxy_config
     environ = os.environ if environ is None else environ

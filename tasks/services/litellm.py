@@ -129,9 +129,9 @@ def litellm_context(paths: Paths, stack: dict, secrets: dict) -> dict:
 
 
 def lean_policy(paths: Paths, stack: dict):
-    """Which requests the lean path takes under this config (tasks.stack.leanpolicy), decided from
+    """Which requests the lean path takes under this config (tasks.gateway.leanpolicy), decided from
     the config LiteLLM is rendered with, its secrets left out (`doit status`)."""
-    from ..stack import leanpolicy
+    from ..gateway import leanpolicy
 
     masked = {CLIPROXY_API_KEY: "***"}
     models = []
@@ -195,18 +195,18 @@ def litellm_version() -> str:
 
 def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITELLM, config: Path | None = None) -> Launch:
     """`instance`: one of names.litellm_instances (litellm.replicas). `config`: another rendered
-    config than the usual one, beside it (tasks.stack.bluegreen points LiteLLM at a passing CLIProxyAPI)."""
+    config than the usual one, beside it (tasks.stack.swaps.bluegreen points LiteLLM at a passing CLIProxyAPI)."""
     config = config or paths.litellm_config
-    from ..stack.launcher_files import REPLICAS_ENV
-    from ..stack.reuseport import unsupported
+    from ..gateway.handoff import REPLICAS_ENV
+    from ..gateway.reuseport import unsupported
 
     lite = litellm(stack)
     environ = os.environ if environ is None else environ
     # LiteLLM's ASGI app served by the launcher on a socket it bound with SO_REUSEPORT, so a new
-    # instance can take over the address without a gap (tasks.stack.swap).
+    # instance can take over the address without a gap (tasks.stack.swaps.swap).
     shared = unsupported() is None
     argv = launcher_argv(paths, instance, "worker") + [
-        sys.executable, "-m", "tasks.stack.launcher", "litellm", "--host", lite.host, "--port", str(lite.port),
+        sys.executable, "-m", "tasks.gateway", "--host", lite.host, "--port", str(lite.port),
         "--grace", f"{float(lite.stop_timeout):g}", *(["--shared"] if shared else [])]
     overrides = {**LITELLM_DEFAULT_ENV, **lite.env}
     # LiteLLM's boot is mostly importing it: with PYTHONDONTWRITEBYTECODE set (many container images)
@@ -214,9 +214,13 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     # the bytecode behind instead (FlowGate's own process keeps the user's setting).
     bytecode = {k: v for k, v in environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env = {**launcher_env(bytecode), **overrides, "CONFIG_FILE_PATH": str(config)}
+    from ..config.usagespec import retention_days
+    from ..gateway.handoff import KEY_FILE_ENV, LEAN_UPSTREAM_ENV, RETENTION_ENV
+
     # Where the gateway key lives, for the auth hook's 401 message (derived from paths: not a restart input).
-    env["FLOWGATE_GATEWAY_KEY_FILE"] = str(paths.secret(LITELLM_MASTER_KEY))
-    from ..stack.launcher_files import LEAN_UPSTREAM_ENV
+    env[KEY_FILE_ENV] = str(paths.secret(LITELLM_MASTER_KEY))
+    # The usage history's retention: the recorder prunes by it (read at start, as the config was before).
+    env[RETENTION_ENV] = str(retention_days(stack))
 
     # The lean path's upstream, set after litellm.env (where the config refuses it) and only when
     # litellm.lean_path allows: the switch is the one way to turn it off.

@@ -88,7 +88,7 @@ def redis_launch(paths: Paths, stack: dict, environ=None):
 
 def answers(host: str, port: int, meta: dict, timeout: float = 1.0) -> str:
     """The managed Redis's answer to PING after AUTH with its password ("PONG" when ready)."""
-    from ..stack.redisping import ping
+    from ..stack.watch.redisping import ping
 
     from ..config.keyfiles import read_key_file
 

@@ -1,9 +1,10 @@
 """The launcher FlowGate runs each service through: `python -m tasks.stack.launcher ...`.
 
     supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT -- ARGV...
-        run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.supervisor)
-    litellm --host H --port P --grace S [--shared]
-        serve LiteLLM's proxy in this process on a port shared with SO_REUSEPORT (litellm_server)
+        run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.watch.supervisor)
+
+The gateway (ARGV `python -m tasks.gateway ...`) runs in a forked child instead of a new
+interpreter: this one is already up, which keeps LiteLLM's cold start as fast as `litellm --config`.
 
 Kept to argparse and FlowGate's light modules: the supervisor lives as long as the service.
 """
@@ -25,22 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     sup.add_argument("--service", required=True)
     sup.add_argument("--ready", required=True, help="worker, or the readiness URL to probe")
     sup.add_argument("argv", nargs=argparse.REMAINDER)
-    lit = sub.add_parser("litellm")
-    lit.add_argument("--host", required=True)
-    lit.add_argument("--port", type=int, required=True)
-    lit.add_argument("--grace", type=float, default=10.0)
-    lit.add_argument("--shared", action="store_true", help="bind with SO_REUSEPORT (zero-downtime swaps)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "litellm":
-        from .litellm_server import serve
-
-        return serve(args.host, args.port, args.grace, args.shared)
     from ..base.paths import ROOT, Paths
-    from . import supervisor
+    from .watch import supervisor
 
     child = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not child:
@@ -51,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ready == "worker":
         ready = supervisor.worker_ready(paths, args.service, os.getpid())
         if os.environ.get("CONFIG_FILE_PATH"):  # restarts boot what booted now, whatever is rendered later
-            from .launcher_files import keep_booted_config
+            from .launch.launcher_files import keep_booted_config
 
             keep["CONFIG_FILE_PATH"] = keep_booted_config(paths, args.service, os.getpid(), os.environ["CONFIG_FILE_PATH"])
     elif args.ready.startswith("redis://"):  # the managed Redis: PING after AUTH
@@ -63,15 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         url = urlsplit(args.ready)
         ready = supervisor.http_ready(url.hostname, url.port, url.path or "/")
-    # The launcher's own server (`-m tasks.stack.launcher litellm`) runs in a forked child: this
-    # interpreter is already up, which keeps LiteLLM's cold start as fast as `litellm --config`.
-    own = child[1:3] == ["-m", "tasks.stack.launcher"] and Path(child[0]).resolve() == Path(sys.executable).resolve()
-    in_process = (lambda: main(child[3:])) if own else None
+    in_process = None
+    if child[1:3] == ["-m", "tasks.gateway"] and Path(child[0]).resolve() == Path(sys.executable).resolve():
+        from ..gateway.litellm_server import main as gateway
+
+        in_process = lambda: gateway(child[3:])  # noqa: E731  (a forked child: see the docstring)
     try:
         code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep).run()
     finally:
         if keep:
-            from .launcher_files import booted_config
+            from .launch.launcher_files import booted_config
 
             booted_config(paths, args.service, os.getpid()).unlink(missing_ok=True)
     return supervisor.exit_like(code)

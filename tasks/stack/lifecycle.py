@@ -13,11 +13,13 @@ from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..config.view import litellm, of
 from ..services.common import file_sha, restart_reasons
-from . import events, health, process, recover, replicas
-from .launchcheck import require_launchable
-from .launches import Outcome, launch_for
-from .portcheck import require_port, require_port_released
-from .readiness import _instances, wait_ready
+from . import events, process
+from .watch import health, recover
+from .swaps import replicas
+from .launch.launchcheck import require_launchable
+from .launch.launches import Outcome, launch_for
+from .launch.portcheck import require_port, require_port_released
+from .watch.readiness import _instances, wait_ready
 
 
 def is_current(paths: Paths, stack: dict, service: str) -> bool:
@@ -60,19 +62,19 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
         _require_sharing(stack)
     for name in replicas.extras(paths, stack):
         stop_service(paths, stack, name, f"litellm.replicas is {len(names)}")
-        from .launcher_files import sweep
+        from .launch.launcher_files import sweep
 
         sweep(paths, name)
     outcome = _combined([_ensure(paths, stack, name) for name in names])
     if paths.record(CLIPROXY_BRIDGE).exists():  # LiteLLM is off a CLIProxyAPI switch's bridge now
-        from . import bluegreen
+        from .swaps import bluegreen
 
         bluegreen.retire_bridge(paths, stack)
     return outcome
 
 
 def _require_sharing(stack: dict) -> None:
-    from .reuseport import unsupported
+    from ..gateway.reuseport import unsupported
 
     why = unsupported()
     if why:
@@ -121,8 +123,8 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
             why = hung or f"its run record was unreadable (recovered pid {record.pid})"
         else:
             why = ", ".join(restart_reasons(record.meta.get("parts", {}), launch.parts))
-            # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swap), and
-            # CLIProxyAPI a new binary or address through a bridge (tasks.stack.bluegreen) ---
+            # --- LiteLLM takes a new config without downtime where it can (tasks.stack.swaps.swap), and
+            # CLIProxyAPI a new binary or address through a bridge (tasks.stack.swaps.bluegreen) ---
             blocked = _no_gap_blocker(paths, stack, service, record, launch)
             if blocked is None:
                 return _replace_without_gap(paths, stack, service, record, launch, why)
@@ -170,11 +172,11 @@ def _no_gap_blocker(paths: Paths, stack: dict, service: str, record, launch) -> 
     """Why `service` must stop before its replacement starts, or None (a swap or a bridge can do it);
     "" when stopping first loses nothing."""
     if service_of(service) == LITELLM:
-        from . import swap
+        from .swaps import swap
 
         return swap.impossible(record, launch)
     if service == CLIPROXY:
-        from . import bluegreen
+        from .swaps import bluegreen
 
         return bluegreen.impossible(paths, stack)
     return "it has no zero-downtime replacement"
@@ -182,15 +184,15 @@ def _no_gap_blocker(paths: Paths, stack: dict, service: str, record, launch) -> 
 
 def _replace_without_gap(paths: Paths, stack: dict, service: str, record, launch, why: str, **options) -> Outcome:
     if service_of(service) == LITELLM:
-        from . import swap
+        from .swaps import swap
 
         return swap.replace(paths, stack, record, launch, why, service)
     return switch_cliproxy(paths, stack, record, why, **options)
 
 
 def switch_cliproxy(paths: Paths, stack: dict, old, why: str, verify=None, out=print) -> Outcome:
-    """Replace the running CLIProxyAPI `old` through a bridge (tasks.stack.bluegreen). Stack lock held."""
-    from . import bluegreen
+    """Replace the running CLIProxyAPI `old` through a bridge (tasks.stack.swaps.bluegreen). Stack lock held."""
+    from .swaps import bluegreen
 
     return bluegreen.move(paths, stack, old, why, settle=lambda: settle_cliproxy(paths, stack, out),
                           verify=verify, out=out)
@@ -199,7 +201,7 @@ def switch_cliproxy(paths: Paths, stack: dict, old, why: str, verify=None, out=p
 def settle_cliproxy(paths: Paths, stack: dict, out=print) -> Outcome:
     """CLIProxyAPI at its configured address, LiteLLM on its usual config, then no bridge: the end
     of every switch, and what finishes one that was interrupted."""
-    from . import bluegreen
+    from .swaps import bluegreen
 
     outcome = _ensure(paths, stack, CLIPROXY)
     wait_ready(paths, stack, [CLIPROXY], {CLIPROXY})
@@ -267,7 +269,7 @@ def _config_replaced(paths: Paths, record) -> str | None:
 
 def rotate_logs(paths: Paths, stack: dict, services: list[str]) -> None:
     """Keep the logs of running services bounded: a service may run for weeks between starts."""
-    from .logrotate import rotate_in_place
+    from .launch.logrotate import rotate_in_place
 
     for name in _instances(stack, services):
         rotate_in_place(paths.log(name))

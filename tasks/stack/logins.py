@@ -2,7 +2,7 @@
 
 A login's session lives in the memory of the CLIProxyAPI process that started it: once that process
 is replaced, the browser's redirect or the device code can never complete there. `doit login`
-registers itself here (`run/logins/<pid>.json`); tasks.stack.bluegreen marks every registration
+registers itself here (`run/logins/<pid>.json`); tasks.stack.swaps.bluegreen marks every registration
 cancelled, with the reason, before it stops the old process; the login's poll loop reads its mark.
 """
 

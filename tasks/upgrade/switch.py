@@ -6,7 +6,7 @@ The steps, each of which leaves the previous release able to serve:
      restored with no download, tasks.release.store), the running process keeps its own file;
   2. a bridge instance of it must become ready and pass the smoke test of what the accounts
      serve, before any traffic moves (tasks.upgrade.verify);
-  3. traffic moves to it without a dropped request (tasks.stack.bluegreen), or, with no LiteLLM
+  3. traffic moves to it without a dropped request (tasks.stack.swaps.bluegreen), or, with no LiteLLM
      in front, CLIProxyAPI is restarted on it;
   4. only then the pin is written to config/local.yaml and the way back remembered.
 A failure in 1-3 activates the previous release again and, if traffic had moved, moves it back;
@@ -115,9 +115,9 @@ def _switch(paths: Paths, stack: dict, current: dict, repo: str, tag: str, why: 
 
 def _serve(paths: Paths, stack: dict, why: str, out) -> str:
     """Prove the active (new) binary, then make it serve; FlowgateError when it cannot."""
-    from ..stack import bluegreen
+    from ..stack.swaps import bluegreen
     from ..stack.lifecycle import ensure_running, switch_cliproxy
-    from ..stack.readiness import wait_ready
+    from ..stack.watch.readiness import wait_ready
     from .verify import smoke
 
     verify = lambda url: smoke(paths, stack, url, out)  # noqa: E731
@@ -146,7 +146,7 @@ def _serve(paths: Paths, stack: dict, why: str, out) -> str:
 def _put_back(paths: Paths, stack: dict, before: dict, out) -> str:
     """Activate `before` again and, when the failure came after traffic moved, serve from it."""
     from ..release.store import activate, find
-    from ..stack import bluegreen
+    from ..stack.swaps import bluegreen
     from ..stack.lifecycle import settle_cliproxy, switch_cliproxy
 
     entry = find(paths, str(before.get("repo")), str(before.get("tag")))

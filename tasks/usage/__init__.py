@@ -1,10 +1,8 @@
-"""Usage history: every request through the gateway, kept in `.router/usage.sqlite3`.
+"""`doit usage` and the dashboard's sums over the usage history the gateway writes
+(tasks.gateway.usage: the database, its rollup and the recorder).
 
-recorder  the ASGI wrapper inside LiteLLM's process: times each request, keeps references to its
-          bodies, hands them to a background thread (never parses or writes on the request path)
-extract   model and tokens from request / response bodies (runs in that thread)
-store     the SQLite database: schema, WAL, batched inserts, retention, the health file
-report    `doit usage`: totals per model / day / hour / account, percentiles, text / JSON / CSV
+aggregate  the sums: from the hourly rollup, and from the rows for the hours it cannot take whole
+report     `doit usage`: totals per model / day / hour / account, percentiles, text / JSON / CSV
 
-May import tasks.paths, tasks.errors, tasks.fsutil; nothing here imports doit or LiteLLM.
+Nothing here imports doit or LiteLLM.
 """

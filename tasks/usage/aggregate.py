@@ -2,7 +2,7 @@
 
 At 10 M rows, loading the rows took 75 s and 7.9 GB (then a MemoryError), and the dashboard's
 refresh ~10 s of CPU and +530 MB in the gateway's own process; summing the rows in SQLite, 33-46 s.
-Here every figure comes from the hourly rollup (tasks.usage.rollup), plus a GROUP BY over the `ts`
+Here every figure comes from the hourly rollup (tasks.gateway.usage.rollup), plus a GROUP BY over the `ts`
 index for the hours it cannot take whole (a database not yet rolled up: all of them); memory is
 bounded by the number of groups times the distinct latencies kept for percentiles, never by the
 number of rows. Percentiles are nearest-rank over a latency histogram
@@ -17,8 +17,8 @@ import math
 import sqlite3
 import time
 
-from . import rollup
-from .rollup import ACCOUNT, FAILED, LATENCY, MODEL
+from ..gateway.usage import rollup
+from ..gateway.usage.rollup import ACCOUNT, FAILED, LATENCY, MODEL
 
 KEYS = {
     "model": MODEL,
@@ -76,7 +76,7 @@ class _Fold:
 
 def empty_db() -> sqlite3.Connection:
     """An in-memory database with the schema and no row: the same answers before the first request."""
-    from .store import SCHEMA
+    from ..gateway.usage.store import SCHEMA
 
     db = sqlite3.connect(":memory:")
     db.executescript(SCHEMA)

@@ -31,7 +31,8 @@ def query(paths: Paths, since: float, wanted: list[str]) -> dict:
     (tasks.usage.aggregate): bounded memory whatever the number of rows."""
     import sqlite3
 
-    from . import aggregate, store
+    from . import aggregate
+    from ..gateway.usage import store
 
     if not paths.usage_db.exists():
         return aggregate.report(aggregate.empty_db(), 0, wanted)

@@ -7,7 +7,7 @@ that matter) and what the upstream received (path, body, attempts). A third stac
 lean path does not implement (a guardrail, a cache, an alias map, header forwarding): every request
 there takes LiteLLM's path.
 
-A case covers a setting once it is here; a LiteLLM setting that is not (tasks.stack.leanpolicy.SAFE)
+A case covers a setting once it is here; a LiteLLM setting that is not (tasks.gateway.leanpolicy.SAFE)
 sends traffic to LiteLLM's path."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 import openai
 import pytest
 
-from tasks.usage.recorder import CUT_OFF
+from tasks.gateway.usage.recorder import CUT_OFF
 from tests.integration.conftest import make_stack
 from tests.support import wait_for
 

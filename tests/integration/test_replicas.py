@@ -14,7 +14,7 @@ import subprocess
 import httpx
 import pytest
 
-from tasks.stack.redisping import ping
+from tasks.stack.watch.redisping import ping
 from tests.integration.conftest import make_stack
 from tests.integration.test_profiles import chat, status
 from tests.integration.traffic import Traffic

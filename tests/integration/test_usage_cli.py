@@ -92,7 +92,7 @@ def test_counts_survive_down_up_and_a_crash_of_litellm(st):
     total = sum(g["requests"] for g in before.values())
     recorded(st, total + 1)
     # kill -9 of LiteLLM's server: what it recorded is there, and its launcher brings it back
-    from tasks.stack.launcher_files import worker_path
+    from tasks.stack.launch.launcher_files import worker_path
 
     os.kill(json.loads(worker_path(st.paths, "litellm", st.pid("litellm")).read_text())["pid"], signal.SIGKILL)
     assert by_model(usage(st))["gpt-5.4-mini"]["requests"] == before.get("gpt-5.4-mini", {}).get("requests", 0) + 1

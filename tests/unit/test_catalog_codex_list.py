@@ -1,5 +1,5 @@
-"""tasks.catalog.codex_list: Codex's `GET /v1/models?client_version=` answered in Codex's own shape,
-with exactly the Codex models served, through the gateway's model-list layer (tasks.catalog.served_models)."""
+"""tasks.gateway.codex_list: Codex's `GET /v1/models?client_version=` answered in Codex's own shape,
+with exactly the Codex models served, through the gateway's model-list layer (tasks.gateway.served_models)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tasks.catalog import codex_list, served_models
+from tasks.gateway import codex_list, served_models
 
 LIVE = [{"id": "gpt-5.5", "owned_by": "openai", "created": 1}, {"id": "gpt-5.4", "owned_by": "openai", "created": 1},
         {"id": "gpt-7-nova", "owned_by": "openai", "created": 1},

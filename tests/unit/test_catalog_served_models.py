@@ -1,4 +1,4 @@
-"""tasks.catalog.served_models: the gateway's model list and its answer for an unserved id, as an
+"""tasks.gateway.served_models: the gateway's model list and its answer for an unserved id, as an
 ASGI layer around a stand-in app (LiteLLM's router replaced by its model list)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tasks.catalog import served_models
+from tasks.gateway import served_models
 from tasks.catalog.routes import pattern_entries
 
 LIVE = [{"id": "gpt-5.5", "owned_by": "openai", "created": 1}, {"id": "claude-sonnet-4-6", "owned_by": "anthropic", "created": 2}]

@@ -287,7 +287,7 @@ def test_disk_thresholds(paths, free_ports, monkeypatch, free, ok, warn):
 
 def test_usage_fails_on_a_full_disk_even_when_the_recorder_could_not_say_so(paths, free_ports, monkeypatch):
     """Issue 31, item 13: a full disk drops rows and the recorder's health file with them; usage said ok."""
-    from tasks.usage import store
+    from tasks.gateway.usage import store
 
     write_local(paths, free_ports)
     store.connect(paths.usage_db).close()
@@ -342,7 +342,7 @@ def test_format_checks_of_a_real_run(paths):
 
 
 def test_usage_database_problems_are_reported_with_the_fix(paths):
-    from tasks.usage import store
+    from tasks.gateway.usage import store
 
     assert run(paths)["usage"].ok and "no usage.sqlite3 yet" in run(paths)["usage"].detail
     paths.router.mkdir(parents=True, exist_ok=True)

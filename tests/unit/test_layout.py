@@ -1,5 +1,5 @@
 """The house's layout: packages by capability, no import circle between modules, doit only in the
-doit layer, at most six modules loose in tasks/."""
+doit layer, the gateway's process apart from the control plane, at most six modules loose in tasks/."""
 
 from __future__ import annotations
 
@@ -74,6 +74,17 @@ def test_no_import_circle_between_modules():
         if v not in index:
             visit(v)
     assert circles == []
+
+
+def test_the_gateway_imports_nothing_of_the_control_plane():
+    """The data plane (tasks.gateway: what LiteLLM's process runs on a request) imports only itself
+    and tasks.base, at any depth; the control plane may import it, never the reverse."""
+    known = _modules()
+    crossing = {name: sorted(t for t in _imports(name, path, known)
+                             if not t.startswith(("tasks.gateway", "tasks.base")))
+                for name, path in known.items() if name.startswith("tasks.gateway")}
+    assert {name: found for name, found in crossing.items() if found} == {}
+    assert len(crossing) >= 10  # the package is there and read
 
 
 def test_only_the_doit_layer_imports_doit():

@@ -1,4 +1,4 @@
-"""tasks.stack.leanpath: what the lean path forwards itself and what it hands to LiteLLM's app, against
+"""tasks.gateway.leanpath: what the lean path forwards itself and what it hands to LiteLLM's app, against
 a real HTTP upstream (aiohttp's server, playing CLIProxyAPI) and a stand-in for LiteLLM's Router.
 (The same requests through both real paths: tests/integration/test_lean_differential.py.)"""
 
@@ -11,7 +11,7 @@ import json
 import pytest
 from aiohttp import web
 
-from tasks.stack import leanpath, leanpolicy
+from tasks.gateway import leanpath, leanpolicy
 from tests.support import free_port
 
 KEY = "sk-gateway-key"

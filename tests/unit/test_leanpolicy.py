@@ -1,10 +1,10 @@
-"""tasks.stack.leanpolicy: which requests the lean path may take, from the rendered LiteLLM config."""
+"""tasks.gateway.leanpolicy: which requests the lean path may take, from the rendered LiteLLM config."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.stack.leanpolicy import Policy, decide, summary
+from tasks.gateway.leanpolicy import Policy, decide, summary
 
 ROOT = "http://127.0.0.1:8317"
 KEY = "sk-cliproxy"

@@ -1,4 +1,4 @@
-"""tasks.stack.listeners: every listener on a port, from netlink and from /proc alike."""
+"""tasks.base.listeners: every listener on a port, from netlink and from /proc alike."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tasks.stack import listeners
+from tasks.base import listeners
 from tests.support import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="Linux only")

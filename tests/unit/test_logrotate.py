@@ -1,4 +1,4 @@
-"""tasks.stack.logrotate: service logs are bounded across starts (issue 8, item 11)."""
+"""tasks.stack.launch.logrotate: service logs are bounded across starts (issue 8, item 11)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-import tasks.stack.logrotate as logrotate
-from tasks.stack.logrotate import rotate_if_large, rotate_in_place, rotated
+import tasks.stack.launch.logrotate as logrotate
+from tasks.stack.launch.logrotate import rotate_if_large, rotate_in_place, rotated
 from tasks.stack.process.spawning import _open_log
 
 

@@ -1,4 +1,4 @@
-"""tasks.stack.probe: readiness polling against real sockets."""
+"""tasks.stack.watch.probe: readiness polling against real sockets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tasks.services.common import CLIPROXY_PROBE_PATH, LITELLM_PROBE_PATH
-from tasks.stack import probe, process
+from tasks.stack.watch import probe
+from tasks.stack import process
 from tests.support import free_port
 
 PY = sys.executable
@@ -185,7 +186,7 @@ def test_fake_clock_no_real_waiting():
 def test_probe_module_does_not_import_http_client_eagerly():
     import subprocess
 
-    code = "import sys; import tasks.stack.probe; print('http.client' in sys.modules, 'httpx' in sys.modules)"
+    code = "import sys; import tasks.stack.watch.probe; print('http.client' in sys.modules, 'httpx' in sys.modules)"
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__('pathlib').Path(probe.__file__).parents[2])).stdout.split()
     assert out == ["False", "False"]

@@ -1,4 +1,4 @@
-"""tasks.stack.recover: which command lines are this home's services (no process started)."""
+"""tasks.stack.watch.recover: which command lines are this home's services (no process started)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from tasks.config.names import CLIPROXY, LITELLM
 from tasks.base.paths import ROOT, Paths
 from tasks.services.cliproxy import cliproxy_launch
 from tasks.services.litellm import litellm_launch
-from tasks.stack import recover
+from tasks.stack.watch import recover
 
 STACK = {"litellm": {"host": "127.0.0.1", "port": 4000, "stop_timeout": 10, "env": {}, "replicas": 1},
          "cliproxy": {"host": "127.0.0.1", "port": 8317}, "models": []}

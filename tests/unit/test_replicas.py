@@ -12,8 +12,9 @@ from tasks.services import secrets
 from tasks.config.load import load_stack
 from tasks.config.names import litellm_instances, service_of
 from tasks.services.litellm import litellm_launch, redis_router_settings, render_litellm_local
-from tasks.stack import process, replicas
-from tasks.stack.redisping import ping
+from tasks.stack import process
+from tasks.stack.swaps import replicas
+from tasks.stack.watch.redisping import ping
 
 ALL_SECRETS = {"redis": {"managed": True}}  # every secret generated, Redis's password included
 

@@ -27,8 +27,8 @@ def test_litellm_launch_binds_configured_host_and_sets_offline_env(paths):
     paths.litellm_config.write_text(render_litellm(paths, stack, secrets.placeholders()))
     launch = litellm_launch(paths, stack, environ={"PATH": "/bin"})
     served = launch.argv[launch.argv.index("--") + 1:]  # what the supervising launcher runs
-    assert served[1:4] == ["-m", "tasks.stack.launcher", "litellm"]
-    assert served[4:8] == ["--host", "127.0.0.1", "--port", "4000"]
+    assert served[1:3] == ["-m", "tasks.gateway"]  # the gateway process's one entry point
+    assert served[3:7] == ["--host", "127.0.0.1", "--port", "4000"]
     assert launch.env["CONFIG_FILE_PATH"] == str(paths.litellm_config)
     assert launch.env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and launch.env["PATH"] == "/bin"
     assert launch.parts["version"] and launch.parts["config"]

@@ -9,7 +9,8 @@ import pytest
 
 from tasks.inspect import status
 from tasks.config.load import load_stack
-from tasks.stack import health, process
+from tasks.stack.watch import health
+from tasks.stack import process
 from tests.conftest import ROOT
 from tests.support import free_port, wait_for
 

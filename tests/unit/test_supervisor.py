@@ -1,4 +1,4 @@
-"""tasks.stack.supervisor and reuseport: restart policy, giving up, stopping; steering connections."""
+"""tasks.stack.watch.supervisor and reuseport: restart policy, giving up, stopping; steering connections."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import threading
 
 import pytest
 
-from tasks.stack import launcher_files, reuseport, supervisor
+from tasks.stack.launch import launcher_files
+from tasks.gateway import reuseport
+from tasks.stack.watch import supervisor
 from tests.support import free_port
 
 FAST = supervisor.RestartPolicy(backoff=(0.01, 0.01, 0.01), window=60)

@@ -1,4 +1,4 @@
-"""tasks.usage.recorder around a small ASGI app, writing to a real SQLite database: what is recorded
+"""tasks.gateway.usage.recorder around a small ASGI app, writing to a real SQLite database: what is recorded
 for JSON answers, streams (OpenAI, Responses, Anthropic) and failures; a locked or corrupt database
 never breaks serving."""
 
@@ -9,7 +9,7 @@ import json
 import sqlite3
 
 from tasks.base.paths import Paths
-from tasks.usage import recorder, store
+from tasks.gateway.usage import recorder, store
 from tests import usage_reference as reference
 from tests.conftest import ROOT
 from tests.support import wait_for

@@ -8,7 +8,8 @@ import pytest
 
 from tasks.base.errors import FlowgateError
 from tasks.base.paths import Paths
-from tasks.usage import recorder, report, store
+from tasks.gateway.usage import recorder, store
+from tasks.usage import report
 from tests import usage_reference as reference
 from tests.conftest import ROOT
 

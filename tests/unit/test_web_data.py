@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tasks.base.paths import Paths
-from tasks.usage import store
-from tasks.web import data
+from tasks.gateway.usage import store
+from tasks.inspect import dashboard_data as data
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from tasks.base.paths import Paths
-from tasks.web import page, routes, token
+from tasks.gateway.dashboard import page, routes, token
 from tests.conftest import ROOT
 
 
@@ -43,12 +43,14 @@ def test_token_file_is_private_and_made_once(tmp_path):
 def test_routes_refuse_without_the_token_and_pass_everything_else(tmp_path, monkeypatch):
     paths = Paths(root=ROOT, home=tmp_path)
     secret = token.ensure(paths)
-    app = routes.with_dashboard(_inner, paths)
+    async def hostile(_paths):
+        return {"usage": {}, "hostile": "</script><b>x</b>"}
+
+    app = routes.with_dashboard(_inner, paths, gathered=hostile)
     assert _get(app, "/v1/models")[2] == b"litellm"
     assert _get(app, "/flowgate/dashboard")[0] == 401
     status, headers, body = _get(app, "/flowgate/dashboard", b"token=nope-nope-nope-nope")
     assert status == 403 and "doit dashboard" in json.loads(body)["error"] and headers[b"cache-control"] == b"no-store"
-    monkeypatch.setattr("tasks.web.data.collect", lambda p: {"usage": {}, "hostile": "</script><b>x</b>"})
     status, headers, body = _get(app, "/flowgate/dashboard", b"token=" + secret.encode())
     assert status == 200 and headers[b"content-type"].startswith(b"text/html")
     csp = headers[b"content-security-policy"].decode()
@@ -62,3 +64,19 @@ def test_routes_refuse_without_the_token_and_pass_everything_else(tmp_path, monk
 def test_embedded_data_cannot_close_its_element():
     text = page.render({"x": "</script><!-- & -->"}, "n0nce")
     assert "</script><!--" not in text and 'nonce="n0nce"' in text
+
+
+def test_the_data_comes_from_a_child_process_and_a_failing_one_is_said(tmp_path, monkeypatch):
+    """The gateway's process never imports the control plane: the data is gathered by
+    `python -m tasks.inspect.dashboard_data`, whose failure each section of the page names."""
+    import asyncio
+    import sys
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    data = asyncio.run(routes.gather(paths))
+    assert {"services", "quota", "usage", "generated_at"} <= set(data)
+    assert data["usage"].get("error") is None and data["usage"]["24h"]["totals"]["requests"] == 0
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    broken = asyncio.run(routes.gather(paths))
+    assert broken["usage"]["error"].startswith("gathering the data failed") and broken["services"] == []
+    assert broken["quota"]["error"] == broken["usage"]["error"]

@@ -2,7 +2,7 @@
 
 Modelled on honcho's process manager: every service starts in a session of its own (so it leads
 its own process group), stdin from /dev/null, stdout+stderr appended to a log file. `spawn`
-returns at once; readiness is `tasks.stack.probe`'s job.
+returns at once; readiness is `tasks.stack.watch.probe`'s job.
 
 Identity, never names: a record (`.router/run/<service>.json`) keeps the pid *and* the process
 create time. A pid whose create time differs is somebody else's process and is never signalled.

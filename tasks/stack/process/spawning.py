@@ -1,5 +1,5 @@
 """Start a service in a session of its own (it leads its own process group), output appended to
-its log file; returns at once (readiness is tasks.stack.probe's job).
+its log file; returns at once (readiness is tasks.stack.watch.probe's job).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .records import (
 
 
 def _open_log(log_path: Path) -> int:
-    from ..logrotate import rotate_if_large
+    from ..launch.logrotate import rotate_if_large
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..base.paths import Paths
+from ...base.paths import Paths
 from . import rollup
 
-SCHEMA_VERSION = 2  # 2: the hourly rollup (tasks.usage.rollup)
+SCHEMA_VERSION = 2  # 2: the hourly rollup (tasks.gateway.usage.rollup)
 COLUMNS = ("ts", "route", "method", "model", "status", "latency_ms", "ttfb_ms", "stream", "tokens_in", "tokens_out",
            "tokens_cached", "account", "error")
 SCHEMA = f"""
@@ -131,7 +131,7 @@ def write_health(paths: Paths, ok: bool, detail: str = "") -> None:
 
 
 def read_health(paths: Paths) -> dict | None:
-    from ..base.fsutil import NotRegularFile, read_regular
+    from ...base.fsutil import NotRegularFile, read_regular
 
     try:
         raw, _ = read_regular(health_file(paths), 4096)

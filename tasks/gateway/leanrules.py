@@ -1,4 +1,4 @@
-"""LiteLLM's own rules, as the lean path (tasks.stack.leanpath) applies them to a request it forwards:
+"""LiteLLM's own rules, as the lean path (tasks.gateway.leanpath) applies them to a request it forwards:
 which key LiteLLM reads, whether a Responses id is one LiteLLM issued, the `anthropic-beta` it sends,
 whether a deployment takes a request as it is, the policy for the booted config, and LiteLLM's wait
 before a retry. Each calls into LiteLLM where LiteLLM has the rule, so the two paths cannot drift

@@ -23,7 +23,7 @@ def rotated(path: Path, n: int) -> Path:
 
 
 def _large(path: Path, max_bytes: int | None) -> bool:
-    from ..base.fsutil import refuse_link
+    from ...base.fsutil import refuse_link
 
     refuse_link(path)  # never copy, rename or truncate a link's target
     try:

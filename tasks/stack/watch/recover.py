@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..base.paths import Paths
-from ..config.names import CLIPROXY, LITELLM
-from . import process
+from ...base.paths import Paths
+from ...config.names import CLIPROXY, LITELLM
+from .. import process
 
 
 def signature(paths: Paths, service: str) -> tuple[str, str, str]:
@@ -52,7 +52,7 @@ def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.Process
     """A record for the port holder `holder_pid` if it is this home's `service`; None otherwise."""
     if not holder_pid:
         return None
-    from .process.records import _psutil
+    from ..process.records import _psutil
 
     ps = _psutil()
     try:
@@ -73,7 +73,7 @@ def adopt(paths: Paths, service: str, holder_pid: int | None) -> process.Process
         return None
     meta = {"recovered": True, "launcher": _launcher_of(paths, service, cmdline)}
     if service == CLIPROXY:
-        from ..release import lines
+        from ...release import lines
 
         line = next((lines.by_binary_name(Path(a).name) for a in cmdline if lines.by_binary_name(Path(a).name)), None)
         meta["line"] = line.name if line else None
@@ -104,7 +104,7 @@ def record_or_orphan(paths: Paths, stack: dict | None, service: str, *, save: bo
         return record
     if save:
         process.write_record(paths.record(service), orphan)
-        from . import events
+        from .. import events
 
         events.record(paths, "recover", service, "ok",
                       f"pid {orphan.pid} serves without a usable run record: identified by command line and cwd")

@@ -1,7 +1,7 @@
 """Replace a running CLIProxyAPI (new binary, new address, or a restart) without failing a request.
 
 CLIProxyAPI is a Go binary: it cannot share its port with a successor as LiteLLM's launcher does
-(tasks.stack.swap). So the new build first runs as a *bridge* on a spare port, beside the old one
+(tasks.stack.swaps.swap). So the new build first runs as a *bridge* on a spare port, beside the old one
 on the same auth directory:
 
     1. the bridge starts and must answer its readiness probe (and the caller's `verify`, e.g. the
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import socket
 
-from ..base.errors import FlowgateError
-from ..base.fsutil import atomic_write
-from ..base.paths import Paths
-from ..config.names import CLIPROXY, CLIPROXY_BRIDGE as BRIDGE, litellm_instances
-from ..config.view import cliproxy
-from . import events, process
-from .launches import Outcome, launch_for
+from ...base.errors import FlowgateError
+from ...base.fsutil import atomic_write
+from ...base.paths import Paths
+from ...config.names import CLIPROXY, CLIPROXY_BRIDGE as BRIDGE, litellm_instances
+from ...config.view import cliproxy
+from .. import events, process
+from ..launch.launches import Outcome, launch_for
 
 
 def bridge_config(paths: Paths):
@@ -98,9 +98,9 @@ def move(paths: Paths, stack: dict, old: process.ProcessRecord, why: str, settle
 
 
 def start_bridge(paths: Paths, stack: dict, why: str) -> process.ProcessRecord:
-    from ..services.cliproxy import render_cliproxy
-    from ..services.secrets import read_all
-    from .readiness import wait_ready
+    from ...services.cliproxy import render_cliproxy
+    from ...services.secrets import read_all
+    from ..watch.readiness import wait_ready
 
     passing = with_cliproxy_port(stack, spare_port(cliproxy(stack).host))
     atomic_write(bridge_config(paths), render_cliproxy(paths, passing, read_all(paths)), mode=0o600)
@@ -144,8 +144,8 @@ def leave_bridge(paths: Paths, stack: dict) -> None:
 
 def point_litellm(paths: Paths, stack: dict, port: int, why: str) -> None:
     """Swap every running LiteLLM instance to a config whose CLIProxyAPI is at `port`."""
-    from ..services.litellm import litellm_launch, render_litellm_local
-    from ..services.secrets import read_all
+    from ...services.litellm import litellm_launch, render_litellm_local
+    from ...services.secrets import read_all
     from . import swap
 
     passing = with_cliproxy_port(stack, port)
@@ -168,7 +168,7 @@ def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: st
     if not force and stack is not None and on_bridge(paths, stack):
         return False
     _stop(paths, bridge_record(paths), stack, why)
-    from .launcher_files import sweep
+    from ..launch.launcher_files import sweep
 
     sweep(paths, BRIDGE)  # its launcher's state file: an interrupted switch left it (issue 31, item 20)
     bridge_config(paths).unlink(missing_ok=True)
@@ -178,7 +178,7 @@ def retire_bridge(paths: Paths, stack: dict | None, force: bool = False, why: st
 
 def cancel_logins(paths: Paths, why: str, out=print) -> None:
     """Tell every login waiting on the old CLIProxyAPI that its session goes with it (tasks.stack.logins)."""
-    from . import logins
+    from .. import logins
 
     for login in logins.cancel_all(paths, why):
         out(f"cliproxy: the {login.get('provider')} login in progress (pid {login.get('pid')}) is cancelled: "
@@ -201,7 +201,7 @@ def spare_port(host: str) -> int:
 
 
 def url_of(stack: dict, port: int) -> str:
-    from ..services.common import base_url
+    from ...services.common import base_url
 
     return base_url(cliproxy(with_cliproxy_port(stack, port)))
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from ..base.paths import Paths
-from ..config.names import LITELLM, REDIS, service_of
-from ..services.cliproxy import cliproxy_launch
-from ..services.common import Launch
-from ..services.litellm import litellm_launch
+from ...base.paths import Paths
+from ...config.names import LITELLM, REDIS, service_of
+from ...services.cliproxy import cliproxy_launch
+from ...services.common import Launch
+from ...services.litellm import litellm_launch
 
 LOG_TAIL_LINES = 15
 
 
 class Outcome(namedtuple("Outcome", "service action pid why instances", defaults=(None, "", ()))):
-    """action: started | restarted | swapped | switched (CLIProxyAPI, tasks.stack.bluegreen) | reloaded | unchanged | disabled; instances: one
+    """action: started | restarted | swapped | switched (CLIProxyAPI, tasks.stack.swaps.bluegreen) | reloaded | unchanged | disabled; instances: one
     Outcome per replica when there are several."""
 
     __slots__ = ()
@@ -35,10 +35,10 @@ def launch_for(paths: Paths, stack: dict, service: str, config=None) -> Launch:
     if service_of(service) == LITELLM:
         return litellm_launch(paths, stack, instance=service, config=config)
     if service == REDIS:
-        from ..services.redis import redis_launch
+        from ...services.redis import redis_launch
 
         return redis_launch(paths, stack)
-    from ..release import locate_binary, settings_from_stack
+    from ...release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))
     return cliproxy_launch(paths, stack, binary.path, binary.identity, line=binary.line.name if binary.line else None,

@@ -3,7 +3,7 @@
 With pattern routes LiteLLM's own `GET /v1/models` lists its price map's ids, not what the accounts
 serve. This ASGI layer lets LiteLLM answer (so its key check holds), then replaces a 200 body with
 the config's named models plus what CLIProxyAPI serves right now (asked live, kept CACHE_S); Codex's
-request for its catalog gets Codex's own shape (tasks.catalog.codex_list). Every error of a model
+request for its catalog gets Codex's own shape (tasks.gateway.codex_list). Every error of a model
 route leaves in that route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere; the key
 check's 401 too, from the lean path and LiteLLM's alike), and a 400 "unknown provider for model X"
 (CLIProxyAPI's refusal) becomes one clear error naming X, the nearest served ids and `doit models`.
@@ -18,7 +18,8 @@ import re
 import time
 
 from . import codex_list
-from .routes import MARK
+
+MARK = "flowgate-catalog"  # model_info.flowgate of the catalog's pattern routes (tasks.catalog.routes): how they are told apart
 
 CACHE_S = 5.0  # how long a live answer stands in for the next /v1/models or error
 DEADLINE_S = 2.0  # the whole exchange with CLIProxyAPI
@@ -184,7 +185,7 @@ def wrap(app):
         path, method = scope["path"], scope["method"]
         if method == "GET" and path in LIST_ROUTES:
             version = codex_list.asked_by_codex(scope)
-            if version is not None:  # Codex's catalog request: its own shape (tasks.catalog.codex_list)
+            if version is not None:  # Codex's catalog request: its own shape (tasks.gateway.codex_list)
                 scope = {**scope, "query_string": codex_list.without_client_version(scope.get("query_string", b""))}
                 return await _buffered(app, scope, receive, send, _OK, lambda p, b, s: _codex_body(version))
             return await _buffered(app, scope, receive, send, _OK, _list_body)

@@ -1,6 +1,6 @@
 """Which requests the lean path may take, decided once per config from the rendered LiteLLM config.
 
-The lean path (tasks.stack.leanpath) is an optimisation, never a feature: a request takes it only when
+The lean path (tasks.gateway.leanpath) is an optimisation, never a feature: a request takes it only when
 the config enables nothing it does not implement identically. This module is that decision, as one
 pure function of the rendered config (`decide`), used by the lean path when LiteLLM's process starts
 and by `doit status` (`summary`). It is an allow-list: a LiteLLM setting not named in SAFE below sends

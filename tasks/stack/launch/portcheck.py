@@ -11,10 +11,10 @@ import contextlib
 import os
 from collections import namedtuple
 
-from ..base.errors import FlowgateError
-from ..base.paths import Paths
-from ..config.names import LITELLM, service_of
-from . import process
+from ...base.errors import FlowgateError
+from ...base.paths import Paths
+from ...config.names import LITELLM, service_of
+from .. import process
 
 
 class PortState(namedtuple("PortState", "service host port holder ours")):
@@ -50,7 +50,7 @@ def _own(paths: Paths, service: str) -> list[process.ProcessRecord]:
     """The live records that may hold the service's port: its own, or any of LiteLLM's replicas."""
     names = [service]
     if service_of(service) == LITELLM:
-        from .replicas import recorded
+        from ..swaps.replicas import recorded
 
         names = recorded(paths) or names
     records = [process.read_record(paths.record(name)) for name in names]
@@ -70,8 +70,8 @@ def check_port(paths: Paths, service: str, host: str, port: int) -> PortState:
         mine = [live for live in lives if holder.pid is None or _same_group(holder.pid, live)]
         if mine:
             ours = mine[0]
-        else:  # no usable record: the holder may still be this home's service (tasks.stack.recover)
-            from .recover import adopt
+        else:  # no usable record: the holder may still be this home's service (tasks.stack.watch.recover)
+            from ..watch.recover import adopt
 
             ours = adopt(paths, service, holder.pid)
     return PortState(service, host, port, holder, ours)
@@ -108,21 +108,21 @@ def require_port_released(paths: Paths, service: str, host: str, port: int, stop
 def strangers(paths: Paths, service: str, host: str, port: int) -> list[str]:
     """Listeners on the service's address that are not its own (a same-user process may share the
     port with SO_REUSEPORT and receive part of its connections): who they are, in words."""
-    from .listeners import sharing
-    from .process.ports import _host_ips
+    from ...base.listeners import sharing
+    from ..process.ports import _host_ips
 
     found = sharing(_host_ips(host, port), port)
     lives = _own(paths, service)
     if not found or len(found) <= len(lives):
         return []  # no more listeners than live processes of ours: nothing to name (~0.1 ms)
     if service_of(service) == LITELLM:  # a swap under way: its new and old instance listen too
-        from .swap import next_record, prev_record
+        from ..swaps.swap import next_record, prev_record
 
         extra = [process.read_record(path(paths, name)) for name in [service] for path in (next_record, prev_record)]
         lives += [r for r in extra if process.is_alive(r)]
     foreign_uids = sorted({entry.uid for entry in found if entry.uid != os.getuid()})
     who = [f"a process of uid {uid}" for uid in foreign_uids]
-    from .process.records import _psutil
+    from ..process.records import _psutil
 
     ps = _psutil()
     try:
@@ -144,7 +144,7 @@ def strangers(paths: Paths, service: str, host: str, port: int) -> list[str]:
 
 
 def _same_group(pid: int, record: process.ProcessRecord) -> bool:
-    from .process.stopping import verified_group
+    from ..process.stopping import verified_group
 
     if pid == record.pid:
         return True

@@ -8,7 +8,7 @@ up` see a crashed service. A child that never became ready is not restarted at a
 cannot start is the starting command's failure to report (with the log), not a loop to hide.
 
 What it knows is in `.router/run/<service>.<supervisor pid>.state.json` (restarts, last exit code,
-why it gave up; tasks.stack.launcher_files), read by `doit status`; each restart and the giving up
+why it gave up; tasks.stack.launch.launcher_files), read by `doit status`; each restart and the giving up
 is an event.
 Stdlib + FlowGate's light modules only: it runs for the lifetime of the service.
 """
@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..base.paths import Paths
-from . import events
-from .launcher_files import WORKER_FILE_ENV, describe_exit, read_json, state_path, sweep, worker_path
+from ...base.paths import Paths
+from .. import events
+from ..launch.launcher_files import WORKER_FILE_ENV, describe_exit, read_json, state_path, sweep, worker_path
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ class Supervisor:
 
     def _event(self, *args, **kw) -> None:
         """An event line; the service's supervision never fails over its log (a full disk, a link)."""
-        from ..base.errors import FlowgateError
+        from ...base.errors import FlowgateError
 
         with contextlib.suppress(FlowgateError, OSError):
             events.record(self.paths, *args, **kw)

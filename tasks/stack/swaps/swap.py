@@ -17,13 +17,16 @@ from __future__ import annotations
 import os
 import time
 
-from ..base.errors import FlowgateError
-from ..base.paths import Paths
-from ..config.names import LITELLM
-from ..config.view import litellm
-from ..services.common import LITELLM_PROBE_PATH, Launch
-from . import events, launcher_files, probe, process, reuseport
-from .launches import LOG_TAIL_LINES, Outcome
+from ...base.errors import FlowgateError
+from ...base.paths import Paths
+from ...config.names import LITELLM
+from ...config.view import litellm
+from ...services.common import LITELLM_PROBE_PATH, Launch
+from .. import events, process
+from ..launch import launcher_files
+from ..watch import probe
+from ...gateway import reuseport
+from ..launch.launches import LOG_TAIL_LINES, Outcome
 
 DRAIN_MARGIN = 5.0  # seconds beyond stop_timeout for the old instance's app shutdown before SIGKILL
 
@@ -59,7 +62,7 @@ def replace(paths: Paths, stack: dict, old: process.ProcessRecord, launch: Launc
             name: str = LITELLM) -> Outcome:
     """Start `launch` beside the running `old`, hand over, drain and stop `old`. Stack lock held.
 
-    `name`: the instance (tasks.stack.replicas); replicas are swapped one at a time."""
+    `name`: the instance (tasks.stack.swaps.replicas); replicas are swapped one at a time."""
     lite = litellm(stack)
     stop_leftovers(paths, lite, name)
     began = time.monotonic()
@@ -165,7 +168,7 @@ def in_progress(paths: Paths, name: str = LITELLM) -> dict | None:
 
 def restart(paths: Paths, stack: dict, why: str, name: str = LITELLM) -> Outcome | str:
     """`doit restart litellm` by a swap: the Outcome, or why it must stop-then-start."""
-    from .launches import launch_for
+    from ..launch.launches import launch_for
 
     old = process.read_record(paths.record(name))
     if old is None or not process.is_alive(old):

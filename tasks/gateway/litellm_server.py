@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import leanpath, reuseport
-from .launcher_files import ACCESS_LOG_ENV, REPLICAS_ENV, WORKER_FILE_ENV, read_json
+from .handoff import ACCESS_LOG_ENV, REPLICAS_ENV, WORKER_FILE_ENV, read_json
 
 INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
 
@@ -135,9 +135,9 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     import uvicorn
     from uvicorn.importer import import_from_string
 
-    from ..catalog.served_models import wrap as with_served_models
-    from ..usage.recorder import record_usage
-    from ..web.routes import with_dashboard
+    from .served_models import wrap as with_served_models
+    from .usage.recorder import record_usage
+    from .dashboard.routes import with_dashboard
 
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
     # Innermost the lean path: it forwards what needs none of LiteLLM's per-request work, the rest
@@ -152,3 +152,16 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The gateway process's one entry point: `python -m tasks.gateway --host H --port P --grace S [--shared]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tasks.gateway")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--grace", type=float, default=10.0, help="seconds in-flight requests get at a stop")
+    parser.add_argument("--shared", action="store_true", help="bind with SO_REUSEPORT (zero-downtime swaps)")
+    args = parser.parse_args(argv)
+    return serve(args.host, args.port, args.grace, args.shared)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
-from ..base.errors import FlowgateError
-from ..base.paths import Paths
-from ..config.names import CLIPROXY
-from ..services.common import Launch
+from ...base.errors import FlowgateError
+from ...base.paths import Paths
+from ...config.names import CLIPROXY
+from ...services.common import Launch
 
 
 def problems(launch: Launch, configured_env: dict) -> list[str]:
@@ -47,7 +47,7 @@ def require_launchable(paths: Paths, stack: dict, launch: Launch) -> None:
 
 def require_untampered(paths: Paths, launch: Launch) -> None:
     """The installed binary still has the sha256 its manifest recorded (user binaries have none)."""
-    from ..release.installed import tamper_problem
+    from ...release.installed import tamper_problem
 
     problem = tamper_problem(paths, launch.argv[0])
     if problem:

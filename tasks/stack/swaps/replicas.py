@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..base.paths import Paths
-from ..config.names import LITELLM, litellm_instances
-from .launcher_files import read_json
+from ...base.paths import Paths
+from ...config.names import LITELLM, litellm_instances
+from ..launch.launcher_files import read_json
 _RECORD = rf"^{LITELLM}(?:#(\d+))?\.json$"  # compiled by `re` on first use
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 
-from ..base.paths import Paths
-from ..config.names import CLIPROXY, service_of
-from ..config.view import of
-from ..services.common import probe_path
-from . import probe, process, replicas
-from .launcher_files import read_state, self_restart
+from ...base.paths import Paths
+from ...config.names import CLIPROXY, service_of
+from ...config.view import of
+from ...services.common import probe_path
+from . import probe
+from .. import process
+from ..swaps import replicas
+from ..launch.launcher_files import read_state, self_restart
 
 # `up` restarts on this verdict, so it gives a busy service longer than `status`'s 1 s probe.
 RESTART_PROBE_TIMEOUT = 3.0
@@ -88,7 +90,7 @@ def mark_ready(paths: Paths, service: str) -> None:
 
 def cliproxy_version_from_log(paths: Paths) -> str | None:
     """The binary has no -version flag; its first stdout line names the version."""
-    from ..release import lines
+    from ...release import lines
 
     for line in reversed(process.tail(paths.log(CLIPROXY), 400)):
         version = lines.banner_version(line)

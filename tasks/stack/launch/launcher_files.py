@@ -15,12 +15,8 @@ import os
 import signal
 from pathlib import Path
 
-from ..base.paths import Paths
-
-WORKER_FILE_ENV = "FLOWGATE_WORKER_FILE"  # where an in-process server reports readiness (litellm_server)
-REPLICAS_ENV = "FLOWGATE_LITELLM_REPLICAS"  # how many instances share the port (tasks.stack.replicas)
-LEAN_UPSTREAM_ENV = "FLOWGATE_LEAN_UPSTREAM"  # CLIProxyAPI's root URL, for the lean path (leanpath)
-ACCESS_LOG_ENV = "FLOWGATE_ACCESS_LOG"  # "1": a log line per request (litellm_server; off: it costs ~40% throughput)
+from ...base.paths import Paths
+from ...gateway.handoff import WORKER_FILE_ENV, read_json  # noqa: F401  (the gateway's side of the files)
 
 
 def state_path(paths: Paths, service: str, pid: int) -> Path:
@@ -29,17 +25,6 @@ def state_path(paths: Paths, service: str, pid: int) -> Path:
 
 def worker_path(paths: Paths, service: str, pid: int) -> Path:
     return paths.run_dir / f"{service}.{pid}.worker.json"
-
-
-def read_json(path: Path) -> dict | None:
-    from ..base.fsutil import read_small
-
-    raw = read_small(path)  # capped: a damaged file is never read whole
-    try:
-        data = json.loads(raw.decode("utf-8")) if raw is not None else None
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def mark_replaced(paths: Paths, service: str, pid: int) -> None:

@@ -3,7 +3,7 @@ per-request work (~10 ms of CPU here: its middleware stack, auth dependencies, r
 models, success logging), around LiteLLM's ASGI app.
 
 An optimisation, never a feature: which requests may take it is decided once per config, from the
-rendered LiteLLM config, by tasks.stack.leanpolicy (an allow-list: any callback, guardrail, cache,
+rendered LiteLLM config, by tasks.gateway.leanpolicy (an allow-list: any callback, guardrail, cache,
 alias map, header forwarding, 4xx fallback rule or setting it does not know sends the affected
 requests, or all of them, to LiteLLM's path; `litellm.lean_path: false` turns it off). A request it
 takes is one LiteLLM would forward unchanged: CLIProxyAPI speaks chat completions, Responses and
@@ -54,7 +54,7 @@ import os
 import uuid
 
 from . import leanpolicy
-from .launcher_files import LEAN_UPSTREAM_ENV
+from .handoff import LEAN_UPSTREAM_ENV
 from .leanrules import (_header, _json, anthropic_betas, config_policy, forwardable, litellm_backoff,  # noqa: F401
                         litellm_encoded, litellm_state, sent_key)
 

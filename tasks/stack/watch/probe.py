@@ -15,8 +15,8 @@ import time
 from collections import namedtuple
 from typing import Callable, Iterable
 
-from ..config.names import CLIPROXY, REDIS, service_of
-from ..services.common import probe_path
+from ...config.names import CLIPROXY, REDIS, service_of
+from ...services.common import probe_path
 
 
 class Check(namedtuple("Check", "name host port path expected_status alive target ask recent_ok",
@@ -62,7 +62,7 @@ def answered_recently(host: str, port: int, path: str, status: int) -> bool:
 
 def fetch(host: str, port: int, path: str = "/", timeout: float = 1.0) -> Answer:
     """GET http://host:port/path once; the status code, or why there was none. Never raises."""
-    from ..base.localhttp import exchange
+    from ...base.localhttp import exchange
 
     try:
         status, _ = exchange(host, port, "GET", path, timeout=timeout, status_only=True)
@@ -80,8 +80,9 @@ def send_early(paths) -> int:
     """Send every recorded HTTP service's probe now, to be collected by its `fetch` later in this
     process (tasks.localhttp.send_early): `doit up` and `doit status` call this while doit loads.
     Returns how many went out; never raises."""
-    from ..base.localhttp import send_early as send
-    from . import process, replicas
+    from ...base.localhttp import send_early as send
+    from .. import process
+    from ..swaps import replicas
 
     sent = 0
     litellm = replicas.recorded(paths)
@@ -105,7 +106,7 @@ def http_status(host: str, port: int, path: str = "/", timeout: float = 1.0) -> 
 def service_ok(service: str, host: str, port: int, path: str, meta: dict, timeout: float = 1.0) -> bool:
     """Whether `service` answers its readiness probe: HTTP, or PING after AUTH for the managed Redis."""
     if service == REDIS:
-        from ..services.redis import answers
+        from ...services.redis import answers
 
         return answers(host, port, meta, timeout) == "PONG"
     return http_ok(host, port, path, timeout=timeout)
@@ -113,7 +114,7 @@ def service_ok(service: str, host: str, port: int, path: str, meta: dict, timeou
 
 def redis_answer(host: str, port: int, meta: dict):
     """An `ask` for Check: the managed Redis's PING as an Answer (200 for PONG)."""
-    from ..services.redis import answers
+    from ...services.redis import answers
 
     def ask(timeout: float) -> Answer:
         said = answers(host, port, meta, timeout)

@@ -1,18 +1,20 @@
 """Readiness: wait until services answer their probes, and the one rule for "is it ready now".
 
-Apart from tasks.stack.lifecycle so that what starts instances of its own (tasks.stack.bluegreen's
+Apart from tasks.stack.lifecycle so that what starts instances of its own (tasks.stack.swaps.bluegreen's
 bridge) waits the same way without importing the lifecycle that calls it.
 """
 
 from __future__ import annotations
 
-from ..base.errors import FlowgateError
-from ..base.paths import Paths
-from ..config.names import LITELLM, REDIS, enabled_services, litellm_instances, service_of
-from ..config.view import of
-from ..services.common import probe_path
-from . import events, health, probe, process, replicas
-from .launches import LOG_TAIL_LINES
+from ...base.errors import FlowgateError
+from ...base.paths import Paths
+from ...config.names import LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ...config.view import of
+from ...services.common import probe_path
+from .. import events, process
+from . import health, probe
+from ..swaps import replicas
+from ..launch.launches import LOG_TAIL_LINES
 
 
 def _instances(stack: dict, services: list[str]) -> list[str]:

@@ -84,7 +84,7 @@ def detach(sock: socket.socket) -> bool:
 
 def listening_beside(sock: socket.socket) -> int | None:
     """How many sockets listen on sock's address (sock included); None where the system cannot tell."""
-    from .listeners import sharing
+    from ..base.listeners import sharing
 
     ip, port = sock.getsockname()[:2]
     found = sharing({ip}, port)

@@ -2,7 +2,7 @@
 active profile, each account's quota, and the usage of the last 24 h and 7 d (charts per hour per
 model, per-model totals, error rate, latency percentiles, the latest failures).
 
-Runs in a worker thread of LiteLLM's process (tasks.web.routes), never on its event loop: it probes
+Runs in a worker thread of LiteLLM's process (tasks.gateway.dashboard.routes), never on its event loop: it probes
 services, may ask the providers for quota (bounded by quota.STATUS_WAIT) and reads SQLite.
 Text is left as the peers wrote it: the page puts it in the DOM as text, never as markup.
 """
@@ -27,7 +27,7 @@ def _stack(paths: Paths) -> dict | None:
 
 
 def services(paths: Paths, stack: dict | None) -> dict:
-    from ..inspect import status
+    from . import status
 
     report = status.collect(paths, stack)
     keep = ("service", "state", "ready", "pid", "address", "version", "restarts", "problem")
@@ -66,7 +66,8 @@ def usage(paths: Paths, now: float | None = None) -> dict:
     where loading 7 days of rows cost +530 MB and ~10 s of CPU per refresh at 1 M rows."""
     import sqlite3
 
-    from ..usage import aggregate, store
+    from ..usage import aggregate
+    from ..gateway.usage import store
 
     now = time.time() if now is None else now
     out: dict = {"error": None, "recorder": store.read_health(paths)}
@@ -90,3 +91,23 @@ def usage(paths: Paths, now: float | None = None) -> dict:
 def collect(paths: Paths) -> dict:
     stack = _stack(paths)
     return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The data as JSON on stdout, for the gateway's dashboard route."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..base.paths import ROOT
+
+    parser = argparse.ArgumentParser(prog="python -m tasks.inspect.dashboard_data")
+    parser.add_argument("--home", required=True)
+    paths = Paths(root=ROOT, home=Path(parser.parse_args(argv).home))
+    sys.stdout.write(json.dumps(collect(paths)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

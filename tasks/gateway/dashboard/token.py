@@ -11,7 +11,7 @@ import os
 
 from pathlib import Path
 
-from ..base.paths import Paths
+from ...base.paths import Paths
 
 MAX_TOKEN = 256
 
@@ -23,7 +23,7 @@ def ensure(paths: Paths) -> str:
         return existing
     import secrets
 
-    from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
+    from ...base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 
     ensure_dir(paths.secrets_dir, PRIVATE_DIR_MODE)
     token = secrets.token_urlsafe(24)
@@ -32,7 +32,7 @@ def ensure(paths: Paths) -> str:
 
 
 def read(paths: Paths) -> str | None:
-    from ..base.fsutil import NotRegularFile, read_regular
+    from ...base.fsutil import NotRegularFile, read_regular
 
     try:
         raw, _ = read_regular(paths.dashboard_token, MAX_TOKEN)
@@ -80,7 +80,7 @@ def opener(paths: Paths, target: str) -> Path:
     import html
     import json
 
-    from ..base.fsutil import atomic_write
+    from ...base.fsutil import atomic_write
 
     page = paths.state_dir / "dashboard-open.html"
     # json.dumps escapes quotes; `</` is broken up: the target cannot end the script

@@ -1,10 +1,10 @@
-"""The usage recorder: an ASGI wrapper around LiteLLM's app, composed in tasks/stack/litellm_server.py.
+"""The usage recorder: an ASGI wrapper around LiteLLM's app, composed in tasks/gateway/litellm_server.py.
 
 On the request path it only takes times and keeps references to the body chunks that pass by (a
 bounded head and tail of each body: no copy, no JSON parsing, no I/O); when the response has ended
 (or broke off: a response whose body never ended is recorded as an error) it appends one tuple to a bounded queue. A background thread takes the queue in batches, finds the
-model and tokens in the bodies (tasks.usage.extract) and writes one transaction per batch
-(tasks.usage.store). A queue that is full drops the record (counted, one log line); a database
+model and tokens in the bodies (tasks.gateway.usage.extract) and writes one transaction per batch
+(tasks.gateway.usage.store). A queue that is full drops the record (counted, one log line); a database
 that is locked, full or corrupt leaves serving alone: one log line, the health file for `doit
 doctor`, and another try after RETRY_S.
 """
@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from ..base.paths import Paths
+from ...base.paths import Paths
 from .rollup import CUT_OFF, UNPARSED  # the errors it writes, which the sums read
 
 KEEP = 32 * 1024  # bytes kept of each body's head, and of a response's tail (a usage chunk is < 1 KiB)
@@ -230,11 +230,9 @@ def _flushing(send, writer: Writer):
 
 
 def _retention(paths: Paths) -> int:
-    import json
+    """usage.retention_days as the launch handed it over (tasks.services.litellm sets it); the
+    config's default where it did not (an app wrapped by hand, a test)."""
+    from ..handoff import RETENTION_DEFAULT, RETENTION_ENV
 
-    from ..config.usagespec import retention_days
-
-    try:
-        return retention_days(json.loads(paths.stack_json.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return retention_days(None)
+    value = os.environ.get(RETENTION_ENV, "")
+    return int(value) if value.isdigit() and int(value) >= 1 else RETENTION_DEFAULT
