@@ -72,8 +72,22 @@ def wait_ready() -> None:
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
+    _say_when_waiting_for_another(stack, fresh)
     wait(PATHS, stack, enabled_services(stack), fresh)
     rotate_logs(PATHS, stack, enabled_services(stack))
+
+
+def _say_when_waiting_for_another(stack: dict, fresh: set) -> None:
+    """A service this command did not start and that does not answer yet is being started by another
+    command (an `up` in its own wait): say so, as the stack lock does, instead of waiting silently."""
+    import sys
+
+    from ..stack.readiness import is_ready
+
+    starting = [s for s in enabled_services(stack) if s not in fresh and not is_ready(PATHS, stack, s, timeout=0.5)]
+    if starting:
+        print(f"waiting for another FlowGate command to finish ({', '.join(starting)} still starting) ...",
+              file=sys.stderr, flush=True)
 
 
 def task_ready():

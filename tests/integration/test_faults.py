@@ -92,3 +92,32 @@ def test_unreachable_release_api_names_url(light):
     assert result.returncode == 1
     no_traceback(result)
     assert "http://127.0.0.1:9" in result.stderr and "cliproxy.binary" in result.stderr
+
+
+def test_down_during_up_is_named_and_a_second_up_says_it_waits(light):
+    """Issue 31, item 24: `up` stopped by a concurrent `down` says so (no log tail, no "fix the
+    cause"); a second `up` meanwhile says it waits for the other command, as `profile` does."""
+    light.env["CLIPROXY_DOUBLE_START_DELAY"] = "60"
+    env = {**base_env(light.home), **light.env}
+
+    def up():
+        return subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "up"], cwd=light.home,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = up()
+    deadline = time.monotonic() + 60
+    while not (light.record("litellm") and light.record("cliproxy")):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = up()
+    try:
+        line = second.stderr.readline()
+        assert line.startswith("waiting for another FlowGate command to finish"), line
+    finally:
+        down = light.doit("down")
+    assert down.returncode == 0, down.output
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 1 and "Traceback" not in out + err
+    assert "stopped by a concurrent `doit down`" in err, err
+    assert "fix the cause" not in err and "last lines of" not in err
+    second.communicate(timeout=60)
