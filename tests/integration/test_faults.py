@@ -11,6 +11,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, base_env
+from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (fixture)
 
 
 def no_traceback(result):
@@ -121,3 +122,24 @@ def test_down_during_up_is_named_and_a_second_up_says_it_waits(light):
     assert "stopped by a concurrent `doit down`" in err, err
     assert "fix the cause" not in err and "last lines of" not in err
     second.communicate(timeout=60)
+
+
+def test_commands_never_reach_another_checkouts_cliproxy(home, start_double):  # noqa: F811
+    """Issue 31, item 22: another checkout's CLIProxyAPI on this checkout's port (even with the same
+    management key) gets no management call: one line naming it, exit 1."""
+    from tests.conftest import run_doit
+    from tests.unit.test_cliproxy_double import MGMT_KEY, write_account
+
+    other = start_double()
+    write_account(other.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com",
+                                                               "access_token": "t"})
+    (home / "config" / "local.yaml").write_text(f"cliproxy:\n  port: {other.port}\n")
+    assert run_doit(home, "secrets").returncode == 0
+    (home / ".router" / "secrets" / "cliproxy_management_key").write_text(MGMT_KEY + "\n")
+    result = run_doit(home, "accounts", "--disable", "codex-a@example.com.json")
+    no_traceback(result)
+    assert result.returncode == 1, result.output
+    assert f"is not this checkout's ({home}): it is pid {other.proc.pid} (" in result.stderr
+    assert "stop that process, or give this checkout another port" in result.stderr
+    listed = other.mgmt("GET", "/auth-files").json()["files"]
+    assert [f.get("disabled", False) for f in listed] == [False]  # untouched
