@@ -47,8 +47,9 @@ def rows(stack: dict, catalog: Catalog | None) -> list[dict]:
 
 
 def unserved_uses(stack: dict, catalog: Catalog | None) -> list[tuple[str, list[str]]]:
-    """(model, [who names it]) for client slots and profiles naming an id nothing routes now."""
-    if catalog is None:
+    """(model, [who names it]) for client slots and profiles naming an id nothing routes now. None
+    before any account serves a model: the one "log in" line says it for all of them."""
+    if catalog is None or not catalog.models:
         return []
     routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
     return [(model, who) for model, who in _users(stack, catalog).items() if model not in routable]

@@ -164,6 +164,8 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
     catalog = store.read(paths) if stack else None
     if catalog is None:
         return None
+    if not catalog.models:  # before any login: one "log in" line, not a warning per id named
+        return {"served": 0, "read_at": catalog.read_at, "clients": [], "unserved": []}
     from ..clients import drift
 
     routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
