@@ -35,3 +35,16 @@ def test_the_readme_is_a_quick_start_whose_links_resolve():
     for target in re.findall(r"\]\(((?!https?://)[^)#]+)", text):
         assert (ROOT / target).exists(), target
     assert "uv run pytest" in text  # CI runs the README's test command
+
+
+def test_pointers_from_the_code_to_a_docs_section_resolve():
+    """Issue 31, item 25: `see docs/X.md, "Section"` (or `the README`) printed by a command names a
+    file and a passage that exist (a moved section left `usage --by account` pointing nowhere)."""
+    found = []
+    for path in (ROOT / "tasks").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for where, section in re.findall(r'see (the README|docs/[\w/.-]+\.md), \\?"([^"\\]+)\\?"', text):
+            page = ROOT / ("README.md" if where == "the README" else where)
+            found.append((path.name, where, section))
+            assert page.exists() and section in page.read_text(encoding="utf-8"), (path, where, section)
+    assert found  # the pattern still matches the code's pointers

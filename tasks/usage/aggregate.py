@@ -15,6 +15,7 @@ import math
 import sqlite3
 
 from .recorder import CUT_OFF, UNPARSED
+from .report import NO_MODEL
 
 assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
 # as tests/usage_reference.failed: an error status, no status, or a 200 whose answer broke off (CUT_OFF) or whose stream
@@ -22,7 +23,7 @@ assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
 FAILED = (f"(status IS NULL OR status = 0 OR status >= 400 OR (error IS NOT NULL AND error <> '' AND "
           f"(error = '{CUT_OFF}' OR substr(error, 1, {len(UNPARSED)}) <> '{UNPARSED}')))")
 KEYS = {
-    "model": "COALESCE(NULLIF(model, ''), '-')",
+    "model": f"COALESCE(NULLIF(model, ''), '{NO_MODEL}')",
     "account": "COALESCE(NULLIF(account, ''), 'unknown')",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch', 'localtime')",
     "hour": "strftime('%Y-%m-%d %H:00', ts, 'unixepoch', 'localtime')",
