@@ -55,6 +55,12 @@ def unserved_uses(stack: dict, catalog: Catalog | None) -> list[tuple[str, list[
     return [(model, who) for model, who in _users(stack, catalog).items() if model not in routable]
 
 
+def unserved_lines(stack: dict, catalog: Catalog | None) -> list[str]:
+    """`unserved_uses` as the warnings `check` and `up` print."""
+    return [f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)"
+            for model, who in unserved_uses(stack, catalog)]
+
+
 def as_json(stack: dict, catalog: Catalog | None) -> str:
     slots = {c: choose.slots(stack, catalog, c) for c in ("codex", "claude")}
     return json.dumps({"read_at": catalog.read_at if catalog else None, "profile": stack["profile"],

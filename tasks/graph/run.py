@@ -124,6 +124,10 @@ def summary() -> None:
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
     _unsupported_providers()
     _models_after_up(stack)
+    from ..clients.record import after_up
+
+    for line in after_up(PATHS, stack):  # a moved port, an unserved slot: said now, not at the next `status`
+        print(line)
 
 
 def _models_after_up(stack: dict) -> None:

@@ -277,9 +277,9 @@ def table(report: dict) -> str:
         for entry in models["unserved"]:
             lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")
     lines += _quota_lines(report.get("quota"))
-    for entry in report.get("stale_clients", []):
-        lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
-                     f"run `{entry['command']}`")
+    from ..clients.record import stale_line
+
+    lines += [stale_line(entry) for entry in report.get("stale_clients", [])]
     return "\n".join(lines)
 
 
