@@ -54,3 +54,28 @@ def read(paths: Paths, limit: int | None = None) -> list[dict]:
         except ValueError:
             continue  # a torn line from a crash: skip it
     return out
+
+
+def tail(paths: Paths, max_bytes: int = 64 * 1024) -> list[dict]:
+    """The events in the last `max_bytes` of the log, oldest first: a page that refreshes every few
+    seconds never reads a log that only grows. Never through a link."""
+    try:
+        fd = os.open(paths.events, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fd).st_size
+        fh.seek(max(0, size - max_bytes))
+        chunk = fh.read(max_bytes)
+    lines = chunk.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first is cut
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
