@@ -15,13 +15,13 @@ import math
 import sqlite3
 
 from .recorder import CUT_OFF, UNPARSED
-from .report import NO_MODEL
 
 assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
 # as tests/usage_reference.failed: an error status, no status, or a 200 whose answer broke off (CUT_OFF) or whose stream
 # carried an error event; a row whose bodies could not be read (UNPARSED) is not the request's failure
 FAILED = (f"(status IS NULL OR status = 0 OR status >= 400 OR (error IS NOT NULL AND error <> '' AND "
           f"(error = '{CUT_OFF}' OR substr(error, 1, {len(UNPARSED)}) <> '{UNPARSED}')))")
+NO_MODEL = "(no model)"  # the group of requests that name no model (model lists, `HEAD /` probes)
 KEYS = {
     "model": f"COALESCE(NULLIF(model, ''), '{NO_MODEL}')",
     "account": "COALESCE(NULLIF(account, ''), 'unknown')",

@@ -15,7 +15,6 @@ from ..base.paths import Paths
 
 BY = ("model", "day", "hour", "account")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-NO_MODEL = "(no model)"  # the group of requests that name no model (model lists, `HEAD /` probes)
 FIELDS = ("requests", "errors", "tokens_in", "tokens_out", "tokens_cached", "p50_ms", "p95_ms")
 
 
@@ -54,6 +53,8 @@ def table(groups: list[dict], by: str) -> str:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
                       for row in [headers, *rows])
+    from .aggregate import NO_MODEL
+
     if by == "model" and any(g[by] == NO_MODEL for g in groups):
         text += f"\n{NO_MODEL}: requests that name none, such as model lists and `HEAD /` probes"
     return text

@@ -78,6 +78,8 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path):
 
 def test_requests_without_a_model_are_labelled_and_explained(tmp_path):
     """Issue 31, item 25: model lists and `HEAD /` name no model: their row says so, under the table."""
+    from tasks.usage import aggregate
+
     paths = Paths(root=ROOT, home=tmp_path)
     now = time.time()
     db = store.connect(paths.usage_db)
@@ -85,8 +87,8 @@ def test_requests_without_a_model_are_labelled_and_explained(tmp_path):
                       {"ts": now - 4, "route": "/", "model": "", "status": 200, "latency_ms": 1.0}])
     db.close()
     groups = report.query(paths, 3600, ["model"])["by"]["model"]
-    assert [g["model"] for g in groups] == [report.NO_MODEL]
+    assert [g["model"] for g in groups] == [aggregate.NO_MODEL]
     text = report.table(groups, "model")
     assert text.splitlines()[1].startswith("(no model)  ")
     assert text.splitlines()[-1] == "(no model): requests that name none, such as model lists and `HEAD /` probes"
-    assert reference.group(reference.load(paths, 3600), "model")[0]["model"] == report.NO_MODEL
+    assert reference.group(reference.load(paths, 3600), "model")[0]["model"] == aggregate.NO_MODEL
