@@ -78,15 +78,20 @@ def wait_ready() -> None:
 
 
 def _say_when_waiting_for_another(stack: dict, fresh: set) -> None:
-    """A service this command did not start and that does not answer yet is being started by another
-    command (an `up` in its own wait): say so, as the stack lock does, instead of waiting silently."""
+    """A live service this command did not start and that was never ready (its record has no
+    `ready_at`) is being started by another command (an `up` in its own wait): say so, as the stack
+    lock does, instead of waiting silently. A record read, never one more probe."""
     import sys
 
-    from ..stack.readiness import is_ready
+    from ..stack import process
 
-    starting = [s for s in enabled_services(stack) if s not in fresh and not is_ready(PATHS, stack, s, timeout=0.5)]
-    if starting:
-        print(f"waiting for another FlowGate command to finish ({', '.join(starting)} still starting) ...",
+    def starting(service: str) -> bool:
+        record = process.read_record(PATHS.record(service))
+        return record is not None and not record.meta.get("ready_at") and process.is_alive(record)
+
+    waiting = [s for s in enabled_services(stack) if s not in fresh and starting(s)]
+    if waiting:
+        print(f"waiting for another FlowGate command to finish ({', '.join(waiting)} still starting) ...",
               file=sys.stderr, flush=True)
 
 
