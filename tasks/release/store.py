@@ -58,7 +58,6 @@ def _record(paths: Paths, where: Path, sha: str | None) -> None:
     index = {k: v for k, v in _index(paths).items() if (root(paths) / k).is_dir() and k != where.name}
     if sha:
         index[where.name] = sha
-    paths.state_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(_index_file(paths), json.dumps(index, indent=2, sort_keys=True) + "\n", mode=0o600)
 
 

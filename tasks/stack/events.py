@@ -58,13 +58,18 @@ def read(paths: Paths, limit: int | None = None) -> list[dict]:
 
 def tail(paths: Paths, max_bytes: int = 64 * 1024) -> list[dict]:
     """The events in the last `max_bytes` of the log, oldest first: a page that refreshes every few
-    seconds never reads a log that only grows. Never through a link."""
+    seconds never reads a log that only grows. Never through a link, never blocking on a FIFO."""
+    import stat
+
     try:
-        fd = os.open(paths.events, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(paths.events, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return []
     with os.fdopen(fd, "rb") as fh:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return []
+        size = info.st_size
         fh.seek(max(0, size - max_bytes))
         chunk = fh.read(max_bytes)
     lines = chunk.split(b"\n")

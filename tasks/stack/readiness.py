@@ -82,7 +82,7 @@ def _stopped_by_down(paths: Paths, name: str, since: str) -> bool:
     if paths.record(name).exists():
         return False
     return any(e.get("event") == "stop" and e.get("service") == name and e.get("detail") == "down"
-               and str(e.get("ts") or "") >= since for e in events.read(paths, limit=50))
+               and str(e.get("ts") or "") >= since for e in events.tail(paths))
 
 
 def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> bool:
