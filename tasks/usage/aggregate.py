@@ -18,7 +18,7 @@ import sqlite3
 import time
 
 from . import rollup
-from .rollup import ACCOUNT, FAILED, LATENCY, MODEL
+from .rollup import ACCOUNT, FAILED, LATENCY, MODEL, NO_MODEL  # noqa: F401  (report reads NO_MODEL here)
 
 KEYS = {
     "model": MODEL,
