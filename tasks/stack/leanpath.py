@@ -49,14 +49,14 @@ Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGat
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import uuid
 
 from . import leanpolicy
+from .gate import BODY, Replay, accepted, scope_header, sent_keys
 from .launcher_files import LEAN_UPSTREAM_ENV
 from .leanrules import (_header, _json, anthropic_betas, config_policy, forwardable, litellm_backoff,  # noqa: F401
-                        litellm_encoded, litellm_state, sent_key)
+                        litellm_encoded, litellm_state)
 
 # path -> (the provider whose deployments take the request as it is, its path under CLIProxyAPI's
 # root, the body keys it forwards: leanpolicy.BODY_KEYS)
@@ -81,19 +81,6 @@ TIMED_OUT = b'{"error":{"message":"the upstream did not answer in time","type":"
 DISCONNECTED = (b'{"error":{"message":"the upstream closed the connection before answering",'
                 b'"type":"api_connection_error","code":"500"}}')
 RETRIED = frozenset({408, 409, 429})  # and every 5xx: litellm.should_retry
-
-
-class Replay:
-    """`receive` for the app after the body was read: the body once, then what the client sends."""
-
-    def __init__(self, body: bytes, receive):
-        self.body, self.receive = body, receive
-
-    async def __call__(self):
-        if self.body is None:
-            return await self.receive()
-        body, self.body = self.body, None
-        return {"type": "http.request", "body": body, "more_body": False}
 
 
 class Retry(Exception):
@@ -143,11 +130,11 @@ class LeanPath:
         """Serve the request on the lean path (None); or the body LiteLLM's path is to serve (nothing sent)."""
         policy = self.policy
         master, router = self.state()
-        key = sent_key(scope)
-        if not (master and router and key and hmac.compare_digest(key.encode(), master.encode())):
+        if not (router and accepted(sent_keys(scope_header(scope)), master)):  # the one key rule (gate)
             return raw
+        parsed = scope.get(BODY)  # the gate's parse of this body
         try:
-            data = self.loads(raw)
+            data = parsed[1] if parsed is not None and parsed[0] == raw else self.loads(raw)
         except ValueError:
             return raw
         model = data.get("model") if isinstance(data, dict) else None

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import leanpath, reuseport
+from . import gate, leanpath, reuseport
 from .launcher_files import ACCESS_LOG_ENV, REPLICAS_ENV, WORKER_FILE_ENV, read_json
 
 INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
@@ -141,10 +141,11 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
 
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
     # Innermost the lean path: it forwards what needs none of LiteLLM's per-request work, the rest
-    # reaches LiteLLM. Around it the gateway's model list and its answer for an unserved id
+    # reaches LiteLLM. In front of both the gate (the key from the headers before any body is read,
+    # bodies no path may take: tasks.stack.gate). Around it the gateway's model list and its answer for an unserved id
     # (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
     # either answered, and the dashboard (tasks.web).
-    app = with_dashboard(record_usage(with_served_models(leanpath.wrap(app))))
+    app = with_dashboard(record_usage(with_served_models(gate.wrap(leanpath.wrap(app)))))
     # No access line per request unless asked for (litellm.env): writing it through LiteLLM's
     # redaction filter took ~40% of the lean path's throughput; errors are still logged.
     config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
