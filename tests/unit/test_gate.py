@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
 from tasks.stack import gate
 
 KEY = "sk-gateway-key"
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM is imported here: no remote price map
 
 
 @pytest.mark.parametrize("value", ["Bearer k", "bearer k", "BEARER k", "Basic k", "Token k", "Bearer  k", "k", "",
