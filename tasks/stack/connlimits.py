@@ -77,6 +77,10 @@ def protocol_class(max_connections: int, head_timeout: float, body_silence: floa
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle
             super().data_received(data)
+            if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: its own protocol's rules
+                waiting.pop(self, None)
+                self.disarm()
+                return
             if self.cycle is cycle and self in waiting:
                 return  # still within the head's deadline (never extended by a byte)
             waiting.pop(self, None)
