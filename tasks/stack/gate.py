@@ -1,7 +1,8 @@
 """The gateway's door, in front of both paths (the lean path and LiteLLM's), on the model routes:
 
-1. the gateway key, read from the headers by one rule (`sent_keys`: LiteLLM's own reading, plus
-   `x-api-key` beside a bearer for Claude Code), which FlowGate's key hook and the lean path use too.
+1. the gateway key (on KEY_ROUTES: these and LiteLLM's other large-body POST routes), read from
+   the headers by one rule (`sent_keys`: LiteLLM's own reading, plus `x-api-key` beside a bearer
+   for Claude Code), which FlowGate's key hook and the lean path use too.
    A request without it is answered 401 before its body is read, and its connection closed: a
    client without the key can make the gateway hold no body (issue 31, item 6);
 2. a JSON body whose top-level object repeats a key is refused (400): LiteLLM's Router and the
@@ -23,6 +24,10 @@ from .leanrules import _json, litellm_state
 # POST routes whose body is a model request in JSON (tasks.catalog.served_models shapes their errors)
 MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/v1/responses",
                 "/responses", "/v1/messages", "/v1/messages/count_tokens")
+# Other POST routes of LiteLLM's that take a large body and need the key: checked from the headers too
+KEY_ROUTES = frozenset({*MODEL_ROUTES, *(p + r for p in ("", "/v1") for r in (
+    "/embeddings", "/images/generations", "/images/edits", "/audio/transcriptions", "/audio/speech",
+    "/moderations", "/files", "/batches", "/rerank"))})
 BODY = "flowgate.body"  # scope key: (raw body, parsed object) for the lean path, parsed once here
 KEY_FILE_ENV = "FLOWGATE_GATEWAY_KEY_FILE"
 # LiteLLM's headers for the key, in its order of precedence (user_api_key_auth.get_api_key)
@@ -165,7 +170,7 @@ class Gate:
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in MODEL_ROUTES:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in KEY_ROUTES:
             return await self.app(scope, receive, send)
         path = scope["path"]
         master = self.state()[0]
@@ -173,6 +178,8 @@ class Gate:
             keys = sent_keys(scope_header(scope))
             if not accepted(keys, master):  # the body is never read: the connection closes after the answer
                 return await self._refuse(send, path, 401, refusal(any(keys)), [(b"connection", b"close")])
+        if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
+            return await self.app(scope, receive, send)
         chunks, more = [], True
         while more:
             message = await receive()

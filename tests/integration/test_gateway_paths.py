@@ -276,7 +276,8 @@ def raw_exchange(st, head: bytes, deadline: float = 20) -> bytes:
     return out
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings",
+                                  "/v1/audio/transcriptions"])
 def test_no_key_is_answered_before_the_body_is_read(st, path):
     """Issue 31, item 6: a 31 MiB body without a key was buffered before the key check."""
     answer = raw_exchange(st, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
