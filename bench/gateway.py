@@ -18,6 +18,11 @@ a plain request's as the same client sees both), failed requests; then the RSS o
 process before and after BENCH_RSS_REQUESTS (default 50,000) requests at 8 connections (only on
 FlowGate's path: at bare LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
 
+Then, in process, what the gate (tasks.stack.gate: the key from the headers, the repeated-key and
+refused-key checks, issue 31) and the lean path's watch for a departed client cost per request in
+front of a trivial app, for a one-line body and an ~80 KB Codex-like one, compact (as Codex, Claude
+Code and the OpenAI SDKs send) and spaced (Python's json.dumps). `BENCH_ONLY=gate` runs only that.
+
     cd bench && uv run python gateway.py
 """
 
@@ -257,7 +262,65 @@ def report(rows: list[dict], rss) -> None:
           f"({failed} failed, {took:.0f} s) = {after - before:+.1f} MB")
 
 
+def gate_cost() -> None:
+    """Microseconds per request the gate and the departed-client watch add in front of a trivial app."""
+    import asyncio
+    import json
+    import timeit
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from tasks.stack import gate, leanpath
+
+    turns = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "héllo wörld " * 25}]}
+             for _ in range(200)]
+    big = {"model": "gpt-5", "instructions": "You are Codex. " * 200, "input": turns, "stream": True,
+           "tools": [{"type": "function", "name": f"t{i}", "parameters": {"type": "object"}} for i in range(20)]}
+    bodies = {"one line": json.loads(APIS["chat"][1]), "80 KB": big}
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def watched(scope, receive, send):  # the lean path's watch for a client that leaves, around app
+        await leanpath.LeanPath._unless_gone(app(scope, receive, send), receive)
+
+    door = gate.Gate(watched, state=lambda: (KEY, None))
+    scope = {"type": "http", "method": "POST", "path": "/v1/responses",
+             "headers": [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]}
+
+    def per_request(asgi, raw: bytes, n: int) -> float:
+        async def many():
+            done = asyncio.Event()
+
+            async def send(message):
+                if message["type"] == "http.response.body":
+                    done.set()
+            for _ in range(n):
+                parts = [{"type": "http.request", "body": raw, "more_body": False}]
+                done.clear()
+
+                async def receive():
+                    if parts:
+                        return parts.pop()
+                    await done.wait()
+                    return {"type": "http.disconnect"}
+                await asyncio.wait_for(asyncio.ensure_future(asyncio.shield(asgi(dict(scope), receive, send))), 10)
+        return min(timeit.repeat(lambda: asyncio.run(many()), number=1, repeat=5)) / n * 1e6
+
+    for name, body in bodies.items():
+        for form, raw in (("compact", json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()),
+                          ("spaced", json.dumps(body).encode())):
+            n = 2000 if name == "one line" else 200
+            bare, gated = per_request(app, raw, n), per_request(door, raw, n)
+            print(f"gate + watch, {name:8} {form:7} ({len(raw) / 1024:5.1f} KB): {bare:7.1f} -> {gated:7.1f} µs "
+                  f"per request = +{gated - bare:.1f} µs")
+
+
 def main() -> None:
+    if os.environ.get("BENCH_ONLY") == "gate":
+        return gate_cost()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     tmp, up_port, root = workdir("bench-gateway-", CONFIG)
@@ -295,6 +358,7 @@ def main() -> None:
             s.stop()
     report(rows, rss)
     shutil.rmtree(tmp, ignore_errors=True)
+    gate_cost()
 
 
 if __name__ == "__main__":

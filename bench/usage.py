@@ -6,7 +6,8 @@ latencies 5 ms - 60 s, 4 % failures), then times, each in a fresh process, with 
 - the dashboard's data (`web.data.usage`), as the gateway computes it every 15 s;
 - for comparison at sizes where it fits, the former way: every row loaded, grouped in Python.
 
-    cd bench && uv run python usage.py            (BENCH_ROWS=1000000,10000000 by default)
+    cd bench && uv run python usage.py            (BENCH_ROWS=1000000,10000000 by default;
+                                                  BENCH_KEEP=DIR keeps the databases for the next run)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tasks.gateway.usage import store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_ROWS", "1000000,10000000").split(",")]
+KEEP = os.environ.get("BENCH_KEEP", "")  # a directory keeping the filled databases between runs
 OLD_UP_TO = int(os.environ.get("BENCH_OLD_UP_TO", "1000000"))  # the former way past this: minutes and GBs
 
 PROGRAMS = {
@@ -54,10 +56,12 @@ def fill(paths: Paths, n: int) -> None:
 
 def measure(home: Path, program: str) -> tuple[float, float]:
     """(seconds, peak MB) of `program` in a fresh interpreter (its own peak resident size)."""
-    code = (f"import sys, time, resource; sys.path.insert(0, {str(ROOT)!r}); from tasks.base.paths import Paths; "
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from tasks.base.paths import Paths; "
             f"P = Paths(root=__import__('pathlib').Path({str(ROOT)!r}), home=__import__('pathlib').Path({str(home)!r})); "
             f"t = time.perf_counter(); {program}; "
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it would report this (large) parent
+            "hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]; "
+            "print(time.perf_counter() - t, int(hwm) / 1024)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         print(done.stderr[-500:], file=sys.stderr)
@@ -69,12 +73,14 @@ def measure(home: Path, program: str) -> tuple[float, float]:
 def main() -> None:
     results = []
     for n in SIZES:
-        with tempfile.TemporaryDirectory(prefix="flowgate-bench-usage-") as tmp:
-            paths = Paths(root=ROOT, home=Path(tmp))
-            began = time.perf_counter()
-            fill(paths, n)
-            print(f"{n:,} rows written in {time.perf_counter() - began:.0f} s "
-                  f"({paths.usage_db.stat().st_size / 1e6:.0f} MB)", flush=True)
+        with tempfile.TemporaryDirectory(prefix="flowgate-bench-usage-") as scratch:
+            tmp = Path(KEEP, str(n)) if KEEP else Path(scratch)  # BENCH_KEEP: fill once, measure again later
+            paths = Paths(root=ROOT, home=tmp)
+            if not paths.usage_db.exists():
+                began = time.perf_counter()
+                fill(paths, n)
+                print(f"{n:,} rows written in {time.perf_counter() - began:.0f} s "
+                      f"({paths.usage_db.stat().st_size / 1e6:.0f} MB)", flush=True)
             for name, program in PROGRAMS.items():
                 if name.startswith("former") and n > OLD_UP_TO:
                     continue

@@ -78,3 +78,14 @@ def seed_accounts(auths_dir, *providers: str) -> None:
         path = auths_dir / name
         path.touch(mode=0o600)
         path.write_text(json.dumps(data))
+
+
+def record_as_ours(paths, service: str, pid: int, port: int, host: str = "127.0.0.1") -> None:
+    """A run record in `paths` for a test double started outside FlowGate (`pid` listening on `port`),
+    as `doit up` writes one: management calls prove the port's process is this home's first."""
+    from tasks.stack import process
+
+    record = process.make_record(pid, service=service, inputs_hash="test-double", log=str(paths.log(service)),
+                                 meta={"host": host, "port": port})
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    process.write_record(paths.record(service), record)

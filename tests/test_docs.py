@@ -35,3 +35,39 @@ def test_the_readme_is_a_quick_start_whose_links_resolve():
     for target in re.findall(r"\]\(((?!https?://)[^)#]+)", text):
         assert (ROOT / target).exists(), target
     assert "uv run pytest" in text  # CI runs the README's test command
+
+
+def test_pointers_from_the_code_to_a_docs_section_resolve():
+    """Issue 31, item 25: `see docs/X.md, "Section"` (or `the README`) printed by a command names a
+    file and a passage that exist (a moved section left `usage --by account` pointing nowhere)."""
+    found = []
+    for path in (ROOT / "tasks").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for where, section in re.findall(r'see (the README|docs/[\w/.-]+\.md), \\?"([^"\\]+)\\?"', text):
+            page = ROOT / ("README.md" if where == "the README" else where)
+            found.append((path.name, where, section))
+            assert page.exists() and section in page.read_text(encoding="utf-8"), (path, where, section)
+    assert found  # the pattern still matches the code's pointers
+
+
+def test_the_models_example_is_what_doit_models_prints(tmp_path):
+    """Issue 31, item 26: every line of docs/models.md's `doit models` example (rows left out as
+    `...`) is a line the table prints for the double's catalog, one account per provider."""
+    from tasks.base.paths import Paths
+    from tasks.catalog import table
+    from tasks.config.load import load_stack
+    from tests.catalog_support import catalog
+    from tests.conftest import make_home
+
+    page = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    example = page.split("$ uv run doit models\n", 1)[1].split("```", 1)[0].splitlines()
+    served = catalog("codex-plus", "claude")
+    served = served._replace(models=[m._replace(accounts=[f"{m.providers[0]}-a.json"]) for m in served.models])
+    printed = table.table(load_stack(Paths(root=ROOT, home=make_home(tmp_path / "home"))), served, "x").splitlines()
+    for line in example:
+        if line == "...":
+            continue
+        if line.startswith("catalog read: "):  # its time is the run's
+            assert printed[-1].split("; ", 1)[1] == line.split("; ", 1)[1]
+            continue
+        assert line in printed, (line, printed)

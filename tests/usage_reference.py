@@ -42,7 +42,7 @@ def failed(row: dict) -> bool:
 
 def key_of(row: dict, by: str) -> str:
     if by == "model":
-        return row.get("model") or "-"
+        return row.get("model") or "(no model)"
     if by == "account":
         return row.get("account") or "unknown"
     stamp = time.localtime(row["ts"])

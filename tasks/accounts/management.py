@@ -49,11 +49,15 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
 
     @classmethod
     def for_stack(cls, paths: Paths, stack: dict, timeout: float = 5.0) -> "Management":
+        """The client for this home's CLIProxyAPI; FlowgateError when another process holds its port."""
         from ..services.secrets import CLIPROXY_MANAGEMENT_KEY, read
         from ..config.view import cliproxy
         from ..services.common import connect_host
 
+        from ..stack.owner import require_own
+
         cp = cliproxy(stack)
+        require_own(paths, stack)  # another checkout's CLIProxyAPI on this port must never get our calls
         return cls(connect_host(cp.host).strip("[]"), int(cp.port), read(paths, CLIPROXY_MANAGEMENT_KEY), timeout)
 
     @property

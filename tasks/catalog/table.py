@@ -47,11 +47,18 @@ def rows(stack: dict, catalog: Catalog | None) -> list[dict]:
 
 
 def unserved_uses(stack: dict, catalog: Catalog | None) -> list[tuple[str, list[str]]]:
-    """(model, [who names it]) for client slots and profiles naming an id nothing routes now."""
-    if catalog is None:
+    """(model, [who names it]) for client slots and profiles naming an id nothing routes now. None
+    before any account serves a model: the one "log in" line says it for all of them."""
+    if catalog is None or not catalog.models:
         return []
     routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
     return [(model, who) for model, who in _users(stack, catalog).items() if model not in routable]
+
+
+def unserved_lines(stack: dict, catalog: Catalog | None) -> list[str]:
+    """`unserved_uses` as the warnings `check` and `up` print."""
+    return [f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)"
+            for model, who in unserved_uses(stack, catalog)]
 
 
 def as_json(stack: dict, catalog: Catalog | None) -> str:

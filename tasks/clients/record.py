@@ -76,3 +76,17 @@ def stale(paths: Paths, stack: dict) -> list[dict]:
         if changed:
             out.append({"client": client, "changed": changed, "command": f"uv run doit integrate:{client} --apply"})
     return out
+
+
+def stale_line(entry: dict) -> str:
+    """One entry of `stale` in words, with its fix (`status` and `up` say it alike)."""
+    return f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): run `{entry['command']}`"
+
+
+def after_up(paths: Paths, stack: dict) -> list[str]:
+    """What `up` says about the clients once the stack serves: applied settings the config made stale
+    (a port, a model), and ids the config's slots and profiles name that no account serves now."""
+    from ..catalog import store
+    from ..catalog.table import unserved_lines
+
+    return [stale_line(entry) for entry in stale(paths, stack)] + unserved_lines(stack, store.read(paths))

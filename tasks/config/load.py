@@ -161,6 +161,10 @@ class _Sources:
     def add(self, marks: dict):
         self.layers.insert(0, marks)
 
+    def later(self, path: tuple, other: tuple) -> bool:  # `path` set in a later file (local.yaml) than `other`
+        rank = [next((i for i, marks in enumerate(self.layers) if p in marks), len(self.layers)) for p in (path, other)]
+        return rank[0] < rank[1]
+
     def where(self, path: tuple) -> str:
         for p in (path[:n] for n in range(len(path), -1, -1)):
             for marks in self.layers:
@@ -264,6 +268,7 @@ def load_stack(paths: Paths, *, references: bool = False, environ=None) -> dict:
         if typed:
             raise
         # a cross-check met a value the schema already refused: that problem is listed below
+    problems[:] = [_where_set(p, sources) for p in problems]  # in place: keeps `truncated`
     _raise(problems, sources.where, layers)
     profiles, names = base["profiles"], _profile_names(base)
     stack = _apply_profile(base, profiles.get(active, {}))
@@ -354,6 +359,14 @@ def _cross_check(cfg: dict) -> list[Problem]:
     if cfg["cliproxy"]["enabled"] and cfg["litellm"]["port"] == cfg["cliproxy"]["port"]:
         problems.append(Problem(("cliproxy", "port"), f"is the same as litellm.port ({cfg['litellm']['port']}); the two services need different ports"))
     return problems + shape_problems(cfg["cliproxy"]) + team_problems(cfg)
+
+
+def _where_set(problem: Problem, sources: _Sources) -> Problem:
+    """Two services on one port: named at the port the user set last, not at the shipped one."""
+    if problem.path == ("cliproxy", "port") and problem.message.startswith("is the same as litellm.port") \
+            and sources.later(("litellm", "port"), ("cliproxy", "port")):
+        return Problem(("litellm", "port"), problem.message.replace("litellm.port", "cliproxy.port", 1))
+    return problem
 
 
 def named_models(cfg: dict) -> list[str]:

@@ -25,9 +25,10 @@ replicas). What it keeps as LiteLLM's path does:
 - Responses ids: a `previous_response_id` LiteLLM issued (a turn it served: encoded, or encrypted
   by its proxy) takes LiteLLM's path, which decodes it; the lean path's ids are the upstream's,
   which LiteLLM forwards as they are.
-Anything else goes to LiteLLM's normal path with the body replayed: a missing or wrong gateway key
-(LiteLLM answers 401 through FlowGate's hook), a route or body key the lean path does not forward
-as it is, no deployment or one over its rpm limit. An upstream 4xx it does not retry reaches the
+Anything else goes to LiteLLM's normal path with the body replayed: a route or body key the lean
+path does not forward as it is, no deployment or one over its rpm limit (a missing or wrong gateway
+key never gets here: tasks.stack.gate answers it; without the gate, LiteLLM's path and its hook do).
+A client that leaves cancels the exchange, which closes the upstream connection. An upstream 4xx it does not retry reaches the
 client as the upstream sent it. A stream the upstream cuts off after its first byte is left
 incomplete (no end of body: the recorder writes it as an error).
 
@@ -49,14 +50,14 @@ Enabled when FLOWGATE_LEAN_UPSTREAM names CLIProxyAPI's root URL (set by FlowGat
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import uuid
 
 from . import leanpolicy
+from .gate import BODY, Replay, accepted, scope_header, sent_keys
 from .handoff import LEAN_UPSTREAM_ENV
 from .leanrules import (_header, _json, anthropic_betas, config_policy, forwardable, litellm_backoff,  # noqa: F401
-                        litellm_encoded, litellm_state, sent_key)
+                        litellm_encoded, litellm_state)
 
 # path -> (the provider whose deployments take the request as it is, its path under CLIProxyAPI's
 # root, the body keys it forwards: leanpolicy.BODY_KEYS)
@@ -81,19 +82,6 @@ TIMED_OUT = b'{"error":{"message":"the upstream did not answer in time","type":"
 DISCONNECTED = (b'{"error":{"message":"the upstream closed the connection before answering",'
                 b'"type":"api_connection_error","code":"500"}}')
 RETRIED = frozenset({408, 409, 429})  # and every 5xx: litellm.should_retry
-
-
-class Replay:
-    """`receive` for the app after the body was read: the body once, then what the client sends."""
-
-    def __init__(self, body: bytes, receive):
-        self.body, self.receive = body, receive
-
-    async def __call__(self):
-        if self.body is None:
-            return await self.receive()
-        body, self.body = self.body, None
-        return {"type": "http.request", "body": body, "more_body": False}
 
 
 class Retry(Exception):
@@ -129,9 +117,28 @@ class LeanPath:
             if size > BODY_LIMIT:
                 return await self.app(scope, Replay(b"".join(body), receive), send)
         raw = b"".join(body)
-        handover = await self._forward(scope, raw, route, send)
+        handover = await self._unless_gone(self._forward(scope, raw, route, send), receive)
         if handover is not None:
             await self.app(scope, Replay(handover, receive), send)
+
+    @staticmethod
+    async def _unless_gone(forward, receive):
+        """`forward`'s result; cancelled as soon as the client leaves (the server's `http.disconnect`),
+        which closes the upstream connection at once instead of reading a stream nobody reads
+        (issue 31, item 1: 500 departed clients held 500 upstream connections). None then."""
+        async def gone():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        task, watch = asyncio.ensure_future(forward), asyncio.ensure_future(gone())
+        try:
+            await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not task.done():  # the client left, or this request itself is being cancelled
+                task.cancel()
+                await asyncio.wait((task,))
+        return None if task.cancelled() else task.result()
 
     def _policy(self) -> leanpolicy.Policy:
         if self.policy is None:
@@ -143,11 +150,11 @@ class LeanPath:
         """Serve the request on the lean path (None); or the body LiteLLM's path is to serve (nothing sent)."""
         policy = self.policy
         master, router = self.state()
-        key = sent_key(scope)
-        if not (master and router and key and hmac.compare_digest(key.encode(), master.encode())):
+        if not (router and accepted(sent_keys(scope_header(scope)), master)):  # the one key rule (gate)
             return raw
+        parsed = scope.get(BODY)  # the gate's parse of this body
         try:
-            data = self.loads(raw)
+            data = parsed[1] if parsed is not None and parsed[0] == raw else self.loads(raw)
         except ValueError:
             return raw
         model = data.get("model") if isinstance(data, dict) else None

@@ -1,5 +1,5 @@
 """LiteLLM's own rules, as the lean path (tasks.gateway.leanpath) applies them to a request it forwards:
-which key LiteLLM reads, whether a Responses id is one LiteLLM issued, the `anthropic-beta` it sends,
+whether a Responses id is one LiteLLM issued, the `anthropic-beta` it sends,
 whether a deployment takes a request as it is, the policy for the booted config, and LiteLLM's wait
 before a retry. Each calls into LiteLLM where LiteLLM has the rule, so the two paths cannot drift
 apart; where LiteLLM cannot answer, the request takes LiteLLM's path."""
@@ -17,14 +17,6 @@ def _header(scope, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
-
-
-def sent_key(scope) -> str:
-    """The gateway key as LiteLLM reads it: `Authorization: Bearer <key>`, else `x-api-key`."""
-    auth = (_header(scope, b"authorization") or b"").decode("latin-1").strip()
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return (_header(scope, b"x-api-key") or b"").decode("latin-1").strip()
 
 
 def litellm_encoded(response_id) -> bool:

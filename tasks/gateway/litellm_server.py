@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import leanpath, reuseport
+from . import connlimits, gate, leanpath, reuseport
 from .handoff import ACCESS_LOG_ENV, REPLICAS_ENV, WORKER_FILE_ENV, read_json
 
 INSTANCE_HEADER = b"x-flowgate-instance"  # this process's pid on every response: which replica answered
@@ -119,6 +119,18 @@ def _tagged(app):
     return tagged
 
 
+def server_config(app, grace: float, environ=os.environ):
+    """uvicorn's settings for the gateway: its HTTP protocol with FlowGate's connection limits
+    (tasks.stack.connlimits: deadlines for a request's head and on a body's silence, a connection cap)."""
+    import uvicorn
+
+    # No access line per request unless asked for (litellm.env): writing it through LiteLLM's
+    # redaction filter took ~40% of the lean path's throughput; errors are still logged.
+    return uvicorn.Config(app, lifespan="on", server_header=False, access_log=environ.get(ACCESS_LOG_ENV) == "1",
+                          timeout_graceful_shutdown=grace,
+                          http=connlimits.protocol_class(**connlimits.limits(environ)))
+
+
 def serve(host: str, port: int, grace: float, shared: bool) -> int:
     try:
         public = reuseport.bind(host, port, shared)
@@ -132,7 +144,6 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     # the boot 0.1-0.3 s slower, depending on what the process held before. None of it is garbage:
     # collect nothing until the app has started, then freeze what startup built.
     gc.disable()
-    import uvicorn
     from uvicorn.importer import import_from_string
 
     from .served_models import wrap as with_served_models
@@ -141,14 +152,12 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
 
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
     # Innermost the lean path: it forwards what needs none of LiteLLM's per-request work, the rest
-    # reaches LiteLLM. Around it the gateway's model list and its answer for an unserved id
-    # (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
+    # reaches LiteLLM. In front of both the gate (the key from the headers before any body is read,
+    # bodies no path may take: tasks.stack.gate). Around it the gateway's model list and its answer
+    # for an unserved id (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
     # either answered, and the dashboard (tasks.web).
-    app = with_dashboard(record_usage(with_served_models(leanpath.wrap(app))))
-    # No access line per request unless asked for (litellm.env): writing it through LiteLLM's
-    # redaction filter took ~40% of the lean path's throughput; errors are still logged.
-    config = uvicorn.Config(_tagged(app), lifespan="on", server_header=False,
-                            access_log=os.environ.get(ACCESS_LOG_ENV) == "1", timeout_graceful_shutdown=grace)
+    app = with_dashboard(record_usage(with_served_models(gate.wrap(leanpath.wrap(app)))))
+    config = server_config(_tagged(app), grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")
     server.run(sockets=[public, private])
     return 0

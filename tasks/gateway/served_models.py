@@ -17,14 +17,13 @@ import json
 import re
 import time
 
+from ..stack.gate import MODEL_ROUTES
 from . import codex_list
 
 MARK = "flowgate-catalog"  # model_info.flowgate of the catalog's pattern routes (tasks.catalog.routes): how they are told apart
 
 CACHE_S = 5.0  # how long a live answer stands in for the next /v1/models or error
 DEADLINE_S = 2.0  # the whole exchange with CLIProxyAPI
-MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/v1/responses",
-                "/responses", "/v1/messages", "/v1/messages/count_tokens")
 LIST_ROUTES = ("/v1/models", "/models")
 _UNKNOWN = re.compile(rb"unknown provider for model ([^\"\\\s]*)")
 _MAX_ERROR = 256 * 1024  # an error body larger than this is passed on as it is

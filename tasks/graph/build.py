@@ -195,13 +195,13 @@ def check_all() -> None:
     from ..base.terminal import printable
     from ..catalog import store
     from ..catalog.routes import models_phrase
-    from ..catalog.table import unserved_uses
+    from ..catalog.table import unserved_lines
     from ..config.ratelimits import unenforced
 
     for warning in unenforced(stack):
         print(f"warning: {printable(warning)}")
-    for model, who in unserved_uses(stack, store.read(PATHS)):  # a warning: the catalog changes by itself
-        print(f"warning: {printable(model)} is not served now (named by {', '.join(who)}; `uv run doit models` lists what is)")
+    for line in unserved_lines(stack, store.read(PATHS)):  # a warning: the catalog changes by itself
+        print(line)
     print(f"config OK: profile {stack['profile']}, {models_phrase(stack)}, "
           f"litellm on {stack['litellm']['host']}:{stack['litellm']['port']}, "
           + (f"cliproxy on {stack['cliproxy']['host']}:{stack['cliproxy']['port']}"

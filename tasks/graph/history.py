@@ -35,7 +35,7 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
         print()
         print(report.table(groups[b], b))
     if "account" in wanted:
-        print("(the gateway does not learn which account served a request: see the README, \"Usage history\")")
+        print("(the gateway does not learn which account served a request: see docs/usage.md, \"Which account served a request\")")
 
 
 def task_usage():

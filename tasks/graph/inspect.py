@@ -23,21 +23,9 @@ def show_status(json_output: bool):
     data = status.collect(PATHS, stack)
     print(json.dumps(data, indent=2) if json_output else status.table(data))
     sys.stdout.flush()
-    if not data["ready"]:
-        down = [s for s in data["services"] if s["enabled"] and not s["ready"]]
-        others = [s["service"] for s in down if not s.get("restart")]
-        restarting = [s["service"] for s in down if s.get("restart")]  # nothing to do but wait: `up` waits too
-        what = [f"not ready: {', '.join(others)}"] if others else []
-        what += [f"{', '.join(restarting)} restarting after a crash (its launcher restarts it)"] if restarting else []
-        raise FlowgateError("; ".join(what), "run `uv run doit up`" if others else
-                            "run `uv run doit status` again shortly (`uv run doit up` waits for it)")
-    shared = [s["service"] for s in data["services"] if s.get("strangers")]
-    if shared:
-        raise FlowgateError(f"a listener that is not FlowGate's shares the port of {', '.join(shared)}",
-                            "stop it (named above)")
-    if data["pending"]:
-        raise FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
-                            "`uv run doit up` applies them (listed above)")
+    problem = status.verdict(data)
+    if problem is not None:
+        raise problem
 
 
 def task_status():

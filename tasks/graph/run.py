@@ -72,8 +72,27 @@ def wait_ready() -> None:
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
+    _say_when_waiting_for_another(stack, fresh)
     wait(PATHS, stack, enabled_services(stack), fresh)
     rotate_logs(PATHS, stack, enabled_services(stack))
+
+
+def _say_when_waiting_for_another(stack: dict, fresh: set) -> None:
+    """A live service this command did not start and that was never ready (its record has no
+    `ready_at`) is being started by another command (an `up` in its own wait): say so, as the stack
+    lock does, instead of waiting silently. A record read, never one more probe."""
+    import sys
+
+    from ..stack import process
+
+    def starting(service: str) -> bool:
+        record = process.read_record(PATHS.record(service))
+        return record is not None and not record.meta.get("ready_at") and process.is_alive(record)
+
+    waiting = [s for s in enabled_services(stack) if s not in fresh and starting(s)]
+    if waiting:
+        print(f"waiting for another FlowGate command to finish ({', '.join(waiting)} still starting) ...",
+              file=sys.stderr, flush=True)
 
 
 def task_ready():
@@ -110,6 +129,10 @@ def summary() -> None:
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
     _unsupported_providers()
     _models_after_up(stack)
+    from ..clients.record import after_up
+
+    for line in after_up(PATHS, stack):  # a moved port, an unserved slot: said now, not at the next `status`
+        print(line)
 
 
 def _models_after_up(stack: dict) -> None:

@@ -14,6 +14,8 @@ import time
 from ..base.paths import Paths
 
 FAILURES = 10  # latest failures shown
+EVENTS = 10  # latest stack events shown
+QUIET_EVENTS = {"ready", "start", "stop", "reload", "swap"}  # what every `up` and profile switch writes
 SPANS = {"24h": (24, 3600), "7d": (7 * 24, 3600)}  # buckets, seconds per bucket: per hour in both
 
 
@@ -88,9 +90,30 @@ def usage(paths: Paths, now: float | None = None) -> dict:
     return out
 
 
+def stack_events(paths: Paths) -> list[dict]:
+    """The latest upgrades, rollbacks, switches, crashes, logins... newest first, as the peers wrote them."""
+    from datetime import datetime
+
+    from ..stack import events
+
+    out = []
+    for entry in reversed(events.tail(paths)):
+        if entry.get("event") in QUIET_EVENTS:
+            continue
+        try:
+            when = datetime.fromisoformat(str(entry.get("ts"))).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            when = "?"
+        out.append({"time": when, **{k: str(entry.get(k) or "") for k in ("event", "service", "result", "detail")}})
+        if len(out) == EVENTS:
+            break
+    return out
+
+
 def collect(paths: Paths) -> dict:
     stack = _stack(paths)
-    return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths)}
+    return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths),
+            "events": stack_events(paths)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,10 @@ def _config_edited(paths: Paths) -> bool:
     return recorded != config_sources(paths)
 
 
+# What `up` would stop at: pending lines starting so mean "fix the config", not "run up".
+BLOCKED = ("config is invalid", "config refers to missing secrets")
+
+
 def effective_stack(paths: Paths, stack: dict | None) -> tuple[dict | None, list[str]]:
     """The config `up` would run with, and what is pending about the config itself."""
     if stack is not None and not _config_edited(paths):

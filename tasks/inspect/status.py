@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
 from ..release import lines
@@ -165,6 +166,8 @@ def _models(paths: Paths, stack: dict | None) -> dict | None:
     catalog = store.read(paths) if stack else None
     if catalog is None:
         return None
+    if not catalog.models:  # before any login: one "log in" line, not a warning per id named
+        return {"served": 0, "read_at": catalog.read_at, "clients": [], "unserved": []}
     from ..clients import drift
 
     routable = {m["name"] for m in stack["models"]} | set(catalog.ids())
@@ -276,8 +279,33 @@ def table(report: dict) -> str:
         for entry in models["unserved"]:
             lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")
     lines += _quota_lines(report.get("quota"))
-    for entry in report.get("stale_clients", []):
-        lines.append(f"{entry['client']} settings are stale ({', '.join(entry['changed'])} changed since applied): "
-                     f"run `{entry['command']}`")
+    from ..clients.record import stale_line
+
+    lines += [stale_line(entry) for entry in report.get("stale_clients", [])]
     return "\n".join(lines)
 
+
+
+def verdict(data: dict) -> FlowgateError | None:
+    """Why `doit status` exits 1 (the first of: not ready, a stranger on a port, pending changes), or None."""
+    if not data["ready"]:
+        down = [s for s in data["services"] if s["enabled"] and not s["ready"]]
+        others = [s["service"] for s in down if not s.get("restart")]
+        restarting = [s["service"] for s in down if s.get("restart")]  # nothing to do but wait: `up` waits too
+        what = [f"not ready: {', '.join(others)}"] if others else []
+        what += [f"{', '.join(restarting)} restarting after a crash (its launcher restarts it)"] if restarting else []
+        return FlowgateError("; ".join(what), "run `uv run doit up`" if others else
+                             "run `uv run doit status` again shortly (`uv run doit up` waits for it)")
+    shared = [s["service"] for s in data["services"] if s.get("strangers")]
+    if shared:
+        return FlowgateError(f"a listener that is not FlowGate's shares the port of {', '.join(shared)}",
+                             "stop it (named above)")
+    from .pending import BLOCKED
+
+    if any(item.startswith(BLOCKED) for item in data["pending"]):  # `up` would stop at the config: no "applies them"
+        return FlowgateError("the config is invalid: `uv run doit up` would stop at it",
+                             "fix it (`uv run doit check` lists every problem with its file:line), then `uv run doit up`")
+    if data["pending"]:
+        return FlowgateError(f"the stack does not match the config: {len(data['pending'])} pending change(s)",
+                             "`uv run doit up` applies them (listed above)")
+    return None

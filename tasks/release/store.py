@@ -6,6 +6,10 @@
 copies its binary there with a rename, so a running process keeps its old inode.
 
 Kept: the active release and, per line, the two most recently active others.
+
+`release.json` sits in the folder it describes, so whoever edits a kept binary can edit its hash too:
+the reference hash of each kept binary is also recorded in `.router/state/kept-releases.json` (0600),
+outside every release folder, and a kept release is used only when all three agree.
 """
 
 from __future__ import annotations
@@ -37,13 +41,33 @@ def entry_dir(paths: Paths, repo: str, tag: str) -> Path:
     return root(paths) / f"{repo.lower().replace('/', '__')}@{tag}"
 
 
+def _index_file(paths: Paths) -> Path:
+    return paths.state_dir / "kept-releases.json"
+
+
+def _index(paths: Paths) -> dict:
+    try:
+        data = load_json(_index_file(paths))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _record(paths: Paths, where: Path, sha: str | None) -> None:
+    """Remember (or, with None, forget) the reference hash of the kept release in `where`."""
+    index = {k: v for k, v in _index(paths).items() if (root(paths) / k).is_dir() and k != where.name}
+    if sha:
+        index[where.name] = sha
+    atomic_write(_index_file(paths), json.dumps(index, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+
 def keep(paths: Paths, manifest: dict) -> Path | None:
     """Copy the active, intact binary `manifest` describes into the store (once; cheap when kept)."""
     repo, tag = str(manifest.get("repo") or ""), str(manifest.get("tag") or "")
     if not binary_intact(paths, manifest) or not valid_tag(tag) or not valid_repo(repo):
         return None
     where = entry_dir(paths, repo, tag)
-    existing = find(paths, repo, tag)  # verified: a kept copy that changed is replaced, never trusted
+    existing = find(paths, repo, tag, refuse=False)  # verified: a kept copy that changed is replaced, never trusted
     if existing is not None and existing.get("binary_sha256") == manifest.get("binary_sha256"):
         _touch(where)
         return where
@@ -58,15 +82,18 @@ def keep(paths: Paths, manifest: dict) -> Path | None:
         entry["kept_at"] = entry["used_at"] = now_iso()
         entry["used"] = time.time()
         atomic_write(where / "release.json", json.dumps(entry, indent=2, sort_keys=True) + "\n")
+        _record(paths, where, str(manifest.get("binary_sha256") or ""))
     except OSError as exc:
         raise write_error(where, exc) from None
     prune(paths, active=where)
     return where
 
 
-def find(paths: Paths, repo: str, tag: str, *, verify: bool = True) -> dict | None:
+def find(paths: Paths, repo: str, tag: str, *, verify: bool = True, refuse: bool = True) -> dict | None:
     """The kept release `repo`@`tag` (its manifest), or None. `verify`: its binary still hashes as
-    recorded at download (~0.1 s for the real binary; done before it is activated)."""
+    recorded at download (~0.1 s for the real binary; done before it is activated), in its
+    `release.json` and in the index outside the release folders. A copy whose `release.json` no
+    longer agrees with the index was edited on purpose: FlowgateError when `refuse`, else None."""
     try:
         where = entry_dir(paths, repo, tag)
     except FlowgateError:
@@ -81,8 +108,18 @@ def find(paths: Paths, repo: str, tag: str, *, verify: bool = True) -> dict | No
     if not binary.is_file() or binary.is_symlink():
         return None
     if verify:
+        reference = _index(paths).get(where.name)
+        if reference is None:  # kept before the index existed, or the index is gone: downloaded again
+            return None
+        if reference != entry.get("binary_sha256"):
+            if not refuse:
+                return None
+            raise FlowgateError(
+                f"the kept release {repo}@{tag} in {where} was changed after FlowGate kept it: its release.json "
+                f"records sha256 {str(entry.get('binary_sha256'))[:12]}…, FlowGate kept {str(reference)[:12]}…; "
+                "not using it", f"remove {where} and run `uv run doit fetch` to download and verify the release again")
         try:
-            if _sha256_file(binary) != entry.get("binary_sha256"):
+            if _sha256_file(binary) != reference:
                 return None
         except OSError:
             return None
@@ -116,7 +153,9 @@ def activate(paths: Paths, entry: dict) -> dict:
 def discard(paths: Paths, repo: str, tag: str) -> None:
     """Forget a kept release (one that failed its checks: it must not push a good one out)."""
     with contextlib.suppress(FlowgateError):
-        shutil.rmtree(entry_dir(paths, repo, tag), ignore_errors=True)
+        where = entry_dir(paths, repo, tag)
+        shutil.rmtree(where, ignore_errors=True)
+        _record(paths, where, None)
 
 
 def kept(paths: Paths) -> list[dict]:

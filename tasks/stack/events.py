@@ -54,3 +54,33 @@ def read(paths: Paths, limit: int | None = None) -> list[dict]:
         except ValueError:
             continue  # a torn line from a crash: skip it
     return out
+
+
+def tail(paths: Paths, max_bytes: int = 64 * 1024) -> list[dict]:
+    """The events in the last `max_bytes` of the log, oldest first: a page that refreshes every few
+    seconds never reads a log that only grows. Never through a link, never blocking on a FIFO."""
+    import stat
+
+    try:
+        fd = os.open(paths.events, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return []
+        size = info.st_size
+        fh.seek(max(0, size - max_bytes))
+        chunk = fh.read(max_bytes)
+    lines = chunk.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first is cut
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out

@@ -53,7 +53,9 @@ def smoke(paths: Paths, stack: dict, url: str, out=print, timeout: float = 60.0)
 
     key = read(paths, CLIPROXY_API_KEY)
     served = served_by(url, key, timeout)
-    if not served:
+    if not served:  # nothing to send a request for: said, so a skipped test never reads as a passed one
+        out("cliproxy: smoke test skipped on the new instance: no account serves a model yet (it was checked "
+            "for readiness only); after a login, `uv run doit smoke` runs it")
         return "no account serves a model yet: readiness only"
     models = pick(paths, stack, served)
     done = []

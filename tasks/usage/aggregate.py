@@ -18,7 +18,7 @@ import sqlite3
 import time
 
 from ..gateway.usage import rollup
-from ..gateway.usage.rollup import ACCOUNT, FAILED, LATENCY, MODEL
+from ..gateway.usage.rollup import ACCOUNT, FAILED, LATENCY, MODEL, NO_MODEL  # noqa: F401  (report reads NO_MODEL here)
 
 KEYS = {
     "model": MODEL,

@@ -52,8 +52,13 @@ def table(groups: list[dict], by: str) -> str:
     headers = [by, "requests", "errors", "tokens in", "tokens out", "cached", "p50 ms", "p95 ms"]
     rows = [[printable(str(g[by]))] + ["-" if g[f] is None else f"{g[f]:g}" for f in FIELDS] for g in groups]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-                     for row in [headers, *rows])
+    text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+                      for row in [headers, *rows])
+    from .aggregate import NO_MODEL
+
+    if by == "model" and any(g[by] == NO_MODEL for g in groups):
+        text += f"\n{NO_MODEL}: requests that name none, such as model lists and `HEAD /` probes"
+    return text
 
 
 def as_csv(groups: list[dict], by: str) -> str:

@@ -35,6 +35,9 @@ BROKEN = [
     ("port-70000", LOCAL, "cliproxy: {port: 70000}\n", "cliproxy.port: expected a port number from 1 to 65535, found int 70000"),
     ("port-string", LOCAL, "litellm: {port: '4000'}\n", "litellm.port: expected a port number from 1 to 65535, found str '4000'"),
     ("same-port-twice", LOCAL, "cliproxy: {port: 4000}\n", "cliproxy.port: is the same as litellm.port"),
+    # item 25: the clash is shown where the user set the port, not at the shipped file's other port
+    ("same-port-litellm-moved", LOCAL, "litellm: {port: 8317}\n",
+     "config/local.yaml:1: litellm.port: is the same as cliproxy.port (8317)"),
     ("bool-as-int", LOCAL, "litellm_settings: {num_retries: true}\n", "litellm_settings.num_retries: expected an integer"),
     ("wrong-type-in-profile", LOCAL, "profiles:\n  cost:\n    litellm_settings:\n      num_retries: many\n",
      "profiles.cost.litellm_settings.num_retries: expected an integer"),

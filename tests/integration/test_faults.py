@@ -11,6 +11,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, base_env
+from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (fixture)
 
 
 def no_traceback(result):
@@ -92,3 +93,53 @@ def test_unreachable_release_api_names_url(light):
     assert result.returncode == 1
     no_traceback(result)
     assert "http://127.0.0.1:9" in result.stderr and "cliproxy.binary" in result.stderr
+
+
+def test_down_during_up_is_named_and_a_second_up_says_it_waits(light):
+    """Issue 31, item 24: `up` stopped by a concurrent `down` says so (no log tail, no "fix the
+    cause"); a second `up` meanwhile says it waits for the other command, as `profile` does."""
+    light.env["CLIPROXY_DOUBLE_START_DELAY"] = "60"
+    env = {**base_env(light.home), **light.env}
+
+    def up():
+        return subprocess.Popen([sys.executable, "-m", "doit", "-f", str(ROOT / "dodo.py"), "up"], cwd=light.home,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = up()
+    deadline = time.monotonic() + 60
+    while not (light.record("litellm") and light.record("cliproxy")):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = up()
+    try:
+        line = second.stderr.readline()
+        assert line.startswith("waiting for another FlowGate command to finish"), line
+    finally:
+        down = light.doit("down")
+    assert down.returncode == 0, down.output
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 1 and "Traceback" not in out + err
+    assert "stopped by a concurrent `doit down`" in err, err
+    assert "fix the cause" not in err and "last lines of" not in err
+    second.communicate(timeout=60)
+
+
+def test_commands_never_reach_another_checkouts_cliproxy(home, start_double):  # noqa: F811
+    """Issue 31, item 22: another checkout's CLIProxyAPI on this checkout's port (even with the same
+    management key) gets no management call: one line naming it, exit 1."""
+    from tests.conftest import run_doit
+    from tests.unit.test_cliproxy_double import MGMT_KEY, write_account
+
+    other = start_double()
+    write_account(other.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com",
+                                                               "access_token": "t"})
+    (home / "config" / "local.yaml").write_text(f"cliproxy:\n  port: {other.port}\n")
+    assert run_doit(home, "secrets").returncode == 0
+    (home / ".router" / "secrets" / "cliproxy_management_key").write_text(MGMT_KEY + "\n")
+    result = run_doit(home, "accounts", "--disable", "codex-a@example.com.json")
+    no_traceback(result)
+    assert result.returncode == 1, result.output
+    assert f"is not this checkout's ({home}): it is pid {other.proc.pid} (" in result.stderr
+    assert "stop that process, or give this checkout another port" in result.stderr
+    listed = other.mgmt("GET", "/auth-files").json()["files"]
+    assert [f.get("disabled", False) for f in listed] == [False]  # untouched

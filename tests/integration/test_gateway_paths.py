@@ -239,3 +239,106 @@ def test_the_key_in_either_header_is_enough(st):
                       headers={"anthropic-version": "2023-06-01", "Authorization": "Bearer sk-elsewhere-0123456789",
                                "x-api-key": st.master_key})
     assert resp.status_code == 200 and answer_text(resp) == "double(claude-sonnet-4-6): either header", resp.text
+
+
+
+KEY_FORMATS = [  # (headers, status on every path): LiteLLM's reading of the key (tasks.stack.gate.sent_keys)
+    ({"Authorization": "BEARER {key}"}, 401), ({"Authorization": "Basic junk", "x-api-key": "{key}"}, 401),
+    ({"Authorization": "Token {key}", "x-api-key": "{key}"}, 401), ({"Authorization": "bearer {key}"}, 200),
+    ({"Authorization": "Basic {key}"}, 200), ({"x-litellm-api-key": "{key}"}, 200), ({"api-key": "{key}"}, 200),
+    ({"Authorization": "Bearer sk-other", "x-api-key": "{key}"}, 200)]
+
+
+@pytest.mark.parametrize("headers,status", KEY_FORMATS, ids=["BEARER", "Basic junk + x-api-key", "Token + x-api-key",
+                                                             "bearer", "Basic key", "x-litellm-api-key", "api-key",
+                                                             "other bearer + x-api-key"])
+def test_one_key_rule_for_both_paths(st, headers, status):
+    """Issue 31, item 14: the lean path accepted key formats LiteLLM's own reading refuses."""
+    for path_kind in (LEAN, LITELLM):
+        path, body = request(path_kind, "gpt-5.5", "key rule")
+        resp = httpx.post(f"{st.litellm_url}{path}", json=body, timeout=60,
+                          headers={"anthropic-version": "2023-06-01",
+                                   **{k: v.format(key=st.master_key) for k, v in headers.items()}})
+        assert resp.status_code == status, (path_kind, resp.text)
+        if status == 200:
+            assert served_by(resp) == path_kind
+
+
+def raw_exchange(st, head: bytes, deadline: float = 20) -> bytes:
+    """What the gateway answers to `head` (a request's head, no body sent), until it closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", st.litellm_port), timeout=deadline) as sock:
+        sock.sendall(head)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings",
+                                  "/v1/audio/transcriptions"])
+def test_no_key_is_answered_before_the_body_is_read(st, path):
+    """Issue 31, item 6: a 31 MiB body without a key was buffered before the key check."""
+    answer = raw_exchange(st, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              f"Content-Length: {31 << 20}\r\n\r\n".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401") and b"connection: close" in head.lower(), answer[:500]
+    data = json.loads(body)
+    if path == "/v1/messages":
+        assert data["type"] == "error" and data["error"]["type"] == "authentication_error"
+    else:
+        assert data["error"]["code"] == "401"
+    assert "no gateway key" in body.decode()
+
+
+def post_raw(st, path: str, raw: str) -> httpx.Response:
+    return httpx.post(f"{st.litellm_url}{path}", content=raw.encode(), timeout=60,
+                      headers={"Authorization": f"Bearer {st.master_key}", "content-type": "application/json",
+                               "anthropic-version": "2023-06-01"})
+
+
+def assert_protocol_error(resp: httpx.Response, path: str, status: int, words: str) -> None:
+    assert resp.status_code == status, resp.text
+    data = resp.json()
+    if path.startswith("/v1/messages"):
+        assert data["type"] == "error" and data["error"]["type"] == "invalid_request_error", data
+    else:
+        assert set(data) == {"error"} and data["error"]["type"] == "invalid_request_error", data
+    assert words in data["error"]["message"], data
+
+
+@pytest.mark.parametrize("path_kind,path,rest", [
+    (LEAN, "/v1/chat/completions", '"messages":[{"role":"user","content":"dup"}]'),
+    (LEAN, "/v1/responses", '"input":"dup"'),
+    (LITELLM, "/v1/messages", '"max_tokens":8,"messages":[{"role":"user","content":"dup"}]'),
+])
+def test_a_body_repeating_a_key_is_refused_on_both_paths(st, path_kind, path, rest):
+    """Issue 31, item 5: LiteLLM read the last `model`, CLIProxyAPI the first."""
+    resp = post_raw(st, path, '{"model":"gpt-5.5",%s,"model":"limited-litellm"}' % rest)
+    assert_protocol_error(resp, path, 400, "'model' more than once")
+    escaped = post_raw(st, path, '{"model":"gpt-5.5",%s,"mod\\u0065l":"gpt-5.4"}' % rest)
+    assert_protocol_error(escaped, path, 400, "'model' more than once")
+    nested = post_raw(st, path, '{"model":"gpt-5.5",%s,"user":"a","metadata":{"k":1,"k":2}}' % rest
+                      if path_kind == LITELLM else '{"model":"gpt-5.5",%s}' % rest)
+    assert nested.status_code == 200 if path_kind == LEAN else nested.status_code != 500, nested.text
+
+
+@pytest.mark.parametrize("path_kind", [LEAN, LITELLM])
+@pytest.mark.parametrize("key,value", [("api_base", "http://127.0.0.1:9/v1"), ("base_url", "http://127.0.0.1:9"),
+                                       ("user_config", {"model_list": []}), ("api_key", "sk-client"),
+                                       ("extra_headers", {"Authorization": "Bearer junk"}),
+                                       ("headers", {"Authorization": "Bearer junk"}),
+                                       ("custom_llm_provider", "anthropic")])
+def test_a_body_that_redirects_the_upstream_is_refused(st, path_kind, key, value):
+    """Issue 31, item 15: LiteLLM's path answered a plain-text 500 and logged ~14 KB of tracebacks."""
+    before = st.paths.log("litellm").stat().st_size
+    path, body = request(path_kind, "gpt-5.5", "redirect")
+    resp = post(st, path, {**body, key: value})
+    assert_protocol_error(resp, path, 400, f"{key} is not allowed in request body")
+    with open(st.paths.log("litellm"), "rb") as fh:
+        fh.seek(before)
+        logged = fh.read().decode()
+    assert "Traceback" not in logged and "prisma" not in logged, logged
+    after = post(st, path, body)  # nothing cooled the model's deployment down for the other clients
+    assert after.status_code == 200, after.text

@@ -208,3 +208,35 @@ def test_up_warns_about_a_provider_the_installed_line_lacks(st):
     finally:
         st.paths.local_config.write_text(local)
     assert "warning: providers" not in st.doit("up").stdout
+
+
+def test_silent_connections_beyond_the_cap_leave_room_for_a_keyed_request(st):
+    """Issue 31, item 7, at a small scale: the cap set through litellm.env reaches the running server."""
+    local = st.paths.local_config.read_text()
+    st.paths.local_config.write_text(local.replace(
+        "litellm:\n", 'litellm:\n  env:\n    FLOWGATE_MAX_CONNECTIONS: "24"\n    FLOWGATE_HEAD_TIMEOUT: "600"\n', 1))
+    silent = []
+    try:
+        result = st.doit("up")
+        assert result.returncode == 0, result.output
+        for _ in range(60):
+            sock = socket.create_connection(("127.0.0.1", st.litellm_port), timeout=30)
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # a head that never ends
+            silent.append(sock)
+        resp = httpx.post(f"{st.litellm_url}/v1/chat/completions", json=CHAT, timeout=30,
+                          headers={"Authorization": f"Bearer {st.master_key}"})
+        assert resp.status_code == 200, resp.text
+
+        def closed(sock) -> bool:
+            try:
+                return sock.recv(1) == b""
+            except ConnectionResetError:
+                return True
+        assert sum(closed(s) for s in silent[:30]) == 30  # the oldest went to make room
+    finally:
+        for sock in silent:
+            sock.close()
+        st.paths.local_config.write_text(local)
+        again = st.doit("up")
+    assert again.returncode == 0, again.output
+    assert litellm_status(st)["ready"] is True

@@ -126,6 +126,23 @@ def account(st, name: str, data: dict) -> None:
     path.chmod(0o600)
 
 
+def test_the_docs_screenshot_comes_from_this_run(st, tmp_path):
+    """Issue 31, item 26: docs/dashboard.png is this scripted run's page (the requests above, the real
+    LiteLLM, this stack's events), written only with FLOWGATE_WRITE_SCREENSHOT=1; otherwise nothing
+    timing-dependent is compared."""
+    from tests.conftest import ROOT
+
+    recorded(st, 1)
+    opened = st.doit("dashboard", "--no-browser")
+    assert opened.returncode == 0, opened.output
+    url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
+    shot = tmp_path / "dashboard.png"
+    chromium(f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars", url, tmp=tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    if os.environ.get("FLOWGATE_WRITE_SCREENSHOT") == "1":
+        (ROOT / "docs" / "dashboard.png").write_bytes(shot.read_bytes())
+
+
 def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, tmp_path):
     from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS
 
@@ -135,7 +152,15 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     account(st, "claude-hostile.json", {"type": "claude", "email": hostile, "access_token": "tk"})
     assert send(st, "/v1/chat/completions", {"model": "<script>alert(2)</script>",
                                              "messages": [{"role": "user", "content": "x"}]}).status_code >= 400
-    counted = by_model(recorded(st, 1))
+    listed = httpx.get(f"{st.litellm_url}/v1/models", headers={"Authorization": f"Bearer {st.master_key}"}, timeout=30)
+    served = sorted(m["id"] for m in listed.json()["data"])
+    assert len(served) >= 10, served
+    for model in served[:10]:  # more models than the palette has colours (item 25); served: no failure row
+        assert send(st, "/v1/chat/completions", {"model": model, "messages": [{"role": "user", "content": "x"}]}).status_code == 200
+    from tasks.stack import events
+
+    events.record(st.paths, "upgrade", "cliproxy", "rolled-back", "upgrade to v9: <img src=y onerror=alert(3)>")
+    counted = by_model(recorded(st, 11))
     opened = st.doit("dashboard", "--no-browser")
     assert opened.returncode == 0, opened.output
     url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
@@ -162,10 +187,15 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in dom and "<script>alert(2)" not in dom
     assert "\x1b" not in dom and "alert(1)&gt;\\x1b[31m" in dom  # a terminal escape shows as text too
 
-    shot = tmp_path / "dashboard.png"
-    chromium(f"--screenshot={shot}", "--window-size=1280,1700", "--hide-scrollbars", url, tmp=tmp_path)
-    assert shot.stat().st_size > 10_000
-    print(f"dashboard screenshot: {shot}")
+    # every model its own colour, past the palette's eight too (item 25)
+    import re
+
+    legend = dom.split('id="chart-24h-requests"', 1)[1].split('id="chart-24h-tokens"', 1)[0]
+    colours = re.findall(r'class="sw" style="background: ([^;"]+);', legend)
+    assert len(colours) > 10 and len(set(colours)) == len(colours), colours
+    # the stack's events, newest first, as text (item 25)
+    table = dom.split('id="events"', 1)[1].split("</table>", 1)[0]
+    assert "upgrade to v9: &lt;img src=y onerror=alert(3)&gt;" in table and "rolled-back" in table
 
 
 def test_the_browser_is_opened_without_the_token_in_its_command_line(st, tmp_path):

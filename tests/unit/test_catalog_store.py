@@ -49,3 +49,17 @@ def test_the_models_table_says_what_to_do_before_anything_was_read(paths):
     text = table.table(stack, None, "`uv run doit login:codex`")
     assert "no model list read yet: start the stack (`uv run doit up`), then log in with `uv run doit login:codex`" in text
     assert "no account serves a model" in table.table(stack, catalog(), "`uv run doit login:codex`")
+
+
+def test_before_any_login_one_line_says_to_log_in(paths):
+    """Issue 31, item 25: no account yet: one line to log in, not a warning per profile's model."""
+    from tasks.catalog import table
+    from tasks.config.load import load_stack
+    from tasks.inspect import status
+
+    stack = load_stack(paths)
+    text = table.table(stack, catalog(), "`uv run doit login:codex`")
+    assert "warning:" not in text and text.count("log in") == 1, text
+    store.write(paths, catalog())
+    report = status._models(paths, stack)
+    assert report["unserved"] == [] and report["clients"] == []

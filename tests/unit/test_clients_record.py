@@ -95,3 +95,17 @@ def test_status_never_blocks_on_a_client_file_that_is_no_file(paths, tmp_path):
     os.mkfifo(fifo)
     record.remember(paths, "codex", record.current_settings(paths, stack, "codex"), files=[str(fifo)], created=[])
     assert status.collect(paths, stack)["models"]["clients"] == []  # unreadable: what was applied, which is served
+
+
+def test_up_names_the_clients_to_apply_again_and_an_unserved_slot(paths):
+    """Issue 31, item 25: after a port change `up` says which `integrate:<client> --apply` to run, and
+    warns about a client slot no account serves."""
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    apply_record(paths, stack)
+    stack["litellm"]["port"] = 4100
+    stack["clients"]["codex"]["model"] = "gpt-9"
+    said = record.after_up(paths, stack)
+    assert ("codex settings are stale (gateway address, model changed since applied): "
+            "run `uv run doit integrate:codex --apply`") in said
+    assert "warning: gpt-9 is not served now (named by codex model; `uv run doit models` lists what is)" in said

@@ -16,6 +16,7 @@ from tests.support import free_port
 
 KEY = "sk-gateway-key"
 UPSTREAM_KEY = "sk-cliproxy-key"
+TRICKLE = 250  # events of a `trickle*` stream, 20 ms apart: 5 s unless its reader goes
 DEADLINE = 30  # seconds: an awaited exchange that never completes fails the test instead of hanging it
 
 
@@ -31,6 +32,7 @@ class Router:
     def __init__(self, root: str):
         self.deployments = {
             "gpt-5": deployment("openai/gpt-5", root + "/v1"),
+            "trickle": deployment("openai/trickle", root + "/v1"),
             "fast": deployment("openai/gpt-5", root + "/v1"),  # an alias: LiteLLM answers with the client's name
             "claude-sonnet-4-5": deployment("anthropic/claude-sonnet-4-5", root),
             "double-fail-x": deployment("openai/double-fail-x", root + "/v1"),
@@ -67,6 +69,7 @@ class Upstream:
         self.seen: list[dict] = []
         self.gate = asyncio.Event()
         self.pause = 0.0
+        self.closed, self.finished = asyncio.Event(), asyncio.Event()  # a `trickle*` stream's end
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -101,6 +104,17 @@ class Upstream:
                 await resp.write(event)
             await resp.write_eof()
             return resp
+        if model.startswith("trickle"):  # TRICKLE events 20 ms apart, or until its connection closes
+            try:
+                for _ in range(TRICKLE):
+                    await asyncio.sleep(0.02)
+                    await resp.write(b"data: more\n\n")
+            except (ConnectionError, RuntimeError):
+                self.closed.set()
+                return resp
+            self.finished.set()
+            await resp.write_eof()
+            return resp
         if model.startswith("mute"):
             await asyncio.wait_for(self.gate.wait(), DEADLINE)  # silent until the test ends
             return resp
@@ -127,9 +141,10 @@ class Inner:
 
 
 async def call(app, path: str, body: dict, key: str | None = KEY, header: bytes = b"authorization", on_body=None,
-               extra_headers=(), ended: list | None = None):
+               extra_headers=(), ended: list | None = None, leave: asyncio.Event | None = None):
     """One request through the ASGI app in two body parts; (status, headers, body parts). `ended`
-    collects whether the body was ended (a final message without more_body)."""
+    collects whether the body was ended (a final message without more_body). As uvicorn does, the
+    receive after the body waits until the answer ended or the client left (`leave`)."""
     raw = json.dumps(body).encode()
     parts = [{"type": "http.request", "body": raw[:5], "more_body": True},
              {"type": "http.request", "body": raw[5:], "more_body": False}]
@@ -138,14 +153,21 @@ async def call(app, path: str, body: dict, key: str | None = KEY, header: bytes 
         headers.append((header, (f"Bearer {key}" if header == b"authorization" else key).encode()))
     scope = {"type": "http", "method": "POST", "path": path, "query_string": b"", "headers": headers}
     out = {"status": None, "headers": {}, "chunks": []}
+    complete, leave = asyncio.Event(), leave or asyncio.Event()
 
     async def receive():
-        return parts.pop(0) if parts else {"type": "http.disconnect"}
+        if parts:
+            return parts.pop(0)
+        await asyncio.wait([asyncio.ensure_future(complete.wait()), asyncio.ensure_future(leave.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        return {"type": "http.disconnect"}
 
     async def send(message):
         if message["type"] == "http.response.start":
             out["status"], out["headers"] = message["status"], dict(message["headers"])
         else:
+            if not message.get("more_body", False):
+                complete.set()
             if ended is not None and not message.get("more_body", False):
                 ended.append(True)
             if message.get("body"):
@@ -456,3 +478,20 @@ def test_without_an_upstream_the_app_is_litellms_own(monkeypatch):
     monkeypatch.setenv("FLOWGATE_LEAN_UPSTREAM", "http://127.0.0.1:8317/")
     wrapped = leanpath.wrap(sentinel)
     assert wrapped.app is sentinel and wrapped.root == "http://127.0.0.1:8317"
+
+
+def test_a_client_that_leaves_closes_the_upstream_stream(world):
+    """Issue 31, item 1: the lean path read the whole stream after its client had gone."""
+
+    async def test(lean, upstream, inner, router):
+        leave = asyncio.Event()
+        status, _, chunks = await call(lean, "/v1/chat/completions", {**CHAT, "model": "trickle", "stream": True},
+                                       on_body=lambda chunk: leave.set(), leave=leave)
+        assert status == 200 and chunks[0] == b"data: first\n\n"
+        await asyncio.wait([asyncio.ensure_future(upstream.closed.wait()),
+                            asyncio.ensure_future(upstream.finished.wait())], return_when=asyncio.FIRST_COMPLETED)
+        assert upstream.closed.is_set() and not upstream.finished.is_set()
+        assert len(b"".join(chunks)) < 100  # nothing more was read for the departed client
+        assert inner.got == []
+
+    world(test)

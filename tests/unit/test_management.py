@@ -127,3 +127,26 @@ def test_a_deeply_nested_answer_is_one_clear_error():
     from tasks.accounts import quota_parse
 
     assert quota_parse.codex("[" * 100_000 + "]" * 100_000, 0) is None
+
+
+def test_for_stack_proves_the_port_is_this_checkouts_before_any_call(start_double, paths):
+    """Issue 31, item 22: another checkout's CLIProxyAPI on the configured port is never called."""
+    import os
+
+    from tasks.config.load import load_stack
+    from tests.support import record_as_ours
+
+    d = start_double()
+    paths.local_config.write_text(f"cliproxy:\n  port: {d.port}\n")
+    stack = load_stack(paths)
+    secret = paths.secret("cliproxy_management_key")
+    secret.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret.write_text(MGMT_KEY + "\n")
+    os.chmod(secret, 0o600)
+    with pytest.raises(FlowgateError) as err:
+        Management.for_stack(paths, stack).request("PATCH", "auth-files/status", body={"name": "a", "disabled": True})
+    assert f"is not this checkout's ({paths.home}): it is pid {d.proc.pid} (" in err.value.message
+    assert str(d.tmp_path) in err.value.message and "nothing was sent" in err.value.message
+    assert "stop that process, or give this checkout another port" in err.value.hint
+    record_as_ours(paths, "cliproxy", d.proc.pid, d.port)  # the same double, now this home's
+    assert Management.for_stack(paths, stack).get("auth-files") == {"files": []}

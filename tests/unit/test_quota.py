@@ -13,6 +13,7 @@ from tasks.accounts.management import Management
 from tasks.accounts.quota_parse import claude, codex, upstream_message
 from tasks.base.paths import Paths
 from tests.conftest import ROOT
+from tests.support import record_as_ours
 from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS
 from tests.unit.test_cliproxy_double import MGMT_KEY, start_double, write_account  # noqa: F401  (fixture)
 
@@ -22,6 +23,7 @@ def _setup(start_double, tmp_path):
     paths = Paths(root=ROOT, home=tmp_path / "home")
     paths.router.mkdir(parents=True)
     os.symlink(d.auth_dir, paths.auths_dir)  # the binary's auth-dir is .router/auths, as under FlowGate
+    record_as_ours(paths, "cliproxy", d.proc.pid, d.port)  # as `doit up` would have recorded it
     return d, paths, Management("127.0.0.1", d.port, MGMT_KEY, timeout=5.0)
 
 

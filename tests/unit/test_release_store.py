@@ -54,3 +54,26 @@ def test_hostile_names_are_never_paths(rpaths):
         assert not valid_tag(tag)
         assert store.find(rpaths, REPO, tag) is None
     assert store.find(rpaths, "no-slash", V1) is None
+
+
+def test_a_kept_release_whose_release_json_was_edited_with_it_is_refused(gh, rpaths, tmp_path):
+    """Issue 31, item 19: the reference hash lives outside the release folders (.router/state)."""
+    import hashlib
+    import pytest
+    from tasks.base.errors import FlowgateError
+
+    publish(gh, tmp_path, V1)
+    publish(gh, tmp_path, V2)
+    release.fetch(rpaths, settings(gh, V1))
+    release.fetch(rpaths, settings(gh, V2))
+    where = store.entry_dir(rpaths, REPO, V1)
+    forged = b"#!/bin/sh\necho not the release\n"
+    (where / EXE).write_bytes(forged)
+    entry = json.loads((where / "release.json").read_text())
+    entry["binary_sha256"] = hashlib.sha256(forged).hexdigest()
+    (where / "release.json").write_text(json.dumps(entry))
+    with pytest.raises(FlowgateError) as err:
+        release.fetch(rpaths, settings(gh, V1))
+    assert "was changed after FlowGate kept it" in err.value.message and "doit fetch" in err.value.hint
+    assert (rpaths.bin_dir / EXE).read_bytes() == script(V2)  # the active binary untouched
+    assert (rpaths.state_dir / "kept-releases.json").stat().st_mode & 0o777 == 0o600

@@ -101,3 +101,15 @@ def test_the_version_is_kept_once_the_banner_scrolled_out_of_the_log(paths, plus
 def test_uptime_reads_like_a_person_would_say_it():
     assert [status._uptime(s) for s in (None, 5, 119, 120, 7199, 7200, 7260)] == ["-", "5s", "119s", "2m", "119m",
                                                                                 "2h00m", "2h01m"]
+
+
+def test_an_invalid_config_is_never_said_to_be_applied_by_up():
+    """Issue 31, item 25: with the config invalid, `up` would stop at it: the hint says to fix it."""
+    ready = [{"service": "litellm", "enabled": True, "ready": True}]
+    blocked = status.verdict({"ready": True, "services": ready, "pending": [
+        "config is invalid, `doit up` would stop at it: the config is invalid (1 problem) (`uv run doit check` lists the problems)"]})
+    assert "applies them" not in blocked.hint and "uv run doit check" in blocked.hint
+    assert blocked.message == "the config is invalid: `uv run doit up` would stop at it"
+    edited = status.verdict({"ready": True, "services": ready, "pending": ["apply the edited config"]})
+    assert "`uv run doit up` applies them" in edited.hint
+    assert status.verdict({"ready": True, "services": ready, "pending": []}) is None

@@ -100,7 +100,7 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path, zone):
         hours = [r for r in kept if start <= r["ts"] < start + 24 * 3600]
         assert sum(sum(m["requests"]) for m in series.values()) == len(hours)
         for model, entry in series.items():
-            mine = [r for r in hours if (r["model"] or "-") == model]
+            mine = [r for r in hours if (r["model"] or aggregate.NO_MODEL) == model]
             assert sum(entry["requests"]) == len(mine) and sum(entry["tokens"]) == sum(
                 (r["tokens_in"] or 0) + (r["tokens_out"] or 0) for r in mine), model
 
@@ -117,3 +117,21 @@ def test_sums_in_sqlite_equal_the_rows_summed_in_python(tmp_path, zone):
     latest = aggregate.failures(db, now - 7 * 86400, 10)
     db.close()
     assert [r["ts"] for r in latest] == sorted((r["ts"] for r in kept if reference.failed(r)), reverse=True)[:10]
+
+
+def test_requests_without_a_model_are_labelled_and_explained(tmp_path):
+    """Issue 31, item 25: model lists and `HEAD /` name no model: their row says so, under the table."""
+    from tasks.usage import aggregate
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    now = time.time()
+    db = store.connect(paths.usage_db)
+    store.insert(db, [{"ts": now - 5, "route": "/v1/models", "model": None, "status": 200, "latency_ms": 1.0},
+                      {"ts": now - 4, "route": "/", "model": "", "status": 200, "latency_ms": 1.0}])
+    db.close()
+    groups = report.query(paths, 3600, ["model"])["by"]["model"]
+    assert [g["model"] for g in groups] == [aggregate.NO_MODEL]
+    text = report.table(groups, "model")
+    assert text.splitlines()[1].startswith("(no model)  ")
+    assert text.splitlines()[-1] == "(no model): requests that name none, such as model lists and `HEAD /` probes"
+    assert reference.group(reference.load(paths, 3600), "model")[0]["model"] == aggregate.NO_MODEL

@@ -36,3 +36,20 @@ def test_usage_block_totals_models_and_latest_failures(tmp_path):
     assert got["24h"]["totals"]["requests"] == 2 and got["7d"]["totals"]["requests"] == 3
     assert [m["model"] for m in got["7d"]["models"]] == ["m", "old"]
     assert [(f["model"], f["status"], f["error"]) for f in got["failures"]] == [("m", 529, "<b>busy</b>")]
+
+
+def test_recent_stack_events_newest_first_without_the_noise(tmp_path):
+    """Issue 31, item 25: the dashboard shows upgrades, rollbacks and the like from .router/events.jsonl,
+    as text (the page escapes it), newest first; every `up`'s ready / start / stop lines stay out."""
+    from tasks.stack import events
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    events.record(paths, "upgrade", "cliproxy", "ok", "upgrade to v7.3.0", tag="v7.3.0")
+    for _ in range(3000):  # a long log: only its tail is read
+        events.record(paths, "ready", "litellm", "ok", "ready after 0.10 s")
+    events.record(paths, "upgrade", "cliproxy", "rolled-back", "upgrade to v7.4.0: <b>no</b>\x1b[31m", tag="v7.4.0")
+    events.record(paths, "start", "litellm", "ok", "")
+    got = data.stack_events(paths)
+    assert [(e["event"], e["result"]) for e in got] == [("upgrade", "rolled-back")]
+    assert got[0]["detail"] == "upgrade to v7.4.0: <b>no</b>\x1b[31m" and got[0]["service"] == "cliproxy"
+    assert len(got[0]["time"]) == 19  # local time, as the failures table shows it

@@ -46,11 +46,14 @@ meter{width:180px;height:14px;vertical-align:middle}.muted{color:#667085}.legend
 <section><h2>Per model</h2><div class="grid"><div><h3>last 24 h</h3><table id="models-24h"></table></div>
 <div><h3>last 7 d</h3><table id="models-7d"></table></div></div><p id="rates"></p></section>
 <section><h2>Latest failures</h2><table id="failures"></table></section>
+<section><h2>Stack events</h2><table id="events"></table></section>
 <script type="application/json" id="initial">{data}</script>
 <script nonce="{nonce}">
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#2f6fde","#e07b24","#2a9d5b","#c23b6b","#7b52c7","#8c6d1f","#1c9aa6","#d14b35"];
+// past the palette, hues a golden angle apart (two lightnesses): no two models share a colour
+function color(k) { return k < COLORS.length ? COLORS[k] : "hsl(" + Math.round((k * 137.508) % 360) + ",62%," + (k % 2 ? 38 : 56) + "%)"; }
 // control characters (a terminal's escapes) shown as \\x1b, like the terminal output does
 function clean(t) { return String(t).replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
                                              c => "\\x" + c.charCodeAt(0).toString(16).padStart(2, "0")); }
@@ -127,7 +130,7 @@ function chart(id, series, metric, title) {
       if (!v) return;
       const h = v / max * ph; y -= h;
       const r = svg("rect", {"x": (L + i * bw + 0.5).toFixed(1), "y": y.toFixed(1), "width": Math.max(1, bw - 1).toFixed(1),
-                             "height": h.toFixed(1), "fill": COLORS[k % COLORS.length]});
+                             "height": h.toFixed(1), "fill": color(k)});
       r.appendChild(svg("title")).textContent = clean(m) + " " + labels[i] + ": " + v + " " + metric;
       root.appendChild(r);
     });
@@ -138,7 +141,7 @@ function chart(id, series, metric, title) {
   }
   const legend = el("div", null, {"class": "legend"});
   models.forEach((m, k) => {
-    const item = el("span"); const sw = el("i", null, {"class": "sw"}); sw.style.background = COLORS[k % COLORS.length];
+    const item = el("span"); const sw = el("i", null, {"class": "sw"}); sw.style.background = color(k);
     item.append(sw, document.createTextNode(clean(m))); legend.appendChild(item);
   });
   fill(id, [el("div", title, {"class": "muted"}), root, legend]);
@@ -149,6 +152,7 @@ function models(id, groups) {
     const tr = row([g.model, g.requests, g.errors, (g.requests ? (100 * g.errors / g.requests).toFixed(1) : "0.0") + "%",
                     g.tokens_in, g.tokens_out, g.tokens_cached, num(g.p50_ms), num(g.p95_ms)]);
     tr.setAttribute("data-model", g.model);
+    if (g.model === "(no model)") tr.title = "requests that name no model: model lists, HEAD / probes";
     rows.push(tr);
   }
   fill(id, rows);
@@ -172,7 +176,14 @@ function usage(u) {
   if (!u.failures.length) rows.push(row(["none", "", "", "", ""]));
   fill("failures", rows);
 }
-function show(d) { services(d); quota(d.quota); usage(d.usage); }
+function events(list) {
+  const rows = [row(["time", "event", "service", "result", "detail"], true)];
+  for (const e of list || []) rows.push(row([e.time, e.event, e.service, e.result, e.detail]));
+  if (!(list || []).length) rows.push(row(["none yet (upgrades, rollbacks, crashes show here)", "", "", "", ""]));
+  rows.forEach((tr, i) => { if (i) tr.lastChild.className = "err"; });
+  fill("events", rows);
+}
+function show(d) { services(d); quota(d.quota); usage(d.usage); events(d.events); }
 show(JSON.parse(document.getElementById("initial").textContent));
 setInterval(() => {
   fetch("/flowgate/dashboard/data" + location.search, {cache: "no-store"})

@@ -81,7 +81,8 @@ def unavailable(why: str) -> dict:
     import time
 
     return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), "ready": False, "profile": None, "pending": [],
-            "services": [], "accounts": [], "quota": {"accounts": [], "error": why}, "usage": {"error": why}}
+            "services": [], "accounts": [], "quota": {"accounts": [], "error": why}, "usage": {"error": why},
+            "events": []}
 
 
 def with_dashboard(app, paths: Paths | None = None, gathered=gather):

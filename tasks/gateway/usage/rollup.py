@@ -23,7 +23,8 @@ assert "'" not in CUT_OFF + UNPARSED  # written into the SQL below as literals
 # carried an error event; a row whose bodies could not be read (UNPARSED) is not the request's failure
 FAILED = (f"(status IS NULL OR status = 0 OR status >= 400 OR (error IS NOT NULL AND error <> '' AND "
           f"(error = '{CUT_OFF}' OR substr(error, 1, {len(UNPARSED)}) <> '{UNPARSED}')))")
-MODEL = "COALESCE(NULLIF(model, ''), '-')"
+NO_MODEL = "(no model)"  # the group of requests that name no model (model lists, `HEAD /` probes)
+MODEL = f"COALESCE(NULLIF(model, ''), '{NO_MODEL}')"
 ACCOUNT = "COALESCE(NULLIF(account, ''), 'unknown')"
 # three significant digits (0.1 ms below 100 ms): at most ~4,500 distinct values a group, 1 % at most off
 LATENCY = ("CASE WHEN latency_ms IS NULL THEN NULL WHEN latency_ms < 100 THEN round(latency_ms, 1) "
@@ -33,7 +34,7 @@ HOUR = "CAST(ts / 3600 AS INTEGER)"  # ts is epoch seconds, never negative
 TABLE = """
 CREATE TABLE IF NOT EXISTS hourly (
     hour INTEGER NOT NULL,        -- the UTC hour: ts / 3600
-    model TEXT NOT NULL,          -- as MODEL above ('-': no model, e.g. a model list)
+    model TEXT NOT NULL,          -- as MODEL above (NO_MODEL: e.g. a model list)
     account TEXT NOT NULL,        -- as ACCOUNT above
     requests INTEGER NOT NULL, errors INTEGER NOT NULL,
     tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_cached INTEGER NOT NULL,

@@ -27,6 +27,9 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
 
     `fresh`: the services started in this run (they get a `ready` event); None means all.
     """
+    from datetime import datetime, timezone
+
+    began = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # events' own clock and format
     checks, timeout = [], 0.0
     several = replicas.several(stack)
     for service in _instances(stack, services):
@@ -58,6 +61,9 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
     if failed:
         res = failed[0]
         log = paths.log(res.name)
+        if res.exited and _stopped_by_down(paths, res.name, began):
+            raise FlowgateError(f"{res.name} was stopped by a concurrent `doit down` while this command waited "
+                                "for it to be ready", "nothing to fix: run `uv run doit up` again to start the stack")
         if res.exited:
             state = process.status(process.read_record(paths.record(res.name)))
             code = f" with exit code {state.exit_code}" if state.exit_code is not None else ""
@@ -71,6 +77,14 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
         raise FlowgateError(message, f"see {log} (last lines above), fix the cause and run `uv run doit up` again",
                             details=others + [f"last lines of {log}:"] + tail)
     return results
+
+
+def _stopped_by_down(paths: Paths, name: str, since: str) -> bool:
+    """`doit down` stopped `name` after `since` (and its record is gone): not a crash to debug."""
+    if paths.record(name).exists():
+        return False
+    return any(e.get("event") == "stop" and e.get("service") == name and e.get("detail") == "down"
+               and str(e.get("ts") or "") >= since for e in events.tail(paths))
 
 
 def is_ready(paths: Paths, stack: dict, service: str, timeout: float = 1.0) -> bool:

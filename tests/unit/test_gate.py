@@ -1,0 +1,105 @@
+"""tasks.stack.gate: the key rule held to LiteLLM's own reading, the 401 before any body, refused bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from tasks.stack import gate
+
+KEY = "sk-gateway-key"
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM is imported here: no remote price map
+
+
+@pytest.mark.parametrize("value", ["Bearer k", "bearer k", "BEARER k", "Basic k", "Token k", "Bearer  k", "k", "",
+                                   "Bearer k Bearer j", "basic k"])
+def test_the_authorization_header_is_read_as_litellm_reads_it(value):
+    from litellm.proxy.auth.user_api_key_auth import get_bearer_token
+
+    assert gate._litellm_token(value) == get_bearer_token(value)
+
+
+@pytest.mark.parametrize("headers,keys", [
+    ({"authorization": "Bearer k"}, ("k",)), ({"authorization": "BEARER k"}, ("",)),
+    ({"authorization": "Basic junk", "x-api-key": "k"}, ("junk",)), ({"authorization": "Token k", "x-api-key": "k"}, ("",)),
+    ({"authorization": "Bearer other", "x-api-key": "k"}, ("other", "k")), ({"x-api-key": " k "}, ("k",)),
+    ({"x-litellm-api-key": "Bearer k", "authorization": "Bearer other"}, ("k",)), ({"api-key": "k"}, ("k",)),
+    ({}, ()), ({"authorization": "", "x-api-key": "k"}, ("k",)),
+])
+def test_one_rule_for_the_keys_a_request_offers(headers, keys):
+    assert gate.sent_keys(headers.get) == keys
+
+
+def run(app, path: str, headers: list, body: bytes = b"{}"):
+    """(status, headers, body, how many times the app's receive was called)."""
+    out = {"status": None, "body": b"", "received": 0}
+
+    async def receive():
+        out["received"] += 1
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            out["status"], out["headers"] = message["status"], dict(message["headers"])
+        else:
+            out["body"] += message.get("body", b"")
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    asyncio.run(app(scope, receive, send))
+    return out
+
+
+async def inner(scope, receive, send):
+    message = await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": message["body"]})
+
+
+def door(rule=lambda path, data: None):
+    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule)
+
+
+@pytest.mark.parametrize("path,shape", [("/v1/messages", "anthropic"), ("/v1/chat/completions", "openai"),
+                                        ("/v1/responses", "openai")])
+def test_no_key_is_refused_from_the_headers_without_reading_the_body(path, shape):
+    out = run(door(), path, [(b"authorization", b"BEARER " + KEY.encode())])
+    assert out["status"] == 401 and out["received"] == 0
+    assert out["headers"][b"connection"] == b"close"
+    data = json.loads(out["body"])
+    if shape == "anthropic":
+        assert data["type"] == "error" and data["error"]["type"] == "authentication_error"
+    else:
+        assert data["error"]["type"] == "authentication_error" and data["error"]["code"] == "401"
+    assert "no gateway key" in out["body"].decode()  # LiteLLM reads no key from `BEARER`
+
+
+@pytest.mark.parametrize("raw,key", [(b'{"model":"a","messages":[],"model":"b"}', "model"),
+                                     (b'{"model":"a","mod\\u0065l":"b"}', "model"),
+                                     (b'{"model":"a","x":{"k":1,"k":2}}', None),
+                                     (b'{"model":"a","stream":true}', None), (b"[1,1]", None), (b"not json", None)])
+def test_a_repeated_top_level_key_is_found(raw, key):
+    assert gate.repeated_key(raw) == key
+
+
+def test_refused_bodies_get_400_in_the_protocol_shape_and_others_pass_as_they_came():
+    headers = [(b"x-api-key", KEY.encode())]
+    dup = run(door(), "/v1/messages", headers, b'{"model":"a","model":"b"}')
+    assert dup["status"] == 400 and json.loads(dup["body"])["error"]["type"] == "invalid_request_error"
+    refused = run(door(lambda path, data: "Rejected Request: api_base is not allowed" if "api_base" in data else None),
+                  "/v1/chat/completions", headers, b'{"model":"a","api_base":"http://x"}')
+    assert refused["status"] == 400 and "api_base" in json.loads(refused["body"])["error"]["message"]
+    fine = run(door(), "/v1/chat/completions", headers, b'{"model":"a"}')
+    assert fine["status"] == 200 and fine["body"] == b'{"model":"a"}'
+
+
+@pytest.mark.parametrize("raw", [b'{"model":"a","model":"b"}', b'{"model": "a", "model": "b"}',
+                                 b'{"n":123456789012345678901234567890,"model":"a","model":"b"}',
+                                 b'{"model":"a","x":{"k":1},"model":"b"}'])
+def test_repeated_keys_are_found_whatever_the_form(raw):
+    """Compact bodies pass on a cheap comparison with orjson's own form; any other is checked exactly
+    (one orjson cannot read, too)."""
+    out = run(door(), "/v1/chat/completions", [(b"authorization", b"Bearer " + KEY.encode())], raw)
+    assert out["status"] == 400 and "'model' more than once" in out["body"].decode()
