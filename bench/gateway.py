@@ -18,7 +18,7 @@ a plain request's as the same client sees both), failed requests; then the RSS o
 process before and after BENCH_RSS_REQUESTS (default 50,000) requests at 8 connections (only on
 FlowGate's path: at bare LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
 
-Then, in process, what the gate (tasks.stack.gate: the key from the headers, the repeated-key and
+Then, in process, what the gate (tasks.gateway.gate: the key from the headers, the repeated-key and
 refused-key checks, issue 31) and the lean path's watch for a departed client cost per request in
 front of a trivial app, for a one-line body and an ~80 KB Codex-like one, compact (as Codex, Claude
 Code and the OpenAI SDKs send) and spaced (Python's json.dumps). `BENCH_ONLY=gate` runs only that.
@@ -270,7 +270,8 @@ def gate_cost() -> None:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from tasks.stack import gate, leanpath
+    from tasks.gateway import gate
+    from tasks.gateway import leanpath
 
     turns = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "héllo wörld " * 25}]}
              for _ in range(200)]

@@ -1,33 +1,7 @@
 """FlowGate's gateway-key check for LiteLLM (`general_settings.custom_auth`), copied into .router/litellm/.
 
-Rendered by FlowGate; do not edit. LiteLLM 1.108.14 without a database answers a wrong key with
-400 "No connected db." and a missing one with 500 (its auth error path imports prisma, which is not
-installed, and logs an 11 KB traceback per request). This hook accepts exactly the master key, read
-from the headers by the rule every path of the gateway applies (tasks.stack.gate.sent_keys:
-LiteLLM's own reading, e.g. `Authorization: Bearer <key>` or `x-api-key: <key>`, and `x-api-key`
-beside a bearer: Claude Code with an `ANTHROPIC_AUTH_TOKEN` exported in the shell sends that token
-as the bearer and the key helper's key as `x-api-key`, and retries a 401 for a minute), and refuses
-anything else with a 401 that names where the key lives: LiteLLM logs a 401 as one short entry, no
-traceback. It runs in FlowGate's launcher (tasks.stack.litellm_server), where `tasks` is importable.
+Rendered by FlowGate; do not edit. The check is tasks.gateway.key_hook: LiteLLM runs in FlowGate's
+gateway process (`python -m tasks.gateway`), where `tasks` is importable.
 """
 
-from litellm.proxy._types import LiteLLMRoutes, LitellmUserRoles, ProxyErrorTypes, ProxyException, UserAPIKeyAuth
-
-from tasks.stack.gate import accepted, refusal, sent_keys
-
-MASTER_KEY_ALIAS = "litellm_proxy_master_key"  # what LiteLLM itself records instead of the raw key
-
-
-async def user_api_key_auth(request, api_key: str) -> UserAPIKeyAuth:
-    from litellm.proxy import proxy_server
-
-    if request.url.path in LiteLLMRoutes.public_routes.value:  # as LiteLLM's own check does
-        return UserAPIKeyAuth(user_role=LitellmUserRoles.INTERNAL_USER_VIEW_ONLY)
-    headers = getattr(request, "headers", None) or {}
-    keys = sent_keys(headers.get)
-    # LiteLLM's own reading (api_key) too: it also knows a configured key header and Google's `?key=`
-    if accepted((*keys, (api_key or "").strip()), proxy_server.master_key):
-        return UserAPIKeyAuth(api_key=MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
-                              user_id=proxy_server.litellm_proxy_admin_name)
-    raise ProxyException(message=refusal(any(keys) or bool(api_key)), type=ProxyErrorTypes.auth_error,
-                         param="api_key", code=401)
+from tasks.gateway.key_hook import user_api_key_auth  # noqa: F401  (what custom_auth names)

@@ -54,7 +54,7 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
         from ..config.view import cliproxy
         from ..services.common import connect_host
 
-        from ..stack.owner import require_own
+        from ..stack.launch.owner import require_own
 
         cp = cliproxy(stack)
         require_own(paths, stack)  # another checkout's CLIProxyAPI on this port must never get our calls

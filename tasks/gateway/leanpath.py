@@ -27,7 +27,7 @@ replicas). What it keeps as LiteLLM's path does:
   which LiteLLM forwards as they are.
 Anything else goes to LiteLLM's normal path with the body replayed: a route or body key the lean
 path does not forward as it is, no deployment or one over its rpm limit (a missing or wrong gateway
-key never gets here: tasks.stack.gate answers it; without the gate, LiteLLM's path and its hook do).
+key never gets here: tasks.gateway.gate answers it; without the gate, LiteLLM's path and its hook do).
 A client that leaves cancels the exchange, which closes the upstream connection. An upstream 4xx it does not retry reaches the
 client as the upstream sent it. A stream the upstream cuts off after its first byte is left
 incomplete (no end of body: the recorder writes it as an error).

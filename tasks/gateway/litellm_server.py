@@ -121,7 +121,7 @@ def _tagged(app):
 
 def server_config(app, grace: float, environ=os.environ):
     """uvicorn's settings for the gateway: its HTTP protocol with FlowGate's connection limits
-    (tasks.stack.connlimits: deadlines for a request's head and on a body's silence, a connection cap)."""
+    (tasks.gateway.connlimits: deadlines for a request's head and on a body's silence, a connection cap)."""
     import uvicorn
 
     # No access line per request unless asked for (litellm.env): writing it through LiteLLM's
@@ -153,7 +153,7 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     app = import_from_string("litellm.proxy.proxy_server:app")  # what uvicorn.Config would import, now
     # Innermost the lean path: it forwards what needs none of LiteLLM's per-request work, the rest
     # reaches LiteLLM. In front of both the gate (the key from the headers before any body is read,
-    # bodies no path may take: tasks.stack.gate). Around it the gateway's model list and its answer
+    # bodies no path may take: tasks.gateway.gate). Around it the gateway's model list and its answer
     # for an unserved id (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
     # either answered, and the dashboard (tasks.web).
     app = with_dashboard(record_usage(with_served_models(gate.wrap(leanpath.wrap(app)))))

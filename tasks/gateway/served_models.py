@@ -17,7 +17,7 @@ import json
 import re
 import time
 
-from ..stack.gate import MODEL_ROUTES
+from .gate import MODEL_ROUTES
 from . import codex_list
 
 MARK = "flowgate-catalog"  # model_info.flowgate of the catalog's pattern routes (tasks.catalog.routes): how they are told apart

@@ -242,7 +242,7 @@ def test_the_key_in_either_header_is_enough(st):
 
 
 
-KEY_FORMATS = [  # (headers, status on every path): LiteLLM's reading of the key (tasks.stack.gate.sent_keys)
+KEY_FORMATS = [  # (headers, status on every path): LiteLLM's reading of the key (tasks.gateway.gate.sent_keys)
     ({"Authorization": "BEARER {key}"}, 401), ({"Authorization": "Basic junk", "x-api-key": "{key}"}, 401),
     ({"Authorization": "Token {key}", "x-api-key": "{key}"}, 401), ({"Authorization": "bearer {key}"}, 200),
     ({"Authorization": "Basic {key}"}, 200), ({"x-litellm-api-key": "{key}"}, 200), ({"api-key": "{key}"}, 200),

@@ -1,4 +1,4 @@
-"""tasks.stack.connlimits through the gateway's own uvicorn settings (litellm_server.server_config), on a
+"""tasks.gateway.connlimits through the gateway's own uvicorn settings (litellm_server.server_config), on a
 real socket: connections that send nothing or too slowly are closed, and a keyed request is still
 answered however many came first (issue 31, item 7)."""
 
@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from tasks.stack import connlimits, litellm_server
+from tasks.gateway import connlimits
+from tasks.gateway import litellm_server
 from tests.support import free_port, wait_for
 
 DEADLINE = 30  # seconds: a socket read that never ends fails the test instead of hanging it

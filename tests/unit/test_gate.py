@@ -1,4 +1,4 @@
-"""tasks.stack.gate: the key rule held to LiteLLM's own reading, the 401 before any body, refused bodies."""
+"""tasks.gateway.gate: the key rule held to LiteLLM's own reading, the 401 before any body, refused bodies."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tasks.stack import gate
+from tasks.gateway import gate
 
 KEY = "sk-gateway-key"
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM is imported here: no remote price map

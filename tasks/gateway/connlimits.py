@@ -13,7 +13,7 @@ a request's head and for its body. Here, as uvicorn's own HTTP protocol with thr
   client and the files the process holds: a connection beyond it closes the oldest connection still
   waiting for a request's head (idle ones included), or, when every connection is busy with a request,
   is closed itself. A keyed request therefore finds a file however many idle or slow connections came first.
-The gate (tasks.stack.gate) answers a request without the key before reading its body and closes its
+The gate (tasks.gateway.gate) answers a request without the key before reading its body and closes its
 connection, so an unauthenticated body holds nothing. Each limit can be set by an environment variable
 (`litellm.env`): ENV below.
 """
