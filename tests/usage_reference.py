@@ -1,5 +1,5 @@
 """The row-by-row sums `doit usage` used before it summed inside SQLite (tasks.usage.aggregate):
-kept as the reference the SQL is held to (tests/unit/test_usage_report.py) and as bench/usage.py's
+kept as the reference the SQL is held to (tests/unit/usage/test_report.py) and as bench/usage.py's
 "before" figures. Not used by FlowGate itself."""
 
 from __future__ import annotations

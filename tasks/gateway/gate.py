@@ -38,7 +38,7 @@ _PREFIXES = ("Bearer ", "Basic ", "bearer ")  # what LiteLLM strips (get_bearer_
 
 def _litellm_token(value: str) -> str:
     """LiteLLM's get_bearer_token, without its AWS SigV4 form (no FlowGate client sends it): the
-    value after a known prefix (case as written), else nothing. tests/unit/test_gate.py holds it to LiteLLM's."""
+    value after a known prefix (case as written), else nothing. tests/unit/gateway/test_gate.py holds it to LiteLLM's."""
     for prefix in _PREFIXES:
         if value.startswith(prefix):
             return value.replace(prefix, "")

@@ -11,7 +11,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, base_env
-from tests.unit.test_cliproxy_double import start_double  # noqa: F401  (fixture)
+from tests.unit.doubles.test_cliproxy_double import start_double  # noqa: F401  (fixture)
 
 
 def no_traceback(result):
@@ -128,7 +128,7 @@ def test_commands_never_reach_another_checkouts_cliproxy(home, start_double):  #
     """Issue 31, item 22: another checkout's CLIProxyAPI on this checkout's port (even with the same
     management key) gets no management call: one line naming it, exit 1."""
     from tests.conftest import run_doit
-    from tests.unit.test_cliproxy_double import MGMT_KEY, write_account
+    from tests.unit.doubles.test_cliproxy_double import MGMT_KEY, write_account
 
     other = start_double()
     write_account(other.auth_dir, "codex-a@example.com.json", {"type": "codex", "email": "a@example.com",

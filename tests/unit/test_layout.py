@@ -112,3 +112,13 @@ def test_every_relative_import_names_a_module_that_exists():
                 parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 target = ".".join(parts + ([node.module] if node.module else []))
                 assert target in known, f"{name}:{node.lineno}: no module {target}"
+
+
+def test_unit_tests_mirror_the_packages():
+    """tests/unit/<package>/test_<module>.py: each folder is a package of tasks/ (doubles: the
+    test doubles' own checks), and no test module is loose beside this one."""
+    unit = ROOT / "tests" / "unit"
+    folders = [d.relative_to(unit) for d in unit.rglob("*")
+               if d.is_dir() and (d / "__init__.py").exists() and d.name != "doubles"]
+    assert folders and [f for f in folders if not (TASKS / f / "__init__.py").exists()] == []
+    assert [p.name for p in unit.glob("test_*.py")] == ["test_layout.py"]
