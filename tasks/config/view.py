@@ -56,3 +56,17 @@ def redis(stack: dict) -> Redis:
 def of(stack: dict, service: str):
     """The settings of `service` (litellm, cliproxy or redis) by its name."""
     return {"litellm": litellm, "cliproxy": cliproxy, "redis": redis}[service](stack)
+
+
+def address(stack: dict | None, service: str) -> tuple | None:
+    """(host, port) the config gives `service`, for finding a process whose record was lost; None
+    for a replica instance (`litellm#2` shares the address: only its record knows its process) or
+    without a config. Read with .get: `down` may read a stack.json an older FlowGate wrote, and must
+    stop regardless."""
+    cfg = (stack or {}).get(service) or {}
+    return (cfg.get("host"), cfg.get("port")) if cfg.get("host") and cfg.get("port") else None
+
+
+def configured_env(stack: dict, service: str) -> dict:
+    """The `env` the config sets for a service (LiteLLM's: the others have none)."""
+    return dict(litellm(stack).env or {}) if service == "litellm" else {}

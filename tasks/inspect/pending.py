@@ -109,6 +109,9 @@ def _binary_pending(paths: Paths, stack: dict) -> str | None:
 
 def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, answered: bool | None) -> str | None:
     from ..services.common import restart_reasons
+    from ..config.names import service_of
+    from ..config.view import litellm, of
+    from ..stack.swaps import replicas
     from ..stack.watch import health
     from ..stack import process
     from ..stack.launch.launches import launch_for
@@ -127,7 +130,8 @@ def _service_pending(paths: Paths, stack: dict, service: str, rerender: bool, an
         return f"restart {service}: {why}"
     if service == CLIPROXY and record.meta.get("rendered_sha") != launch.meta["rendered_sha"]:
         return "hot-reload cliproxy: config changed"
-    hung = health.hung_reason(stack, service, record, answered=answered, paths=paths)
+    hung = health.hung_reason(of(stack, service_of(service)), service, record, answered=answered, paths=paths,
+                              shared=replicas.several(litellm(stack)))
     return f"restart {service}: {hung}" if hung else None
 
 

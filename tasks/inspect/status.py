@@ -18,10 +18,11 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
 
     from ..stack.watch import health, recover
 
-    from ..stack.swaps.replicas import probe_address, probe_target
+    from ..config.view import address, litellm, of
+    from ..stack.swaps.replicas import probe_address, probe_target, several
 
     enabled = not stack or service_of(service) in enabled_services(stack)
-    record = recover.record_or_orphan(paths, stack, service)  # in memory only: status changes nothing
+    record = recover.record_or_orphan(paths, address(stack, service), service)  # in memory only: status changes nothing
     state = process.status(record)
     cfg = (stack or {}).get(service_of(service), {})
     host = (record.meta.get("host") if record else None) or cfg.get("host", "127.0.0.1")
@@ -47,11 +48,13 @@ def service_status(paths: Paths, stack: dict | None, service: str) -> dict:
         if service_of(service) == LITELLM:  # each instance's own port, beside the shared address
             own = probe_target(record)
             entry["probe_port"] = own[1] if own else None
-        where = probe_address(stack, record, host, port)  # a replica answers on its private port
+        shared = bool(stack) and several(litellm(stack))
+        where = probe_address(shared, record, host, port)  # a replica answers on its private port
         entry["ready"] = where is not None and probe.service_ok(service_of(service), *where,
                                                                 probe_path(service_of(service), record.meta), record.meta)
         if not entry["ready"]:
-            hung = health.hung_reason(stack, service, record, answered=False, paths=paths) if stack else None
+            hung = (health.hung_reason(of(stack, service_of(service)), service, record, shared=shared, answered=False,
+                                       paths=paths) if stack else None)
             entry["state"], entry["problem"] = ("unhealthy", hung) if hung else (
                 "restarting" if entry["restart"] else "starting", None)
         else:

@@ -24,9 +24,9 @@ def data_dir(paths: Paths) -> Path:
     return paths.router / "redis"
 
 
-def binary(paths: Paths, stack: dict) -> Path:
-    """redis.binary, or redis-server on the PATH; FlowgateError saying how to get one."""
-    configured = redis(stack).binary
+def binary(paths: Paths, rd) -> Path:
+    """redis.binary (`rd`: config.view.redis), or redis-server on the PATH; FlowgateError saying how to get one."""
+    configured = rd.binary
     if configured:
         path = paths.user_path(configured)
         if not path.is_file():
@@ -40,10 +40,10 @@ def binary(paths: Paths, stack: dict) -> Path:
     return Path(found)
 
 
-def config_text(paths: Paths, stack: dict, password: str) -> str:
+def config_text(paths: Paths, port: int, password: str) -> str:
     """redis.conf for the managed server: loopback only, password required, data in its own dir."""
     return "\n".join([
-        f"bind {REDIS_HOST}", f"port {redis_port(stack)}", "protected-mode yes", f'requirepass "{password}"',
+        f"bind {REDIS_HOST}", f"port {int(port)}", "protected-mode yes", f'requirepass "{password}"',
         f'dir "{data_dir(paths)}"', 'dbfilename "dump.rdb"', "appendonly no", "daemonize no",
         'logfile ""',  # stdout: the supervisor's log file (`doit logs redis`)
     ]) + "\n"
@@ -59,28 +59,29 @@ def password(paths: Paths) -> str:
     return read(paths, REDIS_PASSWORD)
 
 
-def write_conf(paths: Paths, stack: dict) -> None:
+def write_conf(paths: Paths, rd) -> None:
     """The config the server starts with (0600: it holds the password), in its private data dir."""
     from ..base.fsutil import PRIVATE_DIR_MODE, atomic_write, ensure_dir
 
     ensure_dir(data_dir(paths), PRIVATE_DIR_MODE)
-    atomic_write(conf_path(paths), config_text(paths, stack, password(paths)).encode(), mode=0o600)
+    atomic_write(conf_path(paths), config_text(paths, rd.port, password(paths)).encode(), mode=0o600)
 
 
-def redis_launch(paths: Paths, stack: dict, environ=None):
-    """How to run the managed Redis under FlowGate's launcher, which probes it with PING (AUTH first)."""
+def redis_launch(paths: Paths, rd, environ=None):
+    """How to run the managed Redis (`rd`: config.view.redis) under FlowGate's launcher, which probes
+    it with PING (AUTH first)."""
     import os
 
     from ..config.names import REDIS
     from .secrets import REDIS_PASSWORD
     from .common import Launch, sha, launcher_argv, launcher_env
 
-    path = binary(paths, stack)
-    port = redis_port(stack)
+    path = binary(paths, rd)
+    port = int(rd.port)
     argv = launcher_argv(paths, REDIS, f"redis://{REDIS_HOST}:{port}") + [str(path), str(conf_path(paths))]
     stat = path.stat()
     parts = {"binary": f"{path}:{stat.st_size}:{int(stat.st_mtime)}", "host": REDIS_HOST, "port": port, "argv": argv,
-             "config": sha(config_text(paths, stack, password(paths)))}  # a new password needs a restart
+             "config": sha(config_text(paths, port, password(paths)))}  # a new password needs a restart
     env = launcher_env(os.environ if environ is None else environ)
     return Launch(REDIS, argv, env, paths.router, REDIS_HOST, port, parts,  # its data dir: in the conf
                   meta={"launcher": True, "password_file": str(paths.secret(REDIS_PASSWORD))})

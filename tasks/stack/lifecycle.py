@@ -11,7 +11,7 @@ from ..base.errors import FlowgateError
 from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, write_in_place
 from ..base.paths import Paths
 from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
-from ..config.view import litellm, of
+from ..config.view import address, configured_env, litellm, of, redis
 from ..services.common import file_sha, restart_reasons
 from . import events, process
 from .watch import health, recover
@@ -28,7 +28,7 @@ def is_current(paths: Paths, stack: dict, service: str) -> bool:
         if paths.record(CLIPROXY_BRIDGE).exists():  # a CLIProxyAPI switch to finish (ensure_running retires it)
             return False
         names = litellm_instances(stack)
-        return all(_is_current(paths, stack, name) for name in names) and not replicas.extras(paths, stack)
+        return all(_is_current(paths, stack, name) for name in names) and not replicas.extras(paths, names)
     return _is_current(paths, stack, service)
 
 
@@ -47,7 +47,7 @@ def _is_current(paths: Paths, stack: dict, service: str) -> bool:
     if service == CLIPROXY and (record.meta.get("rendered_sha") != launch.meta["rendered_sha"]
                                 or _config_replaced(paths, record)):
         return False
-    return health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) is None
+    return _hung(paths, stack, service, record) is None
 
 
 def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
@@ -60,7 +60,7 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
     names = litellm_instances(stack)
     if len(names) > 1:
         _require_sharing(stack)
-    for name in replicas.extras(paths, stack):
+    for name in replicas.extras(paths, names):
         stop_service(paths, stack, name, f"litellm.replicas is {len(names)}")
         from .launch.launcher_files import sweep
 
@@ -71,6 +71,12 @@ def ensure_running(paths: Paths, stack: dict, service: str) -> Outcome:
 
         bluegreen.retire_bridge(paths, stack)
     return outcome
+
+
+def _hung(paths: Paths, stack: dict, service: str, record) -> str | None:
+    """health.hung_reason with the settings it reads, at the probe timeout a restart decision uses."""
+    return health.hung_reason(of(stack, service_of(service)), service, record, shared=replicas.several(litellm(stack)),
+                              timeout=health.RESTART_PROBE_TIMEOUT, paths=paths)
 
 
 def _require_sharing(stack: dict) -> None:
@@ -94,7 +100,8 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     """ensure_running for one service or LiteLLM instance."""
     svc = service_of(service)
     record_path = paths.record(service)
-    record = recover.record_or_orphan(paths, stack, service, save=True)  # hardening: an unreadable record
+    # hardening: an unreadable record
+    record = recover.record_or_orphan(paths, address(stack, service), service, save=True)
     if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
         if record is not None:
             result = process.stop(record_path, timeout=of(stack, service).stop_timeout)
@@ -105,7 +112,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     why = ""
     alive = record is not None and process.is_alive(record)
     # --- hardening: a hung process is restarted; nothing is stopped before the new launch is checked
-    hung = health.hung_reason(stack, service, record, timeout=health.RESTART_PROBE_TIMEOUT, paths=paths) if alive else None
+    hung = _hung(paths, stack, service, record) if alive else None
     if alive and not hung and service == CLIPROXY:
         hung = _config_replaced(paths, record)
     if alive and record.inputs_hash == launch.inputs_hash and not hung:
@@ -116,7 +123,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
             events.record(paths, "reload", service, "ok", "config changed: delivered for hot reload")
             return Outcome(service, "reloaded", record.pid, "config changed, hot reload")
         return Outcome(service, "unchanged", record.pid)
-    require_launchable(paths, stack, launch)
+    require_launchable(paths, launch, configured_env(stack, service_of(service)))
     # --- end hardening
     if alive:
         if hung or record.meta.get("recovered"):
@@ -147,7 +154,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     if service == REDIS:
         from ..services.redis import write_conf
 
-        write_conf(paths, stack)
+        write_conf(paths, redis(stack))
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
     if service == CLIPROXY:
         meta["config_inode"] = _inode(paths.cliproxy_config)
@@ -161,7 +168,7 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
 def restart_service(paths: Paths, stack: dict, service: str, reason: str = "restart requested") -> Outcome:
     """Replace a running service, but only once the new launch is known to be startable: LiteLLM
     by a swap where it can (no downtime; replicas one at a time), otherwise stop and start again."""
-    if service == LITELLM and (replicas.several(stack) or replicas.extras(paths, stack)):
+    if service == LITELLM and (replicas.several(litellm(stack)) or replicas.extras(paths, litellm_instances(stack))):
         outcome = ensure_running(paths, stack, LITELLM)  # stops the extras, starts missing ones
         return _combined([_restart_one(paths, stack, o.service, reason) if o.action == "unchanged" else o
                           for o in (outcome.instances or [outcome])])
@@ -214,9 +221,9 @@ def settle_cliproxy(paths: Paths, stack: dict, out=print) -> Outcome:
 
 def _restart_one(paths: Paths, stack: dict, service: str, reason: str) -> Outcome:
     launch = launch_for(paths, stack, service)
-    require_launchable(paths, stack, launch)
+    require_launchable(paths, launch, configured_env(stack, service_of(service)))
     fallback = ""
-    old = recover.record_or_orphan(paths, stack, service, save=True)
+    old = recover.record_or_orphan(paths, address(stack, service), service, save=True)
     if service_of(service) in (LITELLM, CLIPROXY) and old is not None and process.is_alive(old):
         blocked = ("its run record was unreadable" if old.meta.get("recovered")
                    else _no_gap_blocker(paths, stack, service, old, launch))
@@ -279,7 +286,7 @@ def stop_service(paths: Paths, stack: dict | None, service: str, reason: str = "
     # `down` reads stack.json as the last `config` wrote it: after an upgrade of FlowGate it may lack
     # a key this version knows, and stopping must never depend on that.
     timeout = float(((stack or {}).get(service_of(service)) or {}).get("stop_timeout", 10.0))
-    recover.record_or_orphan(paths, stack, service, save=True)  # an unreadable record must not orphan it
+    recover.record_or_orphan(paths, address(stack, service), service, save=True)  # a lost record must not orphan it
     result = process.stop(paths.record(service), timeout=timeout)
     if result.outcome != "not-running":
         events.record(paths, "stop", service, result.outcome, reason, seconds=round(result.seconds, 3))

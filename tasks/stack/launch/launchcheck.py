@@ -34,9 +34,10 @@ def problems(launch: Launch, configured_env: dict) -> list[str]:
     return found
 
 
-def require_launchable(paths: Paths, stack: dict, launch: Launch) -> None:
-    """FlowgateError naming every reason `launch` would fail; call before stopping anything."""
-    found = problems(launch, (stack.get(launch.service) or {}).get("env") or {})
+def require_launchable(paths: Paths, launch: Launch, configured_env: dict) -> None:
+    """FlowgateError naming every reason `launch` would fail; call before stopping anything.
+    `configured_env`: the service's own `env` from the config (its variables are named as such)."""
+    found = problems(launch, configured_env)
     if found:
         raise FlowgateError(f"cannot start {launch.service}: {found[0]}",
                             f"fix it and run the command again; the running {launch.service} was left alone",

@@ -35,9 +35,10 @@ def launch_for(paths: Paths, stack: dict, service: str, config=None) -> Launch:
     if service_of(service) == LITELLM:
         return litellm_launch(paths, stack, instance=service, config=config)
     if service == REDIS:
+        from ...config.view import redis
         from ...services.redis import redis_launch
 
-        return redis_launch(paths, stack)
+        return redis_launch(paths, redis(stack))
     from ...release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))

@@ -30,15 +30,15 @@ def recorded(paths: Paths) -> list[str]:
     return sorted(names, key=number)
 
 
-def extras(paths: Paths, stack: dict) -> list[str]:
-    """Recorded instances beyond litellm.replicas (the count went down): to be stopped."""
-    wanted = set(litellm_instances(stack))
-    return [name for name in recorded(paths) if name not in wanted]
+def extras(paths: Paths, wanted: list[str]) -> list[str]:
+    """Recorded instances beyond `wanted` (names.litellm_instances: the count went down): to be stopped."""
+    return [name for name in recorded(paths) if name not in set(wanted)]
 
 
-def several(stack: dict | None) -> bool:
-    """Whether instances must be probed one by one (a single one is probed on its address, as always)."""
-    return len(litellm_instances(stack)) > 1
+def several(lite) -> bool:
+    """Whether instances must be probed one by one (a single one is probed on its address, as always).
+    `lite`: the LiteLLM settings (config.view.litellm), or None without a config."""
+    return lite is not None and int(lite.replicas or 1) > 1
 
 
 def probe_target(record) -> tuple[str, int] | None:
@@ -51,9 +51,9 @@ def probe_target(record) -> tuple[str, int] | None:
     return ("127.0.0.1", int(port)) if isinstance(port, int) else None
 
 
-def probe_address(stack: dict | None, record, host: str, port: int) -> tuple[str, int] | None:
+def probe_address(shared: bool, record, host: str, port: int) -> tuple[str, int] | None:
     """Where to probe the instance `record` runs: its private port when several share the address
-    (None until its server reported it), else the address itself."""
-    if several(stack) and record is not None and record.meta.get("run_dir"):
+    (`shared`: several(); None until its server reported it), else the address itself."""
+    if shared and record is not None and record.meta.get("run_dir"):
         return probe_target(record)
     return host, port

@@ -11,7 +11,6 @@ import time
 
 from ...base.paths import Paths
 from ...config.names import CLIPROXY, service_of
-from ...config.view import of
 from ...services.common import probe_path
 from . import probe
 from .. import process
@@ -31,20 +30,21 @@ def _state_letter(pid: int) -> str | None:
         return None
 
 
-def hung_reason(stack: dict, service: str, record: process.ProcessRecord, *, answered: bool | None = None,
-                timeout: float = 1.0, now=time.time, paths: Paths | None = None) -> str | None:
+def hung_reason(settings, service: str, record: process.ProcessRecord, *, shared: bool = False,
+                answered: bool | None = None, timeout: float = 1.0, now=time.time,
+                paths: Paths | None = None) -> str | None:
     """Why the live process `record` counts as hung, or None (it answers, or may still be starting).
 
-    `answered`: the probe's verdict when the caller already has one. `paths`: where its launcher
+    `settings`: the service's (config.view.of); `shared`: LiteLLM instances share its address
+    (replicas.several). `answered`: the probe's verdict when the caller already has one. `paths`: where its launcher
     says what it is doing; a service its launcher is restarting is not hung while it waits, nor
     during the restarted one's start_timeout (`up` must not throw that restart away).
     """
     if _state_letter(record.pid) == "T":
         return "not answering: its process is stopped (SIGSTOP or a debugger)"
-    settings = of(stack, service_of(service))
     if answered is None:
         host, port = record.meta.get("host", settings.host), record.meta.get("port", settings.port)
-        where = replicas.probe_address(stack, record, host, port)  # a replica: its private port
+        where = replicas.probe_address(shared, record, host, port)  # a replica: its private port
         answered = where is not None and probe.service_ok(service_of(service), *where,
                                                           probe_path(service_of(service), record.meta), record.meta, timeout)
     if answered:

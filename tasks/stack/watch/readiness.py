@@ -9,7 +9,7 @@ from __future__ import annotations
 from ...base.errors import FlowgateError
 from ...base.paths import Paths
 from ...config.names import LITELLM, REDIS, enabled_services, litellm_instances, service_of
-from ...config.view import of
+from ...config.view import litellm, of
 from ...services.common import probe_path
 from .. import events, process
 from . import health, probe
@@ -31,7 +31,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
 
     began = datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # events' own clock and format
     checks, timeout = [], 0.0
-    several = replicas.several(stack)
+    several = replicas.several(litellm(stack))
     for service in _instances(stack, services):
         svc = service_of(service)
         record = process.read_record(paths.record(service))
@@ -39,7 +39,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
             raise FlowgateError(f"{service} is not running", "run `uv run doit up`")
         host, port = record.meta.get("host", stack[svc]["host"]), record.meta.get("port", stack[svc]["port"])
         # Replicas share the address: each answers on its private port (None until it reported it).
-        target = (lambda r=record, h=host, p=port: replicas.probe_address(stack, r, h, p)) if several else None
+        target = (lambda r=record, h=host, p=port: replicas.probe_address(True, r, h, p)) if several else None
         ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
         checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
                                   (lambda r=record: process.is_alive(r)), target, ask,

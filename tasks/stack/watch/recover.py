@@ -91,14 +91,14 @@ def find(paths: Paths, service: str, host: str, port: int) -> process.ProcessRec
     return adopt(paths, service, holder.pid) if holder else None
 
 
-def record_or_orphan(paths: Paths, stack: dict | None, service: str, *, save: bool = False):
-    """The service's usable record, else its recovered orphan (written back when `save`), else None."""
+def record_or_orphan(paths: Paths, address: tuple | None, service: str, *, save: bool = False):
+    """The service's usable record, else its recovered orphan (written back when `save`), else None.
+    `address`: (host, port) the config gives the service (config.view.address), None when unknown."""
     record = process.read_record(paths.record(service))
     if record is not None and process.status(record).state != "crashed":
         return record
-    cfg = (stack or {}).get(service) or {}
-    host = (record.meta.get("host") if record else None) or cfg.get("host")
-    port = (record.meta.get("port") if record else None) or cfg.get("port")
+    host = (record.meta.get("host") if record else None) or (address or (None, None))[0]
+    port = (record.meta.get("port") if record else None) or (address or (None, None))[1]
     orphan = find(paths, service, host, port) if host and port else None
     if orphan is None:
         return record
@@ -109,3 +109,4 @@ def record_or_orphan(paths: Paths, stack: dict | None, service: str, *, save: bo
         events.record(paths, "recover", service, "ok",
                       f"pid {orphan.pid} serves without a usable run record: identified by command line and cwd")
     return orphan
+

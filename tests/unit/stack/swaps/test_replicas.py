@@ -10,6 +10,7 @@ import yaml
 
 from tasks.services import secrets
 from tasks.config.load import load_stack
+from tasks.config.view import litellm, redis
 from tasks.config.names import litellm_instances, service_of
 from tasks.services.litellm import litellm_launch, redis_router_settings, render_litellm_local
 from tasks.stack import process
@@ -31,7 +32,7 @@ def test_instance_names_keep_the_single_one_as_it_was(paths):
     stack = _stack(paths, "litellm:\n  replicas: 3\n")
     assert litellm_instances(stack) == ["litellm", "litellm#2", "litellm#3"]
     assert [service_of(n) for n in litellm_instances(stack)] == ["litellm"] * 3
-    assert not replicas.several(_stack(paths)) and replicas.several(stack)
+    assert not replicas.several(litellm(_stack(paths))) and replicas.several(litellm(stack)) and not replicas.several(None)
 
 
 def test_only_a_replica_launch_says_how_many_share_the_port(paths):
@@ -50,7 +51,7 @@ def test_recorded_and_extra_instances(paths):
                  "litellm#2.next.json", "cliproxy.json"):
         (paths.run_dir / name).write_text("{}")
     assert replicas.recorded(paths) == ["litellm", "litellm#2", "litellm#3"]
-    assert replicas.extras(paths, _stack(paths, "litellm:\n  replicas: 2\n")) == ["litellm#3"]
+    assert replicas.extras(paths, litellm_instances(_stack(paths, "litellm:\n  replicas: 2\n"))) == ["litellm#3"]
 
 
 def test_probe_target_reads_the_worker_file(paths):
@@ -61,8 +62,8 @@ def test_probe_target_reads_the_worker_file(paths):
     (paths.run_dir / "litellm#2.4242.worker.json").write_text(json.dumps({"pid": 1, "probe_port": 31337}))
     assert replicas.probe_target(record) == ("127.0.0.1", 31337)
     stack = _stack(paths, "litellm:\n  replicas: 2\n")
-    assert replicas.probe_address(stack, record, "127.0.0.1", 4000) == ("127.0.0.1", 31337)
-    assert replicas.probe_address(_stack(paths), record, "127.0.0.1", 4000) == ("127.0.0.1", 4000)
+    assert replicas.probe_address(replicas.several(litellm(stack)), record, "127.0.0.1", 4000) == ("127.0.0.1", 31337)
+    assert replicas.probe_address(replicas.several(litellm(_stack(paths))), record, "127.0.0.1", 4000) == ("127.0.0.1", 4000)
 
 
 def test_redis_url_renders_host_port_and_an_env_reference(paths):
@@ -126,12 +127,12 @@ def test_redis_launch_keeps_the_password_off_the_command_line(paths, tmp_path):
     fake = tmp_path / "redis-server"
     fake.write_text("#!/bin/sh\n")
     stack = _stack(paths, f"redis:\n  managed: true\n  port: 6451\n  binary: {fake}\n")
-    launch = redis_launch(paths, stack, environ={})
+    launch = redis_launch(paths, redis(stack), environ={})
     password = secrets.read(paths, "redis_password")
     assert password not in " ".join(launch.argv) and launch.argv[-2] == str(fake)
     assert "redis://127.0.0.1:6451" in launch.argv
-    text = config_text(paths, stack, password)
+    text = config_text(paths, redis(stack).port, password)
     assert "bind 127.0.0.1" in text and f'requirepass "{password}"' in text and "port 6451" in text
     missing = _stack(paths, "redis:\n  managed: true\n  binary: /nonexistent/redis-server\n")
     with pytest.raises(FlowgateError, match="does not exist"):
-        redis_launch(paths, missing, environ={})
+        redis_launch(paths, redis(missing), environ={})
