@@ -3,7 +3,7 @@
 Writes N rows spread over 7 days into a scratch `.router/usage.sqlite3` (20 models, 3 accounts,
 latencies 5 ms - 60 s, 4 % failures), then times, each in a fresh process, with its peak memory:
 - `doit usage --json --by model,day` as the command runs it (`report.query`: summed by SQLite);
-- the dashboard's data (`web.data.usage`), as the gateway computes it every 15 s;
+- the dashboard's data (`inspect.dashboard_data.usage`), as the gateway computes it every 15 s;
 - for comparison at sizes where it fits, the former way: every row loaded, grouped in Python.
 
     cd bench && uv run python usage.py            (BENCH_ROWS=1000000,10000000 by default;
@@ -33,7 +33,7 @@ OLD_UP_TO = int(os.environ.get("BENCH_OLD_UP_TO", "1000000"))  # the former way 
 PROGRAMS = {
     "doit usage (SQL)": "from tasks.usage import report; r = report.query(P, 7 * 86400, ['model', 'day']); "
                         "assert r['totals']['requests'] > 0",
-    "dashboard data (SQL)": "from tasks.web import data; d = data.usage(P); assert d['error'] is None",
+    "dashboard data (SQL)": "from tasks.inspect import dashboard_data as data; d = data.usage(P); assert d['error'] is None",
     "former: rows in Python": "from tests import usage_reference as r; rows = r.load(P, 7 * 86400); "
                               "g = [r.group(rows, b) for b in ('model', 'day')]; s = r.summary(rows)",
 }

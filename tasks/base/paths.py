@@ -76,7 +76,7 @@ class Paths(namedtuple("Paths", "root home")):
     outdated_cache = _under("state_dir", "outdated.json")  # what `doit outdated` learnt from GitHub and PyPI
     quota_cache = _under("state_dir", "quota.json")  # the providers' quota answers, kept 60 s (tasks.accounts.quota)
     usage_db = _under("router", "usage.sqlite3")  # every request through the gateway (tasks.usage)
-    dashboard_token = _under("secrets_dir", "dashboard_token")  # the dashboard URL's token (tasks.web)
+    dashboard_token = _under("secrets_dir", "dashboard_token")  # the dashboard URL's token (tasks.gateway.dashboard)
     profile_choice = _under("router", "profile.json")  # `doit profile NAME`: survives a pull of config/
     lock = _under("router", "flowgate.lock")
 

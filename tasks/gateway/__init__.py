@@ -4,7 +4,7 @@ One entry point, `python -m tasks.gateway --host H --port P --grace S [--shared]
 (`litellm_server.main`): FlowGate's launcher forks it, and it serves LiteLLM's ASGI app on sockets
 it bound itself. A request passes through, outermost first:
 
-    uvicorn (h11)       litellm_server: a deadline on a request's head and on a body's silence, a
+    uvicorn (h11)       connlimits: a deadline on a request's head and on a body's silence, a
                         connection cap below the file limit; sockets shared for swaps (reuseport)
     instance tag        litellm_server: `x-flowgate-instance: <pid>` on every answer
     dashboard           dashboard.routes: /flowgate/dashboard (its token; data from a child process)

@@ -155,7 +155,7 @@ def serve(host: str, port: int, grace: float, shared: bool) -> int:
     # reaches LiteLLM. In front of both the gate (the key from the headers before any body is read,
     # bodies no path may take: tasks.gateway.gate). Around it the gateway's model list and its answer
     # for an unserved id (tasks.catalog), then the usage recorder (off the request path: tasks.usage), so it sees what
-    # either answered, and the dashboard (tasks.web).
+    # either answered, and the dashboard (tasks.gateway.dashboard).
     app = with_dashboard(record_usage(with_served_models(gate.wrap(leanpath.wrap(app)))))
     config = server_config(_tagged(app), grace)
     server = _server_class()(config, report, public if shared else None, f"{host}:{port}")

@@ -1,4 +1,4 @@
-"""Tasks that read what went through the gateway: usage, dashboard (core: tasks/usage/, tasks/web/)."""
+"""Tasks that read what went through the gateway: usage, dashboard (core: tasks/usage/, tasks/gateway/dashboard/, tasks/inspect/dashboard_data.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tasks.web.data: the charts' buckets and the usage block, over a real SQLite database."""
+"""tasks.inspect.dashboard_data: the charts' buckets and the usage block, over a real SQLite database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tasks.web: the token (file, check), the routes' refusals and headers, the page's embedded data."""
+"""tasks.gateway.dashboard: the token (file, check), the routes' refusals and headers, the page's embedded data."""
 
 from __future__ import annotations
 
