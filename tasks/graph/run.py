@@ -72,7 +72,8 @@ def wait_ready() -> None:
 
     stack = read_stack()
     fresh = {s for s, o in OUTCOMES.items() if o.action in ("started", "restarted")}
-    _say_when_waiting_for_another(stack, fresh)
+    # a swap or a switch this command made is its own too: its new process is not ready yet either
+    _say_when_waiting_for_another(stack, {s for s, o in OUTCOMES.items() if o.action not in ("unchanged", "disabled")})
     wait(PATHS, stack, enabled_services(stack), fresh)
     rotate_logs(PATHS, stack, enabled_services(stack))
 

@@ -149,9 +149,10 @@ def _put_back(paths: Paths, stack: dict, before: dict, out) -> str:
     from ..stack.swaps import bluegreen
     from ..stack.lifecycle import settle_cliproxy, switch_cliproxy
 
-    entry = find(paths, str(before.get("repo")), str(before.get("tag")))
+    # refuse=False: a kept copy found edited must not hide the failure being put right
+    entry = find(paths, str(before.get("repo")), str(before.get("tag")), refuse=False)
     if entry is None:
-        return f"{_title(before)} could not be restored (its kept copy is gone): run `uv run doit fetch`"
+        return f"{_title(before)} could not be restored (its kept copy is gone or was changed): run `uv run doit fetch`"
     activate(paths, entry)
     record = process.read_record(paths.record(CLIPROXY))
     alive = record is not None and process.is_alive(record)

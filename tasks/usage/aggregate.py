@@ -159,20 +159,30 @@ def report(db: sqlite3.Connection, since: float, wanted: list[str]) -> dict:
     passes = [names] if len(names) <= 2 and "hour" not in names else [[n] for n in names] or [[]]
     by: dict[str, list[dict]] = {}
     total = _Fold()
-    summed = _rolled if rollup_covers(db) else _folds
-    for i, group in enumerate(passes or [[]]):
-        folds = summed(db, since, group)
-        if i == 0:  # every pass covers the same rows: the totals come from the first
-            for fold in folds.values():
-                total.merge(fold)
-        for position, name in enumerate(group):
-            by[name] = _ordered(_project(folds, position), name)
+    in_transaction = db.in_transaction
+    if not in_transaction:
+        db.execute("BEGIN")  # one snapshot for every pass: a batch written meanwhile is in all of them or none
+    try:
+        summed = _rolled if rollup_covers(db) else _folds
+        for i, group in enumerate(passes or [[]]):
+            folds = summed(db, since, group)
+            if i == 0:  # every pass covers the same rows: the totals come from the first
+                for fold in folds.values():
+                    total.merge(fold)
+            for position, name in enumerate(group):
+                by[name] = _ordered(_project(folds, position), name)
+    finally:
+        if not in_transaction:
+            db.execute("COMMIT")
     return {"totals": total.summary(), "by": by}
 
 
 def rollup_covers(db: sqlite3.Connection) -> bool:
-    """Whether the rollup covers every row (a database no writer of schema 2 has opened yet has none)."""
-    return db.execute("PRAGMA user_version").fetchone()[0] >= 2
+    """Whether the rollup holds every row (rollup.covers); False on a database from before it."""
+    try:
+        return rollup.covers(db)
+    except sqlite3.OperationalError:  # schema 1 read-only: no rollup_mark table
+        return False
 
 
 def series(db: sqlite3.Connection, start: float, buckets: int, width: int) -> dict[str, dict]:

@@ -50,30 +50,70 @@ def _presented(scope) -> str | None:
     return None
 
 
+_gathering: dict = {}  # home -> the gather in flight: pages and tabs refreshing together share one child
+
+
 async def gather(paths: Paths) -> dict:
-    """The dashboard's data from its child process, or the page's shape with the reason it is missing."""
+    """The dashboard's data from its child process, or the page's shape with the reason it is missing.
+    One child at a time per home: a request arriving while one runs waits for its answer."""
+    import asyncio
+
+    key = str(paths.home)
+    task = _gathering.get(key)
+    if task is None or task.done():
+        task = _gathering[key] = asyncio.ensure_future(_gather(paths))
+    return await asyncio.shield(task)  # a request that goes away leaves the shared gather to the others
+
+
+async def _gather(paths: Paths) -> dict:
     import asyncio
     import sys
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tasks.inspect.dashboard_data", "--home", str(paths.home), cwd=str(paths.root),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), GATHER_DEADLINE_S)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tasks.inspect.dashboard_data", "--home", str(paths.home), cwd=str(paths.root),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:  # out of processes, files or memory: the page says so
+        return unavailable(f"could not start gathering the data: {exc.strerror or exc}")
+    err_task = asyncio.ensure_future(_capped(proc.stderr, 65536))
+    try:
+        async with asyncio.timeout(GATHER_DEADLINE_S):
+            out = await _capped(proc.stdout, GATHER_MAX)
+            if len(out) > GATHER_MAX:
+                return unavailable(f"the data was larger than {GATHER_MAX} bytes")
+            err = await err_task
+            await proc.wait()
+    except TimeoutError:
         return unavailable(f"gathering the data took longer than {GATHER_DEADLINE_S:g} s")
+    finally:
+        err_task.cancel()
+        await asyncio.gather(err_task, return_exceptions=True)
+        if proc.returncode is None:  # late, too large, or this task cancelled: the child goes too
+            proc.kill()
+            # wait() returns only once both pipes reached their end: read what the child left in them
+            await asyncio.gather(_capped(proc.stdout, -1), _capped(proc.stderr, -1))
+            await proc.wait()
     if proc.returncode != 0:
-        last = (err or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        last = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
         return unavailable(f"gathering the data failed: {last[0][:300]}")
-    if len(out) > GATHER_MAX:
-        return unavailable(f"the data was larger than {GATHER_MAX} bytes")
     try:
         data = json.loads(out)
     except (ValueError, RecursionError):
         data = None
     return data if isinstance(data, dict) else unavailable("the data was not a JSON object")
+
+
+async def _capped(stream, limit: int) -> bytes:
+    """What the child writes, up to limit + 1 bytes (more means too large): never more in memory.
+    A negative limit reads to the end and keeps nothing (a killed child's leftovers)."""
+    out = bytearray()
+    while len(out) <= limit or limit < 0:
+        chunk = await stream.read(65536 if limit < 0 else min(65536, limit + 1 - len(out)))
+        if not chunk:
+            break
+        if limit >= 0:
+            out += chunk
+    return bytes(out)
 
 
 def unavailable(why: str) -> dict:

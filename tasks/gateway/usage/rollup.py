@@ -4,7 +4,9 @@ failure, which latency bucket a request falls in).
 Summing 10 M rows took SQLite 33-46 s whatever the indexes: the latency histogram that percentiles
 need has nearly as many groups as rows. So `store.insert` keeps, in the same transaction as the
 rows, one `hourly` row per UTC hour, model and account: requests, errors, tokens, and the latency
-histogram as JSON. A report reads those (~10,000 for a week of 20 models and 3 accounts) plus the
+histogram as JSON, and moves a mark to the last row folded (a database from before the rollup is
+caught up from its first row, a chunk per batch; until the mark reaches the last row, reports sum
+the rows themselves). A report reads those (~10,000 for a week of 20 models and 3 accounts) plus the
 raw rows of any hour it cannot take whole: the partial first hour of the span, and an hour that
 straddles two groups (a local day or hour of a time zone offset by 30 or 45 minutes). The answers
 are the raw rows' answers exactly: both paths bucket with the same SQL.
@@ -41,7 +43,13 @@ CREATE TABLE IF NOT EXISTS hourly (
     latency TEXT NOT NULL,        -- JSON {bucket (LATENCY above): requests}
     PRIMARY KEY (hour, model, account)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_mark (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    id INTEGER NOT NULL           -- every row up to this id is in `hourly`
+);
+INSERT OR IGNORE INTO rollup_mark VALUES (1, 0);
 """
+CHUNK = 50_000  # rows folded at most per transaction beyond a batch's own: a catch-up never holds the lock long
 
 
 def grouped(db: sqlite3.Connection, where: str, args: tuple) -> sqlite3.Cursor:
@@ -52,11 +60,32 @@ def grouped(db: sqlite3.Connection, where: str, args: tuple) -> sqlite3.Cursor:
                       "GROUP BY 1, 2, 3, 4", args)
 
 
-def add(db: sqlite3.Connection, after_id: int) -> None:
-    """Fold the rows with an id above `after_id` (a batch just inserted) into `hourly`. In the
-    caller's transaction: the rows and their rollup are written together or not at all."""
+def mark(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT id FROM rollup_mark").fetchone()[0]
+
+
+def covers(db: sqlite3.Connection) -> bool:
+    """Whether `hourly` holds every row: schema 2 and the mark at the last row. Not while a database
+    from before the rollup is being rolled up, nor after a writer of schema 1 (an instance still
+    draining during the upgrade's swap) added rows the next insert has not folded yet."""
+    if db.execute("PRAGMA user_version").fetchone()[0] < 2:
+        return False
+    return mark(db) >= db.execute("SELECT COALESCE(max(id), 0) FROM requests").fetchone()[0]
+
+
+def add(db: sqlite3.Connection, extra: int = CHUNK) -> bool:
+    """Fold the rows past the mark into `hourly`, at most `extra` of them beyond the caller's own, and
+    move the mark. In the caller's transaction: rows and rollup are written together or not at all.
+    The mark, not the batch, says what is folded: rows an older writer added are picked up too, and a
+    database from before the rollup is caught up a chunk per batch. True when it is caught up."""
+    done = mark(db)
+    top = db.execute("SELECT COALESCE(max(id), 0) FROM requests").fetchone()[0]
+    upto = min(top, done + extra)
+    if upto <= done:
+        return True
     deltas: dict[tuple, list] = {}
-    for hour, model, account, latency, count, errors, t_in, t_out, t_cached in grouped(db, "id > ?", (after_id,)):
+    for hour, model, account, latency, count, errors, t_in, t_out, t_cached in grouped(
+            db, "id > ? AND id <= ?", (done, upto)):
         entry = deltas.setdefault((hour, model, account), [0, 0, 0, 0, 0, {}])
         _fold(entry, count, errors, (t_in, t_out, t_cached), {repr(latency): count} if latency is not None else {})
     for key, entry in deltas.items():
@@ -66,6 +95,8 @@ def add(db: sqlite3.Connection, after_id: int) -> None:
             _fold(entry, kept[0], kept[1], kept[2:5], json.loads(kept[5]))
         db.execute("INSERT OR REPLACE INTO hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (*key, *entry[:5], json.dumps(entry[5], separators=(",", ":"))))
+    db.execute("UPDATE rollup_mark SET id = ?", (upto,))
+    return upto == top
 
 
 def _fold(entry: list, count: int, errors, tokens, histogram: dict) -> None:
@@ -75,12 +106,6 @@ def _fold(entry: list, count: int, errors, tokens, histogram: dict) -> None:
         entry[2 + i] += int(value or 0)
     for bucket, n in histogram.items():
         entry[5][bucket] = entry[5].get(bucket, 0) + n
-
-
-def build(db: sqlite3.Connection) -> None:
-    """The rollup of every row: once, when a database from before it (schema 1) is first opened to write."""
-    db.execute("DELETE FROM hourly")
-    add(db, -1)
 
 
 def prune(db: sqlite3.Connection, before_hour: int) -> None:

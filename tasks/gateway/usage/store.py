@@ -60,25 +60,28 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         # Both need a write lock: only when not done yet (replicas starting together would wait on each other).
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.execute("PRAGMA journal_mode=WAL")
-        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            db.close()
+            raise sqlite3.DatabaseError(f"{path} was written by a newer FlowGate (schema {version}, this one knows "
+                                        f"{SCHEMA_VERSION}): not writing to it")
+        if version != SCHEMA_VERSION:
             _migrate(db)
     db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
     return db
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """The schema in place, and the rollup of the rows written before it had one (schema 1): once,
-    in one transaction with the version, so a second writer starting meanwhile waits, then skips it."""
+    """The schema in place, in one short transaction with the version (a second writer starting
+    meanwhile waits, then skips it). The rows of a schema-1 database are rolled up afterwards, a
+    chunk with each batch (rollup.add): never one long lock that other writers would time out on."""
     with db:
         db.execute("BEGIN IMMEDIATE")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
+        if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             return
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
-        if version == 1:
-            rollup.build(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -98,10 +101,18 @@ def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
     marks = ",".join("?" * len(COLUMNS))
     with db:
         db.execute("BEGIN IMMEDIATE")
-        last = db.execute("SELECT COALESCE(max(id), 0) FROM requests").fetchone()[0]
         db.executemany(f"INSERT INTO requests ({','.join(COLUMNS)}) VALUES ({marks})",
                        [tuple(row.get(c) for c in COLUMNS) for row in rows])
-        rollup.add(db, last)
+        rollup.add(db, len(rows) + rollup.CHUNK)
+
+
+def catch_up(db: sqlite3.Connection) -> None:
+    """Roll up what is not yet (a schema-1 database's rows), a chunk per transaction."""
+    while True:
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            if rollup.add(db):
+                return
 
 
 def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:

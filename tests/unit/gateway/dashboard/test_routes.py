@@ -80,3 +80,25 @@ def test_the_data_comes_from_a_child_process_and_a_failing_one_is_said(tmp_path,
     broken = asyncio.run(routes.gather(paths))
     assert broken["usage"]["error"].startswith("gathering the data failed") and broken["services"] == []
     assert broken["quota"]["error"] == broken["usage"]["error"]
+
+
+def test_requests_together_share_one_child_and_a_flood_of_output_is_cut(tmp_path, monkeypatch):
+    import asyncio
+    import sys
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    starts = tmp_path / "starts"
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!/bin/sh\necho x >> {starts}\nsleep 0.3\nprintf '{{\"usage\": {{}}, \"n\": 1}}'\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+
+    async def three():
+        return await asyncio.gather(*(routes.gather(paths) for _ in range(3)))
+
+    assert [d["n"] for d in asyncio.run(three())] == [1, 1, 1]
+    assert starts.read_text().count("x") == 1  # one child answered all three
+    fake.write_text("#!/bin/sh\nexec yes\n")  # an endless answer
+    monkeypatch.setattr(routes, "GATHER_MAX", 1000)
+    flood = asyncio.run(routes.gather(paths))
+    assert flood["usage"]["error"] == "the data was larger than 1000 bytes"
