@@ -51,6 +51,9 @@ USAGE: dict[str, tuple[str, ...]] = {
               "example: uv run doit usage --since 24h --by hour"),
     "dashboard": ("usage: uv run doit dashboard [--no-browser]   (LiteLLM must be running: it serves the page)",
                   "example: uv run doit dashboard --no-browser"),
+    "keys": ("usage: uv run doit keys [list [--json] | create NAME [--rpm N] [--models PATTERN]... [--expires DATE]"
+             " [--budget USD --period day|week|month] [--tpm N] | revoke NAME | rotate NAME]   (options anywhere)",
+             "example: uv run doit keys create ana --models 'gpt-5*' --rpm 60   (the key is shown once)"),
     "models": ("usage: uv run doit models [--json]",
                "example: uv run doit models --json"),
 }
