@@ -3,7 +3,8 @@
 On the request path a lookup is a SHA-256 and a dict access. At most every REFRESH_S the book asks
 the database whether it changed (`PRAGMA data_version`, and the file's identity: a database moved
 aside and made again is opened again) and reads it whole when it did: a revocation reaches every
-replica within REFRESH_S plus one read. A database that cannot be read (a link, corrupt, locked past
+replica within REFRESH_S plus one read; a key the copy does not know makes the book ask at once (a
+key just made works on its first request). A database that cannot be read (a link, corrupt, locked past
 READER_BUSY_MS) empties the book and says why: member keys are refused with that reason until it
 reads again (fail closed); the master key is never looked up here.
 """
@@ -37,11 +38,16 @@ class KeyBook:
     def find(self, key: str) -> store.Member | None:
         """The member `key` belongs to (revoked or expired included: the caller says which), or None.
         Raises Unavailable when the database cannot be read."""
-        if self.clock() >= self.next_check:
+        hashed, refreshed = store.digest(key), self.clock() >= self.next_check
+        if refreshed:
             self.refresh()
+        found = self.members.get(hashed) if self.broken is None else None
+        if found is None and not refreshed:  # a key made a moment ago: ask the database now (a few µs)
+            self.refresh()
+            found = self.members.get(hashed)
         if self.broken is not None:
             raise Unavailable(self.broken)
-        return self.members.get(store.digest(key))
+        return found
 
     def refresh(self) -> None:
         self.next_check = self.clock() + store.READER_BUSY_MS / 1000 + REFRESH_S

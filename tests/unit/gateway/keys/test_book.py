@@ -79,3 +79,12 @@ def test_an_unreadable_database_refuses_member_keys_until_it_reads_again(paths, 
     saved.rename(paths.keys_db)
     clock.now += 1.0
     assert book.find(key).name == "ana"
+
+
+def test_a_key_made_a_moment_ago_is_found_on_its_first_request(paths):
+    manage.create(paths, "ana")
+    clock = Clock()
+    book = KeyBook(paths.keys_db, clock)
+    assert book.find("fg-unknown") is None  # the book is current
+    key = manage.create(paths, "bo")
+    assert book.find(key).name == "bo"  # no time passed: the miss asked the database
