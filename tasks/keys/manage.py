@@ -165,3 +165,24 @@ def listing(paths: Paths, now: float | None = None) -> list[dict]:
         row["state"] = ("revoked" if row["revoked"] is not None else
                         "expired" if row["expires"] is not None and row["expires"] <= now else "active")
     return rows
+
+
+def check(paths: Paths) -> tuple[bool, str]:
+    """For `doit doctor`: (ok, what) as the gateway reads the database (tasks.gateway.keys.book)."""
+    import os
+
+    from ..gateway.keys.book import KeyBook
+
+    book = KeyBook(paths.keys_db)
+    book.refresh()
+    if book.broken is not None:
+        return False, book.broken
+    if book.db is None:
+        return True, f"no member keys ({paths.keys_db.name} appears with `uv run doit keys create`)"
+    book._close()
+    mode = os.stat(paths.keys_db).st_mode & 0o777
+    if mode & 0o077:
+        return False, f"{paths.keys_db} is readable by others (mode {mode:o}): `chmod 600 {paths.keys_db}`"
+    now = time.time()
+    live = sum(m.revoked is None and (m.expires is None or m.expires > now) for m in book.members.values())
+    return True, f"{live} active member key(s) of {len(book.members)} in {paths.keys_db.name}"
