@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 
+from .keys import MEMBER_SCOPE
 from .keys.enforce import Refusal, Window, admit, model_refusal
 from .leanrules import _json, litellm_state
 
@@ -33,7 +34,7 @@ KEY_ROUTES = frozenset({*MODEL_ROUTES, *(p + r for p in ("", "/v1") for r in (
     "/embeddings", "/images/generations", "/images/edits", "/audio/transcriptions", "/audio/speech",
     "/moderations", "/files", "/batches", "/rerank"))})
 BODY = "flowgate.body"  # scope key: (raw body, parsed object) for the lean path, parsed once here
-MEMBER = "flowgate.member"  # scope key: the member's name when a member key was admitted (the key hook reads it)
+MEMBER = MEMBER_SCOPE  # scope key: the member's name when a member key was admitted (the lean path, the recorder)
 KEY_FILE_ENV = "FLOWGATE_GATEWAY_KEY_FILE"
 # LiteLLM's headers for the key, in its order of precedence (user_api_key_auth.get_api_key)
 KEY_HEADERS = ("x-litellm-api-key", "authorization", "api-key", "x-api-key", "x-goog-api-key",

@@ -67,6 +67,7 @@ def _list(json_output: bool) -> None:
     from ..keys import manage
 
     rows = manage.listing(PATHS)
+    _with_spend(rows)
     if json_output:
         print(json.dumps({"keys": rows}, indent=2))
         return
@@ -74,6 +75,26 @@ def _list(json_output: bool) -> None:
         print("no member keys: `uv run doit keys create NAME` makes one (the master key stays the admin key)")
         return
     print(format_rows(rows))
+
+
+def _with_spend(rows: list[dict]) -> None:
+    """Each key's spend this period (its budget's, else this month) and last use, from the usage recorder."""
+    from ..keys import spend
+
+    if not rows:
+        return
+    starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
+    used = {}
+    for start in sorted(set(starts.values())):
+        for name, entry in spend.read(PATHS, start).items():
+            if starts.get(name) == start:
+                used[name] = entry
+    for row in rows:
+        entry = used.get(row["name"]) or {}
+        row["spend_usd"] = round(entry.get("usd", 0.0), 6)
+        row["spend_unpriced_tokens"] = entry.get("unpriced_tokens", 0)
+        row["requests_this_period"] = entry.get("requests", 0)
+        row["last_use"] = entry.get("last_use")
 
 
 def format_rows(rows: list[dict]) -> str:
@@ -84,10 +105,15 @@ def format_rows(rows: list[dict]) -> str:
     def day(value):
         return time.strftime("%Y-%m-%d", time.gmtime(value)) if value else "-"
 
-    head = ("NAME", "KEY", "STATE", "MODELS", "RPM", "TPM", "BUDGET", "EXPIRES", "CREATED")
+    def spent(r):
+        text = f"${r['spend_usd']:.2f}"
+        return text + (f" +{r['spend_unpriced_tokens']} tok" if r["spend_unpriced_tokens"] else "")
+
+    head = ("NAME", "KEY", "STATE", "MODELS", "RPM", "TPM", "BUDGET", "SPENT", "LAST USE", "EXPIRES", "CREATED")
     table = [head] + [(
         printable(r["name"]), f"{r['shown']}…", r["state"], printable(",".join(r["models"])) or "*",
         str(r["rpm"] or "-"), str(r["tpm"] or "-"), f"${r['budget']:g}/{r['period']}" if r["budget"] else "-",
+        spent(r), time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["last_use"])) if r["last_use"] else "-",
         day(r["expires"]), day(r["created"])) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)

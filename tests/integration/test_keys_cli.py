@@ -44,3 +44,30 @@ def test_a_linked_key_database_is_refused(doit, paths, tmp_path):
     result = doit("keys", "create", "ana")
     assert result.returncode == 1 and "symbolic link" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_spend_per_key_in_the_listing_and_in_usage_by_key(doit, paths):
+    import time
+
+    from tasks.gateway.usage import store
+
+    assert doit("keys", "create", "ana", "--budget", "5", "--period", "day").returncode == 0
+    assert doit("keys", "create", "bo").returncode == 0
+    db = store.connect(paths.usage_db)
+    now = time.time()
+    store.insert(db, [
+        {"ts": now - 5, "route": "/v1/chat/completions", "model": "gpt-5", "status": 200, "tokens_in": 100000,
+         "tokens_out": 5000, "tokens_cached": 0, "member": "ana"},
+        {"ts": now - 4, "route": "/v1/chat/completions", "model": "unpriced-model", "status": 200, "tokens_in": 10,
+         "tokens_out": 5, "member": "bo"},
+        {"ts": now - 3, "route": "/v1/chat/completions", "model": "gpt-5", "status": 200, "tokens_in": 1, "tokens_out": 1}])
+    db.close()
+    listed = json.loads(doit("keys", "list", "--json").stdout)["keys"]
+    by_name = {r["name"]: r for r in listed}
+    assert by_name["ana"]["spend_usd"] > 0 and by_name["ana"]["last_use"] == pytest.approx(now - 5)
+    assert by_name["bo"]["spend_usd"] == 0 and by_name["bo"]["spend_unpriced_tokens"] == 15
+    usage = json.loads(doit("usage", "--by", "key", "--json").stdout)
+    assert [(g["key"], g["requests"]) for g in usage["by"]["key"]] == [("ana", 1), ("bo", 1)]
+    assert usage["totals"]["requests"] == 3  # the master key's request counts in the totals, in no key's row
+    text = doit("usage", "--by", "key,model")
+    assert text.returncode == 0 and "unpriced tokens" in text.stdout and "fg-" not in text.stdout

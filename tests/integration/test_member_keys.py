@@ -94,3 +94,21 @@ def test_an_unknown_member_key_is_401_in_each_protocol(st):
         resp = ask(st, route, "fg-not-a-key")
         assert resp.status_code == 401
         assert ("type" in resp.json()) == (route[0] == "/v1/messages")
+
+
+def test_requests_are_recorded_per_member_key(st):
+    import json
+
+    key = create(st, "dee")
+    for route in (LEAN_CHAT, LITELLM_MESSAGES):
+        assert ask(st, route, key, "count me").status_code == 200
+
+    def recorded():
+        found = st.doit("usage", "--by", "key", "--json")
+        rows = {g["key"]: g for g in json.loads(found.stdout)["by"]["key"]} if found.returncode == 0 else {}
+        return rows.get("dee") if rows.get("dee", {}).get("requests") == 2 else None
+
+    dee = wait_for(recorded, timeout=30, interval=0.5, what="two requests of dee in the usage database")
+    assert dee["tokens_in"] > 0 and dee["tokens_out"] > 0
+    listed = {r["name"]: r for r in json.loads(st.doit("keys", "list", "--json").stdout)["keys"]}
+    assert listed["dee"]["requests_this_period"] == 2 and listed["dee"]["last_use"] is not None

@@ -9,3 +9,5 @@ enforce  what a member key may do: unknown, revoked or expired (401), a model ou
 
 Written by the control plane only (tasks.keys: `doit keys create|list|revoke|rotate`).
 """
+
+MEMBER_SCOPE = "flowgate.member"  # ASGI scope key: the member's name once the gate admitted their key

@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS hourly (
 ) WITHOUT ROWID;
 """
 
+# per member (issue 30: spend per key) and model, whole hours: what a key's budget and `doit usage --by key` read
+MEMBERS_TABLE = """
+CREATE TABLE IF NOT EXISTS hourly_members (
+    hour INTEGER NOT NULL, member TEXT NOT NULL, model TEXT NOT NULL,
+    requests INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_cached INTEGER NOT NULL,
+    PRIMARY KEY (hour, member, model)
+) WITHOUT ROWID;
+"""
+
 
 def grouped(db: sqlite3.Connection, where: str, args: tuple) -> sqlite3.Cursor:
     """(hour, model, account, latency bucket, requests, errors, tokens in, out, cached) of the rows
@@ -66,6 +75,11 @@ def add(db: sqlite3.Connection, after_id: int) -> None:
             _fold(entry, kept[0], kept[1], kept[2:5], json.loads(kept[5]))
         db.execute("INSERT OR REPLACE INTO hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (*key, *entry[:5], json.dumps(entry[5], separators=(",", ":"))))
+    db.execute(f"INSERT INTO hourly_members SELECT {HOUR}, member, {MODEL}, count(*), total(tokens_in), "
+               "total(tokens_out), total(tokens_cached) FROM requests WHERE id > ? AND member IS NOT NULL "
+               "GROUP BY 1, 2, 3 ON CONFLICT (hour, member, model) DO UPDATE SET requests = requests + excluded.requests, "
+               "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
+               "tokens_cached = tokens_cached + excluded.tokens_cached", (after_id,))
 
 
 def _fold(entry: list, count: int, errors, tokens, histogram: dict) -> None:
@@ -80,11 +94,13 @@ def _fold(entry: list, count: int, errors, tokens, histogram: dict) -> None:
 def build(db: sqlite3.Connection) -> None:
     """The rollup of every row: once, when a database from before it (schema 1) is first opened to write."""
     db.execute("DELETE FROM hourly")
+    db.execute("DELETE FROM hourly_members")
     add(db, -1)
 
 
 def prune(db: sqlite3.Connection, before_hour: int) -> None:
     db.execute("DELETE FROM hourly WHERE hour < ?", (before_hour,))
+    db.execute("DELETE FROM hourly_members WHERE hour < ?", (before_hour,))
 
 
 def rows(db: sqlite3.Connection, from_hour: int, histograms: bool = True):
