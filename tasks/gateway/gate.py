@@ -11,8 +11,8 @@
    its list: `is_request_body_safe`) is refused with a 400, where LiteLLM's path answered a plain
    500 and logged ~14 KB of tracebacks (item 15).
 A key other than the master key is a member's (tasks.gateway.keys, issue 30): known, live (401),
-the body's model among its patterns (403), under its requests per minute (429), the key database
-readable (503: fail closed).
+the body's model among its patterns (403), under its budget this period and its requests per
+minute (429), the key database readable (503: fail closed).
 Refusals leave in the route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere).
 The body read for 2 and 3 is handed on as it came; the lean path reuses its parse (BODY).
 """
@@ -104,7 +104,7 @@ def scope_header(scope):
 ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                    429: "rate_limit_error", 503: "overloaded_error"}
 OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "api_error"}
-_BOOK = []
+_BOOK, _BUDGETS = [], []
 
 
 def key_book():
@@ -115,6 +115,16 @@ def key_book():
 
         _BOOK.append(KeyBook(Paths.from_env().keys_db))
     return _BOOK[0]
+
+
+def budgets():
+    """This process's budget sums (tasks.gateway.keys.budget), made at first use."""
+    if not _BUDGETS:
+        from ..base.paths import Paths
+        from .keys.budget import Budgets
+
+        _BUDGETS.append(Budgets(Paths.from_env()))
+    return _BUDGETS[0]
 
 
 def error_answer(path: str, status: int, message: str, param: str | None = None) -> tuple[list, bytes]:
@@ -184,9 +194,9 @@ class Replay:
 
 
 class Gate:
-    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None):
+    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None):
         self.app, self.state, self.body_rule = app, state, body_rule
-        self.book, self.window = book, Window()
+        self.book, self.window, self.spent = book, Window(), spent
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
@@ -203,7 +213,7 @@ class Gate:
                                               [*member.headers, (b"connection", b"close")])
                 scope[MEMBER] = member.name
         if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
-            why = member and ((model_refusal(member, None) if member.models else None) or self.window.take(member))
+            why = member and ((model_refusal(member, None) if member.models else None) or self._limits(member))
             if why:
                 return await self._refuse(send, path, why.status, why.message, [*why.headers, (b"connection", b"close")])
             return await self.app(scope, receive, send)
@@ -220,10 +230,18 @@ class Gate:
             return await self._refuse(send, path, 400, *problem)
         if member is not None:
             parsed = scope.get(BODY)
-            why = model_refusal(member, parsed[1].get("model") if parsed else None) or self.window.take(member)
+            why = model_refusal(member, parsed[1].get("model") if parsed else None) or self._limits(member)
             if why is not None:
                 return await self._refuse(send, path, why.status, why.message, why.headers)
         await self.app(scope, Replay(raw, receive), send)
+
+    def _limits(self, member) -> Refusal | None:
+        """The member's budget (its spend this period), then its requests per minute (a refused request takes none)."""
+        if member.budget:
+            why = (self.spent or budgets()).refusal(member)
+            if why is not None:
+                return why
+        return self.window.take(member)
 
     def _problem(self, path: str, raw: bytes, scope) -> tuple[str, list] | None:
         try:

@@ -48,12 +48,12 @@ def _fields(by: str) -> tuple:
 
 
 def _by_key(seconds: float) -> list[dict]:
-    """Requests, tokens and USD per member key (tasks.keys.spend), most spent first; names only, never a secret."""
+    """Requests, tokens and USD per member key (tasks.gateway.keys.spend), most spent first; names only, never a secret."""
     import time
 
-    from ..keys import spend
+    from ..keys.manage import spend_since
 
-    found = spend.read(PATHS, time.time() - seconds)
+    found = spend_since(PATHS, time.time() - seconds)
     rows = [{"key": name, **{k: v for k, v in entry.items() if k != "last_use"}, "usd": round(entry["usd"], 6)}
             for name, entry in found.items() if entry["requests"]]
     return sorted(rows, key=lambda r: (-r["usd"], -r["requests"], r["key"]))

@@ -11,7 +11,7 @@ from .common import JSON_FLAG, PATHS, command, option
 
 VERBS = ("create", "list", "revoke", "rotate")
 KEYS_PARAMS = [
-    option("budget", "USD per period (recorded; not enforced yet)", float, 0.0),
+    option("budget", "USD per period: over it, 429 until the period resets (0: none)", float, 0.0),
     option("period", "the budget's period: day, week or month (default month)"),
     option("rpm", "requests per minute (0: no limit)", int, 0),
     option("tpm", "tokens per minute (recorded; not enforced yet)", int, 0),
@@ -51,8 +51,8 @@ def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models:
         key = manage.rotate(PATHS, name)
     _say(json_output, {"name": name, "key": key},
          f"the key of {name} (shown once: FlowGate keeps only its hash; the previous one, if any, is refused now):\n{key}")
-    if verb == "create" and not json_output and (budget or tpm):
-        print("note: --budget and --tpm are recorded; the gateway enforces the key, its models and --rpm so far")
+    if verb == "create" and not json_output and tpm:
+        print("note: --tpm is recorded, not enforced yet; the gateway enforces the key, its models, --rpm and --budget")
 
 
 def _say(json_output: bool, data: dict, text: str) -> None:
@@ -79,14 +79,15 @@ def _list(json_output: bool) -> None:
 
 def _with_spend(rows: list[dict]) -> None:
     """Each key's spend this period (its budget's, else this month) and last use, from the usage recorder."""
-    from ..keys import spend
+    from ..gateway.keys import spend
+    from ..keys.manage import spend_since
 
     if not rows:
         return
     starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
     used = {}
     for start in sorted(set(starts.values())):
-        for name, entry in spend.read(PATHS, start).items():
+        for name, entry in spend_since(PATHS, start).items():
             if starts.get(name) == start:
                 used[name] = entry
     for row in rows:

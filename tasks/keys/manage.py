@@ -186,3 +186,13 @@ def check(paths: Paths) -> tuple[bool, str]:
     now = time.time()
     live = sum(m.revoked is None and (m.expires is None or m.expires > now) for m in book.members.values())
     return True, f"{live} active member key(s) of {len(book.members)} in {paths.keys_db.name}"
+
+
+def spend_since(paths: Paths, since: float) -> dict[str, dict]:
+    """Spend per member from `since` (tasks.gateway.keys.spend); a database that cannot be read is one clear error."""
+    from ..gateway.keys import spend
+
+    try:
+        return spend.by_member(paths, since)
+    except sqlite3.Error as exc:
+        raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None

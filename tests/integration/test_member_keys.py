@@ -112,3 +112,17 @@ def test_requests_are_recorded_per_member_key(st):
     assert dee["tokens_in"] > 0 and dee["tokens_out"] > 0
     listed = {r["name"]: r for r in json.loads(st.doit("keys", "list", "--json").stdout)["keys"]}
     assert listed["dee"]["requests_this_period"] == 2 and listed["dee"]["last_use"] is not None
+
+
+def test_over_its_budget_a_member_gets_429_naming_the_reset_on_every_replica(st):
+    key = create(st, "eve", "--budget", "0.00001", "--period", "day")  # one answer of the double spends more
+    assert ask(st, LEAN_CHAT, key, "spend").status_code == 200
+
+    def all_refused():
+        return all(ask(st, LEAN_CHAT, key).status_code == 429 for _ in range(8))
+
+    wait_for(all_refused, timeout=30, interval=0.5, what="the key over its budget refused by every replica")
+    refused = ask(st, LITELLM_MESSAGES, key)
+    assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
+    assert "budget of $1e-05 per day" in refused.json()["error"]["message"] and "resets at" in refused.text
+    assert int(refused.headers["retry-after"]) > 0

@@ -25,7 +25,7 @@ class Refusal:
         self.status, self.message, self.headers = status, message, headers or []
 
 
-def _shown(name: str) -> str:
+def shown(name: str) -> str:
     """A member's name as a message may carry it: printable, bounded (names are checked at create too)."""
     return "".join(c if c.isprintable() else "?" for c in name[:64])
 
@@ -40,9 +40,9 @@ def admit(book: KeyBook, keys, now: float | None = None) -> Member | Refusal:
         return Refusal(401, "")  # the gate's own message: no key, or a wrong one
     member = found[0]
     if member.revoked is not None:
-        return Refusal(401, f"the key of {_shown(member.name)} was revoked: ask for a new one (`uv run doit keys create`)")
+        return Refusal(401, f"the key of {shown(member.name)} was revoked: ask for a new one (`uv run doit keys create`)")
     if member.expires is not None and (time.time() if now is None else now) >= member.expires:
-        return Refusal(401, f"the key of {_shown(member.name)} expired: ask for a new one (`uv run doit keys rotate`)")
+        return Refusal(401, f"the key of {shown(member.name)} expired: ask for a new one (`uv run doit keys rotate`)")
     return member
 
 
@@ -51,9 +51,9 @@ def model_refusal(member: Member, model) -> Refusal | None:
         return None
     if isinstance(model, str) and any(fnmatch.fnmatchcase(model, p) for p in member.models):
         return None
-    asked = _shown(model) if isinstance(model, str) else "no model"
-    return Refusal(403, f"the key of {_shown(member.name)} may not use {asked}: it is limited to "
-                        f"{', '.join(_shown(p) for p in member.models)}")
+    asked = shown(model) if isinstance(model, str) else "no model"
+    return Refusal(403, f"the key of {shown(member.name)} may not use {asked}: it is limited to "
+                        f"{', '.join(shown(p) for p in member.models)}")
 
 
 class Window:
@@ -74,7 +74,7 @@ class Window:
             times.popleft()
         if len(times) >= member.rpm:
             wait = max(1, math.ceil(times[0] + self.SPAN - now))
-            return Refusal(429, f"the key of {_shown(member.name)} is over its limit of {member.rpm} requests "
+            return Refusal(429, f"the key of {shown(member.name)} is over its limit of {member.rpm} requests "
                                 f"per minute: retry in {wait} s", [(b"retry-after", str(wait).encode())])
         times.append(now)
         return None

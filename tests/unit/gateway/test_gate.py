@@ -176,3 +176,20 @@ def test_a_member_limited_to_models_is_refused_where_the_gate_reads_no_model(pat
     app = member_door(paths)
     assert run(app, "/v1/embeddings", bearer(limited))["status"] == 403
     assert run(app, "/v1/embeddings", bearer(free))["status"] == 200
+
+
+def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
+    from tasks.gateway.keys.book import KeyBook
+    from tasks.gateway.keys.budget import Budgets
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana", budget=1.0, period="month", rpm=1)
+    spent = Budgets(paths, start_thread=False)
+    spent.spent[("ana", "month")] = 1.5
+    spent.periods.add("month")
+    app = gate.Gate(inner, state=lambda: (KEY, object()), body_rule=lambda p, d: None, book=KeyBook(paths.keys_db),
+                    spent=spent)
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and "budget of $1 per month" in out["body"].decode() and b"retry-after" in out["headers"]
+    spent.spent.clear()
+    assert run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] == 200  # the refusal took no rpm

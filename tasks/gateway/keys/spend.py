@@ -5,7 +5,8 @@ map does not price is counted in tokens alone.
 Pricing: input tokens at `input_cost_per_token`, cached ones at `cache_read_input_token_cost` (Anthropic's
 `input_tokens` exclude cache reads, OpenAI's `prompt_tokens` include them: the map's `litellm_provider`
 tells which), output tokens at `output_cost_per_token`. The price map is read as JSON from LiteLLM's
-package (no import of LiteLLM: `doit keys list` stays fast).
+package (no import of LiteLLM: `doit keys list` stays fast). Read by the gateway for budgets
+(tasks.gateway.keys.budget) and by the control plane for `doit keys list` and `doit usage --by key`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sqlite3
 import time
 
-from ..base.paths import Paths
+from ...base.paths import Paths
 
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 
@@ -60,6 +61,15 @@ def period_start(period: str | None, now: float | None = None) -> float:
     return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
 
 
+def period_end(period: str | None, now: float | None = None) -> float:
+    """When the current period ends (UTC): the next day, Monday or first of the month."""
+    start = period_start(period, now)
+    if period in ("day", "week"):
+        return start + (86400 if period == "day" else 7 * 86400)
+    t = time.gmtime(start)
+    return float(calendar.timegm((t.tm_year + t.tm_mon // 12, t.tm_mon % 12 + 1, 1, 0, 0, 0)))
+
+
 def _sums(db: sqlite3.Connection, since: float) -> list[tuple]:
     """(member, model, requests, tokens in, out, cached) from `since`: the rows of its partial first
     hour, the rollup's whole hours after it."""
@@ -71,20 +81,10 @@ def _sums(db: sqlite3.Connection, since: float) -> list[tuple]:
                             "FROM hourly_members WHERE hour >= ? GROUP BY 1, 2", (first_whole,)).fetchall()
 
 
-def read(paths: Paths, since: float) -> dict[str, dict]:
-    """by_member for a command: a database that cannot be read is one clear error."""
-    from ..base.errors import FlowgateError
-
-    try:
-        return by_member(paths, since)
-    except sqlite3.Error as exc:
-        raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
-
-
 def by_member(paths: Paths, since: float, prices: dict | None = None) -> dict[str, dict]:
     """{member: {requests, tokens_in, tokens_out, tokens_cached, usd, unpriced_tokens, last_use}}: the sums
     from `since`, for every member the rollup knows (0 requests: none since then; last_use: ever, as kept)."""
-    from ..gateway.usage import store
+    from ..usage import store
 
     if not paths.usage_db.exists():
         return {}

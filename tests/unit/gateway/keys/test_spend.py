@@ -7,7 +7,7 @@ import calendar
 import pytest
 
 from tasks.gateway.usage import store
-from tasks.keys import spend
+from tasks.gateway.keys import spend
 
 PRICES = {"gpt-5": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-5, "cache_read_input_token_cost": 1e-7,
                     "litellm_provider": "openai"},
@@ -52,6 +52,9 @@ def test_periods_start_at_utc_boundaries():
     assert spend.period_start("day", now) == calendar.timegm((2026, 12, 9, 0, 0, 0))
     assert spend.period_start("week", now) == calendar.timegm((2026, 12, 7, 0, 0, 0))
     assert spend.period_start("month", now) == calendar.timegm((2026, 12, 1, 0, 0, 0))
+    assert spend.period_end("month", now) == calendar.timegm((2027, 1, 1, 0, 0, 0))
+    assert spend.period_end("week", now) == calendar.timegm((2026, 12, 14, 0, 0, 0))
+    assert spend.period_end("day", now) == calendar.timegm((2026, 12, 10, 0, 0, 0))
 
 
 def test_the_offline_price_map_is_litellms():
