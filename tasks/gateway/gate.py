@@ -11,8 +11,8 @@
    its list: `is_request_body_safe`) is refused with a 400, where LiteLLM's path answered a plain
    500 and logged ~14 KB of tracebacks (item 15).
 A key other than the master key is a member's (tasks.gateway.keys, issue 30): known, live (401),
-the body's model among its patterns (403), under its budget this period and its requests per
-minute (429), the key database readable (503: fail closed).
+the body's model among its patterns (403), under its budget this period, its tokens and requests
+per minute (429), the key database readable (503: fail closed).
 Refusals leave in the route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere).
 The body read for 2 and 3 is handed on as it came; the lean path reuses its parse (BODY).
 """
@@ -236,8 +236,9 @@ class Gate:
         await self.app(scope, Replay(raw, receive), send)
 
     def _limits(self, member) -> Refusal | None:
-        """The member's budget (its spend this period), then its requests per minute (a refused request takes none)."""
-        if member.budget:
+        """The member's budget (its spend this period) and tokens per minute, then its requests per minute (a
+        refused request takes none)."""
+        if member.budget or member.tpm:
             why = (self.spent or budgets()).refusal(member)
             if why is not None:
                 return why

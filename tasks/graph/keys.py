@@ -14,7 +14,7 @@ KEYS_PARAMS = [
     option("budget", "USD per period: over it, 429 until the period resets (0: none)", float, 0.0),
     option("period", "the budget's period: day, week or month (default month)"),
     option("rpm", "requests per minute (0: no limit)", int, 0),
-    option("tpm", "tokens per minute (recorded; not enforced yet)", int, 0),
+    option("tpm", "tokens per minute, in and out (0: no limit)", int, 0),
     option("models", "a model pattern the key may use (fnmatch: gpt-5*); repeat or use commas; none: every model",
            list, []),
     option("expires", "refused from this date (YYYY-MM-DD: the end of that day, UTC) or ISO date-time"),
@@ -51,8 +51,6 @@ def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models:
         key = manage.rotate(PATHS, name)
     _say(json_output, {"name": name, "key": key},
          f"the key of {name} (shown once: FlowGate keeps only its hash; the previous one, if any, is refused now):\n{key}")
-    if verb == "create" and not json_output and tpm:
-        print("note: --tpm is recorded, not enforced yet; the gateway enforces the key, its models, --rpm and --budget")
 
 
 def _say(json_output: bool, data: dict, text: str) -> None:

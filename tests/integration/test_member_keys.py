@@ -48,6 +48,12 @@ def ask(st, route: tuple[str, str], key: str, text: str = "hi") -> httpx.Respons
                       headers={"authorization": f"Bearer {key}", "anthropic-version": "2023-06-01"})
 
 
+def refused_everywhere(st, key: str, status: int, what: str) -> None:
+    """Until 8 requests in a row get `status` (the replicas share the port: each is asked, in all likelihood)."""
+    wait_for(lambda: all(ask(st, LEAN_CHAT, key).status_code == status for _ in range(8)), timeout=30, interval=0.2,
+             what=f"{what} refused by every replica")
+
+
 def path_of(resp: httpx.Response) -> str:
     return "lean" if resp.headers.get("x-flowgate-path") == "lean" else "litellm"
 
@@ -78,10 +84,7 @@ def test_a_revocation_reaches_every_replica_and_the_master_key_keeps_working(st)
     assert ask(st, LEAN_CHAT, key).status_code == 200
     assert st.doit("keys", "revoke", "cy").returncode == 0
 
-    def all_refused():
-        return all(ask(st, LEAN_CHAT, key).status_code == 401 for _ in range(8))
-
-    wait_for(all_refused, timeout=10, what="the revoked key refused by every replica")
+    refused_everywhere(st, key, 401, "the revoked key")
     answers = [ask(st, route, key) for route in (LEAN_CHAT, LITELLM_MESSAGES, LEAN_MESSAGES) for _ in range(4)]
     assert {r.status_code for r in answers} == {401}
     assert all("revoked" in r.text for r in answers)
@@ -117,12 +120,17 @@ def test_requests_are_recorded_per_member_key(st):
 def test_over_its_budget_a_member_gets_429_naming_the_reset_on_every_replica(st):
     key = create(st, "eve", "--budget", "0.00001", "--period", "day")  # one answer of the double spends more
     assert ask(st, LEAN_CHAT, key, "spend").status_code == 200
-
-    def all_refused():
-        return all(ask(st, LEAN_CHAT, key).status_code == 429 for _ in range(8))
-
-    wait_for(all_refused, timeout=30, interval=0.5, what="the key over its budget refused by every replica")
+    refused_everywhere(st, key, 429, "the key over its budget")
     refused = ask(st, LITELLM_MESSAGES, key)
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
     assert "budget of $1e-05 per day" in refused.json()["error"]["message"] and "resets at" in refused.text
     assert int(refused.headers["retry-after"]) > 0
+
+
+def test_over_its_tokens_per_minute_a_member_gets_429_on_every_replica(st):
+    key = create(st, "fay", "--tpm", "2")  # one answer of the double takes 3 tokens
+    assert ask(st, LEAN_CHAT, key, "tokens").status_code == 200
+    refused_everywhere(st, key, 429, "the key over its tpm")
+    refused = ask(st, LEAN_MESSAGES, key)
+    assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
+    assert "2 tokens per minute" in refused.text and 0 < int(refused.headers["retry-after"]) <= 61

@@ -1,10 +1,13 @@
-"""Budgets of member keys (issue 30): a key whose spend this period (tasks.gateway.keys.spend: the
-usage recorder's tokens, priced) reached its budget gets 429 naming when the period resets.
+"""Budgets and tokens per minute of member keys (issue 30): a key whose spend this period
+(tasks.gateway.keys.spend: the usage recorder's tokens, priced) reached its budget gets 429 naming
+when the period resets; one whose requests of the last 60 s took its `tpm` tokens gets 429 until
+the oldest of them leaves the minute.
 
-The spend is read off the request path: a thread of this process sums the usage database for every
-period in use every REFRESH_S, and the gate reads the last sums. So a budget holds to within what the
-recorder had written (its batches: ~0.5 s) plus REFRESH_S, and a request already admitted is never cut
-off: a member may end a period slightly over. Tokens a price map does not price count for nothing.
+Both are read off the request path: a thread of this process sums the usage database (which every
+local replica writes: the limits hold across them) for every period in use and the last minute every
+REFRESH_S, and the gate reads the last sums. So a limit holds to within what the recorder had
+written (its batches: ~0.5 s) plus REFRESH_S, and a request already admitted is never cut off: a
+member may end a period or a minute slightly over. Tokens a price map does not price cost nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ class Budgets:
     def __init__(self, paths, start_thread: bool = True, clock=time.time):
         self.paths, self.clock = paths, clock
         self.spent: dict[tuple[str, str], float] = {}  # (member, period) -> USD this period
-        self.periods: set[str] = set()
+        self.minute: dict[str, tuple[int, float]] = {}  # member -> (tokens of the last 60 s, the oldest's ts)
+        self.periods: set[str] = set()  # the periods in use, and "minute" once a key with tpm was seen
         self.lock = threading.RLock()
         self.failing = False
         self.thread = None
@@ -31,13 +35,30 @@ class Budgets:
         self.prices: dict | None = None
 
     def refusal(self, member: Member) -> Refusal | None:
-        if not member.budget or member.budget <= 0:
-            return None
-        period = member.period or "month"
+        """429 for a key over its budget this period, else over its tokens per minute; None when within both."""
+        over_budget = self._budget(member) if member.budget and member.budget > 0 else None
+        return over_budget or self._tokens(member)
+
+    def _want(self, period: str) -> None:
         if period not in self.periods:
             with self.lock:
                 self.periods.add(period)
             self._ensure_running()
+
+    def _tokens(self, member: Member) -> Refusal | None:
+        if not member.tpm or member.tpm <= 0:
+            return None
+        self._want("minute")
+        tokens, oldest = self.minute.get(member.name, (0, 0.0))
+        if tokens < member.tpm:
+            return None
+        wait = max(1, int(oldest + 60 - self.clock()) + 1)
+        return Refusal(429, f"the key of {shown(member.name)} is over its limit of {member.tpm} tokens per minute "
+                            f"({tokens} in the last minute): retry in {wait} s", [(b"retry-after", str(wait).encode())])
+
+    def _budget(self, member: Member) -> Refusal | None:
+        period = member.period or "month"
+        self._want(period)
         spent = self.spent.get((member.name, period), 0.0)
         if spent < member.budget:
             return None
@@ -57,6 +78,9 @@ class Budgets:
             periods = sorted(self.periods)
         for period in periods:
             try:
+                if period == "minute":
+                    self.minute = spend.recent_tokens(self.paths, now - 60)
+                    continue
                 found = spend.by_member(self.paths, spend.period_start(period, now), self.prices)
             except Exception as exc:  # noqa: BLE001  (an unreadable usage database: the last sums stand, said once)
                 if not self.failing:

@@ -117,3 +117,18 @@ def by_member(paths: Paths, since: float, prices: dict | None = None) -> dict[st
         return out
     finally:
         db.close()
+
+
+def recent_tokens(paths: Paths, since: float) -> dict[str, tuple[int, float]]:
+    """{member: (tokens in + out, the earliest request's ts)} of the requests from `since` (by the ts index)."""
+    from ..usage import store
+
+    if not paths.usage_db.exists():
+        return {}
+    db = store.connect(paths.usage_db, readonly=True)
+    try:
+        cur = db.execute("SELECT member, total(tokens_in) + total(tokens_out), min(ts) FROM requests "
+                         "WHERE ts >= ? AND member IS NOT NULL GROUP BY member", (since,))
+        return {member: (int(tokens), first) for member, tokens, first in cur}
+    finally:
+        db.close()

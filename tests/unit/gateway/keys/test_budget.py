@@ -53,3 +53,20 @@ def test_an_unreadable_usage_database_keeps_the_last_sums(paths, capsys):
     budgets.refresh()
     assert budgets.refusal(member()).status == 429
     assert capsys.readouterr().out.count("cannot be read") == 1
+
+
+def test_over_its_tokens_per_minute_a_key_gets_429_until_they_leave_the_minute(paths):
+    budgets = Budgets(paths, start_thread=False, clock=lambda: NOW)
+    limited = Member("ana", None, None, (), None, 1000, None, None)
+    assert budgets.refusal(limited) is None
+    spend_on(paths, "ana", NOW - 90, 5000)  # before the minute
+    spend_on(paths, "ana", NOW - 40, 600)
+    budgets.refresh()
+    assert budgets.refusal(limited) is None
+    spend_on(paths, "ana", NOW - 10, 400)
+    budgets.refresh()
+    refused = budgets.refusal(limited)
+    assert refused.status == 429 and "1000 tokens per minute (1000 in the last minute)" in refused.message
+    assert dict(refused.headers)[b"retry-after"] == b"21"  # the oldest leaves the minute in 20 s
+    both = Member("ana", None, None, (), None, 1000, 100.0, "day")
+    assert "tokens per minute" in budgets.refusal(both).message  # under its budget, over its tpm
