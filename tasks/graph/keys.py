@@ -64,8 +64,7 @@ def _list(json_output: bool) -> None:
 
     from ..keys import manage
 
-    rows = manage.listing(PATHS)
-    _with_spend(rows)
+    rows = manage.listing_with_spend(PATHS)
     if json_output:
         print(json.dumps({"keys": rows}, indent=2))
         return
@@ -73,27 +72,6 @@ def _list(json_output: bool) -> None:
         print("no member keys: `uv run doit keys create NAME` makes one (the master key stays the admin key)")
         return
     print(format_rows(rows))
-
-
-def _with_spend(rows: list[dict]) -> None:
-    """Each key's spend this period (its budget's, else this month) and last use, from the usage recorder."""
-    from ..gateway.keys import spend
-    from ..keys.manage import spend_since
-
-    if not rows:
-        return
-    starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
-    used = {}
-    for start in sorted(set(starts.values())):
-        for name, entry in spend_since(PATHS, start).items():
-            if starts.get(name) == start:
-                used[name] = entry
-    for row in rows:
-        entry = used.get(row["name"]) or {}
-        row["spend_usd"] = round(entry.get("usd", 0.0), 6)
-        row["spend_unpriced_tokens"] = entry.get("unpriced_tokens", 0)
-        row["requests_this_period"] = entry.get("requests", 0)
-        row["last_use"] = entry.get("last_use")
 
 
 def format_rows(rows: list[dict]) -> str:

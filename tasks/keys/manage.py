@@ -196,3 +196,24 @@ def spend_since(paths: Paths, since: float) -> dict[str, dict]:
         return spend.by_member(paths, since)
     except sqlite3.Error as exc:
         raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
+
+
+def listing_with_spend(paths: Paths) -> list[dict]:
+    """The listing, each key with its spend this period (its budget's, else this month) and last use,
+    from the usage recorder (tasks.gateway.keys.spend): `doit keys list` and the dashboard."""
+    from ..gateway.keys import spend
+
+    rows = listing(paths)
+    starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
+    used = {}
+    for start in sorted(set(starts.values())):
+        for name, entry in spend_since(paths, start).items():
+            if starts.get(name) == start:
+                used[name] = entry
+    for row in rows:
+        entry = used.get(row["name"]) or {}
+        row["spend_usd"] = round(entry.get("usd", 0.0), 6)
+        row["spend_unpriced_tokens"] = entry.get("unpriced_tokens", 0)
+        row["requests_this_period"] = entry.get("requests", 0)
+        row["last_use"] = entry.get("last_use")
+    return rows
