@@ -333,22 +333,26 @@ def member_cost(per_request, master_door, raw: bytes, scope: dict) -> None:
     from tasks.gateway import gate
     from tasks.gateway.keys import enforce
     from tasks.gateway.keys.book import KeyBook
+    from tasks.gateway.keys.budget import Budgets
     from tasks.keys import manage
 
     with tempfile.TemporaryDirectory(prefix="bench-keys-") as home:
         paths = Paths(root=ROOT, home=Path(home))
         for i in range(200):  # a team's worth of keys in the book
             manage.create(paths, f"member{i}", rpm=10**9, models=["claude-*", "gpt-*"])
-        key = manage.create(paths, "bench", rpm=10**9, models=["claude-*", "gpt-*"])
-        book, window = KeyBook(paths.keys_db), enforce.Window()
+        key = manage.create(paths, "bench", rpm=10**9, tpm=10**9, budget=10**6, period="month",
+                            models=["claude-*", "gpt-*"])
+        book, window, sums = KeyBook(paths.keys_db), enforce.Window(), Budgets(paths, start_thread=False)
         member = enforce.admit(book, (key,))
+        sums.refusal(member)  # the periods in use, summed once (the thread's work, off the request path)
+        sums.refresh()
         times = []
         for _ in range(20000):
             began = time.perf_counter_ns()
             member = enforce.admit(book, (key,))
-            enforce.model_refusal(member, "gpt-5") or window.take(member)
+            enforce.model_refusal(member, "gpt-5") or sums.refusal(member) or window.take(member)
             times.append(time.perf_counter_ns() - began)
-        print(f"member key, lookup + model + rpm: p50 {statistics.median(times) / 1000:.2f} µs, "
+        print(f"member key, lookup + model + budget + tpm + rpm: p50 {statistics.median(times) / 1000:.2f} µs, "
               f"p99 {statistics.quantiles(times, n=100)[98] / 1000:.2f} µs (single calls; 201 keys in the book)")
         checks = []
         for _ in range(2000):  # every REFRESH_S, and on a key the book does not know: the database unchanged
@@ -357,7 +361,7 @@ def member_cost(per_request, master_door, raw: bytes, scope: dict) -> None:
             checks.append(time.perf_counter_ns() - began)
         print(f"member key, the book's check of the database (every 0.25 s, and per unknown key): "
               f"p50 {statistics.median(checks) / 1000:.2f} µs")
-        door = gate.Gate(master_door.app, state=master_door.state, book=book)
+        door = gate.Gate(master_door.app, state=master_door.state, book=book, spent=sums)
         as_member = {**scope, "path": "/v1/chat/completions",
                      "headers": [(b"authorization", f"Bearer {key}".encode()), (b"content-type", b"application/json")]}
         as_master = {**scope, "path": "/v1/chat/completions"}

@@ -7,7 +7,8 @@ Both are read off the request path: a thread of this process sums the usage data
 local replica writes: the limits hold across them) for every period in use and the last minute every
 REFRESH_S, and the gate reads the last sums. So a limit holds to within what the recorder had
 written (its batches: ~0.5 s) plus REFRESH_S, and a request already admitted is never cut off: a
-member may end a period or a minute slightly over. Tokens a price map does not price cost nothing.
+member may end a period or a minute slightly over (the first request of a process to check a limit
+starts the thread: it passes while the first sums are read). Tokens a price map does not price cost nothing.
 """
 
 from __future__ import annotations
@@ -97,12 +98,11 @@ class Budgets:
         if self.thread is not None or not self.start_thread:
             return
         with self.lock:
-            if self.thread is None:
-                self.refresh()  # the first check waits for real sums (once per process)
+            if self.thread is None:  # the first sums come within a moment, never on the request path
                 self.thread = threading.Thread(target=self._loop, daemon=True, name="flowgate-budgets")
                 self.thread.start()
 
     def _loop(self) -> None:
         while True:
-            time.sleep(REFRESH_S)
             self.refresh()
+            time.sleep(REFRESH_S)
