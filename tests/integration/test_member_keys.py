@@ -49,7 +49,8 @@ def ask(st, route: tuple[str, str], key: str, text: str = "hi") -> httpx.Respons
 
 
 def refused_everywhere(st, key: str, status: int, what: str) -> None:
-    """Until 8 requests in a row get `status` (the replicas share the port: each is asked, in all likelihood)."""
+    """Until 8 requests in a row get `status` (the replicas share the port: each is asked, in all likelihood);
+    `what` names what is awaited (200: served again)."""
     wait_for(lambda: all(ask(st, LEAN_CHAT, key).status_code == status for _ in range(8)), timeout=30, interval=0.2,
              what=f"{what} refused by every replica")
 
@@ -134,3 +135,31 @@ def test_over_its_tokens_per_minute_a_member_gets_429_on_every_replica(st):
     refused = ask(st, LEAN_MESSAGES, key)
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
     assert "2 tokens per minute" in refused.text and 0 < int(refused.headers["retry-after"]) <= 61
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "link"])
+def test_a_broken_key_database_refuses_member_keys_and_the_gateway_stays_up(st, tmp_path, damage):
+    key = create(st, f"gus-{damage}")
+    assert ask(st, LEAN_CHAT, key).status_code == 200
+    db = st.paths.keys_db
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        part = db.with_name(db.name + suffix)
+        if part.exists():
+            part.rename(aside / part.name)
+    if damage == "corrupt":
+        db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8192)
+    else:
+        db.symlink_to(aside / db.name)  # a link out of .router/, to the real database
+    refused_everywhere(st, key, 503, "a member key while the database is broken")
+    for route in (LEAN_CHAT, LITELLM_MESSAGES):
+        resp = ask(st, route, key)
+        assert resp.status_code == 503 and "member keys are refused" in resp.text
+        assert ask(st, route, st.master_key).status_code == 200  # the master key still works: never opened up, never down
+    doctor = st.doit("doctor")
+    assert "member keys are refused" in doctor.output and "keys" in doctor.output
+    db.unlink()
+    for part in aside.iterdir():
+        part.rename(db.with_name(part.name))
+    refused_everywhere(st, key, 200, "nothing: the member key served again once the database reads")
