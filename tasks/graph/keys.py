@@ -72,6 +72,10 @@ def _list(json_output: bool) -> None:
         print("no member keys: `uv run doit keys create NAME` makes one (the master key stays the admin key)")
         return
     print(format_rows(rows))
+    if rows[0]["spend_error"]:
+        from ..base.terminal import printable
+
+        print(f"spend unknown: {printable(rows[0]['spend_error'])}")
 
 
 def format_rows(rows: list[dict]) -> str:
@@ -83,6 +87,8 @@ def format_rows(rows: list[dict]) -> str:
         return time.strftime("%Y-%m-%d", time.gmtime(value)) if value else "-"
 
     def spent(r):
+        if r["spend_usd"] is None:
+            return "?"
         text = f"${r['spend_usd']:.2f}"
         return text + (f" +{r['spend_unpriced_tokens']} tok" if r["spend_unpriced_tokens"] else "")
 

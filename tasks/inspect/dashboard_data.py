@@ -115,7 +115,7 @@ def member_keys(paths: Paths) -> dict:
     from ..base.errors import FlowgateError
     from ..keys.manage import listing_with_spend
 
-    keep = ("name", "state", "models", "rpm", "tpm", "budget", "period", "spend_usd", "spend_unpriced_tokens",
+    keep = ("name", "state", "models", "rpm", "tpm", "budget", "period", "spend_usd", "spend_error", "spend_unpriced_tokens",
             "requests_this_period", "last_use", "expires")
     try:
         return {"keys": [{k: r[k] for k in keep} for r in listing_with_spend(paths)], "error": None}

@@ -205,14 +205,18 @@ def listing_with_spend(paths: Paths) -> list[dict]:
 
     rows = listing(paths)
     starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
-    used = {}
-    for start in sorted(set(starts.values())):
-        for name, entry in spend_since(paths, start).items():
-            if starts.get(name) == start:
-                used[name] = entry
+    used, unknown = {}, None
+    try:
+        for start in sorted(set(starts.values())):
+            for name, entry in spend_since(paths, start).items():
+                if starts.get(name) == start:
+                    used[name] = entry
+    except FlowgateError as exc:  # the keys are still listed; their spend is unknown (None) and says why
+        unknown = exc.one_line()
     for row in rows:
         entry = used.get(row["name"]) or {}
-        row["spend_usd"] = round(entry.get("usd", 0.0), 6)
+        row["spend_error"] = unknown
+        row["spend_usd"] = None if unknown else round(entry.get("usd", 0.0), 6)
         row["spend_unpriced_tokens"] = entry.get("unpriced_tokens", 0)
         row["requests_this_period"] = entry.get("requests", 0)
         row["last_use"] = entry.get("last_use")

@@ -71,3 +71,11 @@ def test_spend_per_key_in_the_listing_and_in_usage_by_key(doit, paths):
     assert usage["totals"]["requests"] == 3  # the master key's request counts in the totals, in no key's row
     text = doit("usage", "--by", "key,model")
     assert text.returncode == 0 and "unpriced tokens" in text.stdout and "fg-" not in text.stdout
+
+
+def test_the_keys_are_listed_when_the_usage_database_cannot_be_read(doit, paths):
+    assert doit("keys", "create", "ana").returncode == 0
+    paths.usage_db.write_bytes(b"garbage" * 1000)
+    listed = doit("keys")
+    assert listed.returncode == 0 and "ana" in listed.stdout and "spend unknown: cannot read" in listed.stdout
+    assert json.loads(doit("keys", "list", "--json").stdout)["keys"][0]["spend_usd"] is None

@@ -191,7 +191,8 @@ function keys(k) {
   for (const m of k.keys) {
     rows.push(row([m.name, m.state, m.models.join(", ") || "*", num(m.rpm), num(m.tpm),
                    m.budget ? "$" + m.budget + " / " + m.period : "-",
-                   "$" + m.spend_usd.toFixed(2) + (m.spend_unpriced_tokens ? " + " + short(m.spend_unpriced_tokens) + " unpriced tokens" : ""),
+                   m.spend_usd === null ? "? (" + m.spend_error + ")" : "$" + m.spend_usd.toFixed(2) +
+                     (m.spend_unpriced_tokens ? " + " + short(m.spend_unpriced_tokens) + " unpriced tokens" : ""),
                    m.requests_this_period, when(m.last_use)]));
   }
   if (!k.keys.length) rows.push(row([k.error || "none (`uv run doit keys create NAME`)", "", "", "", "", "", "", "", ""]));
