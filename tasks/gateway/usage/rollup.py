@@ -98,9 +98,13 @@ def build(db: sqlite3.Connection) -> None:
     add(db, -1)
 
 
-def prune(db: sqlite3.Connection, before_hour: int) -> None:
+MEMBER_HOURS = 32 * 24  # the per-member rollup outlives a shorter retention: a month's budget reads a whole month
+
+
+def prune(db: sqlite3.Connection, before_hour: int, now_hour: int | None = None) -> None:
     db.execute("DELETE FROM hourly WHERE hour < ?", (before_hour,))
-    db.execute("DELETE FROM hourly_members WHERE hour < ?", (before_hour,))
+    members_before = before_hour if now_hour is None else min(before_hour, now_hour - MEMBER_HOURS)
+    db.execute("DELETE FROM hourly_members WHERE hour < ?", (members_before,))
 
 
 def rows(db: sqlite3.Connection, from_hour: int, histograms: bool = True):

@@ -110,10 +110,11 @@ def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
 
 def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
     """Rows older than the retention, by whole hours (the rollup's unit: its sums stay the rows')."""
-    hour = int(((time.time() if now is None else now) - retention_days * 86400) // 3600)
+    now = time.time() if now is None else now
+    hour = int((now - retention_days * 86400) // 3600)
     with db:
         db.execute("BEGIN IMMEDIATE")
-        rollup.prune(db, hour)
+        rollup.prune(db, hour, int(now // 3600))
         return db.execute("DELETE FROM requests WHERE ts < ?", (hour * 3600,)).rowcount
 
 

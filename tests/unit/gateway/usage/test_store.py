@@ -23,5 +23,8 @@ def test_a_schema_2_database_gains_the_member_column_and_rollup(paths):
                       {"ts": 3800.0, "route": "/v1/messages", "model": "m", "status": 200, "tokens_in": 7, "member": "ana"}])
     assert db.execute("SELECT member, requests, tokens_in FROM hourly_members").fetchall() == [("ana", 2, 12)]
     assert [r["member"] for r in store.rows_since(db, 0)] == [None, "ana", "ana"]
-    store.prune(db, 1, now=10 * 86400)
+    store.prune(db, 1, now=10 * 86400)  # a day's retention: the members' rollup stays 32 days (a month's budget)
+    assert db.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM hourly_members").fetchone()[0] == 1
+    store.prune(db, 1, now=40 * 86400)
     assert db.execute("SELECT count(*) FROM hourly_members").fetchone()[0] == 0
