@@ -21,7 +21,9 @@ FlowGate's path: at bare LiteLLM's ~100 req/s, 50,000 requests take ~8 minutes).
 Then, in process, what the gate (tasks.gateway.gate: the key from the headers, the repeated-key and
 refused-key checks, issue 31) and the lean path's watch for a departed client cost per request in
 front of a trivial app, for a one-line body and an ~80 KB Codex-like one, compact (as Codex, Claude
-Code and the OpenAI SDKs send) and spaced (Python's json.dumps). `BENCH_ONLY=gate` runs only that.
+Code and the OpenAI SDKs send) and spaced (Python's json.dumps); and what a member's key adds over
+the master key (issue 30: the lookup by hash, the model patterns, the rpm window). `BENCH_ONLY=gate`
+runs only that.
 
     cd bench && uv run python gateway.py
 """
@@ -291,7 +293,7 @@ def gate_cost() -> None:
     scope = {"type": "http", "method": "POST", "path": "/v1/responses",
              "headers": [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]}
 
-    def per_request(asgi, raw: bytes, n: int) -> float:
+    def per_request(asgi, raw: bytes, n: int, scope=scope) -> float:
         async def many():
             done = asyncio.Event()
 
@@ -317,6 +319,56 @@ def gate_cost() -> None:
             bare, gated = per_request(app, raw, n), per_request(door, raw, n)
             print(f"gate + watch, {name:8} {form:7} ({len(raw) / 1024:5.1f} KB): {bare:7.1f} -> {gated:7.1f} µs "
                   f"per request = +{gated - bare:.1f} µs")
+    member_cost(per_request, door, json.dumps(bodies["one line"], separators=(",", ":")).encode(), scope)
+
+
+def member_cost(per_request, master_door, raw: bytes, scope: dict) -> None:
+    """What a member's key (issue 30) adds over the master key on the gate's path: the lookup by hash
+    in the book, the model's patterns, the rpm window (p50 of single calls), and whole requests."""
+    import statistics
+    import tempfile
+    import time
+
+    from tasks.base.paths import Paths
+    from tasks.gateway import gate
+    from tasks.gateway.keys import enforce
+    from tasks.gateway.keys.book import KeyBook
+    from tasks.gateway.keys.budget import Budgets
+    from tasks.keys import manage
+
+    with tempfile.TemporaryDirectory(prefix="bench-keys-") as home:
+        paths = Paths(root=ROOT, home=Path(home))
+        for i in range(200):  # a team's worth of keys in the book
+            manage.create(paths, f"member{i}", rpm=10**9, models=["claude-*", "gpt-*"])
+        key = manage.create(paths, "bench", rpm=10**9, tpm=10**9, budget=10**6, period="month",
+                            models=["claude-*", "gpt-*"])
+        book, window, sums = KeyBook(paths.keys_db), enforce.Window(), Budgets(paths, start_thread=False)
+        member = enforce.admit(book, (key,))
+        sums.refusal(member)  # the periods in use, summed once (the thread's work, off the request path)
+        sums.refresh()
+        times = []
+        for _ in range(20000):
+            began = time.perf_counter_ns()
+            member = enforce.admit(book, (key,))
+            enforce.model_refusal(member, "gpt-5") or sums.refusal(member) or window.take(member)
+            times.append(time.perf_counter_ns() - began)
+        print(f"member key, lookup + model + budget + tpm + rpm: p50 {statistics.median(times) / 1000:.2f} µs, "
+              f"p99 {statistics.quantiles(times, n=100)[98] / 1000:.2f} µs (single calls; 201 keys in the book)")
+        checks = []
+        for _ in range(2000):  # every REFRESH_S, and on a key the book does not know: the database unchanged
+            began = time.perf_counter_ns()
+            book.refresh()
+            checks.append(time.perf_counter_ns() - began)
+        print(f"member key, the book's check of the database (every 0.25 s, and per unknown key): "
+              f"p50 {statistics.median(checks) / 1000:.2f} µs")
+        door = gate.Gate(master_door.app, state=master_door.state, book=book, spent=sums)
+        as_member = {**scope, "path": "/v1/chat/completions",
+                     "headers": [(b"authorization", f"Bearer {key}".encode()), (b"content-type", b"application/json")]}
+        as_master = {**scope, "path": "/v1/chat/completions"}
+        master = min(per_request(door, raw, 2000, as_master) for _ in range(3))
+        by_member = min(per_request(door, raw, 2000, as_member) for _ in range(3))
+        print(f"gate + watch, one line, master key {master:7.1f} µs, member key {by_member:7.1f} µs per request "
+              f"= +{by_member - master:.1f} µs")
 
 
 def main() -> None:

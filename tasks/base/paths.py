@@ -76,6 +76,7 @@ class Paths(namedtuple("Paths", "root home")):
     outdated_cache = _under("state_dir", "outdated.json")  # what `doit outdated` learnt from GitHub and PyPI
     quota_cache = _under("state_dir", "quota.json")  # the providers' quota answers, kept 60 s (tasks.accounts.quota)
     usage_db = _under("router", "usage.sqlite3")  # every request through the gateway (tasks.usage)
+    keys_db = _under("router", "keys.sqlite3")  # the team's member keys, hashed (tasks.keys, tasks.gateway.keys)
     dashboard_token = _under("secrets_dir", "dashboard_token")  # the dashboard URL's token (tasks.gateway.dashboard)
     profile_choice = _under("router", "profile.json")  # `doit profile NAME`: survives a pull of config/
     lock = _under("router", "flowgate.lock")

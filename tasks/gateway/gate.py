@@ -10,6 +10,9 @@
 3. a body LiteLLM's own safety rule refuses (`api_base`, `base_url`, `user_config` and the rest of
    its list: `is_request_body_safe`) is refused with a 400, where LiteLLM's path answered a plain
    500 and logged ~14 KB of tracebacks (item 15).
+A key other than the master key is a member's (tasks.gateway.keys, issue 30): known, live (401),
+the body's model among its patterns (403), under its budget this period, its tokens and requests
+per minute (429), the key database readable (503: fail closed).
 Refusals leave in the route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere).
 The body read for 2 and 3 is handed on as it came; the lean path reuses its parse (BODY).
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 
+from .keys import MEMBER_SCOPE
+from .keys.enforce import Refusal, Window, admit, model_refusal
 from .leanrules import _json, litellm_state
 
 # POST routes whose body is a model request in JSON (tasks.catalog.served_models shapes their errors)
@@ -29,6 +34,7 @@ KEY_ROUTES = frozenset({*MODEL_ROUTES, *(p + r for p in ("", "/v1") for r in (
     "/embeddings", "/images/generations", "/images/edits", "/audio/transcriptions", "/audio/speech",
     "/moderations", "/files", "/batches", "/rerank"))})
 BODY = "flowgate.body"  # scope key: (raw body, parsed object) for the lean path, parsed once here
+MEMBER = MEMBER_SCOPE  # scope key: the member's name when a member key was admitted (the lean path, the recorder)
 KEY_FILE_ENV = "FLOWGATE_GATEWAY_KEY_FILE"
 # LiteLLM's headers for the key, in its order of precedence (user_api_key_auth.get_api_key)
 KEY_HEADERS = ("x-litellm-api-key", "authorization", "api-key", "x-api-key", "x-goog-api-key",
@@ -95,7 +101,30 @@ def scope_header(scope):
     return header
 
 
-ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error"}
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   429: "rate_limit_error", 503: "overloaded_error"}
+OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "api_error"}
+_BOOK, _BUDGETS = [], []
+
+
+def key_book():
+    """This process's member-key book (tasks.gateway.keys.book), made at first use."""
+    if not _BOOK:
+        from ..base.paths import Paths
+        from .keys.book import KeyBook
+
+        _BOOK.append(KeyBook(Paths.from_env().keys_db))
+    return _BOOK[0]
+
+
+def budgets():
+    """This process's budget sums (tasks.gateway.keys.budget), made at first use."""
+    if not _BUDGETS:
+        from ..base.paths import Paths
+        from .keys.budget import Budgets
+
+        _BUDGETS.append(Budgets(Paths.from_env()))
+    return _BUDGETS[0]
 
 
 def error_answer(path: str, status: int, message: str, param: str | None = None) -> tuple[list, bytes]:
@@ -103,7 +132,7 @@ def error_answer(path: str, status: int, message: str, param: str | None = None)
     if path.startswith("/v1/messages"):
         data = {"type": "error", "error": {"type": ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
     else:
-        kind = "authentication_error" if status == 401 else "invalid_request_error"
+        kind = OPENAI_TYPES.get(status, "invalid_request_error")
         data = {"error": {"message": message, "type": kind, "param": param, "code": str(status)}}
     body = json.dumps(data).encode()
     return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())], body
@@ -165,20 +194,28 @@ class Replay:
 
 
 class Gate:
-    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule):
+    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None):
         self.app, self.state, self.body_rule = app, state, body_rule
+        self.book, self.window, self.spent = book, Window(), spent
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in KEY_ROUTES:
             return await self.app(scope, receive, send)
         path = scope["path"]
-        master = self.state()[0]
+        master, member = self.state()[0], None
         if master:  # before LiteLLM's startup set it, LiteLLM's path answers
             keys = sent_keys(scope_header(scope))
-            if not accepted(keys, master):  # the body is never read: the connection closes after the answer
-                return await self._refuse(send, path, 401, refusal(any(keys)), [(b"connection", b"close")])
+            if not accepted(keys, master):  # a member's key, or refused before the body is read
+                member = admit(self.book or key_book(), keys) if any(keys) else Refusal(401, "")
+                if isinstance(member, Refusal):  # the body is never read: the connection closes after the answer
+                    return await self._refuse(send, path, member.status, member.message or refusal(any(keys)),
+                                              [*member.headers, (b"connection", b"close")])
+                scope[MEMBER] = member.name
         if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
+            why = member and ((model_refusal(member, None) if member.models else None) or self._limits(member))
+            if why:
+                return await self._refuse(send, path, why.status, why.message, [*why.headers, (b"connection", b"close")])
             return await self.app(scope, receive, send)
         chunks, more = [], True
         while more:
@@ -191,7 +228,21 @@ class Gate:
         problem = self._problem(path, raw, scope)
         if problem is not None:
             return await self._refuse(send, path, 400, *problem)
+        if member is not None:
+            parsed = scope.get(BODY)
+            why = model_refusal(member, parsed[1].get("model") if parsed else None) or self._limits(member)
+            if why is not None:
+                return await self._refuse(send, path, why.status, why.message, why.headers)
         await self.app(scope, Replay(raw, receive), send)
+
+    def _limits(self, member) -> Refusal | None:
+        """The member's budget (its spend this period) and tokens per minute, then its requests per minute (a
+        refused request takes none)."""
+        if member.budget or member.tpm:
+            why = (self.spent or budgets()).refusal(member)
+            if why is not None:
+                return why
+        return self.window.take(member)
 
     def _problem(self, path: str, raw: bytes, scope) -> tuple[str, list] | None:
         try:

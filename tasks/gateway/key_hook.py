@@ -9,13 +9,19 @@ every path of the gateway applies (tasks.gateway.gate.sent_keys: LiteLLM's own r
 with an `ANTHROPIC_AUTH_TOKEN` exported in the shell sends that token as the bearer and the key
 helper's key as `x-api-key`, and retries a 401 for a minute), and refuses anything else with a 401
 that names where the key lives: LiteLLM logs a 401 as one short entry, no traceback.
+
+A member's key (tasks.gateway.keys, issue 30) is accepted as an internal user on the routes a client
+uses (MEMBER_ROUTES: the gate decided its model and rate already), never on LiteLLM's admin routes:
+the master key stays the admin key.
 """
 
 from litellm.proxy._types import LiteLLMRoutes, LitellmUserRoles, ProxyErrorTypes, ProxyException, UserAPIKeyAuth
 
-from .gate import accepted, refusal, sent_keys
+from .gate import KEY_ROUTES, accepted, key_book, refusal, sent_keys
+from .keys.enforce import Refusal, admit
 
 MASTER_KEY_ALIAS = "litellm_proxy_master_key"  # what LiteLLM itself records instead of the raw key
+MEMBER_ROUTES = KEY_ROUTES | {"/v1/models", "/models", "/v1/model/info", "/model/info"}
 
 
 async def user_api_key_auth(request, api_key: str) -> UserAPIKeyAuth:
@@ -29,5 +35,14 @@ async def user_api_key_auth(request, api_key: str) -> UserAPIKeyAuth:
     if accepted((*keys, (api_key or "").strip()), proxy_server.master_key):
         return UserAPIKeyAuth(api_key=MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
                               user_id=proxy_server.litellm_proxy_admin_name)
-    raise ProxyException(message=refusal(any(keys) or bool(api_key)), type=ProxyErrorTypes.auth_error,
-                         param="api_key", code=401)
+    offered = (*keys, (api_key or "").strip())
+    member = admit(key_book(), offered) if any(offered) else Refusal(401, "")
+    if isinstance(member, Refusal):
+        status, message = member.status, member.message
+        raise ProxyException(message=message or refusal(any(offered)), type=ProxyErrorTypes.auth_error,
+                             param="api_key", code=status)
+    if request.url.path not in MEMBER_ROUTES:
+        raise ProxyException(message=f"{request.url.path} takes the master key: a member's key reaches the model "
+                             "routes only", type=ProxyErrorTypes.auth_error, param="api_key", code=403)
+    return UserAPIKeyAuth(api_key=f"flowgate-member:{member.name}", key_alias=member.name,
+                          user_role=LitellmUserRoles.INTERNAL_USER, user_id=member.name)

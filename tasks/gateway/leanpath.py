@@ -27,7 +27,8 @@ replicas). What it keeps as LiteLLM's path does:
   which LiteLLM forwards as they are.
 Anything else goes to LiteLLM's normal path with the body replayed: a route or body key the lean
 path does not forward as it is, no deployment or one over its rpm limit (a missing or wrong gateway
-key never gets here: tasks.gateway.gate answers it; without the gate, LiteLLM's path and its hook do).
+key never gets here: tasks.gateway.gate answers it, and marks a member's key it admitted (MEMBER);
+without the gate, LiteLLM's path and its hook do).
 A client that leaves cancels the exchange, which closes the upstream connection. An upstream 4xx it does not retry reaches the
 client as the upstream sent it. A stream the upstream cuts off after its first byte is left
 incomplete (no end of body: the recorder writes it as an error).
@@ -54,7 +55,7 @@ import os
 import uuid
 
 from . import leanpolicy
-from .gate import BODY, Replay, accepted, scope_header, sent_keys
+from .gate import BODY, MEMBER, Replay, accepted, scope_header, sent_keys
 from .handoff import LEAN_UPSTREAM_ENV
 from .leanrules import (_header, _json, anthropic_betas, config_policy, forwardable, litellm_backoff,  # noqa: F401
                         litellm_encoded, litellm_state)
@@ -150,7 +151,8 @@ class LeanPath:
         """Serve the request on the lean path (None); or the body LiteLLM's path is to serve (nothing sent)."""
         policy = self.policy
         master, router = self.state()
-        if not (router and accepted(sent_keys(scope_header(scope)), master)):  # the one key rule (gate)
+        # the one key rule (gate): the master key, or a member's key the gate admitted (its models and rpm checked)
+        if not (router and (MEMBER in scope or accepted(sent_keys(scope_header(scope)), master))):
             return raw
         parsed = scope.get(BODY)  # the gate's parse of this body
         try:

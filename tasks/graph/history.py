@@ -10,21 +10,23 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
     from ..usage import report
 
     wanted = [b.strip() for b in by.split(",") if b.strip()] if by else ["model", "day"]
-    unknown = [b for b in wanted if b not in report.BY]
+    unknown = [b for b in wanted if b not in (*report.BY, "key")]
     if unknown:
-        raise FlowgateError(f"--by {unknown[0]!r} is not a grouping", f"use one of {', '.join(report.BY)}")
+        raise FlowgateError(f"--by {unknown[0]!r} is not a grouping", f"use one of {', '.join(report.BY)}, key")
     if json_output and csv_output:
         raise FlowgateError("give --json or --csv, not both")
     seconds = report.parse_since(since)
-    found = report.query(PATHS, seconds, wanted)  # summed in SQLite: bounded memory at any size
+    found = report.query(PATHS, seconds, [b for b in wanted if b != "key"])  # summed in SQLite: bounded memory at any size
     groups, totals = found["by"], found["totals"]
+    if "key" in wanted:
+        groups["key"] = _by_key(seconds)
     if json_output:
         import json
 
         print(json.dumps({"since": since, "totals": totals, "by": groups}, indent=2))
         return
     if csv_output:
-        print("\n\n".join(report.as_csv(groups[b], b) for b in wanted))
+        print("\n\n".join(report.as_csv(groups[b], b, *_fields(b)) for b in wanted))
         return
     if not totals["requests"]:
         print(f"no requests in the last {since} (recorded in {PATHS.usage_db})")
@@ -33,16 +35,35 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
           f"{totals['tokens_in']} tokens in, {totals['tokens_out']} out ({totals['tokens_cached']} cached)")
     for b in wanted:
         print()
-        print(report.table(groups[b], b))
+        print(report.table(groups[b], b, *_fields(b)) if groups[b] or b != "key" else "no requests with a member key")
     if "account" in wanted:
         print("(the gateway does not learn which account served a request: see docs/usage.md, \"Which account served a request\")")
+
+
+
+def _fields(by: str) -> tuple:
+    from ..usage import report
+
+    return (report.KEY_FIELDS,) if by == "key" else ()
+
+
+def _by_key(seconds: float) -> list[dict]:
+    """Requests, tokens and USD per member key (tasks.gateway.keys.spend), most spent first; names only, never a secret."""
+    import time
+
+    from ..keys.manage import spend_since
+
+    found = spend_since(PATHS, time.time() - seconds)
+    rows = [{"key": name, **{k: v for k, v in entry.items() if k != "last_use"}, "usd": round(entry["usd"], 6)}
+            for name, entry in found.items() if entry["requests"]]
+    return sorted(rows, key=lambda r: (-r["usd"], -r["requests"], r["key"]))
 
 
 def task_usage():
     """What went through the gateway: requests, errors, tokens, latency per model / day (--by, --since)."""
     return command(show_usage,
                    option("since", "how far back: 30m, 24h, 7d, 2w", default="7d"),
-                   option("by", "model, day, hour or account (comma-separated; default model,day)"),
+                   option("by", "model, day, hour, account or key (comma-separated; default model,day)"),
                    JSON_FLAG, flag("csv_output", "print CSV", long="csv"))
 
 

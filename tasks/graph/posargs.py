@@ -19,13 +19,14 @@ def options_anywhere(task: str, words: list[str], params: list[dict]) -> tuple[l
     from doit.cmdparse import CmdOption, CmdParseError, TaskParse
 
     parser = TaskParse([CmdOption(p) for p in params])
-    positional, found, rest = [], {}, list(words)
+    # a list option (`--models a --models b`) collects every occurrence, wherever it stands
+    positional, found, rest = [], {p["name"]: [] for p in params if p.get("type") is list}, list(words)
     while rest:
         if rest[0] == "--":  # everything after `--` is positional
             positional += rest[1:]
             break
         try:
-            values, rest = parser.parse_only(rest, {})
+            values, rest = parser.parse_only(rest, found)
         except CmdParseError as exc:
             raise FlowgateError(f"doit {task}: {_reason(exc)}", f"`uv run doit help {task}` lists its options") from None
         found.update(values)
@@ -40,7 +41,8 @@ def with_options_anywhere(task: str, fn, params: list[dict]):
     @functools.wraps(fn)  # doit passes arguments by the wrapped function's signature
     def run(pos, **kwargs):
         pos, found = options_anywhere(task, list(pos or []), params)
-        return fn(pos, **{**kwargs, **found})
+        merged = {**kwargs, **{k: (kwargs.get(k) or []) + v if isinstance(v, list) else v for k, v in found.items()}}
+        return fn(pos, **merged)
 
     return run
 

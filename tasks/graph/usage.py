@@ -47,10 +47,13 @@ USAGE: dict[str, tuple[str, ...]] = {
                   "example: uv run doit integrate:codex --apply"),
     "smoke": ("usage: uv run doit smoke [--model NAME] [--json] [--timeout S]",
               "example: uv run doit up && uv run doit smoke --model claude-sonnet-4-6 --timeout 30"),
-    "usage": ("usage: uv run doit usage [--since 24h|7d|30m|2w] [--by model|day|hour|account[,...]] [--json | --csv]",
+    "usage": ("usage: uv run doit usage [--since 24h|7d|30m|2w] [--by model|day|hour|account|key[,...]] [--json | --csv]",
               "example: uv run doit usage --since 24h --by hour"),
     "dashboard": ("usage: uv run doit dashboard [--no-browser]   (LiteLLM must be running: it serves the page)",
                   "example: uv run doit dashboard --no-browser"),
+    "keys": ("usage: uv run doit keys [list [--json] | create NAME [--rpm N] [--models PATTERN]... [--expires DATE]"
+             " [--budget USD --period day|week|month] [--tpm N] | revoke NAME | rotate NAME]   (options anywhere)",
+             "example: uv run doit keys create ana --models 'gpt-5*' --rpm 60   (the key is shown once)"),
     "models": ("usage: uv run doit models [--json]",
                "example: uv run doit models --json"),
 }

@@ -110,10 +110,23 @@ def stack_events(paths: Paths) -> list[dict]:
     return out
 
 
+def member_keys(paths: Paths) -> dict:
+    """The member keys by name (never a secret, nor its first characters), limits, spend this period, last use."""
+    from ..base.errors import FlowgateError
+    from ..keys.manage import listing_with_spend
+
+    keep = ("name", "state", "models", "rpm", "tpm", "budget", "period", "spend_usd", "spend_error", "spend_unpriced_tokens",
+            "requests_this_period", "last_use", "expires")
+    try:
+        return {"keys": [{k: r[k] for k in keep} for r in listing_with_spend(paths)], "error": None}
+    except FlowgateError as exc:
+        return {"keys": [], "error": exc.one_line()}
+
+
 def collect(paths: Paths) -> dict:
     stack = _stack(paths)
     return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths),
-            "events": stack_events(paths)}
+            "keys": member_keys(paths), "events": stack_events(paths)}
 
 
 def main(argv: list[str] | None = None) -> int:

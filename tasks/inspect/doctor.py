@@ -71,6 +71,7 @@ def run_checks(paths: Paths, environ=None) -> list[Check]:
     checks.append(_guard("disk", lambda: _check_disk(space())))
     checks.append(_guard("state", lambda: _check_state(paths)))
     checks.append(_guard("usage", lambda: _check_usage(paths, space)))
+    checks.append(_guard("keys", lambda: _check_keys(paths)))
     checks.append(_guard("clients", lambda: _check_clients(paths, stack, env)))
     return checks
 
@@ -318,3 +319,13 @@ def _check_usage(paths: Paths, space: Callable[[], tuple[Path, int]]) -> Check:
     fix = ("" if ok else f"free disk space, stop whatever holds {paths.usage_db.name} locked, or move a corrupt "
            f"{paths.usage_db} aside; recording resumes by itself (serving is not affected)")
     return Check("usage", ok, detail, fix)
+
+
+def _check_keys(paths: Paths) -> Check:
+    """The member-key database reads as the gateway reads it (else member keys are refused: issue 30)."""
+    from ..keys.manage import check
+
+    ok, detail = check(paths)
+    fix = "" if ok else (f"remove a link, or move a corrupt {paths.keys_db} aside and make the keys again "
+                         "(`uv run doit keys create NAME`); until then member keys are refused, the master key works")
+    return Check("keys", ok, detail, fix)

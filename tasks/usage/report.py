@@ -46,11 +46,17 @@ def query(paths: Paths, since: float, wanted: list[str]) -> dict:
         raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
 
 
-def table(groups: list[dict], by: str) -> str:
+# `--by key` (issue 30): per member key, from the usage rollup's members (tasks.keys.spend)
+KEY_FIELDS = ("requests", "tokens_in", "tokens_out", "tokens_cached", "usd", "unpriced_tokens")
+LABELS = {"tokens_in": "tokens in", "tokens_out": "tokens out", "tokens_cached": "cached", "p50_ms": "p50 ms",
+          "p95_ms": "p95 ms", "unpriced_tokens": "unpriced tokens", "usd": "USD"}
+
+
+def table(groups: list[dict], by: str, fields: tuple = FIELDS) -> str:
     from ..base.terminal import printable
 
-    headers = [by, "requests", "errors", "tokens in", "tokens out", "cached", "p50 ms", "p95 ms"]
-    rows = [[printable(str(g[by]))] + ["-" if g[f] is None else f"{g[f]:g}" for f in FIELDS] for g in groups]
+    headers = [by, *(LABELS.get(f, f) for f in fields)]
+    rows = [[printable(str(g[by]))] + ["-" if g[f] is None else f"{g[f]:g}" for f in fields] for g in groups]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
                       for row in [headers, *rows])
@@ -61,16 +67,16 @@ def table(groups: list[dict], by: str) -> str:
     return text
 
 
-def as_csv(groups: list[dict], by: str) -> str:
+def as_csv(groups: list[dict], by: str, fields: tuple = FIELDS) -> str:
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([by, *FIELDS])
+    writer.writerow([by, *fields])
     for g in groups:
         name = str(g[by])
         # a spreadsheet runs a cell starting with these as a formula (TAB and CR too): quote it as text
         writer.writerow(["'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") and len(name) > 1 else name,
-                         *("" if g[f] is None else g[f] for f in FIELDS)])
+                         *("" if g[f] is None else g[f] for f in fields)])
     return out.getvalue().rstrip("\n")

@@ -5,6 +5,7 @@ settings untouched, and the Plus line from a fork (tests that need their own hom
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -191,6 +192,18 @@ def serve(st: Stack):
 
 def make_stack(tmp_path_factory, github, name: str, env: dict | None = None, line: str = "mainline") -> Stack:
     return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env, line)
+
+
+@contextlib.contextmanager
+def running(st: Stack):
+    """The stack up for the block (`doit up` must succeed), then down and every process gone."""
+    try:
+        up = st.doit("up")
+        assert up.returncode == 0, up.output
+        yield st
+    finally:
+        st.doit("down")
+        st.kill_all()
 
 
 @pytest.fixture(scope="session", params=["mainline", "plus"])

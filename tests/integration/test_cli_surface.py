@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ROOT, base_env
 
 USER_TASKS = ["up", "status", "down", "restart", "logs", "check", "render", "fetch", "outdated", "upgrade", "rollback", "doctor", "login:codex",
-              "accounts", "import:codex", "integrate:codex", "integrate:claude", "smoke", "models"]
+              "accounts", "import:codex", "integrate:codex", "integrate:claude", "smoke", "models", "keys"]
 
 
 def test_options_after_a_service_name(doit, paths):

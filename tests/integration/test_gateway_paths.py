@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.integration.conftest import make_stack
+from tests.integration.conftest import make_stack, running
 from tests.support import free_port, wait_for
 
 RPM = 3
@@ -89,13 +89,8 @@ def st(tmp_path_factory, github, gated):
     stack = make_stack(tmp_path_factory, github, "gateway-paths", env={"GATED_KEY": "sk-gated-upstream"})
     stack.write_local(MODELS.replace("{gated_port}", str(gated.server_address[1])))
     stack.seed_accounts("codex", "claude")
-    try:
-        up = stack.doit("up")
-        assert up.returncode == 0, up.output
+    with running(stack):
         yield stack
-    finally:
-        stack.doit("down")
-        stack.kill_all()
 
 
 def post(st, path: str, body: dict, key: str | None = None, header: str = "Authorization") -> httpx.Response:

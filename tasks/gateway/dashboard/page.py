@@ -46,6 +46,7 @@ meter{width:180px;height:14px;vertical-align:middle}.muted{color:#667085}.legend
 <section><h2>Per model</h2><div class="grid"><div><h3>last 24 h</h3><table id="models-24h"></table></div>
 <div><h3>last 7 d</h3><table id="models-7d"></table></div></div><p id="rates"></p></section>
 <section><h2>Latest failures</h2><table id="failures"></table></section>
+<section><h2>Member keys</h2><table id="keys"></table></section>
 <section><h2>Stack events</h2><table id="events"></table></section>
 <script type="application/json" id="initial">{data}</script>
 <script nonce="{nonce}">
@@ -183,7 +184,21 @@ function events(list) {
   rows.forEach((tr, i) => { if (i) tr.lastChild.className = "err"; });
   fill("events", rows);
 }
-function show(d) { services(d); quota(d.quota); usage(d.usage); events(d.events); }
+function when(t) { return t ? new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "-"; }
+function keys(k) {
+  k = k || {keys: [], error: null};
+  const rows = [row(["name", "state", "models", "rpm", "tpm", "budget", "spent this period", "requests", "last use"], true)];
+  for (const m of k.keys) {
+    rows.push(row([m.name, m.state, m.models.join(", ") || "*", num(m.rpm), num(m.tpm),
+                   m.budget ? "$" + m.budget + " / " + m.period : "-",
+                   m.spend_usd === null ? "? (" + m.spend_error + ")" : "$" + m.spend_usd.toFixed(2) +
+                     (m.spend_unpriced_tokens ? " + " + short(m.spend_unpriced_tokens) + " unpriced tokens" : ""),
+                   m.requests_this_period, when(m.last_use)]));
+  }
+  if (!k.keys.length) rows.push(row([k.error || "none (`uv run doit keys create NAME`)", "", "", "", "", "", "", "", ""]));
+  fill("keys", rows);
+}
+function show(d) { services(d); quota(d.quota); usage(d.usage); keys(d.keys); events(d.events); }
 show(JSON.parse(document.getElementById("initial").textContent));
 setInterval(() => {
   fetch("/flowgate/dashboard/data" + location.search, {cache: "no-store"})

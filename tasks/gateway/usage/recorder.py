@@ -17,6 +17,7 @@ import threading
 import time
 
 from ...base.paths import Paths
+from ..keys import MEMBER_SCOPE
 from .rollup import CUT_OFF, UNPARSED  # the errors it writes, which the sums read
 
 KEEP = 32 * 1024  # bytes kept of each body's head, and of a response's tail (a usage chunk is < 1 KiB)
@@ -147,7 +148,7 @@ class Writer(threading.Thread):
         from . import extract
 
         try:
-            ts, route, method, status, latency, ttfb, request, response, event_stream, ended = record
+            ts, route, method, status, latency, ttfb, request, response, event_stream, ended, member = record
             head, _, complete = request.parts()
             model, streamed = extract.request_model(head, complete)
             r_head, r_tail, r_complete = response.parts()
@@ -157,10 +158,11 @@ class Writer(threading.Thread):
             elif not ended:  # the answer began, then broke off (an upstream that cut its stream)
                 fields["error"] = CUT_OFF
         except Exception as exc:  # noqa: BLE001  (a body nobody foresaw must not stop the writer)
-            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"{UNPARSED}{exc}"[:300]}
+            return {"ts": record[0], "route": str(record[1])[:200], "status": record[3], "error": f"{UNPARSED}{exc}"[:300],
+                    "member": record[-1]}
         return {"ts": ts, "route": route[:200], "method": method, "model": model, "status": status,
                 "latency_ms": round(latency * 1000, 2), "ttfb_ms": round(ttfb * 1000, 2) if ttfb is not None else None,
-                "stream": int(event_stream or streamed), "account": None, **fields}
+                "stream": int(event_stream or streamed), "account": None, "member": member, **fields}
 
 
 def _content_type(headers) -> bytes:
@@ -212,7 +214,7 @@ def record_usage(app, paths: Paths | None = None):
             await app(scope, receive_kept, send_kept)
         finally:
             writer.put((started, scope["path"], scope.get("method", ""), seen["status"], perf() - t0, seen["ttfb"],
-                        request, response, seen["sse"], seen["ended"]))
+                        request, response, seen["sse"], seen["ended"], scope.get(MEMBER_SCOPE)))
 
     recorded.writer = writer  # for tests and the bench
     return recorded

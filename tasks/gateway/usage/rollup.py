@@ -51,6 +51,15 @@ INSERT OR IGNORE INTO rollup_mark VALUES (1, 0);
 """
 CHUNK = 50_000  # rows folded at most per transaction beyond a batch's own: a catch-up never holds the lock long
 
+# per member (issue 30: spend per key) and model, whole hours: what a key's budget and `doit usage --by key` read
+MEMBERS_TABLE = """
+CREATE TABLE IF NOT EXISTS hourly_members (
+    hour INTEGER NOT NULL, member TEXT NOT NULL, model TEXT NOT NULL,
+    requests INTEGER NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_cached INTEGER NOT NULL,
+    PRIMARY KEY (hour, member, model)
+) WITHOUT ROWID;
+"""
+
 
 def grouped(db: sqlite3.Connection, where: str, args: tuple) -> sqlite3.Cursor:
     """(hour, model, account, latency bucket, requests, errors, tokens in, out, cached) of the rows
@@ -95,6 +104,11 @@ def add(db: sqlite3.Connection, extra: int = CHUNK) -> bool:
             _fold(entry, kept[0], kept[1], kept[2:5], json.loads(kept[5]))
         db.execute("INSERT OR REPLACE INTO hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    (*key, *entry[:5], json.dumps(entry[5], separators=(",", ":"))))
+    db.execute(f"INSERT INTO hourly_members SELECT {HOUR}, member, {MODEL}, count(*), total(tokens_in), "
+               "total(tokens_out), total(tokens_cached) FROM requests WHERE id > ? AND id <= ? AND member IS NOT NULL "
+               "GROUP BY 1, 2, 3 ON CONFLICT (hour, member, model) DO UPDATE SET requests = requests + excluded.requests, "
+               "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
+               "tokens_cached = tokens_cached + excluded.tokens_cached", (done, upto))
     db.execute("UPDATE rollup_mark SET id = ?", (upto,))
     return upto == top
 
@@ -108,8 +122,13 @@ def _fold(entry: list, count: int, errors, tokens, histogram: dict) -> None:
         entry[5][bucket] = entry[5].get(bucket, 0) + n
 
 
-def prune(db: sqlite3.Connection, before_hour: int) -> None:
+MEMBER_HOURS = 32 * 24  # the per-member rollup outlives a shorter retention: a month's budget reads a whole month
+
+
+def prune(db: sqlite3.Connection, before_hour: int, now_hour: int | None = None) -> None:
     db.execute("DELETE FROM hourly WHERE hour < ?", (before_hour,))
+    members_before = before_hour if now_hour is None else min(before_hour, now_hour - MEMBER_HOURS)
+    db.execute("DELETE FROM hourly_members WHERE hour < ?", (members_before,))
 
 
 def rows(db: sqlite3.Connection, from_hour: int, histograms: bool = True):

@@ -17,9 +17,9 @@ from pathlib import Path
 from ...base.paths import Paths
 from . import rollup
 
-SCHEMA_VERSION = 2  # 2: the hourly rollup (tasks.gateway.usage.rollup)
+SCHEMA_VERSION = 3  # 2: the hourly rollup (tasks.gateway.usage.rollup); 3: the member whose key was sent
 COLUMNS = ("ts", "route", "method", "model", "status", "latency_ms", "ttfb_ms", "stream", "tokens_in", "tokens_out",
-           "tokens_cached", "account", "error")
+           "tokens_cached", "account", "error", "member")
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
@@ -33,10 +33,12 @@ CREATE TABLE IF NOT EXISTS requests (
     stream INTEGER,
     tokens_in INTEGER, tokens_out INTEGER, tokens_cached INTEGER,
     account TEXT,                 -- the account that served it, when known
-    error TEXT                    -- a failure's message, as the upstream said it (bounded)
+    error TEXT,                   -- a failure's message, as the upstream said it (bounded)
+    member TEXT                   -- the member whose key was sent (tasks.gateway.keys), NULL for the master key
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 {rollup.TABLE}
+{rollup.MEMBERS_TABLE}
 """
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
 
@@ -82,6 +84,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
+        if "member" not in {row[1] for row in db.execute("PRAGMA table_info(requests)")}:  # schema 1 or 2
+            db.execute("ALTER TABLE requests ADD COLUMN member TEXT")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -117,10 +121,11 @@ def catch_up(db: sqlite3.Connection) -> None:
 
 def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
     """Rows older than the retention, by whole hours (the rollup's unit: its sums stay the rows')."""
-    hour = int(((time.time() if now is None else now) - retention_days * 86400) // 3600)
+    now = time.time() if now is None else now
+    hour = int((now - retention_days * 86400) // 3600)
     with db:
         db.execute("BEGIN IMMEDIATE")
-        rollup.prune(db, hour)
+        rollup.prune(db, hour, int(now // 3600))
         return db.execute("DELETE FROM requests WHERE ts < ?", (hour * 3600,)).rowcount
 
 

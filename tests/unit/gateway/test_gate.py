@@ -103,3 +103,93 @@ def test_repeated_keys_are_found_whatever_the_form(raw):
     (one orjson cannot read, too)."""
     out = run(door(), "/v1/chat/completions", [(b"authorization", b"Bearer " + KEY.encode())], raw)
     assert out["status"] == 400 and "'model' more than once" in out["body"].decode()
+
+
+def member_door(paths, rule=lambda path, data: None):
+    from tasks.gateway.keys.book import KeyBook
+
+    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule, book=KeyBook(paths.keys_db))
+
+
+def bearer(key: str) -> list:
+    return [(b"authorization", b"Bearer " + key.encode())]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_a_member_key_passes_within_its_models_and_the_master_key_still_does(paths, path):
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana", models=["gpt-5*"])
+    app = member_door(paths)
+    assert run(app, path, bearer(key), b'{"model":"gpt-5-codex"}')["status"] == 200
+    assert run(app, path, bearer(KEY), b'{"model":"claude-opus-4-1"}')["status"] == 200
+    out = run(app, path, bearer(key), b'{"model":"claude-opus-4-1"}')
+    assert out["status"] == 403 and "limited to gpt-5*" in out["body"].decode()
+    data = json.loads(out["body"])
+    assert (data["error"]["type"] == "permission_error") if path == "/v1/messages" else (data["error"]["code"] == "403")
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/messages"])
+def test_an_unknown_revoked_or_expired_member_key_is_refused_before_the_body(paths, path):
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana")
+    app = member_door(paths)
+    out = run(app, path, bearer("fg-unknown"))
+    assert out["status"] == 401 and out["received"] == 0 and "wrong gateway key" in out["body"].decode()
+    manage.revoke(paths, "ana")
+    app.book.refresh()
+    out = run(app, path, bearer(key))
+    assert out["status"] == 401 and out["received"] == 0 and "revoked" in out["body"].decode()
+    assert out["headers"][b"connection"] == b"close"
+
+
+def test_a_member_over_its_requests_per_minute_gets_429_with_retry_after(paths):
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana", rpm=2)
+    app = member_door(paths)
+    assert [run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] for _ in range(2)] == [200, 200]
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and int(out["headers"][b"retry-after"]) > 0
+    assert json.loads(out["body"])["error"]["type"] == "rate_limit_error"
+    assert run(app, "/v1/messages", bearer(KEY), b'{"model":"m"}')["status"] == 200  # the master key has no limit
+
+
+def test_member_keys_are_refused_with_a_reason_when_the_database_cannot_be_read(paths):
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana")
+    for suffix in ("", "-wal", "-shm"):
+        paths.keys_db.with_name(paths.keys_db.name + suffix).unlink(missing_ok=True)
+    paths.keys_db.write_bytes(b"not a database" * 100)
+    app = member_door(paths)
+    out = run(app, "/v1/chat/completions", bearer(key))
+    assert out["status"] == 503 and "member keys are refused" in out["body"].decode() and out["received"] == 0
+    assert run(app, "/v1/chat/completions", bearer(KEY))["status"] == 200  # the gateway stays up for the master key
+
+
+def test_a_member_limited_to_models_is_refused_where_the_gate_reads_no_model(paths):
+    from tasks.keys import manage
+
+    limited, free = manage.create(paths, "ana", models=["gpt-*"]), manage.create(paths, "bo")
+    app = member_door(paths)
+    assert run(app, "/v1/embeddings", bearer(limited))["status"] == 403
+    assert run(app, "/v1/embeddings", bearer(free))["status"] == 200
+
+
+def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
+    from tasks.gateway.keys.book import KeyBook
+    from tasks.gateway.keys.budget import Budgets
+    from tasks.keys import manage
+
+    key = manage.create(paths, "ana", budget=1.0, period="month", rpm=1)
+    spent = Budgets(paths, start_thread=False)
+    spent.spent[("ana", "month")] = 1.5
+    spent.periods.add("month")
+    app = gate.Gate(inner, state=lambda: (KEY, object()), body_rule=lambda p, d: None, book=KeyBook(paths.keys_db),
+                    spent=spent)
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and "budget of $1 per month" in out["body"].decode() and b"retry-after" in out["headers"]
+    spent.spent.clear()
+    assert run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] == 200  # the refusal took no rpm

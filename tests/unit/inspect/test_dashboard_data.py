@@ -53,3 +53,26 @@ def test_recent_stack_events_newest_first_without_the_noise(tmp_path):
     assert [(e["event"], e["result"]) for e in got] == [("upgrade", "rolled-back")]
     assert got[0]["detail"] == "upgrade to v7.4.0: <b>no</b>\x1b[31m" and got[0]["service"] == "cliproxy"
     assert len(got[0]["time"]) == 19  # local time, as the failures table shows it
+
+
+def test_member_keys_are_listed_by_name_never_a_secret(tmp_path):
+    import json
+    import time
+
+    from tasks.keys import manage
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    assert data.member_keys(paths) == {"keys": [], "error": None}
+    key = manage.create(paths, "ana", budget=5.0, models=["gpt-*"])
+    db = store.connect(paths.usage_db)
+    store.insert(db, [{"ts": time.time() - 5, "route": "/v1/chat/completions", "model": "gpt-5", "status": 200,
+                       "tokens_in": 1000, "tokens_out": 100, "member": "ana"}])
+    db.close()
+    found = data.member_keys(paths)
+    (ana,) = found["keys"]
+    assert ana["name"] == "ana" and ana["requests_this_period"] == 1 and ana["spend_usd"] > 0
+    text = json.dumps(found)
+    assert key not in text and key[:10] not in text and "fg-" not in text
+    paths.keys_db.unlink()
+    paths.keys_db.symlink_to(tmp_path / "elsewhere")
+    assert "symbolic link" in data.member_keys(paths)["error"]

@@ -17,7 +17,7 @@ from tasks.services import secrets
 from tasks.stack import process
 from tests.support import free_port
 
-NAMES = ["config", "litellm", "binary", "providers", "accounts", "ports", "secrets", "disk", "state", "usage", "clients"]
+NAMES = ["config", "litellm", "binary", "providers", "accounts", "ports", "secrets", "disk", "state", "usage", "keys", "clients"]
 BANNER = "CLIProxyAPI Version: 6.8.16-0-plus, Commit: x, BuiltAt: y"
 MAINLINE_BANNER = "CLIProxyAPI Version: 7.2.140, Commit: x, BuiltAt: y"
 
@@ -401,3 +401,18 @@ def test_clients_whose_own_settings_name_an_unserved_model_or_are_overridden(pat
     assert not check.ok and check.detail == "ANTHROPIC_AUTH_TOKEN is set in your environment: Claude Code sends it " \
         "instead of the gateway key (the gateway answers 401) (claude)"
     assert check.fix == "unset ANTHROPIC_AUTH_TOKEN" and "sk-elsewhere" not in check.detail
+
+
+def test_key_database_problems_are_reported_with_the_fix(paths):
+    from tasks.keys import manage
+
+    assert run(paths)["keys"].ok and "no member keys" in run(paths)["keys"].detail
+    manage.create(paths, "ana")
+    manage.create(paths, "bo")
+    manage.revoke(paths, "bo")
+    assert run(paths)["keys"].ok and "1 active member key(s) of 2" in run(paths)["keys"].detail
+    for suffix in ("", "-wal", "-shm"):
+        paths.keys_db.with_name(paths.keys_db.name + suffix).unlink(missing_ok=True)
+    paths.keys_db.write_bytes(b"garbage" * 1000)
+    keys = run(paths)["keys"]
+    assert not keys.ok and "member keys are refused" in keys.detail and "move a corrupt" in keys.fix
