@@ -12,8 +12,9 @@ it bound itself. A request passes through, outermost first:
                         a thread parses them (usage.extract) and writes batches (usage.store, rollup)
     served models       served_models: /v1/models asked of CLIProxyAPI live (Codex's shape:
                         codex_list), and the answer for an id no account serves
-    gate                gate: the gateway key by one rule, before any body is read; bodies no path
-                        may take (a repeated key, a client-side upstream)
+    gate                gate: the gateway key by one rule, before any body is read, or a member's
+                        key with its limits (keys/: models, rpm, tpm, budget); bodies no path may
+                        take (a repeated key, a client-side upstream)
     lean path           leanpath: forwards what LiteLLM would only forward (leanpolicy decides per
                         config, leanrules holds LiteLLM's rules it applies), straight to CLIProxyAPI
     LiteLLM             its own middleware, the key hook (key_hook, its custom_auth), its Router,
