@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 
-from ..usage.store import LinkedDatabase, refuse_link
+from ...base.sqlitedb import LinkedDatabase, open_reader, open_writer, refuse_link
 
 __all__ = ["LinkedDatabase", "refuse_link", "connect", "digest", "Member", "read_all", "KEY_PREFIX"]
 
@@ -45,24 +44,9 @@ def digest(key: str) -> str:
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A writer with the schema in place, or a reader of an existing database (the gateway)."""
-    refuse_link(path)
     if readonly:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=READER_BUSY_MS / 1000,
-                             check_same_thread=False, isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={READER_BUSY_MS}")
-        return db
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        if os.fstat(fd).st_mode & 0o077:  # made by hand, or by an older tool: private again
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, isolation_level=None)
-    db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
-    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")  # a revocation that returned is on disk
+        return open_reader(path, READER_BUSY_MS)
+    db = open_writer(path, BUSY_MS, synchronous="FULL")  # a revocation that returned is on disk
     if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         with db:
             db.execute("BEGIN IMMEDIATE")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ...base.paths import Paths
+from ...base.sqlitedb import LinkedDatabase, open_reader, open_writer, refuse_link  # noqa: F401  (doctor, the recorder)
 from . import rollup
 
 SCHEMA_VERSION = 3  # 2: the hourly rollup (tasks.gateway.usage.rollup); 3: the member whose key was sent
@@ -49,27 +50,16 @@ def health_file(paths: Paths) -> Path:
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the schema in place (a writer) or an existing database read-only."""
-    refuse_link(path)
     if readonly:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_MS / 1000, check_same_thread=False)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # private from the first byte; O_NOFOLLOW: a link planted here never gets our table and WAL mode
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        os.close(fd)
-        db = sqlite3.connect(str(path), timeout=BUSY_MS / 1000, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last batch, never the file
-        # Both need a write lock: only when not done yet (replicas starting together would wait on each other).
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.execute("PRAGMA journal_mode=WAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            db.close()
-            raise sqlite3.DatabaseError(f"{path} was written by a newer FlowGate (schema {version}, this one knows "
-                                        f"{SCHEMA_VERSION}): not writing to it")
-        if version != SCHEMA_VERSION:
-            _migrate(db)
-    db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        return open_reader(path, BUSY_MS)
+    db = open_writer(path, BUSY_MS)
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise sqlite3.DatabaseError(f"{path} was written by a newer FlowGate (schema {version}, this one knows "
+                                    f"{SCHEMA_VERSION}): not writing to it")
+    if version != SCHEMA_VERSION:
+        _migrate(db)
     return db
 
 
@@ -87,17 +77,6 @@ def _migrate(db: sqlite3.Connection) -> None:
         if "member" not in {row[1] for row in db.execute("PRAGMA table_info(requests)")}:  # schema 1 or 2
             db.execute("ALTER TABLE requests ADD COLUMN member TEXT")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-
-class LinkedDatabase(sqlite3.Error):
-    """The usage database (or its WAL or shared-memory file) is a symbolic link: never opened through it."""
-
-
-def refuse_link(path: Path) -> None:
-    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if candidate.is_symlink():
-            raise LinkedDatabase(f"{candidate} is a symbolic link (to {os.readlink(candidate)}); FlowGate never "
-                                 "reads or writes a database through a link: remove it")
 
 
 def insert(db: sqlite3.Connection, rows: list[dict]) -> None:
