@@ -28,7 +28,7 @@ def options_anywhere(task: str, words: list[str], params: list[dict]) -> tuple[l
         try:
             values, rest = parser.parse_only(rest, found)
         except CmdParseError as exc:
-            raise FlowgateError(f"doit {task}: {_reason(exc)}", f"`uv run doit help {task}` lists its options") from None
+            raise FlowgateError(f"doit {task}: {_reason(exc, params)}", f"`uv run doit help {task}` lists its options") from None
         found.update(values)
         if rest:
             positional.append(rest.pop(0))
@@ -47,13 +47,19 @@ def with_options_anywhere(task: str, fn, params: list[dict]):
     return run
 
 
-def _reason(exc: Exception) -> str:
-    """doit's parse errors, without the dump of its option table."""
+def _reason(exc: Exception, params=()) -> str:
+    """doit's parse errors, without the dump of its option table (a bad value named by its option
+    as the user wrote it, when `params` are given)."""
     text = str(exc)
     unknown = re.search(r"Error parsing Task: (.*?) \(parsing options", text, re.S)
     if unknown:
         return unknown.group(1)
     bad_value = re.search(r"Error parsing parameter '(.*?)' <class '(\w+)'>\.\n(.*)", text)
     if bad_value:
-        return f"option {bad_value.group(1)} takes {'a number' if bad_value.group(2) in ('int', 'float') else bad_value.group(2)}: {bad_value.group(3).strip()}"
+        name, kind, why = bad_value.group(1), bad_value.group(2), bad_value.group(3).strip()
+        longs = [f"--{p['long']}" for p in params if p.get("name") == name and p.get("long")]
+        given = re.search(r": ('.*')$", why)  # Python's "invalid literal for int() with base 10: 'abc'"
+        what = "a number" if kind in ("int", "float") else kind
+        return (f"option {longs[0] if longs else name} takes {what}"
+                + (f", not {given.group(1)}" if given and kind in ("int", "float") else f": {why}"))
     return text.splitlines()[0] if text else "cannot read the options"

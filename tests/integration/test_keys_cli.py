@@ -30,7 +30,7 @@ def test_create_list_rotate_revoke(doit, paths):
 
 @pytest.mark.parametrize("args,said", [
     (("keys", "create"), "takes one name"), (("keys", "revoke", "nobody"), "no key named nobody"),
-    (("keys", "frob"), "unknown action"), (("keys", "create", "bo", "--rpm", "many"), "option rpm takes a number"),
+    (("keys", "frob"), "unknown action"), (("keys", "create", "bo", "--rpm", "many"), "option --rpm takes a number, not 'many'"),
     (("keys", "create", "bo", "--expires", "2001-01-01"), "in the past"), (("keys", "create", "b/o"), "bad key name"),
 ])
 def test_mistakes_are_one_line_without_a_traceback(doit, args, said):
