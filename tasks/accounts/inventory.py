@@ -141,13 +141,25 @@ def change(paths: Paths, stack: dict, client: Management, wanted: str, what: str
     if account.source == "api-key":
         raise FlowgateError(f"{account.label} comes from cliproxy.api_keys in the config",
                             f"edit cliproxy.api_keys in config/local.yaml to {what} it, then run `uv run doit up`")
+    from . import pool_state
+
+    pool_state.note_user(paths, account.name, what)  # before: the steward must never undo this disable
     if what == "remove":
         client.request("DELETE", "auth-files", query={"name": account.name})
     else:
-        client.request("PATCH", "auth-files/status", body={"name": account.name, "disabled": what == "disable"})
+        set_disabled(client, account, what == "disable")
     events.record(paths, "account", "cliproxy", {"remove": "removed", "disable": "disabled", "enable": "enabled"}[what],
                   account.label or account.name, provider=account.provider, file=account.name)
     return account
+
+
+def set_disabled(client: Management, account: Account, disabled: bool) -> None:
+    """PATCH auth-files/status in both dialects: the Plus line finds the account by `name`, the
+    mainline by `name` and, when listed, `auth_index` (one file may hold several accounts)."""
+    body = {"name": account.name, "disabled": disabled}
+    if account.auth_index:
+        body["auth_index"] = account.auth_index
+    client.request("PATCH", "auth-files/status", body=body)
 
 
 # ------------------------------------------------------------------------------ showing them

@@ -24,6 +24,7 @@ from .references import reference_problems
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
 from .usagespec import USAGE
+from .accountspec import ACCOUNTS
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -139,6 +140,7 @@ SCHEMA = Mapping({
     "redis": REDIS,
     "deploy": DEPLOY,
     "usage": USAGE,  # usage history (tasks/config/usagespec.py)
+    "accounts": ACCOUNTS,  # steering of the account pool (tasks/config/accountspec.py)
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {
