@@ -21,7 +21,7 @@ NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-d
 
 
 class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable "
-                         "auth_index source", defaults=("", False, "", "oauth"))):
+                         "auth_index source success failed", defaults=("", False, "", "oauth", 0, 0))):
     """One account file as the binary lists it.
 
     name      the account file's name: what --enable/--disable/--remove take
@@ -29,6 +29,7 @@ class Account(namedtuple("Account", "name provider type label status disabled la
     label     email, or the user name / label the binary shows
     auth_index  the binary's handle of the account for its api-call route (mainline; "" when not listed)
     source    "oauth" (an account file from a login) or "api-key" (cliproxy.api_keys: managed in the config)
+    success / failed  the requests it served and failed since the binary started (its own counters)
     """
 
     __slots__ = ()
@@ -52,7 +53,13 @@ class Account(namedtuple("Account", "name provider type label status disabled la
             status_message=str(entry.get("status_message") or ""),
             unavailable=entry.get("unavailable") is True,
             auth_index=str(entry.get("auth_index") or ""),
+            success=_count(entry.get("success")),
+            failed=_count(entry.get("failed")),
         )
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def list_accounts(client: Management, stack: dict | None = None) -> list[Account]:
@@ -168,17 +175,36 @@ def as_json(accounts: list[Account]) -> str:
     return json.dumps([{**a._asdict(), "active": a.active} for a in accounts], indent=2)
 
 
-def table(accounts: list[Account]) -> str:
+def table(accounts: list[Account], pool: dict | None = None, plans: dict | None = None) -> str:
+    """One row per account: label, plan, state in the pool (in rotation / out until T / disabled by
+    you; the steward's state file, `pool`), the requests it served (ok / failed), its file."""
     if not accounts:
         return "no accounts yet: log in with `uv run doit login:<provider>` (or `uv run doit import:codex`)"
     from ..base.terminal import printable
+    from .pool_state import account as pooled
 
-    headers = ["provider", "account", "status", "disabled", "last refresh", "file"]
+    headers = ["provider", "account", "plan", "state", "requests ok/failed", "status", "file"]
     rows = [[printable(c) for c in (a.provider, a.label or "-",  # peer text: escaped for the terminal
-                                    a.status + (f" ({a.status_message})" if a.status_message else ""),
-                                    "yes" if a.disabled else "no", a.last_refresh or "-", a.name)] for a in accounts]
+                                    (plans or {}).get(a.name) or "-", pool_text(a, pooled(pool, a.name)),
+                                    f"{a.success}/{a.failed}",
+                                    a.status + (f" ({a.status_message})" if a.status_message else ""), a.name)]
+            for a in accounts]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
+
+
+def pool_text(account: Account, entry: dict | None) -> str:
+    """The account's state in the pool, in words."""
+    state = (entry or {}).get("state")
+    if state == "out":
+        until = entry.get("until")
+        when = time.strftime("%H:%M", time.localtime(until)) if isinstance(until, (int, float)) else "its reset"
+        return f"out until {when} (FlowGate)"
+    if account.disabled:
+        return "disabled by you" if state in (None, "disabled-by-user") else "disabled"
+    if account.source == "api-key":
+        return "in rotation (API key)"
+    return "in rotation" if account.active else "cooling down (CLIProxyAPI)"
 
 
 def summary(accounts: list[Account], stack: dict, line: str | None = None) -> dict:

@@ -161,6 +161,12 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
         out.append("stop cliproxy (cliproxy.enabled is false)")
     if REDIS not in services and process_record_exists(paths, REDIS):
         out.append("stop redis (redis.managed is false)")
+    from ..pool import service as steward
+
+    if not steward.is_current(paths, new):
+        out.append("stop the account pool's steward (accounts.steering is false)" if not steward.wanted(new)
+                   else "start the account pool's steward" if steward.running(paths) is None
+                   else "restart the account pool's steward (accounts: changed)")
     return out
 
 
