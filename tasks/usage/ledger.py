@@ -145,6 +145,7 @@ def parse_record(record, now: float) -> dict | None:
             "tokens_in": _count(tokens.get("input_tokens")), "tokens_out": _count(tokens.get("output_tokens")),
             "tokens_cached": max([c for c in cached if c is not None], default=None),
             "failed": int(record.get("failed") is True),
+            "provider": str(record.get("provider") or "")[:60] or None,
             "oauth": {"oauth": 1, "apikey": 0}.get(str(record.get("auth_type") or "").lower())}
 
 
@@ -181,5 +182,5 @@ def drain_queue(paths: Paths, client, limit: int = 500) -> int:
 def _named(known: tuple | None, record: dict) -> tuple:
     """(name, provider, label, oauth) of a record's account. The record's auth_type says whether it
     was a subscription (an API key's account is not in the listing: it stays unnamed)."""
-    name, provider, label, oauth = known if known is not None else (None, None, None, None)
+    name, provider, label, oauth = known if known is not None else (None, record["provider"], None, None)
     return name, provider, label, record["oauth"] if record["oauth"] is not None else oauth

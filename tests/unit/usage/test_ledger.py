@@ -86,6 +86,7 @@ class Client:
 
 def _record(index, model="gpt-5", tokens_in=100, out=10, cached=0, failed=False, auth_type="oauth"):
     return {"timestamp": "2026-12-07T18:24:22.123456789Z", "auth_index": index, "model": model, "alias": model,
+            "provider": "codex" if model == "gpt-5" else "claude",
             "auth_type": auth_type, "api_key": "sk-secret", "client_ip": "127.0.0.1", "failed": failed,
             "tokens": {"input_tokens": tokens_in, "output_tokens": out, "cached_tokens": cached, "cache_read_tokens": cached}}
 
@@ -105,7 +106,7 @@ def test_queue_records_are_kept_per_request_with_their_account_named(paths):
     db.close()
     assert rows[0] == (1796667862.123456, "a", "codex", "a@example.com", 1, "gpt-5", 100, 10, 0, 0)
     assert rows[1][1:4] == ("b", "claude", "b@example.com") and rows[1][8] == 40
-    assert rows[2][1:5] == (None, None, None, 0)  # an API key: not in the listing, not a subscription
+    assert rows[2][1:5] == (None, "codex", None, 0)  # an API key: not in the listing, not a subscription
     assert rows[3][-1] == 1
     assert "sk-secret" not in dump and "127.0.0.1" not in dump
 
