@@ -35,8 +35,9 @@ def launch(paths: Paths, stack: dict):
 
     argv = launcher_argv(paths, SERVICE, "worker") + [sys.executable, "-m", "tasks.pool", "--home", str(paths.home)]
     cp = cliproxy(stack)
-    here = os.path.dirname(__file__)
-    code = sha("".join(file_sha(os.path.join(here, name)) or "" for name in sorted(os.listdir(here)) if name.endswith(".py")))
+    from pathlib import Path
+
+    code = sha("".join(file_sha(p) or "" for p in sorted(Path(__file__).parent.glob("*.py"))))  # a new steward
     parts = {"argv": argv, "config": sha(repr(sorted((stack.get("accounts") or {}).items()))),
              "host": cp.host, "port": cp.port, "code": code}
     return Launch(SERVICE, argv, launcher_env(os.environ), str(paths.home), "", 0, parts, meta={"launcher": True})
