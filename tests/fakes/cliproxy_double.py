@@ -67,13 +67,15 @@ its provider does when a subscription is used up (codex: 429 `usage_limit_reache
 and `resets_in_seconds`; claude: 429 `rate_limit_error` with the `anthropic-ratelimit-unified-*`
 headers of a rejected 5 h window), and the double does what the binary does with it: the attempt
 counts as `failed`, the account cools down (codex: that model until `resets_at`; claude: every model
-of the account until the reset plus a random 1-30 s grace), its auth-files entry says `status:
-error`, the upstream body as `status_message`, and `unavailable` / `next_retry_after` once every
-model it has served is cooling down (these stay as they are until the account's next result, as in
-the binary), and the same request goes to the next ready account. When no account is left, the client
+of the account until the reset plus a random 1-30 s grace), and the same request goes to the next
+ready account. Claude's auth-files entry then says `status: error`, the upstream body as
+`status_message`, `unavailable: true` and `next_retry_after` (these stay as they are until the
+account's next result, as in the binary); codex's entry shows nothing of it but `failed` (as the
+real v7.2.140 answered). When no account is left, the client
 gets the last upstream 429 as it came (request-retry starts no new round: max-retry-interval is 0, so
 no cooldown is waited for); when every account was already cooling down, the selector's own 429
-`model_cooldown` with `Retry-After`. Each attempt is one usage-queue record (redisqueue/plugin.go's
+`model_cooldown` with `Retry-After` (on /v1/messages: Anthropic's `rate_limit_error` shape, "All
+credentials for model M are cooling down via provider claude", no Retry-After). Each attempt is one usage-queue record (redisqueue/plugin.go's
 fields: `auth_index`, `source`, `tokens`, `token_breakdown`, `failed`, `fail`...), kept
 `redis-usage-queue-retention-seconds` (default 60) whether read or not.
 Simplified: tokens count words; the provider's quota windows are one clock per account (every window
@@ -1210,6 +1212,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
             last = body
         if last is not None:
             self._json(429, last)
+        elif got is not None and self.path.split("?")[0].startswith("/v1/messages"):
+            # the Messages handler words the selector's error in Anthropic's shape, without Retry-After
+            self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message":
+                             f"All credentials for model {model} are cooling down via provider {candidates[0]['type']}"}})
         elif got is not None:
             body, headers = cooldown_error(model, candidates[0]["type"], got, now)
             self._json(429, body, headers)
@@ -2398,21 +2404,23 @@ class Window:
     """One quota window of one account: 0 % until a served request opens it, QUOTA_STEP more per
     request, back to 0 % QUOTA_RESET seconds after the request that opened it."""
 
-    def __init__(self):
+    def __init__(self, step: float | None = None, reset: float | None = None):
+        self.step = QUOTA_STEP if step is None else step
+        self.reset = QUOTA_RESET if reset is None else reset
         self.opened: float | None = None
         self.used = 0.0
 
     def live(self, now: float) -> tuple[float, float]:
-        """(used percent, reset epoch); an unopened window would reset QUOTA_RESET after a request now."""
-        if self.opened is not None and now >= self.opened + QUOTA_RESET:
+        """(used percent, reset epoch); an unopened window would reset `reset` seconds after a request now."""
+        if self.opened is not None and now >= self.opened + self.reset:
             self.opened, self.used = None, 0.0
-        return min(self.used, 100.0), (self.opened if self.opened is not None else now) + QUOTA_RESET
+        return min(self.used, 100.0), (self.opened if self.opened is not None else now) + self.reset
 
     def count(self, now: float) -> None:
         self.live(now)
         if self.opened is None:
             self.opened = now
-        self.used += QUOTA_STEP
+        self.used += self.step
 
 
 class Pool:
@@ -2530,6 +2538,11 @@ class Pool:
             r["failed"] += 1
             self._recent(r, now, False)
             r["models"][model] = {"unavailable": True, "next_retry_after": until, "quota": True, "message": message}
+            if not credential:
+                # (!) found against the real v7.2.140: after a codex usage_limit_reached the model does
+                # cool down (the selector answers model_cooldown), yet its auth-files entry keeps
+                # `status: active`, no status_message, `unavailable: false`, no next_retry_after
+                return
             if credential:
                 for state in r["models"].values():
                     state.update(unavailable=True, quota=True, next_retry_after=max(state["next_retry_after"] or 0, until))

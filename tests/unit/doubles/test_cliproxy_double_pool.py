@@ -6,6 +6,8 @@ the real binary's side of the same scenario is tests/integration/test_real_pool.
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 
 import pytest
 
@@ -109,11 +111,10 @@ def test_a_used_up_codex_account_answers_429_and_the_next_one_serves(start_doubl
     error = refused.json()["error"]
     assert error["type"] == "usage_limit_reached" and 0 < error["resets_in_seconds"] <= 61
     files = accounts(d)
-    for n in (first, second):
+    for n in (first, second):  # as the real v7.2.140: codex's entry shows the failure in `failed` only
         entry = files[n]
-        assert (entry["success"], entry["failed"], entry["status"], entry["unavailable"]) == (2, 1, "error", True)
-        assert json.loads(entry["status_message"])["error"]["type"] == "usage_limit_reached"
-        assert entry["next_retry_after"].endswith("Z")
+        assert (entry["success"], entry["failed"], entry["status"], entry["unavailable"]) == (2, 1, "active", False)
+        assert entry["status_message"] == "" and "next_retry_after" not in entry
     # every account cooling down now: the selector's own 429, no upstream attempt
     cooling = chat(d)
     assert cooling.status_code == 429 and cooling.json()["error"]["code"] == "model_cooldown"
@@ -135,8 +136,6 @@ def test_one_account_out_is_invisible_to_the_client_and_comes_back_after_its_res
     assert chat(d).status_code == 200  # whichever the cursor points at, b serves (a refuses first if asked)
     files = accounts(d)
     assert files[b]["success"] == 1 and files[a]["success"] == 1
-    if files[a]["failed"]:
-        assert files[a]["unavailable"] is True
     # both at 100 % now: refused until the windows reset, then served again
     assert chat(d).status_code == 429
     wait_for(lambda: chat(d).status_code == 200, timeout=15, what="an account back after its reset")
@@ -151,11 +150,15 @@ def test_a_claude_refusal_cools_every_model_of_the_account(start_double):  # noq
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
     entry = accounts(d)[name]
     assert entry["unavailable"] is True and entry["status"] == "error"
+    assert json.loads(entry["status_message"])["error"]["type"] == "rate_limit_error"
+    until = datetime.fromisoformat(entry["next_retry_after"].replace("000Z", "+00:00")).timestamp()
+    assert until >= time.time() + 59  # the window's reset plus the binary's 1-30 s grace
     # another model of the same account: credential-scoped, so cooling down without an attempt
     other = messages(d, "claude-haiku-4-5-20251001")
-    assert other.status_code == 429 and other.json()["error"]["code"] == "model_cooldown"
+    assert other.status_code == 429 and "Retry-After" not in other.headers
+    assert other.json() == {"type": "error", "error": {"type": "rate_limit_error", "message":
+                            "All credentials for model claude-haiku-4-5-20251001 are cooling down via provider claude"}}
     assert accounts(d)[name]["failed"] == 1
-    assert int(other.headers["Retry-After"]) >= 60  # the window's reset plus the binary's 1-30 s grace
 
 
 @pytest.mark.parametrize("strategy", ["fill-first"])
