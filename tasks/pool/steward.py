@@ -27,6 +27,7 @@ from .pace import Pacer
 POLL_SECONDS = 1.0
 SERVICE = "steward"
 READ_TIMEOUT = 5.0
+REWRITE_SECONDS = 30.0  # the gateway ignores a state file older than 120 s (tasks.gateway.steered)
 
 
 def _int(value) -> int:
@@ -235,8 +236,8 @@ class Steward:
         body = {"threshold": self.settings.threshold, "steering": self.settings.steering, "accounts": entries,
                 "steered": steered}
         text = json.dumps(body, sort_keys=True)
-        if text == self.last_text and now - self.last_written < self.settings.refresh_seconds / 2:
-            return
+        if text == self.last_text and now - self.last_written < REWRITE_SECONDS:
+            return  # rewritten unchanged now and then: readers tell a live steward by `updated`
         pool_state.write(self.paths, {"updated": now, **body})
         self.last_text, self.last_written = text, now
 

@@ -136,4 +136,9 @@ def test_two_accounts_per_provider_through_a_crossing_exhaustion_and_reset(poole
     assert listed[d]["disabled"] is True and state_of(st, d) == "disabled-by-user"  # the user's, never undone
     status = st.doit("status").stdout
     assert "steering: on, threshold 90 %" in status
+    up = st.doit("up")  # a no-op up names the steward with the others
+    assert up.returncode == 0 and "steward: unchanged" in up.stdout and "steering on, threshold 90 %" in up.stdout
+    accounts = st.doit("accounts").stdout
+    assert "disabled by you" in accounts and "in rotation" in accounts
+    assert "steward.log <==" in st.doit("logs", "steward").stdout
     assert "back in rotation" in status and "every codex account is out" in status
