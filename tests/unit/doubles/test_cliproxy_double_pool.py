@@ -11,7 +11,6 @@ from datetime import datetime
 
 import pytest
 
-from tests.fakes.cliproxy_double import auth_index
 from tests.support import wait_for, write_account
 from tests.unit.doubles.test_cliproxy_double import CLIENT_KEY, start_double  # noqa: F401  (fixture)
 
@@ -47,7 +46,7 @@ def quota(d, name: str) -> dict:
         url, header = "https://chatgpt.com/backend-api/wham/usage", {"ChatGPT-Account-Id": data["account_id"]}
     else:
         url, header = "https://api.anthropic.com/api/oauth/usage", {"anthropic-beta": "oauth-2025-04-20"}
-    answer = d.mgmt("POST", "/api-call", json={"auth_index": auth_index(name), "method": "GET", "url": url,
+    answer = d.mgmt("POST", "/api-call", json={"auth_index": accounts(d)[name]["auth_index"], "method": "GET", "url": url,
                                                "header": {"Authorization": "Bearer $TOKEN$", **header}}).json()
     assert answer["status_code"] == 200, answer
     return json.loads(answer["body"])
@@ -69,7 +68,7 @@ def test_requests_rotate_over_the_accounts_and_are_counted_per_account(start_dou
     assert len(recent) == 20 and recent[-1]["success"] == 2 and recent[-1]["failed"] == 0
     assert all(len(bucket["time"]) == 11 and bucket["time"][2] == ":" for bucket in recent)  # "HH:MM-HH:MM"
     records = d.mgmt("GET", "/usage-queue", params={"count": 10}).json()
-    assert sorted(r["auth_index"] for r in records) == sorted([auth_index(a), auth_index(b)] * 2)
+    assert sorted(r["auth_index"] for r in records) == sorted([files[a]["auth_index"], files[b]["auth_index"]] * 2)
     record = records[0]
     assert record["failed"] is False and record["provider"] == "codex" and record["model"] == CODEX_MODEL
     assert record["endpoint"] == "POST /v1/chat/completions" and record["source"] in ("a@example.com", "b@example.com")
@@ -111,10 +110,11 @@ def test_a_used_up_codex_account_answers_429_and_the_next_one_serves(start_doubl
     error = refused.json()["error"]
     assert error["type"] == "usage_limit_reached" and 0 < error["resets_in_seconds"] <= 61
     files = accounts(d)
-    for n in (first, second):  # as the real v7.2.140: codex's entry shows the failure in `failed` only
+    for n in (first, second):
         entry = files[n]
-        assert (entry["success"], entry["failed"], entry["status"], entry["unavailable"]) == (2, 1, "active", False)
-        assert entry["status_message"] == "" and "next_retry_after" not in entry
+        assert (entry["success"], entry["failed"], entry["status"], entry["unavailable"]) == (2, 1, "error", True)
+        assert json.loads(entry["status_message"])["error"]["type"] == "usage_limit_reached"
+        assert entry["next_retry_after"].endswith("Z")
     # every account cooling down now: the selector's own 429, no upstream attempt
     cooling = chat(d)
     assert cooling.status_code == 429 and cooling.json()["error"]["code"] == "model_cooldown"
@@ -122,7 +122,7 @@ def test_a_used_up_codex_account_answers_429_and_the_next_one_serves(start_doubl
     assert accounts(d)[first]["failed"] == 1
     records = d.mgmt("GET", "/usage-queue", params={"count": 100}).json()
     failed = [r for r in records if r["failed"]]
-    assert sorted(r["auth_index"] for r in failed) == sorted([auth_index(first), auth_index(second)])
+    assert sorted(r["auth_index"] for r in failed) == sorted([files[first]["auth_index"], files[second]["auth_index"]])
     assert all(r["fail"]["status_code"] == 429 for r in failed)
 
 
@@ -171,3 +171,22 @@ def test_fill_first_uses_the_first_ready_account(start_double, strategy):  # noq
     for _ in range(3):
         assert chat(d).status_code == 200
     assert [accounts(d)[n]["success"] for n in names] == [3, 0]
+
+
+def test_a_changed_account_file_ends_every_model_cooldown(start_double):  # noqa: F811
+    d = pool_double(start_double, step=100, reset=60)
+    codex = write_account(d.auth_dir, "codex", "a@example.com")
+    claude = write_account(d.auth_dir, "claude", "c@example.com")
+    wait_for(lambda: len(accounts(d)) == 2, what="two accounts")
+    assert chat(d).status_code == 200 and messages(d).status_code == 200
+    assert chat(d).json()["error"]["type"] == "usage_limit_reached"
+    assert messages(d).json()["error"]["type"] == "rate_limit_error"
+    assert chat(d).json()["error"]["code"] == "model_cooldown"
+    # a third account's file arrives: every model cooldown ends (the codex account is asked again and
+    # refuses again), claude's credential-wide one stays
+    write_account(d.auth_dir, "claude", "other@example.com", disabled=True)
+    wait_for(lambda: accounts(d)[codex]["status"] == "active", what="the codex account's cooldown ended")
+    assert accounts(d)[codex]["unavailable"] is False and accounts(d)[claude]["unavailable"] is True
+    assert chat(d).json()["error"]["type"] == "usage_limit_reached"
+    assert accounts(d)[codex]["failed"] == 2
+    assert "cooling down" in messages(d).json()["error"]["message"]
