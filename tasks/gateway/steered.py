@@ -5,7 +5,8 @@ A request for such a model is answered here, before either path reads it: with t
 fallback for it, the request goes on with that model; without one, a 429 in the client's protocol
 naming the earliest reset (tasks.gateway.gate). The file is looked at (stat) at most every
 CHECK_SECONDS and read only when it changed; missing, damaged, oversized or stale (the steward
-stopped writing it) means nothing is steered. Never raises: a request must not fail on this file.
+stopped writing it) means nothing is steered; an entry past its reset holds until the steward
+rewrites the file. Never raises: a request must not fail on this file.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class Steered:
         entry = self.models.get(model)
         if entry is None:
             return None
-        wall = self.wall()
-        if wall - self.updated > STALE_SECONDS or (entry["resets_at"] is not None and wall >= entry["resets_at"]):
-            return None  # the steward is gone, or the reset it named has passed: the binary decides
+        if self.wall() - self.updated > STALE_SECONDS:
+            return None  # the steward is gone: CLIProxyAPI decides
+        # past its reset, the entry still holds until the steward has put an account back (a second
+        # or so): CLIProxyAPI has no account for the model meanwhile and would answer a 400
         return entry
 
     def _refresh(self) -> None:

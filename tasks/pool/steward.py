@@ -28,6 +28,7 @@ POLL_SECONDS = 1.0
 SERVICE = "steward"
 READ_TIMEOUT = 5.0
 REWRITE_SECONDS = 30.0  # the gateway ignores a state file older than 120 s (tasks.gateway.steered)
+HANDOVER_SECONDS = 0.35  # the gateway looks at the state file every 0.25 s (tasks.gateway.steered.CHECK_SECONDS)
 
 
 def _int(value) -> int:
@@ -35,8 +36,9 @@ def _int(value) -> int:
 
 
 class Steward:
-    def __init__(self, paths: Paths, stack: dict, client, clock=time.time, read_one=quota.read_one, ledger=None):
-        self.paths, self.client, self.clock, self.read_one = paths, client, clock, read_one
+    def __init__(self, paths: Paths, stack: dict, client, clock=time.time, read_one=quota.read_one, ledger=None,
+                 sleep=time.sleep):
+        self.paths, self.client, self.clock, self.read_one, self.sleep = paths, client, clock, read_one, sleep
         self.ledger = ledger if ledger is not None else _ledger()
         self.set_stack(stack)
         self.quotas: dict[str, quota.Quota] = {}
@@ -85,10 +87,13 @@ class Steward:
         memory = self.memory._replace(user_disabled=user)
         windows = {name: q.windows for name, q in self.quotas.items()}
         decision = policy.decide(accounts, windows, memory, self.settings.threshold, now, self.settings.steering)
+        self._models()
+        steered = policy.steered(accounts, decision.verdicts, self.models_of, self.fallbacks)
+        if _providers(steered) - _providers(self.steered):  # the gateway answers for them before their last account goes
+            self._write(accounts, decision.verdicts, steered, now)
+            self.sleep(HANDOVER_SECONDS)
         self.memory = self._apply(decision, now)
         self._hint(decision, now)
-        self._models()
-        steered = policy.steered(accounts, {**decision.verdicts}, self.models_of, self.fallbacks)
         self._say_steered(steered)
         self._write(accounts, decision.verdicts, steered, now)
 
@@ -207,14 +212,14 @@ class Steward:
         if set(steered) == set(self.steered):
             self.steered = steered
             return
-        for provider in sorted({e["provider"] for e in steered.values()} - {e["provider"] for e in self.steered.values()}):
+        for provider in sorted(_providers(steered) - _providers(self.steered)):
             mine = {m: e for m, e in steered.items() if e["provider"] == provider}
             resets = min((e["resets_at"] for e in mine.values() if e["resets_at"]), default=None)
             routes = ", ".join(f"{m} -> {e['fallback']}" if e["fallback"] else m for m, e in sorted(mine.items()))
             events.record(self.paths, "steer", SERVICE, "exhausted",
                           f"every {provider} account is out" + (f" until {_clock(resets)}" if resets else "")
                           + (f": {routes}" if routes else ""), provider=provider)
-        for provider in sorted({e["provider"] for e in self.steered.values()} - {e["provider"] for e in steered.values()}):
+        for provider in sorted(_providers(self.steered) - _providers(steered)):
             events.record(self.paths, "steer", SERVICE, "available", f"{provider} has an account in rotation again",
                           provider=provider)
         self.steered = steered
@@ -258,6 +263,10 @@ class Steward:
                 events.record(self.paths, "steer", SERVICE, "error", detail)
             except FlowgateError:
                 pass
+
+
+def _providers(steered: dict) -> set:
+    return {entry["provider"] for entry in steered.values()}
 
 
 def _clock(epoch: float | None) -> str:

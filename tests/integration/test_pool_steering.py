@@ -1,4 +1,4 @@
-"""Issue 29: two accounts per provider under steady traffic (a request every 1.5 s through the gateway,
+"""Issue 29, on the double and on the real v7.2.140 alike: two accounts per provider under steady traffic (a request every 1.5 s through the gateway,
 with the real `openai` / `anthropic` SDKs), the double's windows filling 10 % a request.
 
 One scenario, in order: codex account a fills alone, b (disabled by the user) is enabled, a crosses
@@ -20,14 +20,15 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import make_stack, running
+from tests.integration.conftest import running
+from tests.integration.pool_harness import pool_stack
 from tests.support import wait_for, write_account
 
 STEP, RESET, EVERY = 10, 35, 1.5
 
 
 class Traffic(threading.Thread):
-    """gpt-5.5 every EVERY seconds until stopped: (sent at, answered at, what answered, error)."""
+    """gpt-5.5 every EVERY seconds until stopped: (sent at, answered at, "<model> <text>" answered, error)."""
 
     def __init__(self, st):
         super().__init__(daemon=True)
@@ -40,7 +41,7 @@ class Traffic(threading.Thread):
                 sent = time.time()
                 try:
                     answer = client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}])
-                    self.results.append((sent, time.time(), answer.choices[0].message.content, None))
+                    self.results.append((sent, time.time(), f"{answer.model} {answer.choices[0].message.content}", None))
                 except openai.APIError as exc:
                     self.results.append((sent, time.time(), None, repr(exc)))
                 self.halt.wait(max(0.0, EVERY - (time.time() - sent)))
@@ -63,18 +64,25 @@ def state_of(st, name) -> str | None:
     return next((a["state"] for a in pool(st)["accounts"] if a["name"] == name), None)
 
 
-@pytest.fixture(scope="module", params=["double"])
+@pytest.fixture(scope="module", params=["double", "real"])
 def pooled(tmp_path_factory, github, request):
-    st = make_stack(tmp_path_factory, github, "pool", env={"CLIPROXY_DOUBLE_QUOTA_STEP": str(STEP),
-                                                          "CLIPROXY_DOUBLE_QUOTA_RESET": str(RESET)})
-    st.write_local("profile: reliable\naccounts:\n  threshold: 90\n")
+    """The stack up with two codex and two claude accounts, on the double (its knobs) or on the real
+    v7.2.140 (tests/fakes/provider.py's subscriptions through tests/fakes/mitm.py: test_real_pool.py's harness)."""
+    closers = []
+    st, proxy = pool_stack(request.param, tmp_path_factory, github, f"steer-{request.param}", STEP, RESET, closers)
+    settings = f"  settings:\n{st.proxy_settings}" if proxy else ""
+    st.write_local(settings + "profile: reliable\naccounts:\n  threshold: 90\n")
     st.paths.auths_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
-    names = {"a": write_account(st.paths.auths_dir, "codex", "a@example.com"),
-             "b": write_account(st.paths.auths_dir, "codex", "b@example.com", disabled=True),
-             "c": write_account(st.paths.auths_dir, "claude", "c@example.com"),
-             "d": write_account(st.paths.auths_dir, "claude", "d@example.com", disabled=True)}
-    with running(st):
-        yield st, names
+    names = {"a": write_account(st.paths.auths_dir, "codex", "a@example.com", proxy_url=proxy),
+             "b": write_account(st.paths.auths_dir, "codex", "b@example.com", disabled=True, proxy_url=proxy),
+             "c": write_account(st.paths.auths_dir, "claude", "c@example.com", proxy_url=proxy),
+             "d": write_account(st.paths.auths_dir, "claude", "d@example.com", disabled=True, proxy_url=proxy)}
+    try:
+        with running(st):
+            yield st, names
+    finally:
+        for close in reversed(closers):
+            close()
 
 
 def test_two_accounts_per_provider_through_a_crossing_exhaustion_and_reset(pooled):
@@ -104,7 +112,8 @@ def test_two_accounts_per_provider_through_a_crossing_exhaustion_and_reset(poole
 
             reaction = datetime.fromisoformat(out_event["ts"]).timestamp() - crossed[0]
             print(f"\nreaction: threshold crossing -> account out in {reaction:.2f} s")  # docs/dev/measurements.md
-        wait_for(lambda: "gpt-5.5" in pool(st)["steered"], 60, what="every codex account out")
+        wait_for(lambda: "gpt-5.5" in pool(st)["steered"] and files(st)[b]["disabled"], 60, interval=0.2,
+                 what="every codex account out")  # disabled after the gateway had time to see the state
         steered = pool(st)["steered"]
         assert steered["gpt-5.5"]["fallback"] == "claude-sonnet-4-6" and steered["gpt-5.4"]["fallback"] is None
         resets = steered["gpt-5.4"]["resets_at"]
@@ -130,7 +139,7 @@ def test_two_accounts_per_provider_through_a_crossing_exhaustion_and_reset(poole
         traffic.join(30)
     failures = [r for r in traffic.results if r[3]]
     assert not failures, failures
-    assert any("double(gpt-5.5)" in (r[2] or "") for r in traffic.results[-2:])
+    assert any((r[2] or "").startswith("gpt-5.5") for r in traffic.results[-2:])  # the model itself again
     listed = files(st)
     assert all(listed[n]["failed"] == 0 for n in (a, b)), "the double answered usage_limit_reached"
     assert listed[d]["disabled"] is True and state_of(st, d) == "disabled-by-user"  # the user's, never undone

@@ -15,12 +15,8 @@ import json
 import httpx
 import pytest
 
-from tests import real_cliproxy
-from tests.fakes.github import FakeGitHub
-from tests.fakes.mitm import Mitm
-from tests.fakes.provider import ProviderStandIn
-from tests.integration.conftest import make_stack, serve
-from tests.integration.test_real_cliproxy import publish_real
+from tests.integration.conftest import serve
+from tests.integration.pool_harness import pool_stack
 from tests.support import wait_for, write_account
 
 STEP, RESET = 50, 60
@@ -30,25 +26,9 @@ CODEX_MODEL, CLAUDE_MODEL = "gpt-5.5", "claude-sonnet-4-6"
 @pytest.fixture(scope="module", params=["double", "real"])
 def pool(request, tmp_path_factory, github):
     """A FlowGate home running one CLIProxyAPI alone, with two accounts per provider."""
-    work = tmp_path_factory.mktemp(f"pool-{request.param}")
     closers = []
-    if request.param == "real":
-        built = real_cliproxy.binary("v7")
-        gh = FakeGitHub().start()
-        closers.append(gh.close)
-        publish_real(gh, work / "dist", built, real_cliproxy.pinned_tag())
-        provider = ProviderStandIn(quota_step=STEP, quota_reset=RESET).start()
-        closers.append(provider.close)
-        mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
-        closers.append(mitm.close)
-        st = make_stack(tmp_path_factory, gh, "pool-real", env={"SSL_CERT_FILE": str(mitm.ca_file)})
-        st.write_local(f"  settings:\n    usage-statistics-enabled: true\n    proxy-url: {mitm.url}\n")
-        proxy = mitm.url
-    else:
-        st = make_stack(tmp_path_factory, github, "pool-double", env={
-            "CLIPROXY_DOUBLE_QUOTA_STEP": str(STEP), "CLIPROXY_DOUBLE_QUOTA_RESET": str(RESET)})
-        st.write_local("  settings:\n    usage-statistics-enabled: true\n")
-        proxy = None
+    st, proxy = pool_stack(request.param, tmp_path_factory, github, f"pool-{request.param}", STEP, RESET, closers)
+    st.write_local("  settings:\n    usage-statistics-enabled: true\n" + (st.proxy_settings if proxy else ""))
     st.kind = request.param
     st.names = {"codex": [write_account(st.paths.auths_dir, "codex", f"{x}@example.com", proxy_url=proxy) for x in "ab"],
                 "claude": [write_account(st.paths.auths_dir, "claude", f"{x}@example.com", proxy_url=proxy) for x in "cd"]}

@@ -48,14 +48,15 @@ def test_damaged_files_never_raise(tmp_path, content):
     assert entry is None or (entry["resets_at"] is None and entry["fallback"] is None)
 
 
-def test_oversized_stale_or_past_reset_means_nothing_steered(tmp_path):
+def test_oversized_or_stale_means_nothing_steered_and_a_past_reset_holds(tmp_path):
     path = tmp_path / "pool.json"
     path.write_bytes(b" " * (steered.MAX_BYTES + 1))
     assert steered.Steered(str(path), clock=Tick()).lookup("m") is None
     write(path, {"m": {"provider": "codex", "resets_at": None, "fallback": None}}, updated=time.time() - 600)
     assert steered.Steered(str(path), clock=Tick()).lookup("m") is None  # the steward stopped writing it
     write(path, {"m": {"provider": "codex", "resets_at": time.time() - 1, "fallback": None}})
-    assert steered.Steered(str(path), clock=Tick()).lookup("m") is None  # its reset has passed
+    assert steered.Steered(str(path), clock=Tick()).lookup("m") is not None  # until the steward puts one back
+    assert steered.answer("m", {"provider": "codex", "resets_at": time.time() - 1})[1] == 1
 
 
 def door(path):

@@ -37,6 +37,9 @@ class Clock:
     def __call__(self):
         return self.now
 
+    def sleep(self, seconds):
+        self.slept = getattr(self, "slept", 0) + seconds
+
 
 def steward(paths, files, used, clock, stack=None):
     client = FakeManagement(files)
@@ -49,7 +52,7 @@ def steward(paths, files, used, clock, stack=None):
 
     stack = stack or {"accounts": {"threshold": 90, "min_refresh_seconds": 2, "refresh_seconds": 60},
                       "router_settings": {"fallbacks": [{"gpt-5.5": ["claude-sonnet-4-6"]}]}}
-    return Steward(paths, stack, client, clock=clock, read_one=read_one, ledger=None), client, reads
+    return Steward(paths, stack, client, clock=clock, read_one=read_one, ledger=None, sleep=clock.sleep), client, reads
 
 
 def test_takes_out_past_the_threshold_puts_back_at_the_reset_and_says_so(paths):
@@ -117,7 +120,12 @@ def test_every_account_out_steers_the_providers_models(paths):
                                      [], False))
     clock, used = Clock(), {"a": 95.0, "b": 91.0, "c": 10.0}
     s, client, _ = steward(paths, [file("a"), file("b"), file("c", provider="claude")], used, clock)
+    patched_after = []
+    patch = client.request
+    client.request = lambda *args, **kw: (patched_after.append((pool_state.read(paths) or {}).get("steered")), patch(*args, **kw))[1]
     s.cycle()
+    # the state naming the steered models was written, and the gateway given time to see it, before the last disable
+    assert all(seen and "gpt-5.5" in seen for seen in patched_after) and clock.slept >= 0.3
     state = pool_state.read(paths)
     assert state["steered"] == {"gpt-5.5": {"provider": "codex", "resets_at": 1600.0, "fallback": "claude-sonnet-4-6"}}
     exhausted = [e for e in events.read(paths) if e["result"] == "exhausted"]
