@@ -27,7 +27,8 @@ def st(tmp_path_factory, github):
     # the binary queues usage records only with usage-statistics-enabled (issue 29: tokens per account)
     local = st.paths.local_config.read_text().replace("cliproxy:\n", "cliproxy:\n  settings: {usage-statistics-enabled: true}\n", 1)
     assert "usage-statistics-enabled" in local
-    st.paths.local_config.write_text(local + MODELS)
+    # no steward: pool_and_ledger writes the state file a steward would (it would rewrite it every pass)
+    st.paths.local_config.write_text(local + MODELS + "accounts: {steering: false}\n")
     st.seed_accounts("codex", "claude")  # what they serve is routable (tests/fakes/models.json)
     up = st.doit("up")
     assert up.returncode == 0, up.output
