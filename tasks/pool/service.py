@@ -31,13 +31,14 @@ def wanted(stack: dict | None) -> bool:
 
 def launch(paths: Paths, stack: dict):
     from ..config.view import cliproxy
-    from ..services.common import Launch, file_sha, launcher_argv, launcher_env, sha
+    from ..services.common import Launch, launcher_argv, launcher_env, sha
 
     argv = launcher_argv(paths, SERVICE, "worker") + [sys.executable, "-m", "tasks.pool", "--home", str(paths.home)]
     cp = cliproxy(stack)
     from pathlib import Path
 
-    code = sha("".join(file_sha(p) or "" for p in sorted(Path(__file__).parent.glob("*.py"))))  # a new steward
+    code = sha(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(__file__).parent.glob("*.py"))]))
+    # `code`: the steward's own modules (a pulled FlowGate restarts it); stat, not content: `up` asks each run
     parts = {"argv": argv, "config": sha(repr(sorted((stack.get("accounts") or {}).items()))),
              "host": cp.host, "port": cp.port, "code": code}
     return Launch(SERVICE, argv, launcher_env(os.environ), str(paths.home), "", 0, parts, meta={"launcher": True})
