@@ -146,3 +146,27 @@ def test_a_failing_listing_is_one_event_not_a_dead_loop(paths):
     s.cycle()
     errors = [e for e in events.read(paths) if e["event"] == "steer" and e["result"] == "error"]
     assert len(errors) == 1
+
+
+def test_the_usage_ledger_every_pass_the_queue_only_when_allowed_and_a_failure_is_one_event(paths):
+    calls = []
+
+    class Ledger:
+        def note_counters(self, paths, files, now=None):
+            calls.append(("counters", [f["name"] for f in files]))
+
+        def drain_queue(self, paths, client, limit=500):
+            calls.append(("queue",))
+            raise RuntimeError("queue broken")
+
+    clock = Clock()
+    for queue in (False, True):
+        stack = {"accounts": {"read_usage_queue": queue}}
+        s = Steward(paths, stack, FakeManagement([file("a")]), clock=clock, ledger=Ledger(), sleep=clock.sleep,
+                    read_one=lambda c, p, a, now=None: quota.Quota(a.name, a.provider, a.label, "", [], "no windows"))
+        calls.clear()
+        s.cycle()
+        s.cycle()
+        assert calls.count(("counters", ["a"])) == 2 and calls.count(("queue",)) == (2 if queue else 0)
+    errors = [e for e in events.read(paths) if e["event"] == "steer" and e["result"] == "error"]
+    assert len(errors) == 1 and "queue broken" in errors[0]["detail"]
