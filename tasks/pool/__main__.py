@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         except FlowgateError as exc:  # no key yet, CLIProxyAPI's port held by another checkout: said, then again
             print(f"steward: {exc.one_line()}", file=sys.stderr, flush=True)
             stop.wait(5.0)
+        except Exception:  # noqa: BLE001  (a bug in one pass must not end the steering: logged, then again)
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            stop.wait(5.0)
         stop.wait(POLL_SECONDS)
     print("steward: stopped", flush=True)
     return 0

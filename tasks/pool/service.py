@@ -49,7 +49,9 @@ def is_current(paths: Paths, stack: dict | None) -> bool:
 
     record = process.read_record(paths.record(SERVICE))
     if not wanted(stack):
-        return record is None
+        from ..config.view import cliproxy
+
+        return record is None and not (stack is not None and cliproxy(stack).enabled and _holds(paths))
     return record is not None and process.is_alive(record) and record.inputs_hash == launch(paths, stack).inputs_hash
 
 
@@ -67,6 +69,7 @@ def ensure(paths: Paths, stack: dict):
         if record is not None:
             result = process.stop(path, timeout=STOP_TIMEOUT)
             events.record(paths, "stop", SERVICE, result.outcome, "accounts.steering is false or CLIProxyAPI is off")
+        release(paths, stack)
         return Outcome(SERVICE, "disabled")
     new = launch(paths, stack)
     if alive and record.inputs_hash == new.inputs_hash:
@@ -105,3 +108,50 @@ def running(paths: Paths) -> int | None:
 
     record = process.read_record(paths.record(SERVICE))
     return record.pid if record is not None and process.is_alive(record) else None
+
+
+def _holds(paths: Paths) -> bool:
+    """The state file still has accounts out or models steered (for `release`)."""
+    from ..accounts import pool_state
+
+    data = pool_state.read(paths) or {}
+    return bool(data.get("steered")) or any(isinstance(e, dict) and e.get("state") == "out" for e in data.get("accounts") or [])
+
+
+def release(paths: Paths, stack: dict) -> None:
+    """Steering turned off: the accounts the steward took out go back into rotation (its state file
+    says which), and the gateway steers nothing. Never raises: CLIProxyAPI may be off too."""
+    from ..accounts import pool_state
+    from ..accounts.inventory import Account, set_disabled
+    from ..base.errors import FlowgateError
+    from ..config.view import cliproxy
+    from ..stack import events
+
+    data = pool_state.read(paths)
+    out = [e for e in (data or {}).get("accounts") or [] if isinstance(e, dict) and e.get("state") == "out"]
+    if data is None or not (out or data.get("steered")) or not cliproxy(stack).enabled:
+        return  # CLIProxyAPI off: its accounts stay as they are, and a steward started later knows its own
+    kept = []
+    if out:
+        from ..accounts.management import Management
+
+        try:
+            client = Management.for_stack(paths, stack)
+        except FlowgateError:
+            client = None
+        for entry in out:
+            account = Account(name=str(entry.get("name")), provider=str(entry.get("provider")), type="",
+                              label=str(entry.get("label") or ""), status="", disabled=True, last_refresh="",
+                              status_message="", unavailable=False, auth_index=str(entry.get("auth_index") or ""))
+            try:
+                if client is None:
+                    raise FlowgateError("CLIProxyAPI cannot be reached")
+                set_disabled(client, account, False)
+            except FlowgateError as exc:
+                kept.append(entry)
+                events.record(paths, "steer", SERVICE, "failed",
+                              f"could not put {account.label or account.name} back: {exc.one_line()}")
+                continue
+            events.record(paths, "steer", SERVICE, "in", f"{account.provider} {account.label or account.name} back "
+                          "in rotation: steering is off", provider=account.provider, file=account.name)
+    pool_state.write(paths, {**data, "steering": False, "steered": {}, "accounts": kept})

@@ -44,6 +44,7 @@ class Steward:
         self.quotas: dict[str, quota.Quota] = {}
         self.samples: dict[tuple[str, str], list] = {}
         self.models_of: dict[str, list] = {}
+        self.catalog_seen = None
         self.api_keys: tuple[float, list] = (0.0, [])
         self.steered: dict = {}
         self.last_written, self.last_text, self.troubles = 0.0, "", set()
@@ -201,6 +202,13 @@ class Steward:
         while every account of a provider is out no longer lists them."""
         from ..catalog import store
 
+        try:
+            seen = store.path(self.paths).stat().st_mtime_ns
+        except OSError:
+            return
+        if seen == self.catalog_seen:
+            return  # read again only when a refresh rewrote it
+        self.catalog_seen = seen
         catalog = store.read(self.paths)
         for served in (catalog.models if catalog else []):
             for provider in served.providers:
