@@ -4,15 +4,19 @@ Two codex and two claude accounts (tests.support.write_account), quota windows t
 served request and reset after 60 s: on the double through its knobs, on the real v7.2.140 through
 tests/fakes/provider.py's subscriptions, reached through tests/fakes/mitm.py (the accounts'
 `proxy_url` and the global `proxy-url`, which the api-call route uses; SSL_CERT_FILE trusts the
-MITM's test CA). Each binary is installed by `doit fetch` and started by `doit start:cliproxy`
-(no LiteLLM): requests go to the binary itself. The real half skips where Go is missing.
+MITM's test CA). Each binary is installed by `doit fetch` and FlowGate is brought up (`doit up`, the
+real LiteLLM included): the rotation is driven through the gateway with the official SDKs, the
+refusals straight at the binary (what the gateway makes of an exhausted provider is the steward's,
+issue 29). The real half skips where Go is missing.
 """
 
 from __future__ import annotations
 
 import json
 
+import anthropic
 import httpx
+import openai
 import pytest
 
 from tests import real_cliproxy
@@ -52,10 +56,9 @@ def pool(request, tmp_path_factory, github):
     st.kind = request.param
     st.names = {"codex": [write_account(st.paths.auths_dir, "codex", f"{x}@example.com", proxy_url=proxy) for x in "ab"],
                 "claude": [write_account(st.paths.auths_dir, "claude", f"{x}@example.com", proxy_url=proxy) for x in "cd"]}
-    started = st.doit("start:cliproxy")
-    assert started.returncode == 0, started.output
+    up = st.doit("up")
+    assert up.returncode == 0, up.output
     st.base = f"http://127.0.0.1:{st.cliproxy_port}"
-    wait_for(lambda: _answers(st.base + "/healthz"), timeout=30, what="the binary listening")
     st.client_key = st.paths.secret("cliproxy_api_key").read_text().strip()
     st.mgmt_key = st.paths.secret("cliproxy_management_key").read_text().strip()
     wait_for(lambda: len(files(st)) == 4, timeout=15, what="the four accounts loaded")
@@ -64,13 +67,6 @@ def pool(request, tmp_path_factory, github):
     finally:
         for close in reversed(closers):
             close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def files(st) -> dict[str, dict]:
@@ -88,11 +84,18 @@ def ask(st, provider: str) -> httpx.Response:
 
 
 def test_two_accounts_per_provider_rotate_fill_and_are_refused_at_100_percent(pool):
-    # rotation: each account serves two requests, which fills its windows (50 % a request)
+    # rotation through the gateway: each account serves two requests, which fills its windows (50 % each)
+    openai_client = openai.OpenAI(base_url=f"{pool.litellm_url}/v1", api_key=pool.master_key, max_retries=0)
+    anthropic_client = anthropic.Anthropic(base_url=pool.litellm_url, api_key=pool.master_key, max_retries=0)
     for provider in ("codex", "claude"):
         for _ in range(4):
-            answer = ask(pool, provider)
-            assert answer.status_code == 200, answer.text
+            if provider == "codex":
+                reply = openai_client.chat.completions.create(
+                    model=CODEX_MODEL, messages=[{"role": "user", "content": "pool"}]).choices[0].message.content
+            else:
+                reply = anthropic_client.messages.create(
+                    model=CLAUDE_MODEL, max_tokens=16, messages=[{"role": "user", "content": "pool"}]).content[0].text
+            assert "pool" in reply, reply
         listed = files(pool)
         assert [listed[n]["success"] for n in pool.names[provider]] == [2, 2], listed
     # the live windows, as FlowGate reads them through api-call
