@@ -1,10 +1,10 @@
 """Pools of OAuth accounts on the double and on the real CLIProxyAPI, with the same assertions.
 
 Two codex and two claude accounts (tests.support.write_account), quota windows that fill by 50 % a
-served request and reset after 60 s: on the double through its knobs, on the real v7.2.140 through
+served request and reset after 120 s: on the double through its knobs, on the real v7.2.140 through
 tests/fakes/provider.py's subscriptions, reached through tests/fakes/mitm.py (the accounts'
-`proxy_url` and the global `proxy-url`, which the api-call route uses; SSL_CERT_FILE trusts the
-MITM's test CA). Each binary is installed by `doit fetch` and FlowGate is brought up (`doit up`, the
+`proxy_url`, which the executors and the api-call route both use; SSL_CERT_FILE trusts the MITM's
+test CA). Each binary is installed by `doit fetch` and FlowGate is brought up (`doit up`, the
 real LiteLLM included): the rotation is driven through the gateway with the official SDKs, the
 refusals straight at the binary (what the gateway makes of an exhausted provider is the steward's,
 issue 29). The real half skips where Go is missing.
@@ -27,7 +27,7 @@ from tests.integration.conftest import make_stack, serve
 from tests.integration.test_real_cliproxy import publish_real
 from tests.support import wait_for, write_account
 
-STEP, RESET = 50, 60
+STEP, RESET = 50, 120  # no test here waits for a reset: long enough for slow machines
 CODEX_MODEL, CLAUDE_MODEL = "gpt-5.5", "claude-sonnet-4-6"
 
 
@@ -46,7 +46,7 @@ def pool(request, tmp_path_factory, github):
         mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
         closers.append(mitm.close)
         st = make_stack(tmp_path_factory, gh, "pool-real", env={"SSL_CERT_FILE": str(mitm.ca_file)})
-        st.write_local(f"  settings:\n    usage-statistics-enabled: true\n    proxy-url: {mitm.url}\n")
+        st.write_local("  settings:\n    usage-statistics-enabled: true\n")
         proxy = mitm.url
     else:
         st = make_stack(tmp_path_factory, github, "pool-double", env={
@@ -133,7 +133,7 @@ def test_two_accounts_per_provider_rotate_fill_and_are_refused_at_100_percent(po
 
 
 def test_a_new_account_file_ends_the_other_accounts_model_cooldowns(pool):
-    """Right after the refusals above (the windows reset 60 s after they opened): a third account's file
+    """Right after the refusals above (the windows reset 120 s after they opened): a third account's file
     makes the binary register every account's models again, which ends their model cooldowns; claude's
     credential-wide cooldown stays."""
     codex = pool.names["codex"][0]
