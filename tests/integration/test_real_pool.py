@@ -149,3 +149,61 @@ def test_a_new_account_file_ends_the_other_accounts_model_cooldowns(pool):
     assert [files(pool)[n]["failed"] for n in pool.names["codex"]] == [2, 2]
     claude = ask(pool, "claude")
     assert claude.status_code == 429 and "cooling down via provider claude" in claude.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- back after the window's reset
+
+SHORT_RESET = 6
+
+
+@pytest.fixture(scope="module", params=["double", "real"])
+def short(request, tmp_path_factory, github):
+    """One codex and one claude account whose windows fill in one request and reset after 6 s; the
+    binary alone (`doit start:cliproxy`, no LiteLLM)."""
+    work = tmp_path_factory.mktemp(f"short-{request.param}")
+    closers, proxy, env = [], None, {}
+    if request.param == "real":
+        gh = FakeGitHub().start()
+        closers.append(gh.close)
+        publish_real(gh, work / "dist", real_cliproxy.binary("v7"), real_cliproxy.pinned_tag())
+        provider = ProviderStandIn(quota_step=100, quota_reset=SHORT_RESET).start()
+        closers.append(provider.close)
+        mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
+        closers.append(mitm.close)
+        proxy, env = mitm.url, {"SSL_CERT_FILE": str(mitm.ca_file)}
+    else:
+        gh = github
+        env = {"CLIPROXY_DOUBLE_QUOTA_STEP": "100", "CLIPROXY_DOUBLE_QUOTA_RESET": str(SHORT_RESET)}
+    st = make_stack(tmp_path_factory, gh, f"short-{request.param}", env=env)
+    st.names = {p: [write_account(st.paths.auths_dir, p, f"{p}@example.com", proxy_url=proxy)] for p in ("codex", "claude")}
+    started = st.doit("start:cliproxy")
+    assert started.returncode == 0, started.output
+    st.base = f"http://127.0.0.1:{st.cliproxy_port}"
+    st.client_key = st.paths.secret("cliproxy_api_key").read_text().strip()
+    st.mgmt_key = st.paths.secret("cliproxy_management_key").read_text().strip()
+    wait_for(lambda: _listed(st) == 2, timeout=30, what="the binary listening with both accounts")
+    try:
+        yield from serve(st)
+    finally:
+        for close in reversed(closers):
+            close()
+
+
+def _listed(st) -> int:
+    try:
+        return len(files(st))
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0
+
+
+def test_a_used_up_account_serves_again_after_its_reset(short):
+    """codex: back once `resets_at` has passed; claude: once the reset plus the binary's 1-30 s grace has."""
+    for provider, refusal, back_within in (("codex", "usage_limit_reached", SHORT_RESET + 15),
+                                           ("claude", "rate_limit_error", SHORT_RESET + 30 + 15)):
+        assert ask(short, provider).status_code == 200
+        refused = ask(short, provider)
+        assert refused.status_code == 429 and refused.json()["error"]["type"] == refusal, refused.text
+        wait_for(lambda: ask(short, provider).status_code == 200, timeout=back_within, interval=1,
+                 what=f"the {provider} account back after its reset")
+        entry = files(short)[short.names[provider][0]]
+        assert (entry["status"], entry["unavailable"], entry["failed"]) == ("active", False, 1), entry
