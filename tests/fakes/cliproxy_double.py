@@ -2556,9 +2556,9 @@ class Pool:
 
     def models_registered_again(self) -> None:
         """An account file added or changed: the real binary registers every account's models again
-        and resets their model states (service_auth.go handleAuthUpdates, then
-        conductor_selection.go ReconcileRegistryModelStates: "supported models are reset to a clean
-        state"): model cooldowns end at once and the status is active again; a claude credential-wide
+        and resets their model states (service_auth.go handleAuthUpdates -> syncPluginRuntime ->
+        service_plugins.go registerModelsForAuthBatch over all auths -> conductor_selection.go
+        ReconcileRegistryModelStates: "supported models are reset to a clean state"): model cooldowns end at once and the status is active again; a claude credential-wide
         cooldown stays (its account stays unavailable until the reset)."""
         now = time.time()
         with self.state.lock:
