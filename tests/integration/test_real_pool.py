@@ -74,8 +74,14 @@ def files(st) -> dict[str, dict]:
     return {f["name"]: f for f in answer.json()["files"]}
 
 
-def ask(st, provider: str) -> httpx.Response:
+def ask(st, provider: str, stream: bool = False) -> httpx.Response:
     headers = {"Authorization": f"Bearer {st.client_key}"}
+    if provider == "codex" and stream:
+        return httpx.post(f"{st.base}/v1/responses", headers=headers, timeout=60,
+                          json={"model": CODEX_MODEL, "input": "pool", "stream": True})
+    if provider == "claude" and stream:
+        return httpx.post(f"{st.base}/v1/messages", headers=headers, timeout=60, json={
+            "model": CLAUDE_MODEL, "max_tokens": 16, "stream": True, "messages": [{"role": "user", "content": "pool"}]})
     if provider == "codex":
         return httpx.post(f"{st.base}/v1/chat/completions", headers=headers, timeout=60,
                           json={"model": CODEX_MODEL, "messages": [{"role": "user", "content": "pool"}]})
@@ -201,8 +207,10 @@ def test_a_used_up_account_serves_again_after_its_reset(short):
     for provider, refusal, back_within in (("codex", "usage_limit_reached", SHORT_RESET + 15),
                                            ("claude", "rate_limit_error", SHORT_RESET + 30 + 15)):
         assert ask(short, provider).status_code == 200
-        refused = ask(short, provider)
+        refused = ask(short, provider, stream=True)
         assert refused.status_code == 429 and refused.json()["error"]["type"] == refusal, refused.text
+        if provider == "codex":  # a streamed Responses request gets the error cut down to type and message
+            assert refused.json() == {"error": {"type": refusal, "message": "The usage limit has been reached"}}
         wait_for(lambda: ask(short, provider).status_code == 200, timeout=back_within, interval=1,
                  what=f"the {provider} account back after its reset")
         entry = files(short)[short.names[provider][0]]
