@@ -98,8 +98,10 @@ def write_account(auths_dir, provider: str, email: str, plan: str = "plus", *, p
     an id_token whose claims carry the plan (`chatgpt_plan_type`, which picks the models) and the
     account id; claude with an `sk-ant-oat` token (what the binary takes for OAuth). `proxy_url` sends
     the account's upstream traffic through that proxy (the real binary's per-account proxy, used by
-    the tests' MITM). Written 0600 atomically; returns the file name (its auth_index is
-    sha256("file:" + name)[:16])."""
+    the tests' MITM). Claude files carry the profile a real login stores (account and organization
+    uuid, device id), codex and claude files `disabled`: the binary rewrites a file lacking them at
+    its first use, and any rewrite ends every account's cooldowns (docs/dev/cliproxy-parity.md).
+    Written 0600 atomically; returns the file name (read its auth_index from GET auth-files)."""
     import hashlib
     import json
     import os
@@ -122,8 +124,11 @@ def write_account(auths_dir, provider: str, email: str, plan: str = "plus", *, p
                 "refresh_token": f"codex-refresh-{token}", "account_id": account_id, **stamp}
     elif provider == "claude":
         name = f"claude-{safe_name_part(email)}.json"
-        data = {"type": "claude", "email": email, "access_token": f"sk-ant-oat01-{token}",
-                "refresh_token": f"sk-ant-ort01-{token}", **stamp}
+        account = str(uuid.uuid4())  # the profile a real login fetched: without it the binary fetches it
+        data = {"type": "claude", "email": email, "access_token": f"sk-ant-oat01-{token}",  # and rewrites the file
+                "refresh_token": f"sk-ant-ort01-{token}", "account_uuid": account, "organization_uuid": account,
+                "organization_name": "test", "claude_account_profile_checked_at": stamp["last_refresh"],
+                "claude_device_ids": [secrets.token_hex(32)], **stamp}
     else:
         raise ValueError(f"write_account: codex or claude, not {provider!r}")
     if proxy_url:

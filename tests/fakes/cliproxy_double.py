@@ -73,8 +73,8 @@ binary does with it:
   `next_retry_after` once every model it has served is cooling down (these stay until the
   account's next result, or the next change in auth-dir, below);
 * the same request goes to the next ready account; when none is left the client gets the last
-  upstream 429 as it came (request-retry starts no new round: max-retry-interval is 0, so no
-  cooldown is waited for); when every account was already cooling down, the selector's own 429
+  upstream 429 as it came (a streamed Responses request: codex's error cut down to its type and
+  message; request-retry starts no new round: max-retry-interval is 0, so no cooldown is waited for); when every account was already cooling down, the selector's own 429
   `model_cooldown` with `Retry-After` (on /v1/messages: Anthropic's `rate_limit_error` shape, "All
   credentials for model M are cooling down via provider claude", no Retry-After);
 * an account file added or changed (a login, a PATCH of another account's status) ends every
@@ -1187,9 +1187,9 @@ class HTTPSurface(BaseHTTPRequestHandler):
             self._json(400, body)
             self.state.usage.record(self.path.split("?")[0], model or "-", 0, False)
             return None
-        return model if self._rotate(re.sub(r"\([^()]*\)$", "", model), metered) else None
+        return model if self._rotate(re.sub(r"\([^()]*\)$", "", model), metered, data.get("stream") is True) else None
 
-    def _rotate(self, model: str, metered: bool) -> bool:
+    def _rotate(self, model: str, metered: bool, stream: bool = False) -> bool:
         """Serve the request from the next account in rotation (conductor_execution.go
         executeMixedOnce): an account whose subscription is used up answers its provider's 429, the
         binary cools it down and tries the next one in the same round; when none is left the client
@@ -1218,6 +1218,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
             st.usage.record(self.path.split("?")[0], model, 0, False, account=got, fail=(429, text))
             last = body
         if last is not None:
+            if stream and "error" in last and self.path.split("?")[0] == "/v1/responses":
+                # found against the real v7.2.140: a streamed Responses request gets the codex error
+                # cut down to its type and message (no resets_at); every other route gets it whole
+                last = {"error": {"type": last["error"]["type"], "message": last["error"]["message"]}}
             self._json(429, last)
         elif got is not None and self.path.split("?")[0].startswith("/v1/messages"):
             # the Messages handler words the selector's error in Anthropic's shape, without Retry-After
@@ -2556,9 +2560,9 @@ class Pool:
 
     def models_registered_again(self) -> None:
         """An account file added or changed: the real binary registers every account's models again
-        and resets their model states (service_auth.go handleAuthUpdates, then
-        conductor_selection.go ReconcileRegistryModelStates: "supported models are reset to a clean
-        state"): model cooldowns end at once and the status is active again; a claude credential-wide
+        and resets their model states (service_auth.go handleAuthUpdates -> syncPluginRuntime ->
+        service_plugins.go registerModelsForAuthBatch over all auths -> conductor_selection.go
+        ReconcileRegistryModelStates: "supported models are reset to a clean state"): model cooldowns end at once and the status is active again; a claude credential-wide
         cooldown stays (its account stays unavailable until the reset)."""
         now = time.time()
         with self.state.lock:

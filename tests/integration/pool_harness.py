@@ -9,8 +9,8 @@ from tests.integration.conftest import make_stack
 def pool_stack(kind: str, tmp_path_factory, github, name: str, step: float, reset: float, closers: list):
     """(stack, proxy_url for write_account): `kind` "double" (its quota knobs) or "real" (the built binary
     published on a fake GitHub of its own, tests/fakes/provider.py's subscriptions reached through
-    tests/fakes/mitm.py, whose CA SSL_CERT_FILE trusts); what must be closed afterwards goes on `closers`.
-    The stack's local.yaml names the proxy for the real binary; callers add their lines after it."""
+    tests/fakes/mitm.py, whose CA SSL_CERT_FILE trusts: the accounts' `proxy_url`, which the executors and the
+    api-call route both use); what must be closed afterwards goes on `closers`."""
     if kind == "double":
         return make_stack(tmp_path_factory, github, name, env={"CLIPROXY_DOUBLE_QUOTA_STEP": str(step),
                                                                "CLIPROXY_DOUBLE_QUOTA_RESET": str(reset)}), None
@@ -29,6 +29,4 @@ def pool_stack(kind: str, tmp_path_factory, github, name: str, step: float, rese
     closers.append(provider.close)
     mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
     closers.append(mitm.close)
-    st = make_stack(tmp_path_factory, gh, name, env={"SSL_CERT_FILE": str(mitm.ca_file)})
-    st.proxy_settings = f"    proxy-url: {mitm.url}\n"
-    return st, mitm.url
+    return make_stack(tmp_path_factory, gh, name, env={"SSL_CERT_FILE": str(mitm.ca_file)}), mitm.url

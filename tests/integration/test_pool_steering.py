@@ -70,8 +70,7 @@ def pooled(tmp_path_factory, github, request):
     v7.2.140 (tests/fakes/provider.py's subscriptions through tests/fakes/mitm.py: test_real_pool.py's harness)."""
     closers = []
     st, proxy = pool_stack(request.param, tmp_path_factory, github, f"steer-{request.param}", STEP, RESET, closers)
-    settings = f"  settings:\n{st.proxy_settings}" if proxy else ""
-    st.write_local(settings + "profile: reliable\naccounts:\n  threshold: 90\n")
+    st.write_local("profile: reliable\naccounts:\n  threshold: 90\n")
     st.paths.auths_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
     names = {"a": write_account(st.paths.auths_dir, "codex", "a@example.com", proxy_url=proxy),
              "b": write_account(st.paths.auths_dir, "codex", "b@example.com", disabled=True, proxy_url=proxy),
