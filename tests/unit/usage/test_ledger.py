@@ -115,7 +115,7 @@ def test_a_schema_3_database_keeps_its_rows_and_gains_the_account_tables(paths):
     paths.usage_db.parent.mkdir(parents=True)
     db = store.connect(paths.usage_db)
     store.insert(db, [{"ts": HOUR, "route": "/v1/messages", "model": "m", "status": 200}])
-    for table in ("accounts", "account_counters", "account_hourly", "account_requests"):
+    for table in ("accounts", "account_counters", "account_hourly", "account_requests", "account_tokens"):
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 3")
     db.close()
