@@ -58,7 +58,7 @@ def table(groups: list[dict], by: str, fields: tuple = FIELDS) -> str:
     from ..base.terminal import printable
 
     headers = [by, *(LABELS.get(f, f) for f in fields)]
-    rows = [[printable(str(g[by]))] + [_cell(g[f]) for f in fields] for g in groups]
+    rows = [[printable(str(g[by]))] + [_cell(g[f], f) for f in fields] for g in groups]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     text = "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
                       for row in [headers, *rows])
@@ -69,12 +69,17 @@ def table(groups: list[dict], by: str, fields: tuple = FIELDS) -> str:
     return text
 
 
-def _cell(value) -> str:
+def _cell(value, field: str) -> str:
+    """A table cell: counts whole (never 6.7e+08), USD to the cent, latencies as measured."""
     from ..base.terminal import printable
 
     if value is None:
         return "-"
-    return printable(value) if isinstance(value, str) else f"{value:g}"
+    if isinstance(value, str):
+        return printable(value)
+    if field == "usd":
+        return f"{value:.2f}"
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def as_csv(groups: list[dict], by: str, fields: tuple = FIELDS) -> str:
