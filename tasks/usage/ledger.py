@@ -34,11 +34,18 @@ def _count(value) -> int | None:
 
 
 def instance(paths: Paths) -> str:
-    """The running binary's process as FlowGate started it (pid:create time), "" when unknown."""
+    """The running binary's process: its launcher (pid:create time, from the run record) and the
+    launcher's current child (its state file: a crash restarted by the launcher is a new process);
+    "" when unknown."""
+    from ..stack.launch.launcher_files import read_json, state_path
     from ..stack.process.records import read_record
 
     record = read_record(paths.record("cliproxy"))
-    return f"{record.pid}:{record.create_time}" if record is not None else ""
+    if record is None:
+        return ""
+    state = read_json(state_path(paths, "cliproxy", record.pid)) or {}
+    child = state.get("service_pid")
+    return f"{record.pid}:{record.create_time}:{child if isinstance(child, int) else ''}"
 
 
 def _account(entry: dict):

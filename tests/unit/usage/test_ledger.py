@@ -125,3 +125,20 @@ def test_a_schema_3_database_keeps_its_rows_and_gains_the_account_tables(paths):
     assert raw.execute("SELECT count(*) FROM requests").fetchone()[0] == 1
     assert raw.execute("SELECT sum(success) FROM account_hourly").fetchone()[0] == 2
     raw.close()
+
+
+def test_the_binary_process_is_its_launcher_and_the_launchers_current_child(paths):
+    """A crash the launcher restarts is a new process: its totals start at 0 again."""
+    import json
+    import os
+
+    from tasks.stack.launch.launcher_files import state_path
+    from tasks.stack.process.records import ProcessRecord, write_record
+
+    assert ledger.instance(paths) == ""
+    paths.run_dir.mkdir(parents=True)
+    write_record(paths.record("cliproxy"), ProcessRecord("cliproxy", os.getpid(), os.getpid(), 123.5, ["x"], "/", "h",
+                                                         "now", "log", {}))
+    assert ledger.instance(paths) == f"{os.getpid()}:123.5:"
+    state_path(paths, "cliproxy", os.getpid()).write_text(json.dumps({"service_pid": 4242}))
+    assert ledger.instance(paths) == f"{os.getpid()}:123.5:4242"
