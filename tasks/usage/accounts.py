@@ -14,6 +14,7 @@ not price is named, with its tokens, never guessed.
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import time
 
@@ -110,7 +111,7 @@ def savings(db: sqlite3.Connection, since: float, prices: dict, now: float | Non
     now = time.time() if now is None else now
     week = week_start(now)
     out = {"usd": 0.0, "week_usd": 0.0, "week_start": time.strftime("%Y-%m-%d", time.localtime(week)),
-           "by_model": [], "by_account": [], "by_day": [], "unpriced": [], "known": False, "note": None}
+           "by_model": [], "by_account": [], "by_day": [], "by_week": [], "unpriced": [], "known": False, "note": None}
     if not _tables(db):
         out["note"] = NEEDS_QUEUE.replace("tokens per account", "savings")
         return out
@@ -150,6 +151,11 @@ def savings(db: sqlite3.Connection, since: float, prices: dict, now: float | Non
     out["by_account"] = [{"account": k[1], "name": k[0], "provider": k[2], "usd": round(v, 6)}
                          for k, v in sorted(accounts.items(), key=lambda kv: -kv[1])]
     out["by_day"] = [{"day": d, "usd": round(v, 6)} for d, v in sorted(days.items())]
+    weeks: dict[str, float] = {}
+    for d, v in days.items():  # each local day into its week, named by its Monday
+        monday = datetime.date.fromisoformat(d) - datetime.timedelta(days=datetime.date.fromisoformat(d).weekday())
+        weeks[monday.isoformat()] = weeks.get(monday.isoformat(), 0.0) + v
+    out["by_week"] = [{"week": w, "usd": round(v, 6)} for w, v in sorted(weeks.items())]
     out["unpriced"] = [{"model": m, "tokens": t} for m, t in sorted(unpriced.items())]
     out["usd"], out["week_usd"] = round(out["usd"], 6), round(out["week_usd"], 6)
     return out

@@ -114,6 +114,8 @@ def savings_lines(saved: dict, since: str) -> list[str]:
                                                    for a in saved["by_account"]))
     if saved["by_day"]:
         lines.append("  per day: " + ", ".join(f"{d['day']} ${d['usd']:.2f}" for d in saved["by_day"]))
+    if len(saved["by_week"]) > 1:
+        lines.append("  per week (from Monday): " + ", ".join(f"{w['week']} ${w['usd']:.2f}" for w in saved["by_week"]))
     if saved["unpriced"]:
         lines.append("  not counted, LiteLLM's price map has no price for: " +
                      ", ".join(f"{printable(u['model'])} ({u['tokens']} tokens)" for u in saved["unpriced"]))

@@ -143,4 +143,6 @@ def test_savings_per_day_and_week_are_the_raw_records_in_every_time_zone(paths, 
             want_days[day] = want_days.get(day, 0.0) + usd
     assert {d["day"]: d["usd"] for d in saved["by_day"]} == pytest.approx(want_days, abs=1e-5)
     assert saved["week_usd"] == pytest.approx(want_week, abs=1e-5)
+    assert sum(w["usd"] for w in saved["by_week"]) == pytest.approx(sum(want_days.values()), abs=1e-5)
+    assert saved["by_week"][-1]["week"] == week_label
     assert [u["model"] for u in saved["unpriced"]] == ["no-such-model-x"]
