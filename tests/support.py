@@ -128,8 +128,7 @@ def write_account(auths_dir, provider: str, email: str, plan: str = "plus", *, p
         raise ValueError(f"write_account: codex or claude, not {provider!r}")
     if proxy_url:
         data["proxy_url"] = proxy_url
-    if disabled:
-        data["disabled"] = True
+    data["disabled"] = disabled  # as the binary writes its files back: without it, it rewrites them at first use
     os.makedirs(auths_dir, mode=0o700, exist_ok=True)
     tmp = os.path.join(auths_dir, f".{name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -61,21 +61,30 @@ Test knobs (environment, all optional; not in the real binary):
 Accounts in rotation (as v7.2.140's sdk/cliproxy/auth; section "Accounts in rotation" below): every
 enabled account serving the requested model takes its turn (round-robin over the ready ones sorted
 by file name, a cursor per provider and model; `routing.strategy: fill-first` takes the first ready
-one). A served request counts for its account (`success`, `recent_requests` in 10-minute buckets, and
-QUOTA_STEP on each window; count_tokens is not metered). An account with a window at 100 % answers as
-its provider does when a subscription is used up (codex: 429 `usage_limit_reached` with `resets_at`
-and `resets_in_seconds`; claude: 429 `rate_limit_error` with the `anthropic-ratelimit-unified-*`
-headers of a rejected 5 h window), and the double does what the binary does with it: the attempt
-counts as `failed`, the account cools down (codex: that model until `resets_at`; claude: every model
-of the account until the reset plus a random 1-30 s grace), its auth-files entry says `status:
-error`, the upstream body as `status_message`, and `unavailable` / `next_retry_after` once every
-model it has served is cooling down (these stay as they are until the account's next result, as in
-the binary), and the same request goes to the next ready account. When no account is left, the client
-gets the last upstream 429 as it came (request-retry starts no new round: max-retry-interval is 0, so
-no cooldown is waited for); when every account was already cooling down, the selector's own 429
-`model_cooldown` with `Retry-After`. Each attempt is one usage-queue record (redisqueue/plugin.go's
-fields: `auth_index`, `source`, `tokens`, `token_breakdown`, `failed`, `fail`...), kept
-`redis-usage-queue-retention-seconds` (default 60) whether read or not.
+one). A served request counts for its account (`success`, `recent_requests` in 10-minute buckets,
+and QUOTA_STEP on each window; count_tokens is not metered). An account with a window at 100 %
+answers as its provider does when a subscription is used up (codex: 429 `usage_limit_reached` with
+`resets_at` and `resets_in_seconds`; claude: 429 `rate_limit_error` with the
+`anthropic-ratelimit-unified-*` headers of a rejected 5 h window), and the double does what the
+binary does with it:
+* the attempt counts as `failed`; the account cools down (codex: that model until `resets_at`;
+  claude: every model of the account until the reset plus a random 1-30 s grace); its auth-files
+  entry says `status: error`, the upstream body as `status_message`, and `unavailable: true` /
+  `next_retry_after` once every model it has served is cooling down (these stay until the
+  account's next result, or the next change in auth-dir, below);
+* the same request goes to the next ready account; when none is left the client gets the last
+  upstream 429 as it came (request-retry starts no new round: max-retry-interval is 0, so no
+  cooldown is waited for); when every account was already cooling down, the selector's own 429
+  `model_cooldown` with `Retry-After` (on /v1/messages: Anthropic's `rate_limit_error` shape, "All
+  credentials for model M are cooling down via provider claude", no Retry-After);
+* an account file added or changed (a login, a PATCH of another account's status) ends every
+  account's model cooldowns and error status at once (claude's credential-wide cooldown stays);
+  the real binary also rewrites a claude file itself after its first request (the profile it
+  fetched), with the same effect: that rewrite is not modelled here;
+* each attempt is one usage-queue record (redisqueue/plugin.go's fields: `auth_index`, `source`,
+  `tokens`, `token_breakdown`, `failed`, `fail`...), kept `redis-usage-queue-retention-seconds`
+  (default 60) whether read or not.
+`auth_index` is the binary's: sha256("<type>:<absolute path>")[:8 bytes], hex.
 Simplified: tokens count words; the provider's quota windows are one clock per account (every window
 opens, fills and resets together); the binary's backoff ladder for 429s without a reset time and its
 per-model cooldowns for other failures are not modelled (no other upstream failure exists here).
@@ -1210,6 +1219,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
             last = body
         if last is not None:
             self._json(429, last)
+        elif got is not None and self.path.split("?")[0].startswith("/v1/messages"):
+            # the Messages handler words the selector's error in Anthropic's shape, without Retry-After
+            self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message":
+                             f"All credentials for model {model} are cooling down via provider {candidates[0]['type']}"}})
         elif got is not None:
             body, headers = cooldown_error(model, candidates[0]["type"], got, now)
             self._json(429, body, headers)
@@ -1609,7 +1622,7 @@ def queue_record(endpoint: str, model: str, tokens: int, ok: bool, account: dict
     return {
         "timestamp": go_time(time.time()), "latency_ms": 0, "ttft_ms": 0,
         "source": (account["email"] or account["label"]) if account else "",
-        "auth_index": auth_index(account["name"]) if account else "",
+        "auth_index": account["index"] if account else "",
         "client_ip": "127.0.0.1", "x_forwarded_for": "", "user_agent": "",
         "tokens": {"input_tokens": inp, "output_tokens": out, "reasoning_tokens": 0, "cached_tokens": 0,
                    "cache_read_tokens": 0, "cache_read_tokens_present": True, "cache_creation_tokens": 0,
@@ -1925,7 +1938,7 @@ class Handler(HTTPSurface):
                 a = st.auth.accounts[name]
                 files.append({
                     "id": name,
-                    "auth_index": auth_index(name),
+                    "auth_index": a["index"],
                     "name": name,
                     "type": a["type"],
                     "provider": a["type"],
@@ -2042,7 +2055,7 @@ class Handler(HTTPSurface):
             return
         wanted = str(body.get("auth_index") or "")
         with self.state.lock:
-            known = any(auth_index(name) == wanted for name in self.state.auth.accounts)
+            known = any(a["index"] == wanted for a in self.state.auth.accounts.values())
         if not known:
             self._json(404, {"error": "auth not found"})
             return
@@ -2088,7 +2101,7 @@ class Handler(HTTPSurface):
         st = self.state
         st.auth.rescan()
         with st.lock:
-            account = next((a for n, a in st.auth.accounts.items() if index and auth_index(n) == index), None)
+            account = next((a for a in st.auth.accounts.values() if index and a["index"] == index), None)
         sent = {}
         for key, value in headers.items():
             value = str(value)
@@ -2316,9 +2329,10 @@ def infer_type(name: str, data: dict) -> str:
     return {"anthropic": "claude", "github": "github-copilot", "copilot": "github-copilot"}.get(t, t)
 
 
-def auth_index(name: str) -> str:
-    """The binary's stable index of an account file: sha256("file:" + file name), first 8 bytes, hex."""
-    return hashlib.sha256(f"file:{name.strip()}".encode()).hexdigest()[:16]
+def auth_index(path: str, raw_type: str) -> str:
+    """The binary's stable index of an account file (sdk/cliproxy/auth/types.go indexSeed): the first
+    8 bytes of sha256("<type>:<absolute path>"), hex; the type as the file writes it, lower-case."""
+    return hashlib.sha256(f"{raw_type.strip().lower()}:{os.path.abspath(path)}".encode()).hexdigest()[:16]
 
 
 def access_token(data: dict) -> str:
@@ -2398,21 +2412,23 @@ class Window:
     """One quota window of one account: 0 % until a served request opens it, QUOTA_STEP more per
     request, back to 0 % QUOTA_RESET seconds after the request that opened it."""
 
-    def __init__(self):
+    def __init__(self, step: float | None = None, reset: float | None = None):
+        self.step = QUOTA_STEP if step is None else step
+        self.reset = QUOTA_RESET if reset is None else reset
         self.opened: float | None = None
         self.used = 0.0
 
     def live(self, now: float) -> tuple[float, float]:
-        """(used percent, reset epoch); an unopened window would reset QUOTA_RESET after a request now."""
-        if self.opened is not None and now >= self.opened + QUOTA_RESET:
+        """(used percent, reset epoch); an unopened window would reset `reset` seconds after a request now."""
+        if self.opened is not None and now >= self.opened + self.reset:
             self.opened, self.used = None, 0.0
-        return min(self.used, 100.0), (self.opened if self.opened is not None else now) + QUOTA_RESET
+        return min(self.used, 100.0), (self.opened if self.opened is not None else now) + self.reset
 
     def count(self, now: float) -> None:
         self.live(now)
         if self.opened is None:
             self.opened = now
-        self.used += QUOTA_STEP
+        self.used += self.step
 
 
 class Pool:
@@ -2538,6 +2554,20 @@ class Pool:
             r["status"], r["status_message"] = "error", message
             self._aggregate(r, now)
 
+    def models_registered_again(self) -> None:
+        """An account file added or changed: the real binary registers every account's models again
+        and resets their model states (service_auth.go handleAuthUpdates, then
+        conductor_selection.go ReconcileRegistryModelStates: "supported models are reset to a clean
+        state"): model cooldowns end at once and the status is active again; a claude credential-wide
+        cooldown stays (its account stays unavailable until the reset)."""
+        now = time.time()
+        with self.state.lock:
+            for r in self.runtime.values():
+                r["models"] = {}
+                r["status"], r["status_message"] = "active", ""
+                if not (r["credential_until"] and r["credential_until"] > now):
+                    r["unavailable"], r["next_retry_after"] = False, None
+
     def entry(self, name: str, now: float) -> dict:
         """The runtime fields of an auth-files entry (auth_files.go buildAuthFileEntryLocked)."""
         with self.state.lock:
@@ -2637,6 +2667,7 @@ class AuthDir:
                         verb = "updated" if name in self.accounts else "added"
                         log("info", f"auth file {verb}: {name} (type {account['type']}, "
                                     f"{'disabled' if account['disabled'] else 'enabled'})")
+                        self.state.pool.models_registered_again()
                 if account is not None:
                     found[name] = account
             for name in set(self.accounts) - set(found):
@@ -2661,6 +2692,8 @@ class AuthDir:
         return {
             "name": name,
             "path": path,
+            "index": auth_index(path, data["type"] if isinstance(data.get("type"), str) and data["type"].strip()
+                                else infer_type(name, data)),
             "type": infer_type(name, data),
             "email": email,
             "label": email or username or name[:-5],

@@ -6,10 +6,11 @@ the real binary's side of the same scenario is tests/integration/test_real_pool.
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime
 
 import pytest
 
-from tests.fakes.cliproxy_double import auth_index
 from tests.support import wait_for, write_account
 from tests.unit.doubles.test_cliproxy_double import CLIENT_KEY, start_double  # noqa: F401  (fixture)
 
@@ -45,7 +46,7 @@ def quota(d, name: str) -> dict:
         url, header = "https://chatgpt.com/backend-api/wham/usage", {"ChatGPT-Account-Id": data["account_id"]}
     else:
         url, header = "https://api.anthropic.com/api/oauth/usage", {"anthropic-beta": "oauth-2025-04-20"}
-    answer = d.mgmt("POST", "/api-call", json={"auth_index": auth_index(name), "method": "GET", "url": url,
+    answer = d.mgmt("POST", "/api-call", json={"auth_index": accounts(d)[name]["auth_index"], "method": "GET", "url": url,
                                                "header": {"Authorization": "Bearer $TOKEN$", **header}}).json()
     assert answer["status_code"] == 200, answer
     return json.loads(answer["body"])
@@ -67,7 +68,7 @@ def test_requests_rotate_over_the_accounts_and_are_counted_per_account(start_dou
     assert len(recent) == 20 and recent[-1]["success"] == 2 and recent[-1]["failed"] == 0
     assert all(len(bucket["time"]) == 11 and bucket["time"][2] == ":" for bucket in recent)  # "HH:MM-HH:MM"
     records = d.mgmt("GET", "/usage-queue", params={"count": 10}).json()
-    assert sorted(r["auth_index"] for r in records) == sorted([auth_index(a), auth_index(b)] * 2)
+    assert sorted(r["auth_index"] for r in records) == sorted([files[a]["auth_index"], files[b]["auth_index"]] * 2)
     record = records[0]
     assert record["failed"] is False and record["provider"] == "codex" and record["model"] == CODEX_MODEL
     assert record["endpoint"] == "POST /v1/chat/completions" and record["source"] in ("a@example.com", "b@example.com")
@@ -121,7 +122,7 @@ def test_a_used_up_codex_account_answers_429_and_the_next_one_serves(start_doubl
     assert accounts(d)[first]["failed"] == 1
     records = d.mgmt("GET", "/usage-queue", params={"count": 100}).json()
     failed = [r for r in records if r["failed"]]
-    assert sorted(r["auth_index"] for r in failed) == sorted([auth_index(first), auth_index(second)])
+    assert sorted(r["auth_index"] for r in failed) == sorted([files[first]["auth_index"], files[second]["auth_index"]])
     assert all(r["fail"]["status_code"] == 429 for r in failed)
 
 
@@ -135,8 +136,6 @@ def test_one_account_out_is_invisible_to_the_client_and_comes_back_after_its_res
     assert chat(d).status_code == 200  # whichever the cursor points at, b serves (a refuses first if asked)
     files = accounts(d)
     assert files[b]["success"] == 1 and files[a]["success"] == 1
-    if files[a]["failed"]:
-        assert files[a]["unavailable"] is True
     # both at 100 % now: refused until the windows reset, then served again
     assert chat(d).status_code == 429
     wait_for(lambda: chat(d).status_code == 200, timeout=15, what="an account back after its reset")
@@ -151,11 +150,15 @@ def test_a_claude_refusal_cools_every_model_of_the_account(start_double):  # noq
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limit_error"
     entry = accounts(d)[name]
     assert entry["unavailable"] is True and entry["status"] == "error"
+    assert json.loads(entry["status_message"])["error"]["type"] == "rate_limit_error"
+    until = datetime.fromisoformat(entry["next_retry_after"].replace("000Z", "+00:00")).timestamp()
+    assert until >= time.time() + 59  # the window's reset plus the binary's 1-30 s grace
     # another model of the same account: credential-scoped, so cooling down without an attempt
     other = messages(d, "claude-haiku-4-5-20251001")
-    assert other.status_code == 429 and other.json()["error"]["code"] == "model_cooldown"
+    assert other.status_code == 429 and "Retry-After" not in other.headers
+    assert other.json() == {"type": "error", "error": {"type": "rate_limit_error", "message":
+                            "All credentials for model claude-haiku-4-5-20251001 are cooling down via provider claude"}}
     assert accounts(d)[name]["failed"] == 1
-    assert int(other.headers["Retry-After"]) >= 60  # the window's reset plus the binary's 1-30 s grace
 
 
 @pytest.mark.parametrize("strategy", ["fill-first"])
@@ -168,3 +171,22 @@ def test_fill_first_uses_the_first_ready_account(start_double, strategy):  # noq
     for _ in range(3):
         assert chat(d).status_code == 200
     assert [accounts(d)[n]["success"] for n in names] == [3, 0]
+
+
+def test_a_changed_account_file_ends_every_model_cooldown(start_double):  # noqa: F811
+    d = pool_double(start_double, step=100, reset=60)
+    codex = write_account(d.auth_dir, "codex", "a@example.com")
+    claude = write_account(d.auth_dir, "claude", "c@example.com")
+    wait_for(lambda: len(accounts(d)) == 2, what="two accounts")
+    assert chat(d).status_code == 200 and messages(d).status_code == 200
+    assert chat(d).json()["error"]["type"] == "usage_limit_reached"
+    assert messages(d).json()["error"]["type"] == "rate_limit_error"
+    assert chat(d).json()["error"]["code"] == "model_cooldown"
+    # a third account's file arrives: every model cooldown ends (the codex account is asked again and
+    # refuses again), claude's credential-wide one stays
+    write_account(d.auth_dir, "claude", "other@example.com", disabled=True)
+    wait_for(lambda: accounts(d)[codex]["status"] == "active", what="the codex account's cooldown ended")
+    assert accounts(d)[codex]["unavailable"] is False and accounts(d)[claude]["unavailable"] is True
+    assert chat(d).json()["error"]["type"] == "usage_limit_reached"
+    assert accounts(d)[codex]["failed"] == 2
+    assert "cooling down" in messages(d).json()["error"]["message"]
