@@ -50,4 +50,4 @@ def test_doit_usage_names_each_pooled_account_with_its_requests_tokens_and_savin
     assert all(m["priced"] and m["requests"] == 2 for m in saved["by_model"]), saved["by_model"]
     assert {a["name"] for a in saved["by_account"]} == {n for names in pool.names.values() for n in names}
     text = pool.doit("usage", "--by", "account", "--since", "1h").stdout
-    assert "your subscriptions served $" in text and all(listed[n]["email"] in text for n in listed)
+    assert "your subscriptions served " in text and " of API-priced tokens this week" in text and all(listed[n]["email"] in text for n in listed)

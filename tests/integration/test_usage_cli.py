@@ -204,7 +204,7 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     assert per_account["dash@example.com"]["usd"] > 0 and per_account["dash@example.com"]["unpriced_tokens"] == 30
     text = st.doit("usage", "--by", "account")
     assert "dash@example.com" in text.stdout and "unknown" not in text.stdout, text.output
-    assert "your subscriptions served $" in text.stdout and "no-such-model-x (30 tokens)" in text.stdout
+    assert "your subscriptions served <$0.01 of API-priced tokens this week" in text.stdout and "no-such-model-x (30 tokens)" in text.stdout
     opened = st.doit("dashboard", "--no-browser")
     assert opened.returncode == 0, opened.output
     url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
@@ -239,7 +239,7 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     assert "out until " in table and "disabled by you" in table
     assert "% used, resets in 1h59m, full at ~" in dom  # the quota bars carry the forecast too
     saved = dom.split('id="savings"', 1)[1].split("</section>", 1)[0]
-    assert "this week your subscriptions served $" in saved and 'data-model="gpt-5"' in saved
+    assert "this week your subscriptions served &lt;$0.01 of API-priced tokens" in saved and 'data-model="gpt-5"' in saved
     assert "no price in LiteLLM's map: no-such-model-x (30 tokens)" in saved
 
     # every model its own colour, past the palette's eight too (item 25)

@@ -61,6 +61,7 @@ def test_savings_price_the_subscriptions_tokens_and_name_the_unpriced(paths, pri
     assert saved["week_usd"] <= saved["usd"] + 1e-9
     text = "\n".join(report.savings_lines(saved, "7d"))
     assert "this week" in text and "no-such-model-x (100 tokens)" in text and "a@example.com (codex)" in text
+    assert report.usd(0.004) == "<$0.01" and report.usd(0) == "$0.00" and report.usd(12.345) == "$12.35"
 
 
 def test_requests_per_account_come_from_the_counters_and_tokens_from_the_queue(paths, prices, monkeypatch):
