@@ -101,6 +101,8 @@ def note_counters(paths: Paths, files: list[dict], now: float | None = None) -> 
     hour = int(now // 3600)
     db = _writer(paths)
     try:
+        if not _changed(db, readings, current):  # an idle pool: a read, no write (the steward cycles often)
+            return
         with db:
             db.execute("BEGIN IMMEDIATE")  # the reading and the kept totals change together: readers take turns
             _name_accounts(db, [r[0] for r in readings], now)
@@ -118,6 +120,15 @@ def note_counters(paths: Paths, files: list[dict], now: float | None = None) -> 
             _prune(db, _retention_days(paths), now)
     finally:
         db.close()
+
+
+def _changed(db, readings: list, current: str) -> bool:
+    """Whether a reading differs from what is kept (totals, process, or an account's name)."""
+    kept = {name: (instance, s, f) for name, instance, s, f in
+            db.execute("SELECT name, instance, success, failed FROM account_counters")}
+    named = {row[0]: row[1:] for row in db.execute("SELECT auth_index, name, provider, label FROM accounts")}
+    return any(kept.get(a.name) != (current, s, f) or (a.auth_index and named.get(a.auth_index) != (a.name, a.provider, a.label))
+               for a, s, f in readings)
 
 
 def _prune(db, retention_days: int, now: float) -> None:

@@ -142,3 +142,22 @@ def test_the_binary_process_is_its_launcher_and_the_launchers_current_child(path
     assert ledger.instance(paths) == f"{os.getpid()}:123.5:"
     state_path(paths, "cliproxy", os.getpid()).write_text(json.dumps({"service_pid": 4242}))
     assert ledger.instance(paths) == f"{os.getpid()}:123.5:4242"
+
+
+def test_an_unchanged_reading_writes_nothing(paths, monkeypatch):
+    """The steward reads every cycle: an idle pool costs a read, never a write lock."""
+    monkeypatch.setattr(ledger, "instance", lambda p: "100:1.0:7")
+    ledger.note_counters(paths, [_file("a", 3)], now=HOUR)
+    seen = []
+    real = ledger._writer
+
+    def traced(p):
+        db = real(p)
+        db.set_trace_callback(seen.append)
+        return db
+
+    monkeypatch.setattr(ledger, "_writer", traced)
+    ledger.note_counters(paths, [_file("a", 3)], now=HOUR + 60)
+    assert not [s for s in seen if s.lstrip().upper().startswith(("BEGIN IMMEDIATE", "INSERT", "DELETE"))], seen
+    ledger.note_counters(paths, [_file("a", 4)], now=HOUR + 120)
+    assert [r[4] for r in _hourly(paths)] == [4]
