@@ -34,11 +34,18 @@ def _count(value) -> int | None:
 
 
 def instance(paths: Paths) -> str:
-    """The running binary's process as FlowGate started it (pid:create time), "" when unknown."""
+    """The running binary's process: its launcher (pid:create time, from the run record) and the
+    launcher's current child (its state file: a crash restarted by the launcher is a new process);
+    "" when unknown."""
+    from ..stack.launch.launcher_files import read_json, state_path
     from ..stack.process.records import read_record
 
     record = read_record(paths.record("cliproxy"))
-    return f"{record.pid}:{record.create_time}" if record is not None else ""
+    if record is None:
+        return ""
+    state = read_json(state_path(paths, "cliproxy", record.pid)) or {}
+    child = state.get("service_pid")
+    return f"{record.pid}:{record.create_time}:{child if isinstance(child, int) else ''}"
 
 
 def _account(entry: dict):
@@ -94,6 +101,8 @@ def note_counters(paths: Paths, files: list[dict], now: float | None = None) -> 
     hour = int(now // 3600)
     db = _writer(paths)
     try:
+        if not _changed(db, readings, current):  # an idle pool: a read, no write (the steward cycles often)
+            return
         with db:
             db.execute("BEGIN IMMEDIATE")  # the reading and the kept totals change together: readers take turns
             _name_accounts(db, [r[0] for r in readings], now)
@@ -113,9 +122,19 @@ def note_counters(paths: Paths, files: list[dict], now: float | None = None) -> 
         db.close()
 
 
+def _changed(db, readings: list, current: str) -> bool:
+    """Whether a reading differs from what is kept (totals, process, or an account's name)."""
+    kept = {name: (instance, s, f) for name, instance, s, f in
+            db.execute("SELECT name, instance, success, failed FROM account_counters")}
+    named = {row[0]: row[1:] for row in db.execute("SELECT auth_index, name, provider, label FROM accounts")}
+    return any(kept.get(a.name) != (current, s, f) or (a.auth_index and named.get(a.auth_index) != (a.name, a.provider, a.label))
+               for a, s, f in readings)
+
+
 def _prune(db, retention_days: int, now: float) -> None:
     before = int((now - retention_days * 86400) // 3600)
     db.execute("DELETE FROM account_hourly WHERE hour < ?", (before,))
+    db.execute("DELETE FROM account_tokens WHERE hour < ?", (before,))
     db.execute("DELETE FROM account_requests WHERE ts < ?", (before * 3600,))
 
 
@@ -169,14 +188,31 @@ def drain_queue(paths: Paths, client, limit: int = 500) -> int:
             db.execute("BEGIN IMMEDIATE")
             if missing:
                 _name_accounts(db, [a for a in listed if a.auth_index in missing], now)
+            rows = [(r["ts"], r["auth_index"], *_named(known.get(r["auth_index"]), r), r["model"], r["tokens_in"],
+                     r["tokens_out"], r["tokens_cached"], r["failed"]) for r in records]
             db.executemany(
                 "INSERT INTO account_requests (ts, auth_index, name, provider, label, oauth, model, tokens_in, "
-                "tokens_out, tokens_cached, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r["ts"], r["auth_index"], *_named(known.get(r["auth_index"]), r), r["model"], r["tokens_in"],
-                  r["tokens_out"], r["tokens_cached"], r["failed"]) for r in records])
+                "tokens_out, tokens_cached, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            _fold(db, rows)
     finally:
         db.close()
     return len(records)
+
+
+def _fold(db, rows: list[tuple]) -> None:
+    """The records into `account_tokens` (per UTC hour, account, model), in their transaction."""
+    sums: dict[tuple, list] = {}
+    for ts, _, name, provider, label, oauth, model, t_in, t_out, t_cached, failed in rows:
+        key = (int(ts // 3600), name or "", provider or "", -1 if oauth is None else oauth, model or "")
+        entry = sums.setdefault(key, [label or "", 0, 0, 0, 0, 0])
+        for i, value in enumerate((1, failed, t_in, t_out, t_cached), 1):
+            entry[i] += value or 0
+    db.executemany("INSERT INTO account_tokens (hour, name, provider, oauth, model, label, requests, failed, tokens_in, "
+                   "tokens_out, tokens_cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (hour, name, provider, oauth, model) DO UPDATE SET label = excluded.label, "
+                   "requests = requests + excluded.requests, failed = failed + excluded.failed, "
+                   "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
+                   "tokens_cached = tokens_cached + excluded.tokens_cached", [(*k, *v) for k, v in sums.items()])
 
 
 def _named(known: tuple | None, record: dict) -> tuple:

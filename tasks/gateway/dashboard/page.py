@@ -208,7 +208,7 @@ function keys(k) {
   if (!k.keys.length) rows.push(row([k.error || "none (`uv run doit keys create NAME`)", "", "", "", "", "", "", "", ""]));
   fill("keys", rows);
 }
-function money(v) { return v === null || v === undefined ? "-" : "$" + v.toFixed(2); }
+function money(v) { return v === null || v === undefined ? "-" : v > 0 && v < 0.005 ? "<$0.01" : "$" + v.toFixed(2); }
 function state(a) {
   if (!a) return "-";
   if (a.state === "in") return "in rotation";
@@ -229,7 +229,7 @@ function accounts(pa, pool) {
     const tokens = u7.tokens_in === null || u7.tokens_in === undefined ? "-" : short(u7.tokens_in + u7.tokens_out);
     const tr = row([a.label || a.name, a.provider || "?", state(a.pool), wins.join("; ") || "-",
                     num((a["24h"] || {}).requests || 0), num(u7.requests || 0), tokens, money(u7.usd)]);
-    tr.setAttribute("data-account", a.name); tr.children[3].className = "err"; rows.push(tr);
+    tr.setAttribute("data-account", a.name); tr.children[2].className = tr.children[3].className = "err"; rows.push(tr);
   }
   if (seen.size === 0) rows.push(row(["none recorded yet", "", "", "", "", "", "", ""]));
   fill("accounts", rows);

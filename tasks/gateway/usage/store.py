@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS account_requests (
     model TEXT, tokens_in INTEGER, tokens_out INTEGER, tokens_cached INTEGER, failed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS account_requests_ts ON account_requests (ts);
+CREATE TABLE IF NOT EXISTS account_tokens (  -- account_requests per UTC hour, what reports read
+    hour INTEGER NOT NULL, name TEXT NOT NULL, provider TEXT NOT NULL, label TEXT NOT NULL,  -- '' when unnamed
+    oauth INTEGER NOT NULL,       -- -1 when the record did not say
+    model TEXT NOT NULL, requests INTEGER NOT NULL, failed INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_cached INTEGER NOT NULL,
+    PRIMARY KEY (hour, name, provider, oauth, model)
+) WITHOUT ROWID;
 """
 SCHEMA = SCHEMA.replace("{accounts}", ACCOUNTS)
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked

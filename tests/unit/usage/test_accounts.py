@@ -36,6 +36,7 @@ def _seed(paths, now, monkeypatch):
             (now - 30 * 86400, "ia", "codex-a.json", "codex", "a@example.com", 1, "gpt-5", 10**6, 0, 0, 0)]
     db.executemany("INSERT INTO account_requests (ts, auth_index, name, provider, label, oauth, model, tokens_in, "
                    "tokens_out, tokens_cached, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    ledger._fold(db, rows)
     db.close()
 
 
@@ -60,6 +61,7 @@ def test_savings_price_the_subscriptions_tokens_and_name_the_unpriced(paths, pri
     assert saved["week_usd"] <= saved["usd"] + 1e-9
     text = "\n".join(report.savings_lines(saved, "7d"))
     assert "this week" in text and "no-such-model-x (100 tokens)" in text and "a@example.com (codex)" in text
+    assert report.usd(0.004) == "<$0.01" and report.usd(0) == "$0.00" and report.usd(12.345) == "$12.35"
 
 
 def test_requests_per_account_come_from_the_counters_and_tokens_from_the_queue(paths, prices, monkeypatch):
@@ -90,7 +92,7 @@ def test_an_old_or_missing_database_answers_empty(paths):
     assert accounts.read(paths, 86400)["by_account"]["accounts"] == []
     paths.usage_db.parent.mkdir(parents=True)
     db = store.connect(paths.usage_db)
-    for table in ("accounts", "account_counters", "account_hourly", "account_requests"):
+    for table in ("accounts", "account_counters", "account_hourly", "account_requests", "account_tokens"):
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 3")
     db.close()
@@ -107,3 +109,41 @@ def test_the_week_starts_on_monday_local(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_savings_per_day_and_week_are_the_raw_records_in_every_time_zone(paths, prices, zone):
+    """The hourly sums give each local day what the records themselves give, also where an hour
+    straddles two days (30 and 45 minute offsets)."""
+    import random
+
+    from tasks.gateway.keys.spend import cost
+
+    rand, now = random.Random(29), time.time()  # cached tokens within the input, as real records have them
+    rows = [(now - rand.uniform(0, 9 * 86400), "ia", rand.choice(["a.json", "b.json"]), "codex", "a@x", rand.choice([1, 1, 0]),
+             rand.choice(["gpt-5", "claude-sonnet-4-5", "no-such-model-x"]), rand.randint(100, 5000), rand.randint(0, 900),
+             rand.randint(0, 100), 0) for _ in range(3000)]
+    paths.usage_db.parent.mkdir(parents=True)
+    db = store.connect(paths.usage_db)
+    db.executemany("INSERT INTO account_requests (ts, auth_index, name, provider, label, oauth, model, tokens_in, "
+                   "tokens_out, tokens_cached, failed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    ledger._fold(db, rows)
+    since = now - 5 * 86400
+    saved = accounts.savings(db, since, prices, now)
+    db.close()
+    first = int(since // 3600) * 3600  # whole hours: the span's first is counted whole
+    want_days: dict[str, float] = {}
+    week_label, want_week = time.strftime("%Y-%m-%d", time.localtime(accounts.week_start(now))), 0.0
+    for ts, _, _, _, _, oauth, model, t_in, t_out, t_cached, _ in rows:
+        usd = cost(prices, model, t_in, t_out, t_cached) or 0.0
+        day = time.strftime("%Y-%m-%d", time.localtime(ts))
+        if oauth != 1:
+            continue
+        if day >= week_label:
+            want_week += usd
+        if ts >= first:
+            want_days[day] = want_days.get(day, 0.0) + usd
+    assert {d["day"]: d["usd"] for d in saved["by_day"]} == pytest.approx(want_days, abs=1e-5)
+    assert saved["week_usd"] == pytest.approx(want_week, abs=1e-5)
+    assert sum(w["usd"] for w in saved["by_week"]) == pytest.approx(sum(want_days.values()), abs=1e-5)
+    assert saved["by_week"][-1]["week"] == week_label
+    assert [u["model"] for u in saved["unpriced"]] == ["no-such-model-x"]

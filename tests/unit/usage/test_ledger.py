@@ -115,7 +115,7 @@ def test_a_schema_3_database_keeps_its_rows_and_gains_the_account_tables(paths):
     paths.usage_db.parent.mkdir(parents=True)
     db = store.connect(paths.usage_db)
     store.insert(db, [{"ts": HOUR, "route": "/v1/messages", "model": "m", "status": 200}])
-    for table in ("accounts", "account_counters", "account_hourly", "account_requests"):
+    for table in ("accounts", "account_counters", "account_hourly", "account_requests", "account_tokens"):
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 3")
     db.close()
@@ -125,3 +125,39 @@ def test_a_schema_3_database_keeps_its_rows_and_gains_the_account_tables(paths):
     assert raw.execute("SELECT count(*) FROM requests").fetchone()[0] == 1
     assert raw.execute("SELECT sum(success) FROM account_hourly").fetchone()[0] == 2
     raw.close()
+
+
+def test_the_binary_process_is_its_launcher_and_the_launchers_current_child(paths):
+    """A crash the launcher restarts is a new process: its totals start at 0 again."""
+    import json
+    import os
+
+    from tasks.stack.launch.launcher_files import state_path
+    from tasks.stack.process.records import ProcessRecord, write_record
+
+    assert ledger.instance(paths) == ""
+    paths.run_dir.mkdir(parents=True)
+    write_record(paths.record("cliproxy"), ProcessRecord("cliproxy", os.getpid(), os.getpid(), 123.5, ["x"], "/", "h",
+                                                         "now", "log", {}))
+    assert ledger.instance(paths) == f"{os.getpid()}:123.5:"
+    state_path(paths, "cliproxy", os.getpid()).write_text(json.dumps({"service_pid": 4242}))
+    assert ledger.instance(paths) == f"{os.getpid()}:123.5:4242"
+
+
+def test_an_unchanged_reading_writes_nothing(paths, monkeypatch):
+    """The steward reads every cycle: an idle pool costs a read, never a write lock."""
+    monkeypatch.setattr(ledger, "instance", lambda p: "100:1.0:7")
+    ledger.note_counters(paths, [_file("a", 3)], now=HOUR)
+    seen = []
+    real = ledger._writer
+
+    def traced(p):
+        db = real(p)
+        db.set_trace_callback(seen.append)
+        return db
+
+    monkeypatch.setattr(ledger, "_writer", traced)
+    ledger.note_counters(paths, [_file("a", 3)], now=HOUR + 60)
+    assert not [s for s in seen if s.lstrip().upper().startswith(("BEGIN IMMEDIATE", "INSERT", "DELETE"))], seen
+    ledger.note_counters(paths, [_file("a", 4)], now=HOUR + 120)
+    assert [r[4] for r in _hourly(paths)] == [4]
