@@ -147,21 +147,8 @@ SHORT_RESET = 6
 def short(request, tmp_path_factory, github):
     """One codex and one claude account whose windows fill in one request and reset after 6 s; the
     binary alone (`doit start:cliproxy`, no LiteLLM)."""
-    work = tmp_path_factory.mktemp(f"short-{request.param}")
-    closers, proxy, env = [], None, {}
-    if request.param == "real":
-        gh = FakeGitHub().start()
-        closers.append(gh.close)
-        publish_real(gh, work / "dist", real_cliproxy.binary("v7"), real_cliproxy.pinned_tag())
-        provider = ProviderStandIn(quota_step=100, quota_reset=SHORT_RESET).start()
-        closers.append(provider.close)
-        mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
-        closers.append(mitm.close)
-        proxy, env = mitm.url, {"SSL_CERT_FILE": str(mitm.ca_file)}
-    else:
-        gh = github
-        env = {"CLIPROXY_DOUBLE_QUOTA_STEP": "100", "CLIPROXY_DOUBLE_QUOTA_RESET": str(SHORT_RESET)}
-    st = make_stack(tmp_path_factory, gh, f"short-{request.param}", env=env)
+    closers = []
+    st, proxy = pool_stack(request.param, tmp_path_factory, github, f"short-{request.param}", 100, SHORT_RESET, closers)
     st.names = {p: [write_account(st.paths.auths_dir, p, f"{p}@example.com", proxy_url=proxy)] for p in ("codex", "claude")}
     started = st.doit("start:cliproxy")
     assert started.returncode == 0, started.output
