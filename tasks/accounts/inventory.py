@@ -207,10 +207,12 @@ def pool_text(account: Account, entry: dict | None) -> str:
     return "in rotation" if account.active else "cooling down (CLIProxyAPI)"
 
 
-def summary(accounts: list[Account], stack: dict, line: str | None = None) -> dict:
-    """Per provider: how many accounts, how many active; configured providers without one get the fix.
-    `line`: the installed binary's line; a provider it lacks gets the line's fix instead of a login
-    command that would fail, and its accounts are marked unusable."""
+def summary(accounts: list[Account], stack: dict, line: str | None = None, pool: dict | None = None) -> dict:
+    """Per provider: how many accounts, how many active (and `out`: taken out by the steward, from
+    its state file `pool`); configured providers without one get the fix. `line`: the installed
+    binary's line; a provider it lacks gets the line's fix instead of a login command that would
+    fail, and its accounts are marked unusable."""
+    from .pool_state import account as pooled
     from .providers import TABLE, Unsupported, line_fix
 
     out: dict[str, dict] = {}
@@ -220,13 +222,15 @@ def summary(accounts: list[Account], stack: dict, line: str | None = None) -> di
         entry = out.setdefault(account.provider, {"accounts": 0, "active": 0})
         entry["accounts"] += 1
         entry["active"] += account.active
+        if account.disabled and (pooled(pool, account.name) or {}).get("state") == "out":
+            entry["out"] = entry.get("out", 0) + 1  # back at its window's reset: no login to suggest
     for name, entry in out.items():
         known = TABLE.get(name)
         configured = name in configured_names(stack) and resolve(stack, name).configured
         if line and known and not configured and line not in known.lines:
             entry["unsupported"] = Unsupported(name, known.lines[0], line).problem
             entry["fix"] = line_fix(name, known.lines[0])
-        elif name in configured_names(stack) and not entry["active"]:
+        elif name in configured_names(stack) and not entry["active"] and not entry.get("out"):
             entry["fix"] = f"uv run doit login:{name}"
     return out
 
@@ -250,9 +254,10 @@ def status_accounts(paths: Paths, stack: dict, timeout: float = 1.0) -> tuple[di
         accounts = list_accounts(Management.for_stack(paths, stack, timeout), stack)
     except FlowgateError as exc:
         return {"error": exc.one_line()}, None
+    from . import pool_state
     from .providers import installed_line
 
-    return summary(accounts, stack, installed_line(paths)), accounts
+    return summary(accounts, stack, installed_line(paths), pool_state.read(paths)), accounts
 
 
 def summary_lines(summary_data: dict) -> list[str]:
@@ -262,6 +267,8 @@ def summary_lines(summary_data: dict) -> list[str]:
     for name, entry in summary_data.items():
         count = entry["accounts"]
         text = f"{name}: {count} account{'s' if count != 1 else ''}, {entry['active']} active"
+        if entry.get("out"):
+            text += f", {entry['out']} out of rotation near a quota limit (FlowGate; back at the reset)"
         if entry.get("unsupported"):
             unusable = " (unusable here)" if count else ""
             text += f"{unusable}: {entry['unsupported']}: {entry['fix']}"

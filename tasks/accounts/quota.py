@@ -254,6 +254,22 @@ def _full(at) -> str:
     return f", full at ~{time.strftime('%H:%M', time.localtime(at))} at this pace" if isinstance(at, (int, float)) else ""
 
 
+def from_pool(accounts, pool: dict | None, known: dict) -> dict:
+    """{name: Quota} for the disabled accounts the steward took out (no fresh read asks them), from
+    the windows its state file kept."""
+    from .pool_state import account as pooled
+
+    out = {}
+    for a in accounts:
+        entry = pooled(pool, a.name) if a.disabled and a.name not in known else None
+        if entry and entry.get("state") == "out":
+            got = Quota.from_dict({"account": a.name, "provider": a.provider, "label": a.label,
+                                   "plan": entry.get("plan"), "windows": entry.get("windows"), "note": entry.get("note")})
+            if got is not None and got.windows:
+                out[a.name] = got
+    return out
+
+
 def forecasts(pool: dict | None) -> dict:
     """{(account, window): full_at} from the steward's state file (tasks.accounts.pool_state)."""
     out = {}

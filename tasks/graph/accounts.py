@@ -85,6 +85,7 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
 
     quotas = quota.by_name(quota.current(PATHS, stack, accounts)) if accounts else {}
     pool = pool_state.read(PATHS)
+    quotas.update(quota.from_pool(accounts, pool, quotas))  # an account the steward took out: its last windows
     if json_output:
         import json
 

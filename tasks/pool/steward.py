@@ -28,6 +28,7 @@ POLL_SECONDS = 1.0
 SERVICE = "steward"
 READ_TIMEOUT = 5.0
 REWRITE_SECONDS = 30.0  # the gateway ignores a state file older than 120 s (tasks.gateway.steered)
+STARTUP_GRACE = 30.0  # `up` starts it while CLIProxyAPI boots: a refused listing then is no event
 HANDOVER_SECONDS = 0.35  # the gateway looks at the state file every 0.25 s (tasks.gateway.steered.CHECK_SECONDS)
 
 
@@ -45,6 +46,7 @@ class Steward:
         self.samples: dict[tuple[str, str], list] = {}
         self.models_of: dict[str, list] = {}
         self.catalog_seen = None
+        self.started, self.listed = clock(), False
         self.api_keys: tuple[float, list] = (0.0, [])
         self.steered: dict = {}
         self.last_written, self.last_text, self.troubles = 0.0, "", set()
@@ -77,8 +79,11 @@ class Steward:
         try:
             files = self.client.get("auth-files").get("files") or []
         except FlowgateError as exc:
-            return self._trouble("list", f"cannot list the accounts: {exc.one_line()}")
+            if self.listed or now - self.started >= STARTUP_GRACE:  # CLIProxyAPI starts beside it: not a trouble yet
+                self._trouble("list", f"cannot list the accounts: {exc.one_line()}")
+            return
         self.troubles.discard("list")
+        self.listed = True
         files = [f for f in files if isinstance(f, dict)]
         self._note_counters(files, now)
         accounts = [Account.from_file(f, self.stack) for f in files] + self._api_keys(now)

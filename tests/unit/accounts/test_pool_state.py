@@ -49,3 +49,19 @@ def test_the_binarys_counters_are_read_defensively():
     got = Account.from_file(entry)
     assert (got.success, got.failed) == (3, 0)
     assert Account.from_file({**entry, "success": True, "failed": -2})[-2:] == (0, 0)
+
+
+def test_status_counts_the_accounts_out_and_suggests_no_login_for_them():
+    from tasks.accounts import quota
+
+    stack = {"providers": ["codex"]}
+    accounts = [account(disabled=True, status="disabled"), account(name="b.json", disabled=True, status="disabled")]
+    pool = {"accounts": [{"name": "a.json", "state": "out", "plan": "plus",
+                          "windows": [{"name": "5h", "used_percent": 92.0, "resets_at": None}]}], "steered": {}}
+    got = inventory.summary(accounts, stack, None, pool)["codex"]
+    assert got == {"accounts": 2, "active": 0, "out": 1}
+    assert inventory.summary_lines({"codex": got}) == [
+        "codex: 2 accounts, 0 active, 1 out of rotation near a quota limit (FlowGate; back at the reset)"]
+    assert "fix" in inventory.summary(accounts, stack, None, None)["codex"]
+    kept = quota.from_pool(accounts, pool, {})
+    assert list(kept) == ["a.json"] and kept["a.json"].plan == "plus" and kept["a.json"].windows[0].used_percent == 92.0

@@ -142,6 +142,9 @@ def test_a_failing_listing_is_one_event_not_a_dead_loop(paths):
         raise FlowgateError("CLIProxyAPI is not running")
 
     client.get = refuse
+    s.cycle()  # CLIProxyAPI starting beside it: no event yet
+    assert not [e for e in events.read(paths) if e["event"] == "steer"]
+    clock.now += 31
     s.cycle()
     s.cycle()
     errors = [e for e in events.read(paths) if e["event"] == "steer" and e["result"] == "error"]
