@@ -149,4 +149,10 @@ def test_two_accounts_per_provider_through_a_crossing_exhaustion_and_reset(poole
     accounts = st.doit("accounts").stdout
     assert "disabled by you" in accounts and "in rotation" in accounts
     assert "steward.log <==" in st.doit("logs", "steward").stdout
+    pid = st.pid("steward")
+    st.write_local("profile: reliable\naccounts:\n  threshold: 80\n")  # an edit of accounts: restarts it
+    assert "restart the account pool's steward" in st.doit("status").stdout
+    up = st.doit("up")
+    assert up.returncode == 0 and "steward: restarted" in up.stdout and "config changed" in up.stdout, up.output
+    assert st.pid("steward") != pid and "steering on, threshold 80 %" in up.stdout
     assert "back in rotation" in status and "every codex account is out" in status
