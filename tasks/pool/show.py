@@ -33,7 +33,7 @@ def recent_events(paths: Paths, now: float | None = None) -> list[dict]:
 
     now = time.time() if now is None else now
     out = []
-    for entry in events.tail(paths):
+    for entry in events.tail(paths, having=b'"event": "steer"'):  # only the steward's lines parsed: `status` pays this
         if entry.get("event") != "steer":
             continue
         try:
