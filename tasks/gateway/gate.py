@@ -108,12 +108,20 @@ _BOOK, _BUDGETS = [], []
 
 
 def key_book():
-    """This process's member-key book (tasks.gateway.keys.book), made at first use."""
+    """This process's member-key book, made at first use: PostgreSQL's (tasks.gateway.keys.pgbook) when
+    the launch selected it (keys.store: postgres), else the SQLite file's (tasks.gateway.keys.book)."""
     if not _BOOK:
-        from ..base.paths import Paths
-        from .keys.book import KeyBook
+        from .keys import pgstore
 
-        _BOOK.append(KeyBook(Paths.from_env().keys_db))
+        if pgstore.selected():
+            from .keys.pgbook import PgKeyBook
+
+            _BOOK.append(PgKeyBook())
+        else:
+            from ..base.paths import Paths
+            from .keys.book import KeyBook
+
+            _BOOK.append(KeyBook(Paths.from_env().keys_db))
     return _BOOK[0]
 
 

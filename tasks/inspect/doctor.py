@@ -326,6 +326,9 @@ def _check_keys(paths: Paths) -> Check:
     from ..keys.manage import check
 
     ok, detail = check(paths)
+    if not ok and "PostgreSQL" in detail:
+        return Check("keys", ok, detail, "start it (`uv run doit up` for postgres.managed), or fix postgres.url_env / "
+                                         "url_file; until then member keys are refused, the master key works")
     fix = "" if ok else (f"remove a link, or move a corrupt {paths.keys_db} aside and make the keys again "
                          "(`uv run doit keys create NAME`); until then member keys are refused, the master key works")
     return Check("keys", ok, detail, fix)

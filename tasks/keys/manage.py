@@ -1,4 +1,5 @@
-"""Create, list, revoke and rotate member keys in `.router/keys.sqlite3`.
+"""Create, list, revoke and rotate member keys in `.router/keys.sqlite3`, or in PostgreSQL with
+`keys.store: postgres` (tasks.keys.pg: the same queries, one transaction per write).
 
 Each write is one transaction (BEGIN IMMEDIATE: two `doit keys` at once wait for each other), with
 `synchronous=FULL`: when the command returns, every gateway replica sees the change at its next
@@ -80,6 +81,11 @@ def _open(paths: Paths) -> sqlite3.Connection:
 
 
 def _write(paths: Paths, work):
+    from . import pg
+
+    env = pg.environ(paths)
+    if env is not None:
+        return pg.write(env, work)
     db = _open(paths)
     try:
         with db:
@@ -147,8 +153,24 @@ FIELDS = ("name", "shown", "created", "rotated", "revoked", "expires", "models",
 
 def listing(paths: Paths, now: float | None = None) -> list[dict]:
     """Every key (no secret: its first characters only), with its state."""
-    if not paths.keys_db.exists() and not paths.keys_db.is_symlink():
+    from . import pg
+
+    env = pg.environ(paths)
+    if env is not None:
+        rows = [dict(zip(FIELDS, r)) for r in pg.rows(env, FIELDS)]
+    elif not paths.keys_db.exists() and not paths.keys_db.is_symlink():
         return []
+    else:
+        rows = _sqlite_rows(paths)
+    now = time.time() if now is None else now
+    for row in rows:
+        row["models"] = json.loads(row["models"] or "[]")
+        row["state"] = ("revoked" if row["revoked"] is not None else
+                        "expired" if row["expires"] is not None and row["expires"] <= now else "active")
+    return rows
+
+
+def _sqlite_rows(paths: Paths) -> list[dict]:
     try:
         db = store.connect(paths.keys_db, readonly=True)
         try:
@@ -159,11 +181,6 @@ def listing(paths: Paths, now: float | None = None) -> list[dict]:
         raise FlowgateError(str(exc)) from None
     except sqlite3.Error as exc:
         raise FlowgateError(f"cannot read {paths.keys_db}: {exc}", "see `uv run doit doctor`") from None
-    now = time.time() if now is None else now
-    for row in rows:
-        row["models"] = json.loads(row["models"] or "[]")
-        row["state"] = ("revoked" if row["revoked"] is not None else
-                        "expired" if row["expires"] is not None and row["expires"] <= now else "active")
     return rows
 
 
@@ -172,7 +189,11 @@ def check(paths: Paths) -> tuple[bool, str]:
     import os
 
     from ..gateway.keys.book import KeyBook
+    from . import pg
 
+    env = pg.environ(paths)
+    if env is not None:
+        return pg.check(env)
     book = KeyBook(paths.keys_db)
     book.refresh()
     if book.broken is not None:

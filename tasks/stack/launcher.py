@@ -1,6 +1,6 @@
 """The launcher FlowGate runs each service through: `python -m tasks.stack.launcher ...`.
 
-    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT -- ARGV...
+    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT|postgresql://HOST:PORT -- ARGV...
         run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.watch.supervisor)
 
 The gateway (ARGV `python -m tasks.gateway ...`) runs in a forked child instead of a new
@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
 
         url, meta = urlsplit(args.ready), {"password_file": str(paths.secret(REDIS_PASSWORD))}
         ready = lambda _child_pid: answers(url.hostname, url.port, meta, 0.5) == "PONG"  # noqa: E731
+    elif args.ready.startswith("postgresql://"):  # the managed PostgreSQL: a login and SELECT 1
+        from ..services.postgres import answers as pg_answers, probe_meta
+
+        url, meta = urlsplit(args.ready), probe_meta(paths)
+        ready = lambda _child_pid: pg_answers(url.hostname, url.port, meta, 0.5) == "ready"  # noqa: E731
     else:
         url = urlsplit(args.ready)
         ready = supervisor.http_ready(url.hostname, url.port, url.path or "/")
