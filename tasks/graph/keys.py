@@ -106,5 +106,4 @@ def task_keys():
     """Member keys: `doit keys create NAME [--rpm N] [--models P]`, `list`, `revoke NAME`, `rotate NAME`."""
     from .posargs import with_options_anywhere
 
-    # after config: keys.store says which store (SQLite or PostgreSQL) the command writes
-    return command(with_options_anywhere("keys", keys, KEYS_PARAMS), *KEYS_PARAMS, pos_arg="pos", task_dep=["config"])
+    return command(with_options_anywhere("keys", keys, KEYS_PARAMS), *KEYS_PARAMS, pos_arg="pos")

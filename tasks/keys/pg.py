@@ -15,15 +15,15 @@ FIX = "`uv run doit up` starts the managed PostgreSQL (postgres.managed); see `u
 
 
 def environ(paths: Paths) -> dict | None:
-    """The environment pgstore reads when the config selects PostgreSQL, else None (SQLite)."""
-    from ..base.fsutil import load_json
+    """The environment pgstore reads when the config selects PostgreSQL, else None (SQLite). The
+    config as it is now (not stack.json, which the next `doit up` writes): a store switched in the
+    config is the one written, and an invalid config is its one clear error, never a write to the other store."""
+    if not paths.base_config.exists() and not paths.local_config.exists():
+        return None  # no config at all (tests of the store): the default
+    from ..config.load import load_stack
     from ..services.postgres import store_env
 
-    try:
-        stack = load_json(paths.stack_json)
-    except (OSError, ValueError):
-        return None
-    found = store_env(paths, stack)
+    found = store_env(paths, load_stack(paths))
     return {**os.environ, **found} if found else None
 
 

@@ -151,12 +151,13 @@ def postgres_launch(paths: Paths, pg, environ=None):
 
     port = int(pg.port)
     server = server_argv(paths, pg)
-    argv = launcher_argv(paths, POSTGRES, f"postgresql://{HOST}:{port}") + server
+    # SIGINT to the server on a stop: a fast shutdown (on SIGTERM it waits for every gateway's connection to close)
+    argv = launcher_argv(paths, POSTGRES, f"postgresql://{HOST}:{port}")[:-1] + ["--stop-signal", "INT", "--"] + server
     binary = Path(server[server.index("-D") - 1])
     stat = binary.stat()
     parts = {"binary": f"{binary}:{stat.st_size}:{int(stat.st_mtime)}", "host": HOST, "port": port, "argv": argv}
     env = launcher_env(os.environ if environ is None else environ)
-    return Launch(POSTGRES, argv, env, data_dir(paths), HOST, port, parts, meta={"launcher": True, **probe_meta(paths)})
+    return Launch(POSTGRES, argv, env, paths.router, HOST, port, parts, meta={"launcher": True, **probe_meta(paths)})
 
 
 def conninfo(port: int) -> str:

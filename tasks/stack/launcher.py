@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     sup.add_argument("--home", required=True)
     sup.add_argument("--service", required=True)
     sup.add_argument("--ready", required=True, help="worker, or the readiness URL to probe")
+    sup.add_argument("--stop-signal", choices=("INT",), help="send the child this on a stop (PostgreSQL: its fast "
+                     "shutdown; SIGTERM makes it wait for every client to leave)")
     sup.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
@@ -66,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
         in_process = lambda: gateway(child[3:])  # noqa: E731  (a forked child: see the docstring)
     try:
-        code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep).run()
+        stop_signal = getattr(signal, f"SIG{args.stop_signal}") if args.stop_signal else None
+        code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep,
+                                     stop_signal=stop_signal).run()
     finally:
         if keep:
             from .launch.launcher_files import booted_config

@@ -114,7 +114,7 @@ class Stack:
 
     def kill_all(self) -> None:
         """Last-resort cleanup: whatever `doit down` left (it should leave nothing)."""
-        for service in ("litellm", "cliproxy"):
+        for service in ("litellm", "cliproxy", "redis", "postgres"):
             rec = self.record(service)
             if rec:
                 try:

@@ -28,8 +28,7 @@ class Clock:
 
 
 def use_postgres(paths: Paths, port: int) -> None:
-    paths.stack_json.parent.mkdir(parents=True, exist_ok=True)
-    paths.stack_json.write_text(json.dumps({"keys": {"store": "postgres"}, "postgres": {"managed": True, "port": port}}))
+    paths.local_config.write_text(f"keys:\n  store: postgres\npostgres:\n  managed: true\n  port: {port}\n")
 
 
 @pytest.fixture(scope="module")
