@@ -14,6 +14,7 @@ from .schema import Mapping, Problem, Scalar
 LITELLM_IMAGE = "ghcr.io/berriai/litellm:main-v1.108.14"  # the pinned litellm[proxy]==1.108.14
 CLIPROXY_IMAGE = f"eceasy/cli-proxy-api:{lines.MAINLINE_VERSION}"  # the mainline's own image, pinned tag
 REDIS_IMAGE = "redis:7"
+POSTGRES_IMAGE = "postgres:15"  # the major version of Debian 12's postgresql, which the managed one runs
 
 STORE_TYPES = ("postgres", "object")
 _STORE_WORDS = {"postgres": "a Postgres store", "object": "an object store"}
@@ -60,6 +61,7 @@ DEPLOY = Mapping({
         "litellm": Scalar(str, default=LITELLM_IMAGE, what="an image reference like repo/name:tag"),
         "cliproxy": Scalar(str, default=CLIPROXY_IMAGE, what="an image reference like repo/name:tag"),
         "redis": Scalar(str, default=REDIS_IMAGE, what="an image reference like repo/name:tag"),
+        "postgres": Scalar(str, default=POSTGRES_IMAGE, what="an image reference like repo/name:tag"),
     }),
 })
 

@@ -1,30 +1,15 @@
-"""`doit keys` on the PostgreSQL store (`keys.store: postgres`): where it is (the config, as the
-gateway is told: tasks.services.postgres.store_env), one transaction per write, the rows for the
-listing, and doctor's check. The queries are tasks.keys.manage's, shared with the SQLite store.
+"""`doit keys` on the PostgreSQL store (`keys.store: postgres`): one transaction per write, the rows
+for the listing, and doctor's check. The queries are tasks.keys.manage's, shared with the SQLite
+store. Where the store is comes from the caller (`store`: the environment tasks.gateway.keys.pgstore
+reads, made from the config by tasks.services.postgres.control_env, as the gateway is told).
 """
 
 from __future__ import annotations
 
-import os
-
 from ..base.errors import FlowgateError
-from ..base.paths import Paths
 from ..gateway.keys import pgstore
 
 FIX = "`uv run doit up` starts the managed PostgreSQL (postgres.managed); see `uv run doit doctor`"
-
-
-def environ(paths: Paths) -> dict | None:
-    """The environment pgstore reads when the config selects PostgreSQL, else None (SQLite). The
-    config as it is now (not stack.json, which the next `doit up` writes): a store switched in the
-    config is the one written, and an invalid config is its one clear error, never a write to the other store."""
-    if not paths.base_config.exists() and not paths.local_config.exists():
-        return None  # no config at all (tests of the store): the default
-    from ..config.load import load_stack
-    from ..services.postgres import store_env
-
-    found = store_env(paths, load_stack(paths))
-    return {**os.environ, **found} if found else None
 
 
 def _unreachable(env: dict, exc) -> FlowgateError:

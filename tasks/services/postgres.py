@@ -184,6 +184,19 @@ def answers(host: str, port: int, meta: dict, timeout: float = 1.0) -> str:
         return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
+def control_env(paths: Paths) -> dict | None:
+    """For `doit keys` and doctor (tasks.keys.manage's `store`): the environment pgstore reads when the
+    config selects PostgreSQL, else None (SQLite). The config as it is now, not stack.json (which the
+    next `doit up` writes): a store switched in the config is the one written, and an invalid config
+    is its one clear error, never a write to the other store."""
+    if not paths.base_config.exists() and not paths.local_config.exists():
+        return None  # no config at all: the default
+    from ..config.load import load_stack
+
+    found = store_env(paths, load_stack(paths))
+    return {**os.environ, **found} if found else None
+
+
 def store_env(paths: Paths, stack: dict) -> dict[str, str]:
     """The environment that points the gateway (tasks.gateway.keys.pgstore) at the member keys' store:
     empty for SQLite. Names of variables and files only, never a secret."""

@@ -13,7 +13,8 @@ from tasks.base.paths import ROOT, Paths
 from tasks.gateway.keys import pgstore, store
 from tasks.gateway.keys.book import Unavailable
 from tasks.gateway.keys.pgbook import STALE_S, PgKeyBook
-from tasks.keys import manage, pg
+from tasks.keys import manage
+from tasks.services.postgres import control_env
 from tests.conftest import make_home
 from tests.postgres_server import running
 from tests.support import free_port
@@ -41,6 +42,9 @@ def server(tmp_path_factory):
         yield paths, env
 
 
+S: dict = {}  # where the store is, as `doit keys` finds it from the config (tasks.services.postgres.control_env)
+
+
 @pytest.fixture
 def pgpaths(server):
     paths, env = server
@@ -48,32 +52,35 @@ def pgpaths(server):
     if pgstore.version(db) is not None:
         db.execute(f"TRUNCATE {pgstore.TABLE}")
     db.close()
+    S.clear()
+    S.update(control_env(paths))
     return paths
 
 
 def test_the_commands_write_postgres_and_only_the_hash_is_stored(pgpaths, server):
     env = server[1]
-    key = manage.create(pgpaths, "ana", rpm=3, models=["gpt-*"])
+    key = manage.create(pgpaths, "ana", rpm=3, models=["gpt-*"], store=S)
     assert not pgpaths.keys_db.exists()  # nothing in the SQLite file
     db = pgstore.connect(env)
     assert db.execute(f"SELECT hash, shown FROM {pgstore.TABLE}").fetchall() == [(store.digest(key), key[:store.SHOWN])]
     db.close()
-    rotated = manage.rotate(pgpaths, "ana")
-    manage.revoke(pgpaths, "ana")
-    rows = manage.listing(pgpaths)
+    rotated = manage.rotate(pgpaths, "ana", store=S)
+    manage.revoke(pgpaths, "ana", store=S)
+    rows = manage.listing(pgpaths, store=S)
     assert [(r["name"], r["state"], r["models"], r["rpm"]) for r in rows] == [("ana", "revoked", ["gpt-*"], 3)]
     assert key not in json.dumps(rows) and rotated not in json.dumps(rows)
-    with pytest.raises(FlowgateError, match="exists"):
-        manage.create(pgpaths, "bo") and manage.create(pgpaths, "bo")
-    assert manage.check(pgpaths) == (True, f"1 active member key(s) of 2 in {pgstore.described(env)}")
+    manage.create(pgpaths, "bo", store=S)
+    with pytest.raises(FlowgateError, match="a key named bo exists"):
+        manage.create(pgpaths, "bo", store=S)
+    assert manage.check(pgpaths, store=S) == (True, f"1 active member key(s) of 2 in {pgstore.described(env)}")
 
 
 def test_the_book_sees_a_change_at_its_next_read(pgpaths, server):
-    key = manage.create(pgpaths, "ana")
+    key = manage.create(pgpaths, "ana", store=S)
     clock = Clock()
     book = PgKeyBook(server[1], clock, start_thread=False)
     assert book.find(key).name == "ana" and book.find("fg-nobody") is None
-    manage.revoke(pgpaths, "ana")
+    manage.revoke(pgpaths, "ana", store=S)
     clock.now += 0.3
     assert book.find(key).revoked is not None
 
@@ -81,12 +88,12 @@ def test_the_book_sees_a_change_at_its_next_read(pgpaths, server):
 def test_a_key_made_a_moment_ago_is_found_on_its_first_request_through_the_thread(pgpaths, server):
     book = PgKeyBook(server[1])
     assert book.find("fg-nobody") is None  # the first read done
-    key = manage.create(pgpaths, "cy")
+    key = manage.create(pgpaths, "cy", store=S)
     assert book.find(key).name == "cy"  # the miss woke the thread and waited for its read
 
 
 def test_an_unreachable_store_keeps_the_copy_for_a_moment_then_refuses_member_keys(pgpaths, server):
-    key = manage.create(pgpaths, "dee")
+    key = manage.create(pgpaths, "dee", store=S)
     clock = Clock()
     env = dict(server[1])
     book = PgKeyBook(env, clock, start_thread=False)
@@ -113,9 +120,12 @@ def test_the_commands_say_in_one_line_when_postgres_cannot_be_reached(tmp_path):
     from tasks.services.secrets import POSTGRES_PASSWORD, ensure
 
     ensure(paths, POSTGRES_PASSWORD)
+    store = control_env(paths)
     with pytest.raises(FlowgateError, match="PostgreSQL key store at 127.0.0.1:.* cannot be reached") as caught:
-        manage.create(paths, "ana")
-    assert "doit up" in caught.value.one_line() or "doit up" in str(caught.value.fix)
-    ok, said = manage.check(paths)
+        manage.create(paths, "ana", store=store)
+    assert "doit up" in caught.value.one_line()
+    ok, said = manage.check(paths, store)
     assert not ok and "member keys are refused" in said
-    assert pg.environ(Paths(root=ROOT, home=tmp_path / "none")) is None  # no config: SQLite
+    assert control_env(Paths(root=ROOT, home=tmp_path / "none")) is None  # no config: SQLite
+    paths.local_config.write_text("keys: {store: sqlite}\n")
+    assert control_env(paths) is None
