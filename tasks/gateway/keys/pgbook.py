@@ -2,9 +2,11 @@
 `find` as the SQLite book (tasks.gateway.keys.book), with the network kept off the request path.
 
 A thread of this process asks the store every REFRESH_S whether it changed (its version row) and
-reads the rows when it did; a lookup reads the last copy. A key the copy does not know wakes the
-thread and waits up to ASK_WAIT_S for a read that began after it (a key made a moment ago works on
-its first request; an unreachable store is never waited for: its reads fail fast and the book says so).
+reads the rows when it did; a lookup (`find`) reads the last copy and never waits. Before it, the
+gate asks `needs_read`: for a key the copy does not know it awaits `wait_fresh` in a worker thread
+(off the event loop: other requests go on), which wakes the reader and waits up to ASK_WAIT_S for a
+read begun after it (a key made a moment ago works on its first request; a store whose last read
+failed is not waited for).
 When the store cannot be read the copy stands for STALE_S (a server restart is not an outage), then
 member keys are refused with the reason (503, fail closed) until a read succeeds: a revocation
 is never missed for longer than STALE_S + REFRESH_S. The master key is never looked up here.
@@ -12,6 +14,7 @@ is never missed for longer than STALE_S + REFRESH_S. The master key is never loo
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -21,7 +24,7 @@ from .book import Unavailable
 REFRESH_S = 0.25
 STALE_S = 1.0
 ASK_WAIT_S = 0.25
-FIRST_WAIT_S = 3.0  # the process's first lookup waits for the first read (its connect's deadline included)
+FIRST_WAIT_S = 2.5  # the process's first lookups wait for the first read (its connect's deadline, almost)
 
 
 class PgKeyBook:
@@ -36,7 +39,20 @@ class PgKeyBook:
         self.started = self.done = 0  # reads begun and finished: a lookup waits for one begun after it
         self.cond = threading.Condition()
         self.wake = threading.Event()
-        self.thread = None
+        self.thread, self.pid = None, None
+
+    def needs_read(self, keys) -> bool:
+        """Whether a lookup of `keys` should first await `wait_fresh` (the gate asks, on the event loop: µs)."""
+        if not self.start_thread:
+            return False
+        self._ensure_running()
+        if self.read_at is None:
+            return self.broken is None
+        return self.broken is None and not any(store.digest(k) in self.members for k in keys if k)
+
+    def wait_fresh(self) -> None:
+        """Block (in a worker thread) until a read begun now has ended, at most ASK_WAIT_S (FIRST_WAIT_S before the first)."""
+        self._wait(FIRST_WAIT_S if self.read_at is None else ASK_WAIT_S)
 
     def find(self, key: str) -> store.Member | None:
         """The member `key` belongs to, or None; Unavailable when the store has been unreadable too long."""
@@ -46,10 +62,6 @@ class PgKeyBook:
                 self.refresh()
         else:
             self._ensure_running()
-            if self.read_at is None:
-                self._wait(FIRST_WAIT_S)
-            elif hashed not in self.members and self.broken is None:
-                self._wait(ASK_WAIT_S)
         if self.read_at is None or self.clock() - self.read_at > STALE_S:
             raise Unavailable(self.broken or f"{pgstore.described(self.environ)} was not read yet: member keys are refused "
                                              "for now; see `uv run doit doctor`")
@@ -81,11 +93,13 @@ class PgKeyBook:
                            "see `uv run doit doctor`")
 
     def _ensure_running(self) -> None:
-        if self.thread is None:
+        if self.pid != os.getpid():  # first use, or a forked child: threads do not cross a fork
             with self.cond:
-                if self.thread is None:
+                if self.pid != os.getpid():
+                    self.db, self.version = None, None  # the parent's connection is not ours to use
                     self.thread = threading.Thread(target=self._loop, daemon=True, name="flowgate-keys")
                     self.thread.start()
+                    self.pid = os.getpid()
 
     def _loop(self) -> None:
         while True:

@@ -100,12 +100,27 @@ def connect(environ=None, statement_ms: int = STATEMENT_MS):
     try:
         return psycopg.connect(conninfo, connect_timeout=CONNECT_S, autocommit=True,
                                options=f"-c statement_timeout={int(statement_ms)}", application_name="flowgate", **extra)
+    except psycopg.ProgrammingError:  # libpq could not parse it: its words may quote the URL, password and all
+        raise Unreachable("the store's URL or connection string is malformed (expected postgresql://user:password@host:port/db)") from None
     except psycopg.Error as exc:
-        raise Unreachable(_reason(exc)) from None
+        raise Unreachable(_reason(exc, [extra.get("password"), _password(conninfo)])) from None
 
 
-def _reason(exc) -> str:
+def _password(conninfo: str) -> str | None:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return conninfo_to_dict(conninfo).get("password")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _reason(exc, secrets=()) -> str:
+    """libpq's words on one line, bounded, a password it might echo masked."""
     text = " ".join(str(exc).split())
+    for secret in secrets:
+        if secret:
+            text = text.replace(str(secret), "***")
     return text[:300] or type(exc).__name__
 
 

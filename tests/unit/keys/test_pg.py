@@ -87,9 +87,12 @@ def test_the_book_sees_a_change_at_its_next_read(pgpaths, server):
 
 def test_a_key_made_a_moment_ago_is_found_on_its_first_request_through_the_thread(pgpaths, server):
     book = PgKeyBook(server[1])
-    assert book.find("fg-nobody") is None  # the first read done
+    assert book.needs_read(["fg-nobody"])  # nothing read yet
+    book.wait_fresh()
+    assert book.find("fg-nobody") is None and book.needs_read(["fg-nobody"])  # unknown: worth a fresh read
     key = manage.create(pgpaths, "cy", store=S)
-    assert book.find(key).name == "cy"  # the miss woke the thread and waited for its read
+    book.wait_fresh()  # the gate awaits this in a worker thread: the miss woke the reader
+    assert book.find(key).name == "cy" and not book.needs_read([key])
 
 
 def test_an_unreachable_store_keeps_the_copy_for_a_moment_then_refuses_member_keys(pgpaths, server):

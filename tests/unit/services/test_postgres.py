@@ -45,6 +45,3 @@ def test_the_gateway_is_told_where_the_store_is_never_a_secret(paths):
                        pgstore.PASSWORD_FILE_ENV: str(paths.secret("postgres_password"))}
     by_env = postgres.store_env(paths, {"keys": {"store": "postgres"}, "postgres": {"url_env": "TEAM_PG"}})
     assert by_env == {pgstore.STORE_ENV: "postgres", pgstore.URL_ENV_ENV: "TEAM_PG"}
-    assert pgstore.where({**by_env, "TEAM_PG": "postgresql://u:p@db:5432/k"}) == ("postgresql://u:p@db:5432/k", {})
-    with pytest.raises(pgstore.Unreachable, match="TEAM_PG .* is not set"):
-        pgstore.where(by_env)
