@@ -8,7 +8,8 @@ in .router/postgres/run (0700). Readiness is a real login and `SELECT 1`.
 
 PostgreSQL refuses to run as root. When FlowGate runs as root (containers, CI), initdb and the server
 run as `postgres.run_as` (default `postgres`, the user Debian's package makes) through `setpriv`,
-keeping only CAP_DAC_READ_SEARCH so they can reach their directories through FlowGate's 0700 ones;
+keeping only CAP_DAC_READ_SEARCH (DAC_OVERRIDE where a container lacks it) so they can reach their
+directories through FlowGate's 0700 ones;
 the cluster and socket directories belong to that user.
 """
 
@@ -78,8 +79,27 @@ def run_as(pg) -> tuple[list[str], tuple[int, int] | None]:
     if not setpriv:
         raise FlowgateError("FlowGate runs as root and needs setpriv to run PostgreSQL as another user",
                             "install util-linux (`apt-get install util-linux`)")
+    cap = _reach_capability()
     return [setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-            "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search", "--"], (user.pw_uid, user.pw_gid)
+            f"--inh-caps=-all,+{cap}", f"--ambient-caps=+{cap}", "--"], (user.pw_uid, user.pw_gid)
+
+
+def _reach_capability() -> str:
+    """The one capability that lets the server through FlowGate's 0700 directories: DAC_READ_SEARCH
+    (look, never write), else DAC_OVERRIDE where a container's bounding set lacks it (Docker's default)."""
+    bounding = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            bounding = next((int(line.split()[1], 16) for line in fh if line.startswith("CapBnd:")), 0)
+    except (OSError, ValueError):
+        pass
+    if bounding & (1 << 2):
+        return "dac_read_search"
+    if bounding & (1 << 1):
+        return "dac_override"
+    raise FlowgateError("FlowGate runs as root without CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE: PostgreSQL, run as "
+                        "another user, could not reach .router/",
+                        "run FlowGate as a user other than root, or grant the container CAP_DAC_READ_SEARCH")
 
 
 def password(paths: Paths) -> str:
