@@ -86,7 +86,7 @@ class PgKeyBook:
             elif version != self.version:
                 self.members = store.read_all(self.db, pgstore.TABLE)
             self.version, self.read_at, self.broken = version, began, None
-        except Exception as exc:  # noqa: BLE001  (psycopg's errors and ours: the store is unreadable, said once per state)
+        except Exception as exc:  # noqa: BLE001  (psycopg's errors and ours: the store is unreadable; the copy stands STALE_S)
             self._close()
             reason = str(exc) if isinstance(exc, pgstore.Unreachable) else pgstore._reason(exc)
             self.broken = (f"{pgstore.described(self.environ)} cannot be read ({reason}): member keys are refused; "

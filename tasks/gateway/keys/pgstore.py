@@ -143,8 +143,9 @@ def version(db) -> int | None:
 
 
 class Qmark:
-    """A psycopg connection that takes the SQLite store's `?` placeholders: the control plane's
-    queries (tasks.keys.manage) are written once, for both stores."""
+    """A psycopg connection that takes the SQLite store's queries as written: `?` placeholders, and the
+    table `keys` (here TABLE, a name no other application's is likely to be); the control plane's queries
+    (tasks.keys.manage: plain SELECT / INSERT / UPDATE / DELETE on it) are written once, for both stores."""
 
     def __init__(self, db):
         self.db = db
