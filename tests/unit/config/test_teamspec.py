@@ -24,6 +24,17 @@ def test_defaults(paths):
                                          "postgres": "postgres:15"}
 
 
+def test_a_postgres_url_the_config_names_must_exist(paths, tmp_path):
+    from tasks.config.references import check_references
+
+    write_local(paths, "keys: {store: postgres}\npostgres: {url_env: TEAM_PG_URL}\n")
+    assert check_references(paths, load_stack(paths), environ={}) == [
+        "postgres.url_env: environment variable TEAM_PG_URL is not set (the member keys' store)"]
+    assert check_references(paths, load_stack(paths), environ={"TEAM_PG_URL": "postgresql://h/db"}) == []
+    write_local(paths, f"keys: {{store: postgres}}\npostgres: {{url_file: {tmp_path / 'none'}}}\n")
+    assert check_references(paths, load_stack(paths), environ={})[0].startswith("postgres.url_file: ")
+
+
 @pytest.mark.parametrize("local", ["keys: {store: postgres}\npostgres: {managed: true}",
                                    "keys: {store: postgres}\npostgres: {url_env: FLOWGATE_PG_URL}"])
 def test_a_postgres_key_store_is_managed_or_given_by_url(paths, local):
