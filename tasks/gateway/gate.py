@@ -19,6 +19,7 @@ The body read for 2 and 3 is handed on as it came; the lean path reuses its pars
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -108,12 +109,20 @@ _BOOK, _BUDGETS = [], []
 
 
 def key_book():
-    """This process's member-key book (tasks.gateway.keys.book), made at first use."""
+    """This process's member-key book, made at first use: PostgreSQL's (tasks.gateway.keys.pgbook) when
+    the launch selected it (keys.store: postgres), else the SQLite file's (tasks.gateway.keys.book)."""
     if not _BOOK:
-        from ..base.paths import Paths
-        from .keys.book import KeyBook
+        from .keys import pgstore
 
-        _BOOK.append(KeyBook(Paths.from_env().keys_db))
+        if pgstore.selected():
+            from .keys.pgbook import PgKeyBook
+
+            _BOOK.append(PgKeyBook())
+        else:
+            from ..base.paths import Paths
+            from .keys.book import KeyBook
+
+            _BOOK.append(KeyBook(Paths.from_env().keys_db))
     return _BOOK[0]
 
 
@@ -207,7 +216,10 @@ class Gate:
         if master:  # before LiteLLM's startup set it, LiteLLM's path answers
             keys = sent_keys(scope_header(scope))
             if not accepted(keys, master):  # a member's key, or refused before the body is read
-                member = admit(self.book or key_book(), keys) if any(keys) else Refusal(401, "")
+                book = self.book or key_book()
+                if any(keys) and getattr(book, "needs_read", None) and book.needs_read(keys):
+                    await asyncio.to_thread(book.wait_fresh)  # PostgreSQL's book (keys.pgbook): a fresh read, off the loop
+                member = admit(book, keys) if any(keys) else Refusal(401, "")
                 if isinstance(member, Refusal):  # the body is never read: the connection closes after the answer
                     return await self._refuse(send, path, member.status, member.message or refusal(any(keys)),
                                               [*member.headers, (b"connection", b"close")])

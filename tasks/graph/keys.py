@@ -37,18 +37,20 @@ def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models:
     if len(names) != 1:
         raise FlowgateError(f"doit keys {verb} takes one name", f"e.g. `uv run doit keys {verb} ana`")
     from ..keys import manage
+    from ..services.postgres import control_env
 
     name = manage.check_name(names[0])
+    store = control_env(PATHS)  # None: the SQLite file; else where PostgreSQL is (keys.store: postgres)
     if verb == "revoke":
-        manage.revoke(PATHS, name)
+        manage.revoke(PATHS, name, store)
         _say(json_output, {"name": name, "revoked": True}, f"revoked the key of {name}: every replica refuses it within a second")
         return
     if verb == "create":
         patterns = [p.strip() for value in models for p in value.split(",") if p.strip()]
         key = manage.create(PATHS, name, manage.parse_expiry(expires), budget=budget, period=period, rpm=rpm, tpm=tpm,
-                            models=patterns)
+                            models=patterns, store=store)
     else:
-        key = manage.rotate(PATHS, name)
+        key = manage.rotate(PATHS, name, store)
     _say(json_output, {"name": name, "key": key},
          f"the key of {name} (shown once: FlowGate keeps only its hash; the previous one, if any, is refused now):\n{key}")
 
@@ -63,8 +65,9 @@ def _list(json_output: bool) -> None:
     import json
 
     from ..keys import manage
+    from ..services.postgres import control_env
 
-    rows = manage.listing_with_spend(PATHS)
+    rows = manage.listing_with_spend(PATHS, control_env(PATHS))
     if json_output:
         print(json.dumps({"keys": rows}, indent=2))
         return

@@ -1,7 +1,8 @@
 """Member keys through the running gateway (issue 30), on a stack of this module's own (mainline
-double, real LiteLLM, two replicas on one port): a key made by `doit keys create` passes on both
+double, real LiteLLM, two replicas on one port), once per key store: the SQLite file and a real
+PostgreSQL that FlowGate runs (postgres.managed). A key made by `doit keys create` passes on both
 paths within its models, is refused outside them and over its rpm, and a revocation reaches every
-replica; the master key keeps working throughout."""
+replica; the master key keeps working throughout, also while the store cannot be read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import make_stack, running
-from tests.support import wait_for
+from tests.postgres_server import require_postgres
+from tests.support import free_port, wait_for
 
 LOCAL = """models:
   - {name: gpt-5.5}
@@ -17,10 +19,21 @@ LOCAL = """models:
 """
 
 
-@pytest.fixture(scope="module")
-def st(tmp_path_factory, github):
-    stack = make_stack(tmp_path_factory, github, "member-keys")
-    stack.write_local(LOCAL)
+POSTGRES = """keys:
+  store: postgres
+postgres:
+  managed: true
+  port: {port}
+"""
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def st(tmp_path_factory, github, request):
+    stack = make_stack(tmp_path_factory, github, f"member-keys-{request.param}")
+    stack.store = request.param
+    if request.param == "postgres":
+        require_postgres(stack.paths)
+    stack.write_local(LOCAL + (POSTGRES.format(port=free_port()) if request.param == "postgres" else ""))
     text = stack.paths.local_config.read_text()
     stack.paths.local_config.write_text(text.replace("litellm:\n", "litellm:\n  replicas: 2\n", 1))
     stack.seed_accounts("codex", "claude")
@@ -137,6 +150,7 @@ def test_over_its_tokens_per_minute_a_member_gets_429_on_every_replica(st):
     assert "2 tokens per minute" in refused.text and 0 < int(refused.headers["retry-after"]) <= 61
 
 
+@pytest.mark.parametrize("st", ["sqlite"], indirect=True)  # the file's damage; PostgreSQL's outage: the next test
 @pytest.mark.parametrize("damage", ["corrupt", "link"])
 def test_a_broken_key_database_refuses_member_keys_and_the_gateway_stays_up(st, tmp_path, damage):
     key = create(st, f"gus-{damage}")
@@ -163,3 +177,27 @@ def test_a_broken_key_database_refuses_member_keys_and_the_gateway_stays_up(st, 
     for part in aside.iterdir():
         part.rename(db.with_name(part.name))
     refused_everywhere(st, key, 200, "nothing: the member key served again once the database reads")
+
+
+@pytest.mark.parametrize("st", ["postgres"], indirect=True)
+def test_postgres_stopped_mid_run_refuses_member_keys_and_the_gateway_stays_up(st):
+    from tasks.stack import process
+
+    key = create(st, "hal")
+    assert ask(st, LEAN_CHAT, key).status_code == 200
+    assert st.doit("status").output.count("postgres") >= 1
+    stopped = process.stop(st.paths.record("postgres"), timeout=30)  # as `doit down` stops it
+    assert stopped.outcome == "stopped", stopped.message
+    refused_everywhere(st, key, 503, "a member key while PostgreSQL is down")
+    for route in (LEAN_CHAT, LITELLM_MESSAGES):
+        resp = ask(st, route, key)
+        assert resp.status_code == 503 and "PostgreSQL key store" in resp.text and "member keys are refused" in resp.text
+        assert ask(st, route, st.master_key).status_code == 200  # never opened up, never down
+    assert ask(st, LEAN_MESSAGES, key).json()["type"] == "error"  # in the request's protocol shape
+    doctor = st.doit("doctor")
+    assert "PostgreSQL key store" in doctor.output and "member keys are refused" in doctor.output
+    made = st.doit("keys", "create", "ivy")
+    assert made.returncode == 1 and "cannot be reached" in made.stderr and "Traceback" not in made.output
+    up = st.doit("up")
+    assert up.returncode == 0, up.output
+    refused_everywhere(st, key, 200, "nothing: the member key served again once PostgreSQL is back")
