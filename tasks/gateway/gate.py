@@ -12,7 +12,8 @@
    500 and logged ~14 KB of tracebacks (item 15).
 A key other than the master key is a member's (tasks.gateway.keys, issue 30): known, live (401),
 the body's model among its patterns (403), under its budget this period, its tokens and requests
-per minute (429), the key database readable (503: fail closed).
+per minute (429: counted in Redis when the replicas share one, tasks.gateway.keys.shared, else in
+this process), the key database readable (503: fail closed).
 Refusals leave in the route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere).
 The body read for 2 and 3 is handed on as it came; the lean path reuses its parse (BODY).
 """
@@ -24,6 +25,8 @@ import os
 
 from .keys import MEMBER_SCOPE
 from .keys.enforce import Refusal, Window, admit, model_refusal
+from .keys.resp import Down
+from .keys.shared import counters
 from .leanrules import _json, litellm_state
 
 # POST routes whose body is a model request in JSON (tasks.catalog.served_models shapes their errors)
@@ -105,6 +108,7 @@ ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 40
                    429: "rate_limit_error", 503: "overloaded_error"}
 OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "api_error"}
 _BOOK, _BUDGETS = [], []
+_FIND = object()  # Gate(shared=): this process's shared counters, if its config names a Redis
 
 
 def key_book():
@@ -194,9 +198,9 @@ class Replay:
 
 
 class Gate:
-    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None):
+    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None, shared=_FIND):
         self.app, self.state, self.body_rule = app, state, body_rule
-        self.book, self.window, self.spent = book, Window(), spent
+        self.book, self.window, self.spent, self.shared = book, Window(), spent, shared
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
@@ -213,7 +217,7 @@ class Gate:
                                               [*member.headers, (b"connection", b"close")])
                 scope[MEMBER] = member.name
         if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
-            why = member and ((model_refusal(member, None) if member.models else None) or self._limits(member))
+            why = member and ((model_refusal(member, None) if member.models else None) or await self._limits(member))
             if why:
                 return await self._refuse(send, path, why.status, why.message, [*why.headers, (b"connection", b"close")])
             return await self.app(scope, receive, send)
@@ -230,14 +234,29 @@ class Gate:
             return await self._refuse(send, path, 400, *problem)
         if member is not None:
             parsed = scope.get(BODY)
-            why = model_refusal(member, parsed[1].get("model") if parsed else None) or self._limits(member)
+            why = model_refusal(member, parsed[1].get("model") if parsed else None) or await self._limits(member)
             if why is not None:
                 return await self._refuse(send, path, why.status, why.message, why.headers)
         await self.app(scope, Replay(raw, receive), send)
 
-    def _limits(self, member) -> Refusal | None:
-        """The member's budget (its spend this period) and tokens per minute, then its requests per minute (a
-        refused request takes none)."""
+    async def _limits(self, member) -> Refusal | None:
+        """The member's budget (its spend this period), then its tokens and requests per minute (a refused
+        request takes none): in Redis when the replicas share one (tasks.gateway.keys.shared), else in this
+        process, and in this process while Redis fails."""
+        shared = counters() if self.shared is _FIND else self.shared
+        if shared is not None and (member.rpm or member.tpm):
+            if member.budget:
+                why = (self.spent or budgets()).refusal(member, tokens=False)
+                if why is not None:
+                    return why
+            try:
+                why = await shared.take(member)
+            except Down:
+                pass  # counted here below, as without Redis
+            else:
+                if why is None:
+                    self.window.note(member)  # what this process admitted, should Redis fail within the minute
+                return why
         if member.budget or member.tpm:
             why = (self.spent or budgets()).refusal(member)
             if why is not None:

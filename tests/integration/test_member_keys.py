@@ -1,7 +1,8 @@
 """Member keys through the running gateway (issue 30), on a stack of this module's own (mainline
-double, real LiteLLM, two replicas on one port): a key made by `doit keys create` passes on both
-paths within its models, is refused outside them and over its rpm, and a revocation reaches every
-replica; the master key keeps working throughout."""
+double, real LiteLLM, two replicas on one port, the managed Redis): a key made by `doit keys create`
+passes on both paths within its models, is refused outside them, its rpm and tpm hold across the
+replicas (counted in Redis; in each process while Redis is frozen), and a revocation reaches every
+replica within a second; the master key keeps working throughout."""
 
 from __future__ import annotations
 
@@ -9,18 +10,22 @@ import httpx
 import pytest
 
 from tests.integration.conftest import make_stack, running
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 LOCAL = """models:
   - {name: gpt-5.5}
   - {name: claude-sonnet-4-6}
+redis:
+  managed: true
+  port: %d
 """
 
 
 @pytest.fixture(scope="module")
 def st(tmp_path_factory, github):
     stack = make_stack(tmp_path_factory, github, "member-keys")
-    stack.write_local(LOCAL)
+    stack.redis_port = free_port()
+    stack.write_local(LOCAL % stack.redis_port)
     text = stack.paths.local_config.read_text()
     stack.paths.local_config.write_text(text.replace("litellm:\n", "litellm:\n  replicas: 2\n", 1))
     stack.seed_accounts("codex", "claude")
@@ -73,11 +78,9 @@ def test_a_member_key_passes_on_both_paths_within_its_models(st, route, path):
 def test_over_its_rpm_a_member_gets_429_with_retry_after(st):
     key = create(st, "bo", "--rpm", "1")
     answers = [ask(st, LEAN_CHAT, key) for _ in range(5)]
-    # counted per replica for now: at most one request per replica passes
-    assert sum(r.status_code == 200 for r in answers) <= 2
-    over = [r for r in answers if r.status_code == 429]
-    assert len(over) >= 3 and all(int(r.headers["retry-after"]) > 0 for r in over)
-    assert over[0].json()["error"]["code"] == "429"
+    assert [r.status_code for r in answers] == [200] + [429] * 4  # counted in Redis, whichever replica answers
+    assert all(int(r.headers["retry-after"]) > 0 for r in answers[1:])
+    assert answers[1].json()["error"]["code"] == "429"
 
 
 def test_a_revocation_reaches_every_replica_and_the_master_key_keeps_working(st):
@@ -163,3 +166,106 @@ def test_a_broken_key_database_refuses_member_keys_and_the_gateway_stays_up(st, 
     for part in aside.iterdir():
         part.rename(db.with_name(part.name))
     refused_everywhere(st, key, 200, "nothing: the member key served again once the database reads")
+
+
+# ---------------------------------------------------------------- each replica on its own (probe ports)
+
+def replica_urls(st) -> list[str]:
+    """Each replica's own address: its private probe port, which serves the whole app (tasks.gateway.litellm_server)."""
+    import json
+
+    services = {s["service"]: s for s in json.loads(st.doit("status", "--json").stdout)["services"]}
+    return [f"http://127.0.0.1:{services[name]['probe_port']}" for name in ("litellm", "litellm#2")]
+
+
+def ask_at(url: str, key: str, text: str = "hi") -> httpx.Response:
+    return httpx.post(f"{url}/v1/chat/completions", timeout=60, headers={"authorization": f"Bearer {key}"},
+                      json={"model": "gpt-5.5", "messages": [{"role": "user", "content": text}]})
+
+
+def redis_cli(st, *args: str) -> str:
+    import subprocess
+
+    from tasks.services.redis import password
+
+    cli = ["redis-cli", "-p", str(st.redis_port), "--no-auth-warning", "-a", password(st.paths), *args]
+    return subprocess.run(cli, capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def shared_tokens(st, name: str) -> int:
+    values = redis_cli(st, "hvals", f"flowgate:member:{name}:tokens").split()
+    return sum(int(v) for v in values)
+
+
+def test_an_rpm_holds_across_the_replicas_exactly(st):
+    urls = replica_urls(st)
+    key = create(st, "hal", "--rpm", "4")
+    answers = [ask_at(urls[i % 2], key, f"rpm {i}") for i in range(7)]
+    assert len({r.headers["x-flowgate-instance"] for r in answers}) == 2  # both replicas answered
+    assert [r.status_code for r in answers] == [200] * 4 + [429] * 3
+    for refused in answers[4:]:
+        assert "4 requests per minute" in refused.json()["error"]["message"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_a_tpm_holds_across_the_replicas(st):
+    urls = replica_urls(st)
+    key = create(st, "ida", "--tpm", "5")  # one answer of the double takes 3 tokens
+    assert ask_at(urls[0], key).status_code == 200
+    wait_for(lambda: shared_tokens(st, "ida") == 3, timeout=10, interval=0.05, what="3 tokens of ida in Redis")
+    assert ask_at(urls[1], key).status_code == 200  # 3 < 5, counted by the other replica
+    wait_for(lambda: shared_tokens(st, "ida") == 6, timeout=10, interval=0.05, what="6 tokens of ida in Redis")
+    for url in urls + urls:
+        refused = ask_at(url, key)
+        assert refused.status_code == 429, refused.text
+        assert "5 tokens per minute (6 in the last minute)" in refused.json()["error"]["message"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 61
+
+
+def test_a_revocation_takes_effect_on_every_replica_within_a_second(st):
+    import time
+
+    urls = replica_urls(st)
+    key = create(st, "jo")
+    assert all(ask_at(url, key).status_code == 200 for url in urls)
+    assert st.doit("keys", "revoke", "jo").returncode == 0
+    revoked_at, took = time.monotonic(), {}
+
+    def refused_everywhere():
+        for url in urls:
+            if url not in took and ask_at(url, key).status_code == 401:
+                took[url] = time.monotonic() - revoked_at
+        return len(took) == len(urls)
+
+    wait_for(refused_everywhere, timeout=10, interval=0.01, what="every replica refusing the revoked key")
+    assert max(took.values()) <= 1.0, took  # the issue's contract: within 1 s of the command's return
+
+
+def test_with_redis_frozen_limits_are_counted_in_each_replica_and_shared_again_after(st):
+    import os
+    import signal
+
+    urls = replica_urls(st)
+    group = st.record("redis")["pgid"]
+    os.killpg(group, signal.SIGSTOP)  # the server and its launcher: Redis stops answering, connections stay open
+    try:
+        key = create(st, "kai", "--rpm", "2")
+        answers = [ask_at(urls[i % 2], key, f"frozen {i}") for i in range(6)]
+        # each replica counts alone: 2 per replica, never unlimited, never refused for Redis's sake
+        assert sorted(r.status_code for r in answers) == [200] * 4 + [429] * 2, [r.status_code for r in answers]
+        assert ask_at(urls[0], st.master_key).status_code == 200
+    finally:
+        os.killpg(group, signal.SIGCONT)
+    logs = "".join(st.paths.log(name).read_text(errors="replace") for name in ("litellm", "litellm#2"))
+    assert "counted in each process until Redis answers" in logs
+
+    probe = create(st, "lou", "--rpm", "1000")
+
+    def counted_in_redis(url: str) -> bool:  # each replica tries Redis again a second after its last failure
+        before = int(redis_cli(st, "zcard", "flowgate:member:lou:requests") or 0)
+        return ask_at(url, probe).status_code == 200 and int(redis_cli(st, "zcard", "flowgate:member:lou:requests")) > before
+
+    for url in urls:
+        wait_for(lambda: counted_in_redis(url), timeout=15, interval=0.2, what=f"{url} counting in Redis again")
+    key = create(st, "max", "--rpm", "2")
+    assert [ask_at(urls[i % 2], key).status_code for i in range(4)] == [200, 200, 429, 429]

@@ -105,10 +105,10 @@ def test_repeated_keys_are_found_whatever_the_form(raw):
     assert out["status"] == 400 and "'model' more than once" in out["body"].decode()
 
 
-def member_door(paths, rule=lambda path, data: None):
+def member_door(paths, rule=lambda path, data: None, shared=None):
     from tasks.gateway.keys.book import KeyBook
 
-    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule, book=KeyBook(paths.keys_db))
+    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule, book=KeyBook(paths.keys_db), shared=shared)
 
 
 def bearer(key: str) -> list:
@@ -193,3 +193,36 @@ def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
     assert out["status"] == 429 and "budget of $1 per month" in out["body"].decode() and b"retry-after" in out["headers"]
     spent.spent.clear()
     assert run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] == 200  # the refusal took no rpm
+
+
+class Shared:
+    """Shared counters (tasks.gateway.keys.shared.Counters) as the gate sees them: an answer, or Down."""
+
+    def __init__(self, answer=None, down=False):
+        self.answer, self.down, self.asked = answer, down, 0
+
+    async def take(self, member):
+        from tasks.gateway.keys.resp import Down
+
+        self.asked += 1
+        if self.down:
+            raise Down("stopped")
+        return self.answer
+
+
+def test_with_shared_counters_the_gate_asks_redis_and_counts_here_while_it_fails(paths):
+    from tasks.gateway.keys.enforce import Refusal
+    from tasks.keys import manage
+
+    key, free = manage.create(paths, "ana", rpm=2), manage.create(paths, "bo")
+    shared = Shared()
+    app = member_door(paths, shared=shared)
+    assert [run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] for _ in range(2)] == [200, 200]
+    assert run(app, "/v1/messages", bearer(free), b'{"model":"m"}')["status"] == 200
+    assert shared.asked == 2  # a key without rpm or tpm costs no round trip
+    shared.answer = Refusal(429, "over in redis", [(b"retry-after", b"7")])
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and out["headers"][b"retry-after"] == b"7"
+    shared.answer, shared.down = None, True  # Redis fails: this process counts, from what it admitted
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and "2 requests per minute" in out["body"].decode()
