@@ -91,8 +91,9 @@ def _write(paths: Paths, work):
         db.close()
 
 
-def create(paths: Paths, name: str, expires: float | None = None, **limit) -> str:
-    """A new key for `name` (a revoked key's name may be given again): the key, to show once."""
+def create(paths: Paths, name: str, expires: float | None = None, keep: bool = False, **limit) -> str:
+    """A new key for `name` (a revoked key's name may be given again): the key, to show once.
+    `keep`: a private copy for this machine's clients (tasks.keys.kept: `integrate --key NAME`)."""
     check_name(name)
     row, key = limits(**limit), new_key()
 
@@ -107,7 +108,22 @@ def create(paths: Paths, name: str, expires: float | None = None, **limit) -> st
                     row["tpm"], row["budget"], row["period"]))
 
     _write(paths, work)
+    _kept(paths, name, key if keep else None)
     return key
+
+
+def _kept(paths: Paths, name: str, key: str | None) -> None:
+    """The kept copy of `name`'s key: written (`key`), or gone (None: a copy of an older key must not stay)."""
+    from . import kept
+
+    if key is None:
+        kept.drop(paths, name)
+        return
+    try:
+        kept.keep(paths, name, key)
+    except FlowgateError as exc:
+        raise FlowgateError(f"the key of {name} was made, but not kept for clients: {exc.message}",
+                            f"fix that, then `uv run doit keys rotate {name} --keep`") from None
 
 
 def _live(db, name: str) -> None:
@@ -126,11 +142,16 @@ def revoke(paths: Paths, name: str) -> None:
         db.execute("UPDATE keys SET revoked = ? WHERE name = ?", (time.time(), name))
 
     _write(paths, work)
+    _kept(paths, name, None)
 
 
-def rotate(paths: Paths, name: str) -> str:
-    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once."""
+def rotate(paths: Paths, name: str, keep: bool = False) -> str:
+    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once.
+    A kept copy is replaced (a client wired with it sends the new key); `keep` keeps one from now on."""
+    from . import kept
+
     check_name(name)
+    keep = keep or kept.is_kept(paths, name)
     key = new_key()
 
     def work(db):
@@ -139,6 +160,8 @@ def rotate(paths: Paths, name: str) -> str:
                    (store.digest(key), key[:store.SHOWN], time.time(), name))
 
     _write(paths, work)
+    if keep:
+        _kept(paths, name, key)
     return key
 
 

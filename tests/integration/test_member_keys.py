@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import make_stack, running
+from tests.integration.test_real_clients import npm_clients  # noqa: F401  (the real clients, a fixture)
 from tests.support import free_port, wait_for
 
 LOCAL = """models:
@@ -269,3 +270,54 @@ def test_with_redis_frozen_limits_are_counted_in_each_replica_and_shared_again_a
         wait_for(lambda: counted_in_redis(url), timeout=15, interval=0.2, what=f"{url} counting in Redis again")
     key = create(st, "max", "--rpm", "2")
     assert [ask_at(urls[i % 2], key).status_code for i in range(4)] == [200, 200, 429, 429]
+
+
+# ---------------------------------------------------------------- integrate --key: real clients, a member's key
+
+def helper_run(client: str, folder):
+    """The key helper as the client runs it: Codex's `auth` command and args, Claude Code's shell line."""
+    import json
+    import subprocess
+    import tomllib
+
+    if client == "codex":
+        auth = tomllib.loads((folder / "config.toml").read_text())["model_providers"]["flowgate"]["auth"]
+        return subprocess.run([auth["command"], *auth["args"]], capture_output=True, text=True, timeout=10)
+    helper = json.loads((folder / "settings.json").read_text())["apiKeyHelper"]
+    return subprocess.run(helper, shell=True, capture_output=True, text=True, timeout=10)
+
+
+@pytest.mark.parametrize("client", ["codex", "claude"])
+def test_integrate_with_a_member_key_wires_a_real_client_counted_for_the_member(st, npm_clients, tmp_path, client):
+    import json
+    import subprocess
+
+    from tests.integration.test_real_clients import client_env
+
+    name, env = f"nia-{client}", client_env(tmp_path)
+    unkept = create(st, f"old-{client}")  # made without --keep: FlowGate has its hash only
+    refused = st.doit(f"integrate:{client}", "--key", f"old-{client}", "--apply", env=env)
+    assert refused.returncode == 1 and "Traceback" not in refused.output
+    assert f"rotate it to wire a client: `uv run doit keys rotate old-{client} --keep`" in refused.stderr
+    key = create(st, name, "--keep")
+    applied = st.doit(f"integrate:{client}", "--key", name, "--apply", env=env)
+    assert applied.returncode == 0, applied.output
+    folder = tmp_path / client
+    for path in folder.rglob("*"):
+        assert not path.is_file() or (key not in path.read_text() and unkept not in path.read_text())
+    assert helper_run(client, folder).stdout.strip() == key
+    argv = ["exec", "--skip-git-repo-check", "ping as a member"] if client == "codex" else ["-p", "ping as a member"]
+    proc = subprocess.run([str(npm_clients / client), *argv], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and "ping as a member" in proc.stdout, proc.stdout + proc.stderr
+
+    def counted():
+        found = st.doit("usage", "--by", "key", "--json")
+        rows = {g["key"]: g for g in json.loads(found.stdout)["by"]["key"]} if found.returncode == 0 else {}
+        return rows.get(name, {}).get("requests", 0) >= 1
+
+    wait_for(counted, timeout=30, interval=0.5, what=f"{client}'s requests counted for {name}")
+    assert st.doit("keys", "revoke", name).returncode == 0
+    gone = helper_run(client, folder)
+    assert gone.returncode == 1 and gone.stdout == ""
+    assert f"the key of member {name} is not kept here any more (revoked?)" in gone.stderr
