@@ -36,6 +36,11 @@ MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", 
 KEY_ROUTES = frozenset({*MODEL_ROUTES, *(p + r for p in ("", "/v1") for r in (
     "/embeddings", "/images/generations", "/images/edits", "/audio/transcriptions", "/audio/speech",
     "/moderations", "/files", "/batches", "/rerank"))})
+# KEY_ROUTES whose JSON body names a model, though not a chat one: a key limited to models has its
+# body read there and the model checked; on the rest (files, batches, multipart uploads) the gate can
+# tell no model, and such a key is refused (403, saying so)
+JSON_MODEL_ROUTES = frozenset(p + r for p in ("", "/v1") for r in (
+    "/embeddings", "/images/generations", "/audio/speech", "/moderations", "/rerank"))
 BODY = "flowgate.body"  # scope key: (raw body, parsed object) for the lean path, parsed once here
 MEMBER = MEMBER_SCOPE  # scope key: the member's name when a member key was admitted (the lean path, the recorder)
 KEY_FILE_ENV = "FLOWGATE_GATEWAY_KEY_FILE"
@@ -217,18 +222,15 @@ class Gate:
                                               [*member.headers, (b"connection", b"close")])
                 scope[MEMBER] = member.name
         if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
-            why = member and ((model_refusal(member, None) if member.models else None) or await self._limits(member))
+            if member is not None and member.models and path in JSON_MODEL_ROUTES:
+                return await self._checked_model(scope, receive, send, member)
+            why = member and ((model_refusal(member, None, path) if member.models else None) or await self._limits(member))
             if why:
                 return await self._refuse(send, path, why.status, why.message, [*why.headers, (b"connection", b"close")])
             return await self.app(scope, receive, send)
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        raw = b"".join(chunks)
+        raw = await self._body(receive)
+        if raw is None:  # the client left
+            return
         problem = self._problem(path, raw, scope)
         if problem is not None:
             return await self._refuse(send, path, 400, *problem)
@@ -237,6 +239,33 @@ class Gate:
             why = model_refusal(member, parsed[1].get("model") if parsed else None) or await self._limits(member)
             if why is not None:
                 return await self._refuse(send, path, why.status, why.message, why.headers)
+        await self.app(scope, Replay(raw, receive), send)
+
+    @staticmethod
+    async def _body(receive) -> bytes | None:
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _checked_model(self, scope, receive, send, member) -> None:
+        """A key limited to models on a route whose JSON body names one (embeddings, images, ...): the
+        body read, its model checked, then handed on as it came (LiteLLM reads it)."""
+        raw = await self._body(receive)
+        if raw is None:
+            return
+        try:
+            data = self.loads(raw)
+        except ValueError:
+            data = None
+        model = data.get("model") if isinstance(data, dict) else None
+        why = model_refusal(member, model) or await self._limits(member)
+        if why is not None:
+            return await self._refuse(send, scope["path"], why.status, why.message, why.headers)
         await self.app(scope, Replay(raw, receive), send)
 
     async def _limits(self, member) -> Refusal | None:

@@ -76,6 +76,24 @@ def test_a_member_key_passes_on_both_paths_within_its_models(st, route, path):
     assert "limited to gpt-5*" in refused.json()["error"]["message"]
 
 
+def test_a_members_model_list_and_other_routes_follow_its_patterns(st):
+    key = create(st, "pia", "--models", "gpt-5*")
+    headers = {"authorization": f"Bearer {key}"}
+    listed = httpx.get(f"{st.litellm_url}/v1/models", headers=headers, timeout=30)
+    every = httpx.get(f"{st.litellm_url}/v1/models", headers={"authorization": f"Bearer {st.master_key}"}, timeout=30)
+    assert listed.status_code == 200 and every.status_code == 200, listed.text
+    mine, all_ids = [m["id"] for m in listed.json()["data"]], [m["id"] for m in every.json()["data"]]
+    assert mine == [i for i in all_ids if i.startswith("gpt-5")] and "claude-sonnet-4-6" in all_ids
+    outside = httpx.post(f"{st.litellm_url}/v1/embeddings", headers=headers, timeout=30,
+                         json={"model": "text-embedding-3-small", "input": "x"})
+    assert outside.status_code == 403 and "may not use text-embedding-3-small" in outside.text
+    # (a model inside its patterns passes the gate: tests/unit/gateway/test_gate.py; not sent here, where
+    # the double serves no embeddings and LiteLLM would cool the deployment down for every later test)
+    files = httpx.post(f"{st.litellm_url}/v1/files", headers=headers, timeout=30, files={"file": ("a.jsonl", b"{}")},
+                       data={"purpose": "batch"})
+    assert files.status_code == 403 and "cannot tell which model /v1/files uses" in files.text
+
+
 def test_over_its_rpm_a_member_gets_429_with_retry_after(st):
     key = create(st, "bo", "--rpm", "1")
     answers = [ask(st, LEAN_CHAT, key) for _ in range(5)]

@@ -46,14 +46,21 @@ def admit(book: KeyBook, keys, now: float | None = None) -> Member | Refusal:
     return member
 
 
-def model_refusal(member: Member, model) -> Refusal | None:
-    if not member.models:
+def allows(member: Member, model) -> bool:
+    """Whether the key may use `model` (a key without patterns may use every model)."""
+    return not member.models or (isinstance(model, str) and any(fnmatch.fnmatchcase(model, p) for p in member.models))
+
+
+def model_refusal(member: Member, model, route: str | None = None) -> Refusal | None:
+    """403 for a model outside the key's patterns; `route`: a route whose model the gate cannot tell."""
+    if allows(member, model):
         return None
-    if isinstance(model, str) and any(fnmatch.fnmatchcase(model, p) for p in member.models):
-        return None
+    limited = ", ".join(shown(p) for p in member.models)
+    if route is not None:
+        return Refusal(403, f"the key of {shown(member.name)} is limited to {limited}, and the gateway cannot tell "
+                            f"which model {shown(route)} uses: use the master key for it")
     asked = shown(model) if isinstance(model, str) else "no model"
-    return Refusal(403, f"the key of {shown(member.name)} may not use {asked}: it is limited to "
-                        f"{', '.join(shown(p) for p in member.models)}")
+    return Refusal(403, f"the key of {shown(member.name)} may not use {asked}: it is limited to {limited}")
 
 
 class Window:

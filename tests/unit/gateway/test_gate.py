@@ -169,13 +169,21 @@ def test_member_keys_are_refused_with_a_reason_when_the_database_cannot_be_read(
     assert run(app, "/v1/chat/completions", bearer(KEY))["status"] == 200  # the gateway stays up for the master key
 
 
-def test_a_member_limited_to_models_is_refused_where_the_gate_reads_no_model(paths):
+def test_a_member_limited_to_models_has_its_model_checked_on_every_route_or_is_refused_where_none_shows(paths):
     from tasks.keys import manage
 
-    limited, free = manage.create(paths, "ana", models=["gpt-*"]), manage.create(paths, "bo")
+    limited, free = manage.create(paths, "ana", models=["text-embedding-*"]), manage.create(paths, "bo")
     app = member_door(paths)
-    assert run(app, "/v1/embeddings", bearer(limited))["status"] == 403
-    assert run(app, "/v1/embeddings", bearer(free))["status"] == 200
+    fine = run(app, "/v1/embeddings", bearer(limited), b'{"model":"text-embedding-3-small","input":"x"}')
+    assert fine["status"] == 200 and fine["body"] == b'{"model":"text-embedding-3-small","input":"x"}'  # as it came
+    out = run(app, "/embeddings", bearer(limited), b'{"model":"gpt-5","input":"x"}')
+    assert out["status"] == 403 and "may not use gpt-5" in out["body"].decode()
+    assert run(app, "/v1/embeddings", bearer(limited), b'{"input":"x"}')["status"] == 403  # no model named
+    out = run(app, "/v1/files", bearer(limited), b"--multipart--")
+    assert out["status"] == 403 and out["received"] == 0 and "cannot tell which model /v1/files uses" in out["body"].decode()
+    for path in ("/v1/embeddings", "/v1/files"):
+        assert run(app, path, bearer(free), b'{"model":"gpt-5"}')["status"] == 200
+        assert run(app, path, bearer(KEY), b'{"model":"gpt-5"}')["status"] == 200
 
 
 def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
