@@ -78,7 +78,8 @@ def stale(paths: Paths, stack: dict) -> list[dict]:
         now = current_settings(paths, stack, client, member)
         changed = [WORDS.get(key, key) for key in now if applied.get(key) != now[key]]
         if changed:
-            out.append({"client": client, "changed": changed, "command": f"uv run doit integrate:{client} --apply"})
+            again = f"uv run doit integrate:{client} --apply" + (f" --key {member}" if member else "")
+            out.append({"client": client, "changed": changed, "command": again})
     return out
 
 

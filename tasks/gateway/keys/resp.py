@@ -150,6 +150,8 @@ class Client:
     def _failed(self, why: str) -> None:
         self.down_until, self.why = self.clock() + RETRY_S, why
 
+    back_off = _failed  # for a caller that found the answers unusable (Down for RETRY_S)
+
     def _lost(self, proto: _Protocol) -> None:
         if self.proto is proto:
             self.proto = None

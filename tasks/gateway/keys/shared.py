@@ -99,8 +99,9 @@ class Counters:
         try:
             status, count, wait_ms = await self.client.call(
                 "EVALSHA", CHECK_SHA, 2, rq, tk, member.rpm or 0, member.tpm or 0, f"{self.tag}{next(self.ids)}")
-        except resp.ReplyError as exc:  # NOSCRIPT after a Redis restart on the same connection, or a refusal
+        except resp.ReplyError as exc:  # NOSCRIPT (SCRIPT FLUSH), or a refusal (a read-only replica, OOM)
             self.client.close()
+            self.client.back_off(f"Redis refused the count: {exc}")
             self._down(str(exc))
             raise resp.Down(str(exc)) from None
         except resp.Down as exc:
@@ -185,9 +186,12 @@ def tokens_used(rows) -> None:
     shared = _COUNTERS[0] if _COUNTERS else None
     if shared is None:
         return
-    used: dict[str, int] = {}
-    for row in rows:
-        name = row.get("member")
-        if name:
-            used[name] = used.get(name, 0) + int(row.get("tokens_in") or 0) + int(row.get("tokens_out") or 0)
-    shared.add_tokens(used)
+    try:  # in the recorder's writer thread: nothing here may stop it (a loop closing at shutdown, say)
+        used: dict[str, int] = {}
+        for row in rows:
+            name = row.get("member")
+            if name:
+                used[name] = used.get(name, 0) + int(row.get("tokens_in") or 0) + int(row.get("tokens_out") or 0)
+        shared.add_tokens(used)
+    except Exception:  # noqa: BLE001  (the tpm then holds to the usage database's sums while Redis fails)
+        pass

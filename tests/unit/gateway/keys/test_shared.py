@@ -174,3 +174,28 @@ def test_replies_are_parsed_whole_or_not_at_all():
     assert isinstance(resp.parse(b"-NOSCRIPT no\r\n")[0], resp.ReplyError)
     with pytest.raises(ValueError):
         resp.parse(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_scripts_flushed_from_redis_are_loaded_again_on_a_new_connection(redis):
+    async def go():
+        ours = counters(redis)
+        assert await ours.take(member(rpm=5)) is None
+        await ours.client.call("SCRIPT", "FLUSH")
+        with pytest.raises(resp.Down, match="NOSCRIPT"):
+            await ours.take(member(rpm=5))
+        ours.client.down_until = 0.0  # RETRY_S passed
+        return await ours.take(member(rpm=5))
+
+    assert run(go()) is None
+
+
+def test_the_writer_thread_is_never_stopped_by_the_counts(redis):
+    ours = counters(redis)
+    shared._COUNTERS[:] = [ours]
+    try:
+        loop = asyncio.new_event_loop()
+        ours.loop = loop
+        loop.close()  # the gateway shutting down while a batch is written
+        shared.tokens_used([{"member": "ana", "tokens_in": 3, "tokens_out": 1}])
+    finally:
+        shared._COUNTERS.clear()
