@@ -102,7 +102,7 @@ def format_rows(rows: list[dict]) -> str:
 
     head = ("NAME", "KEY", "STATE", "MODELS", "RPM", "TPM", "BUDGET", "SPENT", "LAST USE", "EXPIRES", "CREATED")
     table = [head] + [(
-        printable(r["name"]), f"{r['shown']}…", r["state"], printable(",".join(r["models"])) or "*",
+        printable(r["name"]), f"{r['shown']}…" + (" (kept)" if r.get("kept") else ""), r["state"], printable(",".join(r["models"])) or "*",
         str(r["rpm"] or "-"), str(r["tpm"] or "-"), f"${r['budget']:g}/{r['period']}" if r["budget"] else "-",
         spent(r), time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["last_use"])) if r["last_use"] else "-",
         day(r["expires"]), day(r["created"])) for r in rows]

@@ -183,7 +183,10 @@ def listing(paths: Paths, now: float | None = None) -> list[dict]:
     except sqlite3.Error as exc:
         raise FlowgateError(f"cannot read {paths.keys_db}: {exc}", "see `uv run doit doctor`") from None
     now = time.time() if now is None else now
+    from . import kept
+
     for row in rows:
+        row["kept"] = kept.is_kept(paths, row["name"])  # a private copy for this machine's clients (--keep)
         row["models"] = json.loads(row["models"] or "[]")
         row["state"] = ("revoked" if row["revoked"] is not None else
                         "expired" if row["expires"] is not None and row["expires"] <= now else "active")

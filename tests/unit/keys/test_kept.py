@@ -47,3 +47,14 @@ def test_a_link_in_place_of_the_copy_is_refused(paths, tmp_path):
     with pytest.raises(FlowgateError, match="not kept for clients: .* is a symbolic link"):
         manage.rotate(paths, "ana", keep=True)
     assert elsewhere.read_text() == "theirs"
+
+
+def test_the_listing_says_which_keys_are_kept(paths):
+    from tasks.graph.keys import format_rows
+
+    manage.create(paths, "ana", keep=True)
+    manage.create(paths, "bo")
+    rows = manage.listing_with_spend(paths)
+    assert {r["name"]: r["kept"] for r in rows} == {"ana": True, "bo": False}
+    table = format_rows(rows).splitlines()
+    assert "(kept)" in table[1] and "(kept)" not in table[2]
