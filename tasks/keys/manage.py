@@ -98,8 +98,10 @@ def _write(paths: Paths, work, store_env: dict | None = None):
         db.close()
 
 
-def create(paths: Paths, name: str, expires: float | None = None, store: dict | None = None, **limit) -> str:
-    """A new key for `name` (a revoked key's name may be given again): the key, to show once."""
+def create(paths: Paths, name: str, expires: float | None = None, store: dict | None = None, keep: bool = False,
+           **limit) -> str:
+    """A new key for `name` (a revoked key's name may be given again): the key, to show once.
+    `keep`: a private copy for this machine's clients (tasks.keys.kept: `integrate --key NAME`)."""
     check_name(name)
     row, key = limits(**limit), new_key()
 
@@ -114,7 +116,22 @@ def create(paths: Paths, name: str, expires: float | None = None, store: dict | 
                     row["tpm"], row["budget"], row["period"]))
 
     _write(paths, work, store)
+    _kept(paths, name, key if keep else None)
     return key
+
+
+def _kept(paths: Paths, name: str, key: str | None) -> None:
+    """The kept copy of `name`'s key: written (`key`), or gone (None: a copy of an older key must not stay)."""
+    from . import kept
+
+    if key is None:
+        kept.drop(paths, name)
+        return
+    try:
+        kept.keep(paths, name, key)
+    except FlowgateError as exc:
+        raise FlowgateError(f"the key of {name} was made, but not kept for clients: {exc.message}",
+                            f"fix that, then `uv run doit keys rotate {name} --keep`") from None
 
 
 def _live(db, name: str) -> None:
@@ -133,11 +150,16 @@ def revoke(paths: Paths, name: str, store: dict | None = None) -> None:
         db.execute("UPDATE keys SET revoked = ? WHERE name = ?", (time.time(), name))
 
     _write(paths, work, store)
+    _kept(paths, name, None)
 
 
-def rotate(paths: Paths, name: str, store: dict | None = None) -> str:
-    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once."""
+def rotate(paths: Paths, name: str, store: dict | None = None, keep: bool = False) -> str:
+    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once.
+    A kept copy is replaced (a client wired with it sends the new key); `keep` keeps one from now on."""
+    from . import kept
+
     check_name(name)
+    keep = keep or kept.is_kept(paths, name)
     key = new_key()
 
     def work(db):
@@ -146,6 +168,8 @@ def rotate(paths: Paths, name: str, store: dict | None = None) -> str:
                    (keystore.digest(key), key[:keystore.SHOWN], time.time(), name))
 
     _write(paths, work, store)
+    if keep:
+        _kept(paths, name, key)
     return key
 
 
@@ -163,7 +187,10 @@ def listing(paths: Paths, now: float | None = None, store: dict | None = None) -
     else:
         rows = _sqlite_rows(paths)
     now = time.time() if now is None else now
+    from . import kept
+
     for row in rows:
+        row["kept"] = kept.is_kept(paths, row["name"])  # a private copy for this machine's clients (--keep)
         row["models"] = json.loads(row["models"] or "[]")
         row["state"] = ("revoked" if row["revoked"] is not None else
                         "expired" if row["expires"] is not None and row["expires"] <= now else "active")
