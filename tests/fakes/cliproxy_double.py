@@ -52,6 +52,43 @@ Test knobs (environment, all optional; not in the real binary):
                                    0.05); status polls answer "wait" meanwhile
     CLIPROXY_DOUBLE_OK_WINDOW      mainline: seconds a finished login answers ok (default 60)
 
+    CLIPROXY_DOUBLE_QUOTA_STEP     percent a served request adds to every quota window of the account
+                                   that served it (default 0: the windows keep CODEX_WINDOWS /
+                                   CLAUDE_WINDOWS and no request is ever refused for quota)
+    CLIPROXY_DOUBLE_QUOTA_RESET    seconds from a window's first counted request to its reset to 0 %
+                                   (default 30); the quota answers report the live percent and reset
+
+Accounts in rotation (as v7.2.140's sdk/cliproxy/auth; section "Accounts in rotation" below): every
+enabled account serving the requested model takes its turn (round-robin over the ready ones sorted
+by file name, a cursor per provider and model; `routing.strategy: fill-first` takes the first ready
+one). A served request counts for its account (`success`, `recent_requests` in 10-minute buckets,
+and QUOTA_STEP on each window; count_tokens is not metered). An account with a window at 100 %
+answers as its provider does when a subscription is used up (codex: 429 `usage_limit_reached` with
+`resets_at` and `resets_in_seconds`; claude: 429 `rate_limit_error` with the
+`anthropic-ratelimit-unified-*` headers of a rejected 5 h window), and the double does what the
+binary does with it:
+* the attempt counts as `failed`; the account cools down (codex: that model until `resets_at`;
+  claude: every model of the account until the reset plus a random 1-30 s grace); its auth-files
+  entry says `status: error`, the upstream body as `status_message`, and `unavailable: true` /
+  `next_retry_after` once every model it has served is cooling down (these stay until the
+  account's next result, or the next change in auth-dir, below);
+* the same request goes to the next ready account; when none is left the client gets the last
+  upstream 429 as it came (a streamed Responses request: codex's error cut down to its type and
+  message; request-retry starts no new round: max-retry-interval is 0, so no cooldown is waited for); when every account was already cooling down, the selector's own 429
+  `model_cooldown` with `Retry-After` (on /v1/messages: Anthropic's `rate_limit_error` shape, "All
+  credentials for model M are cooling down via provider claude", no Retry-After);
+* an account file added or changed (a login, a PATCH of another account's status) ends every
+  account's model cooldowns and error status at once (claude's credential-wide cooldown stays);
+  the real binary also rewrites a claude file itself after its first request (the profile it
+  fetched), with the same effect: that rewrite is not modelled here;
+* each attempt is one usage-queue record (redisqueue/plugin.go's fields: `auth_index`, `source`,
+  `tokens`, `token_breakdown`, `failed`, `fail`...), kept `redis-usage-queue-retention-seconds`
+  (default 60) whether read or not.
+`auth_index` is the binary's: sha256("<type>:<absolute path>")[:8 bytes], hex.
+Simplified: tokens count words; the provider's quota windows are one clock per account (every window
+opens, fills and resets together); the binary's backoff ladder for 429s without a reset time and its
+per-model cooldowns for other failures are not modelled (no other upstream failure exists here).
+
 Test-only additions to the real surface:
 
     POST /v0/management/_double/complete  {"state", "ok": true|false, "error", "email", "username"}
@@ -71,7 +108,7 @@ Test-only additions to the real surface:
     (no network here): codex `wham/usage` and claude `oauth/usage` answer the values in
     CODEX_WINDOWS / CLAUDE_WINDOWS for the account whose token the request carries; an account file's
     `double_upstream: {"status_code", "body"}` replaces that answer (failures, hostile bodies); any
-    other URL is "request failed" (502). X-Forwarded-For / X-Real-IP are trusted (as gin does by default), so
+    other URL is "request failed" (502). See "Accounts in rotation" below for pools of accounts. X-Forwarded-For / X-Real-IP are trusted (as gin does by default), so
     tests can play a remote client.
 """
 
@@ -84,7 +121,9 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 import os
+import random
 import re
 import secrets
 import signal
@@ -744,6 +783,7 @@ class State:
         self.auth = AuthDir(self)
         self.logins = Logins(self)
         self.usage = Usage(self)
+        self.pool = Pool(self)
         self._missing_logged = False
 
     def check_config(self) -> None:
@@ -928,6 +968,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
         started = time.monotonic()
         self._status = 0
         self._delay, self._cut_after = None, None
+        self._served_by: dict | None = None  # the account serving this request
         self._extra_headers: list[tuple[str, str]] = []
         self._headers_done = False
         parsed = urllib.parse.urlsplit(self.path)
@@ -1113,7 +1154,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
             return
         self._json(200, {"object": "list", "data": self.state.auth.models()})
 
-    def _resolve(self, data: dict, anthropic: bool = False) -> str | None:
+    def _resolve(self, data: dict, anthropic: bool = False, metered: bool = True) -> str | None:
         """The request's model when an enabled account serves it (a thinking suffix `<id>(<level>)`
         is accepted for a served id); otherwise the error is sent and None returned."""
         model = data.get("model")
@@ -1146,7 +1187,52 @@ class HTTPSurface(BaseHTTPRequestHandler):
             self._json(400, body)
             self.state.usage.record(self.path.split("?")[0], model or "-", 0, False)
             return None
-        return model
+        return model if self._rotate(re.sub(r"\([^()]*\)$", "", model), metered, data.get("stream") is True) else None
+
+    def _rotate(self, model: str, metered: bool, stream: bool = False) -> bool:
+        """Serve the request from the next account in rotation (conductor_execution.go
+        executeMixedOnce): an account whose subscription is used up answers its provider's 429, the
+        binary cools it down and tries the next one in the same round; when none is left the client
+        gets the last upstream error (request-retry waits for no cooldown: max-retry-interval 0), or,
+        when every account was already cooling down, the selector's model_cooldown 429."""
+        st, now = self.state, time.time()
+        with st.lock:
+            candidates = [a for a in st.auth.accounts.values()
+                          if not a["disabled"] and any(m["id"] == model for m in st.auth.served_by(a))]
+        tried: set[str] = set()
+        last = None
+        while True:
+            got = st.pool.pick(model, candidates, tried, now)
+            if not isinstance(got, dict):
+                break
+            tried.add(got["name"])
+            reset = st.pool.exhausted(got["name"], got["type"], now) if metered else None
+            if reset is None:
+                st.pool.served(got, model, now, metered)
+                self._served_by = got
+                return True
+            body, headers, until, credential = upstream_refusal(got, reset, now)
+            text = json.dumps(body, separators=(",", ":"))
+            log("warn", f"{got['type']} {model} via {got['name']}: 429 {text}")
+            st.pool.refused(got, model, text, until, credential, now)
+            st.usage.record(self.path.split("?")[0], model, 0, False, account=got, fail=(429, text))
+            last = body
+        if last is not None:
+            if stream and "error" in last and self.path.split("?")[0] == "/v1/responses":
+                # found against the real v7.2.140: a streamed Responses request gets the codex error
+                # cut down to its type and message (no resets_at); every other route gets it whole
+                last = {"error": {"type": last["error"]["type"], "message": last["error"]["message"]}}
+            self._json(429, last)
+        elif got is not None and self.path.split("?")[0].startswith("/v1/messages"):
+            # the Messages handler words the selector's error in Anthropic's shape, without Retry-After
+            self._json(429, {"type": "error", "error": {"type": "rate_limit_error", "message":
+                             f"All credentials for model {model} are cooling down via provider {candidates[0]['type']}"}})
+        elif got is not None:
+            body, headers = cooldown_error(model, candidates[0]["type"], got, now)
+            self._json(429, body, headers)
+        else:
+            self._json(503, {"error": {"message": "no auth available", "type": "server_error", "code": "auth_unavailable"}})
+        return False
 
     def _chat(self) -> None:
         data = self._json_body()
@@ -1161,7 +1247,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
                 last_user = content_text(m.get("content"))
         text = reply_for(model, last_user)
         usage = {"prompt_tokens": prompt_words, "completion_tokens": words(text), "total_tokens": prompt_words + words(text)}
-        self.state.usage.record("/v1/chat/completions", model, usage["total_tokens"], True)
+        self._record("/v1/chat/completions", model, usage["prompt_tokens"], usage["completion_tokens"])
         cid, created = new_id("chatcmpl-"), int(time.time())
         if not data.get("stream"):
             self._json(200, {
@@ -1182,6 +1268,10 @@ class HTTPSurface(BaseHTTPRequestHandler):
         self._sse_data({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]})
         self._end_openai_stream(data, base, usage)
 
+    def _record(self, endpoint: str, model: str, input_tokens: int, output_tokens: int) -> None:
+        self.state.usage.record(endpoint, model, input_tokens + output_tokens, True, account=self._served_by,
+                                split=(input_tokens, output_tokens))
+
     def _end_openai_stream(self, data: dict, base: dict, usage: dict) -> None:
         """The usage chunk when `stream_options.include_usage` asks for it, then `[DONE]`."""
         opts = data.get("stream_options") if isinstance(data.get("stream_options"), dict) else {}
@@ -1201,7 +1291,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
         prompt = prompt if isinstance(prompt, str) else ""
         text = reply_for(model, prompt)
         usage = {"prompt_tokens": words(prompt), "completion_tokens": words(text), "total_tokens": words(prompt) + words(text)}
-        self.state.usage.record("/v1/completions", model, usage["total_tokens"], True)
+        self._record("/v1/completions", model, usage["prompt_tokens"], usage["completion_tokens"])
         cid, created = new_id("cmpl-"), int(time.time())
         if not data.get("stream"):
             self._json(200, {
@@ -1249,7 +1339,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": prompt_words + out_words,
         }
-        self.state.usage.record("/v1/responses", model, usage["total_tokens"], True)
+        self._record("/v1/responses", model, prompt_words, out_words)
         resp_id, msg_id, created = new_id("resp_"), new_id("msg_"), int(time.time())
         part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
         item_done = {"id": msg_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
@@ -1335,7 +1425,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
         in_words, last_user = self._anthropic_prompt(data)
         text = reply_for(model, last_user)
         out_words = words(text)
-        self.state.usage.record("/v1/messages", model, in_words + out_words, True)
+        self._record("/v1/messages", model, in_words, out_words)
         mid = new_id("msg_")
         usage = {"input_tokens": in_words, "output_tokens": out_words, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         message = {"id": mid, "type": "message", "role": "assistant", "model": model}
@@ -1358,7 +1448,7 @@ class HTTPSurface(BaseHTTPRequestHandler):
 
     def _count_tokens(self) -> None:
         data = self._json_body()
-        if data is None or self._resolve(data, anthropic=True) is None:
+        if data is None or self._resolve(data, anthropic=True, metered=False) is None:
             return
         in_words, _ = self._anthropic_prompt(data)
         self._json(200, {"input_tokens": in_words})
@@ -1475,17 +1565,19 @@ class Usage:
                      "requests_by_day": {}, "requests_by_hour": {}, "tokens_by_day": {}, "tokens_by_hour": {}}
         self.queue: list[dict] = []
 
-    def record(self, endpoint: str, model: str, tokens: int, ok: bool) -> None:
+    def record(self, endpoint: str, model: str, tokens: int, ok: bool, account: dict | None = None,
+               split: tuple[int, int] | None = None, fail: tuple[int, str] | None = None) -> None:
         with self.state.lock:
             if not self.state.cfg["usage-statistics-enabled"]:
                 return
             u = self.data
             now = datetime.now()
-            # the mainline's usage queue (kept a while, popped by one reader): requests an account served
-            # or failed, never the registry's own 400 for an id no account serves (as the real v7.2.140)
-            if len(self.queue) < 10000 and self.state.auth.serves(model):
-                self.queue.append({"timestamp": rfc3339(utc_now()), "model": model, "endpoint": endpoint,
-                                   "auth_index": "", "failed": not ok, "tokens": {"total_tokens": tokens}})
+            # the mainline's usage queue (popped by one reader, each record kept `retention` seconds):
+            # one record per upstream attempt, never for the registry's own 400 for an id no account serves
+            if self.state.auth.serves(model):
+                self._prune(time.time())
+                if len(self.queue) < 10000:
+                    self.queue.append((time.time(), queue_record(endpoint, model, tokens, ok, account, split, fail)))
             day, hour = now.strftime("%Y-%m-%d"), now.strftime("%H")
             u["total_requests"] += 1
             u["success_count" if ok else "failure_count"] += 1
@@ -1505,10 +1597,51 @@ class Usage:
         with self.state.lock:
             return copy.deepcopy(self.data)
 
+    def _prune(self, now: float) -> None:
+        """redisqueue/queue.go pruneLocked: records older than redis-usage-queue-retention-seconds
+        (default 60, at most 3600) are dropped, read or not."""
+        raw = self.state.cfg["raw"].get("redis-usage-queue-retention-seconds")
+        keep = raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else 60
+        cutoff = now - min(keep, 3600)
+        while self.queue and self.queue[0][0] < cutoff:
+            self.queue.pop(0)
+
     def pop(self, count: int) -> list[dict]:
         with self.state.lock:
+            self._prune(time.time())
             out, self.queue[:] = self.queue[:count], self.queue[count:]
-            return out
+            return [record for _, record in out]
+
+
+EXECUTORS = {"codex": "CodexExecutor", "claude": "ClaudeExecutor"}
+
+
+def queue_record(endpoint: str, model: str, tokens: int, ok: bool, account: dict | None,
+                 split: tuple[int, int] | None, fail: tuple[int, str] | None) -> dict:
+    """One usage-queue record as redisqueue/plugin.go marshals it (queuedUsageDetail): the serving
+    account's auth_index and source, the flat token fields and the v2 token breakdown."""
+    inp, out = split if split else (0, tokens)
+    provider = account["type"] if account else "unknown"
+    status, body = fail if fail else ((200, "") if ok else (500, ""))
+    return {
+        "timestamp": go_time(time.time()), "latency_ms": 0, "ttft_ms": 0,
+        "source": (account["email"] or account["label"]) if account else "",
+        "auth_index": account["index"] if account else "",
+        "client_ip": "127.0.0.1", "x_forwarded_for": "", "user_agent": "",
+        "tokens": {"input_tokens": inp, "output_tokens": out, "reasoning_tokens": 0, "cached_tokens": 0,
+                   "cache_read_tokens": 0, "cache_read_tokens_present": True, "cache_creation_tokens": 0,
+                   "total_tokens": inp + out},
+        "failed": not ok, "generate": True, "fail": {"status_code": status, "body": body},
+        "accounting_version": 2,
+        "token_breakdown": {"schema_version": 2, "quality": "complete", "total_tokens": inp + out,
+                            "input": {"total_tokens": inp, "uncached_tokens": inp, "cache_read_tokens": 0,
+                                      "cache_write_tokens": 0},
+                            "output": {"total_tokens": out, "non_reasoning_tokens": out, "reasoning_tokens": 0},
+                            "unclassified_tokens": 0},
+        "provider": provider, "executor_type": EXECUTORS.get(provider, "unknown"), "model": model, "alias": model,
+        "endpoint": f"POST {endpoint}", "auth_type": "oauth" if account else "unknown", "api_key": "",
+        "request_id": secrets.token_hex(4), "reasoning_effort": "", "service_tier": "",
+    }
 
 
 class Handler(HTTPSurface):
@@ -1803,25 +1936,25 @@ class Handler(HTTPSurface):
     def _m_auth_files(self, query: dict) -> None:
         st = self.state
         st.auth.rescan()
-        files = []
+        files, now = [], time.time()
         with st.lock:
             for name in sorted(st.auth.accounts):
                 a = st.auth.accounts[name]
                 files.append({
                     "id": name,
-                    "auth_index": auth_index(name),
+                    "auth_index": a["index"],
                     "name": name,
                     "type": a["type"],
                     "provider": a["type"],
                     "label": a["label"],
                     "email": a["email"],
-                    "status": "disabled" if a["disabled"] else "active",
-                    "status_message": "",
                     "disabled": a["disabled"],
-                    "unavailable": False,
                     "last_refresh": a["last_refresh"],
                     "path": a["path"],
+                    **st.pool.entry(name, now),
                 })
+                if a["disabled"]:
+                    files[-1]["status"] = "disabled"
         self._json(200, {"files": files})
 
     def _m_auth_file_models(self, query: dict) -> None:
@@ -1908,11 +2041,16 @@ class Handler(HTTPSurface):
         self._json(200, json.loads(json.dumps(out, default=str)))
 
     def _m_usage_queue(self, query: dict) -> None:
-        """Pops up to `count` request records (one reader only), as the mainline's usage queue."""
+        """Pops up to `count` request records (one reader only), as the mainline's usage queue
+        (management/usage.go: `count` defaults to 1; anything but a positive integer is a 400)."""
+        raw = (query.get("count") or [""])[0].strip()
         try:
-            count = max(1, min(int((query.get("count") or ["100"])[0]), 10000))
+            count = int(raw) if raw else 1
         except ValueError:
-            count = 100
+            count = 0
+        if count <= 0:
+            self._json(400, {"error": "count must be a positive integer"})
+            return
         self._json(200, self.state.usage.pop(count))
 
     def _m_reset_quota(self, query: dict) -> None:
@@ -1921,7 +2059,7 @@ class Handler(HTTPSurface):
             return
         wanted = str(body.get("auth_index") or "")
         with self.state.lock:
-            known = any(auth_index(name) == wanted for name in self.state.auth.accounts)
+            known = any(a["index"] == wanted for a in self.state.auth.accounts.values())
         if not known:
             self._json(404, {"error": "auth not found"})
             return
@@ -1967,7 +2105,7 @@ class Handler(HTTPSurface):
         st = self.state
         st.auth.rescan()
         with st.lock:
-            account = next((a for n, a in st.auth.accounts.items() if index and auth_index(n) == index), None)
+            account = next((a for a in st.auth.accounts.values() if index and a["index"] == index), None)
         sent = {}
         for key, value in headers.items():
             value = str(value)
@@ -2195,9 +2333,10 @@ def infer_type(name: str, data: dict) -> str:
     return {"anthropic": "claude", "github": "github-copilot", "copilot": "github-copilot"}.get(t, t)
 
 
-def auth_index(name: str) -> str:
-    """The binary's stable index of an account file: sha256("file:" + file name), first 8 bytes, hex."""
-    return hashlib.sha256(f"file:{name.strip()}".encode()).hexdigest()[:16]
+def auth_index(path: str, raw_type: str) -> str:
+    """The binary's stable index of an account file (sdk/cliproxy/auth/types.go indexSeed): the first
+    8 bytes of sha256("<type>:<absolute path>"), hex; the type as the file writes it, lower-case."""
+    return hashlib.sha256(f"{raw_type.strip().lower()}:{os.path.abspath(path)}".encode()).hexdigest()[:16]
 
 
 def access_token(data: dict) -> str:
@@ -2237,14 +2376,258 @@ def quota_upstream(method: str, url, headers: dict, state: State) -> tuple[int, 
             return 401, json.dumps({"detail": "Unauthorized"})
         windows = {name: {"used_percent": used, "limit_window_seconds": window, "reset_after_seconds": after,
                           "reset_at": now + after} for name, (used, window, after) in CODEX_WINDOWS.items()}
-        return 200, json.dumps({"plan_type": "plus", "rate_limit": {"allowed": True, "limit_reached": False, **windows},
+        if QUOTA_STEP > 0:  # live windows, filled by the requests this account served
+            for name, (used, reset) in state.pool.windows(account["name"], "codex", time.time()).items():
+                windows[name].update(used_percent=round(used, 1), reset_after_seconds=max(0, int(reset) - now),
+                                     reset_at=int(reset))
+        full = any(w["used_percent"] >= 100 for w in windows.values())
+        return 200, json.dumps({"plan_type": account.get("plan") or "plus",
+                                "rate_limit": {"allowed": not full, "limit_reached": full, **windows},
                                 "credits": {"has_credits": False, "unlimited": False, "balance": "0"}})
     if account["type"] != "claude" or "oauth-2025-04-20" not in headers.get("anthropic-beta", ""):
         return 401, json.dumps({"type": "error", "error": {"type": "authentication_error",
                                                            "message": "OAuth authentication is currently not supported."}})
     out = {name: None if spec is None else {"utilization": spec[0], "resets_at": rfc3339(utc_now() + timedelta(seconds=spec[1]))}
            for name, spec in CLAUDE_WINDOWS.items()}
+    if QUOTA_STEP > 0:  # live windows, filled by the requests this account served
+        for name, (used, reset) in state.pool.windows(account["name"], "claude", time.time()).items():
+            out[name] = {"utilization": round(used, 1), "resets_at": rfc3339(datetime.fromtimestamp(reset, timezone.utc))}
     return 200, json.dumps(out)
+
+
+# =============================================================================================
+# Accounts in rotation (mainline: sdk/cliproxy/auth scheduler.go, conductor_execution.go,
+# conductor_cooldown.go MarkResult; executors' 429 handling). Test knobs: QUOTA_STEP, QUOTA_RESET.
+# =============================================================================================
+
+QUOTA_STEP = _env_float("CLIPROXY_DOUBLE_QUOTA_STEP", 0.0)  # percent a served request adds to each window
+QUOTA_RESET = _env_float("CLIPROXY_DOUBLE_QUOTA_RESET", 30.0)  # seconds from a window's first request to 0 %
+RECENT_BUCKET_SECONDS, RECENT_BUCKETS = 600, 20  # types.go: recent_requests, 20 buckets of 10 minutes
+CLAUDE_RESET_GRACE = (1.0, 30.0)  # helps/claude_ratelimit.go: a random grace added to a rejected window's reset
+
+
+def go_time(epoch: float) -> str:
+    """A time as Go's encoding/json writes a time.Time (RFC 3339 with nanoseconds, here in UTC)."""
+    dt = datetime.fromtimestamp(epoch, timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
+
+
+class Window:
+    """One quota window of one account: 0 % until a served request opens it, QUOTA_STEP more per
+    request, back to 0 % QUOTA_RESET seconds after the request that opened it."""
+
+    def __init__(self, step: float | None = None, reset: float | None = None):
+        self.step = QUOTA_STEP if step is None else step
+        self.reset = QUOTA_RESET if reset is None else reset
+        self.opened: float | None = None
+        self.used = 0.0
+
+    def live(self, now: float) -> tuple[float, float]:
+        """(used percent, reset epoch); an unopened window would reset `reset` seconds after a request now."""
+        if self.opened is not None and now >= self.opened + self.reset:
+            self.opened, self.used = None, 0.0
+        return min(self.used, 100.0), (self.opened if self.opened is not None else now) + self.reset
+
+    def count(self, now: float) -> None:
+        self.live(now)
+        if self.opened is None:
+            self.opened = now
+        self.used += self.step
+
+
+class Pool:
+    """The runtime side of the accounts, kept by file name (the auth's ID): counters, the per-model
+    and credential-wide cooldowns the real Manager keeps after a failed attempt, the round-robin
+    cursors, and each account's live quota windows (QUOTA_STEP > 0; with 0 the quota answers keep
+    CODEX_WINDOWS / CLAUDE_WINDOWS and no request is refused)."""
+
+    def __init__(self, state: "State"):
+        self.state = state
+        self.runtime: dict[str, dict] = {}
+        self.cursors: dict[str, int] = {}
+
+    def rt(self, name: str) -> dict:
+        if name not in self.runtime:
+            self.runtime[name] = {"success": 0, "failed": 0, "recent": {}, "models": {}, "status": "active",
+                                  "status_message": "", "unavailable": False, "next_retry_after": None,
+                                  "credential_until": None, "windows": collections.defaultdict(Window)}
+        return self.runtime[name]
+
+    # -- quota windows ---------------------------------------------------------------------------
+
+    def windows(self, name: str, kind: str, now: float) -> dict[str, tuple[float, float]]:
+        names = ("primary_window", "secondary_window") if kind == "codex" else ("five_hour", "seven_day", "seven_day_opus")
+        with self.state.lock:
+            return {w: self.rt(name)["windows"][w].live(now) for w in names}
+
+    def exhausted(self, name: str, kind: str, now: float) -> float | None:
+        """The reset epoch of the account's first full window, None while it has room."""
+        if QUOTA_STEP <= 0:
+            return None
+        full = [reset for used, reset in self.windows(name, kind, now).values() if used >= 100.0]
+        return min(full) if full else None
+
+    # -- choosing an account ---------------------------------------------------------------------
+
+    def _blocked(self, r: dict, model: str, now: float) -> tuple[bool, bool, float | None]:
+        """(blocked, cooling down on quota, until) as selector.go isAuthBlockedForModel."""
+        if r["credential_until"] and r["credential_until"] > now:
+            return True, True, r["credential_until"]
+        ms = r["models"].get(model)
+        if not ms or not ms["unavailable"]:
+            return False, False, None
+        if ms["next_retry_after"] and ms["next_retry_after"] > now:
+            return True, ms["quota"], ms["next_retry_after"]
+        return False, False, None  # a past retry time: available again
+
+    def pick(self, model: str, candidates: list[dict], tried: set[str], now: float):
+        """The next account for `model` (scheduler.go pickRoundRobin: the ready ones sorted by ID,
+        from the cursor on, skipping those this request already tried; fill-first: the first one).
+        Returns an account, or (reset epoch or None) when none is ready."""
+        with self.state.lock:
+            ready, cooling = [], []
+            for a in sorted(candidates, key=lambda a: a["name"]):
+                blocked, quota, until = self._blocked(self.rt(a["name"]), model, now)
+                if not blocked:
+                    ready.append(a)
+                elif quota and until:
+                    cooling.append(until)
+            if ready:
+                key = f"{ready[0]['type']}:{model}"
+                start = 0 if self.state.cfg["routing"]["strategy"] == "fill-first" else self.cursors.get(key, 0) % len(ready)
+                for offset in range(len(ready)):
+                    index = (start + offset) % len(ready)
+                    if ready[index]["name"] not in tried:
+                        self.cursors[key] = index + 1
+                        return ready[index]
+                return None
+            if candidates and len(cooling) == len(candidates):
+                return min(cooling)  # every credential cooling down: selector.go modelCooldownError
+            return None
+
+    # -- results (conductor_cooldown.go MarkResult) ----------------------------------------------
+
+    def _recent(self, r: dict, now: float, ok: bool) -> None:
+        bucket = int(now) // RECENT_BUCKET_SECONDS
+        counts = r["recent"].setdefault(bucket, [0, 0])
+        counts[0 if ok else 1] += 1
+        for old in [b for b in r["recent"] if b <= bucket - RECENT_BUCKETS]:
+            del r["recent"][old]
+
+    def _aggregate(self, r: dict, now: float) -> None:
+        """updateAggregatedAvailability: unavailable when every model state known is cooling down."""
+        if r["credential_until"] and r["credential_until"] > now:
+            r["unavailable"] = True
+            return
+        states = list(r["models"].values())
+        if not states:
+            r["unavailable"], r["next_retry_after"] = False, None
+            return
+        waits = [s["next_retry_after"] for s in states if s["unavailable"] and s["next_retry_after"] and s["next_retry_after"] > now]
+        all_out = len(waits) == len(states)
+        r["unavailable"] = all_out
+        r["next_retry_after"] = min(waits) if all_out else None
+
+    def served(self, account: dict, model: str, now: float, metered: bool = True) -> None:
+        with self.state.lock:
+            r = self.rt(account["name"])
+            r["success"] += 1
+            self._recent(r, now, True)
+            for window in self.windows(account["name"], account["type"], now) if metered else ():
+                r["windows"][window].count(now)
+            if r["credential_until"] and r["credential_until"] > now:
+                return  # an active credential-wide cooldown is kept
+            r["models"][model] = {"unavailable": False, "next_retry_after": None, "quota": False, "message": ""}
+            self._aggregate(r, now)
+            if not any(s["unavailable"] and s["next_retry_after"] and s["next_retry_after"] > now for s in r["models"].values()):
+                r["status"], r["status_message"] = "active", ""
+
+    def refused(self, account: dict, model: str, message: str, until: float, credential: bool, now: float) -> None:
+        """A 429 on a used-up subscription: the model cools down until the provider's reset; a
+        credential-scoped refusal (claude's unified 5h/7d rejection) cools every model of the account."""
+        with self.state.lock:
+            r = self.rt(account["name"])
+            r["failed"] += 1
+            self._recent(r, now, False)
+            r["models"][model] = {"unavailable": True, "next_retry_after": until, "quota": True, "message": message}
+            if credential:
+                for state in r["models"].values():
+                    state.update(unavailable=True, quota=True, next_retry_after=max(state["next_retry_after"] or 0, until))
+                r["credential_until"] = max(r["credential_until"] or 0, until)
+                r["next_retry_after"] = r["credential_until"]
+            r["status"], r["status_message"] = "error", message
+            self._aggregate(r, now)
+
+    def models_registered_again(self) -> None:
+        """An account file added or changed: the real binary registers every account's models again
+        and resets their model states (service_auth.go handleAuthUpdates -> syncPluginRuntime ->
+        service_plugins.go registerModelsForAuthBatch over all auths -> conductor_selection.go
+        ReconcileRegistryModelStates: "supported models are reset to a clean state"): model cooldowns end at once and the status is active again; a claude credential-wide
+        cooldown stays (its account stays unavailable until the reset)."""
+        now = time.time()
+        with self.state.lock:
+            for r in self.runtime.values():
+                r["models"] = {}
+                r["status"], r["status_message"] = "active", ""
+                if not (r["credential_until"] and r["credential_until"] > now):
+                    r["unavailable"], r["next_retry_after"] = False, None
+
+    def entry(self, name: str, now: float) -> dict:
+        """The runtime fields of an auth-files entry (auth_files.go buildAuthFileEntryLocked)."""
+        with self.state.lock:
+            r = self.rt(name)
+            current = int(now) // RECENT_BUCKET_SECONDS
+            recent = []
+            for bucket in range(current - RECENT_BUCKETS + 1, current + 1):
+                start = datetime.fromtimestamp(bucket * RECENT_BUCKET_SECONDS).astimezone()
+                end = start + timedelta(seconds=RECENT_BUCKET_SECONDS)
+                ok, failed = r["recent"].get(bucket, (0, 0))
+                recent.append({"time": f"{start:%H:%M}-{end:%H:%M}", "success": ok, "failed": failed})
+            out = {"status": r["status"], "status_message": r["status_message"], "unavailable": r["unavailable"],
+                   "success": r["success"], "failed": r["failed"], "recent_requests": recent}
+            if r["next_retry_after"]:
+                out["next_retry_after"] = go_time(r["next_retry_after"])
+            return out
+
+
+def upstream_refusal(account: dict, reset_at: float, now: float) -> tuple[dict, list[tuple[str, str]], float, bool]:
+    """(body, headers, cooldown until, credential-scoped) of a used-up subscription's 429, as each
+    provider sends it, and the cooldown the binary derives from it: codex `usage_limit_reached`
+    (codex_executor_terminal.go parseCodexRetryAfter: until resets_at), model-scoped; claude
+    `rate_limit_error` with the unified-limit headers (helps/claude_ratelimit.go: the rejected
+    window's reset plus a 1-30 s random grace), credential-scoped."""
+    reset_at = math.ceil(reset_at)
+    if account["type"] == "codex":
+        body = {"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached",
+                          "plan_type": account.get("plan") or "plus", "resets_at": reset_at,
+                          "eligible_promo": None, "resets_in_seconds": max(1, int(reset_at - now))}}
+        until = reset_at if reset_at > now else now + body["error"]["resets_in_seconds"]
+        return body, [], float(until), False
+    body = {"type": "error", "error": {"type": "rate_limit_error",
+                                       "message": "This request would exceed your account's rate limit. Please try again later."}}
+    headers = [("anthropic-ratelimit-unified-status", "rejected"), ("anthropic-ratelimit-unified-5h-status", "rejected"),
+               ("anthropic-ratelimit-unified-5h-reset", str(reset_at))]
+    return body, headers, reset_at + random.uniform(*CLAUDE_RESET_GRACE), True
+
+
+def cooldown_error(model: str, provider: str, until: float, now: float) -> tuple[dict, list[tuple[str, str]]]:
+    """selector.go modelCooldownError: every credential for the model is cooling down."""
+    wait = max(0.0, until - now)
+    seconds = math.ceil(wait)
+    shown = max(1, round(wait)) if wait > 0 else 0
+    body = {"error": {"code": "model_cooldown",
+                      "message": f"All credentials for model {model} are cooling down via provider {provider}",
+                      "model": model, "reset_time": go_duration(shown), "reset_seconds": seconds, "provider": provider}}
+    return body, [("Retry-After", str(seconds))]
+
+
+def go_duration(seconds: int) -> str:
+    """time.Duration.String() for whole seconds: 0s, 45s, 1m5s, 1h0m0s."""
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{s}s"
+    return f"{m}m{s}s" if m else f"{s}s"
 
 
 class AuthDir:
@@ -2288,6 +2671,7 @@ class AuthDir:
                         verb = "updated" if name in self.accounts else "added"
                         log("info", f"auth file {verb}: {name} (type {account['type']}, "
                                     f"{'disabled' if account['disabled'] else 'enabled'})")
+                        self.state.pool.models_registered_again()
                 if account is not None:
                     found[name] = account
             for name in set(self.accounts) - set(found):
@@ -2312,6 +2696,8 @@ class AuthDir:
         return {
             "name": name,
             "path": path,
+            "index": auth_index(path, data["type"] if isinstance(data.get("type"), str) and data["type"].strip()
+                                else infer_type(name, data)),
             "type": infer_type(name, data),
             "email": email,
             "label": email or username or name[:-5],

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from tests.fakes.provider_quota import OAuthQuota
 from tests.fakes.serving import ServedFake
 
 ERROR_TYPES = {  # status -> (OpenAI error type, Anthropic error type)
@@ -69,9 +70,10 @@ def words(text: str) -> int:
 
 
 class ProviderStandIn(ServedFake):
-    def __init__(self, key: str = "sk-stand-in") -> None:
+    def __init__(self, key: str = "sk-stand-in", quota_step: float = 0.0, quota_reset: float = 30.0) -> None:
         super().__init__()
         self.key = key
+        self.oauth = OAuthQuota(quota_step, quota_reset)  # OAuth accounts' subscriptions, per access token
         self.received: list[Received] = []
         self.stream_gap = 0.0
         self._failures: list[tuple[int, float | None]] = []
@@ -127,6 +129,14 @@ def _handler(provider: ProviderStandIn):
                 return
             if path.rstrip("/").endswith("/models"):
                 return self._json(200, {"object": "list", "data": []})
+            bearer = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            kind = provider.oauth.kind(path, bearer)
+            if kind and path.endswith("/usage"):
+                return self._json(200, provider.oauth.usage_answer(bearer, kind, time.time()))
+            if path == "/api/oauth/profile" and bearer.startswith("sk-ant-oat"):  # claude's executor asks once
+                account = str(uuid.uuid5(uuid.NAMESPACE_URL, bearer))
+                return self._json(200, {"account": {"uuid": account, "email": ""},
+                                        "organization": {"uuid": account, "name": "stand-in"}})
             self._json(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
 
         def do_POST(self):
@@ -142,7 +152,15 @@ def _handler(provider: ProviderStandIn):
             provider.record(Received(path, body if isinstance(body, dict) else {},
                                      {k.lower(): v for k, v in self.headers.items()}))
             anthropic = "/messages" in path
-            if not self._authorised():
+            bearer = self.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            kind = provider.oauth.kind(path, bearer)
+            if kind and not path.endswith("/count_tokens"):  # an OAuth account's subscription: metered
+                now = time.time()
+                reset = provider.oauth.take(bearer, kind, now)
+                if reset is not None:
+                    status, refusal, headers = provider.oauth.refusal(kind, reset, now)
+                    return self._json(status, refusal, headers)
+            if not kind and not self._authorised():
                 return self._error(401, "invalid x-api-key" if anthropic else "Incorrect API key provided", anthropic)
             text = last_user_text(body)
             failure = provider.next_failure(text)
@@ -152,7 +170,7 @@ def _handler(provider: ProviderStandIn):
                 return self._json(200, {"input_tokens": words(text)})
             if path.endswith("/messages"):
                 return self._messages(body, text)
-            if path.endswith("/responses"):
+            if path.endswith("/responses"):  # codex OAuth included: /backend-api/codex/responses
                 return self._responses(body, text)
             if path.endswith("/chat/completions"):
                 return self._chat(body, text)

@@ -419,7 +419,7 @@ def test_api_call_reads_quota_with_the_accounts_token(start_double):
     write_account(d.auth_dir, "claude-q@example.com.json", {"type": "claude", "email": "q@example.com",
                                                             "access_token": "tok-claude"})
     index = _index(d, "codex-q@example.com.json")
-    assert index == auth_index("codex-q@example.com.json") and len(index) == 16
+    assert index == auth_index(str(d.auth_dir / "codex-q@example.com.json"), "codex") and len(index) == 16
     codex = d.mgmt("POST", "/api-call", json={
         "auth_index": index, "method": "GET", "url": "https://chatgpt.com/backend-api/wham/usage",
         "header": {"Authorization": "Bearer $TOKEN$", "ChatGPT-Account-Id": "acc-1"}}).json()
