@@ -68,6 +68,22 @@ class Management(namedtuple("Management", "host port key timeout", defaults=(5.0
     def get(self, route: str, **query) -> dict:
         return self.request("GET", route, query=query)
 
+    def get_list(self, route: str, **query) -> list:
+        """GET of a route that answers a JSON array (the usage queue); a ManagementError otherwise."""
+        status, text = self._send("GET", route, query, None)
+        try:
+            data = json.loads(text) if 200 <= status < 300 else None
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, list):
+            return data
+        if 200 <= status < 300:
+            raise ManagementError(f"CLIProxyAPI's answer to GET /{route.strip('/')} is not the expected JSON list",
+                                  "see `uv run doit logs cliproxy`", status=status)
+        if status == 404 and _json_object(text) is None:
+            raise self._missing(route)
+        raise _translate(status, str((_json_object(text) or {}).get("error") or "").strip(), "GET", route)
+
     def request(self, method: str, route: str, *, query: dict | None = None, body: dict | None = None) -> dict:
         """One call; the answer's JSON object, or a ManagementError. Never retried."""
         status, text = self._send(method, route, query, body)

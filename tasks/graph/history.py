@@ -16,35 +16,57 @@ def show_usage(since: str, by: str, json_output: bool, csv_output: bool) -> None
     if json_output and csv_output:
         raise FlowgateError("give --json or --csv, not both")
     seconds = report.parse_since(since)
-    found = report.query(PATHS, seconds, [b for b in wanted if b != "key"])  # summed in SQLite: bounded memory at any size
+    # summed in SQLite: bounded memory at any size; accounts and keys have their own tables
+    found = report.query(PATHS, seconds, [b for b in wanted if b not in ("key", "account")])
     groups, totals = found["by"], found["totals"]
     if "key" in wanted:
         groups["key"] = _by_key(seconds)
+    ledger = _ledger(seconds)
+    if "account" in wanted:
+        groups["account"] = ledger["by_account"]["accounts"]
     if json_output:
         import json
 
-        print(json.dumps({"since": since, "totals": totals, "by": groups}, indent=2))
+        print(json.dumps({"since": since, "totals": totals, "by": groups, "savings": ledger["savings"],
+                          **({"account_note": ledger["by_account"]["note"]} if "account" in wanted else {})}, indent=2))
         return
     if csv_output:
         print("\n\n".join(report.as_csv(groups[b], b, *_fields(b)) for b in wanted))
         return
-    if not totals["requests"]:
+    if not totals["requests"] and not groups.get("account"):
         print(f"no requests in the last {since} (recorded in {PATHS.usage_db})")
         return
     print(f"last {since}: {totals['requests']} request(s), {totals['errors']} error(s), "
           f"{totals['tokens_in']} tokens in, {totals['tokens_out']} out ({totals['tokens_cached']} cached)")
     for b in wanted:
         print()
-        print(report.table(groups[b], b, *_fields(b)) if groups[b] or b != "key" else "no requests with a member key")
-    if "account" in wanted:
-        print("(the gateway does not learn which account served a request: see docs/usage.md, \"Which account served a request\")")
+        if b == "account" and not groups[b]:
+            print("no requests recorded per account (the steward records them while CLIProxyAPI runs)")
+        else:
+            print(report.table(groups[b], b, *_fields(b)) if groups[b] or b != "key" else "no requests with a member key")
+        if b == "account" and ledger["by_account"]["note"]:
+            print(ledger["by_account"]["note"])
+    print()
+    print("\n".join(report.savings_lines(ledger["savings"], since)))
 
+
+def _ledger(seconds: float) -> dict:
+    """Per account and savings (tasks.usage.accounts); a database it cannot read is the user's error."""
+    import sqlite3
+
+    from ..base.errors import FlowgateError
+    from ..usage import accounts
+
+    try:
+        return accounts.read(PATHS, seconds)
+    except sqlite3.Error as exc:
+        raise FlowgateError(f"cannot read {PATHS.usage_db}: {exc}", "see `uv run doit doctor`") from None
 
 
 def _fields(by: str) -> tuple:
     from ..usage import report
 
-    return (report.KEY_FIELDS,) if by == "key" else ()
+    return {"key": (report.KEY_FIELDS,), "account": (report.ACCOUNT_FIELDS,)}.get(by, ())
 
 
 def _by_key(seconds: float) -> list[dict]:

@@ -48,7 +48,8 @@ USAGE: dict[str, tuple[str, ...]] = {
     "smoke": ("usage: uv run doit smoke [--model NAME] [--json] [--timeout S]",
               "example: uv run doit up && uv run doit smoke --model claude-sonnet-4-6 --timeout 30"),
     "usage": ("usage: uv run doit usage [--since 24h|7d|30m|2w] [--by model|day|hour|account|key[,...]] [--json | --csv]",
-              "example: uv run doit usage --since 24h --by hour"),
+              "example: uv run doit usage --since 24h --by hour",
+              "per CLIProxyAPI account, and what your subscriptions saved: uv run doit usage --by account"),
     "dashboard": ("usage: uv run doit dashboard [--no-browser]   (LiteLLM must be running: it serves the page)",
                   "example: uv run doit dashboard --no-browser"),
     "keys": ("usage: uv run doit keys [list [--json] | create NAME [--rpm N] [--models PATTERN]... [--expires DATE]"

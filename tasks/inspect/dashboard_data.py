@@ -124,10 +124,46 @@ def member_keys(paths: Paths) -> dict:
         return {"keys": [], "error": exc.one_line()}
 
 
+def pool(paths: Paths) -> dict | None:
+    """The steward's state (.router/state/pool.json: each account's state and windows with their
+    forecast), or None when missing, invalid or oversized: then no state and no forecast is shown."""
+    from ..gateway.handoff import read_json  # capped: a damaged or oversized file is None
+
+    found = read_json(paths.state_dir / "pool.json")
+    if not isinstance(found, dict) or not isinstance(found.get("accounts"), list):
+        return None
+    accounts = []
+    for a in found["accounts"]:  # what the page reads, of the types it reads them as: a bad entry is left out
+        if isinstance(a, dict) and isinstance(a.get("name"), str):
+            windows = [{"name": str(w.get("name") or "?"), "used_percent": float(w["used_percent"]),
+                        "resets_at": _epoch(w.get("resets_at")), "full_at": _epoch(w.get("full_at"))}
+                       for w in a.get("windows") or [] if isinstance(w, dict) and _epoch(w.get("used_percent")) is not None]
+            accounts.append({**{k: str(a.get(k) or "") for k in ("name", "provider", "label", "state", "reason")},
+                             "until": _epoch(a.get("until")), "windows": windows})
+    return {"updated": _epoch(found.get("updated")), "accounts": accounts}
+
+
+def _epoch(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def accounts_usage(paths: Paths) -> dict:
+    """Requests per account (24 h, 7 d), tokens and savings when the usage queue is read (tasks.usage.accounts)."""
+    import sqlite3
+
+    from ..usage import accounts
+
+    try:
+        return {"error": None, **accounts.dashboard(paths)}
+    except sqlite3.Error as exc:
+        return {"error": f"cannot read {paths.usage_db}: {exc} (see `uv run doit doctor`)"}
+
+
 def collect(paths: Paths) -> dict:
     stack = _stack(paths)
     return {"generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **services(paths, stack), "usage": usage(paths),
-            "keys": member_keys(paths), "events": stack_events(paths)}
+            "pool": pool(paths), "per_account": accounts_usage(paths), "keys": member_keys(paths),
+            "events": stack_events(paths)}
 
 
 def main(argv: list[str] | None = None) -> int:

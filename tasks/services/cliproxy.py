@@ -10,7 +10,7 @@ from ..base.paths import Paths
 from ..config import apikeys
 from ..config.names import CLIPROXY
 from ..config.view import cliproxy
-from .common import Launch, base_url, file_sha, launcher_argv, launcher_env, probe_path
+from .common import Launch, base_url, cliproxy_settings, file_sha, launcher_argv, launcher_env, probe_path
 from .secrets import CLIPROXY_API_KEY, CLIPROXY_MANAGEMENT_KEY
 
 
@@ -26,7 +26,7 @@ def cliproxy_context(paths: Paths, stack: dict, secrets: dict, auth_dir: str | N
         "api_key": secrets[CLIPROXY_API_KEY],
         "management_key": secrets[CLIPROXY_MANAGEMENT_KEY],
         "allow_remote": cp.allow_remote,
-        "settings": cp.settings,
+        "settings": cliproxy_settings(stack),
         # Provider API keys (cliproxy.api_keys): the keys are read here, into this 0600 file only.
         "provider_keys": apikeys.rendered(paths, list(cp.api_keys or ())),
     }

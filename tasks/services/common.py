@@ -32,6 +32,24 @@ def base_url(settings) -> str:
     return f"http://{connect_host(settings.host)}:{settings.port}"
 
 
+# What `accounts.read_usage_queue: true` needs of the binary (tasks.usage.ledger): usage records queued
+# at all (off by default), and kept long enough for the steward's next cycle (60 s by default): twice
+# accounts.refresh_seconds, at least 600 s, at most the binary's own limit of 3600 s
+QUEUE_SETTINGS = {"usage-statistics-enabled": True, "redis-usage-queue-retention-seconds": 600}
+
+
+def cliproxy_settings(stack: dict) -> dict:
+    """cliproxy.settings as rendered: with QUEUE_SETTINGS when FlowGate reads the usage queue (the
+    user's own values of those keys win)."""
+    cp = cliproxy(stack)
+    accounts = stack.get("accounts") or {}
+    if accounts.get("read_usage_queue") is not True:
+        return cp.settings
+    refresh = accounts.get("refresh_seconds")
+    keep = int(min(3600, max(600, 2 * refresh))) if isinstance(refresh, (int, float)) else 600
+    return {**QUEUE_SETTINGS, "redis-usage-queue-retention-seconds": keep, **cp.settings}
+
+
 def render_inputs(stack: dict, service: str) -> dict:
     """The part of the stack config a service's rendered file depends on.
 
@@ -40,7 +58,8 @@ def render_inputs(stack: dict, service: str) -> dict:
     """
     cp = cliproxy(stack)
     if service == CLIPROXY:
-        return {k: getattr(cp, k) for k in ("enabled", "host", "port", "allow_remote", "settings", "api_keys")}
+        return {**{k: getattr(cp, k) for k in ("enabled", "host", "port", "allow_remote", "api_keys")},
+                "settings": cliproxy_settings(stack)}
     return {
         "profile": stack["profile"],
         "models": stack["models"],

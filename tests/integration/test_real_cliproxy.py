@@ -240,6 +240,32 @@ def test_the_usage_queue_answers_records(real):
     assert records.status_code == 200 and isinstance(records.json(), list)
 
 
+def test_the_usage_queue_records_become_usage_per_account(real):
+    """Issue 29, item 3, on the real binary's record shape (Go's nanosecond timestamps, its token
+    fields, auth_type): an API-key account's request is kept with its tokens, under `(API key)`, and
+    is not counted as saved (only OAuth accounts are subscriptions). The OAuth pools' scenario runs on
+    the double (test_usage_cli.py)."""
+    from tasks.accounts.management import Management
+    from tasks.usage import accounts, ledger
+
+    real.write_local(real.api_keys + "  settings: {usage-statistics-enabled: true}\n")
+    try:
+        doit_ok(real, "up")
+        manage = Management.for_stack(real.paths, json.loads(real.paths.stack_json.read_text()))
+        while ledger.drain_queue(real.paths, manage):  # what the tests before queued
+            pass
+        client = openai.OpenAI(base_url=f"{real.litellm_url}/v1", api_key=real.master_key, max_retries=0)
+        wait_for(lambda: _try_chat(client, "gpt-5.4-mini") and ledger.drain_queue(real.paths, manage), timeout=30,
+                 what="a usage-queue record of the real binary")
+        found = accounts.read(real.paths, 3600)
+        row = next(a for a in found["by_account"]["accounts"] if a["account"] == accounts.API_KEY)
+        assert row["requests"] >= 1 and row["tokens_in"] > 0 and row["tokens_out"] > 0, row
+        assert found["savings"]["known"] and found["savings"]["usd"] == 0 and not found["savings"]["by_model"]
+    finally:
+        real.write_local(real.api_keys)
+        doit_ok(real, "up")
+
+
 def test_a_config_change_reaches_the_running_binary_without_a_restart(real, provider):
     pid = real.pid("cliproxy")
     real.write_local(real.api_keys + f"""    - {{provider: openai, name: acme, base_url: "{provider.openai_url}", key_env: STANDIN_KEY, models: [acme-large]}}

@@ -143,6 +143,43 @@ def test_the_docs_screenshot_comes_from_this_run(st, tmp_path):
         (ROOT / "docs" / "dashboard.png").write_bytes(shot.read_bytes())
 
 
+def pool_and_ledger(st) -> None:
+    """What the steward leaves (issue 29): its pool.json, the accounts' counters and queue records."""
+    import time
+
+    from tasks.usage import ledger
+
+    now = time.time()
+    windows = [{"name": "5h", "used_percent": 78.0, "resets_at": now + 7000, "full_at": now + 3000}]
+    pool = {"updated": now, "threshold": 90, "steering": True, "steered": {}, "accounts": [
+        {"name": "codex-dash@example.com.json", "provider": "codex", "label": "dash@example.com", "auth_index": "i-dash",
+         "state": "in", "reason": "", "until": None, "windows": windows},
+        {"name": "codex-b.json", "provider": "codex", "label": "b@example.com", "auth_index": "i-b", "state": "out",
+         "reason": "5h window 92 % >= 90 %", "until": now + 5000, "windows": []},
+        {"name": "claude-hostile.json", "provider": "claude", "label": "x", "state": "disabled-by-user", "windows": []}]}
+    (st.paths.state_dir / "pool.json").write_text(json.dumps(pool))
+    listing = [{"name": "codex-dash@example.com.json", "type": "codex", "email": "dash@example.com", "auth_index": "i-dash",
+                "success": 0, "failed": 0}]
+    ledger.note_counters(st.paths, listing)
+    listing[0].update(success=2, failed=1)
+    ledger.note_counters(st.paths, listing)
+
+    class Queue:
+        records = [{"timestamp": "2026-12-07T10:00:00Z", "auth_index": "i-dash", "auth_type": "oauth", "model": m,
+                    "tokens": {"input_tokens": 20, "output_tokens": 10}, "failed": False}
+                   for m in ("gpt-5", "no-such-model-x")]
+
+        def get_list(self, route, count):
+            out, self.records = self.records, []
+            return out
+
+        def get(self, route):
+            return {"files": listing}
+
+    Queue.records = [dict(r, timestamp=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60))) for r in Queue.records]
+    assert ledger.drain_queue(st.paths, Queue()) == 2
+
+
 def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, tmp_path):
     from tests.fakes.cliproxy_double import CLAUDE_WINDOWS, CODEX_WINDOWS
 
@@ -161,6 +198,13 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
 
     events.record(st.paths, "upgrade", "cliproxy", "rolled-back", "upgrade to v9: <img src=y onerror=alert(3)>")
     counted = by_model(recorded(st, 11))
+    pool_and_ledger(st)
+    per_account = {g["account"]: g for g in usage(st, "--by", "account")["by"]["account"]}
+    assert per_account["dash@example.com"]["requests"] == 3 and per_account["dash@example.com"]["tokens_in"] == 40
+    assert per_account["dash@example.com"]["usd"] > 0 and per_account["dash@example.com"]["unpriced_tokens"] == 30
+    text = st.doit("usage", "--by", "account")
+    assert "dash@example.com" in text.stdout and "unknown" not in text.stdout, text.output
+    assert "your subscriptions served <$0.01 of API-priced tokens this week" in text.stdout and "no-such-model-x (30 tokens)" in text.stdout
     opened = st.doit("dashboard", "--no-browser")
     assert opened.returncode == 0, opened.output
     url = opened.stdout.split("dashboard: ", 1)[1].split()[0]
@@ -186,6 +230,17 @@ def test_dashboard_in_a_real_browser_shows_health_quota_usage_and_failures(st, t
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom and "<img" not in dom
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in dom and "<script>alert(2)" not in dom
     assert "\x1b" not in dom and "alert(1)&gt;\\x1b[31m" in dom  # a terminal escape shows as text too
+
+    # issue 29: each account's state, windows with the forecast, requests served; what it saved
+    table = dom.split('id="accounts"', 1)[1].split("</table>", 1)[0]
+    row = table.split('data-account="codex-dash@example.com.json"', 1)[1].split("</tr>", 1)[0]
+    assert "dash@example.com" in row and "in rotation" in row and "5h window 78 %, full at ~" in row
+    assert "at this pace" in row and "<td>3</td>" in row  # 3 requests from the binary's counters
+    assert "out until " in table and "disabled by you" in table
+    assert "% used, resets in 1h59m, full at ~" in dom  # the quota bars carry the forecast too
+    saved = dom.split('id="savings"', 1)[1].split("</section>", 1)[0]
+    assert "this week your subscriptions served &lt;$0.01 of API-priced tokens" in saved and 'data-model="gpt-5"' in saved
+    assert "no price in LiteLLM's map: no-such-model-x (30 tokens)" in saved
 
     # every model its own colour, past the palette's eight too (item 25)
     import re

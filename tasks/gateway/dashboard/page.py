@@ -40,6 +40,8 @@ meter{width:180px;height:14px;vertical-align:middle}.muted{color:#667085}.legend
  · refreshes every {refresh_s} s</div>
 <section><h2>Services</h2><table id="services"></table><div id="pending"></div></section>
 <section><h2>Quota</h2><div id="quota"></div></section>
+<section><h2>Accounts</h2><table id="accounts"></table><p id="accounts-note" class="muted"></p></section>
+<section><h2>What it saved</h2><div id="savings"></div></section>
 <section><h2>Requests and tokens per hour, per model</h2><div class="grid">
 <div><h3>last 24 h</h3><div id="chart-24h-requests"></div><div id="chart-24h-tokens"></div></div>
 <div><h3>last 7 d</h3><div id="chart-7d-requests"></div><div id="chart-7d-tokens"></div></div></div></section>
@@ -87,7 +89,14 @@ function services(d) {
   document.getElementById("profile").textContent = d.profile || "unknown";
   document.getElementById("updated").textContent = d.generated_at;
 }
-function quota(q) {
+// the steward's forecast (pool.json): "full at ~15:40 at this pace"; none without the file
+function clock(t) { return new Date(t * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}); }
+function forecast(w) { return w && w.full_at ? ", full at ~" + clock(w.full_at) + " at this pace" : ""; }
+function poolWindow(pool, account, name) {
+  const a = ((pool || {}).accounts || []).find(x => x.name === account);
+  return a && (a.windows || []).find(w => w.name === name);
+}
+function quota(q, pool) {
   const out = [];
   if (q.error) out.push(el("p", "quota: " + q.error, {"class": "bad"}));
   if (!q.accounts.length && !q.error) out.push(el("p", "no accounts (or CLIProxyAPI is not ready)", {"class": "muted"}));
@@ -100,7 +109,8 @@ function quota(q) {
       line.appendChild(el("span", w.name + " "));
       line.appendChild(el("meter", null, {"min": "0", "max": "100", "low": "70", "high": "90", "optimum": "0",
                                           "value": String(w.used_percent), "title": w.used_percent + "% used"}));
-      line.appendChild(el("span", " " + w.used_percent + "% used, resets in " + w.resets_in, {"class": "label"}));
+      line.appendChild(el("span", " " + w.used_percent + "% used, resets in " + w.resets_in +
+                                  forecast(poolWindow(pool, a.account, w.name)), {"class": "label"}));
       box.appendChild(line);
     }
     out.push(box);
@@ -198,7 +208,54 @@ function keys(k) {
   if (!k.keys.length) rows.push(row([k.error || "none (`uv run doit keys create NAME`)", "", "", "", "", "", "", "", ""]));
   fill("keys", rows);
 }
-function show(d) { services(d); quota(d.quota); usage(d.usage); keys(d.keys); events(d.events); }
+function money(v) { return v === null || v === undefined ? "-" : v > 0 && v < 0.005 ? "<$0.01" : "$" + v.toFixed(2); }
+function state(a) {
+  if (!a) return "-";
+  if (a.state === "in") return "in rotation";
+  if (a.state === "out") return "out" + (a.until ? " until " + clock(a.until) : "") + (a.reason ? " (" + a.reason + ")" : "");
+  if (a.state === "disabled-by-user") return "disabled by you";
+  return a.state || "unknown";
+}
+function accounts(pa, pool) {
+  pa = pa || {}; const seen = new Map();
+  const add = (name, provider, label) => { if (!seen.has(name)) seen.set(name, {name, provider, label}); return seen.get(name); };
+  for (const a of (pool || {}).accounts || []) add(a.name, a.provider, a.label).pool = a;
+  for (const span of ["24h", "7d"])
+    for (const u of ((pa[span] || {}).accounts) || []) add(u.name || u.account + "/" + u.provider, u.provider, u.account)[span] = u;
+  const rows = [row(["account", "provider", "state", "windows", "requests 24 h", "requests 7 d", "tokens 7 d", "API price 7 d"], true)];
+  for (const a of seen.values()) {
+    const wins = ((a.pool || {}).windows || []).map(w => w.name + " window " + Math.round(w.used_percent) + " %" + forecast(w));
+    const u7 = a["7d"] || {};
+    const tokens = u7.tokens_in === null || u7.tokens_in === undefined ? "-" : short(u7.tokens_in + u7.tokens_out);
+    const tr = row([a.label || a.name, a.provider || "?", state(a.pool), wins.join("; ") || "-",
+                    num((a["24h"] || {}).requests || 0), num(u7.requests || 0), tokens, money(u7.usd)]);
+    tr.setAttribute("data-account", a.name); tr.children[2].className = tr.children[3].className = "err"; rows.push(tr);
+  }
+  if (seen.size === 0) rows.push(row(["none recorded yet", "", "", "", "", "", "", ""]));
+  fill("accounts", rows);
+  const note = pa.error || (pa["7d"] || {}).note || "";
+  document.getElementById("accounts-note").textContent = clean(note);
+}
+function savings(pa) {
+  const s = (pa || {}).savings, out = [];
+  if (!s) { fill("savings", []); return; }
+  if (!s.known) { fill("savings", [el("p", "what it saved: " + s.note, {"class": "muted", "id": "savings-total"})]); return; }
+  out.push(el("p", "this week your subscriptions served " + money(s.week_usd) + " of API-priced tokens (since " +
+                   s.week_start + "); last 7 d: " + money(s.usd) + " at LiteLLM's list prices", {"id": "savings-total"}));
+  const rows = [row(["model", "requests", "tokens in", "tokens out", "cached", "API price"], true)];
+  for (const m of s.by_model) {
+    const tr = row([m.model, m.requests, m.tokens_in, m.tokens_out, m.tokens_cached, m.priced ? money(m.usd) : "no price"]);
+    tr.setAttribute("data-model", m.model); rows.push(tr);
+  }
+  const table = el("table"); table.replaceChildren(...rows); out.push(table);
+  if (s.unpriced.length) out.push(el("p", "not counted, no price in LiteLLM's map: " +
+                                     s.unpriced.map(u => u.model + " (" + u.tokens + " tokens)").join(", "), {"class": "bad"}));
+  fill("savings", out);
+}
+function show(d) {
+  services(d); quota(d.quota, d.pool); accounts(d.per_account, d.pool); savings(d.per_account); usage(d.usage);
+  keys(d.keys); events(d.events);
+}
 show(JSON.parse(document.getElementById("initial").textContent));
 setInterval(() => {
   fetch("/flowgate/dashboard/data" + location.search, {cache: "no-store"})

@@ -36,10 +36,25 @@ def price_map() -> dict:
     return {}
 
 
+# the model makers' own APIs, as LiteLLM's map names them: a name it keeps only under its maker's prefix
+# (xai/grok-4.3, moonshot/kimi-k2.6, zai/glm-4.6) is priced at that API's list price, never a reseller's
+MAKERS = ("openai", "anthropic", "gemini", "xai", "moonshot", "zai", "deepseek", "mistral")
+
+
+def entry_for(prices: dict, model: str) -> dict | None:
+    """The map's entry for `model`: as named, without a route prefix, or under its maker's prefix."""
+    bare = model.rpartition("/")[2]
+    for name in (model, bare, *(f"{maker}/{bare}" for maker in MAKERS)):
+        entry = prices.get(name)
+        if isinstance(entry, dict):
+            return entry
+    return None
+
+
 def cost(prices: dict, model: str, tokens_in: int, tokens_out: int, tokens_cached: int) -> float | None:
     """USD for these tokens of `model`, or None when the map has no price for it."""
-    entry = prices.get(model) or prices.get(model.rpartition("/")[2])
-    if not isinstance(entry, dict):
+    entry = entry_for(prices, model)
+    if entry is None:
         return None
     p_in, p_out = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
     if not isinstance(p_in, (int, float)) or not isinstance(p_out, (int, float)):

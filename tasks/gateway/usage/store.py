@@ -18,7 +18,8 @@ from ...base.paths import Paths
 from ...base.sqlitedb import LinkedDatabase, open_reader, open_writer, refuse_link  # noqa: F401  (doctor, the recorder)
 from . import rollup
 
-SCHEMA_VERSION = 3  # 2: the hourly rollup (tasks.gateway.usage.rollup); 3: the member whose key was sent
+SCHEMA_VERSION = 4  # 2: the hourly rollup (tasks.gateway.usage.rollup); 3: the member whose key was sent;
+# 4: usage per CLIProxyAPI account (ACCOUNTS below, written by the control plane's tasks.usage.ledger)
 COLUMNS = ("ts", "route", "method", "model", "status", "latency_ms", "ttfb_ms", "stream", "tokens_in", "tokens_out",
            "tokens_cached", "account", "error", "member")
 SCHEMA = f"""
@@ -40,7 +41,44 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 {rollup.TABLE}
 {rollup.MEMBERS_TABLE}
+{{accounts}}
 """
+# Usage per CLIProxyAPI account (issue 29): the binary's own per-account counters, read without taking
+# anything from other readers, and (when the user lets FlowGate be its one usage-queue reader) one row
+# per request with the account, model and tokens. Accounts are named at record time: a removed
+# account keeps its name in the reports. Written by tasks.usage.ledger; the gateway only creates them.
+ACCOUNTS = """
+CREATE TABLE IF NOT EXISTS accounts (
+    auth_index TEXT PRIMARY KEY,  -- the binary's handle of the account (usage-queue records carry it)
+    name TEXT NOT NULL, provider TEXT NOT NULL, label TEXT NOT NULL,
+    oauth INTEGER NOT NULL,       -- 1: an account file from a login (a subscription), 0: an API key
+    seen REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_counters (
+    name TEXT PRIMARY KEY,        -- the account file's name
+    instance TEXT NOT NULL,       -- the binary's process (pid:create time) the counters belong to
+    success INTEGER NOT NULL, failed INTEGER NOT NULL, seen REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_hourly (
+    hour INTEGER NOT NULL, name TEXT NOT NULL, provider TEXT NOT NULL, label TEXT NOT NULL,
+    success INTEGER NOT NULL, failed INTEGER NOT NULL,
+    PRIMARY KEY (hour, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_requests (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, auth_index TEXT, name TEXT, provider TEXT, label TEXT,
+    oauth INTEGER,                -- NULL: an account the listing did not name
+    model TEXT, tokens_in INTEGER, tokens_out INTEGER, tokens_cached INTEGER, failed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS account_requests_ts ON account_requests (ts);
+CREATE TABLE IF NOT EXISTS account_tokens (  -- account_requests per UTC hour, what reports read
+    hour INTEGER NOT NULL, name TEXT NOT NULL, provider TEXT NOT NULL, label TEXT NOT NULL,  -- '' when unnamed
+    oauth INTEGER NOT NULL,       -- -1 when the record did not say
+    model TEXT NOT NULL, requests INTEGER NOT NULL, failed INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_cached INTEGER NOT NULL,
+    PRIMARY KEY (hour, name, provider, oauth, model)
+) WITHOUT ROWID;
+"""
+SCHEMA = SCHEMA.replace("{accounts}", ACCOUNTS)
 BUSY_MS = 2000  # a reader's lock is short: wait this long before calling the database locked
 
 

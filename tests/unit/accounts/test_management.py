@@ -150,3 +150,29 @@ def test_for_stack_proves_the_port_is_this_checkouts_before_any_call(start_doubl
     assert "stop that process, or give this checkout another port" in err.value.hint
     record_as_ours(paths, "cliproxy", d.proc.pid, d.port)  # the same double, now this home's
     assert Management.for_stack(paths, stack).get("auth-files") == {"files": []}
+
+
+def test_the_usage_queue_is_a_list_and_anything_else_one_clear_error(start_double):
+    """Issue 29: GET usage-queue answers a JSON array (tasks.usage.ledger pops it); the Plus line has
+    no such route."""
+    from tests.unit.base.test_localhttp import _raw_server
+
+    with pytest.raises(RouteMissing):
+        client(start_double()).get_list("usage-queue", count=1)
+    d = start_double(env={"CLIPROXY_DOUBLE_EDITION": "mainline"}, name="mainline")
+    assert client(d).get_list("usage-queue", count=5) == []
+    with pytest.raises(ManagementError, match="400"):
+        client(d).get_list("usage-queue", count=0)  # the binary's own refusal, translated
+    with pytest.raises(ManagementError, match="refused FlowGate's management key"):
+        client(d, key="wrong-key").get_list("usage-queue", count=1)
+
+    def an_object(conn, done):
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"records\": []}")
+
+    srv, done = _raw_server(an_object)
+    try:
+        with pytest.raises(ManagementError, match="not the expected JSON list"):
+            Management("127.0.0.1", srv.getsockname()[1], MGMT_KEY, timeout=10).get_list("usage-queue", count=1)
+    finally:
+        done.set()
+        srv.close()

@@ -76,3 +76,22 @@ def test_member_keys_are_listed_by_name_never_a_secret(tmp_path):
     paths.keys_db.unlink()
     paths.keys_db.symlink_to(tmp_path / "elsewhere")
     assert "symbolic link" in data.member_keys(paths)["error"]
+
+
+def test_the_pool_state_is_read_as_the_page_reads_it_and_a_bad_file_is_none(tmp_path):
+    """Issue 29: pool.json (the steward's) missing, invalid or oversized is no forecast, never an error."""
+    import json
+
+    paths = Paths(root=ROOT, home=tmp_path)
+    assert data.pool(paths) is None
+    target = paths.state_dir / "pool.json"
+    target.parent.mkdir(parents=True)
+    for bad in ("{", "[]", '{"accounts": 3}', "x" * 10_000_000):
+        target.write_text(bad)
+        assert data.pool(paths) is None
+    target.write_text(json.dumps({"updated": 5, "accounts": [
+        "junk", {"name": 3}, {"name": "a.json", "provider": "codex", "label": "a@x", "state": "out", "until": 9,
+                              "windows": [{"name": "5h", "used_percent": 78, "full_at": 100}, {"name": "7d"}, "w"]}]}))
+    assert data.pool(paths) == {"updated": 5.0, "accounts": [
+        {"name": "a.json", "provider": "codex", "label": "a@x", "state": "out", "reason": "", "until": 9.0,
+         "windows": [{"name": "5h", "used_percent": 78.0, "resets_at": None, "full_at": 100.0}]}]}

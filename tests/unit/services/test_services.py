@@ -167,3 +167,25 @@ def test_a_bare_value_in_a_template_is_escaped_too(paths, tmp_path):
     (tmp_path / "templates" / "t.j2").write_text("# {{ v }} {{ v | yaml }}\n")
     bare = render_template(Paths(root=tmp_path, home=paths.home), "t.j2", {"v": "a\nb: c"})
     assert bare == '# "a\\nb: c" "a\\nb: c"\n'
+
+
+def test_reading_the_usage_queue_renders_what_it_needs_and_the_users_values_win(paths):
+    """Issue 29: with accounts.read_usage_queue the binary queues usage records (off by default) and
+    keeps them past the steward's cycle; the render slice follows, so a change re-renders."""
+    import yaml
+
+    from tasks.services.cliproxy import render_cliproxy
+    from tasks.services.common import QUEUE_SETTINGS
+    from tests.unit.config.test_apikeys import SECRETS
+
+    stack = load_stack(paths)
+    plain = yaml.safe_load(render_cliproxy(paths, stack, SECRETS))
+    assert "usage-statistics-enabled" not in plain
+    reading = {**stack, "accounts": {"read_usage_queue": True}}
+    doc = yaml.safe_load(render_cliproxy(paths, reading, SECRETS))
+    assert {k: doc[k] for k in QUEUE_SETTINGS} == QUEUE_SETTINGS
+    assert render_inputs(reading, "cliproxy") != render_inputs(stack, "cliproxy")
+    slow = {**stack, "accounts": {"read_usage_queue": True, "refresh_seconds": 900}}
+    assert yaml.safe_load(render_cliproxy(paths, slow, SECRETS))["redis-usage-queue-retention-seconds"] == 1800
+    own = {**reading, "cliproxy": {**stack["cliproxy"], "settings": {"redis-usage-queue-retention-seconds": 3600}}}
+    assert yaml.safe_load(render_cliproxy(paths, own, SECRETS))["redis-usage-queue-retention-seconds"] == 3600

@@ -46,16 +46,6 @@ def test_durations_and_an_empty_history():
     assert reference.summary([])["requests"] == 0
 
 
-@pytest.fixture(params=["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"])
-def zone(request, monkeypatch):
-    """Local days and hours in zones offset by whole hours, 30 and 45 minutes (and with DST)."""
-    monkeypatch.setenv("TZ", request.param)
-    time.tzset()
-    yield request.param
-    monkeypatch.undo()
-    time.tzset()
-
-
 def _random_rows(rand, now: float, n: int) -> list[dict]:
     return [{"ts": now - rand.uniform(0, 6 * 86400), "route": "/v1/chat/completions",
              "model": rand.choice(["gpt-5.5", "claude-opus-5", "", None]), "account": rand.choice(["a@x", "", None]),

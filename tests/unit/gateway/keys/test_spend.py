@@ -60,3 +60,13 @@ def test_periods_start_at_utc_boundaries():
 def test_the_offline_price_map_is_litellms():
     prices = spend.price_map()
     assert spend.cost(prices, "gpt-5", 1000, 0, 0) > 0 and spend.cost(prices, "no-such-model-x", 1, 1, 0) is None
+
+
+def test_a_model_the_map_keeps_under_its_makers_prefix_has_that_apis_price():
+    """Issue 29: the subscriptions' models are named bare (grok-4.3); the map keeps some under their
+    maker's API only (xai/grok-4.3). A reseller's entry (bedrock/…, azure_ai/…) is never taken."""
+    prices = spend.price_map()
+    xai = prices["xai/grok-4.3"]
+    assert "grok-4.3" not in prices
+    assert spend.cost(prices, "grok-4.3", 1000, 100, 0) == pytest.approx(
+        1000 * xai["input_cost_per_token"] + 100 * xai["output_cost_per_token"])
