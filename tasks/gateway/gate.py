@@ -117,6 +117,15 @@ _BOOK, _BUDGETS = [], []
 _FIND = object()  # Gate(shared=): this process's shared counters, if its config names a Redis
 
 
+async def fresh_book(keys, book=None):
+    """The member-key book, first read afresh (off the event loop) when a key it does not know may be a
+    new one: only PostgreSQL's book (tasks.gateway.keys.pgbook) asks; the SQLite book rereads itself."""
+    book = book or key_book()
+    if any(keys) and getattr(book, "needs_read", None) and book.needs_read(keys):
+        await asyncio.to_thread(book.wait_fresh)
+    return book
+
+
 def key_book():
     """This process's member-key book, made at first use: PostgreSQL's (tasks.gateway.keys.pgbook) when
     the launch selected it (keys.store: postgres), else the SQLite file's (tasks.gateway.keys.book)."""
@@ -225,9 +234,7 @@ class Gate:
         if master:  # before LiteLLM's startup set it, LiteLLM's path answers
             keys = sent_keys(scope_header(scope))
             if not accepted(keys, master):  # a member's key, or refused before the body is read
-                book = self.book or key_book()
-                if any(keys) and getattr(book, "needs_read", None) and book.needs_read(keys):
-                    await asyncio.to_thread(book.wait_fresh)  # PostgreSQL's book (keys.pgbook): a fresh read, off the loop
+                book = await fresh_book(keys, self.book)
                 member = admit(book, keys) if any(keys) else Refusal(401, "")
                 if isinstance(member, Refusal):  # the body is never read: the connection closes after the answer
                     return await self._refuse(send, path, member.status, member.message or refusal(any(keys)),

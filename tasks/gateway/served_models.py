@@ -188,7 +188,7 @@ def wrap(app):
             if version is not None:  # Codex's catalog request: its own shape (tasks.gateway.codex_list)
                 scope = {**scope, "query_string": codex_list.without_client_version(scope.get("query_string", b""))}
                 rewrite = lambda p, b, s: _codex_body(version)  # noqa: E731
-            member = member_of(scope)
+            member = await member_of(scope)
             if member is not None and member.models:  # a member's list: only the models its key may use
                 return await _buffered(app, scope, receive, send, _OK, _for_member(rewrite, member))
             return await _buffered(app, scope, receive, send, _OK, rewrite)
@@ -199,10 +199,10 @@ def wrap(app):
     return asgi
 
 
-def member_of(scope):
+async def member_of(scope):
     """The member whose key a request offers (tasks.gateway.keys), or None: the master key, no key, or a
     key LiteLLM's key check refuses anyway (its answer is then no list)."""
-    from .gate import accepted, key_book, scope_header, sent_keys
+    from .gate import accepted, fresh_book, scope_header, sent_keys
     from .keys.book import Unavailable
     from .leanrules import litellm_state
 
@@ -210,7 +210,8 @@ def member_of(scope):
     if not any(keys) or accepted(keys, litellm_state()[0]):
         return None
     try:
-        found = [m for m in (key_book().find(k) for k in keys if k) if m is not None]
+        book = await fresh_book(keys)
+        found = [m for m in (book.find(k) for k in keys if k) if m is not None]
     except Unavailable:
         return None
     return found[0] if found else None
