@@ -401,6 +401,61 @@ def member_cost(per_request, master_door, raw: bytes, scope: dict) -> None:
         by_member = min(per_request(door, raw, 2000, as_member) for _ in range(3))
         print(f"gate + watch, one line, master key {master:7.1f} µs, member key {by_member:7.1f} µs per request "
               f"= +{by_member - master:.1f} µs")
+        shared_cost(per_request, door, raw, as_member, member)
+
+
+def shared_cost(per_request, door, raw: bytes, as_member: dict, member) -> None:
+    """What counting rpm/tpm in Redis (replicas: tasks.gateway.keys.shared) adds: one script per request
+    on the process's one connection, to a local redis-server (p50 of single calls, and whole requests)."""
+    import asyncio
+    import statistics
+    import subprocess
+    import time
+
+    from tasks.gateway import gate
+    from tasks.gateway.keys import resp, shared
+
+    binary = shutil.which("redis-server")
+    if not binary:
+        print("member key, shared counters: skipped (no redis-server: apt-get install redis-server)")
+        return
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "bench",
+                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        counters = shared.Counters(resp.Client("127.0.0.1", port, "bench", scripts=(shared.CHECK, shared.ADD)))
+
+        async def singles(n: int) -> list[int]:
+            for _ in range(200):  # until it answers
+                try:
+                    await counters.take(member)
+                    break
+                except resp.Down:
+                    counters.client.down_until = 0.0
+                    await asyncio.sleep(0.02)
+            times = []
+            for _ in range(n):
+                began = time.perf_counter_ns()
+                await counters.take(member)
+                times.append(time.perf_counter_ns() - began)
+            return times
+
+        try:  # the gateway's loop: uvicorn takes uvloop when it is installed (LiteLLM's dependencies bring it)
+            import uvloop
+
+            times = uvloop.run(singles(20000))
+        except ImportError:
+            times = asyncio.run(singles(20000))
+        print(f"member key, shared counters (rpm + tpm in Redis, one round trip, uvloop): p50 "
+              f"{statistics.median(times) / 1000:.2f} µs, p99 {statistics.quantiles(times, n=100)[98] / 1000:.2f} µs")
+        in_process = min(per_request(door, raw, 2000, as_member) for _ in range(3))
+        door = gate.Gate(door.app, state=door.state, book=door.book, spent=door.spent, shared=counters)
+        with_redis = min(per_request(door, raw, 2000, as_member) for _ in range(3))
+        print(f"gate + watch, one line, member key counted in process {in_process:7.1f} µs, in Redis "
+              f"{with_redis:7.1f} µs per request = +{with_redis - in_process:.1f} µs")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def main() -> None:

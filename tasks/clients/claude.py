@@ -119,10 +119,11 @@ def unmerge_settings(text: str, user: str, path: Path) -> str | None:
     return json.dumps(settings, indent=_indent(text), ensure_ascii=False) + ending
 
 
-def plan(paths: Paths, stack: dict, environ=None) -> tuple[list[FileChange], list[str]]:
-    """The change `integrate:claude --apply` would make, and notices; reads, never writes."""
+def plan(paths: Paths, stack: dict, environ=None, gw: Gateway | None = None) -> tuple[list[FileChange], list[str]]:
+    """The change `integrate:claude --apply` would make, and notices; reads, never writes.
+    `gw`: the gateway as wired (a member's key: gateway.member_gateway); the master key's by default."""
     model, fast_model = client_models(paths, stack, "claude")
-    gw = gateway(paths, stack)
+    gw = gw or gateway(paths, stack)
     path = settings_path(environ)
     old = read_text(path)
     env = wanted_env(gw, model, fast_model, picker_slots(paths, stack, model, fast_model))

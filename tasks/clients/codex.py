@@ -154,10 +154,12 @@ def _provider_table(gw: Gateway, trailing_blank_line: bool = False):
     return table
 
 
-def plan(paths: Paths, stack: dict, profile_only: bool, environ=None) -> tuple[list[FileChange], list[str]]:
-    """The file changes `integrate:codex --apply` would make, and notices; reads, never writes."""
+def plan(paths: Paths, stack: dict, profile_only: bool, environ=None, gw: Gateway | None = None,
+         ) -> tuple[list[FileChange], list[str]]:
+    """The file changes `integrate:codex --apply` would make, and notices; reads, never writes.
+    `gw`: the gateway as wired (a member's key: gateway.member_gateway); the master key's by default."""
     model, _fast = client_models(paths, stack, "codex")  # Codex has no fast-model slot
-    gw = gateway(paths, stack)
+    gw = gw or gateway(paths, stack)
     profile, config = settings_files(environ)
     changes = [FileChange(profile, read_text(profile), profile_text(model, gw))]
     notices: list[str] = []

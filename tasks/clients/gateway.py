@@ -16,10 +16,16 @@ CLIENTS = ("codex", "claude")
 WIRING = 2
 
 
+# A member's kept key (tasks.keys.kept), printed by the helper; gone (revoked), it says so and fails.
+MEMBER_HELPER = ('cat -- "$1" 2>/dev/null || { echo "flowgate: the key of member $2 is not kept here any more '
+                 '(revoked?): ask for a new one, then run integrate again" >&2; exit 1; }')
+
+
 @dataclass(frozen=True)
 class Gateway:
     root_url: str  # LiteLLM's root: Anthropic clients append /v1/messages themselves
     key_path: Path
+    member: str | None = None  # `integrate --key NAME`: a member's key instead of the master key
 
     @property
     def openai_url(self) -> str:
@@ -28,6 +34,8 @@ class Gateway:
     @property
     def key_argv(self) -> list[str]:
         """A command that prints the gateway key: clients run it instead of holding a copy."""
+        if self.member:
+            return ["sh", "-c", MEMBER_HELPER, "flowgate-key", str(self.key_path), self.member]
         return ["cat", str(self.key_path)]
 
     @property
@@ -38,11 +46,32 @@ class Gateway:
         """What client settings depend on: when any of it changes they are stale. `wiring` is the
         version of what integrate writes (2: Codex's model_catalog_url, Claude Code's picker slots
         by family), so settings applied by an older FlowGate are named stale too."""
-        return {"url": self.root_url, "key_path": str(self.key_path), "wiring": WIRING}
+        found = {"url": self.root_url, "key_path": str(self.key_path), "wiring": WIRING}
+        return {**found, "member": self.member} if self.member else found
 
 
-def gateway(paths: Paths, stack: dict) -> Gateway:
+def gateway(paths: Paths, stack: dict, member: str | None = None) -> Gateway:
+    if member:
+        from ..keys.kept import key_path
+
+        return Gateway(base_url(litellm(stack)), key_path(paths, member), member)
     return Gateway(base_url(litellm(stack)), paths.secret(LITELLM_MASTER_KEY))
+
+
+def member_gateway(paths: Paths, stack: dict, member: str) -> Gateway:
+    """The gateway wired with `member`'s kept key (`integrate --key`); FlowgateError when there is none."""
+    from ..keys import kept, manage
+
+    manage.check_name(member)
+    live = {row["name"]: row["state"] for row in manage.listing(paths)}
+    if live.get(member) != "active":
+        state = live.get(member)
+        raise FlowgateError(f"no active member key named {member}" + (f" (it is {state})" if state else ""),
+                            "`uv run doit keys list` shows them; `uv run doit keys create NAME --keep` makes one")
+    if not kept.is_kept(paths, member):
+        raise FlowgateError(f"the key of {member} is not kept for clients (FlowGate has only its hash)",
+                            f"rotate it to wire a client: `uv run doit keys rotate {member} --keep`")
+    return gateway(paths, stack, member)
 
 
 def client_models(paths: Paths, stack: dict, client: str) -> tuple[str, str]:

@@ -56,13 +56,15 @@ def forget(paths: Paths, client: str) -> dict:
     return entry
 
 
-def current_settings(paths: Paths, stack: dict, client: str) -> dict:
-    """The values a fresh apply would write for `client` (cheap: no client file is read)."""
+def current_settings(paths: Paths, stack: dict, client: str, member: str | None = None) -> dict:
+    """The values a fresh apply would write for `client` (cheap: no client file is read); `member`:
+    wired with that member's key (`integrate --key`)."""
     from ..catalog import choose, store
     from .gateway import gateway
 
     resolved = choose.slots(stack, store.read(paths), client)
-    return {**gateway(paths, stack).fingerprint(), "model": resolved["model"], "fast_model": resolved["fast_model"]}
+    return {**gateway(paths, stack, member).fingerprint(), "model": resolved["model"],
+            "fast_model": resolved["fast_model"]}
 
 
 def stale(paths: Paths, stack: dict) -> list[dict]:
@@ -71,10 +73,13 @@ def stale(paths: Paths, stack: dict) -> list[dict]:
     for client, entry in sorted(read(paths).items()):
         if client not in stack.get("clients", {}):
             continue
-        applied, now = entry.get("settings", {}), current_settings(paths, stack, client)
+        applied = entry.get("settings", {})
+        member = applied.get("member") if isinstance(applied.get("member"), str) else None
+        now = current_settings(paths, stack, client, member)
         changed = [WORDS.get(key, key) for key in now if applied.get(key) != now[key]]
         if changed:
-            out.append({"client": client, "changed": changed, "command": f"uv run doit integrate:{client} --apply"})
+            again = f"uv run doit integrate:{client} --apply" + (f" --key {member}" if member else "")
+            out.append({"client": client, "changed": changed, "command": again})
     return out
 
 

@@ -22,7 +22,7 @@ from .profiles import DEFAULT_DESCRIPTION, resolve as resolve_profile
 from .apikeys import API_KEYS, shape_problems
 from .references import reference_problems
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
-from .teamspec import DEPLOY, REDIS, REPLICAS, STORE, problems as team_problems
+from .teamspec import DEPLOY, KEYS, POSTGRES, REDIS, REPLICAS, STORE, problems as team_problems
 from .usagespec import USAGE
 from .accountspec import ACCOUNTS
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
@@ -138,6 +138,8 @@ SCHEMA = Mapping({
     # Pass-through keys newer than tasks/config/passthrough_keys.json, e.g. litellm_settings.new_flag
     "unchecked_settings": ListOf(Scalar(str)),
     "redis": REDIS,
+    "keys": KEYS,  # the member keys' store (tasks/config/teamspec.py)
+    "postgres": POSTGRES,
     "deploy": DEPLOY,
     "usage": USAGE,  # usage history (tasks/config/usagespec.py)
     "accounts": ACCOUNTS,  # steering of the account pool (tasks/config/accountspec.py)
@@ -282,6 +284,7 @@ def load_stack(paths: Paths, *, references: bool = False, environ=None) -> dict:
     stack["profile_models"] = {n: named_models(_apply_profile(base, profiles.get(n, {}))) for n in names}
     stack["provider_names"] = configured_names(stack)  # canonical: `login:<name>` tasks are listed from it
     stack["redis"]["host"] = "127.0.0.1"  # the managed Redis listens on loopback only
+    stack["postgres"]["host"] = "127.0.0.1"  # so does the managed PostgreSQL
     return stack
 
 

@@ -10,8 +10,10 @@ from .view import cliproxy
 LITELLM = "litellm"
 CLIPROXY = "cliproxy"
 REDIS = "redis"  # only with redis.managed: true (tasks.services.redis)
+POSTGRES = "postgres"  # only with postgres.managed: true (tasks.services.postgres): the member keys' store
+OPTIONAL = (REDIS, POSTGRES)  # services a config may leave out: they run only when managed
 CLIPROXY_BRIDGE = f"{CLIPROXY}#bridge"  # a new CLIProxyAPI while a switch moves traffic to it (tasks.stack.swaps.bluegreen)
-SERVICES = (LITELLM, CLIPROXY, REDIS)  # LiteLLM first: it is the one clients talk to
+SERVICES = (LITELLM, CLIPROXY, REDIS, POSTGRES)  # LiteLLM first: it is the one clients talk to
 RENDERED = (LITELLM, CLIPROXY)  # the services FlowGate renders a config for from templates/
 
 
@@ -20,7 +22,7 @@ def enabled_services(stack: dict | None) -> list[str]:
     if stack is None:
         return list(SERVICES)
     return [s for s in SERVICES if (s != CLIPROXY or cliproxy(stack).enabled)
-            and (s != REDIS or stack.get("redis", {}).get("managed"))]
+            and (s not in OPTIONAL or (stack.get(s) or {}).get("managed"))]
 
 
 def litellm_instances(stack: dict | None) -> list[str]:

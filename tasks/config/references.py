@@ -1,5 +1,5 @@
-"""What the config refers to outside itself: env vars (`api_key_env`) and key files
-(`api_key_file`, `redis.password_file`). Checked with the config (`load_stack(references=True)`), so
+"""What the config refers to outside itself: env vars (`api_key_env`, `postgres.url_env`) and key
+files (`api_key_file`, `redis.password_file`, `postgres.url_file`). Checked with the config (`load_stack(references=True)`), so
 every problem is reported at once with its file:line, and before anything is written."""
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ def reference_problems(paths: Paths, stack: dict, environ=None) -> list[Problem]
         for i, entry in enumerate(stack["cliproxy"].get("api_keys") or []):
             out += key_source_problems(paths, env, ("cliproxy", "api_keys", i), entry, "key_env", "key_file")
     out += key_source_problems(paths, env, ("redis",), stack.get("redis") or {}, None, "password_file")
+    if ((stack.get("keys") or {}).get("store")) == "postgres":  # the member keys' PostgreSQL, when one you run
+        out += key_source_problems(paths, env, ("postgres",), stack.get("postgres") or {}, "url_env", "url_file",
+                                   " (the member keys' store)")
     return out
 
 

@@ -1,5 +1,5 @@
-"""Config keys for running FlowGate for a team: replicas, Redis, a shared token store,
-container images. Declared here and plugged into tasks.config's schema, so that module's edit
+"""Config keys for running FlowGate for a team: replicas, Redis, the member keys' store (SQLite or
+PostgreSQL), a shared token store, container images. Declared here and plugged into tasks.config's schema, so that module's edit
 stays a few lines; `problems` adds the cross-checks the declarative schema cannot express.
 """
 
@@ -14,6 +14,7 @@ from .schema import Mapping, Problem, Scalar
 LITELLM_IMAGE = "ghcr.io/berriai/litellm:main-v1.108.14"  # the pinned litellm[proxy]==1.108.14
 CLIPROXY_IMAGE = f"eceasy/cli-proxy-api:{lines.MAINLINE_VERSION}"  # the mainline's own image, pinned tag
 REDIS_IMAGE = "redis:7"
+POSTGRES_IMAGE = "postgres:15"  # the major version of Debian 12's postgresql, which the managed one runs
 
 STORE_TYPES = ("postgres", "object")
 _STORE_WORDS = {"postgres": "a Postgres store", "object": "an object store"}
@@ -35,6 +36,18 @@ REDIS = Mapping({
     "stop_timeout": Scalar(float, default=10.0, min=0.1, max=3600, what="seconds"),
     "binary": _opt("a path to redis-server (or null)"),
 })
+KEY_STORES = ("sqlite", "postgres")
+KEYS = Mapping({"store": Scalar(str, default="sqlite", choices=KEY_STORES)})  # where member keys live (tasks.keys)
+POSTGRES = Mapping({
+    "managed": Scalar(bool, default=False),  # FlowGate runs it (tasks.services.postgres), on 127.0.0.1
+    "url_env": _opt("an environment variable name holding a postgresql:// URL (or null)"),
+    "url_file": _opt("a path to a file holding a postgresql:// URL (or null)"),
+    "port": Scalar(int, default=5433, min=1, max=65535, what="a TCP port (1-65535)"),
+    "start_timeout": Scalar(float, default=30.0, min=0.1, max=3600, what="seconds"),
+    "stop_timeout": Scalar(float, default=10.0, min=0.1, max=3600, what="seconds"),
+    "bindir": _opt("the directory holding postgres and initdb (or null: found)"),
+    "run_as": Scalar(str, default="postgres", what="a user name"),  # when FlowGate runs as root (postgres refuses root)
+})
 # CLIProxyAPI keeps accounts in a shared store instead of its auth dir (PGSTORE_* / OBJECTSTORE_*).
 STORE = Mapping({
     "type": Scalar(str, nullable=True, default=None, choices=STORE_TYPES),
@@ -48,6 +61,7 @@ DEPLOY = Mapping({
         "litellm": Scalar(str, default=LITELLM_IMAGE, what="an image reference like repo/name:tag"),
         "cliproxy": Scalar(str, default=CLIPROXY_IMAGE, what="an image reference like repo/name:tag"),
         "redis": Scalar(str, default=REDIS_IMAGE, what="an image reference like repo/name:tag"),
+        "postgres": Scalar(str, default=POSTGRES_IMAGE, what="an image reference like repo/name:tag"),
     }),
 })
 
@@ -61,7 +75,22 @@ _SECRET_PAIRS = ("dsn", "access_key", "secret_key")  # given as <name>_env or <n
 
 def problems(cfg: dict) -> list[Problem]:
     """Cross-checks of the team keys in a validated config (every default filled in)."""
-    return _redis(cfg["redis"]) + _store(cfg["cliproxy"]["store"]) + _images(cfg["deploy"]["images"])
+    return (_redis(cfg["redis"]) + _postgres(cfg["keys"], cfg["postgres"]) + _store(cfg["cliproxy"]["store"])
+            + _images(cfg["deploy"]["images"]))
+
+
+def _postgres(keys: dict, pg: dict) -> list[Problem]:
+    at = lambda key: ("postgres", key)  # noqa: E731
+    urls = [k for k in ("url_env", "url_file") if pg[k]]
+    out = [Problem(at(urls[1]), "give either url_env or url_file, not both")] if len(urls) > 1 else []
+    if pg["managed"] and urls:
+        out.append(Problem(at(urls[0]), "give either postgres.url_env/url_file (a PostgreSQL you run) or managed: true, not both"))
+    if keys["store"] == "postgres" and not pg["managed"] and not urls:
+        out.append(Problem(("keys", "store"), "postgres needs postgres.managed: true (FlowGate runs it) "
+                                              "or postgres.url_env / url_file (a PostgreSQL you run)"))
+    if pg["bindir"] and not pg["managed"]:
+        out.append(Problem(at("bindir"), "only with postgres.managed: true"))
+    return out
 
 
 def _redis(redis: dict) -> list[Problem]:

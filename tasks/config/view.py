@@ -33,7 +33,12 @@ Redis = _view("Redis", ("url", "password_env", "password_file", "managed", "port
                         "binary", "host"),
               "redis: the shared router state (managed: FlowGate runs it on 127.0.0.1).")
 
-_DEFAULTS = {"replicas": 1, "store": None, "api_keys": (), "host": "127.0.0.1", "binary": None, "lean_path": True}
+Postgres = _view("Postgres", ("managed", "url_env", "url_file", "port", "start_timeout", "stop_timeout", "bindir",
+                              "run_as", "host"),
+                 "postgres: the member keys' PostgreSQL (managed: FlowGate runs it on 127.0.0.1).")
+
+_DEFAULTS = {"replicas": 1, "store": None, "api_keys": (), "host": "127.0.0.1", "binary": None, "lean_path": True,
+             "bindir": None, "run_as": "postgres"}
 
 
 def _make(cls, data: dict | None):
@@ -53,9 +58,18 @@ def redis(stack: dict) -> Redis:
     return _make(Redis, stack.get("redis"))
 
 
+def postgres(stack: dict) -> Postgres:
+    return _make(Postgres, stack.get("postgres"))
+
+
+def key_store(stack: dict | None) -> str:
+    """Where member keys live: "sqlite" (the default, also for a stack.json from before the key) or "postgres"."""
+    return ((stack or {}).get("keys") or {}).get("store") or "sqlite"
+
+
 def of(stack: dict, service: str):
-    """The settings of `service` (litellm, cliproxy or redis) by its name."""
-    return {"litellm": litellm, "cliproxy": cliproxy, "redis": redis}[service](stack)
+    """The settings of `service` (litellm, cliproxy, redis or postgres) by its name."""
+    return {"litellm": litellm, "cliproxy": cliproxy, "redis": redis, "postgres": postgres}[service](stack)
 
 
 def address(stack: dict | None, service: str) -> tuple | None:

@@ -24,6 +24,8 @@ PART_OF = "flowgate"
 LITELLM_NAME = "flowgate-litellm"
 CLIPROXY_NAME = "flowgate-cliproxy"  # also the host name LiteLLM dials inside the cluster / project
 REDIS_NAME = "flowgate-redis"
+POSTGRES_NAME = "flowgate-postgres"  # the member keys' store (keys.store: postgres with postgres.managed)
+POSTGRES_PORT = 5432
 SECRET_NAME = "flowgate-secrets"
 REDIS_PORT = 6379
 BIND_ALL = "0.0.0.0"  # inside a container: the pod / container network is the boundary
@@ -46,6 +48,8 @@ LITELLM_MASTER_KEY_VAR = "LITELLM_MASTER_KEY"
 CLIPROXY_API_KEY_VAR = "CLIPROXY_API_KEY"
 CLIPROXY_MANAGEMENT_KEY_VAR = "CLIPROXY_MANAGEMENT_KEY"
 REDIS_PASSWORD_VAR = "REDIS_PASSWORD"
+POSTGRES_PASSWORD_VAR = "POSTGRES_PASSWORD"  # the postgres image's own variable
+KEYS_PG_URL_VAR = "FLOWGATE_KEYS_PG_URL"  # the gateway's URL of the key store (tasks.gateway.keys.pgstore)
 _STORE_VARS = {  # store key -> CLIProxyAPI's variable (tasks.teamspec.STORE)
     "dsn": "PGSTORE_DSN", "schema": "PGSTORE_SCHEMA",
     "endpoint": "OBJECTSTORE_ENDPOINT", "bucket": "OBJECTSTORE_BUCKET",
@@ -75,6 +79,7 @@ class Plan:
     cliproxy_secrets: list[str]
     secrets: dict[str, Secret] = field(default_factory=dict)  # var -> Secret, every one the stack needs
     redis: str | None = None  # "managed" (run in the deployment), "external" (redis.url), None
+    postgres: str | None = None  # the member keys' store: "managed" (run in the deployment), "external", None (SQLite)
     notes: list[str] = field(default_factory=list)  # worth saying, not worth failing for
 
     @property
@@ -142,6 +147,8 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
         litellm_secrets.append(need(name, f"litellm.env.{name}", lambda value=value: value))
 
     redis_mode = _redis(stack, paths, environ, need, litellm_secrets)
+    litellm_env = {k: v for k, v in LITELLM_DEFAULT_ENV.items() if k not in stack["litellm"]["env"]}
+    postgres_mode = _postgres(stack, paths, environ, need, litellm_secrets, litellm_env)
     cliproxy_env, cliproxy_secrets = _store(stack, paths, environ, need)
 
     # LiteLLM dials CLIProxyAPI by its service name; the refs keep every key out of its config.
@@ -160,12 +167,12 @@ def plan(paths: Paths, stack: dict, read_values: bool = True, environ=None) -> P
     if read_values:
         with_values = cliproxy_config(found[CLIPROXY_API_KEY_VAR].value, found[CLIPROXY_MANAGEMENT_KEY_VAR].value)
     return Plan(stack, litellm_config, cliproxy_config(ref(CLIPROXY_API_KEY_VAR), ref(CLIPROXY_MANAGEMENT_KEY_VAR)),
-                with_values, litellm_env={k: v for k, v in LITELLM_DEFAULT_ENV.items() if k not in stack["litellm"]["env"]},
+                with_values, litellm_env=litellm_env,
                 litellm_secrets=litellm_secrets, cliproxy_env=cliproxy_env, cliproxy_secrets=cliproxy_secrets,
-                secrets=found, redis=redis_mode, notes=_notes(stack, redis_mode))
+                secrets=found, redis=redis_mode, postgres=postgres_mode, notes=_notes(stack, redis_mode, postgres_mode))
 
 
-def _notes(stack: dict, redis_mode: str | None) -> list[str]:
+def _notes(stack: dict, redis_mode: str | None, postgres_mode: str | None = None) -> list[str]:
     from ..release.lines import MAINLINE_REPO
     from ..config.teamspec import CLIPROXY_IMAGE
 
@@ -173,6 +180,10 @@ def _notes(stack: dict, redis_mode: str | None) -> list[str]:
     if stack["litellm"]["replicas"] > 1 and not redis_mode:
         notes.append(f"{stack['litellm']['replicas']} LiteLLM replicas without Redis: each keeps its own cooldowns "
                      "and rpm/tpm counts (set redis.managed: true or redis.url to share them)")
+    if postgres_mode:
+        notes.append("keys.store is postgres: the export carries the key store and tells the gateway where it is "
+                     f"({KEYS_PG_URL_VAR}); member keys are checked by FlowGate's gateway, which the LiteLLM image "
+                     "does not run (docs/team.md)")
     if stack["cliproxy"]["release"]["repo"] != MAINLINE_REPO and stack["deploy"]["images"]["cliproxy"] == CLIPROXY_IMAGE:
         notes.append(f"cliproxy.release.repo is {stack['cliproxy']['release']['repo']}, but the containers run the "
                      f"mainline image {CLIPROXY_IMAGE}: set deploy.images.cliproxy to an image of that line")
@@ -200,6 +211,31 @@ def _redis(stack: dict, paths: Paths, environ, need, litellm_secrets: list[str])
         settings["redis_password"] = f"os.environ/{REDIS_PASSWORD_VAR}"
         litellm_secrets.append(REDIS_PASSWORD_VAR)
     return "external"
+
+
+def _postgres(stack: dict, paths: Paths, environ, need, litellm_secrets: list[str], litellm_env: dict) -> str | None:
+    """Point the gateway at the member keys' PostgreSQL (keys.store: postgres): its URL travels in the
+    Secret (FLOWGATE_KEYS_PG_URL), the gateway is told the variable's name."""
+    from ..config.view import key_store
+    from ..gateway.keys import pgstore
+    from ..services.postgres import DATABASE, SUPERUSER
+
+    pg = stack["postgres"]
+    if key_store(stack) != "postgres":
+        return None
+    if pg["managed"]:
+        password = lambda: secrets.read(paths, secrets.POSTGRES_PASSWORD)  # noqa: E731  (URL-safe: token_urlsafe)
+        need(POSTGRES_PASSWORD_VAR, "the generated postgres_password", password)
+        need(KEYS_PG_URL_VAR, "the managed PostgreSQL's URL (with the generated postgres_password)",
+             lambda: f"postgresql://{SUPERUSER}:{password()}@{POSTGRES_NAME}:{POSTGRES_PORT}/{DATABASE}")
+    elif pg["url_env"]:
+        need(KEYS_PG_URL_VAR, f"${pg['url_env']}", _from_env(environ, pg["url_env"], "postgres.url_env"))
+    else:
+        path = paths.user_path(pg["url_file"])
+        need(KEYS_PG_URL_VAR, f"file {path}", _from_file(path, "postgres.url_file"))
+    litellm_secrets.append(KEYS_PG_URL_VAR)
+    litellm_env.update({pgstore.STORE_ENV: "postgres", pgstore.URL_ENV_ENV: KEYS_PG_URL_VAR})
+    return "managed" if pg["managed"] else "external"
 
 
 def _store(stack: dict, paths: Paths, environ, need) -> tuple[dict[str, str], list[str]]:

@@ -12,11 +12,13 @@ from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..services.render import render_template
 from . import cluster
+from ..services.postgres import SUPERUSER
 from .output import Output, literal_ok, parse_all
 
 COMPOSE_FILE = "compose.yaml"
 ENV_FILE = ".env"  # the name `docker compose` reads on its own, from the compose file's directory
 AUTHS_VOLUME = "cliproxy-auths"
+POSTGRES_VOLUME = "postgres-data"
 
 
 def escape(text: str) -> str:
@@ -42,7 +44,8 @@ def context(plan: cluster.Plan) -> dict:
             "env": {**{k: escape(v) for k, v in plan.litellm_env.items()}, **secret_env(plan.litellm_secrets)},
             "config_path": f"{cluster.LITELLM_CONFIG_DIR}/config.yaml", "config": escape(plan.litellm_config),
             "publish": f"{port}:{port}" if replicas == 1 else f"{port}-{port + replicas - 1}:{port}",
-            "depends_on": [cluster.CLIPROXY_NAME] + ([cluster.REDIS_NAME] if plan.redis == "managed" else []),
+            "depends_on": [cluster.CLIPROXY_NAME] + ([cluster.REDIS_NAME] if plan.redis == "managed" else [])
+            + ([cluster.POSTGRES_NAME] if plan.postgres == "managed" else []),
             "healthcheck": ["CMD", "python3", "-c", "import urllib.request as u; "
                             f"u.urlopen('http://127.0.0.1:{port}/health/readiness', timeout=5)"],
             "start_period": int(lite["start_timeout"]),
@@ -54,6 +57,11 @@ def context(plan: cluster.Plan) -> dict:
             # With a token store the volume holds only its local mirror.
             "volume": AUTHS_VOLUME, "auths_volume": f"{AUTHS_VOLUME}:{cluster.CLIPROXY_AUTH_DIR}",
             "healthcheck": ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{cp['port']}/"],
+        },
+        "postgres": plan.postgres == "managed" and {  # the member keys' store, its data in a volume
+            "name": cluster.POSTGRES_NAME, "image": plan.images["postgres"], "volume": POSTGRES_VOLUME,
+            "env": {"POSTGRES_USER": SUPERUSER, "POSTGRES_PASSWORD": interpolate(cluster.POSTGRES_PASSWORD_VAR)},
+            "healthcheck": ["CMD", "pg_isready", "-U", SUPERUSER, "-h", "127.0.0.1"],
         },
         "redis": plan.redis == "managed" and {
             "name": cluster.REDIS_NAME, "image": plan.images["redis"],

@@ -13,9 +13,10 @@ from ..base.errors import FlowgateError
 from ..base.paths import Paths
 from ..services.render import render_template
 from . import cluster
+from ..services.postgres import SUPERUSER
 from .output import Output, literal_ok, parse_all
 
-TEMPLATES = ("litellm", "cliproxy", "redis", "secret")  # templates/k8s/<name>.yaml.j2 -> <name>.yaml
+TEMPLATES = ("litellm", "cliproxy", "redis", "postgres", "secret")  # templates/k8s/<name>.yaml.j2 -> <name>.yaml
 SECRET_FILE = "secret.yaml"
 
 
@@ -50,6 +51,8 @@ def context(plan: cluster.Plan, secret_name: str) -> dict:
             config_mount_dir=str(Path(cluster.CLIPROXY_CONFIG_MOUNT).parent),
             run_dir=str(Path(cluster.CLIPROXY_RUN_CONFIG).parent), config_key=cluster.CLIPROXY_CONFIG_KEY),
         "redis": _component(cluster.REDIS_NAME, "redis", port=cluster.REDIS_PORT, image=plan.images["redis"]),
+        "postgres": _component(cluster.POSTGRES_NAME, "postgres", port=cluster.POSTGRES_PORT, image=plan.images["postgres"],
+                               user=SUPERUSER, password_var=cluster.POSTGRES_PASSWORD_VAR),
     }
 
 
@@ -60,7 +63,8 @@ def render(paths: Paths, stack: dict, existing_secret: str | None = None, enviro
     ctx = context(plan, existing_secret or cluster.SECRET_NAME)
     files = {}
     for name in TEMPLATES:
-        if (name == "redis" and plan.redis != "managed") or (name == "secret" and existing_secret):
+        if ((name == "redis" and plan.redis != "managed") or (name == "postgres" and plan.postgres != "managed")
+                or (name == "secret" and existing_secret)):
             continue
         extra = {}
         if name == "secret":
@@ -87,6 +91,6 @@ def _check_name(name: str | None) -> None:
 
 def export(paths: Paths, stack: dict, out: Path, existing_secret: str | None = None, environ=None) -> Output:
     files, notes = render(paths, stack, existing_secret, environ)
-    # A file an earlier export wrote that this one does not (redis.yaml, secret.yaml) would still be
+    # A file an earlier export wrote that this one does not (redis.yaml, postgres.yaml, secret.yaml) would still be
     # applied by `kubectl apply -f DIR`, and a stale secret.yaml keeps keys on disk: remove them.
     return Output.write(out, files, stale=[f"{name}.yaml" for name in TEMPLATES], notes=notes)

@@ -12,18 +12,22 @@
    500 and logged ~14 KB of tracebacks (item 15).
 A key other than the master key is a member's (tasks.gateway.keys, issue 30): known, live (401),
 the body's model among its patterns (403), under its budget this period, its tokens and requests
-per minute (429), the key database readable (503: fail closed).
+per minute (429: counted in Redis when the replicas share one, tasks.gateway.keys.shared, else in
+this process), the key database readable (503: fail closed).
 Refusals leave in the route's protocol shape (Anthropic's on /v1/messages, OpenAI's elsewhere).
 The body read for 2 and 3 is handed on as it came; the lean path reuses its parse (BODY).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
 from .keys import MEMBER_SCOPE
 from .keys.enforce import Refusal, Window, admit, model_refusal
+from .keys.resp import Down
+from .keys.shared import counters
 from .leanrules import _json, litellm_state
 from .steered import Steered, answer as steered_answer
 
@@ -34,6 +38,11 @@ MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", 
 KEY_ROUTES = frozenset({*MODEL_ROUTES, *(p + r for p in ("", "/v1") for r in (
     "/embeddings", "/images/generations", "/images/edits", "/audio/transcriptions", "/audio/speech",
     "/moderations", "/files", "/batches", "/rerank"))})
+# KEY_ROUTES whose JSON body names a model, though not a chat one: a key limited to models has its
+# body read there and the model checked; on the rest (files, batches, multipart uploads) the gate can
+# tell no model, and such a key is refused (403, saying so)
+JSON_MODEL_ROUTES = frozenset(p + r for p in ("", "/v1") for r in (
+    "/embeddings", "/images/generations", "/audio/speech", "/moderations", "/rerank"))
 BODY = "flowgate.body"  # scope key: (raw body, parsed object) for the lean path, parsed once here
 MEMBER = MEMBER_SCOPE  # scope key: the member's name when a member key was admitted (the lean path, the recorder)
 KEY_FILE_ENV = "FLOWGATE_GATEWAY_KEY_FILE"
@@ -106,15 +115,33 @@ ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 40
                    429: "rate_limit_error", 503: "overloaded_error"}
 OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "api_error"}
 _BOOK, _BUDGETS = [], []
+_FIND = object()  # Gate(shared=): this process's shared counters, if its config names a Redis
+
+
+async def fresh_book(keys, book=None):
+    """The member-key book, first read afresh (off the event loop) when a key it does not know may be a
+    new one: only PostgreSQL's book (tasks.gateway.keys.pgbook) asks; the SQLite book rereads itself."""
+    book = book or key_book()
+    if any(keys) and getattr(book, "needs_read", None) and book.needs_read(keys):
+        await asyncio.to_thread(book.wait_fresh)
+    return book
 
 
 def key_book():
-    """This process's member-key book (tasks.gateway.keys.book), made at first use."""
+    """This process's member-key book, made at first use: PostgreSQL's (tasks.gateway.keys.pgbook) when
+    the launch selected it (keys.store: postgres), else the SQLite file's (tasks.gateway.keys.book)."""
     if not _BOOK:
-        from ..base.paths import Paths
-        from .keys.book import KeyBook
+        from .keys import pgstore
 
-        _BOOK.append(KeyBook(Paths.from_env().keys_db))
+        if pgstore.selected():
+            from .keys.pgbook import PgKeyBook
+
+            _BOOK.append(PgKeyBook())
+        else:
+            from ..base.paths import Paths
+            from .keys.book import KeyBook
+
+            _BOOK.append(KeyBook(Paths.from_env().keys_db))
     return _BOOK[0]
 
 
@@ -195,10 +222,11 @@ class Replay:
 
 
 class Gate:
-    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None, steered=None):
+    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None, shared=_FIND,
+                 steered=None):
         self.app, self.state, self.body_rule = app, state, body_rule
+        self.book, self.window, self.spent, self.shared = book, Window(), spent, shared
         self.steered = steered or Steered()
-        self.book, self.window, self.spent = book, Window(), spent
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
@@ -209,30 +237,28 @@ class Gate:
         if master:  # before LiteLLM's startup set it, LiteLLM's path answers
             keys = sent_keys(scope_header(scope))
             if not accepted(keys, master):  # a member's key, or refused before the body is read
-                member = admit(self.book or key_book(), keys) if any(keys) else Refusal(401, "")
+                book = await fresh_book(keys, self.book)
+                member = admit(book, keys) if any(keys) else Refusal(401, "")
                 if isinstance(member, Refusal):  # the body is never read: the connection closes after the answer
                     return await self._refuse(send, path, member.status, member.message or refusal(any(keys)),
                                               [*member.headers, (b"connection", b"close")])
                 scope[MEMBER] = member.name
         if path not in MODEL_ROUTES:  # not a model request in JSON: LiteLLM reads it
-            why = member and ((model_refusal(member, None) if member.models else None) or self._limits(member))
+            if member is not None and member.models and path in JSON_MODEL_ROUTES:
+                return await self._checked_model(scope, receive, send, member)
+            why = member and ((model_refusal(member, None, path) if member.models else None) or await self._limits(member))
             if why:
                 return await self._refuse(send, path, why.status, why.message, [*why.headers, (b"connection", b"close")])
             return await self.app(scope, receive, send)
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        raw = b"".join(chunks)
+        raw = await self._body(receive)
+        if raw is None:  # the client left
+            return
         problem = self._problem(path, raw, scope)
         if problem is not None:
             return await self._refuse(send, path, 400, *problem)
         if member is not None:
             parsed = scope.get(BODY)
-            why = model_refusal(member, parsed[1].get("model") if parsed else None) or self._limits(member)
+            why = model_refusal(member, parsed[1].get("model") if parsed else None) or await self._limits(member)
             if why is not None:
                 return await self._refuse(send, path, why.status, why.message, why.headers)
         parsed = scope.get(BODY)
@@ -247,9 +273,51 @@ class Gate:
             scope[BODY] = (raw, data)
         await self.app(scope, Replay(raw, receive), send)
 
-    def _limits(self, member) -> Refusal | None:
-        """The member's budget (its spend this period) and tokens per minute, then its requests per minute (a
-        refused request takes none)."""
+    @staticmethod
+    async def _body(receive) -> bytes | None:
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _checked_model(self, scope, receive, send, member) -> None:
+        """A key limited to models on a route whose JSON body names one (embeddings, images, ...): the
+        body read, its model checked, then handed on as it came (LiteLLM reads it)."""
+        raw = await self._body(receive)
+        if raw is None:
+            return
+        try:
+            data = self.loads(raw)
+        except ValueError:
+            data = None
+        model = data.get("model") if isinstance(data, dict) else None
+        why = model_refusal(member, model) or await self._limits(member)
+        if why is not None:
+            return await self._refuse(send, scope["path"], why.status, why.message, why.headers)
+        await self.app(scope, Replay(raw, receive), send)
+
+    async def _limits(self, member) -> Refusal | None:
+        """The member's budget (its spend this period), then its tokens and requests per minute (a refused
+        request takes none): in Redis when the replicas share one (tasks.gateway.keys.shared), else in this
+        process, and in this process while Redis fails."""
+        shared = counters() if self.shared is _FIND else self.shared
+        if shared is not None and (member.rpm or member.tpm):
+            if member.budget:
+                why = (self.spent or budgets()).refusal(member, tokens=False)
+                if why is not None:
+                    return why
+            try:
+                why = await shared.take(member)
+            except Down:
+                pass  # counted here below, as without Redis
+            else:
+                if why is None:
+                    self.window.note(member)  # what this process admitted, should Redis fail within the minute
+                return why
         if member.budget or member.tpm:
             why = (self.spent or budgets()).refusal(member)
             if why is not None:

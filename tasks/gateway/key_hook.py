@@ -17,7 +17,7 @@ the master key stays the admin key.
 
 from litellm.proxy._types import LiteLLMRoutes, LitellmUserRoles, ProxyErrorTypes, ProxyException, UserAPIKeyAuth
 
-from .gate import KEY_ROUTES, accepted, key_book, refusal, sent_keys
+from .gate import KEY_ROUTES, accepted, fresh_book, refusal, sent_keys
 from .keys.enforce import Refusal, admit
 
 MASTER_KEY_ALIAS = "litellm_proxy_master_key"  # what LiteLLM itself records instead of the raw key
@@ -36,7 +36,7 @@ async def user_api_key_auth(request, api_key: str) -> UserAPIKeyAuth:
         return UserAPIKeyAuth(api_key=MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
                               user_id=proxy_server.litellm_proxy_admin_name)
     offered = (*keys, (api_key or "").strip())
-    member = admit(key_book(), offered) if any(offered) else Refusal(401, "")
+    member = admit(await fresh_book(offered), offered) if any(offered) else Refusal(401, "")
     if isinstance(member, Refusal):
         status, message = member.status, member.message
         raise ProxyException(message=message or refusal(any(offered)), type=ProxyErrorTypes.auth_error,

@@ -184,15 +184,54 @@ def wrap(app):
         path, method = scope["path"], scope["method"]
         if method == "GET" and path in LIST_ROUTES:
             version = codex_list.asked_by_codex(scope)
+            rewrite = _list_body
             if version is not None:  # Codex's catalog request: its own shape (tasks.gateway.codex_list)
                 scope = {**scope, "query_string": codex_list.without_client_version(scope.get("query_string", b""))}
-                return await _buffered(app, scope, receive, send, _OK, lambda p, b, s: _codex_body(version))
-            return await _buffered(app, scope, receive, send, _OK, _list_body)
+                rewrite = lambda p, b, s: _codex_body(version)  # noqa: E731
+            member = await member_of(scope)
+            if member is not None and member.models:  # a member's list: only the models its key may use
+                return await _buffered(app, scope, receive, send, _OK, _for_member(rewrite, member))
+            return await _buffered(app, scope, receive, send, _OK, rewrite)
         if method == "POST" and path in MODEL_ROUTES:
             return await _buffered(app, scope, receive, send, _ERROR, _error_answer)
         return await app(scope, receive, send)
 
     return asgi
+
+
+async def member_of(scope):
+    """The member whose key a request offers (tasks.gateway.keys), or None: the master key, no key, or a
+    key LiteLLM's key check refuses anyway (its answer is then no list)."""
+    from .gate import accepted, fresh_book, scope_header, sent_keys
+    from .keys.book import Unavailable
+    from .leanrules import litellm_state
+
+    keys = sent_keys(scope_header({"headers": scope.get("headers") or []}))
+    if not any(keys) or accepted(keys, litellm_state()[0]):
+        return None
+    try:
+        book = await fresh_book(keys)
+        found = [m for m in (book.find(k) for k in keys if k) if m is not None]
+    except Unavailable:
+        return None
+    return found[0] if found else None
+
+
+def _for_member(rewrite, member):
+    """`rewrite`'s list (OpenAI's `data` by id, Codex's `models` by slug) without the models the key may not use."""
+    from .keys.enforce import allows
+
+    async def only_allowed(path: str, body: bytes, status: int) -> bytes:
+        data = json.loads(await rewrite(path, body, status))
+        if isinstance(data.get("data"), list):
+            data["data"] = [m for m in data["data"] if allows(member, m.get("id"))]
+            data["first_id"] = data["data"][0]["id"] if data["data"] else None
+            data["last_id"] = data["data"][-1]["id"] if data["data"] else None
+        if isinstance(data.get("models"), list):
+            data["models"] = [m for m in data["models"] if allows(member, m.get("slug"))]
+        return json.dumps(data).encode()
+
+    return only_allowed
 
 
 async def _codex_body(version: str) -> bytes:

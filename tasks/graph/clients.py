@@ -10,7 +10,7 @@ from .common import PATHS, command, flag, option, read_stack
 CLIENT_NAMES = ("codex", "claude")  # tasks.clients.gateway.CLIENTS, without importing it at load time
 
 
-def integrate(client: str, apply: bool, restore: bool, profile_only: bool = False) -> None:
+def integrate(client: str, apply: bool, restore: bool, key: str = "", profile_only: bool = False) -> None:
     from ..clients import claude, codex, files, record
     from ..base.errors import FlowgateError
 
@@ -20,10 +20,15 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         restore_client(client)
         return
     stack = read_stack()
+    gw = None
+    if key:  # a member's key, kept for clients (tasks.keys.kept), read by the helper as the master key is
+        from ..clients.gateway import member_gateway
+
+        gw = member_gateway(PATHS, stack, key)
     if client == "codex":
-        changes, notices = codex.plan(PATHS, stack, profile_only)
+        changes, notices = codex.plan(PATHS, stack, profile_only, gw=gw)
     else:
-        changes, notices = claude.plan(PATHS, stack)
+        changes, notices = claude.plan(PATHS, stack, gw=gw)
     import os
 
     from ..clients.drift import overriding_env
@@ -45,7 +50,7 @@ def integrate(client: str, apply: bool, restore: bool, profile_only: bool = Fals
         print(line)
     for notice in notices:
         print(f"note: {notice}")
-    record.remember(PATHS, client, record.current_settings(PATHS, stack, client),
+    record.remember(PATHS, client, record.current_settings(PATHS, stack, client, key or None),
                     files=[str(c.path) for c in changes], created=[str(c.path) for c in changes if c.old is None],
                     backups=saved, written={str(c.path): files.digest(c.new) for c in changes})
     _say_if_down(stack)
@@ -76,7 +81,9 @@ def _say_if_down(stack: dict) -> None:
 
 def _client_params(client: str) -> list[dict]:
     params = [flag("apply", "write the settings (backs up first)"),
-              flag("restore", "take FlowGate's settings out again, your own (and later edits) kept")]
+              flag("restore", "take FlowGate's settings out again, your own (and later edits) kept"),
+              option("key", "wire it with this member's key (kept by `doit keys create|rotate NAME --keep`), "
+                            "not the master key")]
     if client == "codex":
         params.append(flag("profile_only", "write only flowgate.config.toml (`codex --profile flowgate`), not config.toml"))
     return params

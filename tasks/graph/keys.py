@@ -7,7 +7,7 @@ once, or with commas.
 
 from __future__ import annotations
 
-from .common import JSON_FLAG, PATHS, command, option
+from .common import JSON_FLAG, PATHS, command, flag, option
 
 VERBS = ("create", "list", "revoke", "rotate")
 KEYS_PARAMS = [
@@ -18,11 +18,12 @@ KEYS_PARAMS = [
     option("models", "a model pattern the key may use (fnmatch: gpt-5*); repeat or use commas; none: every model",
            list, []),
     option("expires", "refused from this date (YYYY-MM-DD: the end of that day, UTC) or ISO date-time"),
+    flag("keep", "create/rotate: keep a private copy in .router/secrets/members/ for `integrate:<client> --key NAME`"),
     JSON_FLAG,
 ]
 
 
-def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models: list, expires: str,
+def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models: list, expires: str, keep: bool,
          json_output: bool) -> None:
     from ..base.errors import FlowgateError
     from ..base.terminal import printable
@@ -37,20 +38,29 @@ def keys(pos: list[str], budget: float, period: str, rpm: int, tpm: int, models:
     if len(names) != 1:
         raise FlowgateError(f"doit keys {verb} takes one name", f"e.g. `uv run doit keys {verb} ana`")
     from ..keys import manage
+    from ..services.postgres import control_env
 
     name = manage.check_name(names[0])
+    if keep and verb not in ("create", "rotate"):
+        raise FlowgateError(f"--keep goes with create or rotate, not {verb}")
+    store = control_env(PATHS)  # None: the SQLite file; else where PostgreSQL is (keys.store: postgres)
     if verb == "revoke":
-        manage.revoke(PATHS, name)
+        manage.revoke(PATHS, name, store)
         _say(json_output, {"name": name, "revoked": True}, f"revoked the key of {name}: every replica refuses it within a second")
         return
     if verb == "create":
         patterns = [p.strip() for value in models for p in value.split(",") if p.strip()]
-        key = manage.create(PATHS, name, manage.parse_expiry(expires), budget=budget, period=period, rpm=rpm, tpm=tpm,
-                            models=patterns)
+        key = manage.create(PATHS, name, manage.parse_expiry(expires), store=store, keep=keep, budget=budget,
+                            period=period, rpm=rpm, tpm=tpm, models=patterns)
     else:
-        key = manage.rotate(PATHS, name)
-    _say(json_output, {"name": name, "key": key},
-         f"the key of {name} (shown once: FlowGate keeps only its hash; the previous one, if any, is refused now):\n{key}")
+        key = manage.rotate(PATHS, name, store, keep=keep)
+    from ..keys import kept
+
+    held = kept.is_kept(PATHS, name)
+    where = (f"FlowGate keeps its hash, and a private copy for `integrate:<client> --key {name}` in "
+             f"{kept.key_path(PATHS, name)}" if held else "FlowGate keeps only its hash")
+    _say(json_output, {"name": name, "key": key, "kept": held},
+         f"the key of {name} (shown once: {where}; the previous one, if any, is refused now):\n{key}")
 
 
 def _say(json_output: bool, data: dict, text: str) -> None:
@@ -63,8 +73,9 @@ def _list(json_output: bool) -> None:
     import json
 
     from ..keys import manage
+    from ..services.postgres import control_env
 
-    rows = manage.listing_with_spend(PATHS)
+    rows = manage.listing_with_spend(PATHS, control_env(PATHS))
     if json_output:
         print(json.dumps({"keys": rows}, indent=2))
         return
@@ -94,7 +105,7 @@ def format_rows(rows: list[dict]) -> str:
 
     head = ("NAME", "KEY", "STATE", "MODELS", "RPM", "TPM", "BUDGET", "SPENT", "LAST USE", "EXPIRES", "CREATED")
     table = [head] + [(
-        printable(r["name"]), f"{r['shown']}…", r["state"], printable(",".join(r["models"])) or "*",
+        printable(r["name"]), f"{r['shown']}…" + (" (kept)" if r.get("kept") else ""), r["state"], printable(",".join(r["models"])) or "*",
         str(r["rpm"] or "-"), str(r["tpm"] or "-"), f"${r['budget']:g}/{r['period']}" if r["budget"] else "-",
         spent(r), time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["last_use"])) if r["last_use"] else "-",
         day(r["expires"]), day(r["created"])) for r in rows]

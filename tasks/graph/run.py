@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config.names import CLIPROXY, LITELLM, REDIS, SERVICES, enabled_services
+from ..config.names import CLIPROXY, LITELLM, OPTIONAL, POSTGRES, REDIS, SERVICES, enabled_services
 from .common import PATHS, action, read_stack, read_stack_or_none, service_choice
 
 # What each start task did in this run (actions run in this process); absent = up to date.
@@ -66,7 +66,7 @@ def task_start():
     # Starting only spawns: a cold `up` still boots both side by side.
     for service, deps in ((LITELLM, ["preflight", "render:litellm", "start:cliproxy"]),
                           (CLIPROXY, ["preflight", "fetch", "render:cliproxy"]),
-                          (REDIS, ["preflight"])):
+                          (REDIS, ["preflight"]), (POSTGRES, ["preflight"])):
         yield {
             "name": service,
             "doc": f"start {service} (returns at once; `ready` waits)",
@@ -124,7 +124,8 @@ def _say_when_waiting_for_another(stack: dict, fresh: set) -> None:
 def task_ready():
     """Wait until both services answer their readiness probes (they boot at the same time)."""
     # Everything that can fail without starting a process comes first; then both spawn back to back.
-    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy", "start:redis", "start:steward"],
+    return {"actions": [action(wait_ready)],
+            "task_dep": ["start:litellm", "start:cliproxy", "start:redis", "start:postgres", "start:steward"],
             "uptodate": [False], "meta": {"quiet": True}}
 
 
@@ -143,7 +144,8 @@ def summary() -> None:
 
             record = process.read_record(PATHS.record(service))
             outcome = Outcome(service, "unchanged", record.pid if record else None)
-        where = f"redis://127.0.0.1:{redis(stack).port}" if service == REDIS else base_url(of(stack, service))
+        where = (f"redis://127.0.0.1:{redis(stack).port}" if service == REDIS else
+                 f"postgresql://127.0.0.1:{of(stack, POSTGRES).port}" if service == POSTGRES else base_url(of(stack, service)))
         rows.append((outcome.line().split("\n"), where))
     width = max(len(line) for lines, _ in rows for line in lines)  # the address column stays straight
     for lines, where in rows:
@@ -245,7 +247,7 @@ def stop_services(services: list[str], reason: str) -> None:
         if CLIPROXY in services and PATHS.record(BRIDGE).exists():  # a CLIProxyAPI switch interrupted halfway
             services = services + [BRIDGE]
         for service in services:  # LiteLLM first: it is the one clients talk to
-            if service == REDIS and REDIS not in enabled_services(stack) and not PATHS.record(REDIS).exists():
+            if service in OPTIONAL and service not in enabled_services(stack) and not PATHS.record(service).exists():
                 continue  # not configured, not running: nothing to say about it
             result = stop_service(PATHS, stack, service, reason)
             if result.pid:

@@ -43,7 +43,7 @@ USAGE: dict[str, tuple[str, ...]] = {
                  "example: uv run doit accounts --disable codex-you@example.com.json"),
     "import": ("usage: uv run doit import:codex [--file PATH]",
                "example: uv run doit import:codex --file ~/.codex/auth.json"),
-    "integrate": ("usage: uv run doit integrate:codex|integrate:claude [--apply] [--restore] [--profile-only]",
+    "integrate": ("usage: uv run doit integrate:codex|integrate:claude [--apply] [--restore] [--profile-only] [--key NAME]",
                   "example: uv run doit integrate:codex --apply"),
     "smoke": ("usage: uv run doit smoke [--model NAME] [--json] [--timeout S]",
               "example: uv run doit up && uv run doit smoke --model claude-sonnet-4-6 --timeout 30"),
@@ -53,7 +53,8 @@ USAGE: dict[str, tuple[str, ...]] = {
     "dashboard": ("usage: uv run doit dashboard [--no-browser]   (LiteLLM must be running: it serves the page)",
                   "example: uv run doit dashboard --no-browser"),
     "keys": ("usage: uv run doit keys [list [--json] | create NAME [--rpm N] [--models PATTERN]... [--expires DATE]"
-             " [--budget USD --period day|week|month] [--tpm N] | revoke NAME | rotate NAME]   (options anywhere)",
+             " [--budget USD --period day|week|month] [--tpm N] [--keep] | revoke NAME | rotate NAME [--keep]]"
+             "   (options anywhere)",
              "example: uv run doit keys create ana --models 'gpt-5*' --rpm 60   (the key is shown once)"),
     "models": ("usage: uv run doit models [--json]",
                "example: uv run doit models --json"),

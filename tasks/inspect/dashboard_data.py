@@ -114,11 +114,12 @@ def member_keys(paths: Paths) -> dict:
     """The member keys by name (never a secret, nor its first characters), limits, spend this period, last use."""
     from ..base.errors import FlowgateError
     from ..keys.manage import listing_with_spend
+    from ..services.postgres import control_env
 
     keep = ("name", "state", "models", "rpm", "tpm", "budget", "period", "spend_usd", "spend_error", "spend_unpriced_tokens",
             "requests_this_period", "last_use", "expires")
     try:
-        return {"keys": [{k: r[k] for k in keep} for r in listing_with_spend(paths)], "error": None}
+        return {"keys": [{k: r[k] for k in keep} for r in listing_with_spend(paths, control_env(paths))], "error": None}
     except FlowgateError as exc:
         return {"keys": [], "error": exc.one_line()}
 

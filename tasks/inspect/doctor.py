@@ -323,9 +323,17 @@ def _check_usage(paths: Paths, space: Callable[[], tuple[Path, int]]) -> Check:
 
 def _check_keys(paths: Paths) -> Check:
     """The member-key database reads as the gateway reads it (else member keys are refused: issue 30)."""
+    from ..base.errors import FlowgateError
     from ..keys.manage import check
+    from ..services.postgres import control_env
 
-    ok, detail = check(paths)
+    try:
+        ok, detail = check(paths, control_env(paths))
+    except FlowgateError as exc:  # the config does not load: its own check says so
+        return Check("keys", False, f"the key store is unknown: {exc.one_line()}", "fix the config (`uv run doit check`)")
+    if not ok and "PostgreSQL" in detail:
+        return Check("keys", ok, detail, "start it (`uv run doit up` for postgres.managed), or fix postgres.url_env / "
+                                         "url_file; until then member keys are refused, the master key works")
     fix = "" if ok else (f"remove a link, or move a corrupt {paths.keys_db} aside and make the keys again "
                          "(`uv run doit keys create NAME`); until then member keys are refused, the master key works")
     return Check("keys", ok, detail, fix)

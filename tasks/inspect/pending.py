@@ -12,7 +12,7 @@ import json
 from ..base.errors import FlowgateError
 from ..base.fsutil import load_json
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, LITELLM, REDIS, RENDERED, enabled_services
+from ..config.names import CLIPROXY, LITELLM, OPTIONAL, RENDERED, enabled_services
 
 
 def config_sources(paths: Paths) -> dict:
@@ -159,8 +159,9 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
             out.append(item)
     if CLIPROXY not in services and process_record_exists(paths, CLIPROXY):
         out.append("stop cliproxy (cliproxy.enabled is false)")
-    if REDIS not in services and process_record_exists(paths, REDIS):
-        out.append("stop redis (redis.managed is false)")
+    for optional in OPTIONAL:
+        if optional not in services and process_record_exists(paths, optional):
+            out.append(f"stop {optional} ({optional}.managed is false)")
     from ..pool import service as steward
 
     if not steward.is_current(paths, new):

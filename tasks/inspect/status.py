@@ -6,7 +6,7 @@ import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, OPTIONAL, enabled_services, litellm_instances, service_of
 from ..release import lines
 from ..services.common import connect_host, probe_path
 from ..stack.watch import probe
@@ -115,8 +115,8 @@ def collect(paths: Paths, stack: dict | None) -> dict:
 
     instances = litellm_instances(stack) if stack else [LITELLM]
     instances += [name for name in recorded(paths) if name not in instances]  # beyond replicas: still running
-    managed = (stack and REDIS in enabled_services(stack)) or paths.record(REDIS).exists()
-    services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY, *([REDIS] if managed else []))]
+    managed = [s for s in OPTIONAL if (stack and s in enabled_services(stack)) or paths.record(s).exists()]
+    services = [service_status(paths, stack, s) for s in (*instances, CLIPROXY, *managed)]
     changes = pending(paths, stack, {s["service"]: s["ready"] for s in services})
     accounts, quota = _accounts(paths, stack, next(s for s in services if s["service"] == CLIPROXY))
     return {

@@ -1,4 +1,5 @@
-"""Create, list, revoke and rotate member keys in `.router/keys.sqlite3`.
+"""Create, list, revoke and rotate member keys in `.router/keys.sqlite3`, or in PostgreSQL with
+`keys.store: postgres` (tasks.keys.pg: the same queries, one transaction per write).
 
 Each write is one transaction (BEGIN IMMEDIATE: two `doit keys` at once wait for each other), with
 `synchronous=FULL`: when the command returns, every gateway replica sees the change at its next
@@ -17,14 +18,14 @@ import time
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from ..gateway.keys import store
+from ..gateway.keys import store as keystore
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
 PERIODS = ("day", "week", "month")
 
 
 def new_key() -> str:
-    return store.KEY_PREFIX + secrets.token_urlsafe(32)
+    return keystore.KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def check_name(name: str) -> str:
@@ -72,14 +73,20 @@ def limits(budget: float = 0.0, period: str = "", rpm: int = 0, tpm: int = 0, mo
 
 def _open(paths: Paths) -> sqlite3.Connection:
     try:
-        return store.connect(paths.keys_db)
-    except store.LinkedDatabase as exc:
+        return keystore.connect(paths.keys_db)
+    except keystore.LinkedDatabase as exc:
         raise FlowgateError(str(exc)) from None
     except (sqlite3.Error, OSError) as exc:
         raise FlowgateError(f"cannot open {paths.keys_db}: {exc}", "see `uv run doit doctor`") from None
 
 
-def _write(paths: Paths, work):
+def _write(paths: Paths, work, store_env: dict | None = None):
+    """`work(db)` in one transaction: in the SQLite file, or in PostgreSQL when `store_env` says where
+    it is (tasks.services.postgres.control_env; every public function here takes it as `store`)."""
+    if store_env is not None:
+        from . import pg
+
+        return pg.write(store_env, work)
     db = _open(paths)
     try:
         with db:
@@ -91,8 +98,10 @@ def _write(paths: Paths, work):
         db.close()
 
 
-def create(paths: Paths, name: str, expires: float | None = None, **limit) -> str:
-    """A new key for `name` (a revoked key's name may be given again): the key, to show once."""
+def create(paths: Paths, name: str, expires: float | None = None, store: dict | None = None, keep: bool = False,
+           **limit) -> str:
+    """A new key for `name` (a revoked key's name may be given again): the key, to show once.
+    `keep`: a private copy for this machine's clients (tasks.keys.kept: `integrate --key NAME`)."""
     check_name(name)
     row, key = limits(**limit), new_key()
 
@@ -103,11 +112,26 @@ def create(paths: Paths, name: str, expires: float | None = None, **limit) -> st
         db.execute("DELETE FROM keys WHERE name = ?", (name,))
         db.execute("INSERT INTO keys (name, hash, shown, created, expires, models, rpm, tpm, budget, period) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (name, store.digest(key), key[:store.SHOWN], time.time(), expires, row["models"], row["rpm"],
+                   (name, keystore.digest(key), key[:keystore.SHOWN], time.time(), expires, row["models"], row["rpm"],
                     row["tpm"], row["budget"], row["period"]))
 
-    _write(paths, work)
+    _write(paths, work, store)
+    _kept(paths, name, key if keep else None)
     return key
+
+
+def _kept(paths: Paths, name: str, key: str | None) -> None:
+    """The kept copy of `name`'s key: written (`key`), or gone (None: a copy of an older key must not stay)."""
+    from . import kept
+
+    if key is None:
+        kept.drop(paths, name)
+        return
+    try:
+        kept.keep(paths, name, key)
+    except FlowgateError as exc:
+        raise FlowgateError(f"the key of {name} was made, but not kept for clients: {exc.message}",
+                            f"fix that, then `uv run doit keys rotate {name} --keep`") from None
 
 
 def _live(db, name: str) -> None:
@@ -118,61 +142,85 @@ def _live(db, name: str) -> None:
         raise FlowgateError(f"the key {name} is revoked", f"`uv run doit keys create {name}` makes a new one")
 
 
-def revoke(paths: Paths, name: str) -> None:
+def revoke(paths: Paths, name: str, store: dict | None = None) -> None:
     check_name(name)
 
     def work(db):
         _live(db, name)
         db.execute("UPDATE keys SET revoked = ? WHERE name = ?", (time.time(), name))
 
-    _write(paths, work)
+    _write(paths, work, store)
+    _kept(paths, name, None)
 
 
-def rotate(paths: Paths, name: str) -> str:
-    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once."""
+def rotate(paths: Paths, name: str, store: dict | None = None, keep: bool = False) -> str:
+    """A new key for `name`, same limits; the old one is refused from now on. The key, to show once.
+    A kept copy is replaced (a client wired with it sends the new key); `keep` keeps one from now on."""
+    from . import kept
+
     check_name(name)
+    keep = keep or kept.is_kept(paths, name)
     key = new_key()
 
     def work(db):
         _live(db, name)
         db.execute("UPDATE keys SET hash = ?, shown = ?, rotated = ? WHERE name = ?",
-                   (store.digest(key), key[:store.SHOWN], time.time(), name))
+                   (keystore.digest(key), key[:keystore.SHOWN], time.time(), name))
 
-    _write(paths, work)
+    _write(paths, work, store)
+    if keep:
+        _kept(paths, name, key)
     return key
 
 
 FIELDS = ("name", "shown", "created", "rotated", "revoked", "expires", "models", "rpm", "tpm", "budget", "period")
 
 
-def listing(paths: Paths, now: float | None = None) -> list[dict]:
+def listing(paths: Paths, now: float | None = None, store: dict | None = None) -> list[dict]:
     """Every key (no secret: its first characters only), with its state."""
-    if not paths.keys_db.exists() and not paths.keys_db.is_symlink():
+    if store is not None:
+        from . import pg
+
+        rows = [dict(zip(FIELDS, r)) for r in pg.rows(store, FIELDS)]
+    elif not paths.keys_db.exists() and not paths.keys_db.is_symlink():
         return []
-    try:
-        db = store.connect(paths.keys_db, readonly=True)
-        try:
-            rows = [dict(zip(FIELDS, r)) for r in db.execute(f"SELECT {', '.join(FIELDS)} FROM keys ORDER BY name")]
-        finally:
-            db.close()
-    except store.LinkedDatabase as exc:
-        raise FlowgateError(str(exc)) from None
-    except sqlite3.Error as exc:
-        raise FlowgateError(f"cannot read {paths.keys_db}: {exc}", "see `uv run doit doctor`") from None
+    else:
+        rows = _sqlite_rows(paths)
     now = time.time() if now is None else now
+    from . import kept
+
     for row in rows:
+        row["kept"] = kept.is_kept(paths, row["name"])  # a private copy for this machine's clients (--keep)
         row["models"] = json.loads(row["models"] or "[]")
         row["state"] = ("revoked" if row["revoked"] is not None else
                         "expired" if row["expires"] is not None and row["expires"] <= now else "active")
     return rows
 
 
-def check(paths: Paths) -> tuple[bool, str]:
+def _sqlite_rows(paths: Paths) -> list[dict]:
+    try:
+        db = keystore.connect(paths.keys_db, readonly=True)
+        try:
+            rows = [dict(zip(FIELDS, r)) for r in db.execute(f"SELECT {', '.join(FIELDS)} FROM keys ORDER BY name")]
+        finally:
+            db.close()
+    except keystore.LinkedDatabase as exc:
+        raise FlowgateError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise FlowgateError(f"cannot read {paths.keys_db}: {exc}", "see `uv run doit doctor`") from None
+    return rows
+
+
+def check(paths: Paths, store: dict | None = None) -> tuple[bool, str]:
     """For `doit doctor`: (ok, what) as the gateway reads the database (tasks.gateway.keys.book)."""
     import os
 
     from ..gateway.keys.book import KeyBook
 
+    if store is not None:
+        from . import pg
+
+        return pg.check(store)
     book = KeyBook(paths.keys_db)
     book.refresh()
     if book.broken is not None:
@@ -198,12 +246,12 @@ def spend_since(paths: Paths, since: float) -> dict[str, dict]:
         raise FlowgateError(f"cannot read {paths.usage_db}: {exc}", "see `uv run doit doctor`") from None
 
 
-def listing_with_spend(paths: Paths) -> list[dict]:
+def listing_with_spend(paths: Paths, store: dict | None = None) -> list[dict]:
     """The listing, each key with its spend this period (its budget's, else this month) and last use,
     from the usage recorder (tasks.gateway.keys.spend): `doit keys list` and the dashboard."""
     from ..gateway.keys import spend
 
-    rows = listing(paths)
+    rows = listing(paths, store=store)
     starts = {r["name"]: spend.period_start(r["period"]) for r in rows}
     used, unknown = {}, None
     try:

@@ -134,7 +134,7 @@ def restart_reasons(old: dict, new: dict) -> list[str]:
     words = {"config": "config changed", "auth_hook": "FlowGate's auth hook changed", "argv": "command line changed", "env": "environment changed",
              "keys": "upstream key variables changed", "version": "litellm version changed",
              "binary": "binary changed", "host": "host changed", "port": "port changed",
-             "lean_path": "litellm.lean_path changed"}
+             "lean_path": "litellm.lean_path changed", "key_store": "the member keys' store changed"}
     changed = [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
     if "argv" in changed and {"binary", "host", "port"} & set(changed):
         changed.remove("argv")  # the command line names the binary, host and port: say which, once

@@ -228,6 +228,13 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
     lean = bool(cliproxy(stack).enabled and lite.lean_path)
     if lean:
         env[LEAN_UPSTREAM_ENV] = base_url(cliproxy(stack))
+    from ..gateway.keys.pgstore import ALL_ENV
+    from .postgres import store_env
+
+    for name in ALL_ENV:  # the member keys' store (keys.store): only FlowGate says where it is
+        env.pop(name, None)
+    key_store = store_env(paths, stack)
+    env.update(key_store)
     replicas = int(lite.replicas)
     if replicas > 1:  # how a new instance steers connections (litellm_server); not a restart input
         env[REPLICAS_ENV] = str(replicas)
@@ -243,6 +250,8 @@ def litellm_launch(paths: Paths, stack: dict, environ=None, instance: str = LITE
         "keys": sha(json.dumps({v: environ.get(v, "") for v in key_vars})),
         "version": litellm_version(),
     }
+    if key_store:  # a restart input only with PostgreSQL: the records of running stacks stay as they are
+        parts["key_store"] = key_store
     if not lite.lean_path:  # a restart input only when off: the records of running stacks stay as they are
         parts["lean_path"] = False
     return Launch(LITELLM, argv, env, paths.litellm_config.parent, lite.host, lite.port, parts,

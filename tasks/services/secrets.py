@@ -20,6 +20,7 @@ LITELLM_MASTER_KEY = "litellm_master_key"  # contract: .router/secrets/litellm_m
 CLIPROXY_API_KEY = "cliproxy_api_key"
 CLIPROXY_MANAGEMENT_KEY = "cliproxy_management_key"
 REDIS_PASSWORD = "redis_password"  # of the Redis FlowGate runs (redis.managed), here or in a cluster
+POSTGRES_PASSWORD = "postgres_password"  # of the PostgreSQL FlowGate runs for member keys (postgres.managed)
 SECRET_LIMIT = 4096  # a generated secret is ~50 bytes
 
 # name -> (prefix, what it is for). 32 random bytes = 43 URL-safe characters.
@@ -28,7 +29,9 @@ SECRETS = {
     CLIPROXY_API_KEY: ("sk-cpa-", "CLIProxyAPI client key LiteLLM uses"),
     CLIPROXY_MANAGEMENT_KEY: ("mgmt-", "CLIProxyAPI management API key"),
     REDIS_PASSWORD: ("redis-", "password of a Redis FlowGate runs (redis.managed: true)"),
+    POSTGRES_PASSWORD: ("pg-", "password of the PostgreSQL FlowGate runs (postgres.managed: true)"),
 }
+MANAGED_ONLY = {REDIS_PASSWORD: "redis", POSTGRES_PASSWORD: "postgres"}  # secret -> the section whose `managed` needs it
 
 
 def generate(name: str) -> str:
@@ -79,9 +82,9 @@ def _dangling(path: Path) -> FlowgateError:
 
 
 def needed(stack: dict | None) -> list[str]:
-    """The secrets this config uses: Redis's password only with `redis.managed` (no stray key otherwise)."""
-    managed = bool(((stack or {}).get("redis") or {}).get("managed"))
-    return [name for name in SECRETS if name != REDIS_PASSWORD or managed]
+    """The secrets this config uses: Redis's and PostgreSQL's passwords only with their `managed` (no stray key otherwise)."""
+    return [name for name in SECRETS
+            if name not in MANAGED_ONLY or (((stack or {}).get(MANAGED_ONLY[name]) or {}).get("managed"))]
 
 
 def ensure_all(paths: Paths, stack: dict | None = None) -> list[str]:

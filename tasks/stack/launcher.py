@@ -1,6 +1,6 @@
 """The launcher FlowGate runs each service through: `python -m tasks.stack.launcher ...`.
 
-    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT -- ARGV...
+    supervise --home H --service S --ready worker|http://HOST:PORT/PATH|redis://HOST:PORT|postgresql://HOST:PORT -- ARGV...
         run ARGV as a child, restart it when it dies unexpectedly (tasks.stack.watch.supervisor)
 
 The gateway (ARGV `python -m tasks.gateway ...`) runs in a forked child instead of a new
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     sup.add_argument("--home", required=True)
     sup.add_argument("--service", required=True)
     sup.add_argument("--ready", required=True, help="worker, or the readiness URL to probe")
+    sup.add_argument("--stop-signal", choices=("INT",), help="send the child this on a stop (PostgreSQL: its fast "
+                     "shutdown; SIGTERM makes it wait for every client to leave)")
     sup.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
 
@@ -52,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
 
         url, meta = urlsplit(args.ready), {"password_file": str(paths.secret(REDIS_PASSWORD))}
         ready = lambda _child_pid: answers(url.hostname, url.port, meta, 0.5) == "PONG"  # noqa: E731
+    elif args.ready.startswith("postgresql://"):  # the managed PostgreSQL: a login and SELECT 1
+        from ..services.postgres import answers as pg_answers, probe_meta
+
+        url, meta = urlsplit(args.ready), probe_meta(paths)
+        ready = lambda _child_pid: pg_answers(url.hostname, url.port, meta, 0.5) == "ready"  # noqa: E731
     else:
         url = urlsplit(args.ready)
         ready = supervisor.http_ready(url.hostname, url.port, url.path or "/")
@@ -61,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
         in_process = lambda: gateway(child[3:])  # noqa: E731  (a forked child: see the docstring)
     try:
-        code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep).run()
+        stop_signal = getattr(signal, f"SIG{args.stop_signal}") if args.stop_signal else None
+        code = supervisor.Supervisor(paths, args.service, child, ready, in_process=in_process, env=keep,
+                                     stop_signal=stop_signal).run()
     finally:
         if keep:
             from .launch.launcher_files import booted_config

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..base.errors import FlowgateError
 from ..base.fsutil import PRIVATE_DIR_MODE, ensure_dir, write_in_place
 from ..base.paths import Paths
-from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ..config.names import CLIPROXY, CLIPROXY_BRIDGE, LITELLM, OPTIONAL, POSTGRES, REDIS, enabled_services, litellm_instances, service_of
 from ..config.view import address, configured_env, litellm, of, redis
 from ..services.common import file_sha, restart_reasons
 from . import events, process
@@ -33,7 +33,7 @@ def is_current(paths: Paths, stack: dict, service: str) -> bool:
 
 
 def _is_current(paths: Paths, stack: dict, service: str) -> bool:
-    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
+    if service in (CLIPROXY, *OPTIONAL) and service not in enabled_services(stack):
         return process.read_record(paths.record(service)) is None
     record = process.read_record(paths.record(service))
     if record is None or not process.is_alive(record):
@@ -102,10 +102,10 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
     record_path = paths.record(service)
     # hardening: an unreadable record
     record = recover.record_or_orphan(paths, address(stack, service), service, save=True)
-    if service in (CLIPROXY, REDIS) and service not in enabled_services(stack):
+    if service in (CLIPROXY, *OPTIONAL) and service not in enabled_services(stack):
         if record is not None:
             result = process.stop(record_path, timeout=of(stack, service).stop_timeout)
-            why = "cliproxy.enabled is false" if service == CLIPROXY else "redis.managed is false"
+            why = "cliproxy.enabled is false" if service == CLIPROXY else f"{service}.managed is false"
             events.record(paths, "stop", service, result.outcome, why)
         return Outcome(service, "disabled")
     launch = launch_for(paths, stack, service)
@@ -155,6 +155,10 @@ def _ensure(paths: Paths, stack: dict, service: str) -> Outcome:
         from ..services.redis import write_conf
 
         write_conf(paths, redis(stack))
+    if service == POSTGRES:
+        from ..services.postgres import ensure_cluster
+
+        ensure_cluster(paths, of(stack, POSTGRES))
     meta = {**launch.meta, "parts": launch.parts, "host": launch.host, "port": launch.port}
     if service == CLIPROXY:
         meta["config_inode"] = _inode(paths.cliproxy_config)
@@ -297,7 +301,7 @@ def config_drift(paths: Paths, service: str, record) -> bool | None:
     """True when the running service's config differs from what is rendered now."""
     if record is None:
         return None
-    if service == REDIS:
+    if service in OPTIONAL:
         return False  # its config is a restart input: a change shows as a pending restart
     if service_of(service) == LITELLM:
         return record.meta.get("config_sha") != file_sha(paths.litellm_config)

@@ -25,7 +25,7 @@ from tasks.release import lines
 from tests.conftest import ROOT, base_env, make_home, run_doit
 from tests.fakes import today
 from tests.fakes.github import FakeGitHub
-from tests.support import free_port, seed_accounts
+from tests.support import free_port, seed_accounts, wait_for
 
 # line -> what the stack's local.yaml says about the release (the mainline: nothing, as shipped)
 RELEASES = {"mainline": "", "plus": f"  release:\n    repo: {today.PLUS_FORK}\n    version: {today.PLUS_TAG}\n"}
@@ -115,7 +115,7 @@ class Stack:
 
     def kill_all(self) -> None:
         """Last-resort cleanup: whatever `doit down` left (it should leave nothing)."""
-        for service in ("steward", "litellm", "cliproxy"):
+        for service in ("steward", "litellm", "cliproxy", "redis", "postgres"):
             rec = self.record(service)
             if rec:
                 try:
@@ -193,6 +193,25 @@ def serve(st: Stack):
 
 def make_stack(tmp_path_factory, github, name: str, env: dict | None = None, line: str = "mainline") -> Stack:
     return Stack(make_home(tmp_path_factory.mktemp(name) / "home"), github, env, line)
+
+
+def start_alone(st: Stack, service: str, port: int) -> str:
+    """`doit start:<service>` for a managed Redis or PostgreSQL (no LiteLLM boot), until `status`
+    shows it running and ready on `port`; the command's output."""
+    import json
+
+    started = st.doit(f"start:{service}")
+    assert started.returncode == 0, started.output
+    assert f"{service}: started" in started.stdout
+
+    def entry():
+        found = {s["service"]: s for s in json.loads(st.doit("status", "--json").stdout)["services"]}.get(service)
+        return found if found and found["ready"] else None
+
+    svc = wait_for(entry, timeout=60, what=f"{service} ready in status")
+    assert svc["state"] == "running" and svc["address"].endswith(f":{port}")
+    assert service in st.doit("status").stdout
+    return started.stdout
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tasks.stack.watch.redisping import ping
-from tests.integration.conftest import make_stack
+from tests.integration.conftest import make_stack, start_alone
 from tests.integration.test_profiles import chat, status
 from tests.integration.traffic import Traffic
 from tests.support import free_port, group_gone, wait_for
@@ -222,13 +222,7 @@ def test_managed_redis_lifecycle(tmp_path_factory, github):
     port = free_port()
     home.write_local(f"redis:\n  managed: true\n  port: {port}\n")
     try:
-        started = home.doit("start:redis")
-        assert started.returncode == 0, started.output
-        assert "redis: started" in started.stdout
-        wait_for(lambda: status(home)[1]["redis"]["ready"], timeout=30, what="redis ready in status")
-        _, svc = status(home)
-        assert svc["redis"]["state"] == "running" and svc["redis"]["address"].endswith(f":{port}")
-        assert "redis" in home.doit("status").stdout
+        start_alone(home, "redis", port)
         secret = home.paths.secret("redis_password").read_text().strip()
         assert ping("127.0.0.1", port, secret) == "PONG"
         assert ping("127.0.0.1", port, None).startswith("NOAUTH")  # the password is required

@@ -35,10 +35,11 @@ class Budgets:
         self.start_thread = start_thread
         self.prices: dict | None = None
 
-    def refusal(self, member: Member) -> Refusal | None:
-        """429 for a key over its budget this period, else over its tokens per minute; None when within both."""
+    def refusal(self, member: Member, tokens: bool = True) -> Refusal | None:
+        """429 for a key over its budget this period, else (`tokens`: not counted in Redis) over its tokens
+        per minute; None when within both."""
         over_budget = self._budget(member) if member.budget and member.budget > 0 else None
-        return over_budget or self._tokens(member)
+        return over_budget or (self._tokens(member) if tokens else None)
 
     def _want(self, period: str) -> None:
         if period not in self.periods:

@@ -3,8 +3,8 @@
 `admit` (from the headers, before any body is read): the key is known, not revoked, not expired
 (else 401), and the book readable (else 503: fail closed). `model_refusal` (once the body's model is
 known): the model matches one of the key's fnmatch patterns (else 403). `Window.take`: under the
-key's requests per minute (else 429 with `retry-after`): a sliding window in this process only, so
-with N replicas a key may get up to N × rpm (shared counters are issue 30's next step).
+key's requests per minute (else 429 with `retry-after`): a sliding window in this process, used
+when no Redis is shared by replicas and while it fails (tasks.gateway.keys.shared counts in Redis).
 """
 
 from __future__ import annotations
@@ -46,14 +46,21 @@ def admit(book: KeyBook, keys, now: float | None = None) -> Member | Refusal:
     return member
 
 
-def model_refusal(member: Member, model) -> Refusal | None:
-    if not member.models:
+def allows(member: Member, model) -> bool:
+    """Whether the key may use `model` (a key without patterns may use every model)."""
+    return not member.models or (isinstance(model, str) and any(fnmatch.fnmatchcase(model, p) for p in member.models))
+
+
+def model_refusal(member: Member, model, route: str | None = None) -> Refusal | None:
+    """403 for a model outside the key's patterns; `route`: a route whose model the gate cannot tell."""
+    if allows(member, model):
         return None
-    if isinstance(model, str) and any(fnmatch.fnmatchcase(model, p) for p in member.models):
-        return None
+    limited = ", ".join(shown(p) for p in member.models)
+    if route is not None:
+        return Refusal(403, f"the key of {shown(member.name)} is limited to {limited}, and the gateway cannot tell "
+                            f"which model {shown(route)} uses: use the master key for it")
     asked = shown(model) if isinstance(model, str) else "no model"
-    return Refusal(403, f"the key of {shown(member.name)} may not use {asked}: it is limited to "
-                        f"{', '.join(shown(p) for p in member.models)}")
+    return Refusal(403, f"the key of {shown(member.name)} may not use {asked}: it is limited to {limited}")
 
 
 class Window:
@@ -78,3 +85,13 @@ class Window:
                                 f"per minute: retry in {wait} s", [(b"retry-after", str(wait).encode())])
         times.append(now)
         return None
+
+    def note(self, member: Member) -> None:
+        """A request Redis admitted: kept here too, so that counting here (Redis failing) starts from
+        what this process admitted in the last minute."""
+        if member.rpm and member.rpm > 0:
+            now = self.clock()
+            times = self.seen.setdefault(member.name, collections.deque())
+            while times and times[0] <= now - self.SPAN:
+                times.popleft()
+            times.append(now)

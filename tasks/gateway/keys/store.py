@@ -68,10 +68,11 @@ class Member:
 COLUMNS = "name, hash, revoked, expires, models, rpm, tpm, budget, period"
 
 
-def read_all(db: sqlite3.Connection) -> dict[str, Member]:
-    """Every key by its hash. A row that does not read as written is left out: its key is refused."""
+def read_all(db, table: str = "keys") -> dict[str, Member]:
+    """Every key by its hash (`db`: this store's connection or PostgreSQL's, tasks.gateway.keys.pgstore).
+    A row that does not read as written is left out: its key is refused."""
     out = {}
-    for name, hashed, revoked, expires, models, rpm, tpm, budget, period in db.execute(f"SELECT {COLUMNS} FROM keys"):
+    for name, hashed, revoked, expires, models, rpm, tpm, budget, period in db.execute(f"SELECT {COLUMNS} FROM {table}"):
         try:
             patterns = tuple(json.loads(models))
         except (TypeError, ValueError):

@@ -18,6 +18,7 @@ import time
 
 from ...base.paths import Paths
 from ..keys import MEMBER_SCOPE
+from ..keys.shared import tokens_used
 from .rollup import CUT_OFF, UNPARSED  # the errors it writes, which the sums read
 
 KEEP = 32 * 1024  # bytes kept of each body's head, and of a response's tail (a usage chunk is < 1 KiB)
@@ -98,7 +99,9 @@ class Writer(threading.Thread):
         with self.lock:
             while self.pending:
                 batch = [self.pending.popleft() for _ in range(min(BATCH_MAX, len(self.pending)))]
-                self.write([row for row in (self._row(r) for r in batch) if row is not None])
+                rows = [row for row in (self._row(r) for r in batch) if row is not None]
+                tokens_used(rows)  # members' tokens to the replicas' shared counts, if any (before the disk)
+                self.write(rows)
 
     def write(self, rows: list[dict]) -> None:
         import sqlite3

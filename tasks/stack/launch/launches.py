@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from ...base.paths import Paths
-from ...config.names import LITELLM, REDIS, service_of
+from ...config.names import LITELLM, POSTGRES, REDIS, service_of
 from ...services.cliproxy import cliproxy_launch
 from ...services.common import Launch
 from ...services.litellm import litellm_launch
@@ -39,6 +39,11 @@ def launch_for(paths: Paths, stack: dict, service: str, config=None) -> Launch:
         from ...services.redis import redis_launch
 
         return redis_launch(paths, redis(stack))
+    if service == POSTGRES:
+        from ...config.view import postgres
+        from ...services.postgres import postgres_launch
+
+        return postgres_launch(paths, postgres(stack))
     from ...release import locate_binary, settings_from_stack
 
     binary = locate_binary(paths, settings_from_stack(stack))

@@ -15,7 +15,7 @@ import time
 from collections import namedtuple
 from typing import Callable, Iterable
 
-from ...config.names import CLIPROXY, REDIS, service_of
+from ...config.names import CLIPROXY, POSTGRES, REDIS, service_of
 from ...services.common import probe_path
 
 
@@ -109,16 +109,26 @@ def service_ok(service: str, host: str, port: int, path: str, meta: dict, timeou
         from ...services.redis import answers
 
         return answers(host, port, meta, timeout) == "PONG"
+    if service == POSTGRES:
+        from ...services.postgres import answers as pg_answers
+
+        return pg_answers(host, port, meta, timeout) == "ready"
     return http_ok(host, port, path, timeout=timeout)
 
 
-def redis_answer(host: str, port: int, meta: dict):
-    """An `ask` for Check: the managed Redis's PING as an Answer (200 for PONG)."""
-    from ...services.redis import answers
+def redis_answer(host: str, port: int, meta: dict, service: str = REDIS):
+    """An `ask` for Check: the managed Redis's PING (PONG), or the managed PostgreSQL's `SELECT 1`
+    over a real login ("ready"), as an Answer (200 when it answered so)."""
+    if service == POSTGRES:
+        from ...services.postgres import answers
+        good = "ready"
+    else:
+        from ...services.redis import answers
+        good = "PONG"
 
     def ask(timeout: float) -> Answer:
         said = answers(host, port, meta, timeout)
-        return Answer(200, "") if said == "PONG" else Answer(None, said)
+        return Answer(200, "") if said == good else Answer(None, said)
 
     return ask
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...base.errors import FlowgateError
 from ...base.paths import Paths
-from ...config.names import LITELLM, REDIS, enabled_services, litellm_instances, service_of
+from ...config.names import LITELLM, OPTIONAL, enabled_services, litellm_instances, service_of
 from ...config.view import litellm, of
 from ...services.common import probe_path
 from .. import events, process
@@ -40,7 +40,7 @@ def wait_ready(paths: Paths, stack: dict, services: list[str], fresh=None) -> di
         host, port = record.meta.get("host", stack[svc]["host"]), record.meta.get("port", stack[svc]["port"])
         # Replicas share the address: each answers on its private port (None until it reported it).
         target = (lambda r=record, h=host, p=port: replicas.probe_address(True, r, h, p)) if several else None
-        ask = probe.redis_answer(host, port, record.meta) if svc == REDIS else None
+        ask = probe.redis_answer(host, port, record.meta, svc) if svc in OPTIONAL else None
         checks.append(probe.Check(service, host, port, probe_path(svc, record.meta), 200,
                                   (lambda r=record: process.is_alive(r)), target, ask,
                                   recent_ok=fresh is not None and svc not in fresh))

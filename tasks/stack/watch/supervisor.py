@@ -114,12 +114,13 @@ class Forked:
 
 class Supervisor:
     def __init__(self, paths: Paths, service: str, argv: list[str], ready, policy: RestartPolicy = RestartPolicy(),
-                 in_process=None, env: dict[str, str] | None = None):
+                 in_process=None, env: dict[str, str] | None = None, stop_signal: int | None = None):
         """`in_process`: run this callable in a forked child instead of executing `argv`; `env`: what
         every start of the child gets on top of this environment (the config that booted, for LiteLLM)."""
         self.paths, self.service, self.argv, self.ready, self.policy = paths, service, argv, ready, policy
         self.env = dict(env or {})
         self.in_process = in_process
+        self.stop_signal = stop_signal  # what the child gets for any stop signal (PostgreSQL: SIGINT, a fast shutdown)
         self.pid = os.getpid()
         self.stopping = False
         self.child: subprocess.Popen | None = None
@@ -218,7 +219,7 @@ class Supervisor:
         # FlowGate signals the whole group; a signal sent to this pid alone must reach the service too.
         if self.child is not None and self.child.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.child.pid, sig)
+                os.kill(self.child.pid, self.stop_signal or sig)
 
     # ------------------------------------------------------------------ reporting
 

@@ -109,3 +109,13 @@ def test_up_names_the_clients_to_apply_again_and_an_unserved_slot(paths):
     assert ("codex settings are stale (gateway address, model changed since applied): "
             "run `uv run doit integrate:codex --apply`") in said
     assert "warning: gpt-9 is not served now (named by codex model; `uv run doit models` lists what is)" in said
+
+
+def test_a_client_wired_with_a_members_key_stays_fresh_and_its_fix_keeps_the_key(paths):
+    keep(paths, "codex-plus", "claude")
+    stack = load_stack(paths)
+    record.remember(paths, "codex", record.current_settings(paths, stack, "codex", "ana"), files=["/f"], created=[])
+    assert record.stale(paths, stack) == []  # the member's key path is what a fresh apply with --key would write
+    stack["litellm"]["port"] = 4100
+    assert record.stale(paths, stack) == [
+        {"client": "codex", "changed": ["gateway address"], "command": "uv run doit integrate:codex --apply --key ana"}]

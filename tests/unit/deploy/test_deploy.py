@@ -136,6 +136,44 @@ def test_managed_redis_runs_in_the_cluster(paths, stack, out):
     assert files_holding(out, password) == ["secret.yaml"]
 
 
+def test_a_managed_postgres_key_store_runs_in_the_cluster_and_its_url_stays_in_the_secret(paths, out):
+    paths.local_config.write_text("keys: {store: postgres}\npostgres: {managed: true}\n")
+    stack = load_stack(paths)
+    secrets.ensure_all(paths, stack)
+    result = k8s.export(paths, stack, out)
+    docs = k8s_docs(out)
+    validate_k8s(docs)
+    pg = by_kind(docs, "StatefulSet", cluster.POSTGRES_NAME)["spec"]
+    assert pg["template"]["spec"]["containers"][0]["image"] == "postgres:15" and pg["volumeClaimTemplates"]
+    lite = by_kind(docs, "Deployment", cluster.LITELLM_NAME)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in lite["env"]}
+    assert env["FLOWGATE_KEYS_STORE"] == "postgres" and env["FLOWGATE_KEYS_PG_URL_ENV"] == cluster.KEYS_PG_URL_VAR
+    assert env[cluster.KEYS_PG_URL_VAR] == {"secretKeyRef": {"name": "flowgate-secrets", "key": cluster.KEYS_PG_URL_VAR}}
+    password = secrets.read(paths, secrets.POSTGRES_PASSWORD)
+    url = by_kind(docs, "Secret")["stringData"][cluster.KEYS_PG_URL_VAR]
+    assert url == f"postgresql://flowgate:{password}@{cluster.POSTGRES_NAME}:5432/postgres"
+    assert files_holding(out, password) == ["secret.yaml"]
+    assert any("keys.store is postgres" in note for note in result.notes)
+    paths.local_config.write_text("keys: {store: postgres}\npostgres: {url_env: TEAM_PG_URL}\n")
+    k8s.export(paths, load_stack(paths), out, environ={"TEAM_PG_URL": PG_DSN})
+    assert not (out / "postgres.yaml").exists()  # a PostgreSQL the team runs: its URL only
+    assert by_kind(k8s_docs(out), "Secret")["stringData"][cluster.KEYS_PG_URL_VAR] == PG_DSN
+
+
+def test_compose_carries_a_managed_postgres_key_store(paths, out):
+    paths.local_config.write_text("keys: {store: postgres}\npostgres: {managed: true}\n")
+    stack = load_stack(paths)
+    secrets.ensure_all(paths, stack)
+    files, _ = compose.render(paths, stack)
+    doc = yaml.safe_load(files["compose.yaml"][0])
+    validate_compose(doc)
+    assert doc["services"][cluster.POSTGRES_NAME]["image"] == "postgres:15"
+    assert cluster.POSTGRES_NAME in doc["services"][cluster.LITELLM_NAME]["depends_on"]
+    assert "postgres-data" in doc["volumes"]
+    password = secrets.read(paths, secrets.POSTGRES_PASSWORD)
+    assert password not in files["compose.yaml"][0] and password in files[".env"][0]
+
+
 def test_existing_secret_reads_and_writes_no_key(paths, team, out):
     k8s.export(paths, team, out, environ=TEAM_ENV)
     (paths.home / "keys" / "pg.dsn").unlink()  # nothing is read: a missing key file does not matter

@@ -105,10 +105,10 @@ def test_repeated_keys_are_found_whatever_the_form(raw):
     assert out["status"] == 400 and "'model' more than once" in out["body"].decode()
 
 
-def member_door(paths, rule=lambda path, data: None):
+def member_door(paths, rule=lambda path, data: None, shared=None):
     from tasks.gateway.keys.book import KeyBook
 
-    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule, book=KeyBook(paths.keys_db))
+    return gate.Gate(inner, state=lambda: (KEY, object()), body_rule=rule, book=KeyBook(paths.keys_db), shared=shared)
 
 
 def bearer(key: str) -> list:
@@ -169,13 +169,21 @@ def test_member_keys_are_refused_with_a_reason_when_the_database_cannot_be_read(
     assert run(app, "/v1/chat/completions", bearer(KEY))["status"] == 200  # the gateway stays up for the master key
 
 
-def test_a_member_limited_to_models_is_refused_where_the_gate_reads_no_model(paths):
+def test_a_member_limited_to_models_has_its_model_checked_on_every_route_or_is_refused_where_none_shows(paths):
     from tasks.keys import manage
 
-    limited, free = manage.create(paths, "ana", models=["gpt-*"]), manage.create(paths, "bo")
+    limited, free = manage.create(paths, "ana", models=["text-embedding-*"]), manage.create(paths, "bo")
     app = member_door(paths)
-    assert run(app, "/v1/embeddings", bearer(limited))["status"] == 403
-    assert run(app, "/v1/embeddings", bearer(free))["status"] == 200
+    fine = run(app, "/v1/embeddings", bearer(limited), b'{"model":"text-embedding-3-small","input":"x"}')
+    assert fine["status"] == 200 and fine["body"] == b'{"model":"text-embedding-3-small","input":"x"}'  # as it came
+    out = run(app, "/embeddings", bearer(limited), b'{"model":"gpt-5","input":"x"}')
+    assert out["status"] == 403 and "may not use gpt-5" in out["body"].decode()
+    assert run(app, "/v1/embeddings", bearer(limited), b'{"input":"x"}')["status"] == 403  # no model named
+    out = run(app, "/v1/files", bearer(limited), b"--multipart--")
+    assert out["status"] == 403 and out["received"] == 0 and "cannot tell which model /v1/files uses" in out["body"].decode()
+    for path in ("/v1/embeddings", "/v1/files"):
+        assert run(app, path, bearer(free), b'{"model":"gpt-5"}')["status"] == 200
+        assert run(app, path, bearer(KEY), b'{"model":"gpt-5"}')["status"] == 200
 
 
 def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
@@ -193,3 +201,36 @@ def test_a_member_over_its_budget_gets_429_naming_the_reset(paths):
     assert out["status"] == 429 and "budget of $1 per month" in out["body"].decode() and b"retry-after" in out["headers"]
     spent.spent.clear()
     assert run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] == 200  # the refusal took no rpm
+
+
+class Shared:
+    """Shared counters (tasks.gateway.keys.shared.Counters) as the gate sees them: an answer, or Down."""
+
+    def __init__(self, answer=None, down=False):
+        self.answer, self.down, self.asked = answer, down, 0
+
+    async def take(self, member):
+        from tasks.gateway.keys.resp import Down
+
+        self.asked += 1
+        if self.down:
+            raise Down("stopped")
+        return self.answer
+
+
+def test_with_shared_counters_the_gate_asks_redis_and_counts_here_while_it_fails(paths):
+    from tasks.gateway.keys.enforce import Refusal
+    from tasks.keys import manage
+
+    key, free = manage.create(paths, "ana", rpm=2), manage.create(paths, "bo")
+    shared = Shared()
+    app = member_door(paths, shared=shared)
+    assert [run(app, "/v1/messages", bearer(key), b'{"model":"m"}')["status"] for _ in range(2)] == [200, 200]
+    assert run(app, "/v1/messages", bearer(free), b'{"model":"m"}')["status"] == 200
+    assert shared.asked == 2  # a key without rpm or tpm costs no round trip
+    shared.answer = Refusal(429, "over in redis", [(b"retry-after", b"7")])
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and out["headers"][b"retry-after"] == b"7"
+    shared.answer, shared.down = None, True  # Redis fails: this process counts, from what it admitted
+    out = run(app, "/v1/messages", bearer(key), b'{"model":"m"}')
+    assert out["status"] == 429 and "2 requests per minute" in out["body"].decode()

@@ -140,3 +140,41 @@ def test_one_bad_created_in_the_upstream_catalog_breaks_nothing(monkeypatch):
     assert [m["created"] for m in live] == [0, 0, 0, 0, 1784038800]
     body = json.loads(served_models.model_list_body([], live))
     assert [m["id"] for m in body["data"]] == ["gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "claude-opus-5", "claude-sonnet-5"]
+
+
+def test_a_members_model_list_holds_only_what_its_key_may_use(router, monkeypatch, paths):
+    from tasks.gateway import codex_list, gate, leanrules
+    from tasks.gateway.keys.book import KeyBook
+    from tasks.keys import manage
+
+    monkeypatch.setattr(gate, "_BOOK", [KeyBook(paths.keys_db)])
+    monkeypatch.setattr(leanrules, "litellm_state", lambda: ("sk-master", None))
+    limited, free = manage.create(paths, "ana", models=["gpt-*"]), manage.create(paths, "bo")
+    wrapped = served_models.wrap(answering(200, b'{"data": []}'))
+
+    def listed(key: str, path: str = "/v1/models", query: bytes = b"") -> list[str]:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": path, "query_string": query,
+                 "headers": [(b"authorization", f"Bearer {key}".encode())]}
+        asyncio.run(wrapped(scope, receive, send))
+        data = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+        return [m["id"] for m in data["data"]] if "data" in data else [m["slug"] for m in data["models"]]
+
+    everything = listed("sk-master")
+    assert "claude-sonnet-4-6" in everything and "gpt-5.5" in everything
+    assert listed(free) == everything
+    assert listed(limited) == [m for m in everything if m.startswith("gpt-")]
+
+    async def codex_answer(version, served, ask, cache_s):  # Codex's own list shape
+        return json.dumps({"models": [{"slug": "gpt-5.5"}, {"slug": "o3"}]}).encode()
+
+    monkeypatch.setattr(codex_list, "answer", codex_answer)
+    monkeypatch.setattr(codex_list, "asked_by_codex", lambda scope: "0.171.0")
+    assert listed(limited) == ["gpt-5.5"] and listed(free) == ["gpt-5.5", "o3"]

@@ -12,14 +12,15 @@ from tasks.services import secrets
 from tasks.base.errors import FlowgateError
 
 
-MANAGED = {"redis": {"managed": True}}  # every secret in use
+MANAGED = {"redis": {"managed": True}, "postgres": {"managed": True}}  # every secret in use
 
 
-def test_redis_password_only_with_a_managed_redis(paths):
+def test_redis_and_postgres_passwords_only_with_a_managed_server(paths):
     assert sorted(secrets.ensure_all(paths, {"redis": {"managed": False}})) == \
-        sorted(n for n in secrets.SECRETS if n != secrets.REDIS_PASSWORD)
+        sorted(n for n in secrets.SECRETS if n not in (secrets.REDIS_PASSWORD, secrets.POSTGRES_PASSWORD))
     assert not paths.secret(secrets.REDIS_PASSWORD).exists()
-    assert secrets.ensure_all(paths, MANAGED) == [secrets.REDIS_PASSWORD]
+    assert secrets.ensure_all(paths, {"redis": {"managed": True}}) == [secrets.REDIS_PASSWORD]
+    assert secrets.ensure_all(paths, MANAGED) == [secrets.POSTGRES_PASSWORD]
 
 
 def mode(path):

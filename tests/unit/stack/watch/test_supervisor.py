@@ -65,6 +65,19 @@ def test_a_stop_request_stops_the_child_and_is_no_failure(run_dir):
     assert not [e for e in events(run_dir) if e["event"] in ("crash", "restart")]
 
 
+def test_a_stop_signal_of_its_own_is_what_the_child_gets(run_dir):
+    """PostgreSQL's launcher (`--stop-signal INT`): any stop signal reaches the child as SIGINT, its fast shutdown."""
+    child = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+             "signal.signal(signal.SIGINT, lambda *_: sys.exit(7)); time.sleep(60)")
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    timer.start()
+    sup = supervisor.Supervisor(run_dir, "svc", [sys.executable, "-c", child], lambda pid: True, FAST,
+                                stop_signal=signal.SIGINT)
+    assert sup.run() == 0
+    state = launcher_files.read_state(run_dir, "svc", os.getpid())
+    assert state["state"] == "stopped" and state["last_exit_code"] == 7
+
+
 def test_launcher_exits_as_its_service_did(paths):
     paths.run_dir.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(paths.root)}
