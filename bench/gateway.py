@@ -320,6 +320,38 @@ def gate_cost() -> None:
             print(f"gate + watch, {name:8} {form:7} ({len(raw) / 1024:5.1f} KB): {bare:7.1f} -> {gated:7.1f} µs "
                   f"per request = +{gated - bare:.1f} µs")
     member_cost(per_request, door, json.dumps(bodies["one line"], separators=(",", ":")).encode(), scope)
+    steered_cost(per_request, door, json.dumps(bodies["one line"], separators=(",", ":")).encode(), scope)
+
+
+def steered_cost(per_request, master_door, raw: bytes, scope: dict) -> None:
+    """What the account pool's check (issue 29: tasks.gateway.steered) adds when the steward's state file
+    is present and steers another model: the lookup alone (p50 of single calls), and whole requests
+    against a gate with no state file."""
+    import statistics
+    import tempfile
+    import time
+
+    import json
+
+    from tasks.gateway import gate, steered
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pool = Path(tmp) / "pool.json"
+        pool.write_text(json.dumps({"updated": time.time() + 3600, "threshold": 90, "steering": True, "accounts": [],
+                                    "steered": {f"other-{i}": {"provider": "codex", "resets_at": time.time() + 3600,
+                                                               "fallback": None} for i in range(20)}}))
+        none = gate.Gate(master_door.app, state=master_door.state, steered=steered.Steered(str(Path(tmp) / "missing")))
+        present = gate.Gate(master_door.app, state=master_door.state, steered=steered.Steered(str(pool)))
+        look = steered.Steered(str(pool))
+        times = []
+        for _ in range(20000):
+            t0 = time.perf_counter()
+            look.lookup("gpt-5")
+            times.append(time.perf_counter() - t0)
+        bare, with_file = per_request(none, raw, 2000), per_request(present, raw, 2000)
+    print(f"steered lookup, state file present, model not steered: {statistics.median(times) * 1e6:.2f} µs (p50)")
+    print(f"gate + watch, no state file -> state file steering 20 other models: {bare:7.1f} -> {with_file:7.1f} µs "
+          f"per request = {with_file - bare:+.1f} µs")
 
 
 def member_cost(per_request, master_door, raw: bytes, scope: dict) -> None:

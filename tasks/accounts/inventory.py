@@ -21,7 +21,7 @@ NEW_ACCOUNT_WAIT = 3.0  # the binary lists a fresh account file after its auth-d
 
 
 class Account(namedtuple("Account", "name provider type label status disabled last_refresh status_message unavailable "
-                         "auth_index source", defaults=("", False, "", "oauth"))):
+                         "auth_index source success failed", defaults=("", False, "", "oauth", 0, 0))):
     """One account file as the binary lists it.
 
     name      the account file's name: what --enable/--disable/--remove take
@@ -29,6 +29,7 @@ class Account(namedtuple("Account", "name provider type label status disabled la
     label     email, or the user name / label the binary shows
     auth_index  the binary's handle of the account for its api-call route (mainline; "" when not listed)
     source    "oauth" (an account file from a login) or "api-key" (cliproxy.api_keys: managed in the config)
+    success / failed  the requests it served and failed since the binary started (its own counters)
     """
 
     __slots__ = ()
@@ -52,7 +53,13 @@ class Account(namedtuple("Account", "name provider type label status disabled la
             status_message=str(entry.get("status_message") or ""),
             unavailable=entry.get("unavailable") is True,
             auth_index=str(entry.get("auth_index") or ""),
+            success=_count(entry.get("success")),
+            failed=_count(entry.get("failed")),
         )
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def list_accounts(client: Management, stack: dict | None = None) -> list[Account]:
@@ -141,13 +148,25 @@ def change(paths: Paths, stack: dict, client: Management, wanted: str, what: str
     if account.source == "api-key":
         raise FlowgateError(f"{account.label} comes from cliproxy.api_keys in the config",
                             f"edit cliproxy.api_keys in config/local.yaml to {what} it, then run `uv run doit up`")
+    from . import pool_state
+
+    pool_state.note_user(paths, account.name, what)  # before: the steward must never undo this disable
     if what == "remove":
         client.request("DELETE", "auth-files", query={"name": account.name})
     else:
-        client.request("PATCH", "auth-files/status", body={"name": account.name, "disabled": what == "disable"})
+        set_disabled(client, account, what == "disable")
     events.record(paths, "account", "cliproxy", {"remove": "removed", "disable": "disabled", "enable": "enabled"}[what],
                   account.label or account.name, provider=account.provider, file=account.name)
     return account
+
+
+def set_disabled(client: Management, account: Account, disabled: bool) -> None:
+    """PATCH auth-files/status in both dialects: the Plus line finds the account by `name`, the
+    mainline by `name` and, when listed, `auth_index` (one file may hold several accounts)."""
+    body = {"name": account.name, "disabled": disabled}
+    if account.auth_index:
+        body["auth_index"] = account.auth_index
+    client.request("PATCH", "auth-files/status", body=body)
 
 
 # ------------------------------------------------------------------------------ showing them
@@ -156,23 +175,44 @@ def as_json(accounts: list[Account]) -> str:
     return json.dumps([{**a._asdict(), "active": a.active} for a in accounts], indent=2)
 
 
-def table(accounts: list[Account]) -> str:
+def table(accounts: list[Account], pool: dict | None = None, plans: dict | None = None) -> str:
+    """One row per account: label, plan, state in the pool (in rotation / out until T / disabled by
+    you; the steward's state file, `pool`), the requests it served (ok / failed), its file."""
     if not accounts:
         return "no accounts yet: log in with `uv run doit login:<provider>` (or `uv run doit import:codex`)"
     from ..base.terminal import printable
+    from .pool_state import account as pooled
 
-    headers = ["provider", "account", "status", "disabled", "last refresh", "file"]
+    headers = ["provider", "account", "plan", "state", "requests ok/failed", "status", "file"]
     rows = [[printable(c) for c in (a.provider, a.label or "-",  # peer text: escaped for the terminal
-                                    a.status + (f" ({a.status_message})" if a.status_message else ""),
-                                    "yes" if a.disabled else "no", a.last_refresh or "-", a.name)] for a in accounts]
+                                    (plans or {}).get(a.name) or "-", pool_text(a, pooled(pool, a.name)),
+                                    f"{a.success}/{a.failed}",
+                                    a.status + (f" ({a.status_message})" if a.status_message else ""), a.name)]
+            for a in accounts]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows])
 
 
-def summary(accounts: list[Account], stack: dict, line: str | None = None) -> dict:
-    """Per provider: how many accounts, how many active; configured providers without one get the fix.
-    `line`: the installed binary's line; a provider it lacks gets the line's fix instead of a login
-    command that would fail, and its accounts are marked unusable."""
+def pool_text(account: Account, entry: dict | None) -> str:
+    """The account's state in the pool, in words."""
+    state = (entry or {}).get("state")
+    if state == "out":
+        until = entry.get("until")
+        when = time.strftime("%H:%M", time.localtime(until)) if isinstance(until, (int, float)) else "its reset"
+        return f"out until {when} (FlowGate)"
+    if account.disabled:
+        return "disabled by you" if state in (None, "disabled-by-user") else "disabled"
+    if account.source == "api-key":
+        return "in rotation (API key)"
+    return "in rotation" if account.active else "cooling down (CLIProxyAPI)"
+
+
+def summary(accounts: list[Account], stack: dict, line: str | None = None, pool: dict | None = None) -> dict:
+    """Per provider: how many accounts, how many active (and `out`: taken out by the steward, from
+    its state file `pool`); configured providers without one get the fix. `line`: the installed
+    binary's line; a provider it lacks gets the line's fix instead of a login command that would
+    fail, and its accounts are marked unusable."""
+    from .pool_state import account as pooled
     from .providers import TABLE, Unsupported, line_fix
 
     out: dict[str, dict] = {}
@@ -182,13 +222,15 @@ def summary(accounts: list[Account], stack: dict, line: str | None = None) -> di
         entry = out.setdefault(account.provider, {"accounts": 0, "active": 0})
         entry["accounts"] += 1
         entry["active"] += account.active
+        if account.disabled and (pooled(pool, account.name) or {}).get("state") == "out":
+            entry["out"] = entry.get("out", 0) + 1  # back at its window's reset: no login to suggest
     for name, entry in out.items():
         known = TABLE.get(name)
         configured = name in configured_names(stack) and resolve(stack, name).configured
         if line and known and not configured and line not in known.lines:
             entry["unsupported"] = Unsupported(name, known.lines[0], line).problem
             entry["fix"] = line_fix(name, known.lines[0])
-        elif name in configured_names(stack) and not entry["active"]:
+        elif name in configured_names(stack) and not entry["active"] and not entry.get("out"):
             entry["fix"] = f"uv run doit login:{name}"
     return out
 
@@ -212,9 +254,10 @@ def status_accounts(paths: Paths, stack: dict, timeout: float = 1.0) -> tuple[di
         accounts = list_accounts(Management.for_stack(paths, stack, timeout), stack)
     except FlowgateError as exc:
         return {"error": exc.one_line()}, None
+    from . import pool_state
     from .providers import installed_line
 
-    return summary(accounts, stack, installed_line(paths)), accounts
+    return summary(accounts, stack, installed_line(paths), pool_state.read(paths)), accounts
 
 
 def summary_lines(summary_data: dict) -> list[str]:
@@ -224,6 +267,8 @@ def summary_lines(summary_data: dict) -> list[str]:
     for name, entry in summary_data.items():
         count = entry["accounts"]
         text = f"{name}: {count} account{'s' if count != 1 else ''}, {entry['active']} active"
+        if entry.get("out"):
+            text += f", {entry['out']} out of rotation near a quota limit (FlowGate; back at the reset)"
         if entry.get("unsupported"):
             unusable = " (unusable here)" if count else ""
             text += f"{unusable}: {entry['unsupported']}: {entry['fix']}"

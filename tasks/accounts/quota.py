@@ -233,8 +233,9 @@ def status_quota(paths: Paths, stack: dict, accounts) -> dict:
     return {"accounts": [q.as_dict() for q in quotas]}
 
 
-def account_lines(quotas: list[Quota], now: float | None = None) -> list[str]:
-    """`doit accounts`: per account, each window's percent used and time to reset, or its note."""
+def account_lines(quotas: list[Quota], now: float | None = None, full_at: dict | None = None) -> list[str]:
+    """`doit accounts`: per account, each window's percent used and time to reset, or its note;
+    `full_at`: {(account, window): epoch} the steward's forecast (tasks.pool.forecast)."""
     from ..base.terminal import printable
 
     lines = []
@@ -242,10 +243,41 @@ def account_lines(quotas: list[Quota], now: float | None = None) -> list[str]:
         who = printable(q.label or q.account)
         if q.windows:
             plan = f" (plan {printable(q.plan)})" if q.plan else ""
-            lines.append(f"  {q.provider} {who}{plan}: " + "; ".join(printable(window_text(w, now)) for w in q.windows))
+            lines.append(f"  {q.provider} {who}{plan}: " + "; ".join(
+                printable(window_text(w, now) + _full((full_at or {}).get((q.account, w.name)))) for w in q.windows))
         else:
             lines.append(f"  {q.provider} {who}: {printable(q.note)}")
     return lines
+
+
+def _full(at) -> str:
+    return f", full at ~{time.strftime('%H:%M', time.localtime(at))} at this pace" if isinstance(at, (int, float)) else ""
+
+
+def from_pool(accounts, pool: dict | None, known: dict) -> dict:
+    """{name: Quota} for the disabled accounts the steward took out (no fresh read asks them), from
+    the windows its state file kept."""
+    from .pool_state import account as pooled
+
+    out = {}
+    for a in accounts:
+        entry = pooled(pool, a.name) if a.disabled and a.name not in known else None
+        if entry and entry.get("state") == "out":
+            got = Quota.from_dict({"account": a.name, "provider": a.provider, "label": a.label,
+                                   "plan": entry.get("plan"), "windows": entry.get("windows"), "note": entry.get("note")})
+            if got is not None and got.windows:
+                out[a.name] = got
+    return out
+
+
+def forecasts(pool: dict | None) -> dict:
+    """{(account, window): full_at} from the steward's state file (tasks.accounts.pool_state)."""
+    out = {}
+    for entry in (pool or {}).get("accounts") or []:
+        for w in (entry.get("windows") or []) if isinstance(entry, dict) else []:
+            if isinstance(w, dict) and isinstance(w.get("full_at"), (int, float)):
+                out[(entry.get("name"), w.get("name"))] = w["full_at"]
+    return out
 
 
 def as_json(quota: Quota | None, now: float | None = None) -> dict | None:

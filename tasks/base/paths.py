@@ -75,6 +75,8 @@ class Paths(namedtuple("Paths", "root home")):
     events = _under("router", "events.jsonl")
     outdated_cache = _under("state_dir", "outdated.json")  # what `doit outdated` learnt from GitHub and PyPI
     quota_cache = _under("state_dir", "quota.json")  # the providers' quota answers, kept 60 s (tasks.accounts.quota)
+    pool_state = _under("state_dir", "pool.json")  # the steward's view of the account pool (tasks.pool, tasks.gateway.steered)
+    pool_marks = _under("state_dir", "pool.user.json")  # accounts the user disabled through FlowGate (tasks.accounts.pool_state)
     usage_db = _under("router", "usage.sqlite3")  # every request through the gateway (tasks.usage)
     keys_db = _under("router", "keys.sqlite3")  # the team's member keys, hashed (tasks.keys, tasks.gateway.keys)
     dashboard_token = _under("secrets_dir", "dashboard_token")  # the dashboard URL's token (tasks.gateway.dashboard)

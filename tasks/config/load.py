@@ -24,6 +24,7 @@ from .references import reference_problems
 from .schema import FreeMapping, ListOf, MapOf, Mapping, Problem, Problems, Scalar, dotted
 from .teamspec import DEPLOY, KEYS, POSTGRES, REDIS, REPLICAS, STORE, problems as team_problems
 from .usagespec import USAGE
+from .accountspec import ACCOUNTS
 from .valuerules import ENV_NAME, MODEL_NAME, PROFILE_NAME
 
 PROTOCOLS = ("anthropic", "openai")  # tasks.services.protocol
@@ -141,6 +142,7 @@ SCHEMA = Mapping({
     "postgres": POSTGRES,
     "deploy": DEPLOY,
     "usage": USAGE,  # usage history (tasks/config/usagespec.py)
+    "accounts": ACCOUNTS,  # steering of the account pool (tasks/config/accountspec.py)
 })
 # Settings FlowGate owns: a user value would silently fight the generated one.
 MANAGED = {

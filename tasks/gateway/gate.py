@@ -29,6 +29,7 @@ from .keys.enforce import Refusal, Window, admit, model_refusal
 from .keys.resp import Down
 from .keys.shared import counters
 from .leanrules import _json, litellm_state
+from .steered import Steered, answer as steered_answer
 
 # POST routes whose body is a model request in JSON (tasks.catalog.served_models shapes their errors)
 MODEL_ROUTES = ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions", "/v1/responses",
@@ -221,9 +222,11 @@ class Replay:
 
 
 class Gate:
-    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None, shared=_FIND):
+    def __init__(self, app, state=litellm_state, body_rule=litellm_body_rule, book=None, spent=None, shared=_FIND,
+                 steered=None):
         self.app, self.state, self.body_rule = app, state, body_rule
         self.book, self.window, self.spent, self.shared = book, Window(), spent, shared
+        self.steered = steered or Steered()
         self.loads, self.dumps = _json()
 
     async def __call__(self, scope, receive, send):
@@ -258,6 +261,16 @@ class Gate:
             why = model_refusal(member, parsed[1].get("model") if parsed else None) or await self._limits(member)
             if why is not None:
                 return await self._refuse(send, path, why.status, why.message, why.headers)
+        parsed = scope.get(BODY)
+        entry = self.steered.lookup(parsed[1].get("model")) if parsed and path != "/v1/messages/count_tokens" else None
+        if entry is not None:  # every account of its provider is out of rotation (tasks.gateway.steered)
+            fallback = entry["fallback"]
+            if fallback is None or (member is not None and model_refusal(member, fallback) is not None):
+                message, wait = steered_answer(parsed[1]["model"], entry)
+                return await self._refuse(send, path, 429, message, [(b"retry-after", str(wait).encode())])
+            data = {**parsed[1], "model": fallback}
+            raw = self.dumps(data)
+            scope[BODY] = (raw, data)
         await self.app(scope, Replay(raw, receive), send)
 
     @staticmethod

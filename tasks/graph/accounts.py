@@ -81,19 +81,23 @@ def show_accounts(json_output: bool, disable: str, enable: str, remove: str) -> 
         refresh_quietly(PATHS, stack)
         return
     accounts = inventory.list_accounts(client, stack)
-    from ..accounts import quota
+    from ..accounts import pool_state, quota
 
     quotas = quota.by_name(quota.current(PATHS, stack, accounts)) if accounts else {}
+    pool = pool_state.read(PATHS)
+    quotas.update(quota.from_pool(accounts, pool, quotas))  # an account the steward took out: its last windows
     if json_output:
         import json
 
         listed = json.loads(inventory.as_json(accounts))
-        print(json.dumps([{**a, "quota": quota.as_json(quotas.get(a["name"]))} for a in listed], indent=2))
+        print(json.dumps([{**a, "quota": quota.as_json(quotas.get(a["name"])), "pool": pool_state.account(pool, a["name"])}
+                          for a in listed], indent=2))
         return
-    print(inventory.table(accounts))
+    print(inventory.table(accounts, pool, {name: q.plan for name, q in quotas.items()}))
     if quotas:
-        print(f"quota (kept {quota.CACHE_SECONDS:g} s):")
-        print("\n".join(quota.account_lines([quotas[a.name] for a in accounts if a.name in quotas])))
+        print(f"quota (kept {quota.CACHE_SECONDS:g} s; the steward refreshes it while it runs):")
+        print("\n".join(quota.account_lines([quotas[a.name] for a in accounts if a.name in quotas],
+                                            full_at=quota.forecasts(pool))))
 
 
 def task_accounts():

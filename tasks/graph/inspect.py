@@ -40,10 +40,13 @@ def show_logs(pos: list[str], lines: int, follow: bool) -> None:
     from ..stack.swaps.replicas import recorded
 
     # LiteLLM's replicas each write their own log (litellm#2, ...): all of them under `litellm`
-    chosen = service_choice(pos)
+    steward = "steward"  # the account pool's steward (tasks.pool.service): no port, not in SERVICES
+    chosen = service_choice([p for p in pos if p != steward]) if pos != [steward] else []
     enabled = enabled_services(read_stack_or_none())
     if not pos:  # Redis and PostgreSQL only when configured (or still running)
         chosen = [s for s in chosen if s not in OPTIONAL or s in enabled or PATHS.record(s).exists()]
+    if steward in pos or (not pos and PATHS.log(steward).exists()):
+        chosen.append(steward)
     services = [n for s in chosen for n in ([LITELLM, *(n for n in recorded(PATHS) if n != LITELLM)] if s == LITELLM else [s])]
     services = list(dict.fromkeys(services))
     for service in services:

@@ -35,6 +35,28 @@ def start_service(service: str) -> dict:
     return {"action": outcome.action, "pid": outcome.pid}
 
 
+def start_steward() -> dict:
+    from ..pool import service
+    from ..stack.lock import stack_lock
+
+    stack = read_stack()
+    with stack_lock(PATHS, what="start:steward"):
+        outcome = service.ensure(PATHS, stack)
+    OUTCOMES[service.SERVICE] = outcome
+    if outcome.action not in ("unchanged", "disabled"):
+        print(outcome.line())
+    return {"action": outcome.action, "pid": outcome.pid}
+
+
+def steward_current() -> bool:
+    from ..pool.service import is_current
+
+    try:
+        return is_current(PATHS, read_stack_or_none())
+    except Exception:
+        return False  # the action will find out and say what is wrong
+
+
 def task_start():
     """Start a service, restart it if its restart inputs changed, or hot-reload CLIProxyAPI."""
     # preflight first: doit does not promise to run task_deps in list order, so each start
@@ -52,6 +74,9 @@ def task_start():
             "task_dep": deps,
             "uptodate": [(service_current, [service])],
         }
+    # the account pool's steward (tasks.pool): after CLIProxyAPI, whose management API it uses
+    yield {"name": "steward", "doc": "start the account pool's steward (accounts.steering)",
+           "actions": [action(start_steward)], "task_dep": ["start:cliproxy"], "uptodate": [steward_current]}
 
 
 def check_ports() -> None:
@@ -99,7 +124,8 @@ def _say_when_waiting_for_another(stack: dict, fresh: set) -> None:
 def task_ready():
     """Wait until both services answer their readiness probes (they boot at the same time)."""
     # Everything that can fail without starting a process comes first; then both spawn back to back.
-    return {"actions": [action(wait_ready)], "task_dep": ["start:litellm", "start:cliproxy", "start:redis", "start:postgres"],
+    return {"actions": [action(wait_ready)],
+            "task_dep": ["start:litellm", "start:cliproxy", "start:redis", "start:postgres", "start:steward"],
             "uptodate": [False], "meta": {"quiet": True}}
 
 
@@ -126,6 +152,7 @@ def summary() -> None:
         for line in lines[:-1]:
             print(f"  {line}")
         print(f"  {lines[-1]:<{width}}  {where}")
+    _steward_after_up(stack)
     gateway = base_url(litellm(stack))
     print(f"  OpenAI base URL: {gateway}/v1   Anthropic base URL: {gateway}")
     print(f"  gateway key: {PATHS.secret('litellm_master_key')}")
@@ -135,6 +162,20 @@ def summary() -> None:
 
     for line in after_up(PATHS, stack):  # a moved port, an unserved slot: said now, not at the next `status`
         print(line)
+
+
+def _steward_after_up(stack: dict) -> None:
+    from ..pool import service
+
+    if not service.wanted(stack):
+        return
+    from ..config.accountspec import steering
+    from ..stack.launch.launches import Outcome
+
+    outcome = OUTCOMES.get(service.SERVICE) or Outcome(service.SERVICE, "unchanged", service.running(PATHS))
+    settings = steering(stack)
+    what = f"steering on, threshold {settings.threshold:g} %" if settings.steering else "steering off (usage queue only)"
+    print(f"  {outcome.line()}: {what}")
 
 
 def _models_after_up(stack: dict) -> None:
@@ -192,6 +233,12 @@ def stop_services(services: list[str], reason: str) -> None:
 
     stack = read_stack_or_none()
     with stack_lock(PATHS, what="down"):
+        if CLIPROXY in services:  # the steward first: it acts through CLIProxyAPI's management API
+            from ..pool import service as steward
+
+            result = steward.stop(PATHS, reason)
+            if result.outcome != "not-running":
+                print(result.message)
         if LITELLM in services:  # every replica, also those beyond litellm.replicas
             instances = [LITELLM] + [n for n in recorded(PATHS) if n != LITELLM]
             services = [n for s in services for n in (instances if s == LITELLM else [s])]

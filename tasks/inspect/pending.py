@@ -162,6 +162,13 @@ def pending(paths: Paths, stack: dict | None, answered: dict | None = None) -> l
     for optional in OPTIONAL:
         if optional not in services and process_record_exists(paths, optional):
             out.append(f"stop {optional} ({optional}.managed is false)")
+    from ..pool import service as steward
+
+    if not steward.is_current(paths, new):
+        out.append("stop the account pool's steward and put back the accounts it took out (accounts.steering is false)"
+                   if not steward.wanted(new)
+                   else "start the account pool's steward" if steward.running(paths) is None
+                   else "restart the account pool's steward (accounts: changed)")
     return out
 
 

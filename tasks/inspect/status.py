@@ -130,8 +130,15 @@ def collect(paths: Paths, stack: dict | None) -> dict:
         "stale_clients": stale(paths, stack) if stack else [],
         "models": _models(paths, stack),
         "lean_path": _lean_path(paths, stack),
+        "steering": _steering(paths, stack),  # the account pool's steward (tasks.pool), or None
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _steering(paths: Paths, stack: dict | None) -> dict | None:
+    from ..pool.show import status
+
+    return status(paths, stack)
 
 
 def _accounts(paths: Paths, stack: dict | None, cliproxy: dict) -> tuple[dict | None, dict | None]:
@@ -282,6 +289,9 @@ def table(report: dict) -> str:
         for entry in models["unserved"]:
             lines.append(f"warning: {printable(entry['model'])} is not served now (named by {', '.join(entry['used_by'])})")
     lines += _quota_lines(report.get("quota"))
+    from ..pool.show import lines as steering_lines
+
+    lines += [printable(line) for line in steering_lines(report.get("steering"))]
     from ..clients.record import stale_line
 
     lines += [stale_line(entry) for entry in report.get("stale_clients", [])]

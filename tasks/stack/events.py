@@ -56,9 +56,24 @@ def read(paths: Paths, limit: int | None = None) -> list[dict]:
     return out
 
 
-def tail(paths: Paths, max_bytes: int = 64 * 1024) -> list[dict]:
+def tail(paths: Paths, max_bytes: int = 64 * 1024, having: bytes = b"") -> list[dict]:
     """The events in the last `max_bytes` of the log, oldest first: a page that refreshes every few
-    seconds never reads a log that only grows. Never through a link, never blocking on a FIFO."""
+    seconds never reads a log that only grows. Never through a link, never blocking on a FIFO.
+    `having`: only the lines holding these bytes are parsed (e.g. b'"event": "steer"')."""
+    out = []
+    for line in tail_lines(paths, max_bytes):
+        if having not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def tail_lines(paths: Paths, max_bytes: int = 64 * 1024) -> list[bytes]:
     import stat
 
     try:
@@ -73,14 +88,4 @@ def tail(paths: Paths, max_bytes: int = 64 * 1024) -> list[dict]:
         fh.seek(max(0, size - max_bytes))
         chunk = fh.read(max_bytes)
     lines = chunk.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]  # the first is cut
-    out = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
+    return lines[1:] if size > max_bytes else lines  # the first is cut

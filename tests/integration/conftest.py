@@ -54,6 +54,7 @@ class Stack:
                     **(env or {})}
         self.litellm_port = free_port()
         self.cliproxy_port = free_port()
+        self.always = ""  # top-level keys every write_local keeps (the shared stacks: no steward)
         self.write_local()
 
     def write_local(self, extra: str = "", line: str | None = None) -> None:
@@ -62,7 +63,7 @@ class Stack:
         release = RELEASES[line or self.line.name]
         self.paths.local_config.write_text(
             f"litellm:\n  port: {self.litellm_port}\n  start_timeout: 120\n  stop_timeout: 5\n"
-            f"cliproxy:\n  port: {self.cliproxy_port}\n{release}" + extra)
+            f"cliproxy:\n  port: {self.cliproxy_port}\n{release}" + extra + self.always)
 
     def doit(self, *args, env=None, timeout=240):
         return run_doit(self.home, *args, env={**self.env, **(env or {})}, timeout=timeout)
@@ -114,7 +115,7 @@ class Stack:
 
     def kill_all(self) -> None:
         """Last-resort cleanup: whatever `doit down` left (it should leave nothing)."""
-        for service in ("litellm", "cliproxy", "redis", "postgres"):
+        for service in ("steward", "litellm", "cliproxy", "redis", "postgres"):
             rec = self.record(service)
             if rec:
                 try:
@@ -229,6 +230,10 @@ def running(st: Stack):
 def stack(tmp_path_factory, github, request):
     """A shared stack per line: fetched once, then brought up by two concurrent `doit up` commands."""
     st = make_stack(tmp_path_factory, github, f"stack-{request.param}", line=request.param)
+    # The account pool's steward lists the accounts every second: these tests count CLIProxyAPI's
+    # requests and events (steering has its own stacks: test_pool_steering.py)
+    st.always = "accounts:\n  steering: false\n"
+    st.write_local()
     first = st.doit("fetch")
     assert first.returncode == 0, first.output
     st.first_fetch = first

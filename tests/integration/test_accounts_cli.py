@@ -171,9 +171,12 @@ def test_a_provider_not_in_the_config_is_refused(home):
 
 def test_accounts_disable_enable_remove(home):
     table = doit(home, "accounts")
-    assert re.search(r"codex\s+dev@example.com\s+active\s+no\s+\S+\s+codex-dev@example.com.json", table.stdout)
+    # label, plan, state in the pool, the requests it served (the binary's counters), status, file
+    assert re.search(r"codex\s+dev@example.com\s+plus\s+in rotation\s+\d+/\d+\s+active\s+codex-dev@example.com.json",
+                     table.stdout), table.stdout
     assert doit(home, "accounts", "--disable", "second@example.com").stdout.strip() == \
         "codex: disabled second@example.com (codex-second@example.com.json)"
+    assert re.search(r"second@example.com\s+\S+\s+disabled by you\s", doit(home, "accounts").stdout)
     assert [a["status"] for a in accounts(home) if a["label"] == "second@example.com"] == ["disabled"]
     doit(home, "accounts", "--enable", "codex-second@example.com.json")
     assert [a["active"] for a in accounts(home) if a["label"] == "second@example.com"] == [True]

@@ -19,12 +19,8 @@ import httpx
 import openai
 import pytest
 
-from tests import real_cliproxy
-from tests.fakes.github import FakeGitHub
-from tests.fakes.mitm import Mitm
-from tests.fakes.provider import ProviderStandIn
-from tests.integration.conftest import make_stack, serve
-from tests.integration.test_real_cliproxy import publish_real
+from tests.integration.conftest import serve
+from tests.integration.pool_harness import pool_stack
 from tests.support import wait_for, write_account
 
 STEP, RESET = 50, 120  # no test here waits for a reset: long enough for slow machines
@@ -34,25 +30,10 @@ CODEX_MODEL, CLAUDE_MODEL = "gpt-5.5", "claude-sonnet-4-6"
 @pytest.fixture(scope="module", params=["double", "real"])
 def pool(request, tmp_path_factory, github):
     """A FlowGate home running one CLIProxyAPI alone, with two accounts per provider."""
-    work = tmp_path_factory.mktemp(f"pool-{request.param}")
     closers = []
-    if request.param == "real":
-        built = real_cliproxy.binary("v7")
-        gh = FakeGitHub().start()
-        closers.append(gh.close)
-        publish_real(gh, work / "dist", built, real_cliproxy.pinned_tag())
-        provider = ProviderStandIn(quota_step=STEP, quota_reset=RESET).start()
-        closers.append(provider.close)
-        mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
-        closers.append(mitm.close)
-        st = make_stack(tmp_path_factory, gh, "pool-real", env={"SSL_CERT_FILE": str(mitm.ca_file)})
-        st.write_local("  settings:\n    usage-statistics-enabled: true\n")
-        proxy = mitm.url
-    else:
-        st = make_stack(tmp_path_factory, github, "pool-double", env={
-            "CLIPROXY_DOUBLE_QUOTA_STEP": str(STEP), "CLIPROXY_DOUBLE_QUOTA_RESET": str(RESET)})
-        st.write_local("  settings:\n    usage-statistics-enabled: true\n")
-        proxy = None
+    st, proxy = pool_stack(request.param, tmp_path_factory, github, f"pool-{request.param}", STEP, RESET, closers)
+    # no steward: these accounts are filled to 100 % on purpose (steering has test_pool_steering.py)
+    st.write_local("  settings:\n    usage-statistics-enabled: true\naccounts:\n  steering: false\n")
     st.kind = request.param
     st.names = {"codex": [write_account(st.paths.auths_dir, "codex", f"{x}@example.com", proxy_url=proxy) for x in "ab"],
                 "claude": [write_account(st.paths.auths_dir, "claude", f"{x}@example.com", proxy_url=proxy) for x in "cd"]}
@@ -166,21 +147,8 @@ SHORT_RESET = 6
 def short(request, tmp_path_factory, github):
     """One codex and one claude account whose windows fill in one request and reset after 6 s; the
     binary alone (`doit start:cliproxy`, no LiteLLM)."""
-    work = tmp_path_factory.mktemp(f"short-{request.param}")
-    closers, proxy, env = [], None, {}
-    if request.param == "real":
-        gh = FakeGitHub().start()
-        closers.append(gh.close)
-        publish_real(gh, work / "dist", real_cliproxy.binary("v7"), real_cliproxy.pinned_tag())
-        provider = ProviderStandIn(quota_step=100, quota_reset=SHORT_RESET).start()
-        closers.append(provider.close)
-        mitm = Mitm(provider._server.server_address[1], work / "mitm").start()
-        closers.append(mitm.close)
-        proxy, env = mitm.url, {"SSL_CERT_FILE": str(mitm.ca_file)}
-    else:
-        gh = github
-        env = {"CLIPROXY_DOUBLE_QUOTA_STEP": "100", "CLIPROXY_DOUBLE_QUOTA_RESET": str(SHORT_RESET)}
-    st = make_stack(tmp_path_factory, gh, f"short-{request.param}", env=env)
+    closers = []
+    st, proxy = pool_stack(request.param, tmp_path_factory, github, f"short-{request.param}", 100, SHORT_RESET, closers)
     st.names = {p: [write_account(st.paths.auths_dir, p, f"{p}@example.com", proxy_url=proxy)] for p in ("codex", "claude")}
     started = st.doit("start:cliproxy")
     assert started.returncode == 0, started.output

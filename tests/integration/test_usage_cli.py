@@ -24,7 +24,8 @@ router_settings: {num_retries: 0}
 @pytest.fixture(scope="module")
 def st(tmp_path_factory, github):
     st = make_stack(tmp_path_factory, github, "usage")
-    st.paths.local_config.write_text(st.paths.local_config.read_text() + MODELS)
+    # no steward: pool_and_ledger writes the state file a steward would (it would rewrite it every pass)
+    st.paths.local_config.write_text(st.paths.local_config.read_text() + MODELS + "accounts: {steering: false}\n")
     st.seed_accounts("codex", "claude")  # what they serve is routable (tests/fakes/models.json)
     up = st.doit("up")
     assert up.returncode == 0, up.output
