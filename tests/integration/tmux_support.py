@@ -59,8 +59,16 @@ class Screen:
             if found not in dialogs:
                 return seen
             seen.append(found)
-            self.send("Enter")
-            self.wait_gone(found)
+            # An Enter that lands while the dialog is drawn but not yet reading keys is lost (seen on a
+            # loaded machine with Codex's folder-trust dialog): press it again while the dialog stays.
+            for attempt in range(10):
+                self.send("Enter")
+                try:
+                    self.wait_gone(found, 3.0)
+                    break
+                except AssertionError:
+                    if attempt == 9 or time.monotonic() > deadline:
+                        raise
 
     def submit(self, text: str, prompt_mark: str, answered: str, timeout: float = 60.0) -> re.Match:
         """Type `text`, wait until the input line shows it, press Enter, and wait for `answered`.
