@@ -156,6 +156,8 @@ def short(request, tmp_path_factory, github):
     st.client_key = st.paths.secret("cliproxy_api_key").read_text().strip()
     st.mgmt_key = st.paths.secret("cliproxy_management_key").read_text().strip()
     wait_for(lambda: _listed(st) == 2, timeout=30, what="the binary listening with both accounts")
+    # the accounts are listed a moment before their models are registered (a 400 meanwhile, on the real binary)
+    wait_for(lambda: _serves(st, CODEX_MODEL, CLAUDE_MODEL), timeout=30, what="both accounts' models registered")
     try:
         yield from serve(st)
     finally:
@@ -170,11 +172,20 @@ def _listed(st) -> int:
         return 0
 
 
+def _serves(st, *models: str) -> bool:
+    try:
+        answer = httpx.get(f"{st.base}/v1/models", headers={"Authorization": f"Bearer {st.client_key}"}, timeout=10)
+        return set(models) <= {m.get("id") for m in answer.json()["data"]}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def test_a_used_up_account_serves_again_after_its_reset(short):
     """codex: back once `resets_at` has passed; claude: once the reset plus the binary's 1-30 s grace has."""
     for provider, refusal, back_within in (("codex", "usage_limit_reached", SHORT_RESET + 15),
                                            ("claude", "rate_limit_error", SHORT_RESET + 30 + 15)):
-        assert ask(short, provider).status_code == 200
+        served = ask(short, provider)
+        assert served.status_code == 200, served.text
         refused = ask(short, provider, stream=True)
         assert refused.status_code == 429 and refused.json()["error"]["type"] == refusal, refused.text
         if provider == "codex":  # a streamed Responses request gets the error cut down to type and message
