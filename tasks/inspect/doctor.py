@@ -20,7 +20,8 @@ from typing import Callable
 
 from ..base.errors import FlowgateError
 from ..base.paths import Paths
-from ..config.load import SCHEMA, load_stack
+from ..config.load import load_stack
+from ..config.stackspec import SCHEMA
 from ..config.references import require_references
 from ..config.names import RENDERED, SERVICES, enabled_services
 from ..config.view import cliproxy

@@ -28,7 +28,7 @@ def test_the_views_are_read_only_and_follow_the_data(paths):
 
 
 def test_every_schema_key_is_a_field():
-    from tasks.config.load import _CLIPROXY, _LITELLM
+    from tasks.config.stackspec import _CLIPROXY, _LITELLM
     from tasks.config.teamspec import REDIS
 
     for cls, mapping in ((view.LiteLLM, _LITELLM), (view.CLIProxy, _CLIPROXY), (view.Redis, REDIS)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -199,12 +200,19 @@ def test_cliproxy_disabled_skips_binary_and_its_port(paths, free_ports):
     assert "cliproxy" not in checks["ports"].detail
 
 
-def test_port_held_by_a_foreign_process(paths, free_ports):
+@contextlib.contextmanager
+def litellm_port_held(paths, free_ports):
+    """A port this process listens on, configured as LiteLLM's."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
         write_local(paths, {**free_ports, "litellm": {"port": port}})
+        yield port
+
+
+def test_port_held_by_a_foreign_process(paths, free_ports):
+    with litellm_port_held(paths, free_ports) as port:
         ports = run(paths)["ports"]
     assert not ports.ok
     assert f"pid {os.getpid()}" in ports.detail and str(port) in ports.detail
@@ -212,11 +220,7 @@ def test_port_held_by_a_foreign_process(paths, free_ports):
 
 
 def test_port_held_by_our_own_recorded_service(paths, free_ports):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        write_local(paths, {**free_ports, "litellm": {"port": port}})
+    with litellm_port_held(paths, free_ports):
         process.write_record(paths.record("litellm"), process.make_record(os.getpid(), service="litellm"))
         checks = run(paths)
     assert checks["ports"].ok, checks["ports"]
